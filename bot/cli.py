@@ -1,0 +1,248 @@
+"""The `guardrail` command. Thin: parse arguments, call services, print, choose an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
+from bot.db import migrate as migrations
+from bot.db.audit import AuditEntry
+from bot.db.urls import UnsupportedDatabaseURL, redacted
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A problem to print on one line, followed by exit code 2."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid environment: {problems}") from None
+
+
+def _load(settings: Settings) -> LoadedConfig:
+    try:
+        return load_config(settings.guardrail_config)
+    except ConfigInvalid as exc:
+        print(f"guardrail: configuration in {settings.guardrail_config} is invalid "
+              f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _runtime(settings: Settings) -> Runtime:
+    loaded = _load(settings)
+    try:
+        return build_runtime(settings, loaded)
+    except UnsupportedDatabaseURL as exc:
+        raise CliError(f"DATABASE_URL: {exc}") from None
+
+
+def _check_schema(settings: Settings) -> None:
+    try:
+        missing = migrations.pending(settings.database_url)
+    except UnsupportedDatabaseURL as exc:
+        raise CliError(f"DATABASE_URL: {exc}") from None
+    except Exception as exc:
+        raise CliError(f"cannot reach the database at {redacted(settings.database_url)}: "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if missing:
+        raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
+                       f"(missing {', '.join(sorted(missing))}): run `guardrail migrate` first")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.dir:
+        settings = settings.model_copy(update={"guardrail_config": args.dir})
+    loaded = _load(settings)
+    config = loaded.config
+    print(f"configuration OK: {len(loaded.files)} file(s), {len(config.services)} service(s), "
+          f"{len(config.playbooks)} playbook(s); sha256 {loaded.sha256}")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        migrations.upgrade(settings.database_url)
+    except UnsupportedDatabaseURL as exc:
+        raise CliError(f"DATABASE_URL: {exc}") from None
+    print(f"database {redacted(settings.database_url)} is at the latest schema")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.server import serve  # imports uvicorn and Bolt only when serving
+
+    settings = _settings()
+    if args.port:
+        settings = settings.model_copy(update={"port": args.port})
+    loaded = _load(settings)
+    problems = settings.slack_problems()
+    if problems:
+        raise CliError("Slack is not configured: " + "; ".join(problems))
+    _check_schema(settings)
+    runtime = build_runtime(settings, loaded)
+    serve(runtime, host=args.host)
+    return EXIT_OK
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since {text!r}: use a duration like 7d or a date like 2026-12-01") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _entry_row(entry: AuditEntry) -> dict[str, object]:
+    return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+            "subject": entry.subject, "details": entry.details, "prev_hash": entry.prev_hash,
+            "hash": entry.hash}
+
+
+async def _export(runtime: Runtime, fmt: str, since: datetime | None, out: TextIO) -> int:
+    count = 0
+    writer = None
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=["seq", "at", "actor", "action", "subject", "details",
+                                                 "prev_hash", "hash"])
+        writer.writeheader()
+    async for entry in runtime.audit.entries(since=since):
+        row = _entry_row(entry)
+        if writer is not None:
+            writer.writerow({**row, "details": json.dumps(entry.details, sort_keys=True)})
+        else:
+            out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    settings = _settings()
+    since = _parse_since(args.since)
+    _check_schema(settings)
+    runtime = _runtime(settings)
+
+    async def run() -> int:
+        try:
+            if args.output and args.output != "-":
+                # A CLI run with nothing else on its loop: a blocking open() is harmless here.
+                with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
+                    return await _export(runtime, args.format, since, out)
+            return await _export(runtime, args.format, since, sys.stdout)
+        finally:
+            await runtime.close()
+
+    count = asyncio.run(run())
+    print(f"exported {count} audit entr{'y' if count == 1 else 'ies'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _check_schema(settings)
+    runtime = _runtime(settings)
+
+    async def run() -> int:
+        try:
+            result = await runtime.audit.verify()
+        finally:
+            await runtime.close()
+        if result.ok:
+            print(f"audit log intact: {result.checked} entries verified")
+            return EXIT_OK
+        print(f"audit log BROKEN at entry #{result.first_bad_seq}: {result.reason} "
+              f"({result.checked} entries verified before it)", file=sys.stderr)
+        return EXIT_FAILED
+
+    return asyncio.run(run())
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guardrail", description="Freeze windows, live health answers "
+                                     "and incident playbooks, in Slack.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the bot (HTTP server, Socket Mode if SLACK_APP_TOKEN is set)")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    serve.set_defaults(handler=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate the YAML configuration; exit 0 valid, 2 invalid")
+    check.add_argument("--dir", default=None, help="configuration directory (default $GUARDRAIL_CONFIG)")
+    check.set_defaults(handler=cmd_check_config)
+
+    migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    audit = sub.add_parser("audit", help="export or verify the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    export = audit_sub.add_parser("export", help="write the audit log as JSON lines or CSV")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--since", default=None, help="a duration (7d) or an ISO date/time (2026-12-01)")
+    export.add_argument("--output", "-o", default=None, help="file to write (default stdout)")
+    export.set_defaults(handler=cmd_audit_export)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken")
+    verify.set_defaults(handler=cmd_audit_verify)
+    audit.set_defaults(handler=lambda _args: _usage(audit))
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        return _usage(parser)
+    try:
+        return handler(args)
+    except CliError as exc:
+        print(f"guardrail: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Alembic, driven from code: `guardrail migrate` and the start-up schema check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+from bot.db.urls import sync_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # Stored as a rendered string with the password: alembic needs it to connect. '%' must be
+    # escaped for configparser.
+    url = sync_url(database_url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the database to the latest schema (every head: features add their own branches)."""
+    command.upgrade(alembic_config(database_url), "heads")
+
+
+def pending(database_url: str) -> set[str]:
+    """Revisions the code expects that the database does not have (empty when up to date)."""
+    config = alembic_config(database_url)
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    return heads - current

@@ -1,0 +1,44 @@
+"""Core tables. Feature tables live beside their repositories (db/<feature>.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
+
+from bot.db.types import UTCDateTime
+
+
+class AuditRecord(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit log."""
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=100, index=True)
+    subject: str = Field(max_length=300)
+    details: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """A single row holding the chain's tip. Writers lock it, which serializes appends."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class ProcessedDelivery(SQLModel, table=True):
+    """Slack deliveries already handled (event ids, interaction ids): redeliveries are dropped."""
+
+    __tablename__ = "processed_delivery"
+
+    key: str = Field(primary_key=True, max_length=200)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -1,0 +1,71 @@
+"""`guardrail serve`: validate, check the schema, then run HTTP (and Socket Mode) with the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+
+from bot.runtime import Runtime
+from bot.scheduler import build_scheduler
+from bot.slack.app import create_bolt_app
+from bot.web import create_web_app
+
+log = logging.getLogger(__name__)
+
+SOCKET_RETRY_MAX = 60.0
+
+
+def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
+    bolt = create_bolt_app(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await runtime.audit.record_config(runtime.loaded.sha256, [str(f) for f in runtime.loaded.files])
+        scheduler = build_scheduler(runtime)
+        scheduler.start()
+        socket_task = None
+        if runtime.settings.socket_mode:
+            socket_task = asyncio.create_task(_socket_mode(runtime, bolt), name="socket-mode")
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+            if socket_task is not None:
+                socket_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await socket_task
+            await runtime.close()
+
+    return create_web_app(runtime, bolt, lifespan=lifespan), bolt
+
+
+async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
+    """Connect to Slack over Socket Mode in the background; HTTP keeps serving meanwhile."""
+    assert runtime.settings.slack_app_token is not None
+    handler = AsyncSocketModeHandler(bolt, runtime.settings.slack_app_token.get_secret_value())
+    delay = 1.0
+    while True:
+        try:
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Socket Mode connected")
+            await asyncio.Event().wait()  # the client reconnects by itself from here on
+        except asyncio.CancelledError:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise
+        except Exception as exc:
+            log.warning("Socket Mode connection failed (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SOCKET_RETRY_MAX)
+
+
+def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
+    app, _ = build_app(runtime)
+    log.info("guardrail serving on %s:%d (config %s)", host, runtime.settings.port, runtime.loaded.sha256[:12])
+    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True)

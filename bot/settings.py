@@ -1,0 +1,57 @@
+"""The one place that reads the process environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process settings. Secrets are `SecretStr` so they never show up in reprs or logs."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: SecretStr | None = Field(default=None, description="Bot token (xoxb-…)")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Verifies requests from Slack")
+    slack_app_token: SecretStr | None = Field(default=None, description="App-level token (xapp-…): Socket Mode")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
+    database_url: str = Field(default="sqlite:///guardrail.db", description="SQLAlchemy database URL")
+    guardrail_config: Path = Field(default=Path("playbooks"), description="Directory of YAML configuration")
+    guardrail_api_token: SecretStr | None = Field(default=None, description="Bearer token for /api/v1/…")
+    port: int = Field(default=3000, ge=1, le=65535, description="HTTP port")
+    heroku_api_token: SecretStr | None = Field(default=None, description="Heroku Platform API token")
+    heroku_api_url: str = Field(default="https://api.heroku.com", description="Heroku Platform API base URL")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base URL, so it must end in "/".
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
+                     "heroku_api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` leaves optional secrets empty; an empty string means "not set".
+        return None if value == "" else value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def slack_problems(self) -> list[str]:
+        """What is missing for the chosen Slack transport (empty when ready)."""
+        problems: list[str] = []
+        if self.slack_bot_token is None:
+            problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+        elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if self.socket_mode:
+            assert self.slack_app_token is not None
+            if not self.slack_app_token.get_secret_value().startswith("xapp-"):
+                problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        elif self.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET is not set (required in HTTP mode; or set SLACK_APP_TOKEN)")
+        return problems

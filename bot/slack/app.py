@@ -1,0 +1,85 @@
+"""The Bolt app: one Web API client with bounded retries, redelivery de-duplication, listeners."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.db import deliveries
+from bot.runtime import Runtime
+from bot.slack import audit
+
+log = logging.getLogger(__name__)
+
+# Slack's own guidance: honour Retry-After on 429, but give up after a few tries rather than
+# queueing work forever behind a rate limit.
+RATE_LIMIT_RETRIES = 2
+WEB_API_TIMEOUT = 10
+
+
+def create_web_client(runtime: Runtime) -> AsyncWebClient:
+    token = runtime.settings.slack_bot_token
+    return AsyncWebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=runtime.settings.slack_api_url,
+        timeout=WEB_API_TIMEOUT,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+def create_bolt_app(runtime: Runtime) -> AsyncApp:
+    secret = runtime.settings.slack_signing_secret
+    app = AsyncApp(
+        client=create_web_client(runtime),
+        signing_secret=secret.get_secret_value() if secret else "",
+    )
+    app.middleware(_drop_redeliveries(runtime))
+    for feature in (audit,):
+        feature.register(app, runtime)
+    _register_pending_features(app)
+    return app
+
+
+def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
+    """Events carry an `event_id`; claim it in the database so a retry, or a copy delivered to
+    another replica, is acknowledged without being processed twice."""
+
+    async def middleware(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str) and event_id:
+            async with runtime.db.unit_of_work() as session:
+                first = await deliveries.claim(session, f"event:{event_id}", runtime.clock.now())
+            if not first:
+                log.info("dropping redelivered event %s", event_id)
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return middleware
+
+
+def _register_pending_features(app: AsyncApp) -> None:
+    """Listeners for manifest entries whose feature has not landed yet: acknowledge politely."""
+
+    async def not_yet(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack(text=f"`{body.get('command')}` is not available in this build of guardrail yet.")
+
+    async def ignore(body: dict[str, Any]) -> None:
+        return None
+
+    for command in ("/freeze", "/incident", "/health"):
+        app.command(command)(not_yet)
+    app.event("message")(ignore)
+    app.event("app_mention")(ignore)

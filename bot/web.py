@@ -1,0 +1,74 @@
+"""The HTTP surface: Slack events, health probes, and the API CI pipelines call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from bot.slack.shape import malformed_reason
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | None = None) -> Starlette:
+    handler = AsyncSlackRequestHandler(bolt)
+    secret = runtime.settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Verify before anything parses the body: an unsigned, stale or forged request is 401
+        # and touches nothing, whatever it contains.
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "malformed request: body is not UTF-8"}, status_code=400)
+        if verifier is None or not verifier.is_valid_request(text, dict(request.headers)):
+            return JSONResponse({"error": "invalid request signature"}, status_code=401)
+        problem = malformed_reason(body, request.headers.get("content-type", ""))
+        if problem is not None:
+            return JSONResponse({"error": f"malformed request: {problem}"}, status_code=400)
+        try:
+            return await handler.handle(request)
+        except Exception:
+            log.exception("could not process a signed Slack request")
+            return JSONResponse({"error": "malformed request"}, status_code=400)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        reasons: list[str] = []
+        try:
+            await runtime.db.ping()
+        except Exception as exc:
+            reasons.append(f"database: {type(exc).__name__}")
+        if runtime.loaded is None:
+            reasons.append("configuration: not loaded")
+        if reasons:
+            return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
+        return JSONResponse({"ready": True, "config_sha256": runtime.loaded.sha256})
+
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan or _no_lifespan)
+
+
+@asynccontextmanager
+async def _no_lifespan(_: Starlette) -> AsyncIterator[None]:
+    yield

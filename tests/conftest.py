@@ -1,0 +1,51 @@
+"""Shared fixtures: the Slack stand-in, databases (SQLite and PostgreSQL), and a running bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.standin.fake_slack import FakeSlack
+from tests.standin.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
+from tests.support.bot import BotHarness, running_bot, write_config
+from tests.support.clock import FakeClock
+from tests.support.databases import database_url_for
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that uses it runs on SQLite and on PostgreSQL."""
+    with database_url_for(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    with database_url_for("sqlite", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with database_url_for("postgres", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "config")
+
+
+@pytest.fixture
+async def bot(database_url: str, config_dir: Path, fake_slack: FakeSlack,  # noqa: F811
+              clock: FakeClock) -> AsyncIterator[BotHarness]:
+    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack,
+                           clock=clock) as harness:
+        yield harness

@@ -1,0 +1,80 @@
+"""Requests into /slack/events: signatures, redeliveries, malformed bodies, health probes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.support.bot import BotHarness
+
+
+async def _audit_count(bot: BotHarness) -> int:
+    return len(await bot.runtime.audit.latest(1000))
+
+
+async def test_unsigned_stale_and_forged_requests_get_401_and_change_nothing(bot: BotHarness) -> None:
+    body = b"command=%2Faudit&text=&user_id=U0ALICE&channel_id=C0GENERAL"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    before = await _audit_count(bot)
+
+    unsigned = await bot.slack.raw(body, form, sign=False)
+    stale = await bot.slack.raw(body, form, timestamp=int(time.time()) - 6 * 60)
+    forged = await bot.slack.raw(body, form, signature="v0=" + "0" * 64)
+
+    assert [r.status_code for r in (unsigned, stale, forged)] == [401, 401, 401]
+    assert await _audit_count(bot) == before
+    assert bot.fake.calls_to("chat.postMessage") == []
+    assert bot.fake.responses == []
+
+
+async def test_malformed_signed_payloads_never_produce_a_5xx(bot: BotHarness) -> None:
+    cases = [
+        (b"{not json", {"Content-Type": "application/json"}),
+        (b"payload=%7Bbroken", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (b"payload=" + json.dumps({"type": "block_actions"}).encode(),
+         {"Content-Type": "application/x-www-form-urlencoded"}),
+        (json.dumps({"type": "event_callback", "event": "nope"}).encode(), {"Content-Type": "application/json"}),
+        (b"", {"Content-Type": "application/json"}),
+        (b"\xff\xfe", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ]
+    for body, headers in cases:
+        response = await bot.slack.raw(body, headers)
+        assert response.status_code < 500, (body, response.status_code, response.text)
+
+
+async def test_url_verification_is_answered(bot: BotHarness) -> None:
+    response = await bot.slack.url_verification("challenge-123")
+    assert response.status_code == 200
+    assert "challenge-123" in response.text
+
+
+async def test_a_redelivered_event_is_acknowledged_but_not_processed_twice(bot: BotHarness) -> None:
+    first = await bot.slack.message("hello there", event_id="Ev0REDELIVER")
+    again = await bot.slack.message("hello there", event_id="Ev0REDELIVER", retry_num=1)
+    assert first.status_code == 200
+    assert again.status_code == 200
+    async with bot.runtime.db.reader() as session:
+        from sqlalchemy import text
+        rows = (await session.execute(text("SELECT key FROM processed_delivery"))).scalars().all()
+    assert rows == ["event:Ev0REDELIVER"]
+
+
+async def test_healthz_and_readyz(bot: BotHarness) -> None:
+    async with httpx.AsyncClient(base_url=bot.url) as http:
+        alive = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert alive.status_code == 200
+    assert ready.status_code == 200
+    assert ready.json()["config_sha256"] == bot.runtime.loaded.sha256
+
+
+async def test_readyz_is_503_with_reasons_when_the_database_is_gone(bot: BotHarness) -> None:
+    await bot.runtime.db.dispose()
+    from bot.db.engine import Database
+    bot.runtime.db = Database("postgresql://nobody@127.0.0.1:1/none")
+    async with httpx.AsyncClient(base_url=bot.url) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["reasons"][0].startswith("database")

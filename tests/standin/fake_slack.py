@@ -1,0 +1,264 @@
+"""FakeSlack: a Starlette app that answers the Slack Web API like Slack, for the real slack_sdk.
+
+Point `AsyncWebClient(token="xoxb-test-token", base_url=standin.api_url)` at it unmodified. It
+checks tokens, records every call (rejected ones too), keeps channel/message/view state, applies
+Slack's Block Kit and message limits, serves response_urls, and lets a test inject rate limits,
+failures and latency. The Slack semantics live in the `methods_*` modules and `workspace`; this
+module is the HTTP surface and the test controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import methods_chat, methods_conversations, methods_misc
+from .blocks import MAX_MESSAGE_BLOCKS, check_blocks, check_message_text
+from .errors import SlackError
+from .recorder import Call, Recorder, ResponsePost
+from .workspace import Json, Workspace
+
+DEFAULT_TOKEN = "xoxb-test-token"
+METHODS = {**methods_chat.HANDLERS, **methods_conversations.HANDLERS, **methods_misc.HANDLERS}
+# Arguments slack_sdk (or a bot) may send as JSON strings inside form data.
+_JSON_ARGS = ("blocks", "attachments", "view", "metadata")
+
+
+@dataclass
+class _Fault:
+    """An injected answer for the next `times` calls of a method."""
+
+    times: int
+    status: int
+    error: str
+    retry_after: int | None = None
+
+
+class FakeSlack(Workspace):
+    """The Slack Web API stand-in (see module docstring). `url` is set once it is being served."""
+
+    def __init__(
+        self,
+        valid_tokens: Iterable[str] | None = None,
+        *,
+        strict_channels: bool = False,
+        users: Mapping[str, Json] | None = None,
+        usergroups: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(strict_channels=strict_channels, users=users, usergroups=usergroups)
+        self.valid_tokens: set[str] = set(valid_tokens) if valid_tokens is not None else {DEFAULT_TOKEN}
+        self.url = ""
+        self._recorder = Recorder()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._delays: dict[str, float] = {}
+        self._minted: dict[str, str] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/response/{token:path}", self._response_url, methods=["POST"]),
+            ]
+        )
+
+    # -- what tests read -----------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The base_url for slack_sdk clients ("http://127.0.0.1:PORT/api/")."""
+        return f"{self.url}/api/"
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every Web API call, oldest first, including rejected ones."""
+        return self._recorder.calls
+
+    @property
+    def responses(self) -> list[ResponsePost]:
+        """Every response_url post, oldest first."""
+        return self._recorder.responses
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Every recorded call of `method` (failed ones included)."""
+        return self._recorder.calls_to(method)
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+    ) -> Call:
+        """First successful `method` call matching `predicate`, recorded or future (see Recorder)."""
+        return await self._recorder.wait_for(method, predicate, timeout)
+
+    async def wait_for_response(
+        self,
+        predicate: Callable[[ResponsePost], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+    ) -> ResponsePost:
+        """First accepted response_url post matching `predicate`, recorded or future."""
+        return await self._recorder.wait_for_response(predicate, timeout)
+
+    def describe_calls(self) -> str:
+        """The call log as text, for custom assertion messages."""
+        return self._recorder.describe()
+
+    # -- what tests control --------------------------------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` get HTTP 429, `Retry-After`, and `ratelimited`."""
+        self._faults.setdefault(method, []).append(_Fault(times, 429, "ratelimited", retry_after))
+
+    def fail(self, method: str, error: str = "fatal_error", times: int = 1, *, status: int = 200) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}` with `status`."""
+        self._faults.setdefault(method, []).append(_Fault(times, status, error))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every later `method` call after `seconds` (0 removes). Effects apply on arrival."""
+        if seconds > 0:
+            self._delays[method] = seconds
+        else:
+            self._delays.pop(method, None)
+
+    def response_url(self, name: str = "response") -> str:
+        """Mint a response_url; posts to it are recorded as `ResponsePost(name=name, ...)`."""
+        if not self.url:
+            raise RuntimeError("FakeSlack is not being served yet (use the fake_slack fixture)")
+        token = f"{name}-{len(self._minted) + 1}"
+        self._minted[token] = name
+        return f"{self.url}/response/{token}"
+
+    def reset(self) -> None:
+        """Forget calls, responses, injected faults and delays; reseed the workspace state."""
+        self._recorder.clear()
+        self._faults.clear()
+        self._delays.clear()
+        self._minted.clear()
+        self.reset_state()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _api(self, request: Request) -> Response:
+        """`/api/{method}`: decode, dispatch, record, optionally delay, answer."""
+        method = request.path_params["method"]
+        at = time.time()
+        args, token, parse_error = await _read_args(request)
+        status, body, headers = self._dispatch(method, args, token, parse_error)
+        error = None if body.get("ok") else str(body.get("error"))
+        await self._recorder.add_call(Call(method, args, at, error, status, body, token))
+        if method in self._delays:
+            await asyncio.sleep(self._delays[method])
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _dispatch(
+        self, method: str, args: Json, token: str | None, parse_error: str | None
+    ) -> tuple[int, Json, dict[str, str]]:
+        """Slack's order: unknown method, auth, injected faults, then the method itself."""
+        handler = METHODS.get(method)
+        try:
+            if handler is None:
+                raise SlackError("unknown_method")
+            if not token:
+                raise SlackError("not_authed")
+            if token not in self.valid_tokens:
+                raise SlackError("invalid_auth")
+            if parse_error:
+                raise SlackError(parse_error)
+            self._raise_injected_fault(method)
+            return 200, {"ok": True, **handler(self, args)}, {}
+        except SlackError as exc:
+            return exc.status, exc.body(), exc.headers
+
+    def _raise_injected_fault(self, method: str) -> None:
+        """Raise the next queued fault for `method`, if any."""
+        queue = self._faults.get(method)
+        if not queue:
+            return
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.pop(0)
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        raise SlackError(fault.error, status=fault.status, headers=headers)
+
+    async def _response_url(self, request: Request) -> Response:
+        """`/response/{token}`: record the post; "ok" like Slack, or 400 with Slack's error text."""
+        token = request.path_params["token"]
+        raw = await request.body()
+        try:
+            body = _response_body(raw, request.headers.get("content-type", ""))
+            for key in _JSON_ARGS:
+                if key in body:
+                    body[key] = _maybe_json(body[key])
+            check_message_text(body.get("text"))
+            if body.get("blocks") is not None:
+                check_blocks(body["blocks"], max_blocks=MAX_MESSAGE_BLOCKS)
+            error = None
+        except SlackError as exc:
+            error = exc.error
+        except ValueError:
+            body, error = {"raw": raw.decode(errors="replace")}, "invalid_payload"
+        await self._recorder.add_response(
+            ResponsePost(self._minted.get(token, token), body, time.time(), error)
+        )
+        if error:
+            return PlainTextResponse(error, status_code=400)
+        return PlainTextResponse("ok")
+
+
+async def _read_args(request: Request) -> tuple[Json, str | None, str | None]:
+    """Query + form or JSON body into one dict, the token, and a parse error code if any.
+
+    Like Slack, a token is taken from `Authorization: Bearer` or a form/query `token` field, never
+    from a JSON body. JSON-string `blocks`/`attachments`/`view` are decoded into Python objects.
+    """
+    args: Json = dict(request.query_params)
+    raw = await request.body()
+    parse_error = None
+    body: Json = {}
+    if raw and "application/json" in request.headers.get("content-type", ""):
+        try:
+            parsed = json.loads(raw)
+            body = parsed if isinstance(parsed, dict) else {}
+        except ValueError:
+            parse_error = "invalid_json"
+        body.pop("token", None)  # Slack ignores tokens in JSON bodies
+    elif raw:
+        body = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
+    args.update(body)
+    token = args.pop("token", None)
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    for key in _JSON_ARGS:
+        if key in args:
+            args[key] = _maybe_json(args[key])
+    return args, token if isinstance(token, str) else None, parse_error
+
+
+def _maybe_json(value: Any) -> Any:
+    """Decode a JSON string argument; leave anything else (or invalid JSON) as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _response_body(raw: bytes, content_type: str) -> Json:
+    """A response_url body: JSON, or a legacy form `payload=<json>`. ValueError if neither."""
+    if "application/x-www-form-urlencoded" in content_type:
+        raw = dict(parse_qsl(raw.decode())).get("payload", "").encode()
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict):
+        raise ValueError("response_url body must be a JSON object")
+    return parsed

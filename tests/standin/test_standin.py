@@ -1,0 +1,362 @@
+"""Tests of the Slack stand-in itself, driven by the real slack_sdk AsyncWebClient and Bolt.
+
+If these pass, a bot test failing against the stand-in is about the bot, not the fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from .blocks import blocks_text
+from .client import SlackEventsClient
+from .fake_slack import DEFAULT_TOKEN, FakeSlack
+from .server import serve_asgi
+
+SECRET = "test-signing-secret"
+
+
+def section(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
+
+
+def button(action_id: str, text: str = "Go", value: str = "v") -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text},
+        "value": value,
+    }
+
+
+@pytest.fixture
+def web(fake_slack: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url)
+
+
+async def expect_error(coro: Any, error: str) -> SlackApiError:
+    with pytest.raises(SlackApiError) as info:
+        await coro
+    assert info.value.response["error"] == error, info.value.response.data
+    return info.value
+
+
+# -- Web API ------------------------------------------------------------------------------------
+
+
+async def test_post_message_is_answered_like_slack_and_recorded(
+    fake_slack: FakeSlack, web: AsyncWebClient
+) -> None:
+    blocks = [
+        section("Deploy *api* failed"),
+        {"type": "actions", "elements": [button("rollback", "Roll back")]},
+    ]
+    first = await web.chat_postMessage(channel="C0GENERAL", text="deploy failed", blocks=blocks)
+    reply = await web.chat_postMessage(channel="#general", text="details", thread_ts=first["ts"])
+
+    assert first["ok"] and first["channel"] == "C0GENERAL"
+    assert first["ts"] == "1700000000.000100" and reply["ts"] == "1700000000.000200"
+    assert first["message"]["bot_id"] == "B0BOT" and first["message"]["user"] == "U0BOT"
+    assert reply["channel"] == "C0GENERAL" and reply["message"]["thread_ts"] == first["ts"]
+    call = fake_slack.calls_to("chat.postMessage")[0]
+    assert call.ok and call.args["blocks"] == blocks and call.token == DEFAULT_TOKEN
+    assert "Roll back" in blocks_text(call.args["blocks"])
+    history = fake_slack.messages_in("general")
+    assert [m["ts"] for m in history] == [first["ts"], reply["ts"]]
+    assert history[0]["reply_count"] == 1
+
+
+async def test_blocks_sent_as_form_json_string_are_decoded(fake_slack: FakeSlack) -> None:
+    async with httpx.AsyncClient() as http:
+        data = {"channel": "C0GENERAL", "blocks": json.dumps([section("hi")]), "token": DEFAULT_TOKEN}
+        resp = await http.post(f"{fake_slack.api_url}chat.postMessage", data=data)
+    assert resp.json()["ok"] is True
+    assert fake_slack.calls[-1].args["blocks"] == [section("hi")]
+    assert "token" not in fake_slack.calls[-1].args
+
+
+async def test_bad_or_missing_token(fake_slack: FakeSlack) -> None:
+    bad = AsyncWebClient(token="xoxb-wrong", base_url=fake_slack.api_url)
+    await expect_error(bad.auth_test(), "invalid_auth")
+    await expect_error(AsyncWebClient(base_url=fake_slack.api_url).auth_test(), "not_authed")
+    assert [c.error for c in fake_slack.calls] == ["invalid_auth", "not_authed"]
+
+
+async def test_auth_test_and_unknown_method(web: AsyncWebClient) -> None:
+    me = await web.auth_test()
+    assert (me["team_id"], me["user_id"], me["bot_id"]) == ("T0TEST", "U0BOT", "B0BOT")
+    await expect_error(web.api_call("chat.postMesage"), "unknown_method")
+
+
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
+async def test_block_limits(web: AsyncWebClient) -> None:
+    fifty = [section(f"line {i}") for i in range(50)]
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="x", blocks=fifty))["ok"]
+    err = await expect_error(
+        web.chat_postMessage(channel="C0GENERAL", text="x", blocks=[*fifty, section("one too many")]),
+        "invalid_blocks",
+    )
+    assert "no more than 50 items" in err.response["response_metadata"]["messages"][0]
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x" * 40_001), "msg_too_long")
+    await expect_error(
+        web.chat_postMessage(channel="C0GENERAL", blocks=[section("x" * 3001)]), "invalid_blocks"
+    )
+    long_button = {"type": "actions", "elements": [button("a", "b" * 76)]}
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", blocks=[long_button]), "invalid_blocks")
+    await expect_error(web.chat_postMessage(channel="C0GENERAL"), "no_text")
+    await expect_error(web.chat_postMessage(channel="", text="x"), "channel_not_found")
+    assert (await web.chat_postMessage(channel="C0UNKNOWN", text="x"))["ok"]  # permissive by default
+
+
+async def test_strict_channels(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    fake_slack.strict_channels = True
+    await expect_error(web.chat_postMessage(channel="C0UNKNOWN", text="x"), "channel_not_found")
+    assert (await web.chat_postMessage(channel="general", text="x"))["channel"] == "C0GENERAL"
+
+
+async def test_duplicate_action_id_is_rejected_with_an_explanation(web: AsyncWebClient) -> None:
+    blocks = [
+        section("a", accessory=button("ack")),
+        {"type": "actions", "elements": [button("ack", "Again")]},
+    ]
+    err = await expect_error(
+        web.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks), "invalid_blocks"
+    )
+    messages = err.response["response_metadata"]["messages"]
+    assert any('duplicate action_id "ack"' in m and "/blocks/1/elements/0" in m for m in messages)
+
+
+async def test_view_over_100_blocks_is_rejected(web: AsyncWebClient) -> None:
+    title = {"type": "plain_text", "text": "Incident"}
+    view = {"type": "modal", "callback_id": "declare", "title": title, "blocks": [section("x")] * 101}
+    await expect_error(web.views_open(trigger_id="t.1", view=view), "invalid_blocks")
+    opened = await web.views_open(trigger_id="t.1", view={**view, "blocks": [section("ok")]})
+    assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "declare"
+
+
+async def test_update_delete_and_permalink(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    posted = await web.chat_postMessage(channel="C0GENERAL", text="deploying")
+    updated = await web.chat_update(channel="C0GENERAL", ts=posted["ts"], text="deployed")
+    assert updated["text"] == "deployed" and fake_slack.messages_in("C0GENERAL")[0]["text"] == "deployed"
+    link = await web.chat_getPermalink(channel="C0GENERAL", message_ts=posted["ts"])
+    assert link["permalink"].endswith("/archives/C0GENERAL/p1700000000000100")
+    await expect_error(web.chat_update(channel="C0GENERAL", ts="1.2", text="x"), "message_not_found")
+    await web.chat_delete(channel="C0GENERAL", ts=posted["ts"])
+    await expect_error(web.chat_delete(channel="C0GENERAL", ts=posted["ts"]), "message_not_found")
+
+
+async def test_conversations_create_name_rules(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await expect_error(web.conversations_create(name="Inc-42"), "invalid_name_specials")
+    await expect_error(web.conversations_create(name="inc 42"), "invalid_name_specials")
+    await expect_error(web.conversations_create(name="i" * 81), "invalid_name_maxlength")
+    created = await web.conversations_create(name="inc-42_db")
+    channel = created["channel"]
+    assert channel["id"].startswith("C") and channel["name"] == "inc-42_db" and channel["is_channel"]
+    await expect_error(web.conversations_create(name="inc-42_db"), "name_taken")
+    assert channel["id"] in fake_slack.channels
+
+
+async def test_conversations_invite_members_and_info(web: AsyncWebClient) -> None:
+    channel = (await web.conversations_create(name="inc-1"))["channel"]["id"]
+    await web.conversations_invite(channel=channel, users=["U0ALICE", "U0BOB"])
+    await expect_error(web.conversations_invite(channel=channel, users="U0ALICE,U0BOB"), "already_in_channel")
+    await expect_error(web.conversations_invite(channel="C0NOPE", users="U0ALICE"), "channel_not_found")
+    members = await web.conversations_members(channel=channel)
+    assert members["members"] == ["U0BOT", "U0ALICE", "U0BOB"]
+    info = await web.conversations_info(channel=channel, include_num_members=True)
+    assert info["channel"]["num_members"] == 3
+
+
+async def test_users_and_usergroups(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    fake_slack.users["U0BOB"] = {"name": "bob", "tz": "America/New_York"}
+    fake_slack.usergroups["S0ONCALL"] = ["U0BOB"]
+    alice = (await web.users_info(user="U0ALICE"))["user"]
+    assert alice["tz"] == "Europe/Berlin" and alice["tz_offset"] in (3600, 7200)
+    assert (await web.users_info(user="U0BOB"))["user"]["tz"] == "America/New_York"
+    assert (await web.usergroups_users_list(usergroup="S0ONCALL"))["users"] == ["U0BOB"]
+    await expect_error(web.usergroups_users_list(usergroup="S0NONE"), "no_such_subteam")
+
+
+async def test_ratelimit_is_honoured_by_slack_sdk_retry_handler(fake_slack: FakeSlack) -> None:
+    fake_slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+    web = AsyncWebClient(
+        token=DEFAULT_TOKEN,
+        base_url=fake_slack.api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+    )
+    started = time.monotonic()
+    resp = await web.chat_postMessage(channel="C0GENERAL", text="after the limit")
+    assert resp["ok"] and time.monotonic() - started >= 1.0
+    calls = fake_slack.calls_to("chat.postMessage")
+    assert [(c.status, c.error) for c in calls] == [(429, "ratelimited"), (200, None)]
+
+
+async def test_ratelimit_without_retry_surfaces_retry_after(
+    fake_slack: FakeSlack, web: AsyncWebClient
+) -> None:
+    fake_slack.rate_limit("users.info", retry_after=7)
+    err = await expect_error(web.users_info(user="U0ALICE"), "ratelimited")
+    assert err.response.status_code == 429 and err.response.headers["Retry-After"] == "7"
+    assert (await web.users_info(user="U0ALICE"))["ok"]
+
+
+async def test_fail_and_delay(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    fake_slack.fail("chat.postMessage", "channel_is_archived", times=2)
+    for _ in range(2):
+        await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x"), "channel_is_archived")
+    fake_slack.delay("auth.test", 0.2)
+    started = time.monotonic()
+    await web.auth_test()
+    assert time.monotonic() - started >= 0.2
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="x"))["ok"]
+
+
+async def test_wait_for_recorded_future_and_timeout(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.chat_postMessage(channel="C0GENERAL", text="already here")
+    earlier = await fake_slack.wait_for("chat.postMessage")
+    assert earlier.args["text"] == "already here"
+
+    later = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="later"))
+    call = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "later", timeout=5)
+    assert call.args["text"] == "later"
+    await later
+
+    with pytest.raises(AssertionError, match="already here"):
+        await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "never", timeout=0.05)
+
+
+async def test_response_url_posts_are_recorded(fake_slack: FakeSlack) -> None:
+    url = fake_slack.response_url("deploy")
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(url, json={"text": "Rolled back", "replace_original": True})
+        bad = await http.post(url, json={"blocks": [section("x" * 3001)]})
+    assert (resp.status_code, resp.text) == (200, "ok") and bad.status_code == 400
+    post = await fake_slack.wait_for_response(lambda r: r.replace_original)
+    assert post.name == "deploy" and post.text == "Rolled back" and post.response_type == "ephemeral"
+
+
+async def test_reset_forgets_everything(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.conversations_create(name="inc-9")
+    fake_slack.fail("auth.test")
+    fake_slack.reset()
+    assert fake_slack.calls == [] and fake_slack.channel_by_name("inc-9") is None
+    assert (await web.auth_test())["ok"]
+
+
+# -- signed requests ----------------------------------------------------------------------------
+
+
+Seen = list[tuple[dict[str, str], bytes]]
+
+
+@pytest_asyncio.fixture
+async def echo(fake_slack: FakeSlack) -> AsyncIterator[tuple[SlackEventsClient, Seen]]:
+    """An events client pointed at a tiny app that keeps each request's headers and body."""
+    seen: Seen = []
+
+    async def keep(request: Request) -> PlainTextResponse:
+        seen.append((dict(request.headers), await request.body()))
+        return PlainTextResponse("")
+
+    app = Starlette(routes=[Route("/slack/events", keep, methods=["POST"])])
+    async with serve_asgi(app) as url, SlackEventsClient(url, SECRET, fake_slack) as client:
+        yield client, seen
+
+
+async def test_signature_verifies_with_slack_sdk(echo: tuple[SlackEventsClient, Seen]) -> None:
+    client, seen = echo
+    await client.slash("/deploy", "api prod")
+    await client.message("hello", retry_num=1)
+    await client.raw(b"{}", {"Content-Type": "application/json"}, timestamp=int(time.time()) - 301)
+    verifier = SignatureVerifier(SECRET)
+
+    (slash_headers, slash_body), (msg_headers, msg_body), (stale_headers, stale_body) = seen
+    assert verifier.is_valid_request(slash_body, slash_headers)
+    assert verifier.is_valid_request(msg_body, msg_headers)
+    assert not verifier.is_valid_request(stale_body, stale_headers)  # over 5 minutes old
+    assert not SignatureVerifier("other-secret").is_valid_request(msg_body, msg_headers)
+    assert slash_headers["content-type"] == "application/x-www-form-urlencoded"
+    assert msg_headers["content-type"] == "application/json"
+    assert (msg_headers["x-slack-retry-num"], msg_headers["x-slack-retry-reason"]) == ("1", "http_timeout")
+    assert json.loads(msg_body)["event"]["text"] == "hello"
+
+
+async def test_end_to_end_through_bolt(fake_slack: FakeSlack) -> None:
+    """A real Bolt app: slash command → postMessage with a button → click → respond via response_url."""
+    bolt = AsyncApp(
+        client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url), signing_secret=SECRET
+    )
+
+    @bolt.command("/deploy")
+    async def deploy(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        blocks = [section(f"Deploying {command['text']}", accessory=button("rollback", "Roll back", "42"))]
+        await client.chat_postMessage(channel=command["channel_id"], text="Deploying", blocks=blocks)
+
+    @bolt.action("rollback")
+    async def rollback(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await respond(text=f"Rolled back {body['actions'][0]['value']}", replace_original=True)
+
+    @bolt.shortcut("declare")
+    async def declare(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        title = {"type": "plain_text", "text": "Declare"}
+        field = {"type": "plain_text_input", "action_id": "summary"}
+        blocks = [{"type": "input", "block_id": "what", "label": title, "element": field}]
+        view = {"type": "modal", "callback_id": "declare", "title": title, "blocks": blocks}
+        await client.views_open(trigger_id=body["trigger_id"], view={**view, "private_metadata": "sev1"})
+
+    @bolt.view("declare")
+    async def declared(ack: Any, view: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        summary = view["state"]["values"]["what"]["summary"]["value"]
+        await client.chat_postMessage(channel="C0GENERAL", text=f"{view['private_metadata']}: {summary}")
+
+    @bolt.message("hello")
+    async def hello(message: dict[str, Any], say: Any) -> None:
+        await say(text=f"hi <@{message['user']}>", thread_ts=message["ts"])
+
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def endpoint(request: Request) -> Any:
+        return await handler.handle(request)
+
+    app = Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"])])
+    async with serve_asgi(app) as url, SlackEventsClient(url, SECRET, fake_slack) as slack:
+        assert (await slack.slash("/deploy", "api")).status_code == 200
+        posted = await fake_slack.wait_for("chat.postMessage")
+        assert "Roll back" in blocks_text(posted.args["blocks"])
+        assert (await slack.block_action("rollback")).status_code == 200
+        response = await fake_slack.wait_for_response()
+        assert response.text == "Rolled back 42" and response.name == "rollback"
+        assert (await slack.shortcut("declare")).status_code == 200
+        await fake_slack.wait_for("views.open")
+        assert (await slack.view_submission("declare", {"what": {"summary": "db down"}})).status_code == 200
+        await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "sev1: db down")
+
+        await slack.message("hello there")
+        reply = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "hi <@U0ALICE>")
+        assert reply.args["thread_ts"] == fake_slack.messages_in("C0GENERAL")[-2]["ts"]
+
+        unsigned = await slack.raw(
+            b"command=%2Fdeploy", {"Content-Type": "application/x-www-form-urlencoded"}, sign=False
+        )
+        assert unsigned.status_code == 401

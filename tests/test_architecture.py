@@ -1,0 +1,29 @@
+"""Import rules from STYLE.md, enforced: services never import a transport."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BOT = Path(__file__).parent.parent / "bot"
+TRANSPORTS = ("slack_bolt", "slack_sdk", "starlette", "httpx", "uvicorn", "bot.slack", "bot.web", "bot.cli")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_services_and_config_never_import_a_transport() -> None:
+    offenders = []
+    for folder in ("services", "config", "db"):
+        for path in (BOT / folder).rglob("*.py"):
+            for name in _imports(path):
+                if name.startswith(TRANSPORTS):
+                    offenders.append(f"{path.relative_to(BOT.parent)} imports {name}")
+    assert offenders == []
