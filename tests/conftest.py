@@ -12,6 +12,7 @@ from tests.standin.fixtures import fake_slack  # noqa: F401  (re-exported fixtur
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
+from tests.support.redis import redis_test_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,6 +31,13 @@ def sqlite_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
     with database_url_for("postgres", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis database (TEST_REDIS_URL), empty at start. Tests using it are not parallel-safe."""
+    with redis_test_url() as url:
         yield url
 
 
