@@ -20,12 +20,13 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from . import methods_chat, methods_conversations, methods_misc
 from .blocks import MAX_MESSAGE_BLOCKS, check_blocks, check_message_text
 from .errors import SlackError
 from .recorder import Call, Recorder, ResponsePost
+from .socket_mode import SocketModeHub
 from .workspace import Json, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"
@@ -62,10 +63,12 @@ class FakeSlack(Workspace):
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._minted: dict[str, str] = {}
+        self.socket_mode = SocketModeHub()
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{token:path}", self._response_url, methods=["POST"]),
+                WebSocketRoute("/socket-mode", self.socket_mode.endpoint),
             ]
         )
 
@@ -164,10 +167,15 @@ class FakeSlack(Workspace):
         """Slack's order: unknown method, auth, injected faults, then the method itself."""
         handler = METHODS.get(method)
         try:
-            if handler is None:
+            if handler is None and method != "apps.connections.open":
                 raise SlackError("unknown_method")
             if not token:
                 raise SlackError("not_authed")
+            if method == "apps.connections.open":
+                # Socket Mode takes the app-level token, never the bot token.
+                if not token.startswith("xapp-"):
+                    raise SlackError("invalid_auth")
+                return 200, {"ok": True, "url": self.url.replace("http", "ws", 1) + "/socket-mode"}, {}
             if token not in self.valid_tokens:
                 raise SlackError("invalid_auth")
             if parse_error:
