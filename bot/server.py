@@ -67,5 +67,5 @@ async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
 
 def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
     app, _ = build_app(runtime)
-    log.info("guardrail serving on %s:%d (config %s)", host, runtime.settings.port, runtime.loaded.sha256[:12])
+    log.info("guardrail serving on %s:%d, configuration sha256 %s", host, runtime.settings.port, runtime.loaded.sha256)
     uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True)
