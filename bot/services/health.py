@@ -179,6 +179,11 @@ class HealthService:
         finally:
             self._inflight = None
 
+    @property
+    def last_round(self) -> HealthRound | None:
+        """The most recent shared round (for diagnostics and the benchmark)."""
+        return self._last
+
     async def probe(self, names: Sequence[str]) -> list[CheckResult]:
         """Run the named services' checks now (a fresh round, never a cached one)."""
         return list((await self._run(self._lookup(names))).results)
