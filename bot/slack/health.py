@@ -26,6 +26,7 @@ USAGE = "Usage: `/health` for every service, `/health <service>` for one."
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _WHOLE = r"(?:are we|is (?:prod|production|anything|everything|something|the site|the app))"
 _STATUS_WORDS = ("status", "health", "healthcheck")
+_FILLER = ("of", "for", "on", "the")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def parse_mention(text: str, services: Sequence[str]) -> Question | str | None:
     service; None for a mention that is not about health."""
     words = _normalise(text).rstrip("?!. ").split()
     if words and words[0] in _STATUS_WORDS:
+        words = [words[0], *(w for w in words[1:] if w not in _FILLER)]
         if len(words) == 1:
             return Question()
         name = words[1]

@@ -47,6 +47,7 @@ def test_questions_in_messages(text: str, expected: Question | None) -> None:
     ("<@U0BOT> Status?", Question()),
     ("<@U0BOT> health", Question()),
     ("<@U0BOT> status checkout", Question("checkout")),
+    ("<@U0BOT> status of the checkout?", Question("checkout")),
     ("<@U0BOT> is jobs failing?", Question("jobs")),
     ("<@U0BOT> status payroll", "I don't know a service called `payroll`. Services: `api`, `checkout`, `jobs`, "
                                 "`auth-db`."),
