@@ -22,7 +22,15 @@ from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
 from bot.services.health_watch import HealthWatch, StateChange
-from bot.services.ports import ActiveFreeze, DeployHistory, DeployInfo, FreezeLookup, IncidentLookup, OpenIncident
+from bot.services.ports import (
+    ActiveFreeze,
+    DeployHistory,
+    DeployInfo,
+    FreezeLookup,
+    IncidentLookup,
+    OpenIncident,
+    ServiceProber,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +193,11 @@ class HealthService:
         return self._last
 
     async def probe(self, names: Sequence[str]) -> list[CheckResult]:
-        """Run the named services' checks now (a fresh round, never a cached one)."""
+        """Run the named services' checks now (a fresh round, never a cached one).
+
+        This is `ServiceProber.probe` for the incident playbook's `checks` action; an unknown
+        name raises `UnknownService` (check-config rejects those in playbooks anyway).
+        """
         return list((await self._run(self._lookup(names))).results)
 
     async def report(self, service: str | None = None) -> HealthReport:
@@ -270,3 +282,8 @@ class HealthService:
         if self._inflight is not None:
             self._inflight.cancel()
         await self._checker.aclose()
+
+
+def as_prober(health: HealthService) -> ServiceProber:
+    """HealthService is the `ServiceProber` other features are given (checked by mypy here)."""
+    return health

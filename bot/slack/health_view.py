@@ -46,6 +46,16 @@ def service_line(result: CheckResult, tz: ZoneInfo, now: datetime) -> str:
     return line
 
 
+def incident_value(services: list[str]) -> str:
+    """The Declare incident button's value, JSON {"services": [...]}, within Slack's 2000 characters."""
+    chosen: list[str] = []
+    for name in services:
+        if len(json.dumps({"services": [*chosen, name]})) > 2000:
+            break
+        chosen.append(name)
+    return json.dumps({"services": chosen})
+
+
 def _chunks(lines: list[str]) -> list[str]:
     chunks: list[str] = []
     for line in lines:
@@ -96,7 +106,7 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
     if report.unavailable:
         rendered.append(blocks.context(f"Could not read: {', '.join(report.unavailable)}"))
     if report.down:
-        value = json.dumps({"services": report.down})
+        value = incident_value(report.down)
         rendered.append(blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value,
                                                      style="danger")))
     return headline, rendered[:50]
@@ -112,7 +122,7 @@ def render_change(change: StateChange, tz: ZoneInfo) -> tuple[str, list[blocks.B
     seen = blocks.slack_date(result.checked_at, tz, style="{time}")
     rendered = [blocks.section(line), blocks.context(f"Seen at {seen} by guardrail's watch")]
     if change.new is Status.DOWN:
-        value = json.dumps({"services": [result.service]})
+        value = incident_value([result.service])
         rendered.append(blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value,
                                                      style="danger")))
     return text, rendered
