@@ -27,6 +27,8 @@ _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _WHOLE = r"(?:are we|is (?:prod|production|anything|everything|something|the site|the app))"
 _STATUS_WORDS = ("status", "health", "healthcheck")
 _FILLER = ("of", "for", "on", "the")
+# Message subtypes that are still a person asking; edits, joins, bot posts etc. are not.
+_PEOPLE_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def on_message(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
         # Events are acknowledged by Bolt before listeners run.
         bot_user_id = context.get("bot_user_id")
-        if event.get("subtype") or _is_from_a_bot(event, bot_user_id):
+        if event.get("subtype") not in _PEOPLE_SUBTYPES or _is_from_a_bot(event, bot_user_id):
             return
         text = str(event.get("text") or "")
         if bot_user_id and f"<@{bot_user_id}" in text:

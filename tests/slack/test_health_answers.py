@@ -84,6 +84,10 @@ async def test_a_question_in_a_thread_is_answered_in_that_thread(health: HealthB
     assert reply.args["text"] == "checkout is down"
     assert "api" not in blocks_text(reply.args["blocks"])
 
+    # "also send to channel" is still a person asking
+    await bot.slack.message("are we down?", thread_ts=parent, subtype="thread_broadcast")
+    await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("text") == "2 of 3 down: checkout, stuck")
+
 
 async def test_chatter_own_messages_and_other_bots_get_no_answer(health: HealthBot) -> None:
     bot = health.bot
