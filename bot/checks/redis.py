@@ -19,8 +19,10 @@ def redis_target(url: str) -> str:
 
 
 def redis_client(url: str, timeout: float) -> aioredis.Redis:
-    """A client that never retries and never waits longer than the check may."""
-    return aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+    """A client that never retries. The check's own timeout cancels it; the socket timeouts,
+    a little longer, are only a backstop so a socket never outlives a cancelled check for long."""
+    backstop = timeout + 0.5
+    return aioredis.Redis.from_url(url, socket_connect_timeout=backstop, socket_timeout=backstop,
                                    retry_on_timeout=False, retry=None, decode_responses=True)
 
 

@@ -35,7 +35,7 @@ from bot.services.ports import (
 log = logging.getLogger(__name__)
 
 ROUND_SLACK = 0.25       # seconds a round may run past its largest check timeout
-CONTEXT_TIMEOUT = 0.75   # seconds for the freeze / deploy / incident lookups together
+CONTEXT_TIMEOUT = 0.75   # seconds for the freeze / deploy / incident lookups (never past the round's deadline)
 MAX_DEPLOYS = 10
 
 T = TypeVar("T")
@@ -204,7 +204,9 @@ class HealthService:
         """The answer to "are we down?" (about one service when named); raises UnknownService."""
         wanted = self._lookup([service]) if service else None
         environment = self._config.freeze.default_environment
-        context = asyncio.create_task(self._context(environment))
+        timeouts = [s.timeout.total_seconds() for s in self._config.services]
+        context_limit = min(CONTEXT_TIMEOUT, max(timeouts, default=0.0) + ROUND_SLACK)
+        context = asyncio.create_task(self._context(environment, context_limit))
         health_round, reused = await self._shared_round()
         freeze, deploys, incidents, unavailable = await context
         results = [r for r in health_round.results if wanted is None or r.service == service]
@@ -215,14 +217,14 @@ class HealthService:
                             reused=reused, environment=environment, freeze=freeze,
                             deploys=deploys[:MAX_DEPLOYS], incidents=incidents, unavailable=unavailable)
 
-    async def _context(self, environment: str) -> tuple[ActiveFreeze | None, list[DeployInfo],
+    async def _context(self, environment: str, limit: float) -> tuple[ActiveFreeze | None, list[DeployInfo],
                                                          list[OpenIncident], list[str]]:
         """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
         unavailable: list[str] = []
 
         async def guarded(name: str, call: Awaitable[T], empty: T) -> T:
             try:
-                return await asyncio.wait_for(call, timeout=CONTEXT_TIMEOUT)
+                return await asyncio.wait_for(call, timeout=limit)
             except Exception as exc:
                 log.warning("health answer: %s lookup failed: %s", name, describe_error(exc))
                 unavailable.append(name)

@@ -18,7 +18,7 @@ from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, closed_port, target_server
+from tests.support.targets import TargetServer, closed_port, silent_server, target_server
 
 
 def service(**fields: Any) -> ServiceConfig:
@@ -190,3 +190,18 @@ async def test_breaker_pauses_a_failing_target_then_probes_again(clock: FakeCloc
         assert targets.hits["/flaky"] == 3
     finally:
         await runner.aclose()
+
+
+@pytest.mark.parametrize("kind", ["sql", "redis", "rq"])
+async def test_a_hung_server_is_cut_at_the_timeout(runner: CheckRunner, kind: str) -> None:
+    async with silent_server() as port:
+        check = {
+            "sql": {"sql": {"url": f"postgres://postgres@127.0.0.1:{port}/test"}},
+            "redis": {"redis": {"url": f"redis://127.0.0.1:{port}/0"}},
+            "rq": {"rq": {"redis_url": f"redis://127.0.0.1:{port}/0"}},
+        }[kind]
+        started = time.perf_counter()
+        result = await runner.check(service(timeout="500ms", **check))
+        elapsed = time.perf_counter() - started
+    assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
+    assert elapsed < 0.8
