@@ -168,3 +168,13 @@ async def test_freshness_and_down_since_across_rounds(health: HealthBot) -> None
     text = blocks_text(reply.body["blocks"])
     assert "down since" in text and "(3 min)" in text and "Checked just now" in text
     assert health.targets.hits["/checkout"] == 2
+
+
+async def test_without_services_the_answer_says_how_to_add_them(bot: BotHarness) -> None:
+    await bot.slack.slash("/health")
+    reply = await bot.fake.wait_for_response()
+    assert reply.body["text"] == "No services are configured"
+    assert "under `services:`" in blocks_text(reply.body["blocks"])
+    await bot.slack.slash("/health", "api")
+    reply = await bot.fake.wait_for_response(lambda r: "api" in (r.text or ""))
+    assert reply.body["text"].startswith("I don't know a service called `api`. Services: none configured.")
