@@ -178,3 +178,15 @@ async def test_without_services_the_answer_says_how_to_add_them(bot: BotHarness)
     await bot.slack.slash("/health", "api")
     reply = await bot.fake.wait_for_response(lambda r: "api" in (r.text or ""))
     assert reply.body["text"].startswith("I don't know a service called `api`. Services: none configured.")
+
+
+async def test_a_redelivered_question_is_answered_once(health: HealthBot) -> None:
+    bot = health.bot
+    ts = bot.fake.next_ts()
+    await bot.slack.message("are we down?", ts=ts, event_id="Ev0QUESTION")
+    await bot.slack.retry("Ev0QUESTION", retry_num=1)
+    await bot.fake.wait_for("chat.postMessage", in_thread(ts))
+    later = bot.fake.next_ts()
+    await bot.slack.message("is anything down?", ts=later)
+    await bot.fake.wait_for("chat.postMessage", in_thread(later))
+    assert [c.args["thread_ts"] for c in bot.fake.calls_to("chat.postMessage")] == [ts, later]
