@@ -190,6 +190,31 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Run the configured checks once, as the bot would; exit 1 when anything is down."""
+    from bot.services.health import UnknownService
+
+    settings = _settings()
+    runtime = _runtime(settings)
+
+    async def run() -> int:
+        try:
+            report = await runtime.health.report(args.service)
+        except UnknownService as exc:
+            known = ", ".join(exc.known) or "none configured"
+            raise CliError(f"unknown service {', '.join(exc.names)} (services: {known})") from None
+        finally:
+            await runtime.close()
+        print(report.headline)
+        width = max((len(r.service) for r in report.results), default=0)
+        for result in report.results:
+            latency = "-" if result.latency_ms is None else f"{result.latency_ms:.0f} ms"
+            print(f"  {result.service:<{width}}  {result.status.value:<4}  {latency:>8}  {result.reason}")
+        return EXIT_FAILED if report.down else EXIT_OK
+
+    return asyncio.run(run())
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -209,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(handler=cmd_migrate)
+
+    health = sub.add_parser("health", help="run the health checks once; exit 0 none down, 1 something down")
+    health.add_argument("service", nargs="?", default=None, help="one service (default: all)")
+    health.set_defaults(handler=cmd_health)
 
     audit = sub.add_parser("audit", help="export or verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")

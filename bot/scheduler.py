@@ -22,4 +22,10 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     # Stable ids and replace_existing: a restart re-registers instead of duplicating.
     scheduler.add_job(forget_old_deliveries, "interval", minutes=30, id="housekeeping.deliveries",
                       replace_existing=True, coalesce=True, max_instances=1)
+
+    interval = runtime.health.watch_interval
+    if interval is not None:
+        # Ticks at the shortest watch_interval; the service checks only the services that are due.
+        scheduler.add_job(runtime.health.watch_tick, "interval", seconds=max(interval.total_seconds(), 1.0),
+                          id="health.watch", replace_existing=True, coalesce=True, max_instances=1)
     return scheduler

@@ -17,9 +17,12 @@ async def claim(session: AsyncSession, key: str, at: datetime) -> bool:
     """Record `key`; True if this caller is the first to claim it."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(ProcessedDelivery).values(key=key[:200], at=at).on_conflict_do_nothing()
+    statement = (insert(ProcessedDelivery).values(key=key[:200], at=at).on_conflict_do_nothing()
+                 .returning(col(ProcessedDelivery.key)))
+    # RETURNING, not rowcount: psycopg's async cursor reports rowcount -1 for INSERT … ON CONFLICT,
+    # which made every event look like a redelivery on PostgreSQL.
     result = await session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return result.first() is not None
 
 
 async def forget_before(session: AsyncSession, cutoff: datetime) -> None:

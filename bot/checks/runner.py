@@ -1,0 +1,82 @@
+"""Builds each configured service's probe once and runs it: `CheckRunner.check(service)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, tzinfo
+
+import httpx
+
+from bot.checks.base import CheckResult
+from bot.checks.http import HttpProbe
+from bot.checks.probe import Probe, measure
+from bot.checks.redis import RedisProbe
+from bot.checks.rq import RqProbe
+from bot.checks.sql import SqlProbe
+from bot.checks.tcp import TcpProbe
+from bot.clock import Clock
+from bot.config import ServiceConfig
+from bot.resilience import Breakers
+
+HTTP_POOL = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+
+class CheckRunner:
+    """Probes for configured services, built on first use and reused (one HTTP client for all)."""
+
+    def __init__(self, *, breakers: Breakers, clock: Clock, tz: tzinfo) -> None:
+        self._breakers = breakers
+        self._clock = clock
+        self._tz = tz
+        self._http: httpx.AsyncClient | None = None
+        self._probes: dict[str, tuple[ServiceConfig, Probe]] = {}
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            # No retries, no redirects to somewhere else: one request is the measurement.
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=HTTP_POOL,
+                                           follow_redirects=False,
+                                           headers={"User-Agent": "guardrail-health/1"})
+        return self._http
+
+    def _build(self, service: ServiceConfig) -> Probe:
+        timeout = service.timeout.total_seconds()
+        if service.http is not None:
+            return HttpProbe(service.http, self._http_client())
+        if service.tcp is not None:
+            return TcpProbe(service.tcp)
+        if service.sql is not None:
+            return SqlProbe(service.sql, timeout)
+        if service.redis is not None:
+            return RedisProbe(service.redis, timeout)
+        if service.rq is not None:
+            return RqProbe(service.rq, timeout)
+        raise ValueError(f"service {service.name} has no check")  # config validation prevents this
+
+    def probe_for(self, service: ServiceConfig) -> Probe:
+        known = self._probes.get(service.name)
+        if known is None or known[0] != service:
+            known = self._probes[service.name] = (service, self._build(service))
+        return known[1]
+
+    def _paused(self, since: datetime | None) -> str:
+        when = f"failing since {since.astimezone(self._tz):%H:%M}, " if since else ""
+        return f"{when}checks paused"
+
+    async def check(self, service: ServiceConfig) -> CheckResult:
+        """One measured attempt under the service's timeout and breaker; never raises."""
+        slow = service.slow_after.total_seconds() if service.slow_after is not None else None
+        return await measure(service.name, self.probe_for(service), limit=service.timeout.total_seconds(),
+                             slow_after=slow, breakers=self._breakers, clock=self._clock,
+                             paused_reason=self._paused)
+
+    async def aclose(self) -> None:
+        probes = [p for _, p in self._probes.values()]
+        self._probes.clear()
+        for probe in probes:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(probe.aclose(), timeout=2)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

@@ -1,0 +1,291 @@
+""""Are we down?": rounds of health checks shared by everyone asking, and what surrounds them.
+
+A round runs every service's check at once and is over no later than the largest timeout plus
+`ROUND_SLACK`, whatever the targets do. Concurrent askers join the round in flight
+(single-flight) and a finished round is reused for `health.cache_ttl`, so fifty people asking
+at once cost each target one request. The answer adds the active freeze, the last deploys and
+open incidents from the other features (through `ports`), each lookup bounded so a slow one can
+only drop its own line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from bot.checks.base import CheckResult, Status
+from bot.checks.probe import describe_error
+from bot.clock import Clock
+from bot.config import GuardrailConfig, ServiceConfig
+from bot.services.health_watch import HealthWatch, StateChange
+from bot.services.ports import (
+    ActiveFreeze,
+    DeployHistory,
+    DeployInfo,
+    FreezeLookup,
+    IncidentLookup,
+    OpenIncident,
+    ServiceProber,
+)
+
+log = logging.getLogger(__name__)
+
+ROUND_SLACK = 0.25       # seconds a round may run past its largest check timeout
+CONTEXT_TIMEOUT = 0.75   # seconds for the freeze / deploy / incident lookups (never past the round's deadline)
+MAX_DEPLOYS = 10
+
+T = TypeVar("T")
+
+
+class UnknownService(LookupError):
+    """Asked about services that are not configured."""
+
+    def __init__(self, names: Sequence[str], known: Sequence[str]) -> None:
+        super().__init__(f"unknown service(s): {', '.join(names)}")
+        self.names = list(names)
+        self.known = list(known)
+
+
+class ServiceChecker(Protocol):
+    async def check(self, service: ServiceConfig) -> CheckResult:
+        """One measured attempt under the service's timeout; never raises."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class HealthRound:
+    results: tuple[CheckResult, ...]
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """What guardrail answers to "are we down?"."""
+
+    results: list[CheckResult]
+    checked_at: datetime           # when the round finished
+    age: timedelta                 # how old the round was when this report was made
+    reused: bool                   # answered from a round that had already finished
+    environment: str
+    freeze: ActiveFreeze | None = None
+    deploys: list[DeployInfo] = field(default_factory=list)
+    incidents: list[OpenIncident] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)  # lookups that failed: "deploys", …
+
+    @property
+    def down(self) -> list[str]:
+        return [r.service for r in self.results if r.status is Status.DOWN]
+
+    @property
+    def slow(self) -> list[str]:
+        return [r.service for r in self.results if r.status is Status.SLOW]
+
+    @property
+    def headline(self) -> str:
+        """"All 6 services up" / "2 of 6 down: checkout, jobs" — the notification text."""
+        total = len(self.results)
+        if total == 0:
+            return "No services are configured"
+        if total == 1:
+            only = self.results[0]
+            return f"{only.service} is {only.status.value}"
+        if self.down:
+            return f"{len(self.down)} of {total} down: {', '.join(self.down)}"
+        line = f"All {total} services up"
+        if self.slow:
+            line += f" ({len(self.slow)} slow: {', '.join(self.slow)})"
+        return line
+
+
+Listener = Callable[[StateChange], Awaitable[None]]
+
+
+class HealthService:
+    """Health rounds for Slack, the incident playbook (`probe`) and the watcher."""
+
+    def __init__(self, config: GuardrailConfig, checker: ServiceChecker, clock: Clock, *,
+                 watch: HealthWatch | None = None, freezes: FreezeLookup | None = None,
+                 deploys: DeployHistory | None = None, incidents: IncidentLookup | None = None) -> None:
+        self._config = config
+        self._checker = checker
+        self._clock = clock
+        self._watch = watch
+        self.freezes = freezes
+        self.deploys = deploys
+        self.incidents = incidents
+        self._inflight: asyncio.Task[HealthRound] | None = None
+        self._last: HealthRound | None = None
+        self._down_since: dict[str, datetime] = {}
+        self._next_watch: dict[str, datetime] = {}
+        self._listeners: list[Listener] = []
+
+    @property
+    def services(self) -> list[ServiceConfig]:
+        return list(self._config.services)
+
+    def _lookup(self, names: Sequence[str]) -> list[ServiceConfig]:
+        unknown = [n for n in names if self._config.service(n) is None]
+        if unknown:
+            raise UnknownService(unknown, [s.name for s in self._config.services])
+        return [s for n in names if (s := self._config.service(n)) is not None]
+
+    # -- rounds ---------------------------------------------------------------------------------
+
+    async def _run(self, services: Sequence[ServiceConfig]) -> HealthRound:
+        """All checks at once; whatever has not answered by the round's deadline is down."""
+        started = self._clock.now()
+        if not services:
+            return HealthRound((), started, started)
+        limit = max(s.timeout.total_seconds() for s in services) + ROUND_SLACK
+        tasks = [asyncio.create_task(self._checker.check(s), name=f"health:{s.name}") for s in services]
+        _, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:
+            task.cancel()
+        results = []
+        for service, task in zip(services, tasks, strict=True):
+            if task in pending:
+                result = CheckResult(service.name, Status.DOWN, None, f"no answer within {limit:g}s", started)
+            elif task.exception() is not None:
+                exc = task.exception()
+                assert exc is not None
+                result = CheckResult(service.name, Status.DOWN, None, describe_error(exc), started)
+            else:
+                result = task.result()
+            results.append(self._track(result))
+        return HealthRound(tuple(results), started, self._clock.now())
+
+    def _track(self, result: CheckResult) -> CheckResult:
+        """Remember since when a service is down; report it once it was down before this round."""
+        if result.status is not Status.DOWN:
+            self._down_since.pop(result.service, None)
+            return result
+        since = self._down_since.setdefault(result.service, result.checked_at)
+        return replace(result, down_since=since) if since < result.checked_at else result
+
+    async def _shared_round(self) -> tuple[HealthRound, bool]:
+        """The fresh-enough finished round, or the one in flight, or a new one; and whether reused."""
+        last = self._last
+        if last is not None and self._clock.now() - last.finished_at < self._config.health.cache_ttl:
+            return last, True
+        if self._inflight is None:
+            self._inflight = asyncio.create_task(self._full_round(), name="health:round")
+        # shield: one impatient asker going away must not cancel everyone's round
+        return await asyncio.shield(self._inflight), False
+
+    async def _full_round(self) -> HealthRound:
+        try:
+            self._last = await self._run(self._config.services)
+            return self._last
+        finally:
+            self._inflight = None
+
+    @property
+    def last_round(self) -> HealthRound | None:
+        """The most recent shared round (for diagnostics and the benchmark)."""
+        return self._last
+
+    async def probe(self, names: Sequence[str]) -> list[CheckResult]:
+        """Run the named services' checks now (a fresh round, never a cached one).
+
+        This is `ServiceProber.probe` for the incident playbook's `checks` action; an unknown
+        name raises `UnknownService` (check-config rejects those in playbooks anyway).
+        """
+        return list((await self._run(self._lookup(names))).results)
+
+    async def report(self, service: str | None = None) -> HealthReport:
+        """The answer to "are we down?" (about one service when named); raises UnknownService."""
+        wanted = self._lookup([service]) if service else None
+        environment = self._config.freeze.default_environment
+        timeouts = [s.timeout.total_seconds() for s in self._config.services]
+        context_limit = min(CONTEXT_TIMEOUT, max(timeouts, default=0.0) + ROUND_SLACK)
+        context = asyncio.create_task(self._context(environment, context_limit))
+        health_round, reused = await self._shared_round()
+        freeze, deploys, incidents, unavailable = await context
+        results = [r for r in health_round.results if wanted is None or r.service == service]
+        if service:
+            deploys = [d for d in deploys if d.service == service]
+        return HealthReport(results=results, checked_at=health_round.finished_at,
+                            age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
+                            reused=reused, environment=environment, freeze=freeze,
+                            deploys=deploys[:MAX_DEPLOYS], incidents=incidents, unavailable=unavailable)
+
+    async def _context(self, environment: str, limit: float) -> tuple[ActiveFreeze | None, list[DeployInfo],
+                                                         list[OpenIncident], list[str]]:
+        """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
+        unavailable: list[str] = []
+
+        async def guarded(name: str, call: Awaitable[T], empty: T) -> T:
+            try:
+                return await asyncio.wait_for(call, timeout=limit)
+            except Exception as exc:
+                log.warning("health answer: %s lookup failed: %s", name, describe_error(exc))
+                unavailable.append(name)
+                return empty
+
+        no_deploys: list[DeployInfo] = []
+        no_incidents: list[OpenIncident] = []
+        freeze, deploys, incidents = await asyncio.gather(
+            guarded("freeze", self._active_freeze(environment), None),
+            guarded("deploys", self._last_deploys(environment), no_deploys),
+            guarded("incidents", self._open_incidents(), no_incidents),
+        )
+        return freeze, deploys, incidents, unavailable
+
+    async def _active_freeze(self, environment: str) -> ActiveFreeze | None:
+        return await self.freezes.active_window(environment) if self.freezes is not None else None
+
+    async def _last_deploys(self, environment: str) -> list[DeployInfo]:
+        return list(await self.deploys.last_deploys(environment)) if self.deploys is not None else []
+
+    async def _open_incidents(self) -> list[OpenIncident]:
+        return list(await self.incidents.open_incidents()) if self.incidents is not None else []
+
+    # -- watching -------------------------------------------------------------------------------
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener` after each watched state change this replica claimed and committed."""
+        self._listeners.append(listener)
+
+    @property
+    def watch_interval(self) -> timedelta | None:
+        """How often the watcher should tick: the shortest `watch_interval`, None if nothing is watched."""
+        intervals = [s.watch_interval for s in self._config.services if s.watch]
+        return min(intervals) if intervals else None
+
+    async def watch_tick(self) -> list[StateChange]:
+        """Check the watched services that are due; announce the changes this replica claimed."""
+        if self._watch is None:
+            return []
+        now = self._clock.now()
+        due = [s for s in self._config.services if s.watch and self._next_watch.get(s.name, now) <= now]
+        if not due:
+            return []
+        for service in due:
+            self._next_watch[service.name] = now + service.watch_interval
+        results = (await self._run(due)).results
+        changes = await self._watch.observe(list(zip(due, results, strict=True)))
+        for change in changes:
+            for listener in self._listeners:
+                try:
+                    await listener(change)
+                except Exception:
+                    log.exception("announcing the health change of %s failed", change.service)
+        return changes
+
+    async def aclose(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+        await self._checker.aclose()
+
+
+def as_prober(health: HealthService) -> ServiceProber:
+    """HealthService is the `ServiceProber` other features are given (checked by mypy here)."""
+    return health

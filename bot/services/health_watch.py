@@ -1,0 +1,74 @@
+"""Watching: announce a watched service's state change once it held for `watch_threshold`
+consecutive checks (hysteresis, so a flapping service stays quiet), exactly once across replicas.
+
+Each replica counts its own consecutive results. When a streak reaches the threshold and differs
+from the state recorded in the database, the replica claims the change with a compare-and-set in
+one unit of work that also writes the audit entry; only the claimant announces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.checks.base import CheckResult, Status
+from bot.clock import Clock
+from bot.config import ServiceConfig
+from bot.db import audit as audit_chain
+from bot.db import health as watch_table
+from bot.db.engine import Database
+
+AUDIT_ACTION = "health.state_changed"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    service: str
+    old: str          # "unknown" the first time a service is watched, else a Status value
+    new: Status
+    result: CheckResult
+    announce: bool    # False when a newly watched service turns out to be up: nothing to say
+
+
+class HealthWatch:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._streaks: dict[str, tuple[Status, int]] = {}
+        self._recorded: dict[str, str] = {}  # what this replica last saw in the database
+
+    def _streak(self, result: CheckResult) -> int:
+        status, count = self._streaks.get(result.service, (result.status, 0))
+        count = count + 1 if status is result.status else 1
+        self._streaks[result.service] = (result.status, count)
+        return count
+
+    async def observe(self, checked: Sequence[tuple[ServiceConfig, CheckResult]]) -> list[StateChange]:
+        changes = []
+        for service, result in checked:
+            if self._streak(result) < service.watch_threshold:
+                continue
+            if self._recorded.get(service.name) == result.status.value:
+                continue
+            change = await self._claim(result)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    async def _claim(self, result: CheckResult) -> StateChange | None:
+        now = self._clock.now()
+        new = result.status
+        async with self._db.unit_of_work() as session:
+            old = await watch_table.current_state(session, result.service, now)
+            if old == new.value or not await watch_table.claim_change(session, result.service, old=old,
+                                                                     new=new.value, at=now):
+                self._recorded[result.service] = new.value
+                return None
+            await audit_chain.append_entry(
+                session, at=now, actor="system", action=AUDIT_ACTION, subject=result.service,
+                details={"from": old, "to": new.value, "reason": result.reason,
+                         "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 1)},
+            )
+        self._recorded[result.service] = new.value
+        announce = not (old == watch_table.UNKNOWN and new is Status.UP)
+        return StateChange(result.service, old, new, result, announce)

@@ -1,0 +1,160 @@
+""""Are we down?" in Slack: questions in channels, `@guardrail status`, `/health [service]`,
+and the watcher's announcements in `channels.alerts`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+from bot.services.health import UnknownService
+from bot.services.health_watch import StateChange
+from bot.slack import blocks
+from bot.slack.health_view import render_change, render_report
+from bot.slack.ids import Command, Event
+from bot.slack.payloads import SlashCommand
+
+log = logging.getLogger(__name__)
+
+USAGE = "Usage: `/health` for every service, `/health <service>` for one."
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_WHOLE = r"(?:are we|is (?:prod|production|anything|everything|something|the site|the app))"
+_STATUS_WORDS = ("status", "health", "healthcheck")
+_FILLER = ("of", "for", "on", "the")
+# Message subtypes that are still a person asking; edits, joins, bot posts etc. are not.
+_PEOPLE_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+@dataclass(frozen=True)
+class Question:
+    """Someone asked whether things are down; about one service when `service` is set."""
+
+    service: str | None = None
+
+
+def _normalise(text: str) -> str:
+    text = _MENTION.sub(" ", text).lower().replace("\u2019", "'")  # curly apostrophes from phones
+    return " ".join(text.split())
+
+
+def parse_question(text: str, services: Sequence[str]) -> Question | None:
+    """A health question in a message ("are we down?", "is checkout failing"), or None.
+
+    Only the question forms trigger: a message that merely contains "down" ("let's sit down and
+    plan", "we are down to two reviewers") does not.
+    """
+    text = _normalise(text)
+    if re.search(rf"\b{_WHOLE}\s+(?:down|broken)\b", text):
+        return Question()
+    if services:
+        names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
+        found = re.search(rf"\bis\s+(?:the\s+)?({names})(?:\s+service)?\s+(?:down|broken|failing|dead)\b", text)
+        if found:
+            return Question(found.group(1))
+    return None
+
+
+def parse_mention(text: str, services: Sequence[str]) -> Question | str | None:
+    """`@guardrail status [service]` (or a health question); an error text for an unknown
+    service; None for a mention that is not about health."""
+    words = _normalise(text).rstrip("?!. ").split()
+    if words and words[0] in _STATUS_WORDS:
+        words = [words[0], *(w for w in words[1:] if w not in _FILLER)]
+        if len(words) == 1:
+            return Question()
+        name = words[1]
+        if len(words) == 2 and name in services:
+            return Question(name)
+        return unknown_service_text(words[1:], services)
+    return parse_question(text, services)
+
+
+def unknown_service_text(names: Sequence[str], services: Sequence[str]) -> str:
+    known = ", ".join(f"`{s}`" for s in services) or "none configured"
+    asked = " ".join(names)
+    return f"I don't know a service called `{blocks.escape(asked)}`. Services: {known}."
+
+
+def parse_slash(text: str, services: Sequence[str]) -> Question | str:
+    words = text.split()
+    if not words:
+        return Question()
+    if len(words) > 1:
+        return f"I could not read `{blocks.escape(text)}`. {USAGE}"
+    name = words[0].lower()
+    if name not in services:
+        return f"{unknown_service_text([words[0]], services)} {USAGE}"
+    return Question(name)
+
+
+def _is_from_a_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    return bool(event.get("bot_id")) or (bot_user_id is not None and event.get("user") == bot_user_id)
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    def names() -> list[str]:
+        return [s.name for s in runtime.config.services]
+
+    async def answer(question: Question) -> tuple[str, list[blocks.Block]]:
+        report = await runtime.health.report(question.service)
+        return render_report(report, runtime.config.tz, runtime.clock.now(), runtime.config.health.cache_ttl)
+
+    async def reply_in_thread(client: AsyncWebClient, event: dict[str, Any], question: Question | str) -> None:
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        if isinstance(question, str):
+            text, rendered = question, [blocks.section(question)]
+        else:
+            text, rendered = await answer(question)
+        await client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=text, blocks=rendered)
+
+    @app.event(Event.MESSAGE.value)
+    async def on_message(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
+        # Events are acknowledged by Bolt before listeners run.
+        bot_user_id = context.get("bot_user_id")
+        if event.get("subtype") not in _PEOPLE_SUBTYPES or _is_from_a_bot(event, bot_user_id):
+            return
+        text = str(event.get("text") or "")
+        if bot_user_id and f"<@{bot_user_id}" in text:
+            return  # Slack also sends this as app_mention; answer it once, there
+        question = parse_question(text, names())
+        if question is not None and event.get("channel"):
+            await reply_in_thread(client, event, question)
+
+    @app.event(Event.APP_MENTION.value)
+    async def on_mention(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
+        if _is_from_a_bot(event, context.get("bot_user_id")) or not event.get("channel"):
+            return
+        question = parse_mention(str(event.get("text") or ""), names())
+        if question is not None:
+            await reply_in_thread(client, event, question)
+
+    @app.command(Command.HEALTH.value)
+    async def health_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                             respond: Callable[..., Awaitable[Any]]) -> None:
+        await ack()
+        command = SlashCommand.parse(body)
+        question = parse_slash(command.text, names())
+        if isinstance(question, str):
+            await respond(text=question, response_type="ephemeral")
+            return
+        try:
+            text, rendered = await answer(question)
+        except UnknownService as exc:  # the configuration changed under us
+            await respond(text=unknown_service_text(exc.names, exc.known), response_type="ephemeral")
+            return
+        await respond(text=text, blocks=rendered, response_type="ephemeral")
+
+    async def announce(change: StateChange) -> None:
+        channel = runtime.config.channels.alerts
+        if channel is None or not change.announce:
+            return
+        text, rendered = render_change(change, runtime.config.tz)
+        await app.client.chat_postMessage(channel=channel, text=text, blocks=rendered)
+
+    runtime.health.on_change(announce)
