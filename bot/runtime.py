@@ -9,6 +9,8 @@ from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.audit import AuditLog
+from bot.services.incidents import IncidentService
+from bot.services.incidents.unavailable import playbook_actions
 from bot.settings import Settings
 
 
@@ -20,6 +22,7 @@ class Runtime:
     clock: Clock
     audit: AuditLog
     breakers: Breakers
+    incidents: IncidentService
 
     @property
     def config(self) -> GuardrailConfig:
@@ -32,11 +35,18 @@ class Runtime:
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     db = Database(settings.database_url)
+    breakers = Breakers(clock=clock)
+    secrets = {"heroku_api_token": settings.heroku_api_token.get_secret_value()} if settings.heroku_api_token else {}
+    # After the merge: pass freezes=<the freeze service> (FreezeLookup) and prober=<the health
+    # service> (ServiceProber) here; both are optional.
+    incidents = IncidentService(db, clock, loaded.config, playbook_actions(), breakers, secrets=secrets,
+                                endpoints={"heroku_api_url": settings.heroku_api_url})
     return Runtime(
         settings=settings,
         loaded=loaded,
         db=db,
         clock=clock,
         audit=AuditLog(db, clock),
-        breakers=Breakers(clock=clock),
+        breakers=breakers,
+        incidents=incidents,
     )
