@@ -13,8 +13,9 @@ from bot.services.incidents.models import (
     StepResult,
     StepState,
     StepView,
+    elapsed,
 )
-from bot.services.incidents.service import ActionFactory, IncidentService, elapsed
+from bot.services.incidents.service import ActionFactory, IncidentService
 
 __all__ = [
     "ActionFactory",

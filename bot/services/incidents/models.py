@@ -142,3 +142,15 @@ class Resolution:
     incident: Incident
     duration: timedelta
     steps: list[StepView]
+
+
+def elapsed(delta: timedelta) -> str:
+    """`1h 05m`, `4m 10s`, `12s`: durations for people."""
+    seconds = max(int(delta.total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actions.base import StepAction
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Playbook, Severity
+from bot.db import audit as chain
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
@@ -24,6 +24,7 @@ from bot.services.incidents.models import (
     Resolution,
     StepView,
 )
+from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import to_incident, to_state
 from bot.services.incidents.runs import StepRunner
 from bot.services.ports import FreezeLookup, OpenIncident, ServiceProber
@@ -97,6 +98,15 @@ class IncidentService:
             return self.steps.build_action(action).describe()
         except Exception as exc:
             return f"{action.kind} action ({exc})"
+
+    async def postmortem_markdown(self, incident_id: int) -> str:
+        """A postmortem draft from the audit log: timeline, steps run, by whom, outcomes, durations."""
+        incident = await self.get(incident_id)
+        if incident is None:
+            raise IncidentProblem(f"There is no incident #{incident_id}.")
+        async with self._db.reader() as session:
+            entries = [e async for e in chain.iterate(session, subject=incident.subject)]
+        return render_markdown(incident, entries, self._config.tz)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -186,14 +196,3 @@ class IncidentService:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         return row
 
-
-def elapsed(delta: timedelta) -> str:
-    """`1h 05m`, `4m 10s`, `12s`: durations for people."""
-    seconds = max(int(delta.total_seconds()), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
