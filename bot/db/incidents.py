@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint, select, update
+from sqlalchemy import Column, Text, UniqueConstraint, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col
@@ -96,14 +96,18 @@ async def ensure_step(session: AsyncSession, incident_id: int, step_key: str) ->
 
 
 async def claim_step(session: AsyncSession, *, incident_id: int, step_key: str, seen_attempt: int,
-                     actor: str, at: datetime) -> int | None:
-    """Atomically start run number `seen_attempt + 1`; None when another click got there first."""
+                     actor: str, at: datetime, lost_before: datetime) -> int | None:
+    """Atomically start run number `seen_attempt + 1`; None when another click got there first.
+
+    A run still marked running that started before `lost_before` is presumed lost with its
+    process (a live one always records an outcome by its deadline) and may be taken over.
+    """
     result = await session.execute(
         update(IncidentStepRecord)
         .where(col(IncidentStepRecord.incident_id) == incident_id,
                col(IncidentStepRecord.step_key) == step_key,
                col(IncidentStepRecord.attempt) == seen_attempt,
-               col(IncidentStepRecord.status) != RUNNING)
+               or_(col(IncidentStepRecord.status) != RUNNING, col(IncidentStepRecord.started_at) < lost_before))
         .values(status=RUNNING, attempt=seen_attempt + 1, actor=actor, started_at=at, finished_at=None,
                 summary=None)
     )

@@ -177,8 +177,9 @@ def finished(result: StepResult) -> str:
     what = "Undo of" if run.request.undo else "Step"
     mark = "✅" if outcome.ok else "❌"
     verdict = "succeeded" if outcome.ok else "failed"
-    return (f"{mark} {what} *{blocks.escape(run.step.label)}* {verdict} after {elapsed(result.duration)}: "
-            f"{blocks.escape(outcome.summary)}{_details(outcome.details)}")
+    late = "" if result.recorded else " _(late: a newer run had taken over, so this is not the step's state)_"
+    return (f"{mark} {what} *{blocks.escape(run.step.label)}* {verdict} after {elapsed(result.duration)} "
+            f"(run {run.attempt}): {blocks.escape(outcome.summary)}{late}{_details(outcome.details)}")
 
 
 def preview(label: str, outcome: ActionOutcome) -> str:

@@ -124,7 +124,7 @@ async def test_replay_is_refused_until_verify_succeeded_recently(ibot: IncidentB
     await click_and_wait(ibot, channel, "verify")
     ibot.bot.clock.advance(timedelta(minutes=16))  # verify_freshness defaults to 15 minutes
     await ibot.bot.slack.block_action(RUN + "replay", user_id="U0CAROL", channel_id=channel)
-    stale = await ibot.fake.wait_for_response(lambda r: "within the last 15 minutes" in str(r.text))
+    stale = await ibot.fake.wait_for_response(lambda r: "within the last 15m" in str(r.text))
     assert stale.response_type == "ephemeral" and ibot.actions.runs["replay"] == 0
 
     await click_and_wait(ibot, channel, "verify")
@@ -227,3 +227,36 @@ async def test_a_damaged_button_value_is_explained(ibot: IncidentBot) -> None:
     await ibot.fake.wait_for_response(lambda r: "no step `nope`" in str(r.text))
     await ibot.bot.slack.block_action(RUN + "rollback", attempt_value(99, 0), user_id="U0CAROL", channel_id=channel)
     await ibot.fake.wait_for_response(lambda r: "no incident #99" in str(r.text))
+
+
+async def test_a_run_that_outlived_its_deadline_can_be_taken_over_and_a_late_result_is_ignored(
+        ibot: IncidentBot) -> None:
+    gate = ibot.actions.hang("verify")
+    channel = await declare(ibot.bot)
+    await ibot.bot.slack.block_action(RUN + "verify", user_id="U0CAROL", channel_id=channel)
+    await ibot.actions.started.wait()
+    await ibot.fake.wait_for("chat.update", lambda c: "running" in blocks_text(c.args["blocks"]))
+    shown = value_of(ibot.bot, channel, RUN + "verify")
+
+    ibot.bot.clock.advance(timedelta(minutes=10))  # within the 15 minute deadline: still running
+    await ibot.bot.slack.block_action(RUN + "verify", shown, user_id="U0DAVE", channel_id=channel)
+    await ibot.fake.wait_for_response(lambda r: "already running" in str(r.text))
+    assert ibot.actions.runs["verify"] == 1
+
+    ibot.bot.clock.advance(timedelta(minutes=7))  # deadline + 1 minute passed: presumed lost
+    del ibot.actions.scripts["verify"]
+    fresh = is_new(ibot.fake)
+    await ibot.bot.slack.block_action(RUN + "verify", shown, user_id="U0DAVE", channel_id=channel)
+    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    assert ibot.actions.runs["verify"] == 2
+
+    gate.set()  # the first run comes back late: its result must not overwrite the newer run
+    late_post = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "(run 1)" in text_of(c))
+    assert "late: a newer run had taken over" in text_of(late_post)
+    late = [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.step.succeeded"]
+    assert [(e.details["attempt"], e.details["recorded"]) for e in late] == [(2, True), (1, False)]
+    incident = await ibot.bot.runtime.incidents.get(1)
+    assert incident is not None
+    view = await ibot.bot.runtime.incidents.playbook_view(incident)
+    state = next(v.state for v in view.steps if v.step.id == "verify")
+    assert (state.attempt, state.actor) == (2, "U0DAVE")

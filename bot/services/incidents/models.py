@@ -135,6 +135,7 @@ class StepResult:
     run: ClaimedRun
     outcome: ActionOutcome
     duration: timedelta
+    recorded: bool = True   # False when a newer run took over this one (it outlived its deadline)
 
 
 @dataclass(frozen=True)

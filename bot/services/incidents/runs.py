@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
 from bot.clock import Clock
-from bot.config import Action, GuardrailConfig, Step
+from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
@@ -43,6 +43,8 @@ ActionFactory = Callable[[Action], StepAction]
 
 # A step that has not finished after this long is recorded as failed (its task is cancelled).
 STEP_DEADLINE = timedelta(minutes=15)
+# A run still "running" this long after its deadline lost its process (crash, deploy): it may be re-run.
+LOST_AFTER = timedelta(minutes=1)
 
 
 async def _no_progress(_: str) -> None:
@@ -92,7 +94,9 @@ class StepRunner:
                                           actor=request.actor, reason=problem.reason, at=now)
                 await self._audit_refusal(session, request, problem)
                 return problem
-            if state.status == tables.RUNNING or state.attempt != request.seen_attempt:
+            lost_before = now - self.deadline - LOST_AFTER
+            lost = state.status == tables.RUNNING and state.started_at is not None and state.started_at < lost_before
+            if (state.status == tables.RUNNING and not lost) or state.attempt != request.seen_attempt:
                 busy = self._busy(state)
                 await self._audit_refusal(session, request, busy)
                 return busy
@@ -107,7 +111,8 @@ class StepRunner:
                     f"{freeze.reason}). Run *{step.label}* anyway as a critical incident fix?",
                     replace(request, freeze_override=freeze.id), describe, freeze)
             attempt = await tables.claim_step(session, incident_id=incident.id, step_key=request.key,
-                                              seen_attempt=request.seen_attempt, actor=request.actor, at=now)
+                                              seen_attempt=request.seen_attempt, actor=request.actor, at=now,
+                                              lost_before=lost_before)
             if attempt is None:  # lost the race to another click, replica or redelivery
                 busy = Refusal("running", "Someone else's click got there first; see the playbook message.")
                 await self._audit_refusal(session, request, busy)
@@ -116,7 +121,8 @@ class StepRunner:
             await append_entry(session, at=now, actor=request.actor, action="incident.step.started",
                                subject=incident.subject,
                                details={"step": request.key, "label": step.label, "attempt": attempt,
-                                        "what": describe, "changes_production": step.changes_production})
+                                        "what": describe, "changes_production": step.changes_production,
+                                        "took_over_lost_run": lost})
             if override is not None:
                 await append_entry(session, at=now, actor=request.actor, action="incident.freeze_override",
                                    subject=incident.subject,
@@ -158,7 +164,7 @@ class StepRunner:
                                         f"incident, and it has not yet. Run `{before}` first.")
             if row.succeeded_at < cutoff:
                 return Refusal("order", f"*{step.label}* needs `{before}` to have succeeded within the last "
-                                        f"{_minutes(freshness)}; it last succeeded longer ago. Run `{before}` "
+                                        f"{format_duration(freshness)}; it last succeeded longer ago. Run `{before}` "
                                         "again first.")
         return None
 
@@ -195,7 +201,7 @@ class StepRunner:
             action = self.build_action(action_config)
             outcome = await asyncio.wait_for(action.run(ctx), timeout=self.deadline.total_seconds())
         except TimeoutError:
-            outcome = ActionOutcome(False, f"did not finish within {_minutes(self.deadline)}; it was stopped")
+            outcome = ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
         except Exception as exc:  # an action must not take the bot down; its failure is the outcome
             log.exception("step %s of incident %s raised", run.request.key, run.incident.id)
             outcome = ActionOutcome(False, f"{type(exc).__name__}: {exc}")
@@ -212,7 +218,7 @@ class StepRunner:
                                         "summary": outcome.summary, "details": dict(outcome.details),
                                         "duration_s": round((now - run.started_at).total_seconds(), 3),
                                         "recorded": current})
-        return StepResult(run=run, outcome=outcome, duration=now - run.started_at)
+        return StepResult(run=run, outcome=outcome, duration=now - run.started_at, recorded=current)
 
     async def preview(self, *, incident_id: int, step_id: str, actor: str,
                       undo: bool = False) -> ActionOutcome | Refusal:
@@ -247,9 +253,3 @@ class StepRunner:
             return self.build_action(action).describe()
         except Exception as exc:
             return f"{action.kind} action ({exc})"
-
-
-def _minutes(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{int(delta.total_seconds())}s"
-
