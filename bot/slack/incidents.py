@@ -147,16 +147,23 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await client.conversations_invite(channel=channel_id, users=",".join(people))
         except SlackApiError as exc:
             log.warning("inviting %s to %s: %s", people, channel_name, exc.response.get("error"))
-        text, rendered = view.header(incident, tz)
-        await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered)
-        playbook_ts = None
-        if incident.playbook:
-            pb_text, pb_blocks = view.playbook(await incidents.playbook_view(incident), tz)
-            posted = await client.chat_postMessage(channel=channel_id, text=pb_text, blocks=pb_blocks)
-            playbook_ts = posted["ts"]
+        playbook_ts, problem = None, None
+        try:
+            text, rendered = view.header(incident, tz)
+            await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered)
+            if incident.playbook:
+                pb_text, pb_blocks = view.playbook(await incidents.playbook_view(incident), tz)
+                posted = await client.chat_postMessage(channel=channel_id, text=pb_text, blocks=pb_blocks)
+                playbook_ts = posted["ts"]
+        except SlackApiError as exc:
+            problem = str(exc.response.get("error"))
         incident = await incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
                                                   playbook_ts=playbook_ts)
         await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
+        if problem is not None:
+            await respond(response_type="ephemeral", replace_original=False,
+                          text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
+                               "there to post the buttons again.")
 
     async def declare(client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
                       args: DeclareArgs) -> None:

@@ -120,3 +120,16 @@ async def test_the_health_answers_button_declares_for_the_failing_services(ibot:
     assert reply.body["response_type"] == "ephemeral"
     assert len(bot.fake.calls_to("conversations.create")) == 1
     assert not any("declared" in text_of(c) for c in bot.fake.calls_to("chat.postMessage"))
+
+
+async def test_when_slack_refuses_the_playbook_message_the_declarer_is_told_how_to_repost(ibot: IncidentBot) -> None:
+    bot = ibot.bot
+    bot.fake.fail("chat.postMessage", "rate_limited_internal")
+    channel = await declare(bot, "Payments down")
+    hint = await bot.fake.wait_for_response(lambda r: "/incident playbook" in str(r.body.get("text")))
+    assert hint.body["response_type"] == "ephemeral" and "rate_limited_internal" in hint.body["text"]
+    assert (await bot.runtime.incidents.in_channel(channel)) is not None
+    fresh = is_new(bot.fake)
+    await bot.slack.slash("/incident", "playbook", user_id="U0CAROL", channel_id=channel)
+    posted = await bot.fake.wait_for("chat.postMessage", fresh)
+    assert "Roll back last deploy" in blocks_text(posted.args["blocks"])
