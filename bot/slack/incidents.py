@@ -116,6 +116,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except SlackApiError as exc:
             log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
 
+    async def refresh_header(client: AsyncWebClient, incident: Incident) -> None:
+        if not incident.channel_id or not incident.header_ts:
+            return
+        text, rendered = view.header(incident, tz)
+        try:
+            await client.chat_update(channel=incident.channel_id, ts=incident.header_ts, text=text, blocks=rendered)
+        except SlackApiError as exc:
+            log.warning("could not update the header of incident %s: %s", incident.id, exc)
+
     async def thread_reply(client: AsyncWebClient, incident: Incident, text: str) -> None:
         if not incident.channel_id:
             return
@@ -147,10 +156,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await client.conversations_invite(channel=channel_id, users=",".join(people))
         except SlackApiError as exc:
             log.warning("inviting %s to %s: %s", people, channel_name, exc.response.get("error"))
-        playbook_ts, problem = None, None
+        header_ts, playbook_ts, problem = None, None, None
         try:
             text, rendered = view.header(incident, tz)
-            await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered)
+            header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
             if incident.playbook:
                 pb_text, pb_blocks = view.playbook(await incidents.playbook_view(incident), tz)
                 posted = await client.chat_postMessage(channel=channel_id, text=pb_text, blocks=pb_blocks)
@@ -158,7 +167,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))
         incident = await incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
-                                                  playbook_ts=playbook_ts)
+                                                  header_ts=header_ts, playbook_ts=playbook_ts)
         await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
         if problem is not None:
             await respond(response_type="ephemeral", replace_original=False,
@@ -225,6 +234,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         elif sub == "resolve":
             resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)
             await refresh_playbook(client, resolution.incident)
+            await refresh_header(client, resolution.incident)
             text, rendered = view.resolution(resolution, tz)
             await respond(response_type="in_channel", text=text, blocks=rendered)
 

@@ -45,6 +45,9 @@ class StepActionId(StrEnum):
         return f"{self.value}:{step_id}"
 
 
+# Slack allows 50 blocks per message: the intro, two blocks per step, and a note if steps are cut.
+MAX_STEPS_SHOWN = 24
+
 STATE_LABELS = {
     "not_run": "⚪ not run",
     "running": "⏳ running",
@@ -98,9 +101,9 @@ def _step_blocks(view: StepView, incident: Incident, tz: ZoneInfo) -> list[block
     text = f"*{blocks.escape(step.label)}*{warn}{after}\n{_state_line(state, tz)}"
     if view.undo_state is not None and view.undo_state.status != "not_run":
         text += f"\n_Undo:_ {_state_line(view.undo_state, tz)}"
-    rendered = [blocks.section(text)]
     if step.description:
-        rendered.append(blocks.context(blocks.escape(step.description)))
+        text += f"\n_{blocks.escape(step.description)}_"
+    rendered = [blocks.section(text)]
     if not incident.is_open:
         return rendered
     confirm = None
@@ -127,9 +130,13 @@ def playbook(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]
     intro = (f"*Playbook `{incident.playbook}`* — press a step to run it; outputs go in this thread."
              if incident.is_open else f"*Playbook `{incident.playbook}`* — incident resolved, buttons removed.")
     rendered: list[blocks.Block] = [blocks.section(intro)]
-    for step_view in view.steps:
+    shown = view.steps[:MAX_STEPS_SHOWN]
+    for step_view in shown:
         rendered.extend(_step_blocks(step_view, incident, tz))
-    return text, rendered[:50]
+    if len(view.steps) > len(shown):
+        rendered.append(blocks.context(f"{len(view.steps) - len(shown)} more steps are not shown: Slack allows "
+                                       f"{MAX_STEPS_SHOWN} here. Split the playbook."))
+    return text, rendered
 
 
 def status(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.standin.blocks import blocks_text
-from tests.support.incidents import IncidentBot, declare, is_new, text_of
+from tests.standin.fake_slack import FakeSlack
+from tests.support.clock import FakeClock
+from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, is_new, text_of
 
 
 async def test_declare_creates_the_channel_invites_people_and_posts_header_and_playbook(ibot: IncidentBot) -> None:
@@ -24,6 +28,7 @@ async def test_declare_creates_the_channel_invites_people_and_posts_header_and_p
     for label in ("Roll back last deploy", "Disable worker", "Verify database and queue", "Replay failed jobs"):
         assert label in playbook_text
     assert playbook_text.count("not run") == 4
+    assert "Checks the database and the jobs queue" in playbook_text
     run_buttons = [e for b in playbook["blocks"] if b["type"] == "actions" for e in b["elements"]
                    if e["action_id"].startswith("incident.step.run:")]
     assert [b["action_id"] for b in run_buttons] == [
@@ -133,3 +138,21 @@ async def test_when_slack_refuses_the_playbook_message_the_declarer_is_told_how_
     await bot.slack.slash("/incident", "playbook", user_id="U0CAROL", channel_id=channel)
     posted = await bot.fake.wait_for("chat.postMessage", fresh)
     assert "Roll back last deploy" in blocks_text(posted.args["blocks"])
+
+
+async def test_a_long_playbook_still_fits_in_one_slack_message(database_url: str, tmp_path: Path,
+                                                               fake_slack: FakeSlack, clock: FakeClock) -> None:
+    steps = "".join(f"""
+      - id: step-{n}
+        label: Step number {n}
+        description: {"why " * 40}
+        changes_production: true
+        action: {{http: {{url: "https://deploy.example.com/s{n}"}}}}
+        undo: {{http: {{url: "https://deploy.example.com/u{n}"}}}}""" for n in range(30))
+    config = incident_config(tmp_path, f"playbooks:\n  - name: huge\n    steps:{steps}\n")
+    async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as ibot:
+        channel = await declare(ibot.bot, "Everything")
+        playbook = ibot.fake.messages_in(channel)[1]
+        text = blocks_text(playbook["blocks"])
+        assert "Step number 23" in text and "Step number 24" not in text
+        assert "6 more steps are not shown" in text

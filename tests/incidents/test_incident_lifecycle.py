@@ -55,6 +55,8 @@ async def test_status_note_playbook_and_resolve_with_durations(ibot: IncidentBot
     final = ibot.fake.find_message(channel, reposted.response["ts"])
     assert final is not None and "incident resolved, buttons removed" in blocks_text(final["blocks"])
     assert not any(b["type"] == "actions" for b in final["blocks"])
+    header = ibot.fake.messages_in(channel)[0]
+    assert "resolved" in blocks_text(header["blocks"]) and "open" not in blocks_text(header["blocks"])
 
     assert "already resolved" in await slash(ibot, "resolve", channel)
     assert "no longer runs" in await slash(ibot, "playbook", channel)

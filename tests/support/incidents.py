@@ -31,6 +31,7 @@ playbooks:
         undo: {http: {url: "https://deploy.example.com/enable-worker"}}
       - id: verify
         label: Verify database and queue
+        description: Checks the database and the jobs queue
         action: {http: {method: GET, url: "https://deploy.example.com/verify"}}
       - id: replay
         label: Replay failed jobs

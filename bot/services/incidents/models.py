@@ -30,6 +30,7 @@ class Incident:
     channel_name: str | None
     playbook_ts: str | None
     declared_at: datetime
+    header_ts: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     summary: str | None = None

@@ -145,10 +145,11 @@ class IncidentService:
         return naming.channel_names(self._config.incidents.channel_prefix, day, incident.title)
 
     async def attach_channel(self, incident: Incident, *, channel_id: str, channel_name: str,
-                             playbook_ts: str | None) -> Incident:
+                             header_ts: str | None, playbook_ts: str | None) -> Incident:
         async with self._db.unit_of_work() as session:
             row = await self._row(session, incident.id)
-            row.channel_id, row.channel_name, row.playbook_ts = channel_id, channel_name, playbook_ts
+            row.channel_id, row.channel_name = channel_id, channel_name
+            row.header_ts, row.playbook_ts = header_ts, playbook_ts
             session.add(row)
             await append_entry(session, at=self._clock.now(), actor="system", action="incident.channel_created",
                                subject=incident.subject, details={"channel": channel_id, "name": channel_name})
