@@ -100,7 +100,7 @@ class StepRunner:
                 busy = self._busy(state)
                 await self._audit_refusal(session, request, busy)
                 return busy
-            describe = self._describe(action)
+            describe = self.describe(action)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
                 return NeedsConfirmation(
                     "rerun", f"*{step.label}* already succeeded in this incident (run by <@{state.actor}>). "
@@ -248,7 +248,8 @@ class StepRunner:
                              secrets=self._secrets, endpoints=self._endpoints, remembered=remembered,
                              progress=progress)
 
-    def _describe(self, action: Action) -> str:
+    def describe(self, action: Action) -> str:
+        """What the action will do, for confirm dialogs; never raises."""
         try:
             return self.build_action(action).describe()
         except Exception as exc:

@@ -94,10 +94,7 @@ class IncidentService:
 
     def describe(self, action: Action) -> str:
         """What the action will do, for confirm dialogs; never raises."""
-        try:
-            return self.steps.build_action(action).describe()
-        except Exception as exc:
-            return f"{action.kind} action ({exc})"
+        return self.steps.describe(action)
 
     async def postmortem_markdown(self, incident_id: int) -> str:
         """A postmortem draft from the audit log: timeline, steps run, by whom, outcomes, durations."""
