@@ -133,6 +133,21 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except SlackApiError as exc:
             log.warning("could not post to incident %s's thread: %s", incident.id, exc)
 
+    async def invite(client: AsyncWebClient, channel_id: str, users: list[str]) -> None:
+        """Invite everyone at once; if Slack refuses the batch (one deactivated user fails it all),
+        invite one by one so the others still get in."""
+        people = list(dict.fromkeys(users))
+        try:
+            await client.conversations_invite(channel=channel_id, users=",".join(people))
+            return
+        except SlackApiError as exc:
+            log.warning("inviting %s to %s: %s; inviting one by one", people, channel_id, exc.response.get("error"))
+        for user in people:
+            try:
+                await client.conversations_invite(channel=channel_id, users=user)
+            except SlackApiError as exc:
+                log.warning("cannot invite %s to %s: %s", user, channel_id, exc.response.get("error"))
+
     async def open_channel(client: AsyncWebClient, respond: Respond, incident: Incident) -> None:
         """Create the channel (next free name), invite people, post header and playbook, link it."""
         created = None
@@ -151,11 +166,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           text=f"Incident #{incident.id} is declared, but every channel name I tried is taken.")
             return
         channel_id, channel_name = created["channel"]["id"], created["channel"]["name"]
-        people = list(dict.fromkeys([incident.commander, *await incidents.responders.user_ids()]))
-        try:
-            await client.conversations_invite(channel=channel_id, users=",".join(people))
-        except SlackApiError as exc:
-            log.warning("inviting %s to %s: %s", people, channel_name, exc.response.get("error"))
+        await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
         header_ts, playbook_ts, problem = None, None, None
         try:
             text, rendered = view.header(incident, tz)

@@ -156,3 +156,20 @@ async def test_a_long_playbook_still_fits_in_one_slack_message(database_url: str
         text = blocks_text(playbook["blocks"])
         assert "Step number 23" in text and "Step number 24" not in text
         assert "6 more steps are not shown" in text
+
+
+async def test_one_uninvitable_user_does_not_keep_the_others_out(ibot: IncidentBot) -> None:
+    bot = ibot.bot
+    bot.fake.fail("conversations.invite", "user_is_restricted")  # the batch fails once
+    channel = await declare(bot, "Login broken")
+    await bot.fake.wait_for("conversations.invite", lambda c: c.args["users"] == "U0FRANK")
+    assert set(bot.fake.members[channel]) >= {"U0CAROL", "U0DAVE", "U0ERIN", "U0FRANK"}
+
+
+async def test_when_slack_refuses_the_channel_the_declarer_is_told(ibot: IncidentBot) -> None:
+    bot = ibot.bot
+    bot.fake.fail("conversations.create", "restricted_action")
+    await bot.slack.slash("/incident", "declare Login broken", user_id="U0CAROL")
+    reply = await bot.fake.wait_for_response(lambda r: "refused to create" in str(r.body.get("text")))
+    assert "Incident #1 is declared" in reply.body["text"] and "`restricted_action`" in reply.body["text"]
+    assert reply.body["response_type"] == "ephemeral"
