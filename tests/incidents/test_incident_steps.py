@@ -276,3 +276,20 @@ async def test_a_build_without_actions_says_so_instead_of_crashing(
     assert "not available in this build" in run_button["confirm"]["text"]["text"]
     failed = await click_and_wait(ibot, channel, "verify", verdict="failed")
     assert "actions are not available in this build of guardrail" in text_of(failed)
+
+
+async def test_run_again_during_a_freeze_needs_both_confirmations_in_turn(ibot: IncidentBot) -> None:
+    channel = await declare(ibot.bot)
+    await click_and_wait(ibot, channel, "rollback")
+    ibot.freezes.freeze(9, ibot.bot.clock.now())
+    await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
+    again = await ibot.fake.wait_for_response(lambda r: "already succeeded" in str(r.text))
+    button = again.body["blocks"][-1]["elements"][0]
+    await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
+    frozen = await ibot.fake.wait_for_response(lambda r: "freeze #9" in str(r.text))
+    assert ibot.actions.runs["rollback"] == 1
+    button = frozen.body["blocks"][-1]["elements"][0]
+    fresh = is_new(ibot.fake)
+    await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
+    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    assert ibot.actions.runs["rollback"] == 2
