@@ -37,8 +37,9 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     secrets = {"heroku_api_token": settings.heroku_api_token.get_secret_value()} if settings.heroku_api_token else {}
-    # After the merge: pass freezes=<the freeze service> (FreezeLookup) and prober=<the health
-    # service> (ServiceProber) here; both are optional.
+    # After the merge pass, all optional: freezes=<the freeze service> (FreezeLookup),
+    # prober=<the health service> (ServiceProber), and freezer=<an adapter implementing
+    # bot.services.incidents.IncidentFreezer> for `freeze.on_incident`.
     incidents = IncidentService(db, clock, loaded.config, playbook_actions(), breakers, secrets=secrets,
                                 endpoints={"heroku_api_url": settings.heroku_api_url})
     return Runtime(

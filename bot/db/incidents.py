@@ -42,6 +42,7 @@ class IncidentRecord(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=40, index=True)
     channel_name: str | None = Field(default=None, max_length=80)
     header_ts: str | None = Field(default=None, max_length=40)
+    freeze_id: int | None = Field(default=None)
     playbook_ts: str | None = Field(default=None, max_length=40)
     declared_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

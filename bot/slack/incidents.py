@@ -25,7 +25,7 @@ from bot.services.incidents import (
 from bot.slack import blocks
 from bot.slack import incidents_view as view
 from bot.slack.ids import Action, Command
-from bot.slack.incidents_view import USAGE, StepActionId
+from bot.slack.incidents_view import USAGE, IncidentActionId
 from bot.slack.payloads import ButtonClick, SlashCommand
 
 log = logging.getLogger(__name__)
@@ -259,10 +259,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await respond(response_type="ephemeral", replace_original=False,
                           text="That button's data is damaged; post the playbook again with `/incident playbook`.")
             return
-        confirm = kind == StepActionId.CONFIRM.value
+        confirm = kind == IncidentActionId.CONFIRM.value
         freeze = value.get("f") if confirm and isinstance(value.get("f"), int) else None
         request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
-                              undo=kind == StepActionId.UNDO.value or (confirm and value.get("u") is True),
+                              undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
                               confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
         decision = await incidents.steps.claim(request)
         if isinstance(decision, Refusal):
@@ -313,6 +313,23 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         step = playbook.step(step_id) if playbook else None
         await respond(response_type="ephemeral", replace_original=False,
                       text=view.preview(step.label if step else step_id, outcome))
+
+    @app.action(IncidentActionId.LIFT_FREEZE.value)
+    async def lift_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        try:
+            incident_id = json.loads(click.value)["i"]
+        except (ValueError, KeyError, TypeError):
+            incident_id = None
+        if not isinstance(incident_id, int):
+            await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
+            return
+        result = await incidents.lift_freeze(incident_id, actor=click.user_id)
+        if isinstance(result, Refusal):
+            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {result.reason}")
+            return
+        await respond(response_type="in_channel", replace_original=False, text=result)
 
     @app.action(Action.DECLARE_INCIDENT.value)
     async def declare_from_health(ack: Ack, body: dict[str, Any], respond: Respond,

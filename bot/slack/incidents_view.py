@@ -33,13 +33,14 @@ USAGE = (
 )
 
 
-class StepActionId(StrEnum):
-    """Prefixes of the incident buttons' action ids; the step id follows the colon."""
+class IncidentActionId(StrEnum):
+    """Every incident button's action id. Step buttons append `:<step id>` (unique per message)."""
 
     RUN = "incident.step.run"
     UNDO = "incident.step.undo"
     PREVIEW = "incident.step.preview"
     CONFIRM = "incident.step.confirm"
+    LIFT_FREEZE = "incident.freeze.lift"
 
     def for_step(self, step_id: str) -> str:
         return f"{self.value}:{step_id}"
@@ -64,10 +65,13 @@ def severity_label(severity: str) -> str:
 def header(incident: Incident, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
     text = f"Incident #{incident.id}: {incident.title}"
     status = "🟢 resolved" if not incident.is_open else "🔥 open"
+    facts = (f"*Severity:* {severity_label(incident.severity)}   *Commander:* <@{incident.commander}>   "
+             f"*Status:* {status}")
+    if incident.freeze_id is not None and incident.is_open:
+        facts += f"\n🧊 Deploys are frozen for this incident (freeze #{incident.freeze_id})."
     rendered = [
         blocks.header(text),
-        blocks.section(f"*Severity:* {severity_label(incident.severity)}   *Commander:* <@{incident.commander}>   "
-                       f"*Status:* {status}"),
+        blocks.section(facts),
         blocks.context(f"Declared {blocks.slack_date(incident.declared_at, tz)}"
                        + (f" · playbook `{incident.playbook}`" if incident.playbook else " · no playbook")),
     ]
@@ -110,14 +114,14 @@ def _step_blocks(view: StepView, incident: Incident, tz: ZoneInfo) -> list[block
     if step.changes_production:
         confirm = blocks.confirm_dialog(f"Run: {step.label}", blocks.escape(view.describe), confirm="Run it")
     buttons = [
-        blocks.button(step.label, StepActionId.RUN.for_step(step.id), _value(incident.id, state.attempt),
+        blocks.button(step.label, IncidentActionId.RUN.for_step(step.id), _value(incident.id, state.attempt),
                       style="danger" if step.changes_production else "primary", confirm=confirm),
-        blocks.button("Preview", StepActionId.PREVIEW.for_step(step.id), _value(incident.id, state.attempt)),
+        blocks.button("Preview", IncidentActionId.PREVIEW.for_step(step.id), _value(incident.id, state.attempt)),
     ]
     if view.undo_state is not None and state.succeeded_at is not None:
         undo_confirm = blocks.confirm_dialog(f"Undo: {step.label}", blocks.escape(view.undo_describe or ""),
                                              confirm="Undo it")
-        buttons.append(blocks.button(f"Undo: {step.label}", StepActionId.UNDO.for_step(step.id),
+        buttons.append(blocks.button(f"Undo: {step.label}", IncidentActionId.UNDO.for_step(step.id),
                                      _value(incident.id, view.undo_state.attempt), confirm=undo_confirm))
     rendered.append(blocks.actions(*buttons, block_id=f"step:{step.id}"))
     return rendered
@@ -157,7 +161,7 @@ def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     else:
         label = "Run again"
     dialog = blocks.confirm_dialog(label, blocks.escape(needed.describe), confirm="Run it")
-    button = blocks.button(label, StepActionId.CONFIRM.for_step(request.step_id), value, style="danger",
+    button = blocks.button(label, IncidentActionId.CONFIRM.for_step(request.step_id), value, style="danger",
                            confirm=dialog)
     return needed.message, [blocks.section(needed.message), blocks.context(blocks.escape(needed.describe)),
                             blocks.actions(button)]
@@ -226,4 +230,12 @@ def resolution(res: Resolution, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
                 blocks.context(f"Declared {blocks.slack_date(incident.declared_at, tz)} · resolved "
                                f"{blocks.slack_date(res.incident.resolved_at or incident.declared_at, tz)} · "
                                f"export the postmortem: `guardrail incident export {incident.id}`")]
+    if res.freeze_to_lift is not None:
+        freeze = res.freeze_to_lift
+        rendered.append(blocks.section(f"🧊 Deploys are still frozen for this incident (freeze #{freeze})."))
+        rendered.append(blocks.actions(blocks.button(
+            f"Lift freeze #{freeze}", IncidentActionId.LIFT_FREEZE.value, json.dumps({"i": incident.id}),
+            style="primary", confirm=blocks.confirm_dialog(f"Lift freeze #{freeze}?",
+                                                           "Deploys to production will be allowed again.",
+                                                           confirm="Lift it"))))
     return text, rendered

@@ -65,6 +65,31 @@ class FakeFreezes:
         return self.active
 
 
+class FakeFreezer:
+    """An `IncidentFreezer` over a FakeFreezes: starting a freeze makes the lookup report it."""
+
+    def __init__(self, freezes: FakeFreezes, now: Callable[[], datetime]) -> None:
+        self._freezes = freezes
+        self._now = now
+        self.started: list[tuple[int, str, str]] = []
+        self.lifted: list[tuple[int, str]] = []
+
+    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
+                                  actor: str) -> ActiveFreeze:
+        freeze = ActiveFreeze(id=100 + incident_id, environment=environment, reason=reason,
+                              starts_at=self._now(), ends_at=self._now() + timedelta(days=7), created_by=actor)
+        self._freezes.active = freeze
+        self.started.append((incident_id, environment, reason))
+        return freeze
+
+    async def lift(self, freeze_id: int, *, actor: str) -> bool:
+        self.lifted.append((freeze_id, actor))
+        if self._freezes.active is None or self._freezes.active.id != freeze_id:
+            return False
+        self._freezes.active = None
+        return True
+
+
 @dataclass
 class IncidentBot:
     bot: BotHarness

@@ -1,6 +1,7 @@
 """Incidents and their playbooks as buttons: declare, run steps exactly once, note, resolve, export."""
 
 from bot.services.incidents.access import GroupDirectory, Responders
+from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.models import (
     ClaimedRun,
     Incident,
@@ -22,6 +23,7 @@ __all__ = [
     "ClaimedRun",
     "GroupDirectory",
     "Incident",
+    "IncidentFreezer",
     "IncidentProblem",
     "IncidentService",
     "NeedsConfirmation",

@@ -31,6 +31,7 @@ class Incident:
     playbook_ts: str | None
     declared_at: datetime
     header_ts: str | None = None
+    freeze_id: int | None = None         # the freeze `freeze.on_incident` started for it
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     summary: str | None = None
@@ -144,6 +145,7 @@ class Resolution:
     incident: Incident
     duration: timedelta
     steps: list[StepView]
+    freeze_to_lift: int | None = None   # the incident's own freeze, still in force
 
 
 def elapsed(delta: timedelta) -> str:

@@ -13,7 +13,7 @@ def to_incident(row: IncidentRecord) -> Incident:
     return Incident(id=row.id, title=row.title, severity=row.severity, status=row.status,
                     commander=row.commander, playbook=row.playbook, declared_in=row.declared_in,
                     channel_id=row.channel_id, channel_name=row.channel_name, playbook_ts=row.playbook_ts,
-                    header_ts=row.header_ts,
+                    header_ts=row.header_ts, freeze_id=row.freeze_id,
                     declared_at=row.declared_at, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
                     summary=row.summary)
 

@@ -85,6 +85,8 @@ class StepRunner:
                 await self._audit_refusal(session, request, found)
                 return found
             incident, step, action = found
+            if freeze is not None and freeze.id == incident.freeze_id:
+                freeze = None  # the incident's own freeze (freeze.on_incident) never blocks its fixes
             await tables.ensure_step(session, incident.id, request.key)
             rows = await tables.steps_of(session, incident.id)
             state = to_state(request.key, rows.get(request.key))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,11 +17,13 @@ from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.incidents import naming
 from bot.services.incidents.access import Responders
+from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
     Incident,
     IncidentProblem,
     PlaybookView,
+    Refusal,
     Resolution,
     StepView,
 )
@@ -30,6 +33,7 @@ from bot.services.incidents.runs import StepRunner
 from bot.services.ports import FreezeLookup, OpenIncident, ServiceProber
 
 ActionFactory = Callable[[Action], StepAction]
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 150
 MAX_NOTE = 2000
@@ -44,12 +48,14 @@ class IncidentService:
 
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
                  breakers: Breakers, *,
-                 freezes: FreezeLookup | None = None, prober: ServiceProber | None = None,
+                 freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
+                 prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.responders = Responders(config.access.responders, clock)
+        self.freezer = freezer
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
                                 freezes=freezes,
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {})
@@ -134,7 +140,50 @@ class IncidentService:
                                subject=incident.subject,
                                details={"title": title, "severity": level, "playbook": incident.playbook,
                                         "declared_in": declared_in})
+        if self.freezer is not None and level in self._config.freeze.on_incident:
+            incident = await self._freeze_for(incident)
         return incident
+
+    async def _freeze_for(self, incident: Incident) -> Incident:
+        """`freeze.on_incident`: freeze deploys for the incident's duration (a failure does not stop the
+        declaration; it is logged and audited)."""
+        assert self.freezer is not None
+        environment = self._config.freeze.default_environment
+        try:
+            freeze = await self.freezer.freeze_for_incident(
+                environment=environment, incident_id=incident.id, actor=incident.commander,
+                reason=f"Incident #{incident.id}: {incident.title}")
+        except Exception as exc:
+            log.warning("could not freeze %s for incident %s: %s", environment, incident.id, exc)
+            async with self._db.unit_of_work() as session:
+                await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_failed",
+                                   subject=incident.subject, details={"environment": environment, "error": str(exc)})
+            return incident
+        async with self._db.unit_of_work() as session:
+            row = await self._row(session, incident.id)
+            row.freeze_id = freeze.id
+            session.add(row)
+            await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_started",
+                               subject=incident.subject, details={"freeze": freeze.id, "environment": environment})
+            return to_incident(row)
+
+    async def lift_freeze(self, incident_id: int, *, actor: str) -> Refusal | str:
+        """Lift the freeze `freeze.on_incident` started for this incident (responders only)."""
+        incident = await self.get(incident_id)
+        if incident is None or incident.freeze_id is None or self.freezer is None:
+            return Refusal("unknown", f"Incident #{incident_id} has no freeze of its own to lift.")
+        if not await self.responders.allows(actor):
+            async with self._db.unit_of_work() as session:
+                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
+                                   subject=incident.subject, details={"freeze": incident.freeze_id})
+            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
+        lifted = await self.freezer.lift(incident.freeze_id, actor=actor)
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
+                               subject=incident.subject, details={"freeze": incident.freeze_id, "lifted": lifted})
+        if not lifted:
+            return f"Freeze #{incident.freeze_id} had already ended."
+        return f"Freeze #{incident.freeze_id} lifted by <@{actor}>: deploys are open again."
 
     def channel_names(self, incident: Incident) -> Iterator[str]:
         """Candidate channel names, the first free one wins (Slack answers `name_taken` for the others)."""
@@ -186,7 +235,17 @@ class IncidentService:
                                details={"summary": row.summary,
                                         "duration_s": int((now - incident.declared_at).total_seconds())})
         view = await self.playbook_view(resolved)
-        return Resolution(incident=resolved, duration=now - incident.declared_at, steps=view.steps)
+        return Resolution(incident=resolved, duration=now - incident.declared_at, steps=view.steps,
+                          freeze_to_lift=await self._own_freeze_in_force(resolved))
+
+    async def _own_freeze_in_force(self, incident: Incident) -> int | None:
+        if incident.freeze_id is None:
+            return None
+        lookup = self.steps.freezes
+        if lookup is None:
+            return incident.freeze_id  # cannot tell: offer it; lifting an ended freeze is harmless
+        active = await lookup.active_window(self._config.freeze.default_environment)
+        return incident.freeze_id if active is not None and active.id == incident.freeze_id else None
 
     async def _row(self, session: AsyncSession, incident_id: int) -> tables.IncidentRecord:
         row = await tables.get_incident(session, incident_id)

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.String(40), nullable=True, index=True),
         sa.Column("channel_name", sa.String(80), nullable=True),
         sa.Column("header_ts", sa.String(40), nullable=True),
+        sa.Column("freeze_id", sa.Integer(), nullable=True),
         sa.Column("playbook_ts", sa.String(40), nullable=True),
         sa.Column("declared_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
