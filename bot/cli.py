@@ -215,6 +215,31 @@ def cmd_health(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_incident_export(args: argparse.Namespace) -> int:
+    from bot.services.incidents import IncidentProblem
+
+    settings = _settings()
+    _check_schema(settings)
+    runtime = _runtime(settings)
+
+    async def run() -> str:
+        try:
+            return await runtime.incidents.postmortem_markdown(args.id)
+        except IncidentProblem as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await runtime.close()
+
+    markdown = asyncio.run(run())
+    if args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(markdown)
+        print(f"wrote the postmortem draft of incident #{args.id} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(markdown)
+    return EXIT_OK
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -249,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken")
     verify.set_defaults(handler=cmd_audit_verify)
     audit.set_defaults(handler=lambda _args: _usage(audit))
+
+    incident = sub.add_parser("incident", help="incident records: export a postmortem draft")
+    incident_sub = incident.add_subparsers(dest="incident_command", metavar="SUBCOMMAND")
+    pm = incident_sub.add_parser("export", help="write a postmortem draft (timeline, steps, outcomes) from the "
+                                 "audit log")
+    pm.add_argument("id", type=int, help="incident number, as in #12")
+    pm.add_argument("--format", choices=["markdown"], default="markdown")
+    pm.add_argument("--output", "-o", default=None, help="file to write (default stdout)")
+    pm.set_defaults(handler=cmd_incident_export)
+    incident.set_defaults(handler=lambda _args: _usage(incident))
     return parser
 
 

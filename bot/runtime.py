@@ -12,6 +12,8 @@ from bot.resilience import Breakers
 from bot.services.audit import AuditLog
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
+from bot.services.incidents import IncidentService
+from bot.services.incidents.unavailable import playbook_actions
 from bot.settings import Settings
 
 
@@ -24,6 +26,7 @@ class Runtime:
     audit: AuditLog
     breakers: Breakers
     health: HealthService
+    incidents: IncidentService
 
     @property
     def config(self) -> GuardrailConfig:
@@ -39,9 +42,14 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     config = loaded.config
-    # freezes / deploys / incidents: wired when those features are merged (see services.ports).
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
-                           watch=HealthWatch(db, clock), freezes=None, deploys=None, incidents=None)
+                           watch=HealthWatch(db, clock), freezes=None, deploys=None)
+    secrets = {"heroku_api_token": settings.heroku_api_token.get_secret_value()} if settings.heroku_api_token else {}
+    incidents = IncidentService(db, clock, config, playbook_actions(), breakers, prober=health, secrets=secrets,
+                                endpoints={"heroku_api_url": settings.heroku_api_url})
+    # Health answers list open incidents, and the incident playbook runs health checks: the two
+    # services refer to each other, so the second link is made once both exist.
+    health.incidents = incidents
     return Runtime(
         settings=settings,
         loaded=loaded,
@@ -50,4 +58,5 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         audit=AuditLog(db, clock),
         breakers=breakers,
         health=health,
+        incidents=incidents,
     )

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
 from bot.runtime import Runtime
-from bot.slack import audit, health
+from bot.slack import audit, health, incidents
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
     )
     app.middleware(_drop_redeliveries(runtime))
-    for feature in (audit, health):
+    for feature in (audit, health, incidents):
         feature.register(app, runtime)
     _register_pending_features(app)
     return app
@@ -76,5 +76,5 @@ def _register_pending_features(app: AsyncApp) -> None:
     async def not_yet(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
         await ack(text=f"`{body.get('command')}` is not available in this build of guardrail yet.")
 
-    for command in ("/freeze", "/incident"):
+    for command in ("/freeze",):
         app.command(command)(not_yet)

@@ -1,0 +1,145 @@
+"""Incident tables and the queries the incident service needs.
+
+`incident` is one row per declared incident. `incident_step` holds one row per (incident,
+step key) — the step id, or `<step id>:undo` for its undo — with the state of its latest
+run. A run is claimed with a conditional UPDATE (`WHERE attempt = :seen AND status <> 'running'`):
+whichever click, replica or redelivery gets there first moves `attempt` on, and every other
+copy of the same click then matches no row. That is the exactly-once guarantee.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel, col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.db.types import UTCDateTime
+
+OPEN = "open"
+RESOLVED = "resolved"
+
+NOT_RUN = "not_run"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+REFUSED = "refused"
+
+
+class IncidentRecord(SQLModel, table=True):
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    severity: str = Field(max_length=10)
+    status: str = Field(max_length=20, index=True)
+    commander: str = Field(max_length=100)
+    playbook: str | None = Field(default=None, max_length=100)
+    declared_in: str | None = Field(default=None, max_length=40)
+    channel_id: str | None = Field(default=None, max_length=40, index=True)
+    channel_name: str | None = Field(default=None, max_length=80)
+    header_ts: str | None = Field(default=None, max_length=40)
+    freeze_id: int | None = Field(default=None)
+    playbook_ts: str | None = Field(default=None, max_length=40)
+    declared_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    resolved_by: str | None = Field(default=None, max_length=100)
+    summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class IncidentStepRecord(SQLModel, table=True):
+    __tablename__ = "incident_step"
+    __table_args__ = (UniqueConstraint("incident_id", "step_key", name="uq_incident_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    step_key: str = Field(max_length=120)
+    status: str = Field(default=NOT_RUN, max_length=20)
+    attempt: int = Field(default=0)
+    actor: str | None = Field(default=None, max_length=100)
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    succeeded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    remembered: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+
+
+async def get_incident(session: AsyncSession, incident_id: int) -> IncidentRecord | None:
+    return await session.get(IncidentRecord, incident_id)
+
+
+async def incident_in_channel(session: AsyncSession, channel_id: str) -> IncidentRecord | None:
+    query = select(IncidentRecord).where(col(IncidentRecord.channel_id) == channel_id)
+    return (await session.execute(query.order_by(col(IncidentRecord.id).desc()).limit(1))).scalars().first()
+
+
+async def open_incidents(session: AsyncSession) -> list[IncidentRecord]:
+    query = select(IncidentRecord).where(col(IncidentRecord.status) == OPEN).order_by(col(IncidentRecord.id))
+    return list((await session.execute(query)).scalars().all())
+
+
+async def steps_of(session: AsyncSession, incident_id: int) -> dict[str, IncidentStepRecord]:
+    query = select(IncidentStepRecord).where(col(IncidentStepRecord.incident_id) == incident_id)
+    return {row.step_key: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def ensure_step(session: AsyncSession, incident_id: int, step_key: str) -> None:
+    """Create the step's row if it does not exist yet (concurrent callers are fine)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(IncidentStepRecord)
+        .values(incident_id=incident_id, step_key=step_key, status=NOT_RUN, attempt=0)
+        .on_conflict_do_nothing(index_elements=["incident_id", "step_key"])
+    )
+
+
+async def claim_step(session: AsyncSession, *, incident_id: int, step_key: str, seen_attempt: int,
+                     actor: str, at: datetime, lost_before: datetime) -> int | None:
+    """Atomically start run number `seen_attempt + 1`; None when another click got there first.
+
+    A run still marked running that started before `lost_before` is presumed lost with its
+    process (a live one always records an outcome by its deadline) and may be taken over.
+    """
+    result = await session.execute(
+        update(IncidentStepRecord)
+        .where(col(IncidentStepRecord.incident_id) == incident_id,
+               col(IncidentStepRecord.step_key) == step_key,
+               col(IncidentStepRecord.attempt) == seen_attempt,
+               or_(col(IncidentStepRecord.status) != RUNNING, col(IncidentStepRecord.started_at) < lost_before))
+        .values(status=RUNNING, attempt=seen_attempt + 1, actor=actor, started_at=at, finished_at=None,
+                summary=None)
+    )
+    return seen_attempt + 1 if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+async def finish_step(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int, ok: bool,
+                      summary: str, remembered: str | None, at: datetime) -> bool:
+    """Record how run `attempt` ended; False if that run is no longer the current one."""
+    values: dict[str, object] = {"status": SUCCEEDED if ok else FAILED, "finished_at": at, "summary": summary}
+    if ok:
+        values.update(succeeded_at=at, remembered=remembered)
+    result = await session.execute(
+        update(IncidentStepRecord)
+        .where(col(IncidentStepRecord.incident_id) == incident_id,
+               col(IncidentStepRecord.step_key) == step_key,
+               col(IncidentStepRecord.attempt) == attempt,
+               col(IncidentStepRecord.status) == RUNNING)
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def mark_refused(session: AsyncSession, *, incident_id: int, step_key: str, actor: str, reason: str,
+                       at: datetime) -> None:
+    """Show a refusal on the step (never over a running step; the attempt counter stays)."""
+    await session.execute(
+        update(IncidentStepRecord)
+        .where(col(IncidentStepRecord.incident_id) == incident_id,
+               col(IncidentStepRecord.step_key) == step_key,
+               col(IncidentStepRecord.status) != RUNNING)
+        .values(status=REFUSED, actor=actor, finished_at=at, summary=reason)
+    )

@@ -1,0 +1,39 @@
+"""Incidents and their playbooks as buttons: declare, run steps exactly once, note, resolve, export."""
+
+from bot.services.incidents.access import GroupDirectory, Responders
+from bot.services.incidents.freezes import IncidentFreezer
+from bot.services.incidents.models import (
+    ClaimedRun,
+    Incident,
+    IncidentProblem,
+    NeedsConfirmation,
+    PlaybookView,
+    Refusal,
+    Resolution,
+    StepRequest,
+    StepResult,
+    StepState,
+    StepView,
+    elapsed,
+)
+from bot.services.incidents.service import ActionFactory, IncidentService
+
+__all__ = [
+    "ActionFactory",
+    "ClaimedRun",
+    "GroupDirectory",
+    "Incident",
+    "IncidentFreezer",
+    "IncidentProblem",
+    "IncidentService",
+    "NeedsConfirmation",
+    "PlaybookView",
+    "Refusal",
+    "Resolution",
+    "Responders",
+    "StepRequest",
+    "StepResult",
+    "StepState",
+    "StepView",
+    "elapsed",
+]

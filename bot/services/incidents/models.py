@@ -1,0 +1,160 @@
+"""What the incident service hands out: plain, frozen domain objects (no Slack, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.actions.base import ActionOutcome
+from bot.config import Step
+from bot.services.ports import ActiveFreeze
+
+UNDO_SUFFIX = ":undo"
+
+
+class IncidentProblem(Exception):
+    """A request the service refuses, with a message meant for the person who made it."""
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    title: str
+    severity: str
+    status: str
+    commander: str
+    playbook: str | None
+    declared_in: str | None
+    channel_id: str | None
+    channel_name: str | None
+    playbook_ts: str | None
+    declared_at: datetime
+    header_ts: str | None = None
+    freeze_id: int | None = None         # the freeze `freeze.on_incident` started for it
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    summary: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def subject(self) -> str:
+        """The audit log subject every entry about this incident carries."""
+        return f"incident:{self.id}"
+
+
+@dataclass(frozen=True)
+class StepState:
+    """The latest run of one step (or of its undo) in one incident."""
+
+    key: str
+    status: str = "not_run"     # not_run | running | succeeded | failed | refused
+    attempt: int = 0            # runs claimed so far; buttons carry it so stale clicks are spotted
+    actor: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    succeeded_at: datetime | None = None
+    summary: str | None = None
+    remembered: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.finished_at is None or self.status == "refused":
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class StepView:
+    step: Step
+    state: StepState
+    describe: str
+    undo_state: StepState | None = None     # only for steps with an `undo:`
+    undo_describe: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaybookView:
+    incident: Incident
+    steps: list[StepView]
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """A click on a step's button, as the service sees it."""
+
+    incident_id: int
+    step_id: str
+    actor: str
+    seen_attempt: int               # the attempt count shown on the clicked message
+    undo: bool = False
+    confirmed_rerun: bool = False
+    freeze_override: int | None = None   # id of the freeze the clicker explicitly overrode
+
+    @property
+    def key(self) -> str:
+        return self.step_id + UNDO_SUFFIX if self.undo else self.step_id
+
+
+RefusalCode = Literal["not_responder", "unknown", "resolved", "running", "stale", "order", "no_undo"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: RefusalCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class NeedsConfirmation:
+    """One more explicit click is needed; `request` is what that click will send."""
+
+    kind: Literal["rerun", "freeze"]
+    message: str
+    request: StepRequest
+    describe: str
+    freeze: ActiveFreeze | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A run this process won the claim for and now must execute."""
+
+    incident: Incident
+    step: Step
+    request: StepRequest
+    attempt: int
+    describe: str
+    started_at: datetime
+    freeze_override: ActiveFreeze | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    run: ClaimedRun
+    outcome: ActionOutcome
+    duration: timedelta
+    recorded: bool = True   # False when a newer run took over this one (it outlived its deadline)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    incident: Incident
+    duration: timedelta
+    steps: list[StepView]
+    freeze_to_lift: int | None = None   # the incident's own freeze, still in force
+
+
+def elapsed(delta: timedelta) -> str:
+    """`1h 05m`, `4m 10s`, `12s`: durations for people."""
+    seconds = max(int(delta.total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -1,0 +1,26 @@
+"""Table rows → domain objects."""
+
+from __future__ import annotations
+
+import json
+
+from bot.db.incidents import IncidentRecord, IncidentStepRecord
+from bot.services.incidents.models import Incident, StepState
+
+
+def to_incident(row: IncidentRecord) -> Incident:
+    assert row.id is not None
+    return Incident(id=row.id, title=row.title, severity=row.severity, status=row.status,
+                    commander=row.commander, playbook=row.playbook, declared_in=row.declared_in,
+                    channel_id=row.channel_id, channel_name=row.channel_name, playbook_ts=row.playbook_ts,
+                    header_ts=row.header_ts, freeze_id=row.freeze_id,
+                    declared_at=row.declared_at, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
+                    summary=row.summary)
+
+
+def to_state(key: str, row: IncidentStepRecord | None) -> StepState:
+    if row is None:
+        return StepState(key=key)
+    return StepState(key=key, status=row.status, attempt=row.attempt, actor=row.actor,
+                     started_at=row.started_at, finished_at=row.finished_at, succeeded_at=row.succeeded_at,
+                     summary=row.summary, remembered=json.loads(row.remembered) if row.remembered else {})

@@ -1,0 +1,258 @@
+"""Running playbook steps: who may, in what order, under which freeze — and exactly once.
+
+`claim()` decides and, when the click may run, claims the run in the database in the same
+transaction as its audit entry (see `bot.db.incidents.claim_step`). Only the caller that won
+the claim calls `execute()`. `preview()` is the dry run: it changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
+from bot.clock import Clock
+from bot.config import Action, GuardrailConfig, Step, format_duration
+from bot.db import incidents as tables
+from bot.db.audit import append_entry
+from bot.db.engine import Database
+from bot.resilience import Breakers
+from bot.services.incidents.access import Responders
+from bot.services.incidents.models import (
+    ClaimedRun,
+    Incident,
+    NeedsConfirmation,
+    Refusal,
+    StepRequest,
+    StepResult,
+    StepState,
+)
+from bot.services.incidents.records import to_incident, to_state
+from bot.services.ports import FreezeLookup, ServiceProber
+
+log = logging.getLogger(__name__)
+
+ActionFactory = Callable[[Action], StepAction]
+
+# A step that has not finished after this long is recorded as failed (its task is cancelled).
+STEP_DEADLINE = timedelta(minutes=15)
+# A run still "running" this long after its deadline lost its process (crash, deploy): it may be re-run.
+LOST_AFTER = timedelta(minutes=1)
+
+
+async def _no_progress(_: str) -> None:
+    return None
+
+
+class StepRunner:
+    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
+                 responders: Responders, breakers: Breakers, *, freezes: FreezeLookup | None,
+                 prober: ServiceProber | None, secrets: dict[str, str], endpoints: dict[str, str]) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self.build_action = build_action
+        self._responders = responders
+        self._breakers = breakers
+        self.freezes = freezes
+        self._prober = prober
+        self._secrets = secrets
+        self._endpoints = endpoints
+        self.deadline = STEP_DEADLINE
+
+    # -- the decision and the claim --------------------------------------------------------
+
+    async def claim(self, request: StepRequest) -> Refusal | NeedsConfirmation | ClaimedRun:
+        """Decide whether this click may run the step; if so, claim the run atomically."""
+        if not await self._responders.allows(request.actor):
+            return await self._refuse(request, Refusal(
+                "not_responder", "Only responders (`access.responders`) may run playbook steps. "
+                "Nothing ran; the attempt was recorded in the audit log."))
+        freeze = None
+        if self.freezes is not None:
+            freeze = await self.freezes.active_window(self._config.freeze.default_environment)
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            found = await self._load(session, request)
+            if isinstance(found, Refusal):
+                await self._audit_refusal(session, request, found)
+                return found
+            incident, step, action = found
+            if freeze is not None and freeze.id == incident.freeze_id:
+                freeze = None  # the incident's own freeze (freeze.on_incident) never blocks its fixes
+            await tables.ensure_step(session, incident.id, request.key)
+            rows = await tables.steps_of(session, incident.id)
+            state = to_state(request.key, rows.get(request.key))
+            problem = self._order_problem(step, request, rows) if not request.undo else None
+            if problem is not None:
+                await tables.mark_refused(session, incident_id=incident.id, step_key=request.key,
+                                          actor=request.actor, reason=problem.reason, at=now)
+                await self._audit_refusal(session, request, problem)
+                return problem
+            lost_before = now - self.deadline - LOST_AFTER
+            lost = state.status == tables.RUNNING and state.started_at is not None and state.started_at < lost_before
+            if (state.status == tables.RUNNING and not lost) or state.attempt != request.seen_attempt:
+                busy = self._busy(state)
+                await self._audit_refusal(session, request, busy)
+                return busy
+            describe = self.describe(action)
+            if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
+                return NeedsConfirmation(
+                    "rerun", f"*{step.label}* already succeeded in this incident (run by <@{state.actor}>). "
+                    "Run it again?", replace(request, confirmed_rerun=True), describe)
+            if step.changes_production and freeze is not None and request.freeze_override != freeze.id:
+                return NeedsConfirmation(
+                    "freeze", f"Deploys to {freeze.environment} are frozen (freeze #{freeze.id}: "
+                    f"{freeze.reason}). Run *{step.label}* anyway as a critical incident fix?",
+                    replace(request, freeze_override=freeze.id), describe, freeze)
+            attempt = await tables.claim_step(session, incident_id=incident.id, step_key=request.key,
+                                              seen_attempt=request.seen_attempt, actor=request.actor, at=now,
+                                              lost_before=lost_before)
+            if attempt is None:  # lost the race to another click, replica or redelivery
+                busy = Refusal("running", "Someone else's click got there first; see the playbook message.")
+                await self._audit_refusal(session, request, busy)
+                return busy
+            override = freeze if step.changes_production and freeze is not None else None
+            await append_entry(session, at=now, actor=request.actor, action="incident.step.started",
+                               subject=incident.subject,
+                               details={"step": request.key, "label": step.label, "attempt": attempt,
+                                        "what": describe, "changes_production": step.changes_production,
+                                        "took_over_lost_run": lost})
+            if override is not None:
+                await append_entry(session, at=now, actor=request.actor, action="incident.freeze_override",
+                                   subject=incident.subject,
+                                   details={"step": request.key, "freeze": override.id,
+                                            "environment": override.environment, "reason": override.reason})
+        return ClaimedRun(incident=incident, step=step, request=request, attempt=attempt, describe=describe,
+                          started_at=now, freeze_override=override)
+
+    async def _load(self, session: AsyncSession,
+                    request: StepRequest) -> tuple[Incident, Step, Action] | Refusal:
+        row = await tables.get_incident(session, request.incident_id)
+        if row is None:
+            return Refusal("unknown", f"There is no incident #{request.incident_id}.")
+        incident = to_incident(row)
+        if not incident.is_open:
+            return Refusal("resolved", f"Incident #{incident.id} is resolved; its playbook no longer runs.")
+        playbook = self._config.playbook(incident.playbook) if incident.playbook else None
+        step = playbook.step(request.step_id) if playbook else None
+        if step is None:
+            return Refusal("unknown", f"The playbook has no step `{request.step_id}` (any more).")
+        if not request.undo:
+            return incident, step, step.action
+        if step.undo is None:
+            return Refusal("no_undo", f"*{step.label}* has no undo.")
+        main = await tables.steps_of(session, incident.id)
+        if main.get(step.id) is None or main[step.id].succeeded_at is None:
+            return Refusal("no_undo", f"*{step.label}* has not succeeded, so there is nothing to undo.")
+        return incident, step, step.undo
+
+    def _order_problem(self, step: Step, request: StepRequest,
+                       rows: dict[str, tables.IncidentStepRecord]) -> Refusal | None:
+        """`after:` — each named step must have succeeded in this incident, recently enough."""
+        freshness = self._config.incidents.verify_freshness
+        cutoff = self._clock.now() - freshness
+        for before in step.after:
+            row = rows.get(before)
+            if row is None or row.succeeded_at is None:
+                return Refusal("order", f"*{step.label}* runs only after `{before}` has succeeded in this "
+                                        f"incident, and it has not yet. Run `{before}` first.")
+            if row.succeeded_at < cutoff:
+                return Refusal("order", f"*{step.label}* needs `{before}` to have succeeded within the last "
+                                        f"{format_duration(freshness)}; it last succeeded longer ago. Run `{before}` "
+                                        "again first.")
+        return None
+
+    def _busy(self, state: StepState) -> Refusal:
+        if state.status == tables.RUNNING:
+            return Refusal("running", f"This step is already running (started by <@{state.actor}>). "
+                                      "It will not be started twice.")
+        return Refusal("stale", "This step ran since that button was drawn (a repeated or delayed click). "
+                                "Nothing ran; check the updated playbook message.")
+
+    async def _refuse(self, request: StepRequest, refusal: Refusal) -> Refusal:
+        async with self._db.unit_of_work() as session:
+            await self._audit_refusal(session, request, refusal)
+        return refusal
+
+    async def _audit_refusal(self, session: AsyncSession, request: StepRequest, refusal: Refusal) -> None:
+        await append_entry(session, at=self._clock.now(), actor=request.actor, action="incident.step.refused",
+                           subject=f"incident:{request.incident_id}",
+                           details={"step": request.key, "code": refusal.code, "reason": refusal.reason})
+
+    # -- doing it --------------------------------------------------------------------------
+
+    async def execute(self, run: ClaimedRun, progress: Progress = _no_progress) -> StepResult:
+        """Run a claimed step's action once and record how it ended (audited)."""
+        action_config = run.step.undo if run.request.undo else run.step.action
+        assert action_config is not None
+        remembered: dict[str, Any] = {}
+        if run.request.undo:
+            async with self._db.reader() as session:
+                rows = await tables.steps_of(session, run.incident.id)
+            remembered = to_state(run.step.id, rows.get(run.step.id)).remembered
+        ctx = self._context(run.request, run.incident.id, remembered, progress)
+        try:
+            action = self.build_action(action_config)
+            outcome = await asyncio.wait_for(action.run(ctx), timeout=self.deadline.total_seconds())
+        except TimeoutError:
+            outcome = ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
+        except Exception as exc:  # an action must not take the bot down; its failure is the outcome
+            log.exception("step %s of incident %s raised", run.request.key, run.incident.id)
+            outcome = ActionOutcome(False, f"{type(exc).__name__}: {exc}")
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            current = await tables.finish_step(
+                session, incident_id=run.incident.id, step_key=run.request.key, attempt=run.attempt,
+                ok=outcome.ok, summary=outcome.summary,
+                remembered=json.dumps(dict(outcome.remembered), default=str) if outcome.ok else None, at=now)
+            await append_entry(session, at=now, actor=run.request.actor,
+                               action="incident.step.succeeded" if outcome.ok else "incident.step.failed",
+                               subject=run.incident.subject,
+                               details={"step": run.request.key, "label": run.step.label, "attempt": run.attempt,
+                                        "summary": outcome.summary, "details": dict(outcome.details),
+                                        "duration_s": round((now - run.started_at).total_seconds(), 3),
+                                        "recorded": current})
+        return StepResult(run=run, outcome=outcome, duration=now - run.started_at, recorded=current)
+
+    async def preview(self, *, incident_id: int, step_id: str, actor: str,
+                      undo: bool = False) -> ActionOutcome | Refusal:
+        """The dry run: what the step would do. Changes nothing; the look is audited."""
+        request = StepRequest(incident_id, step_id, actor, 0, undo=undo)
+        async with self._db.reader() as session:
+            found = await self._load(session, request)
+        if isinstance(found, Refusal):
+            return found
+        incident, _, action_config = found
+        try:
+            outcome = await asyncio.wait_for(
+                self.build_action(action_config).preview(self._context(request, incident.id, {}, _no_progress)),
+                timeout=self.deadline.total_seconds())
+        except Exception as exc:
+            outcome = ActionOutcome(False, f"preview failed: {type(exc).__name__}: {exc}")
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.step.previewed",
+                               subject=incident.subject,
+                               details={"step": request.key, "ok": outcome.ok, "summary": outcome.summary})
+        return outcome
+
+    def _context(self, request: StepRequest, incident_id: int, remembered: dict[str, Any],
+                 progress: Progress) -> ActionContext:
+        return ActionContext(actor=request.actor, incident_id=incident_id, step_id=request.key,
+                             clock=self._clock, breakers=self._breakers, prober=self._prober,
+                             secrets=self._secrets, endpoints=self._endpoints, remembered=remembered,
+                             progress=progress)
+
+    def describe(self, action: Action) -> str:
+        """What the action will do, for confirm dialogs; never raises."""
+        try:
+            return self.build_action(action).describe()
+        except Exception as exc:
+            return f"{action.kind} action ({exc})"

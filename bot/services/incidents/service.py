@@ -1,0 +1,255 @@
+"""Declaring, noting, resolving and looking up incidents. Every change is audited in its transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.actions.base import StepAction
+from bot.clock import Clock
+from bot.config import Action, GuardrailConfig, Playbook, Severity
+from bot.db import audit as chain
+from bot.db import incidents as tables
+from bot.db.audit import append_entry
+from bot.db.engine import Database
+from bot.resilience import Breakers
+from bot.services.incidents import naming
+from bot.services.incidents.access import Responders
+from bot.services.incidents.freezes import IncidentFreezer
+from bot.services.incidents.models import (
+    UNDO_SUFFIX,
+    Incident,
+    IncidentProblem,
+    PlaybookView,
+    Refusal,
+    Resolution,
+    StepView,
+)
+from bot.services.incidents.postmortem import render_markdown
+from bot.services.incidents.records import to_incident, to_state
+from bot.services.incidents.runs import StepRunner
+from bot.services.ports import FreezeLookup, OpenIncident, ServiceProber
+
+ActionFactory = Callable[[Action], StepAction]
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 150
+MAX_NOTE = 2000
+
+
+class IncidentService:
+    """Incidents and their playbooks. `steps` runs playbook steps; `responders` says who may.
+
+    `steps.build_action` (the action factory) and `steps.freezes` are public so a test, or the
+    wiring after a merge, can swap them in.
+    """
+
+    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
+                 breakers: Breakers, *,
+                 freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
+                 prober: ServiceProber | None = None,
+                 secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self.responders = Responders(config.access.responders, clock)
+        self.freezer = freezer
+        self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
+                                freezes=freezes,
+                                prober=prober, secrets=secrets or {}, endpoints=endpoints or {})
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    async def get(self, incident_id: int) -> Incident | None:
+        async with self._db.reader() as session:
+            row = await tables.get_incident(session, incident_id)
+        return to_incident(row) if row is not None else None
+
+    async def in_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose channel this is, or None."""
+        async with self._db.reader() as session:
+            row = await tables.incident_in_channel(session, channel_id)
+        return to_incident(row) if row is not None else None
+
+    async def open_incidents(self) -> list[OpenIncident]:
+        """`IncidentLookup` for other features (health answers list them)."""
+        async with self._db.reader() as session:
+            rows = await tables.open_incidents(session)
+        return [OpenIncident(id=i.id, title=i.title, severity=i.severity, channel_id=i.channel_id,
+                             declared_at=i.declared_at) for i in map(to_incident, rows)]
+
+    def playbook_of(self, incident: Incident) -> Playbook | None:
+        return self._config.playbook(incident.playbook) if incident.playbook else None
+
+    async def playbook_view(self, incident: Incident) -> PlaybookView:
+        """Each step with the state of its latest run (and of its undo)."""
+        playbook = self.playbook_of(incident)
+        async with self._db.reader() as session:
+            rows = await tables.steps_of(session, incident.id)
+        views: list[StepView] = []
+        for step in playbook.steps if playbook else []:
+            undo_key = step.id + UNDO_SUFFIX
+            views.append(StepView(
+                step=step, state=to_state(step.id, rows.get(step.id)), describe=self.describe(step.action),
+                undo_state=to_state(undo_key, rows.get(undo_key)) if step.undo else None,
+                undo_describe=self.describe(step.undo) if step.undo else None,
+            ))
+        return PlaybookView(incident=incident, steps=views)
+
+    def describe(self, action: Action) -> str:
+        """What the action will do, for confirm dialogs; never raises."""
+        return self.steps.describe(action)
+
+    async def postmortem_markdown(self, incident_id: int) -> str:
+        """A postmortem draft from the audit log: timeline, steps run, by whom, outcomes, durations."""
+        incident = await self.get(incident_id)
+        if incident is None:
+            raise IncidentProblem(f"There is no incident #{incident_id}.")
+        async with self._db.reader() as session:
+            entries = [e async for e in chain.iterate(session, subject=incident.subject)]
+        return render_markdown(incident, entries, self._config.tz)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def declare(self, *, title: str, severity: str | None, commander: str, playbook: str | None,
+                      declared_in: str | None) -> Incident:
+        """Open an incident with `commander` in charge; the channel is attached once created."""
+        title = " ".join(title.split())
+        if not title:
+            raise IncidentProblem("An incident needs a title, e.g. `/incident declare API returns 500s sev1`.")
+        if len(title) > MAX_TITLE:
+            raise IncidentProblem(f"That title is {len(title)} characters; keep it under {MAX_TITLE}.")
+        level = severity or Severity.sev2.value
+        if level not in {s.value for s in Severity}:
+            raise IncidentProblem(f"Unknown severity `{level}`: use sev1, sev2 or sev3.")
+        chosen = self._config.playbook(playbook)
+        if playbook is not None and chosen is None:
+            names = ", ".join(f"`{p.name}`" for p in self._config.playbooks) or "none are configured"
+            raise IncidentProblem(f"There is no playbook called `{playbook}` (playbooks: {names}).")
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            row = tables.IncidentRecord(title=title, severity=level, status=tables.OPEN, commander=commander,
+                                        playbook=chosen.name if chosen else None, declared_in=declared_in,
+                                        declared_at=now)
+            session.add(row)
+            await session.flush()
+            incident = to_incident(row)
+            await append_entry(session, at=now, actor=commander, action="incident.declared",
+                               subject=incident.subject,
+                               details={"title": title, "severity": level, "playbook": incident.playbook,
+                                        "declared_in": declared_in})
+        if self.freezer is not None and level in self._config.freeze.on_incident:
+            incident = await self._freeze_for(incident)
+        return incident
+
+    async def _freeze_for(self, incident: Incident) -> Incident:
+        """`freeze.on_incident`: freeze deploys for the incident's duration (a failure does not stop the
+        declaration; it is logged and audited)."""
+        assert self.freezer is not None
+        environment = self._config.freeze.default_environment
+        try:
+            freeze = await self.freezer.freeze_for_incident(
+                environment=environment, incident_id=incident.id, actor=incident.commander,
+                reason=f"Incident #{incident.id}: {incident.title}")
+        except Exception as exc:
+            log.warning("could not freeze %s for incident %s: %s", environment, incident.id, exc)
+            async with self._db.unit_of_work() as session:
+                await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_failed",
+                                   subject=incident.subject, details={"environment": environment, "error": str(exc)})
+            return incident
+        async with self._db.unit_of_work() as session:
+            row = await self._row(session, incident.id)
+            row.freeze_id = freeze.id
+            session.add(row)
+            await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_started",
+                               subject=incident.subject, details={"freeze": freeze.id, "environment": environment})
+            return to_incident(row)
+
+    async def lift_freeze(self, incident_id: int, *, actor: str) -> Refusal | str:
+        """Lift the freeze `freeze.on_incident` started for this incident (responders only)."""
+        incident = await self.get(incident_id)
+        if incident is None or incident.freeze_id is None or self.freezer is None:
+            return Refusal("unknown", f"Incident #{incident_id} has no freeze of its own to lift.")
+        if not await self.responders.allows(actor):
+            async with self._db.unit_of_work() as session:
+                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
+                                   subject=incident.subject, details={"freeze": incident.freeze_id})
+            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
+        lifted = await self.freezer.lift(incident.freeze_id, actor=actor)
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
+                               subject=incident.subject, details={"freeze": incident.freeze_id, "lifted": lifted})
+        if not lifted:
+            return f"Freeze #{incident.freeze_id} had already ended."
+        return f"Freeze #{incident.freeze_id} lifted by <@{actor}>: deploys are open again."
+
+    def channel_names(self, incident: Incident) -> Iterator[str]:
+        """Candidate channel names, the first free one wins (Slack answers `name_taken` for the others)."""
+        day = incident.declared_at.astimezone(self._config.tz).date()
+        return naming.channel_names(self._config.incidents.channel_prefix, day, incident.title)
+
+    async def attach_channel(self, incident: Incident, *, channel_id: str, channel_name: str,
+                             header_ts: str | None, playbook_ts: str | None) -> Incident:
+        async with self._db.unit_of_work() as session:
+            row = await self._row(session, incident.id)
+            row.channel_id, row.channel_name = channel_id, channel_name
+            row.header_ts, row.playbook_ts = header_ts, playbook_ts
+            session.add(row)
+            await append_entry(session, at=self._clock.now(), actor="system", action="incident.channel_created",
+                               subject=incident.subject, details={"channel": channel_id, "name": channel_name})
+            return to_incident(row)
+
+    async def playbook_posted(self, incident: Incident, *, actor: str, ts: str) -> Incident:
+        """`/incident playbook` posted the buttons again: step updates go to the newest copy."""
+        async with self._db.unit_of_work() as session:
+            row = await self._row(session, incident.id)
+            row.playbook_ts = ts
+            session.add(row)
+            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
+                               subject=incident.subject, details={"ts": ts})
+            return to_incident(row)
+
+    async def note(self, incident: Incident, *, actor: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            raise IncidentProblem("A note needs text: `/incident note restarted the worker by hand`.")
+        if len(text) > MAX_NOTE:
+            raise IncidentProblem(f"That note is {len(text)} characters; keep it under {MAX_NOTE}.")
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.note",
+                               subject=incident.subject, details={"text": text})
+
+    async def resolve(self, incident: Incident, *, actor: str, summary: str | None) -> Resolution:
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            row = await self._row(session, incident.id)
+            if row.status != tables.OPEN:
+                raise IncidentProblem(f"Incident #{incident.id} was already resolved.")
+            row.status, row.resolved_at, row.resolved_by = tables.RESOLVED, now, actor
+            row.summary = (summary or "").strip() or None
+            session.add(row)
+            resolved = to_incident(row)
+            await append_entry(session, at=now, actor=actor, action="incident.resolved", subject=incident.subject,
+                               details={"summary": row.summary,
+                                        "duration_s": int((now - incident.declared_at).total_seconds())})
+        view = await self.playbook_view(resolved)
+        return Resolution(incident=resolved, duration=now - incident.declared_at, steps=view.steps,
+                          freeze_to_lift=await self._own_freeze_in_force(resolved))
+
+    async def _own_freeze_in_force(self, incident: Incident) -> int | None:
+        if incident.freeze_id is None:
+            return None
+        lookup = self.steps.freezes
+        if lookup is None:
+            return incident.freeze_id  # cannot tell: offer it; lifting an ended freeze is harmless
+        active = await lookup.active_window(self._config.freeze.default_environment)
+        return incident.freeze_id if active is not None and active.id == incident.freeze_id else None
+
+    async def _row(self, session: AsyncSession, incident_id: int) -> tables.IncidentRecord:
+        row = await tables.get_incident(session, incident_id)
+        if row is None:
+            raise IncidentProblem(f"There is no incident #{incident_id}.")
+        return row
+

@@ -1,0 +1,349 @@
+"""`/incident …`, the playbook buttons, and the health answer's "Declare incident" button."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+from bot.services.incidents import (
+    ClaimedRun,
+    Incident,
+    IncidentProblem,
+    NeedsConfirmation,
+    Refusal,
+    StepRequest,
+)
+from bot.slack import blocks
+from bot.slack import incidents_view as view
+from bot.slack.ids import Action, Command
+from bot.slack.incidents_view import USAGE, IncidentActionId
+from bot.slack.payloads import ButtonClick, SlashCommand
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[..., Awaitable[None]]
+Respond = Callable[..., Awaitable[Any]]
+SEVERITIES = ("sev1", "sev2", "sev3")
+IN_CHANNEL_ONLY = ("status", "note", "playbook", "resolve")
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclareArgs:
+    title: str
+    severity: str | None
+    playbook: str | None
+
+
+def parse_declare(words: list[str]) -> DeclareArgs | str:
+    """`<title words> [sev1|sev2|sev3] [--playbook name]`, or an error message."""
+    title: list[str] = []
+    severity: str | None = None
+    playbook: str | None = None
+    rest = iter(words)
+    for word in rest:
+        lowered = word.lower()
+        if lowered in SEVERITIES:
+            if severity is not None:
+                return f"Give one severity, not `{severity}` and `{lowered}`."
+            severity = lowered
+        elif lowered == "--playbook" or lowered.startswith("--playbook="):
+            name = lowered.partition("=")[2] or next(rest, "")
+            if not name or name.startswith("--"):
+                return "`--playbook` needs a playbook name, e.g. `--playbook production-incident`."
+            playbook = name
+        elif word.startswith("--"):
+            return f"Unknown option `{blocks.escape(word)}`: only `--playbook <name>` is understood."
+        elif re.fullmatch(r"sev\d+", lowered):
+            return f"Unknown severity `{blocks.escape(word)}`: use sev1, sev2 or sev3."
+        else:
+            title.append(word)
+    if not title:
+        return "An incident needs a title: `/incident declare API returns 500s sev1`."
+    return DeclareArgs(" ".join(title), severity, playbook)
+
+
+def parse_click_value(value: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("i"), int) or not isinstance(parsed.get("a"), int):
+        return None
+    return parsed
+
+
+# -- Slack side of the service's ports -------------------------------------------------------
+
+
+class SlackUserGroups:
+    """`GroupDirectory` over `usergroups.users.list`."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def group_members(self, group_id: str) -> list[str]:
+        response = await self._client.usergroups_users_list(usergroup=group_id)
+        return [str(u) for u in response.get("users") or []]
+
+
+# -- listeners --------------------------------------------------------------------------------
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    incidents = runtime.incidents
+    incidents.responders.directory = SlackUserGroups(app.client)
+    tz = runtime.config.tz
+
+    async def refresh_playbook(client: AsyncWebClient, incident: Incident) -> None:
+        current = await incidents.get(incident.id) or incident
+        if not current.channel_id or not current.playbook_ts or not current.playbook:
+            return
+        text, rendered = view.playbook(await incidents.playbook_view(current), tz)
+        try:
+            await client.chat_update(channel=current.channel_id, ts=current.playbook_ts, text=text, blocks=rendered)
+        except SlackApiError as exc:
+            log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
+
+    async def refresh_header(client: AsyncWebClient, incident: Incident) -> None:
+        if not incident.channel_id or not incident.header_ts:
+            return
+        text, rendered = view.header(incident, tz)
+        try:
+            await client.chat_update(channel=incident.channel_id, ts=incident.header_ts, text=text, blocks=rendered)
+        except SlackApiError as exc:
+            log.warning("could not update the header of incident %s: %s", incident.id, exc)
+
+    async def thread_reply(client: AsyncWebClient, incident: Incident, text: str) -> None:
+        if not incident.channel_id:
+            return
+        try:
+            await client.chat_postMessage(channel=incident.channel_id, thread_ts=incident.playbook_ts, text=text)
+        except SlackApiError as exc:
+            log.warning("could not post to incident %s's thread: %s", incident.id, exc)
+
+    async def invite(client: AsyncWebClient, channel_id: str, users: list[str]) -> None:
+        """Invite everyone at once; if Slack refuses the batch (one deactivated user fails it all),
+        invite one by one so the others still get in."""
+        people = list(dict.fromkeys(users))
+        try:
+            await client.conversations_invite(channel=channel_id, users=",".join(people))
+            return
+        except SlackApiError as exc:
+            log.warning("inviting %s to %s: %s; inviting one by one", people, channel_id, exc.response.get("error"))
+        for user in people:
+            try:
+                await client.conversations_invite(channel=channel_id, users=user)
+            except SlackApiError as exc:
+                log.warning("cannot invite %s to %s: %s", user, channel_id, exc.response.get("error"))
+
+    async def open_channel(client: AsyncWebClient, respond: Respond, incident: Incident) -> None:
+        """Create the channel (next free name), invite people, post header and playbook, link it."""
+        created = None
+        for name in incidents.channel_names(incident):
+            try:
+                created = await client.conversations_create(name=name)
+                break
+            except SlackApiError as exc:
+                if exc.response.get("error") != "name_taken":
+                    await respond(response_type="ephemeral",
+                                  text=f"Incident #{incident.id} is declared, but Slack refused to create its "
+                                       f"channel `{name}`: `{exc.response.get('error')}`.")
+                    return
+        if created is None:
+            await respond(response_type="ephemeral",
+                          text=f"Incident #{incident.id} is declared, but every channel name I tried is taken.")
+            return
+        channel_id, channel_name = created["channel"]["id"], created["channel"]["name"]
+        await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
+        header_ts, playbook_ts, problem = None, None, None
+        try:
+            text, rendered = view.header(incident, tz)
+            header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
+            if incident.playbook:
+                pb_text, pb_blocks = view.playbook(await incidents.playbook_view(incident), tz)
+                posted = await client.chat_postMessage(channel=channel_id, text=pb_text, blocks=pb_blocks)
+                playbook_ts = posted["ts"]
+        except SlackApiError as exc:
+            problem = str(exc.response.get("error"))
+        incident = await incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
+                                                  header_ts=header_ts, playbook_ts=playbook_ts)
+        await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
+        if problem is not None:
+            await respond(response_type="ephemeral", replace_original=False,
+                          text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
+                               "there to post the buttons again.")
+
+    async def declare(client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
+                      args: DeclareArgs) -> None:
+        try:
+            incident = await incidents.declare(title=args.title, severity=args.severity, commander=user,
+                                               playbook=args.playbook, declared_in=channel)
+        except IncidentProblem as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=str(exc))
+            return
+        await open_channel(client, respond, incident)
+
+    @app.command(Command.INCIDENT.value)
+    async def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        await ack()
+        command = SlashCommand.parse(body)
+        words = command.args
+        sub = words[0].lower() if words else ""
+        if sub == "declare":
+            parsed = parse_declare(words[1:])
+            if isinstance(parsed, str):
+                await respond(response_type="ephemeral", text=f"{parsed}\n{USAGE}")
+                return
+            await declare(client, respond, command.user_id, command.channel_id, parsed)
+            return
+        if sub not in IN_CHANNEL_ONLY:
+            lead = f"I don't know `/incident {blocks.escape(sub)}`.\n" if sub else ""
+            await respond(response_type="ephemeral", text=lead + USAGE)
+            return
+        incident = await incidents.in_channel(command.channel_id)
+        if incident is None:
+            open_now = await incidents.open_incidents()
+            listed = ", ".join(f"#{i.id} <#{i.channel_id}>" for i in open_now if i.channel_id) or "none"
+            await respond(response_type="ephemeral",
+                          text=f"`/incident {sub}` works in an incident's channel. Open incidents: {listed}.")
+            return
+        rest = command.text.split(None, 1)[1] if len(words) > 1 else ""
+        try:
+            await in_channel_command(client, respond, command, incident, sub, rest)
+        except IncidentProblem as exc:
+            await respond(response_type="ephemeral", text=str(exc))
+
+    async def in_channel_command(client: AsyncWebClient, respond: Respond, command: SlashCommand,
+                                 incident: Incident, sub: str, rest: str) -> None:
+        if sub == "status":
+            text, rendered = view.status(await incidents.playbook_view(incident), tz)
+            await respond(response_type="ephemeral", text=text, blocks=rendered)
+        elif sub == "note":
+            await incidents.note(incident, actor=command.user_id, text=rest)
+            await respond(response_type="in_channel", text=f"📝 Note from <@{command.user_id}>: {blocks.escape(rest)}")
+        elif sub == "playbook":
+            if not incident.playbook:
+                await respond(response_type="ephemeral", text="This incident has no playbook.")
+                return
+            if not incident.is_open:
+                raise IncidentProblem(f"Incident #{incident.id} is resolved; its playbook no longer runs.")
+            text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
+            posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
+            await incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
+        elif sub == "resolve":
+            resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)
+            await refresh_playbook(client, resolution.incident)
+            await refresh_header(client, resolution.incident)
+            text, rendered = view.resolution(resolution, tz)
+            await respond(response_type="in_channel", text=text, blocks=rendered)
+
+    @app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))
+    async def step_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        kind, _, step_id = click.action_id.partition(":")
+        value = parse_click_value(click.value)
+        if value is None or not step_id:
+            await respond(response_type="ephemeral", replace_original=False,
+                          text="That button's data is damaged; post the playbook again with `/incident playbook`.")
+            return
+        confirm = kind == IncidentActionId.CONFIRM.value
+        freeze = value.get("f") if confirm and isinstance(value.get("f"), int) else None
+        request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
+                              undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
+                              confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
+        decision = await incidents.steps.claim(request)
+        if isinstance(decision, Refusal):
+            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {decision.reason}")
+            if decision.code == "order":
+                incident = await incidents.get(request.incident_id)
+                if incident is not None:
+                    await refresh_playbook(client, incident)
+            return
+        if isinstance(decision, NeedsConfirmation):
+            text, rendered = view.confirmation(decision)
+            await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)
+            return
+        await run_claimed(client, decision)
+
+    async def run_claimed(client: AsyncWebClient, run: ClaimedRun) -> None:
+        if run.freeze_override is not None:
+            try:
+                await client.chat_postMessage(channel=runtime.config.channels.deploys, text=view.freeze_override(run))
+            except SlackApiError as exc:
+                log.warning("could not announce a freeze override: %s", exc)
+        await refresh_playbook(client, run.incident)
+        await thread_reply(client, run.incident, view.started(run))
+
+        async def progress(line: str) -> None:
+            await thread_reply(client, run.incident, f"… {blocks.escape(line)}")
+
+        result = await incidents.steps.execute(run, progress)
+        await refresh_playbook(client, run.incident)
+        await thread_reply(client, run.incident, view.finished(result))
+
+    @app.action(re.compile(r"^incident\.step\.preview:"))
+    async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        step_id = click.action_id.partition(":")[2]
+        value = parse_click_value(click.value)
+        if value is None or not step_id:
+            await respond(response_type="ephemeral", replace_original=False,
+                          text="That button's data is damaged; post the playbook again with `/incident playbook`.")
+            return
+        outcome = await incidents.steps.preview(incident_id=value["i"], step_id=step_id, actor=click.user_id)
+        if isinstance(outcome, Refusal):
+            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {outcome.reason}")
+            return
+        incident = await incidents.get(value["i"])
+        playbook = incidents.playbook_of(incident) if incident else None
+        step = playbook.step(step_id) if playbook else None
+        await respond(response_type="ephemeral", replace_original=False,
+                      text=view.preview(step.label if step else step_id, outcome))
+
+    @app.action(IncidentActionId.LIFT_FREEZE.value)
+    async def lift_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        try:
+            incident_id = json.loads(click.value)["i"]
+        except (ValueError, KeyError, TypeError):
+            incident_id = None
+        if not isinstance(incident_id, int):
+            await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
+            return
+        result = await incidents.lift_freeze(incident_id, actor=click.user_id)
+        if isinstance(result, Refusal):
+            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {result.reason}")
+            return
+        await respond(response_type="in_channel", replace_original=False, text=result)
+
+    @app.action(Action.DECLARE_INCIDENT.value)
+    async def declare_from_health(ack: Ack, body: dict[str, Any], respond: Respond,
+                                  client: AsyncWebClient) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        try:
+            services = json.loads(click.value).get("services")
+        except (ValueError, AttributeError):
+            services = None
+        if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+            await respond(response_type="ephemeral", replace_original=False,
+                          text="That button does not say which services are down; use "
+                               "`/incident declare <title>` instead.")
+            return
+        title = f"{', '.join(services)} down" if services else "Service outage"
+        await declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))

@@ -1,0 +1,43 @@
+"""Two bot processes on one PostgreSQL receive the same click: the step runs once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.standin.fake_slack import FakeSlack
+from tests.support.bot import running_bot
+from tests.support.clock import FakeClock
+from tests.support.fake_actions import FakeActions
+from tests.support.incidents import FakeFreezes, declare, incident_config, install, text_of, value_of
+
+
+async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: str, tmp_path: Path,
+                                                                  fake_slack: FakeSlack, clock: FakeClock) -> None:
+    config = incident_config(tmp_path)
+    actions = FakeActions()  # shared: counts executions across both processes
+    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
+        install(one, actions, FakeFreezes())
+        install(two, actions, FakeFreezes())
+        channel = await declare(one)
+        rounds = 6
+        for n in range(rounds):
+            value = value_of(one, channel, "incident.step.run:verify")
+            done_before = sum("* succeeded after" in text_of(c) for c in fake_slack.calls_to("chat.postMessage"))
+            refused_before = sum("⛔" in str(r.text) for r in fake_slack.responses)
+            await asyncio.gather(
+                one.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
+                two.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
+            )
+            await fake_slack.wait_for(
+                "chat.postMessage",
+                lambda c, k=done_before: sum("* succeeded after" in text_of(x)
+                                             for x in fake_slack.calls_to("chat.postMessage")) > k)
+            await fake_slack.wait_for_response(
+                lambda r, k=refused_before: sum("⛔" in str(x.text) for x in fake_slack.responses) > k)
+            assert actions.runs["verify"] == n + 1
+        started = [e for e in await one.runtime.audit.latest(100) if e.action == "incident.step.started"]
+        assert [e.details["attempt"] for e in started] == list(range(1, rounds + 1))
+        verified = await one.runtime.audit.verify()
+        assert verified.ok
