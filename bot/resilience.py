@@ -88,6 +88,9 @@ class TargetBreaker:
         return self.clock.now() + timedelta(seconds=float(self.breaker.open_remaining))
 
     async def call(self, func: Callable[[], Awaitable[T]]) -> T:
+        # circuitbreaker only checks the open state in its decorator, not in call_async: check here.
+        if self.breaker.opened:
+            raise CircuitOpen(self.target, self.failing_since, self.retry_at())
         try:
             result: T = await self.breaker.call_async(func)
         except CircuitBreakerError:
