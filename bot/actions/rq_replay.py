@@ -88,9 +88,9 @@ class _Replayer:
 
     def batch(self, size: int) -> _Batch:
         result = _Batch()
-        candidates, _ = self._unclaimed(size)
-        result.exhausted = len(candidates) < size
-        for job_id in candidates:
+        candidates, _ = self._unclaimed(size + 1)   # one more than we take: are there more after this?
+        result.exhausted = len(candidates) <= size
+        for job_id in candidates[:size]:
             if not self.conn.sadd(self.key, job_id):
                 continue                                   # another replay claimed it first
             self.conn.expire(self.key, CLAIM_TTL_SECONDS)
