@@ -41,9 +41,10 @@ class ProviderUnavailable(Exception):
 
 
 def target_of(url: str) -> str:
-    """The breaker key for a URL: one breaker per scheme://host:port."""
+    """The breaker key for a URL: one breaker per scheme://host:port (never the userinfo: it may hold a password)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def error_message(response: httpx.Response) -> str:

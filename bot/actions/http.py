@@ -7,8 +7,10 @@ otherwise exactly one attempt, whatever happens — a rollback hook called twice
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.actions import _outbound
 from bot.actions.base import ActionContext, ActionOutcome
@@ -18,6 +20,24 @@ from bot.resilience import CallPolicy
 __all__ = ["HttpStep"]
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+
+
+_SECRET_PARAM = re.compile(r"token|key|secret|password|passwd|signature|sig|auth", re.IGNORECASE)
+
+
+def shown_url(url: str) -> str:
+    """The URL as people may see it (confirm dialog, thread, audit log): password and secret-looking
+    query values replaced by ***, since ${VAR} placeholders often put a hook's token there."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+            query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _body_phrase(body: Any) -> str:
@@ -48,15 +68,20 @@ class HttpStep:
         object.__setattr__(self, "policy", policy)
 
     @property
+    def url(self) -> str:
+        """The URL as shown to people (secrets masked); the request itself uses the real one."""
+        return shown_url(self.config.url)
+
+    @property
     def idempotent(self) -> bool:
         return self.config.retry is not None
 
     def describe(self) -> str:
-        return f"{self.config.method} {self.config.url}{_body_phrase(self.config.json_body)}"
+        return f"{self.config.method} {self.url}{_body_phrase(self.config.json_body)}"
 
     def _request_details(self) -> dict[str, Any]:
         headers = {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.config.headers.items()}
-        return {"method": self.config.method, "url": self.config.url, "headers": headers,
+        return {"method": self.config.method, "url": self.url, "headers": headers,
                 "json": self.config.json_body, "timeout_s": self.policy.timeout,
                 "attempts": self.policy.attempts if self.idempotent else 1}
 
@@ -68,6 +93,7 @@ class HttpStep:
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         target = _outbound.target_of(self.config.url)
+        shown = self.url
         details = self._request_details()
         try:
             async with _outbound.client(self.policy.timeout) as client:
@@ -76,12 +102,12 @@ class HttpStep:
                     policy=self.policy, idempotent=self.idempotent, headers=self.config.headers,
                     json_body=self.config.json_body)
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"{self.config.method} {self.config.url} failed: "
+            return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} failed: "
                                  f"{_outbound.describe_failure(exc)}", details=details)
         details["status"] = response.status_code
         details["response"] = response.text[:2000]
         if response.is_success:
-            return ActionOutcome(ok=True, summary=f"{self.config.method} {self.config.url} → "
+            return ActionOutcome(ok=True, summary=f"{self.config.method} {shown} → "
                                  f"{response.status_code} {response.reason_phrase}", details=details)
-        return ActionOutcome(ok=False, summary=f"{self.config.method} {self.config.url} answered "
+        return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} answered "
                              f"{response.status_code}: {_outbound.error_message(response)}", details=details)

@@ -104,3 +104,20 @@ async def test_an_unreachable_hook_is_a_clear_failure() -> None:
     assert not outcome.ok
     expected = "POST http://127.0.0.1:9/rollback failed: could not reach 127.0.0.1: ConnectError"
     assert outcome.summary.startswith(expected)
+
+
+async def test_secrets_in_the_url_are_masked_wherever_people_see_it(hook: Hook) -> None:
+    fake, url = hook
+    base = url.replace("http://", "http://deployer:hunter2@")
+    step = action_from({"http": {"url": f"{base}/rollback?service=api&token=abc123", "json": {"service": "api"}}})
+    masked = url.replace("http://", "http://deployer:***@") + "/rollback?service=api&token=***"
+    assert step.describe() == f"POST {masked} for service api"
+    outcome = await step.run(make_ctx())
+    assert outcome.ok and masked in outcome.summary and outcome.details["url"] == masked
+    assert "abc123" not in repr(outcome) and "hunter2" not in repr(outcome)
+    [request] = fake.requests
+    assert request.query == "service=api&token=abc123"      # the real URL was sent
+    assert request.headers["authorization"].startswith("Basic ")
+    fake.faults.fail(503)
+    failed = await step.run(make_ctx())
+    assert "answered 503" in failed.summary and "hunter2" not in repr(failed)
