@@ -9,7 +9,9 @@ the attempts counted here are the attempts made.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,7 +104,14 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def client(timeout: float, **kwargs: Any) -> httpx.AsyncClient:
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    # Building a verifying context loads the CA bundle (~15 ms); do it once, not per action run.
+    return httpx.create_ssl_context()
+
+
+def client(timeout: float, *, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """An httpx client whose own timeout backs up the policy's (so sockets are closed too), without retries."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout + 1.0), transport=httpx.AsyncHTTPTransport(
-        retries=0, verify=kwargs.pop("verify", True), cert=kwargs.pop("cert", None)), **kwargs)
+    tls = _default_tls() if verify is True else verify
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout + 1.0),
+                             transport=httpx.AsyncHTTPTransport(retries=0, verify=tls))

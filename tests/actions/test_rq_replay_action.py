@@ -8,7 +8,9 @@ import dataclasses
 import pytest
 import redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.registry import FailedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 
 from bot.actions import ActionOutcome, StepAction
 from tests.actions.conftest import FAST_READS, action_from, make_ctx
@@ -16,10 +18,16 @@ from tests.actions.rq_jobs import charge_card, noop
 
 
 class BurstWorker(SimpleWorker):
-    """A real RQ worker that can run in a thread (signal handlers only work in the main thread)."""
+    """A real RQ worker that can run in a thread: no signal handlers, timer-based job timeouts
+    (SIGALRM only works in the main thread, and jobs would fail for that instead of their own error)."""
+
+    death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
         return None
+
+    def run_burst(self) -> None:
+        self.work(burst=True, logging_level="WARNING")
 
 
 def replay(url: str, **options: object) -> StepAction:
@@ -31,8 +39,11 @@ def fail_jobs(url: str, count: int, *, queue: str = "default") -> list[str]:
     conn = redis.Redis.from_url(url)
     q = Queue(queue, connection=conn)
     ids = [q.enqueue(charge_card, n).id for n in range(count)]
-    BurstWorker([q], connection=conn).work(burst=True)
+    BurstWorker([q], connection=conn).run_burst()
     assert FailedJobRegistry(queue=q).count == len(ids) + _already_failed(q, ids)
+    for job in Job.fetch_many(ids[:3], connection=conn):
+        result = job.latest_result() if job else None
+        assert result is not None and "payment provider timed out" in (result.exc_string or ""), result
     conn.close()
     return ids
 
@@ -52,7 +63,7 @@ def state(url: str) -> tuple[list[str], list[str]]:
 
 def work_off(url: str) -> None:
     conn = redis.Redis.from_url(url)
-    BurstWorker([Queue("default", connection=conn)], connection=conn).work(burst=True)
+    BurstWorker([Queue("default", connection=conn)], connection=conn).run_burst()
     conn.close()
 
 
