@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.actions.base import ActionContext
 from bot.resilience import Breakers, CallPolicy, CircuitOpen, OutboundTimeout, call_outbound
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "READS",
@@ -27,6 +31,7 @@ __all__ = [
     "describe_failure",
     "error_message",
     "request",
+    "say",
     "target_of",
 ]
 
@@ -115,3 +120,11 @@ def client(timeout: float, *, verify: ssl.SSLContext | bool = True) -> httpx.Asy
     tls = _default_tls() if verify is True else verify
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout + 1.0),
                              transport=httpx.AsyncHTTPTransport(retries=0, verify=tls))
+
+
+async def say(ctx: ActionContext, line: str) -> None:
+    """Post a progress line; losing one (Slack down) must never fail or abort the action itself."""
+    try:
+        await ctx.progress(line)
+    except Exception:
+        log.warning("progress line for step %s not delivered: %s", ctx.step_id, line, exc_info=True)

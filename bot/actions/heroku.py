@@ -157,7 +157,7 @@ class HerokuRollbackStep:
             details: dict[str, Any] = {"app": self.app, "from_version": current.version,
                                        "to_version": target.version, "target_release_id": target.id}
             remembered = {"app": self.app, "previous_release_id": current.id, "previous_version": current.version}
-            await ctx.progress(f"Rolling {self.app} back from {current.label} to {target.label}")
+            await _outbound.say(ctx, f"Rolling {self.app} back from {current.label} to {target.label}")
             try:
                 created = await api.call("POST", f"/apps/{self.app}/releases", policy=self.write,
                                          idempotent=False, json_body={"release": target.id})
@@ -243,7 +243,7 @@ class HerokuScaleStep:
                     return ActionOutcome(ok=True, summary=f"{self.app} {self.process} already runs "
                                          f"{self.quantity} dynos; nothing changed", details=details,
                                          remembered=remembered)
-                await ctx.progress(f"Scaling {self.app} {self.process} from {previous} to {self.quantity}")
+                await _outbound.say(ctx, f"Scaling {self.app} {self.process} from {previous} to {self.quantity}")
                 # Setting an absolute quantity is idempotent, so this PATCH may be retried (bounded).
                 await api.call("PATCH", f"/apps/{self.app}/formation/{self.process}", policy=self.write,
                                idempotent=True, json_body={"quantity": self.quantity})

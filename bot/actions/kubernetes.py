@@ -121,7 +121,8 @@ class KubernetesScaleStep:
                     return ActionOutcome(ok=True, summary=f"{self.namespace}/{self.deployment} already has "
                                          f"{self.replicas} replicas; nothing changed", details=details,
                                          remembered=remembered)
-                await ctx.progress(f"Scaling {self.namespace}/{self.deployment} from {previous} to {self.replicas}")
+                await _outbound.say(ctx, f"Scaling {self.namespace}/{self.deployment} from {previous} to "
+                                         f"{self.replicas}")
                 await api.call("PATCH", self._path, policy=self.write, idempotent=True,
                                body={"spec": {"replicas": self.replicas}}, content_type=MERGE_PATCH)
         except Exception as exc:
@@ -239,7 +240,7 @@ class KubernetesRollbackStep:
             remembered = {"namespace": self.namespace, "deployment": self.deployment,
                           "previous_revision": _revision(plan.deployment),
                           "previous_replicaset": plan.current["metadata"]["name"] if plan.current else None}
-            await ctx.progress(f"Rolling {name} back from {plan.current_label} to {plan.target_label}")
+            await _outbound.say(ctx, f"Rolling {name} back from {plan.current_label} to {plan.target_label}")
             try:
                 await api.call("PATCH", _deployment_path(self.namespace, self.deployment), policy=self.write,
                                idempotent=False, body=self._patch(plan), content_type=JSON_PATCH)

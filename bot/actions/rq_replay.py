@@ -124,7 +124,10 @@ class RqReplayStep:
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
-        replayer = _Replayer(c.redis_url, c.queue)
+        try:
+            replayer = _Replayer(c.redis_url, c.queue)
+        except ValueError as exc:
+            return ActionOutcome(ok=False, summary=f"Cannot preview the replay of {c.queue}: bad redis_url ({exc})")
         try:
             counts: _Counts = await self._thread(ctx, replayer.counts, policy=self.reads, idempotent=True)
         except Exception as exc:
@@ -142,7 +145,10 @@ class RqReplayStep:
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
-        replayer = _Replayer(c.redis_url, c.queue)
+        try:
+            replayer = _Replayer(c.redis_url, c.queue)
+        except ValueError as exc:
+            return ActionOutcome(ok=False, summary=f"Did not replay {c.queue}: bad redis_url ({exc})")
         loop = asyncio.get_running_loop()
         started = last_progress = loop.time()
         replayed: list[str] = []
@@ -167,7 +173,7 @@ class RqReplayStep:
                     break
                 if loop.time() - last_progress >= PROGRESS_EVERY:
                     last_progress = loop.time()
-                    await ctx.progress(f"Replayed {len(replayed)} jobs of {c.queue} so far")
+                    await _outbound.say(ctx, f"Replayed {len(replayed)} jobs of {c.queue} so far")
             counts: _Counts = await self._thread(ctx, replayer.counts, policy=self.reads, idempotent=True)
         except Exception as exc:
             return ActionOutcome(ok=False, summary=f"Replay of {c.queue} failed after {len(replayed)} jobs: "

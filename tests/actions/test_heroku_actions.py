@@ -193,3 +193,15 @@ async def test_the_heroku_breaker_opens_and_stops_all_calls(heroku: Heroku) -> N
     third = await fast(action_from(ROLLBACK)).run(ctx)     # same target, other action: not called either
     assert "calls paused" in third.summary
     assert len(fake.requests) == 5
+
+
+async def test_a_lost_progress_line_does_not_stop_the_action(heroku: Heroku) -> None:
+    fake, url = heroku
+
+    async def slack_is_down(_: str) -> None:
+        raise ConnectionError("slack.com unreachable")
+
+    ctx = dataclasses.replace(ctx_for(url), progress=slack_is_down)
+    outcome = await action_from(SCALE).run(ctx)
+    assert outcome.ok, outcome.summary
+    assert fake.apps["acme-prod"].formation["worker"]["quantity"] == 0

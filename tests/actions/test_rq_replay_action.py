@@ -148,3 +148,8 @@ async def test_unreachable_redis_is_a_clear_failure_and_opens_the_breaker() -> N
 def test_per_second_must_be_positive(per_second: int) -> None:
     with pytest.raises(ValueError, match="greater than 0"):
         replay("redis://127.0.0.1:6379/0", per_second=per_second)
+
+
+async def test_a_malformed_redis_url_is_an_outcome_not_an_exception() -> None:
+    outcome = await replay("redis://127.0.0.1:notaport/0").run(make_ctx())
+    assert not outcome.ok and outcome.summary.startswith("Did not replay default: bad redis_url")
