@@ -228,3 +228,52 @@ def test_in_cluster_credentials(tmp_path: Path) -> None:
     with pytest.raises(KubeconfigError, match="in-cluster credentials unreadable"):
         load_credentials({"kubernetes_service_host": "10.0.0.1", "kubernetes_service_account_dir": str(tmp_path),
                           "default_kubeconfig": str(tmp_path / "none")})
+
+
+async def test_tls_with_the_clusters_ca_and_a_client_certificate(tmp_path: Path) -> None:
+    import base64
+
+    from tests.support.tls import self_signed, serve_tls
+
+    server, client = self_signed(tmp_path, "apiserver", ip="127.0.0.1"), self_signed(tmp_path, "guardrail")
+    fake = FakeKubernetes(token="unused")
+    fake.add_deployment("prod", "api-consumer", images=["consumer:1"], replicas=3)
+
+    def data(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    async with serve_tls(fake.app, server, client_ca=client.cert) as url:
+        config = tmp_path / "kubeconfig"
+        cluster = {"server": url, "certificate-authority-data": data(server.cert)}
+        config.write_text(yaml.safe_dump({
+            "current-context": "prod",
+            "clusters": [{"name": "c", "cluster": cluster}],
+            "users": [{"name": "cert", "user": {"client-certificate-data": data(client.cert),
+                                                "client-key-data": data(client.key), "token": "unused"}},
+                      {"name": "files", "user": {"client-certificate": "guardrail.crt", "client-key": "guardrail.key",
+                                                 "token": "unused"}},
+                      {"name": "nocert", "user": {"token": "unused"}}],
+            "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "cert"}},
+                         {"name": "files", "context": {"cluster": "c", "user": "files"}},
+                         {"name": "nocert", "context": {"cluster": "c", "user": "nocert"}}],
+        }))
+        outcome = await action_from(SCALE).run(ctx_for(config))
+        assert outcome.ok, outcome.summary
+        # Paths relative to the kubeconfig's directory, like kubectl.
+        files = {"kubernetes": {"context": "files", **SCALE["kubernetes"]}}
+        assert (await action_from(files).preview(ctx_for(config))).ok
+        # Without a client certificate the API server refuses the TLS handshake.
+        refused = await fast(action_from({"kubernetes": {"context": "nocert", **SCALE["kubernetes"]}})).run(
+            ctx_for(config))
+        assert not refused.ok and "could not reach 127.0.0.1" in refused.summary
+    assert fake.deployments[("prod", "api-consumer")]["spec"]["replicas"] == 0
+
+
+def test_a_certificate_without_its_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "current-context": "prod", "clusters": [{"name": "c", "cluster": {"server": "https://k8s.example.com"}}],
+        "users": [{"name": "u", "user": {"client-certificate-data": "QUJD"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}]}))
+    with pytest.raises(KubeconfigError, match="client certificate without a key"):
+        load_credentials({"kubeconfig": str(config)})
