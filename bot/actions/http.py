@@ -80,7 +80,8 @@ class HttpStep:
         return f"{self.config.method} {self.url}{_body_phrase(self.config.json_body)}"
 
     def _request_details(self) -> dict[str, Any]:
-        headers = {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.config.headers.items()}
+        headers = {k: ("***" if k.lower() in _SECRET_HEADERS or _SECRET_PARAM.search(k) else v)
+                   for k, v in self.config.headers.items()}
         return {"method": self.config.method, "url": self.url, "headers": headers,
                 "json": self.config.json_body, "timeout_s": self.policy.timeout,
                 "attempts": self.policy.attempts if self.idempotent else 1}

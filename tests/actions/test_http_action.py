@@ -11,7 +11,8 @@ Hook = tuple[FakeHook, str]
 
 def rollback_hook(url: str, **extra: Any) -> dict[str, Any]:
     return {"http": {"method": "post", "url": f"{url}/rollback", "json": {"service": "api"},
-                     "headers": {"Authorization": "Bearer s3cret"}, "timeout": "300ms", **extra}}
+                     "headers": {"Authorization": "Bearer s3cret", "X-Deploy-Token": "t0k", "X-Team": "sre"},
+                     "timeout": "300ms", **extra}}
 
 
 async def test_describe_says_exactly_what_will_be_sent(hook: Hook) -> None:
@@ -30,7 +31,8 @@ async def test_run_sends_the_request_once_and_reports_the_status(hook: Hook) -> 
     [request] = fake.requests
     assert (request.method, request.path, request.body) == ("POST", "/rollback", {"service": "api"})
     assert request.headers["authorization"] == "Bearer s3cret"
-    assert outcome.details["headers"] == {"Authorization": "***"}  # never into the thread or audit log
+    # never into the thread or audit log
+    assert outcome.details["headers"] == {"Authorization": "***", "X-Deploy-Token": "***", "X-Team": "sre"}
 
 
 async def test_preview_sends_nothing(hook: Hook) -> None:
