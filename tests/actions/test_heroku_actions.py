@@ -205,3 +205,29 @@ async def test_a_lost_progress_line_does_not_stop_the_action(heroku: Heroku) -> 
     outcome = await action_from(SCALE).run(ctx)
     assert outcome.ok, outcome.summary
     assert fake.apps["acme-prod"].formation["worker"]["quantity"] == 0
+
+
+async def test_a_slow_api_within_the_timeout_is_fine_and_beyond_it_is_not(heroku: Heroku) -> None:
+    fake, url = heroku
+    fake.faults.delay(0.1)
+    assert (await fast(action_from(SCALE)).preview(ctx_for(url))).ok
+    fake.faults.delay(0.7)   # FAST_READS: 0.5 s per attempt, 3 attempts
+    slow = await fast(action_from(SCALE)).preview(ctx_for(url))
+    assert slow.summary.endswith("did not answer within 0.5s")
+    assert len(fake.requests) == 4 and fake.writes() == []
+
+
+async def test_the_fake_pages_releases_like_heroku(heroku: Heroku) -> None:
+    import httpx
+
+    _, url = heroku
+    headers = {"Accept": "application/vnd.heroku+json; version=3", "Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+        page = await client.get("/apps/acme-prod/releases", headers={"Range": "version ..; order=desc, max=2"})
+        assert page.status_code == 206
+        assert [r["version"] for r in page.json()] == [3, 2]
+        assert page.headers["Next-Range"] == "]2..; order=desc, max=2"
+        missing = await client.get("/apps/nope/releases")
+        assert (missing.status_code, missing.json()) == (404, {"id": "not_found", "message": "Couldn't find that app."})
+        unversioned = await client.get("/apps/acme-prod/releases", headers={"Accept": "application/json"})
+        assert unversioned.status_code == 400
