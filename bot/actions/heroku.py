@@ -156,6 +156,10 @@ class HerokuRollbackStep:
                 return ActionOutcome(ok=False, summary=f"Did not roll back {self.app}: {_failure(exc)}")
             details: dict[str, Any] = {"app": self.app, "from_version": current.version,
                                        "to_version": target.version, "target_release_id": target.id}
+            if target.id == current.id or current.description == f"Rollback to v{target.version}":
+                # A second press (or an undo pressed twice): already there, so nothing is sent.
+                return ActionOutcome(ok=True, summary=f"{self.app} already runs {target.label} (current release "
+                                     f"{current.label}); nothing sent", details=details)
             remembered = {"app": self.app, "previous_release_id": current.id, "previous_version": current.version}
             await _outbound.say(ctx, f"Rolling {self.app} back from {current.label} to {target.label}")
             try:

@@ -237,6 +237,9 @@ class KubernetesRollbackStep:
                 return ActionOutcome(ok=False, summary=f"Did not roll back {name}: {_failure(exc)}")
             details = {"from_revision": _revision(plan.deployment), "to_revision": _revision(plan.target),
                        "to_replicaset": plan.target["metadata"]["name"]}
+            if plan.deployment.get("spec", {}).get("template") == _bare_template(plan.target):
+                return ActionOutcome(ok=True, summary=f"{name} already runs the template of {plan.target_label}; "
+                                     "nothing sent", details=details)
             remembered = {"namespace": self.namespace, "deployment": self.deployment,
                           "previous_revision": _revision(plan.deployment),
                           "previous_replicaset": plan.current["metadata"]["name"] if plan.current else None}

@@ -127,6 +127,11 @@ async def test_rollback_targets_the_release_before_the_current_one(heroku: Herok
     assert undo is not None and undo.describe() == "Roll back Heroku app acme-prod to release v3"
     assert (await undo.run(ctx_for(url))).ok
     assert app.current["description"] == "Rollback to v3"
+    # The undo pressed a second time: already there, nothing sent.
+    again = await undo.run(ctx_for(url))
+    assert again.ok and again.summary == ("acme-prod already runs v3 (Deploy 0000003) (current release v5 "
+                                          "(Rollback to v3)); nothing sent")
+    assert len(fake.writes()) == 2
 
 
 async def test_skips_failed_releases(heroku: Heroku) -> None:

@@ -117,6 +117,9 @@ async def test_rollback_restores_the_previous_revisions_template(kube: Kube) -> 
     assert undo is not None
     assert (await undo.run(ctx_for(config))).ok
     assert fake.image("prod", "api") == "api:3"
+    again = await undo.run(ctx_for(config))
+    assert again.ok and again.summary.endswith("nothing sent")
+    assert len(fake.writes()) == 2
 
 
 async def test_rolling_back_twice_walks_like_kubectl(kube: Kube) -> None:
