@@ -30,6 +30,7 @@ CLAIM_TTL_SECONDS = 90 * 24 * 3600   # forget claims after 90 days (failed jobs 
 PAGE = 500
 BATCH_CALL = CallPolicy(timeout=30.0, attempts=1, deadline=30.0)
 PROGRESS_EVERY = 10.0                 # seconds between progress lines in the thread
+TIME_BUDGET = 600.0                   # one press replays for at most 10 minutes, then reports
 
 
 def claim_key(queue: str) -> str:
@@ -108,8 +109,12 @@ class _Replayer:
 
 @dataclass(frozen=True)
 class RqReplayStep:
+    """Replay failed jobs. One press works for at most `time_budget` seconds (well inside the incident
+    service's step deadline), then reports what it did and what remains; pressing again continues."""
+
     config: RqReplayAction
     reads: CallPolicy = _outbound.READS
+    time_budget: float = TIME_BUDGET
 
     def describe(self) -> str:
         c = self.config
@@ -154,6 +159,7 @@ class RqReplayStep:
         replayed: list[str] = []
         vanished = 0
         stopped: str | None = None
+        paused = False
         try:
             while True:
                 # Never faster than per_second: batch k starts after (jobs so far / per_second) seconds.
@@ -171,6 +177,9 @@ class RqReplayStep:
                 vanished += len(batch.vanished)
                 if batch.exhausted:
                     break
+                if loop.time() - started >= self.time_budget:
+                    paused = True
+                    break
                 if loop.time() - last_progress >= PROGRESS_EVERY:
                     last_progress = loop.time()
                     await _outbound.say(ctx, f"Replayed {len(replayed)} jobs of {c.queue} so far")
@@ -185,7 +194,9 @@ class RqReplayStep:
         summary = (f"Replayed {len(replayed)} failed jobs of {c.queue}; {counts.unclaimed} remain to replay"
                    + (f"; {again} failed again after an earlier replay and were not requeued twice" if again else "")
                    + (f"; {vanished} had disappeared" if vanished else "")
-                   + (f" ({stopped})" if stopped else ""))
+                   + (f" ({stopped})" if stopped else "")
+                   + (f" (paused after {self.time_budget:g}s so the step reports; press again to continue)"
+                      if paused and counts.unclaimed else ""))
         return ActionOutcome(
             ok=stopped is None, summary=summary,
             details={"replayed": len(replayed), "remaining": counts.unclaimed, "failed_again": again,

@@ -153,3 +153,18 @@ def test_per_second_must_be_positive(per_second: int) -> None:
 async def test_a_malformed_redis_url_is_an_outcome_not_an_exception() -> None:
     outcome = await replay("redis://127.0.0.1:notaport/0").run(make_ctx())
     assert not outcome.ok and outcome.summary.startswith("Did not replay default: bad redis_url")
+
+
+async def test_a_long_replay_pauses_to_report_and_the_next_press_continues(redis_url: str) -> None:
+    ids = await asyncio.to_thread(fail_jobs, redis_url, 30)
+    step = dataclasses.replace(replay(redis_url, per_second=20, batch_size=5), time_budget=0.3)  # type: ignore[type-var]
+    first = await step.run(make_ctx())
+    assert first.ok
+    assert 5 <= first.details["replayed"] < 30
+    assert first.summary.endswith("(paused after 0.3s so the step reports; press again to continue)")
+    assert first.details["remaining"] == 30 - first.details["replayed"]
+    replayed = first.details["replayed"]
+    while replayed < 30:
+        replayed += (await step.run(make_ctx())).details["replayed"]
+    queued, failed = state(redis_url)
+    assert sorted(queued) == sorted(ids) and failed == []
