@@ -45,7 +45,8 @@ def _body_phrase(body: Any) -> str:
     if body is None:
         return ""
     if isinstance(body, dict) and body and all(isinstance(v, str | int | float | bool) for v in body.values()):
-        return " for " + ", ".join(f"{key} {value}" for key, value in body.items())
+        return " for " + ", ".join(f"{key} {value if isinstance(value, str) else json.dumps(value)}"
+                                   for key, value in body.items())
     text = json.dumps(body, separators=(",", ":"), sort_keys=True)
     return f" with JSON {text[:120]}{'…' if len(text) > 120 else ''}"
 

@@ -21,6 +21,8 @@ async def test_describe_says_exactly_what_will_be_sent(hook: Hook) -> None:
     nested = action_from({"http": {"url": f"{url}/x", "json": {"a": {"b": 1}}}})
     assert nested.describe() == f'POST {url}/x with JSON {{"a":{{"b":1}}}}'
     assert action_from({"http": {"method": "GET", "url": f"{url}/ping"}}).describe() == f"GET {url}/ping"
+    flag = action_from({"http": {"method": "PUT", "url": f"{url}/flags/checkout", "json": {"enabled": False}}})
+    assert flag.describe() == f"PUT {url}/flags/checkout for enabled false"
 
 
 async def test_run_sends_the_request_once_and_reports_the_status(hook: Hook) -> None:
