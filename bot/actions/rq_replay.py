@@ -10,6 +10,7 @@ job that fails again after its replay stays failed until someone looks at it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,6 +101,11 @@ class _Replayer:
             except (NoSuchJobError, InvalidJobOperation):
                 result.vanished.append(job_id)             # expired, or requeued by hand meanwhile
                 continue
+            except Exception:
+                # Not requeued (Redis went away mid-batch): release the claim so a later replay can do it.
+                with contextlib.suppress(redis.RedisError):
+                    self.conn.srem(self.key, job_id)
+                raise
             result.replayed.append(job_id)
         return result
 

@@ -168,3 +168,25 @@ async def test_a_long_replay_pauses_to_report_and_the_next_press_continues(redis
         replayed += (await step.run(make_ctx())).details["replayed"]
     queued, failed = state(redis_url)
     assert sorted(queued) == sorted(ids) and failed == []
+
+
+async def test_a_requeue_that_breaks_midway_releases_its_claim(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.to_thread(fail_jobs, redis_url, 3)
+    original = FailedJobRegistry.requeue
+    calls = 0
+
+    def flaky(self: FailedJobRegistry, job_or_id: str, at_front: bool = False) -> Job:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise redis.ConnectionError("connection reset by peer")
+        return original(self, job_or_id, at_front=at_front)
+
+    monkeypatch.setattr(FailedJobRegistry, "requeue", flaky)
+    broken = await replay(redis_url, per_second=1000).run(make_ctx())
+    assert not broken.ok and "connection reset by peer" in broken.summary
+    monkeypatch.setattr(FailedJobRegistry, "requeue", original)
+    again = await replay(redis_url, per_second=1000).run(make_ctx())
+    assert again.summary == "Replayed 2 failed jobs of default; 0 remain to replay"
+    queued, failed = state(redis_url)
+    assert len(queued) == 3 and failed == []
