@@ -83,6 +83,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = loaded.config
     print(f"configuration OK: {len(loaded.files)} file(s), {len(config.services)} service(s), "
           f"{len(config.playbooks)} playbook(s); sha256 {loaded.sha256}")
+    from bot.actions.environment import setup_warnings
+
+    for warning in setup_warnings(config, settings):
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

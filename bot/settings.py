@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535, description="HTTP port")
     heroku_api_token: SecretStr | None = Field(default=None, description="Heroku Platform API token")
     heroku_api_url: str = Field(default="https://api.heroku.com", description="Heroku Platform API base URL")
+    kubeconfig: str | None = Field(default=None, description="KUBECONFIG: kubeconfig file(s) for Kubernetes actions")
+    kubernetes_service_host: str | None = Field(default=None, description="Set inside a cluster (in-cluster auth)")
+    kubernetes_service_port: int = Field(default=443, description="Set inside a cluster (in-cluster auth)")
 
     @field_validator("slack_api_url")
     @classmethod
