@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.actions import build_action, build_undo
+from bot.actions.environment import action_endpoints, action_secrets
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
@@ -13,7 +15,6 @@ from bot.services.audit import AuditLog
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
 from bot.services.incidents import IncidentService
-from bot.services.incidents.unavailable import playbook_actions
 from bot.settings import Settings
 
 
@@ -44,9 +45,9 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     config = loaded.config
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
                            watch=HealthWatch(db, clock), freezes=None, deploys=None)
-    secrets = {"heroku_api_token": settings.heroku_api_token.get_secret_value()} if settings.heroku_api_token else {}
-    incidents = IncidentService(db, clock, config, playbook_actions(), breakers, prober=health, secrets=secrets,
-                                endpoints={"heroku_api_url": settings.heroku_api_url})
+    incidents = IncidentService(db, clock, config, build_action, breakers, prober=health,
+                                secrets=action_secrets(settings), endpoints=action_endpoints(settings),
+                                build_undo=build_undo)
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
     health.incidents = incidents

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from tests.standin.blocks import blocks_text
 from tests.standin.recorder import Call
 from tests.support.incidents import IncidentBot, attempt_value, declare, is_new, text_of, value_of
@@ -262,20 +260,6 @@ async def test_a_run_that_outlived_its_deadline_can_be_taken_over_and_a_late_res
     view = await ibot.bot.runtime.incidents.playbook_view(incident)
     state = next(v.state for v in view.steps if v.step.id == "verify")
     assert (state.attempt, state.actor) == (2, "U0DAVE")
-
-
-async def test_a_build_without_actions_says_so_instead_of_crashing(
-        ibot: IncidentBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.actions
-    from bot.services.incidents.unavailable import playbook_actions
-
-    monkeypatch.delattr(bot.actions, "build_action", raising=False)
-    ibot.bot.runtime.incidents.steps.build_action = playbook_actions()
-    channel = await declare(ibot.bot)
-    run_button = ibot.fake.messages_in(channel)[1]["blocks"][2]["elements"][0]
-    assert "not available in this build" in run_button["confirm"]["text"]["text"]
-    failed = await click_and_wait(ibot, channel, "verify", verdict="failed")
-    assert "actions are not available in this build of guardrail" in text_of(failed)
 
 
 async def test_run_again_during_a_freeze_needs_both_confirmations_in_turn(ibot: IncidentBot) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -40,6 +40,8 @@ from bot.services.ports import FreezeLookup, ServiceProber
 log = logging.getLogger(__name__)
 
 ActionFactory = Callable[[Action], StepAction]
+# How to reverse a step that succeeded, from what its run remembered (None: nothing to undo).
+UndoFactory = Callable[[Step, Mapping[str, Any]], StepAction | None]
 
 # A step that has not finished after this long is recorded as failed (its task is cancelled).
 STEP_DEADLINE = timedelta(minutes=15)
@@ -54,11 +56,13 @@ async def _no_progress(_: str) -> None:
 class StepRunner:
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
                  responders: Responders, breakers: Breakers, *, freezes: FreezeLookup | None,
-                 prober: ServiceProber | None, secrets: dict[str, str], endpoints: dict[str, str]) -> None:
+                 prober: ServiceProber | None, secrets: dict[str, str], endpoints: dict[str, str],
+                 build_undo: UndoFactory | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.build_action = build_action
+        self.build_undo = build_undo
         self._responders = responders
         self._breakers = breakers
         self.freezes = freezes
@@ -102,7 +106,7 @@ class StepRunner:
                 busy = self._busy(state)
                 await self._audit_refusal(session, request, busy)
                 return busy
-            describe = self.describe(action)
+            describe = self.describe_built(action)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
                 return NeedsConfirmation(
                     "rerun", f"*{step.label}* already succeeded in this incident (run by <@{state.actor}>). "
@@ -133,8 +137,19 @@ class StepRunner:
         return ClaimedRun(incident=incident, step=step, request=request, attempt=attempt, describe=describe,
                           started_at=now, freeze_override=override)
 
+    def undo_for(self, step: Step, remembered: Mapping[str, Any]) -> StepAction | None:
+        """The step's own `undo:` action; else, from `build_undo`, a reversal built from what the
+        run remembered (scale back to the previous quantity, roll forward to the previous release)."""
+        try:
+            if step.undo is not None:
+                return self.build_action(step.undo)
+            return self.build_undo(step, remembered) if self.build_undo is not None else None
+        except Exception:
+            log.exception("could not build the undo of step %s", step.id)
+            return None
+
     async def _load(self, session: AsyncSession,
-                    request: StepRequest) -> tuple[Incident, Step, Action] | Refusal:
+                    request: StepRequest) -> tuple[Incident, Step, StepAction] | Refusal:
         row = await tables.get_incident(session, request.incident_id)
         if row is None:
             return Refusal("unknown", f"There is no incident #{request.incident_id}.")
@@ -146,13 +161,14 @@ class StepRunner:
         if step is None:
             return Refusal("unknown", f"The playbook has no step `{request.step_id}` (any more).")
         if not request.undo:
-            return incident, step, step.action
-        if step.undo is None:
-            return Refusal("no_undo", f"*{step.label}* has no undo.")
+            return incident, step, self.build_action(step.action)
         main = await tables.steps_of(session, incident.id)
         if main.get(step.id) is None or main[step.id].succeeded_at is None:
             return Refusal("no_undo", f"*{step.label}* has not succeeded, so there is nothing to undo.")
-        return incident, step, step.undo
+        undo = self.undo_for(step, to_state(step.id, main.get(step.id)).remembered)
+        if undo is None:
+            return Refusal("no_undo", f"*{step.label}* has no undo.")
+        return incident, step, undo
 
     def _order_problem(self, step: Step, request: StepRequest,
                        rows: dict[str, tables.IncidentStepRecord]) -> Refusal | None:
@@ -191,8 +207,6 @@ class StepRunner:
 
     async def execute(self, run: ClaimedRun, progress: Progress = _no_progress) -> StepResult:
         """Run a claimed step's action once and record how it ended (audited)."""
-        action_config = run.step.undo if run.request.undo else run.step.action
-        assert action_config is not None
         remembered: dict[str, Any] = {}
         if run.request.undo:
             async with self._db.reader() as session:
@@ -200,7 +214,9 @@ class StepRunner:
             remembered = to_state(run.step.id, rows.get(run.step.id)).remembered
         ctx = self._context(run.request, run.incident.id, remembered, progress)
         try:
-            action = self.build_action(action_config)
+            action = self.undo_for(run.step, remembered) if run.request.undo else self.build_action(run.step.action)
+            if action is None:
+                raise LookupError("there is nothing to undo")
             outcome = await asyncio.wait_for(action.run(ctx), timeout=self.deadline.total_seconds())
         except TimeoutError:
             outcome = ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
@@ -230,10 +246,10 @@ class StepRunner:
             found = await self._load(session, request)
         if isinstance(found, Refusal):
             return found
-        incident, _, action_config = found
+        incident, _, action = found
         try:
             outcome = await asyncio.wait_for(
-                self.build_action(action_config).preview(self._context(request, incident.id, {}, _no_progress)),
+                action.preview(self._context(request, incident.id, {}, _no_progress)),
                 timeout=self.deadline.total_seconds())
         except Exception as exc:
             outcome = ActionOutcome(False, f"preview failed: {type(exc).__name__}: {exc}")
@@ -256,3 +272,10 @@ class StepRunner:
             return self.build_action(action).describe()
         except Exception as exc:
             return f"{action.kind} action ({exc})"
+
+    @staticmethod
+    def describe_built(action: StepAction) -> str:
+        try:
+            return action.describe()
+        except Exception as exc:
+            return f"action ({exc})"

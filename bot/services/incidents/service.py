@@ -29,7 +29,7 @@ from bot.services.incidents.models import (
 )
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import to_incident, to_state
-from bot.services.incidents.runs import StepRunner
+from bot.services.incidents.runs import StepRunner, UndoFactory
 from bot.services.ports import FreezeLookup, OpenIncident, ServiceProber
 
 ActionFactory = Callable[[Action], StepAction]
@@ -50,7 +50,8 @@ class IncidentService:
                  breakers: Breakers, *,
                  freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
                  prober: ServiceProber | None = None,
-                 secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None) -> None:
+                 secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
+                 build_undo: UndoFactory | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -58,7 +59,8 @@ class IncidentService:
         self.freezer = freezer
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
                                 freezes=freezes,
-                                prober=prober, secrets=secrets or {}, endpoints=endpoints or {})
+                                prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
+                                build_undo=build_undo)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -91,10 +93,14 @@ class IncidentService:
         views: list[StepView] = []
         for step in playbook.steps if playbook else []:
             undo_key = step.id + UNDO_SUFFIX
+            state = to_state(step.id, rows.get(step.id))
+            # An undo is offered once the step succeeded: its own `undo:`, or (scale, rollback) a
+            # reversal built from what the run remembered.
+            undo = self.steps.undo_for(step, state.remembered) if state.succeeded_at is not None else None
             views.append(StepView(
-                step=step, state=to_state(step.id, rows.get(step.id)), describe=self.describe(step.action),
-                undo_state=to_state(undo_key, rows.get(undo_key)) if step.undo else None,
-                undo_describe=self.describe(step.undo) if step.undo else None,
+                step=step, state=state, describe=self.describe(step.action),
+                undo_state=to_state(undo_key, rows.get(undo_key)) if undo is not None else None,
+                undo_describe=self.steps.describe_built(undo) if undo is not None else None,
             ))
         return PlaybookView(incident=incident, steps=views)
 
