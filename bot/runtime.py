@@ -9,6 +9,7 @@ from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.audit import AuditLog
+from bot.services.freeze import FreezeService
 from bot.settings import Settings
 
 
@@ -20,6 +21,7 @@ class Runtime:
     clock: Clock
     audit: AuditLog
     breakers: Breakers
+    freezes: FreezeService
 
     @property
     def config(self) -> GuardrailConfig:
@@ -39,4 +41,5 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         clock=clock,
         audit=AuditLog(db, clock),
         breakers=Breakers(clock=clock),
+        freezes=FreezeService(db, clock, loaded.config),
     )

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
 from bot.runtime import Runtime
-from bot.slack import audit
+from bot.slack import audit, freeze
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
     )
     app.middleware(_drop_redeliveries(runtime))
-    for feature in (audit,):
+    for feature in (audit, freeze):
         feature.register(app, runtime)
     _register_pending_features(app)
     return app
@@ -79,7 +79,7 @@ def _register_pending_features(app: AsyncApp) -> None:
     async def ignore(body: dict[str, Any]) -> None:
         return None
 
-    for command in ("/freeze", "/incident", "/health"):
+    for command in ("/incident", "/health"):
         app.command(command)(not_yet)
     app.event("message")(ignore)
     app.event("app_mention")(ignore)
