@@ -82,9 +82,10 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
 
 async def claim_announcement(session: AsyncSession, key: str, at: datetime) -> bool:
     """Insert-or-ignore the claim; True only for the one caller (of any replica) that inserted it."""
-    statement = _insert(session)(FreezeAnnouncementRecord).values(key=key[:200], at=at).on_conflict_do_nothing()
-    result = await session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    statement = (_insert(session)(FreezeAnnouncementRecord).values(key=key[:200], at=at)
+                 .on_conflict_do_nothing().returning(FreezeAnnouncementRecord.key))
+    # RETURNING, not rowcount: psycopg's rowcount for a skipped ON CONFLICT row is not reliable here.
+    return (await session.execute(statement)).first() is not None
 
 
 async def insert_recurring(session: AsyncSession, values: dict[str, object]) -> int | None:
