@@ -117,7 +117,8 @@ async def test_recurring_windows_are_materialized_once_and_follow_daylight_savin
     config = write_config(tmp_path / "config", base=(
         "timezone: Europe/Berlin\nchannels: {deploys: C0DEPLOYS}\n"
         "freeze:\n  environments: [production, staging]\n  reminders: [1h]\n"
-        "  recurring:\n    - {name: Weekend freeze, cron: '0 16 * * FRI', duration: 65h, environments: [production]}\n"))
+        "  recurring:\n    - {name: Weekend freeze, cron: '0 16 * * FRI', duration: 65h,"
+        " environments: [production]}\n"))
     # Thursday 22 Oct 2026, summer time (CEST, UTC+2); clocks go back on Sunday 25 Oct.
     clock = FakeClock(datetime(2026, 10, 22, 14, 0, tzinfo=UTC))
     async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
