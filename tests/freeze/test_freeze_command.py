@@ -95,6 +95,7 @@ async def test_cancelling_twice_is_refused(bot: BotHarness) -> None:
     await bot.fake.wait_for_response()
     await bot.slack.slash("/freeze", "cancel #1")
     await bot.fake.wait_for("chat.postMessage", in_deploys("was cancelled"))
+    await bot.fake.wait_for_response(lambda r: "Cancelled freeze #1" in str(r.body.get("text")))
     bot.fake.reset()
     await bot.slack.slash("/freeze", "cancel #1")
     assert "Window #1 was already cancelled." in await reply_text(bot)
