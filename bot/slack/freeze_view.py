@@ -155,8 +155,11 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
 
 
 def _round(delta: timedelta) -> timedelta:
-    """Reminder leads read as whole minutes ("starts in 10m", not "9m 59s")."""
-    return timedelta(minutes=max(1, round(delta.total_seconds() / 60)))
+    """Reminder leads read as whole minutes ("starts in 10m", not "9m 59s"); under a minute, seconds."""
+    seconds = delta.total_seconds()
+    if seconds < 59.5:
+        return timedelta(seconds=max(1, round(seconds)))
+    return timedelta(minutes=round(seconds / 60))
 
 
 def new_form(environments: Sequence[str], today: str, tz: ZoneInfo) -> Block:
