@@ -24,6 +24,7 @@ from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
+from bot.services.freeze_gate import GateSnapshot, decide
 from bot.services.freeze_types import (
     Announcer,
     Exemption,
@@ -82,6 +83,7 @@ class FreezeService:
         self.announcer: Announcer = announcer or NoAnnouncer()
         self.responders = responders
         self._materialized_at: datetime | None = None
+        self._gate = GateSnapshot(self._load_gate_state, clock)
 
     @property
     def environments(self) -> list[str]:
@@ -139,6 +141,7 @@ class FreezeService:
             row.next_event_at = schedule.first_event_at(window, self._reminders)
             await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
                                details=_window_details(window))
+        self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.CREATED, now, actor, window))
         return window
 
@@ -189,6 +192,7 @@ class FreezeService:
             window = _window(row)
             await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
                                details=_window_details(window))
+        self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         return window
 
@@ -209,46 +213,37 @@ class FreezeService:
             await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
                                details={**_window_details(window), "previous_ends_at": previous_end.isoformat(),
                                         "extended_by": format_duration(by)})
+        self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
         return window
 
     # --- the gate (FreezeLookup) -----------------------------------------------------------
 
-    async def _active(self, session: AsyncSession, environment: str, now: datetime) -> list[FreezeWindow]:
-        rows = (await session.execute(
-            select(FreezeWindowRecord).where(
-                col(FreezeWindowRecord.environment) == environment, col(FreezeWindowRecord.cancelled_at).is_(None),
-                col(FreezeWindowRecord.starts_at) <= now, col(FreezeWindowRecord.ends_at) > now,
-            ).order_by(col(FreezeWindowRecord.ends_at).desc(), col(FreezeWindowRecord.id))
-        )).scalars().all()
-        return [_window(r) for r in rows]
-
-    async def _decide(self, session: AsyncSession, environment: str, service: str | None,
-                      now: datetime) -> GateDecision:
-        active = await self._active(session, environment, now)
-        if not active:
-            return GateDecision(environment, None)
-        if service is None:
-            return GateDecision(environment, active[0])
+    async def _gate_state(self, session: AsyncSession, *, at: datetime, until: datetime,
+                          environment: str | None = None) -> tuple[list[FreezeWindow], list[Exemption]]:
+        """Windows in force at `at` or starting before `until`, with their approved exemptions."""
+        query = select(FreezeWindowRecord).where(
+            col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.starts_at) <= until,
+            col(FreezeWindowRecord.ends_at) > at)
+        if environment is not None:
+            query = query.where(col(FreezeWindowRecord.environment) == environment)
+        windows = [_window(r) for r in (await session.execute(query)).scalars().all()]
+        if not windows:
+            return [], []
         rows = (await session.execute(
             select(FreezeExemptionRecord).where(
-                col(FreezeExemptionRecord.window_id).in_([w.id for w in active]),
-                col(FreezeExemptionRecord.service) == service,
-                col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value,
-            )
+                col(FreezeExemptionRecord.window_id).in_([w.id for w in windows]),
+                col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value)
         )).scalars().all()
-        valid = [e for e in map(_exemption, rows) if e.applies(service, now)]
-        covered = {e.window_id for e in valid}
-        blocking = next((w for w in active if w.id not in covered), None)
-        if blocking is not None:
-            return GateDecision(environment, blocking)
-        return GateDecision(environment, None, tuple(valid))
+        return windows, [_exemption(r) for r in rows]
+
+    async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
+        async with self._db.reader() as session:
+            return await self._gate_state(session, at=at, until=until)
 
     async def gate(self, environment: str, *, service: str | None = None) -> GateDecision:
         """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused)."""
-        env = self.environment(environment)
-        async with self._db.reader() as session:
-            return await self._decide(session, env, service, self._clock.now())
+        return await self._gate.decide(self.environment(environment), service)
 
     async def active_window(self, environment: str, *, service: str | None = None) -> ActiveFreeze | None:
         """FreezeLookup: the window in force (None when not frozen, or when the service is exempt)."""
@@ -265,7 +260,8 @@ class FreezeService:
         env = self.environment(environment)
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            decision = await self._decide(session, env, service, now)
+            windows, exemptions = await self._gate_state(session, at=now, until=now, environment=env)
+            decision = decide(env, service, windows, exemptions, now)
             if decision.window is not None:
                 await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
                                    subject=f"freeze#{decision.window.id}",
@@ -370,6 +366,7 @@ class FreezeService:
                                         "requested_by": row.requested_by,
                                         "expires_at": row.expires_at.isoformat() if row.expires_at else None})
             window = _window(window_row)
+        self._gate.invalidate()
         kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
         await self.announcer.announce(FreezeNotice(kind, now, actor, window, exemption=exemption))
         return exemption
@@ -420,7 +417,8 @@ class FreezeService:
                     await append_entry(session, at=now, actor="system", action="freeze.announced",
                                        subject=f"freeze#{window_id}",
                                        details={"kind": event.kind.value, "key": event.key})
-                    notices.append(FreezeNotice(event.kind, now, "system", window, until_start=event.until_start))
+                    notices.append(FreezeNotice(event.kind, now, "system", window, until_start=event.until_start,
+                                                due_at=event.due_at))
             row.next_event_at = schedule.next_event_at(window, self._reminders, now)
             session.add(row)
         for notice in notices:
@@ -445,6 +443,7 @@ class FreezeService:
                                                                              "service": row.service})
             window_row = await session.get(FreezeWindowRecord, row.window_id)
             window = _window(window_row) if window_row is not None else None
+        self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.EXEMPTION_EXPIRED, now, "system", window,
                                                    exemption=exemption))
         return 1
@@ -478,6 +477,7 @@ class FreezeService:
             await append_entry(session, at=now, actor="system", action="freeze.created",
                                subject=f"freeze#{window_id}",
                                details={**_window_details(window), "recurring": name})
+        self._gate.invalidate()
         return 1
 
     # --- reading for rendering ------------------------------------------------------------

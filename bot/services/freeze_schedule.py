@@ -30,6 +30,7 @@ class DueEvent:
     kind: NoticeKind
     post: bool
     until_start: timedelta | None = None
+    due_at: datetime | None = None
 
 
 def _events(window: FreezeWindow, reminders: Sequence[timedelta]) -> list[tuple[datetime, str, NoticeKind]]:
@@ -76,7 +77,8 @@ def due_events(window: FreezeWindow, reminders: Sequence[timedelta], now: dateti
     result = []
     for at, key, kind in due:
         post = kind is announce and at == latest_of_kind
-        result.append(DueEvent(key, kind, post, window.starts_at - now if kind is NoticeKind.REMINDER else None))
+        result.append(DueEvent(key, kind, post, window.starts_at - now if kind is NoticeKind.REMINDER else None,
+                               at))
     return result
 
 

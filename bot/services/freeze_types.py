@@ -128,6 +128,7 @@ class FreezeNotice:
     extended_by: timedelta | None = None
     exemption: Exemption | None = None
     deploy: RecordedDeploy | None = None
+    due_at: datetime | None = None             # scheduled notices: when it fell due (for lateness)
 
 
 class Announcer(Protocol):
