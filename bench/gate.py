@@ -189,9 +189,9 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
         rows.append({"environment": window.environment, "reason": window.reason, "starts_at": start,
                      "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
                      "next_event_at": first_event_at(window, reminders)})
-    async with runtime.db.unit_of_work() as session:
+    async with runtime.db.engine.begin() as conn:
         for chunk in range(0, len(rows), 1000):
-            await session.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
+            await conn.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
     rss_before = _rss_mb()
     scheduler = build_scheduler(runtime)
     scheduler.start()

@@ -48,6 +48,7 @@ MAX_REASON = 500
 RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes recurring windows
 RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder
 END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this is not announced
+TICK_BATCH = 200                           # due windows claimed per transaction
 
 
 def _window(row: FreezeWindowRecord) -> FreezeWindow:
@@ -383,47 +384,53 @@ class FreezeService:
                 or now < self._materialized_at:
             await self.materialize_recurring(now)
             self._materialized_at = now
+        posted = 0
+        while True:
+            count, notices = await self._announce_batch(now)
+            for notice in notices:
+                await self.announcer.announce(notice)
+            posted += len(notices)
+            if count < TICK_BATCH:
+                break
         async with self._db.reader() as session:
-            due_ids = list((await session.execute(
-                select(col(FreezeWindowRecord.id)).where(col(FreezeWindowRecord.next_event_at) <= now)
-                .order_by(col(FreezeWindowRecord.next_event_at))
-            )).scalars().all())
             expired_ids = list((await session.execute(
                 select(col(FreezeExemptionRecord.id)).where(
                     col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value,
                     col(FreezeExemptionRecord.expires_at) <= now)
             )).scalars().all())
-        posted = 0
-        for window_id in due_ids:
-            if window_id is not None:
-                posted += await self._announce_due(window_id, now)
         for exemption_id in expired_ids:
             if exemption_id is not None:
                 posted += await self._expire(exemption_id, now)
         return posted
 
-    async def _announce_due(self, window_id: int, now: datetime) -> int:
+    async def _announce_batch(self, now: datetime) -> tuple[int, list[FreezeNotice]]:
+        """Claim the due events of up to TICK_BATCH windows in one transaction; the notices to post.
+
+        On PostgreSQL, rows another replica is processing are skipped (SKIP LOCKED), so replicas
+        share the work; either way the claims make every announcement happen once.
+        """
         notices: list[FreezeNotice] = []
         async with self._db.unit_of_work() as session:
-            row = await self._locked_window(session, window_id)
-            if row.next_event_at is None or row.next_event_at > now:
-                return 0  # another replica got here first
-            window = _window(row)
-            for event in schedule.due_events(window, self._reminders, now):
-                if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
-                    event = replace(event, post=False)
-                claimed = await tables.claim_announcement(session, event.key, now)
-                if claimed and event.post:
-                    await append_entry(session, at=now, actor="system", action="freeze.announced",
-                                       subject=f"freeze#{window_id}",
-                                       details={"kind": event.kind.value, "key": event.key})
-                    notices.append(FreezeNotice(event.kind, now, "system", window, until_start=event.until_start,
-                                                due_at=event.due_at))
-            row.next_event_at = schedule.next_event_at(window, self._reminders, now)
-            session.add(row)
-        for notice in notices:
-            await self.announcer.announce(notice)
-        return len(notices)
+            rows = (await session.execute(
+                select(FreezeWindowRecord).where(col(FreezeWindowRecord.next_event_at) <= now)
+                .order_by(col(FreezeWindowRecord.next_event_at)).limit(TICK_BATCH)
+                .with_for_update(skip_locked=True)
+            )).scalars().all()
+            for row in rows:
+                window = _window(row)
+                for event in schedule.due_events(window, self._reminders, now):
+                    if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
+                        event = replace(event, post=False)
+                    claimed = await tables.claim_announcement(session, event.key, now)
+                    if claimed and event.post:
+                        await append_entry(session, at=now, actor="system", action="freeze.announced",
+                                           subject=f"freeze#{window.id}",
+                                           details={"kind": event.kind.value, "key": event.key})
+                        notices.append(FreezeNotice(event.kind, now, "system", window,
+                                                    until_start=event.until_start, due_at=event.due_at))
+                row.next_event_at = schedule.next_event_at(window, self._reminders, now)
+                session.add(row)
+        return len(rows), notices
 
     async def _expire(self, exemption_id: int, now: datetime) -> int:
         async with self._db.unit_of_work() as session:
