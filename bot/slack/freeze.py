@@ -160,7 +160,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 await say(f"Asked for exemption #{exemption.id}; another responder must approve it in "
                           f"<#{runtime.config.channels.deploys}>.")
             elif isinstance(request, grammar.OpenForm):
-                await open_form(command)
+                try:
+                    await open_form(command)
+                except Exception as exc:
+                    log.warning("could not open the /freeze new form: %s", exc)
+                    await say("I could not open the form just now; type the window instead, e.g. "
+                              "`/freeze from tomorrow 09:00 until 12:00 Release`.")
             else:
                 await say(request.message)
         except FreezeRefused as exc:
