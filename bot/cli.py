@@ -288,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     freeze = sub.add_parser("freeze", help="ask the freeze gate (for CI pipelines)")
     freeze_sub = freeze.add_subparsers(dest="freeze_command", metavar="SUBCOMMAND")
-    check_gate = freeze_sub.add_parser("check", help="exit 0 not frozen, 3 frozen, 2 error")
+    check_gate = freeze_sub.add_parser("check", help="exit 0 not frozen, 3 frozen, 2 error",
+                                       description="Ask whether a deploy may go ahead: exit 0 when not "
+                                       "frozen, 3 when frozen (printing the window), 2 on any error.")
     check_gate.add_argument("--environment", required=True, help="environment to deploy to, e.g. production")
     check_gate.add_argument("--service", default=None, help="service being deployed (break-glass exemptions)")
     check_gate.add_argument("--url", default=None, help="ask a running guardrail at this URL (with "

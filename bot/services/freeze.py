@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -459,22 +459,34 @@ class FreezeService:
         """Turn `freeze.recurring` rules into windows from (now - duration) to the horizon; idempotent."""
         tz = self._config.tz
         horizon = now + max(self._reminders, default=timedelta()) + RECURRING_HORIZON
-        created = 0
+        wanted: dict[str, tuple[str, str | None, str, datetime, timedelta]] = {}
         for rule in self._config.freeze.recurring:
             for env in self._config.freeze.window_environments(rule):
                 for start in schedule.occurrences(rule.cron, tz, now - rule.duration, horizon):
-                    created += await self._materialize(rule.name, rule.reason, env, start, rule.duration, now)
+                    start = start.astimezone(UTC)
+                    key = f"{rule.name}|{env}|{start.isoformat()}"[:200]
+                    wanted[key] = (rule.name, rule.reason, env, start, rule.duration)
+        if not wanted:
+            return 0
+        # Look first, so the common case (already there) does not burn ids of a PostgreSQL sequence.
+        async with self._db.reader() as session:
+            existing = set((await session.execute(
+                select(col(FreezeWindowRecord.recurring_key))
+                .where(col(FreezeWindowRecord.recurring_key).in_(list(wanted)))
+            )).scalars().all())
+        created = 0
+        for key, (name, reason, env, start, duration) in sorted(wanted.items(), key=lambda kv: kv[1][3]):
+            if key not in existing:
+                created += await self._materialize(key, name, reason, env, start, duration, now)
         return created
 
-    async def _materialize(self, name: str, reason: str | None, env: str, start: datetime, duration: timedelta,
-                           now: datetime) -> int:
-        start = start.astimezone(now.tzinfo)
-        key = f"{name}|{env}|{start.isoformat()}"
+    async def _materialize(self, key: str, name: str, reason: str | None, env: str, start: datetime,
+                           duration: timedelta, now: datetime) -> int:
         window = FreezeWindow(id=0, environment=env, reason=reason or name, starts_at=start,
                               ends_at=start + duration, created_by="system", created_at=now, recurring=True)
         values: dict[str, object] = {
             "environment": env, "reason": window.reason[:MAX_REASON], "starts_at": start, "ends_at": window.ends_at,
-            "created_by": f"recurring:{name}"[:100], "created_at": now, "recurring_key": key[:200],
+            "created_by": f"recurring:{name}"[:100], "created_at": now, "recurring_key": key,
             "next_event_at": schedule.first_event_at(window, self._reminders),
         }
         async with self._db.unit_of_work() as session:

@@ -103,3 +103,11 @@ async def test_a_refused_request_stays_refused(bot: BotHarness) -> None:
     await bot.slack.block_action("freeze.exemption.approve", "1", user_id="U0DAVE", channel_id="C0DEPLOYS")
     assert "Exemption #1 was already refused by <@U0DAVE>." in await ephemeral_reply(bot)
     assert (await bot.runtime.freezes.gate("production", service="api")).frozen
+
+
+async def test_a_forged_or_unknown_exemption_button_is_answered_not_crashed(bot: BotHarness) -> None:
+    await bot.slack.block_action("freeze.exemption.approve", "not-a-number", user_id="U0DAVE")
+    assert "does not name an exemption" in await ephemeral_reply(bot)
+    bot.fake.reset()
+    await bot.slack.block_action("freeze.exemption.approve", "99", user_id="U0DAVE")
+    assert "There is no exemption #99." in await ephemeral_reply(bot)

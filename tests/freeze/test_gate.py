@@ -169,3 +169,16 @@ async def test_cli_exit_codes_from_the_database(sqlite_bot: BotHarness) -> None:
     assert code == 3 and "Load test" in out
     code, _, err = await run_cli(bot, "--environment", "moon")
     assert code == 2 and "Unknown environment `moon`" in err
+
+
+def test_cli_usage_errors_exit_2() -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
+    env["PYTHONPATH"] = str(ROOT)
+    help_ = subprocess.run([sys.executable, "-m", "bot", "freeze", "check", "--help"], capture_output=True,
+                           text=True, env=env, timeout=60)
+    assert help_.returncode == 0 and "exit 0 when not frozen, 3 when frozen" in " ".join(help_.stdout.split())
+    missing = subprocess.run([sys.executable, "-m", "bot", "freeze", "check"], capture_output=True, text=True,
+                             env=env, timeout=60)
+    assert missing.returncode == 2 and "--environment" in missing.stderr

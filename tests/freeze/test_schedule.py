@@ -113,7 +113,7 @@ async def test_restart_catch_up(database_url: str, tmp_path: Path, fake_slack: F
 
 
 async def test_recurring_windows_are_materialized_once_and_follow_daylight_saving(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
     config = write_config(tmp_path / "config", base=(
         "timezone: Europe/Berlin\nchannels: {deploys: C0DEPLOYS}\n"
         "freeze:\n  environments: [production, staging]\n  reminders: [1h]\n"
@@ -121,7 +121,7 @@ async def test_recurring_windows_are_materialized_once_and_follow_daylight_savin
         " environments: [production]}\n"))
     # Thursday 22 Oct 2026, summer time (CEST, UTC+2); clocks go back on Sunday 25 Oct.
     clock = FakeClock(datetime(2026, 10, 22, 14, 0, tzinfo=UTC))
-    async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
+    async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
         freezes = bot.runtime.freezes
         await freezes.tick()
         await freezes.tick()
@@ -140,4 +140,5 @@ async def test_recurring_windows_are_materialized_once_and_follow_daylight_savin
         clock.set(datetime(2026, 10, 29, 16, 0, tzinfo=UTC))
         await freezes.tick()
         nxt = [w for w in await freezes.upcoming() if w.id != 1]
-        assert [w.starts_at for w in nxt] == [datetime(2026, 10, 30, 15, 0, tzinfo=UTC)]
+        assert [(w.id, w.starts_at) for w in nxt] == [(2, datetime(2026, 10, 30, 15, 0, tzinfo=UTC))]
+        assert await freezes.materialize_recurring(clock.now()) == 0  # idempotent, ids without gaps
