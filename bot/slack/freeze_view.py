@@ -88,26 +88,26 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
     kind = notice.kind
     if kind is NoticeKind.DEPLOYED and notice.deploy is not None:
         d = notice.deploy.info
-        text = f"{d.service} {d.version} deployed to {d.environment} by {d.actor}"
+        text = blocks.escape(f"{d.service} {d.version} deployed to {d.environment} by {d.actor}")
         line = f":rocket: `{blocks.escape(d.service)}` *{blocks.escape(d.version)}* deployed to `{d.environment}` " \
                f"by `{blocks.escape(d.actor)}` {slack_date(d.at, tz)}"
         if d.url:
-            line += f" · <{d.url}|details>"
+            line += f" · <{blocks.escape(d.url).replace('|', '%7C')}|details>"
         for e in notice.deploy.exemptions:
             line += f"\n:rotating_light: during freeze #{e.window_id}, using {_exemption_line(e)}"
         return text, [blocks.section(line)]
     assert w is not None
     where = f"`{w.environment}`"
     if kind is NoticeKind.CREATED:
-        text = f"Freeze #{w.id} on {w.environment}: {w.reason}"
+        text = f"Freeze #{w.id} on {w.environment}: {blocks.escape(w.reason)}"
         line = (f":snowflake: {_who(notice.actor)} froze {where}: *{blocks.escape(w.reason)}*\n"
                 f"#{w.id} · {span(w, tz)} ({format_duration(w.ends_at - w.starts_at)})")
     elif kind is NoticeKind.REMINDER:
         lead = format_duration(_round(notice.until_start or timedelta()))
-        text = f"Freeze #{w.id} on {w.environment} starts in {lead}: {w.reason}"
+        text = f"Freeze #{w.id} on {w.environment} starts in {lead}: {blocks.escape(w.reason)}"
         line = f":hourglass: Freeze #{w.id} on {where} starts in *{lead}*: {blocks.escape(w.reason)}\n{span(w, tz)}"
     elif kind is NoticeKind.STARTED:
-        text = f"Freeze #{w.id} on {w.environment} has started: {w.reason}"
+        text = f"Freeze #{w.id} on {w.environment} has started: {blocks.escape(w.reason)}"
         line = (f":snowflake: Freeze #{w.id} on {where} *has started*: {blocks.escape(w.reason)}\n"
                 f"No deploys until {slack_date(w.ends_at, tz)}.")
     elif kind is NoticeKind.ENDED:
@@ -131,7 +131,7 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
     assert e is not None
     kind = notice.kind
     if kind is NoticeKind.EXEMPTION_REQUESTED:
-        text = f"{notice.actor} asks to deploy {e.service} during freeze #{w.id}"
+        text = blocks.escape(f"{notice.actor} asks to deploy {e.service} during freeze #{w.id}")
         line = (f":rotating_light: {_who(notice.actor)} asks for a break-glass {_exemption_line(e)} "
                 f"during freeze #{w.id} on `{w.environment}`. A *different* responder must approve.")
         return text, [blocks.section(line), blocks.actions(
@@ -141,7 +141,7 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
             blocks.button("Refuse", REFUSE_EXEMPTION, str(e.id)),
             block_id=f"freeze-exemption-{e.id}")]
     if kind is NoticeKind.EXEMPTION_APPROVED:
-        text = f"Exemption #{e.id} approved: {e.service} may deploy during freeze #{w.id}"
+        text = blocks.escape(f"Exemption #{e.id} approved: {e.service} may deploy during freeze #{w.id}")
         line = (f":white_check_mark: {_who(notice.actor)} approved {_exemption_line(e)} "
                 f"(asked by {_who(e.requested_by)}), until "
                 f"{slack_date(e.expires_at or notice.at, tz)}.")

@@ -133,3 +133,10 @@ async def test_the_new_form_creates_a_window_or_returns_field_errors(bot: BotHar
     assert good.status_code == 200 and not good.content
     call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on staging"))
     assert "2026-12-01 14:00 CET" in blocks_text(call.args["blocks"])
+
+
+async def test_user_text_cannot_ping_the_channel(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 1h <!channel> deploy party", user_id="U0CAROL")
+    call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    assert "<!channel>" not in call.args["text"] and "&lt;!channel&gt;" in call.args["text"]
+    assert "<!channel>" not in blocks_text(call.args["blocks"])
