@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,13 +18,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
-from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
 from bot.services.freeze_gate import GateSnapshot, decide
+from bot.services.freeze_rows import exemption_from_row, locked_window, window_details, window_from_row
+from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
+    MAX_REASON,
     Announcer,
     Exemption,
     ExemptionStatus,
@@ -44,33 +45,6 @@ from bot.services.ports import ActiveFreeze, DeployInfo
 
 log = logging.getLogger(__name__)
 
-MAX_REASON = 500
-RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes recurring windows
-RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder
-END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this is not announced
-TICK_BATCH = 200                           # due windows claimed per transaction
-
-
-def _window(row: FreezeWindowRecord) -> FreezeWindow:
-    assert row.id is not None
-    return FreezeWindow(id=row.id, environment=row.environment, reason=row.reason, starts_at=row.starts_at,
-                        ends_at=row.ends_at, created_by=row.created_by, created_at=row.created_at,
-                        cancelled_at=row.cancelled_at, cancelled_by=row.cancelled_by,
-                        recurring=row.recurring_key is not None)
-
-
-def _exemption(row: FreezeExemptionRecord) -> Exemption:
-    assert row.id is not None
-    return Exemption(id=row.id, window_id=row.window_id, service=row.service,
-                     duration=timedelta(seconds=row.duration_seconds), reason=row.reason,
-                     requested_by=row.requested_by, requested_at=row.requested_at,
-                     status=ExemptionStatus(row.status), decided_by=row.decided_by, decided_at=row.decided_at,
-                     expires_at=row.expires_at)
-
-
-def _window_details(window: FreezeWindow) -> dict[str, Any]:
-    return {"environment": window.environment, "reason": window.reason,
-            "starts_at": window.starts_at.isoformat(), "ends_at": window.ends_at.isoformat()}
 
 
 class FreezeService:
@@ -83,8 +57,8 @@ class FreezeService:
         self._config = config
         self.announcer: Announcer = announcer or NoAnnouncer()
         self.responders = responders
-        self._materialized_at: datetime | None = None
         self._gate = GateSnapshot(self._load_gate_state, clock)
+        self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._gate.invalidate)
 
     @property
     def environments(self) -> list[str]:
@@ -138,10 +112,10 @@ class FreezeService:
                                      created_by=actor, created_at=now)
             session.add(row)
             await session.flush()
-            window = _window(row)
+            window = window_from_row(row)
             row.next_event_at = schedule.first_event_at(window, self._reminders)
             await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
-                               details=_window_details(window))
+                               details=window_details(window))
         self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.CREATED, now, actor, window))
         return window
@@ -151,7 +125,7 @@ class FreezeService:
             row = await session.get(FreezeWindowRecord, window_id)
         if row is None:
             raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
-        return _window(row)
+        return window_from_row(row)
 
     async def upcoming(self) -> list[FreezeWindow]:
         """Active and upcoming windows, soonest first."""
@@ -162,7 +136,7 @@ class FreezeService:
                 .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
                 .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id)).limit(200)
             )).scalars().all()
-        return [_window(r) for r in rows]
+        return [window_from_row(r) for r in rows]
 
     async def status(self, environment: str | None = None) -> FreezeStatus:
         env = self.environment(environment)
@@ -172,27 +146,19 @@ class FreezeService:
         upcoming = next((w for w in windows if w.starts_at > now), None)
         return FreezeStatus(env, active, _frozen_until(active, windows), upcoming)
 
-    async def _locked_window(self, session: AsyncSession, window_id: int) -> FreezeWindowRecord:
-        row: FreezeWindowRecord | None = (await session.execute(
-            select(FreezeWindowRecord).where(col(FreezeWindowRecord.id) == window_id).with_for_update()
-        )).scalars().first()
-        if row is None:
-            raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
-        return row
-
     async def cancel(self, window_id: int, *, actor: str) -> FreezeWindow:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await self._locked_window(session, window_id)
+            row = await locked_window(session, window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was already cancelled.")
             if row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} has already ended.")
             row.cancelled_at, row.cancelled_by, row.next_event_at = now, actor, None
             session.add(row)
-            window = _window(row)
+            window = window_from_row(row)
             await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
-                               details=_window_details(window))
+                               details=window_details(window))
         self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         return window
@@ -200,7 +166,7 @@ class FreezeService:
     async def extend(self, window_id: int, by: timedelta, *, actor: str) -> FreezeWindow:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await self._locked_window(session, window_id)
+            row = await locked_window(session, window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
             if row.ends_at <= now:
@@ -208,11 +174,11 @@ class FreezeService:
             self._check_span(row.starts_at, row.ends_at + by, now)
             previous_end = row.ends_at
             row.ends_at = row.ends_at + by
-            window = _window(row)
+            window = window_from_row(row)
             row.next_event_at = schedule.next_event_at(window, self._reminders, now)
             session.add(row)
             await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
-                               details={**_window_details(window), "previous_ends_at": previous_end.isoformat(),
+                               details={**window_details(window), "previous_ends_at": previous_end.isoformat(),
                                         "extended_by": format_duration(by)})
         self._gate.invalidate()
         await self.announcer.announce(FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
@@ -228,7 +194,7 @@ class FreezeService:
             col(FreezeWindowRecord.ends_at) > at)
         if environment is not None:
             query = query.where(col(FreezeWindowRecord.environment) == environment)
-        windows = [_window(r) for r in (await session.execute(query)).scalars().all()]
+        windows = [window_from_row(r) for r in (await session.execute(query)).scalars().all()]
         if not windows:
             return [], []
         rows = (await session.execute(
@@ -236,7 +202,7 @@ class FreezeService:
                 col(FreezeExemptionRecord.window_id).in_([w.id for w in windows]),
                 col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value)
         )).scalars().all()
-        return windows, [_exemption(r) for r in rows]
+        return windows, [exemption_from_row(r) for r in rows]
 
     async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
         async with self._db.reader() as session:
@@ -320,7 +286,7 @@ class FreezeService:
             raise FreezeRefused("Name the service to exempt, e.g. `api`.")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            window_row = await self._locked_window(session, window_id)
+            window_row = await locked_window(session, window_id)
             if window_row.cancelled_at is not None or window_row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} is not in force any more; nothing to exempt.")
             row = FreezeExemptionRecord(window_id=window_id, service=service,
@@ -328,12 +294,12 @@ class FreezeService:
                                         requested_by=actor, requested_at=now, status=ExemptionStatus.PENDING.value)
             session.add(row)
             await session.flush()
-            exemption = _exemption(row)
+            exemption = exemption_from_row(row)
             await append_entry(session, at=now, actor=actor, action="freeze.exemption_requested",
                                subject=f"exemption#{exemption.id}",
                                details={"window": window_id, "service": service, "duration": format_duration(duration),
                                         "reason": reason})
-            window = _window(window_row)
+            window = window_from_row(window_row)
         await self.announcer.announce(FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window,
                                                    exemption=exemption))
         return exemption
@@ -360,13 +326,13 @@ class FreezeService:
             if approve:
                 row.expires_at = now + timedelta(seconds=row.duration_seconds)
             session.add(row)
-            exemption = _exemption(row)
+            exemption = exemption_from_row(row)
             action = "freeze.exemption_approved" if approve else "freeze.exemption_refused"
             await append_entry(session, at=now, actor=actor, action=action, subject=f"exemption#{exemption_id}",
                                details={"window": row.window_id, "service": row.service,
                                         "requested_by": row.requested_by,
                                         "expires_at": row.expires_at.isoformat() if row.expires_at else None})
-            window = _window(window_row)
+            window = window_from_row(window_row)
         self._gate.invalidate()
         kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
         await self.announcer.announce(FreezeNotice(kind, now, actor, window, exemption=exemption))
@@ -375,129 +341,14 @@ class FreezeService:
     # --- the scheduler tick ------------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Materialize recurring windows, then announce every due reminder/start/end and exemption expiry.
-
-        Safe to run on every replica at once; returns how many notices this call posted.
-        """
-        now = self._clock.now()
-        if self._materialized_at is None or now - self._materialized_at >= RECURRING_EVERY \
-                or now < self._materialized_at:
-            await self.materialize_recurring(now)
-            self._materialized_at = now
-        posted = 0
-        while True:
-            count, notices = await self._announce_batch(now)
-            for notice in notices:
-                await self.announcer.announce(notice)
-            posted += len(notices)
-            if count < TICK_BATCH:
-                break
-        async with self._db.reader() as session:
-            expired_ids = list((await session.execute(
-                select(col(FreezeExemptionRecord.id)).where(
-                    col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value,
-                    col(FreezeExemptionRecord.expires_at) <= now)
-            )).scalars().all())
-        for exemption_id in expired_ids:
-            if exemption_id is not None:
-                posted += await self._expire(exemption_id, now)
-        return posted
-
-    async def _announce_batch(self, now: datetime) -> tuple[int, list[FreezeNotice]]:
-        """Claim the due events of up to TICK_BATCH windows in one transaction; the notices to post.
-
-        On PostgreSQL, rows another replica is processing are skipped (SKIP LOCKED), so replicas
-        share the work; either way the claims make every announcement happen once.
-        """
-        notices: list[FreezeNotice] = []
-        async with self._db.unit_of_work() as session:
-            rows = (await session.execute(
-                select(FreezeWindowRecord).where(col(FreezeWindowRecord.next_event_at) <= now)
-                .order_by(col(FreezeWindowRecord.next_event_at)).limit(TICK_BATCH)
-                .with_for_update(skip_locked=True)
-            )).scalars().all()
-            for row in rows:
-                window = _window(row)
-                for event in schedule.due_events(window, self._reminders, now):
-                    if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
-                        event = replace(event, post=False)
-                    claimed = await tables.claim_announcement(session, event.key, now)
-                    if claimed and event.post:
-                        await append_entry(session, at=now, actor="system", action="freeze.announced",
-                                           subject=f"freeze#{window.id}",
-                                           details={"kind": event.kind.value, "key": event.key})
-                        notices.append(FreezeNotice(event.kind, now, "system", window,
-                                                    until_start=event.until_start, due_at=event.due_at))
-                row.next_event_at = schedule.next_event_at(window, self._reminders, now)
-                session.add(row)
-        return len(rows), notices
-
-    async def _expire(self, exemption_id: int, now: datetime) -> int:
-        async with self._db.unit_of_work() as session:
-            row = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
-            )).scalars().first()
-            if row is None or row.status != ExemptionStatus.APPROVED.value:
-                return 0
-            row.status = ExemptionStatus.EXPIRED.value
-            session.add(row)
-            claimed = await tables.claim_announcement(session, f"x{exemption_id}:expired", now)
-            if not claimed:
-                return 0
-            exemption = _exemption(row)
-            await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
-                               subject=f"exemption#{exemption_id}", details={"window": row.window_id,
-                                                                             "service": row.service})
-            window_row = await session.get(FreezeWindowRecord, row.window_id)
-            window = _window(window_row) if window_row is not None else None
-        self._gate.invalidate()
-        await self.announcer.announce(FreezeNotice(NoticeKind.EXEMPTION_EXPIRED, now, "system", window,
-                                                   exemption=exemption))
-        return 1
+        """Announce what fell due (see FreezeTicker); safe on every replica at once."""
+        return await self._ticker.tick()
 
     async def materialize_recurring(self, now: datetime) -> int:
-        """Turn `freeze.recurring` rules into windows from (now - duration) to the horizon; idempotent."""
-        tz = self._config.tz
-        horizon = now + max(self._reminders, default=timedelta()) + RECURRING_HORIZON
-        wanted: dict[str, tuple[str, str | None, str, datetime, timedelta]] = {}
-        for rule in self._config.freeze.recurring:
-            for env in self._config.freeze.window_environments(rule):
-                for start in schedule.occurrences(rule.cron, tz, now - rule.duration, horizon):
-                    start = start.astimezone(UTC)
-                    key = f"{rule.name}|{env}|{start.isoformat()}"[:200]
-                    wanted[key] = (rule.name, rule.reason, env, start, rule.duration)
-        if not wanted:
-            return 0
-        # Look first, so the common case (already there) does not burn ids of a PostgreSQL sequence.
-        async with self._db.reader() as session:
-            existing = set((await session.execute(
-                select(col(FreezeWindowRecord.recurring_key))
-                .where(col(FreezeWindowRecord.recurring_key).in_(list(wanted)))
-            )).scalars().all())
-        created = 0
-        for key, (name, reason, env, start, duration) in sorted(wanted.items(), key=lambda kv: kv[1][3]):
-            if key not in existing:
-                created += await self._materialize(key, name, reason, env, start, duration, now)
-        return created
+        return await self._ticker.materialize_recurring(now)
 
-    async def _materialize(self, key: str, name: str, reason: str | None, env: str, start: datetime,
-                           duration: timedelta, now: datetime) -> int:
-        window = FreezeWindow(id=0, environment=env, reason=reason or name, starts_at=start,
-                              ends_at=start + duration, created_by="system", created_at=now, recurring=True)
-        values: dict[str, object] = {
-            "environment": env, "reason": window.reason[:MAX_REASON], "starts_at": start, "ends_at": window.ends_at,
-            "created_by": f"recurring:{name}"[:100], "created_at": now, "recurring_key": key,
-            "next_event_at": schedule.first_event_at(window, self._reminders),
-        }
-        async with self._db.unit_of_work() as session:
-            window_id = await tables.insert_recurring(session, values)
-            if window_id is None:
-                return 0
-            await append_entry(session, at=now, actor="system", action="freeze.created",
-                               subject=f"freeze#{window_id}",
-                               details={**_window_details(window), "recurring": name})
-        self._gate.invalidate()
-        return 1
+    async def _announce(self, notice: FreezeNotice) -> None:
+        await self.announcer.announce(notice)
 
     # --- reading for rendering ------------------------------------------------------------
 
@@ -508,7 +359,7 @@ class FreezeService:
             rows = (await session.execute(
                 select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.window_id).in_(list(window_ids)))
             )).scalars().all()
-        return [_exemption(r) for r in rows]
+        return [exemption_from_row(r) for r in rows]
 
 
 def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow]) -> datetime | None:

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from bot.services.ports import ActiveFreeze, DeployInfo
 
+MAX_REASON = 500  # characters of a window's or exemption's reason
+
 
 class FreezeRefused(Exception):
     """A request that breaks a rule; `field` names the input at fault (for form errors)."""
