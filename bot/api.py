@@ -95,6 +95,9 @@ def api_routes(runtime: Runtime) -> list[Route]:
         service = request.query_params.get("service") or None
         if not environment:
             return _unprocessable({"environment": "is required, e.g. ?environment=production"})
+        if service is not None and (len(service) > _FIELDS["service"] or not _NAME.match(service)):
+            return _unprocessable({"service": f"must be 1-{_FIELDS['service']} characters: letters, digits and "
+                                              ". _ : / @ + - (starting with a letter or digit)"})
         try:
             decision = await runtime.freezes.gate(environment, service=service)
         except FreezeRefused as exc:

@@ -271,14 +271,19 @@ class FreezeService:
 
     # --- break-glass -------------------------------------------------------------------------
 
-    async def _require_responder(self, user_id: str, doing: str) -> None:
-        if self.responders is None or not await self.responders.is_responder(user_id):
-            raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.")
+    async def _require_responder(self, user_id: str, doing: str, subject: str) -> None:
+        """Refuse (and audit the attempt) unless the user is a responder."""
+        if self.responders is not None and await self.responders.is_responder(user_id):
+            return
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
+                               subject=subject, details={"attempted": doing, "why": "not a responder"})
+        raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.")
 
     async def request_exemption(self, window_id: int, *, service: str, duration: timedelta, reason: str,
                                 actor: str) -> Exemption:
         """A responder asks to let `service` deploy during window #N; another responder must approve."""
-        await self._require_responder(actor, "request a freeze exemption")
+        await self._require_responder(actor, "request a freeze exemption", f"freeze#{window_id}")
         reason = self._check_reason(reason)
         if duration > self._config.freeze.max_duration:
             raise FreezeRefused(f"An exemption can last at most {format_duration(self._config.freeze.max_duration)}.")
@@ -306,7 +311,7 @@ class FreezeService:
 
     async def decide_exemption(self, exemption_id: int, *, approve: bool, actor: str) -> Exemption:
         """Approve (by a responder other than the requester) or refuse (by any responder) a pending request."""
-        await self._require_responder(actor, "approve or refuse freeze exemptions")
+        await self._require_responder(actor, "approve or refuse freeze exemptions", f"exemption#{exemption_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             row = (await session.execute(
@@ -321,6 +326,8 @@ class FreezeService:
                 raise FreezeRefused("A different responder must approve: you asked for this exemption.")
             window_row = await session.get(FreezeWindowRecord, row.window_id)
             assert window_row is not None
+            if approve and (window_row.cancelled_at is not None or window_row.ends_at <= now):
+                raise FreezeRefused(f"Window #{row.window_id} is not in force any more; nothing to approve.")
             row.decided_by, row.decided_at = actor, now
             row.status = (ExemptionStatus.APPROVED if approve else ExemptionStatus.REFUSED).value
             if approve:

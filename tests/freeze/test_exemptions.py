@@ -90,6 +90,8 @@ async def test_non_responders_can_neither_ask_nor_approve(bot: BotHarness) -> No
     assert "Only responders (`access.responders`) can approve" in await ephemeral_reply(bot)
     exemptions = await bot.runtime.freezes.exemptions_for([1])
     assert [e.status.value for e in exemptions] == ["pending"]
+    denied = [(e.actor, e.subject) for e in await bot.runtime.audit.latest(10) if e.action == "freeze.exemption_denied"]
+    assert denied == [("U0ALICE", "freeze#1"), ("U0MALLORY", "exemption#1")]
 
 
 async def test_a_refused_request_stays_refused(bot: BotHarness) -> None:
@@ -111,3 +113,14 @@ async def test_a_forged_or_unknown_exemption_button_is_answered_not_crashed(bot:
     bot.fake.reset()
     await bot.slack.block_action("freeze.exemption.approve", "99", user_id="U0DAVE")
     assert "There is no exemption #99." in await ephemeral_reply(bot)
+
+
+async def test_approving_after_the_window_ended_is_refused(bot: BotHarness) -> None:
+    await frozen(bot)
+    await bot.slack.slash("/freeze", "exempt #1 api 30m hotfix", user_id="U0CAROL")
+    await bot.fake.wait_for("chat.postMessage", text_is("U0CAROL asks to deploy api during freeze #1"))
+    await bot.fake.wait_for_response(lambda r: "Asked for exemption #1" in str(r.body.get("text")))
+    bot.fake.reset()
+    bot.clock.advance(timedelta(hours=5))
+    await bot.slack.block_action("freeze.exemption.approve", "1", user_id="U0DAVE", channel_id="C0DEPLOYS")
+    assert "Window #1 is not in force any more" in await ephemeral_reply(bot)

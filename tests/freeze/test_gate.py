@@ -182,3 +182,18 @@ def test_cli_usage_errors_exit_2() -> None:
     missing = subprocess.run([sys.executable, "-m", "bot", "freeze", "check"], capture_output=True, text=True,
                              env=env, timeout=60)
     assert missing.returncode == 2 and "--environment" in missing.stderr
+
+
+async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
+    gets = ["/api/v1/freeze?environment=%00", "/api/v1/freeze?environment=" + "x" * 5000,
+            "/api/v1/freeze?environment=production&service=" + "%ff" * 100, "/api/v1/freeze?environment[]=a",
+            "/api/v1/deploys?environment=%ff%fe"]
+    for url in gets:
+        response = await api.get(url, headers=AUTH)
+        assert (response.status_code < 500 and response.status_code != 200) or url.startswith("/api/v1/deploys"), url
+    bodies = [b"", b"null", b"{}", b'{"environment": {"$gt": ""}}', b"\x00" * 10, b"{" * 10000, b"1e999",
+              b'{"environment": "production", "service": "api", "version": "' + b"v" * 300 + b'", "actor": "ci"}',
+              b"x" * 20000]
+    for body in bodies:
+        response = await api.post("/api/v1/deploys", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
