@@ -32,6 +32,9 @@ USAGE = (
     "or create one: " + EXAMPLES
 )
 
+SHORT_USAGE = ("Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`, `/freeze cancel #N`, "
+               "`/freeze extend #N 30m`, `/freeze new` or `/freeze exempt #N <service> <duration> <reason>`; "
+               "`/freeze help` shows every form.")
 _CLAUSES = ("for", "in", "from", "until", "before", "lead", "on")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -131,7 +134,7 @@ def parse(text: str, *, now: datetime, tz: ZoneInfo) -> FreezeRequest:
         return ShowUsage(USAGE)
     if head in _CLAUSES:
         return parse_window(words, now=now, tz=tz)
-    return ShowUsage(f"I don't know `/freeze {words[0]}`. {USAGE}")
+    return ShowUsage(f"I don't know `/freeze {words[0]}`. {SHORT_USAGE}")
 
 
 def parse_window(words: list[str], *, now: datetime, tz: ZoneInfo) -> CreateWindow:
