@@ -18,7 +18,9 @@ from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.db import migrate as migrations
 from bot.db.audit import AuditEntry
 from bot.db.urls import UnsupportedDatabaseURL, redacted
+from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime, build_runtime
+from bot.services.freeze_types import FreezeRefused
 from bot.settings import Settings
 
 EXIT_OK = 0
@@ -244,6 +246,69 @@ def cmd_incident_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXIT_FROZEN = 3
+GATE_POLICY = CallPolicy(timeout=10.0, attempts=3, backoff=0.5, deadline=30.0)
+
+
+def _print_frozen(environment: str, window: dict[str, object]) -> None:
+    print(f"FROZEN: {environment} is frozen by window #{window.get('id')} until {window.get('ends_at')}: "
+          f"{window.get('reason')} (created by {window.get('created_by')})")
+
+
+async def _ask_api(url: str, token: str | None, environment: str, service: str | None) -> int:
+    import httpx  # the gate's HTTP client; only this command needs it
+
+    params = {"environment": environment, **({"service": service} if service else {})}
+    endpoint = url.rstrip("/") + "/api/v1/freeze"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=GATE_POLICY.timeout) as client:
+        try:
+            response = await call_outbound(f"gate:{url}", lambda: client.get(endpoint, params=params,
+                                                                             headers=headers),
+                                           policy=GATE_POLICY, idempotent=True)
+        except Exception as exc:
+            raise CliError(f"cannot ask {endpoint}: {type(exc).__name__}: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code == 200:
+        print(f"not frozen: {environment} may deploy{f' {service}' if service else ''}")
+        return EXIT_OK
+    if response.status_code == 423 and isinstance(body, dict):
+        _print_frozen(environment, body.get("window") or {})
+        return EXIT_FROZEN
+    if response.status_code == 401:
+        raise CliError(f"{endpoint} refused the token (401): set GUARDRAIL_API_TOKEN to the bot's API token")
+    raise CliError(f"{endpoint} answered HTTP {response.status_code}: {str(body)[:300]}")
+
+
+def cmd_freeze_check(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.url:
+        token = settings.guardrail_api_token.get_secret_value() if settings.guardrail_api_token else None
+        return asyncio.run(_ask_api(args.url, token, args.environment, args.service))
+    _check_schema(settings)
+    runtime = _runtime(settings)
+
+    async def run() -> int:
+        try:
+            decision = await runtime.freezes.gate(args.environment, service=args.service)
+        except FreezeRefused as exc:
+            raise CliError(exc.message) from None
+        finally:
+            await runtime.close()
+        if decision.window is None:
+            print(f"not frozen: {args.environment} may deploy{f' {args.service}' if args.service else ''}")
+            return EXIT_OK
+        w = decision.window
+        _print_frozen(args.environment, {"id": w.id, "ends_at": w.ends_at.isoformat(), "reason": w.reason,
+                                         "created_by": w.created_by})
+        return EXIT_FROZEN
+
+    return asyncio.run(run())
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -278,6 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken")
     verify.set_defaults(handler=cmd_audit_verify)
     audit.set_defaults(handler=lambda _args: _usage(audit))
+
+    freeze = sub.add_parser("freeze", help="ask the freeze gate (for CI pipelines)")
+    freeze_sub = freeze.add_subparsers(dest="freeze_command", metavar="SUBCOMMAND")
+    check_gate = freeze_sub.add_parser("check", help="exit 0 not frozen, 3 frozen, 2 error",
+                                       description="Ask whether a deploy may go ahead: exit 0 when not "
+                                       "frozen, 3 when frozen (printing the window), 2 on any error.")
+    check_gate.add_argument("--environment", required=True, help="environment to deploy to, e.g. production")
+    check_gate.add_argument("--service", default=None, help="service being deployed (break-glass exemptions)")
+    check_gate.add_argument("--url", default=None, help="ask a running guardrail at this URL (with "
+                            "$GUARDRAIL_API_TOKEN) instead of the database")
+    check_gate.set_defaults(handler=cmd_freeze_check)
+    freeze.set_defaults(handler=lambda _args: _usage(freeze))
 
     incident = sub.add_parser("incident", help="incident records: export a postmortem draft")
     incident_sub = incident.add_subparsers(dest="incident_command", metavar="SUBCOMMAND")

@@ -12,8 +12,10 @@ from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.audit import AuditLog
+from bot.services.freeze import FreezeService
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
+from bot.services.incident_freezes import FreezeForIncidents
 from bot.services.incidents import IncidentService
 from bot.settings import Settings
 
@@ -26,6 +28,7 @@ class Runtime:
     clock: Clock
     audit: AuditLog
     breakers: Breakers
+    freezes: FreezeService
     health: HealthService
     incidents: IncidentService
 
@@ -43,9 +46,11 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     config = loaded.config
+    freezes = FreezeService(db, clock, config)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
-                           watch=HealthWatch(db, clock), freezes=None, deploys=None)
-    incidents = IncidentService(db, clock, config, build_action, breakers, prober=health,
+                           watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
+    incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
+                                freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
                                 build_undo=build_undo)
     # Health answers list open incidents, and the incident playbook runs health checks: the two
@@ -58,6 +63,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         clock=clock,
         audit=AuditLog(db, clock),
         breakers=breakers,
+        freezes=freezes,
         health=health,
         incidents=incidents,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -10,6 +11,11 @@ from bot.db import deliveries
 from bot.runtime import Runtime
 
 DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
+# Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
+# each tick is one indexed query when nothing is due.
+FREEZE_TICK_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
@@ -28,4 +34,13 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         # Ticks at the shortest watch_interval; the service checks only the services that are due.
         scheduler.add_job(runtime.health.watch_tick, "interval", seconds=max(interval.total_seconds(), 1.0),
                           id="health.watch", replace_existing=True, coalesce=True, max_instances=1)
+
+    async def freeze_tick() -> None:
+        try:
+            await runtime.freezes.tick()
+        except Exception:
+            log.exception("freeze tick failed; the next tick retries from database state")
+
+    scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
+                      replace_existing=True, coalesce=True, max_instances=1)
     return scheduler

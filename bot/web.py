@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.api import api_routes
 from bot.runtime import Runtime
 from bot.slack.shape import malformed_reason
 
@@ -65,6 +66,7 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *api_routes(runtime),
     ]
     return Starlette(routes=routes, lifespan=lifespan or _no_lifespan)
 

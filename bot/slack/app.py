@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
 from bot.runtime import Runtime
-from bot.slack import audit, health, incidents
+from bot.slack import audit, freeze, health, incidents
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,8 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
     )
     app.middleware(_drop_redeliveries(runtime))
-    for feature in (audit, health, incidents):
+    for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
-    _register_pending_features(app)
     return app
 
 
@@ -68,13 +67,3 @@ def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
         return None
 
     return middleware
-
-
-def _register_pending_features(app: AsyncApp) -> None:
-    """Listeners for manifest entries whose feature has not landed yet: acknowledge politely."""
-
-    async def not_yet(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-        await ack(text=f"`{body.get('command')}` is not available in this build of guardrail yet.")
-
-    for command in ("/freeze",):
-        app.command(command)(not_yet)

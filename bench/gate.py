@@ -1,0 +1,244 @@
+"""Benchmark the freeze gate and the scheduler.
+
+1. Gate throughput: `GET /api/v1/freeze` on the real bot vs a bare Starlette endpoint returning a
+   constant, both under uvicorn on 127.0.0.1 (separate processes, one worker each), same run,
+   concurrency 20, a fixed number of requests each. Reports requests/s and p50/p99 latency.
+2. Ten thousand scheduled windows: the bot's real APScheduler tick (every 1 s) over a database
+   holding N windows, of which `--due` fall due during the run; reports how late each reminder,
+   start and end announcement was handed to the announcer, and the process RSS.
+
+    python -m bench.gate [--requests 5000] [--windows 10000] [--due 1000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parent.parent
+CONFIG = """\
+timezone: Europe/Berlin
+channels: {deploys: C0DEPLOYS}
+freeze:
+  environments: [production, staging]
+  reminders: [10s]
+  max_duration: 7d
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# --- 1. gate throughput ------------------------------------------------------------------------
+
+
+def _serve(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+
+
+async def _wait_up(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+async def _load(url: str, requests: int, concurrency: int, headers: dict[str, str]) -> dict[str, float]:
+    # aiohttp as the load generator: httpx's client is slower than the bare server and would be
+    # what gets measured.
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = requests
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as client:
+        for _ in range(50):  # warm-up
+            async with client.get(url, headers=headers) as response:
+                await response.read()
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                async with client.get(url, headers=headers) as response:
+                    await response.read()
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {"rps": len(latencies) / elapsed, "p50_ms": _percentile(latencies, 0.5) * 1000,
+            "p99_ms": _percentile(latencies, 0.99) * 1000, "statuses": statuses}  # type: ignore[dict-item]
+
+
+async def bench_gate(database_url: str, config: Path, requests: int, concurrency: int) -> None:
+    from bot.clock import SystemClock
+    from bot.config import load_config
+    from bot.db.engine import Database
+    from bot.services.freeze import FreezeService
+
+    db = Database(database_url)
+    freezes = FreezeService(db, SystemClock(), load_config(config).config)
+    now = datetime.now(UTC)
+    await freezes.create(starts_at=now, ends_at=now + timedelta(hours=2), environment="production",
+                         reason="Benchmark freeze", actor="bench")
+    await db.dispose()
+
+    env = {"BENCH_DATABASE_URL": database_url, "BENCH_CONFIG": str(config)}
+    bare_port, gate_port = _free_port(), _free_port()
+    servers = [_serve("bench.gate_apps:bare_app", bare_port, env), _serve("bench.gate_apps:gate_app", gate_port, env)]
+    try:
+        bare_url = f"http://127.0.0.1:{bare_port}/api/v1/freeze?environment=production"
+        gate_url = f"http://127.0.0.1:{gate_port}/api/v1/freeze?environment=production&service=api"
+        await _wait_up(bare_url)
+        await _wait_up(gate_url)
+        bare = await _load(bare_url, requests, concurrency, {})
+        gate = await _load(gate_url, requests, concurrency, {"Authorization": "Bearer bench-token"})
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"gate benchmark: {requests} requests each, concurrency {concurrency}")
+    for name, result in (("bare Starlette constant", bare), ("guardrail GET /api/v1/freeze", gate)):
+        print(f"  {name:30s} {result['rps']:8.0f} req/s   p50 {result['p50_ms']:6.1f} ms   "
+              f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}")
+    print(f"  gate / bare throughput: {gate['rps'] / bare['rps']:.2f}")
+
+
+# --- 2. ten thousand windows -----------------------------------------------------------------
+
+
+class LatenessRecorder:
+    """An announcer that only records how late each scheduled notice was handed over."""
+
+    def __init__(self) -> None:
+        self.lateness: list[float] = []
+        self.kinds: dict[str, int] = {}
+
+    async def announce(self, notice: object) -> None:
+        due = getattr(notice, "due_at", None)
+        if due is not None:
+            self.lateness.append((datetime.now(UTC) - due).total_seconds())
+            kind = str(getattr(notice, "kind", "?"))
+            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+
+async def bench_windows(database_url: str, config: Path, windows: int, due: int) -> None:
+    from sqlalchemy import insert
+
+    from bot.config import load_config
+    from bot.db.freeze import FreezeWindowRecord
+    from bot.runtime import build_runtime
+    from bot.scheduler import build_scheduler
+    from bot.services.freeze_schedule import first_event_at
+    from bot.services.freeze_types import FreezeWindow
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)  # type: ignore[call-arg]
+    runtime = build_runtime(settings, load_config(config))
+    recorder = LatenessRecorder()
+    runtime.freezes.announcer = recorder
+    reminders = list(runtime.config.freeze.reminders)
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(windows):
+        if i < due:   # these fall due during the run: reminders 10 s before starts spread over 60 s
+            start = now + timedelta(seconds=15 + 60 * i / due)
+            length = timedelta(seconds=20)
+        else:         # the rest wait in the table, spread over the next week
+            start = now + timedelta(hours=1) + timedelta(seconds=(7 * 86400) * i / windows)
+            length = timedelta(hours=2)
+        window = FreezeWindow(id=i + 1, environment="production" if i % 2 else "staging", reason=f"Bench {i}",
+                              starts_at=start, ends_at=start + length, created_by="bench", created_at=now)
+        rows.append({"environment": window.environment, "reason": window.reason, "starts_at": start,
+                     "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
+                     "next_event_at": first_event_at(window, reminders)})
+    async with runtime.db.engine.begin() as conn:
+        for chunk in range(0, len(rows), 1000):
+            await conn.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
+    rss_before = _rss_mb()
+    scheduler = build_scheduler(runtime)
+    scheduler.start()
+    expected = due * (1 + len(reminders) + 1)
+    deadline = time.monotonic() + 180
+    peak = rss_before
+    while len(recorder.lateness) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        peak = max(peak, _rss_mb())
+    scheduler.shutdown(wait=False)
+    await runtime.close()
+    late = recorder.lateness
+    print(f"scheduler benchmark: {windows} windows in the table, {due} falling due during the run "
+          f"({expected} announcements expected, {len(late)} made: {recorder.kinds})")
+    if late:
+        print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {_percentile(late, 0.99):.2f} s   "
+              f"max {max(late):.2f} s")
+    print(f"  RSS: {rss_before:.0f} MB after loading, peak {peak:.0f} MB while announcing")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--windows", type=int, default=10_000)
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file per part")
+    parser.add_argument("--skip-gate", action="store_true")
+    parser.add_argument("--skip-windows", action="store_true")
+    args = parser.parse_args()
+
+    from bot.db import migrate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config"
+        config.mkdir()
+        (config / "guardrail.yaml").write_text(CONFIG)
+        for part, run in (("gate", not args.skip_gate), ("windows", not args.skip_windows)):
+            if not run:
+                continue
+            url = args.database_url or f"sqlite:///{tmp}/{part}.db"
+            migrate.upgrade(url)
+            if part == "gate":
+                await bench_gate(url, config, args.requests, args.concurrency)
+            else:
+                await bench_windows(url, config, args.windows, args.due)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

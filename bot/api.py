@@ -1,0 +1,152 @@
+"""`/api/v1/…`: the freeze gate CI asks before deploying, and recorded deploys.
+
+Bearer `GUARDRAIL_API_TOKEN`, compared in constant time; without a configured token every
+request is 401. Malformed input is a 4xx with the reason, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from bot.services.freeze_types import FreezeRefused, FreezeWindow, GateDecision, RecordedDeploy
+
+MAX_BODY = 16_384
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_FIELDS = {"environment": 64, "service": 100, "version": 200, "actor": 80}
+_LOOSE = {"version", "actor"}  # "1.4.2 (build 7)", "github-actions[bot]"
+
+
+def window_json(window: FreezeWindow) -> dict[str, Any]:
+    return {"id": window.id, "reason": window.reason, "starts_at": window.starts_at.isoformat(),
+            "ends_at": window.ends_at.isoformat(), "created_by": window.created_by}
+
+
+def _frozen(decision: GateDecision) -> JSONResponse:
+    assert decision.window is not None
+    return JSONResponse({"environment": decision.environment, "frozen": True,
+                         "window": window_json(decision.window)}, status_code=423)
+
+
+def _unprocessable(errors: dict[str, str]) -> JSONResponse:
+    return JSONResponse({"error": "invalid request", "errors": errors}, status_code=422)
+
+
+def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The deploy fields and the field errors (empty when valid)."""
+    if not isinstance(body, dict):
+        return {}, {"body": "must be a JSON object with environment, service, version, actor and optional url"}
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for field, limit in _FIELDS.items():
+        value = body.get(field)
+        if value is None or value == "":
+            errors[field] = "is required"
+        elif not isinstance(value, str):
+            errors[field] = "must be a string"
+        elif len(value) > limit or not (_PRINTABLE if field in _LOOSE else _NAME).match(value) \
+                or value != value.strip():
+            errors[field] = (f"must be 1-{limit} printable characters without surrounding spaces"
+                             if field in _LOOSE else f"must be 1-{limit} characters: letters, digits and "
+                             ". _ : / @ + - (starting with a letter or digit)")
+        else:
+            clean[field] = value
+    if "environment" in clean and clean["environment"] not in environments:
+        errors["environment"] = f"unknown environment; one of {', '.join(environments)}"
+    url = body.get("url")
+    if url is not None:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 1000:
+            errors["url"] = "must be an http:// or https:// URL (at most 1000 characters)"
+        else:
+            clean["url"] = url
+    unknown = sorted(set(body) - {*_FIELDS, "url"})
+    for key in unknown[:10]:
+        errors[str(key)[:50]] = "unknown field"
+    return clean, errors
+
+
+def api_routes(runtime: Runtime) -> list[Route]:
+    def authorized(request: Request) -> bool:
+        token = runtime.settings.guardrail_api_token
+        header = request.headers.get("authorization", "")
+        if token is None or not header.lower().startswith("bearer "):
+            return False
+        given = header[7:].strip().encode("utf-8", "replace")
+        return hmac.compare_digest(given, token.get_secret_value().encode())
+
+    def unauthorized() -> JSONResponse:
+        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    async def freeze_gate(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        environment = request.query_params.get("environment", "")
+        service = request.query_params.get("service") or None
+        if not environment:
+            return _unprocessable({"environment": "is required, e.g. ?environment=production"})
+        if service is not None and (len(service) > _FIELDS["service"] or not _NAME.match(service)):
+            return _unprocessable({"service": f"must be 1-{_FIELDS['service']} characters: letters, digits and "
+                                              ". _ : / @ + - (starting with a letter or digit)"})
+        try:
+            decision = await runtime.freezes.gate(environment, service=service)
+        except FreezeRefused as exc:
+            return _unprocessable({exc.field or "environment": exc.message})
+        if decision.frozen:
+            return _frozen(decision)
+        payload: dict[str, Any] = {"environment": decision.environment, "frozen": False}
+        if decision.exemptions:
+            payload["exemptions"] = [e.id for e in decision.exemptions]
+        return JSONResponse(payload)
+
+    async def record_deploy(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _unprocessable({"body": "is not valid JSON"})
+        fields, errors = validate_deploy(body, runtime.freezes.environments)
+        if errors:
+            return _unprocessable(errors)
+        outcome = await runtime.freezes.record_deploy(
+            environment=fields["environment"], service=fields["service"], version=fields["version"],
+            actor=f"api:{fields['actor']}", url=fields.get("url"))
+        if isinstance(outcome, GateDecision):
+            return _frozen(outcome)
+        return JSONResponse(_deploy_json(outcome), status_code=201)
+
+    async def list_deploys(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        environment = request.query_params.get("environment") or None
+        deploys = await runtime.freezes.last_deploys(environment)
+        return JSONResponse({"deploys": [
+            {"environment": d.environment, "service": d.service, "version": d.version, "actor": d.actor,
+             "at": d.at.isoformat(), "url": d.url} for d in deploys]})
+
+    return [
+        Route("/api/v1/freeze", freeze_gate, methods=["GET"]),
+        Route("/api/v1/deploys", record_deploy, methods=["POST"]),
+        Route("/api/v1/deploys", list_deploys, methods=["GET"]),
+    ]
+
+
+def _deploy_json(deploy: RecordedDeploy) -> dict[str, Any]:
+    info = deploy.info
+    return {"id": deploy.id, "environment": info.environment, "service": info.service, "version": info.version,
+            "actor": info.actor, "at": info.at.isoformat(), "url": info.url,
+            "exemptions": [e.id for e in deploy.exemptions]}

@@ -1,0 +1,97 @@
+"""Freeze tables and the few queries that need SQL: windows, deploys, exemptions, announcement claims."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.db.types import UTCDateTime
+
+
+class FreezeWindowRecord(SQLModel, table=True):
+    """One freeze window. `next_event_at` is when the scheduler next has something to announce."""
+
+    __tablename__ = "freeze_window"
+    __table_args__ = (Index("ix_freeze_window_env_span", "environment", "ends_at", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    cancelled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    cancelled_by: str | None = Field(default=None, max_length=100)
+    recurring_key: str | None = Field(default=None, max_length=200, unique=True)
+    next_event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True,
+                                                                           index=True))
+
+
+class DeployRecord(SQLModel, table=True):
+    """A deploy CI reported through `POST /api/v1/deploys`."""
+
+    __tablename__ = "freeze_deploy"
+    __table_args__ = (Index("ix_freeze_deploy_env_service", "environment", "service", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    service: str = Field(max_length=100)
+    version: str = Field(max_length=200)
+    actor: str = Field(max_length=100)
+    url: str | None = Field(default=None, max_length=1000)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    exemption_id: int | None = Field(default=None)
+
+
+class FreezeExemptionRecord(SQLModel, table=True):
+    """A break-glass request: one service may deploy during window `window_id` once approved."""
+
+    __tablename__ = "freeze_exemption"
+
+    id: int | None = Field(default=None, primary_key=True)
+    window_id: int = Field(index=True)
+    service: str = Field(max_length=100)
+    duration_seconds: int
+    reason: str = Field(max_length=500)
+    requested_by: str = Field(max_length=100)
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(max_length=20, index=True)  # pending, approved, refused, expired
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class FreezeAnnouncementRecord(SQLModel, table=True):
+    """An announcement claimed by one replica before it is posted: (subject, kind) exactly once."""
+
+    __tablename__ = "freeze_announcement"
+
+    key: str = Field(primary_key=True, max_length=200)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def claim_announcement(session: AsyncSession, key: str, at: datetime) -> bool:
+    """Insert-or-ignore the claim; True only for the one caller (of any replica) that inserted it."""
+    statement = (_insert(session)(FreezeAnnouncementRecord).values(key=key[:200], at=at)
+                 .on_conflict_do_nothing().returning(FreezeAnnouncementRecord.key))
+    # RETURNING, not rowcount: psycopg's rowcount for a skipped ON CONFLICT row is not reliable here.
+    return (await session.execute(statement)).first() is not None
+
+
+async def insert_recurring(session: AsyncSession, values: dict[str, object]) -> int | None:
+    """Insert a materialized recurring occurrence unless its `recurring_key` exists; its id if inserted."""
+    statement = (_insert(session)(FreezeWindowRecord).values(**values)
+                 .on_conflict_do_nothing(index_elements=["recurring_key"]))
+    result = await session.execute(statement.returning(FreezeWindowRecord.id))
+    row = result.first()
+    return int(row[0]) if row is not None else None

@@ -1,0 +1,384 @@
+"""Freeze windows: create, list, cancel, extend, enforce (the gate), break-glass, and the scheduler tick.
+
+Each state change runs in one unit of work with its audit entry; announcements are posted after
+the commit. Scheduled announcements are claimed in the database first (insert-or-ignore), so
+with several replicas exactly one posts each of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import GuardrailConfig, format_duration
+from bot.db.audit import append_entry
+from bot.db.engine import Database
+from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
+from bot.services import freeze_schedule as schedule
+from bot.services.freeze_gate import GateSnapshot, decide
+from bot.services.freeze_rows import exemption_from_row, locked_window, window_details, window_from_row
+from bot.services.freeze_ticker import FreezeTicker
+from bot.services.freeze_types import (
+    MAX_REASON,
+    Announcer,
+    Exemption,
+    ExemptionStatus,
+    FreezeNotice,
+    FreezeRefused,
+    FreezeStatus,
+    FreezeWindow,
+    GateDecision,
+    NoAnnouncer,
+    NotFound,
+    NoticeKind,
+    RecordedDeploy,
+    ResponderDirectory,
+)
+from bot.services.ports import ActiveFreeze, DeployInfo
+
+log = logging.getLogger(__name__)
+
+
+
+class FreezeService:
+    """Implements `FreezeLookup` and `DeployHistory` (bot.services.ports) for the other features."""
+
+    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
+                 announcer: Announcer | None = None, responders: ResponderDirectory | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self.announcer: Announcer = announcer or NoAnnouncer()
+        self.responders = responders
+        self._gate = GateSnapshot(self._load_gate_state, clock)
+        self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._gate.invalidate)
+
+    @property
+    def environments(self) -> list[str]:
+        return list(self._config.freeze.environments)
+
+    @property
+    def _reminders(self) -> list[timedelta]:
+        return list(self._config.freeze.reminders)
+
+    # --- validation ------------------------------------------------------------------------
+
+    def environment(self, name: str | None) -> str:
+        """The named environment, or the default one; refused when unknown."""
+        if name is None or name == "":
+            return self._config.freeze.default_environment
+        if name not in self.environments:
+            raise FreezeRefused(f"Unknown environment `{name}`: use one of {', '.join(self.environments)}.",
+                                field="environment")
+        return name
+
+    def _check_span(self, starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+        if ends_at <= starts_at:
+            raise FreezeRefused("The window ends before it starts.", field="ends_at")
+        if ends_at <= now:
+            raise FreezeRefused("The window ends in the past.", field="ends_at")
+        longest = self._config.freeze.max_duration
+        if ends_at - starts_at > longest:
+            raise FreezeRefused(f"The window lasts {format_duration(ends_at - starts_at)}, longer than "
+                                f"`freeze.max_duration` ({format_duration(longest)}).", field="ends_at")
+
+    @staticmethod
+    def _check_reason(reason: str) -> str:
+        reason = " ".join(reason.split())
+        if not reason:
+            raise FreezeRefused("Say why the window is needed.", field="reason")
+        if len(reason) > MAX_REASON:
+            raise FreezeRefused(f"The reason is longer than {MAX_REASON} characters.", field="reason")
+        return reason
+
+    # --- windows ---------------------------------------------------------------------------
+
+    async def create(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str,
+                     actor: str) -> FreezeWindow:
+        """Create a window (overlaps are allowed) and announce it."""
+        now = self._clock.now()
+        env = self.environment(environment)
+        reason = self._check_reason(reason)
+        self._check_span(starts_at, ends_at, now)
+        async with self._db.unit_of_work() as session:
+            row = FreezeWindowRecord(environment=env, reason=reason, starts_at=starts_at, ends_at=ends_at,
+                                     created_by=actor, created_at=now)
+            session.add(row)
+            await session.flush()
+            window = window_from_row(row)
+            row.next_event_at = schedule.first_event_at(window, self._reminders)
+            await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
+                               details=window_details(window))
+        self._gate.invalidate()
+        await self.announcer.announce(FreezeNotice(NoticeKind.CREATED, now, actor, window))
+        return window
+
+    async def get(self, window_id: int) -> FreezeWindow:
+        async with self._db.reader() as session:
+            row = await session.get(FreezeWindowRecord, window_id)
+        if row is None:
+            raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
+        return window_from_row(row)
+
+    async def upcoming(self) -> list[FreezeWindow]:
+        """Active and upcoming windows, soonest first."""
+        now = self._clock.now()
+        async with self._db.reader() as session:
+            rows = (await session.execute(
+                select(FreezeWindowRecord)
+                .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
+                .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id)).limit(200)
+            )).scalars().all()
+        return [window_from_row(r) for r in rows]
+
+    async def status(self, environment: str | None = None) -> FreezeStatus:
+        env = self.environment(environment)
+        now = self._clock.now()
+        windows = [w for w in await self.upcoming() if w.environment == env]
+        active = tuple(w for w in windows if w.is_active(now))
+        upcoming = next((w for w in windows if w.starts_at > now), None)
+        return FreezeStatus(env, active, _frozen_until(active, windows), upcoming)
+
+    async def cancel(self, window_id: int, *, actor: str) -> FreezeWindow:
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            row = await locked_window(session, window_id)
+            if row.cancelled_at is not None:
+                raise FreezeRefused(f"Window #{window_id} was already cancelled.")
+            if row.ends_at <= now:
+                raise FreezeRefused(f"Window #{window_id} has already ended.")
+            row.cancelled_at, row.cancelled_by, row.next_event_at = now, actor, None
+            session.add(row)
+            window = window_from_row(row)
+            await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
+                               details=window_details(window))
+        self._gate.invalidate()
+        await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
+        return window
+
+    async def extend(self, window_id: int, by: timedelta, *, actor: str) -> FreezeWindow:
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            row = await locked_window(session, window_id)
+            if row.cancelled_at is not None:
+                raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
+            if row.ends_at <= now:
+                raise FreezeRefused(f"Window #{window_id} has already ended; create a new one instead.")
+            self._check_span(row.starts_at, row.ends_at + by, now)
+            previous_end = row.ends_at
+            row.ends_at = row.ends_at + by
+            window = window_from_row(row)
+            row.next_event_at = schedule.next_event_at(window, self._reminders, now)
+            session.add(row)
+            await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
+                               details={**window_details(window), "previous_ends_at": previous_end.isoformat(),
+                                        "extended_by": format_duration(by)})
+        self._gate.invalidate()
+        await self.announcer.announce(FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
+        return window
+
+    # --- the gate (FreezeLookup) -----------------------------------------------------------
+
+    async def _gate_state(self, session: AsyncSession, *, at: datetime, until: datetime,
+                          environment: str | None = None) -> tuple[list[FreezeWindow], list[Exemption]]:
+        """Windows in force at `at` or starting before `until`, with their approved exemptions."""
+        query = select(FreezeWindowRecord).where(
+            col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.starts_at) <= until,
+            col(FreezeWindowRecord.ends_at) > at)
+        if environment is not None:
+            query = query.where(col(FreezeWindowRecord.environment) == environment)
+        windows = [window_from_row(r) for r in (await session.execute(query)).scalars().all()]
+        if not windows:
+            return [], []
+        rows = (await session.execute(
+            select(FreezeExemptionRecord).where(
+                col(FreezeExemptionRecord.window_id).in_([w.id for w in windows]),
+                col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value)
+        )).scalars().all()
+        return windows, [exemption_from_row(r) for r in rows]
+
+    async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
+        async with self._db.reader() as session:
+            return await self._gate_state(session, at=at, until=until)
+
+    async def gate(self, environment: str, *, service: str | None = None) -> GateDecision:
+        """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused)."""
+        return await self._gate.decide(self.environment(environment), service)
+
+    async def active_window(self, environment: str, *, service: str | None = None) -> ActiveFreeze | None:
+        """FreezeLookup: the window in force (None when not frozen, or when the service is exempt)."""
+        if environment not in self.environments:
+            return None
+        decision = await self.gate(environment, service=service)
+        return decision.window.as_active() if decision.window else None
+
+    # --- deploys (DeployHistory) -------------------------------------------------------------
+
+    async def record_deploy(self, *, environment: str, service: str, version: str, actor: str,
+                            url: str | None = None) -> RecordedDeploy | GateDecision:
+        """Record a deploy, or return the blocking decision when the environment is frozen."""
+        env = self.environment(environment)
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            windows, exemptions = await self._gate_state(session, at=now, until=now, environment=env)
+            decision = decide(env, service, windows, exemptions, now)
+            if decision.window is not None:
+                await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
+                                   subject=f"freeze#{decision.window.id}",
+                                   details={"environment": env, "service": service, "version": version})
+                blocked = decision
+            else:
+                used = decision.exemptions[0] if decision.exemptions else None
+                row = DeployRecord(environment=env, service=service, version=version, actor=actor, url=url, at=now,
+                                   exemption_id=used.id if used else None)
+                session.add(row)
+                await session.flush()
+                assert row.id is not None
+                details: dict[str, Any] = {"environment": env, "service": service, "version": version, "url": url}
+                if decision.exemptions:
+                    details["exemptions"] = [e.id for e in decision.exemptions]
+                await append_entry(session, at=now, actor=actor, action="freeze.deployed",
+                                   subject=f"deploy#{row.id}", details=details)
+                for exemption in decision.exemptions:
+                    await append_entry(session, at=now, actor=actor, action="freeze.exemption_used",
+                                       subject=f"exemption#{exemption.id}",
+                                       details={"deploy": row.id, "window": exemption.window_id})
+                recorded = RecordedDeploy(row.id, DeployInfo(env, service, version, actor, now, url),
+                                          decision.exemptions)
+        if decision.window is not None:
+            return blocked
+        await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, now, actor, deploy=recorded))
+        return recorded
+
+    async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
+        """DeployHistory: the newest deploy of each (environment, service), newest first."""
+        latest = select(func.max(DeployRecord.id)).group_by(col(DeployRecord.environment), col(DeployRecord.service))
+        if environment is not None:
+            latest = latest.where(col(DeployRecord.environment) == environment)
+        async with self._db.reader() as session:
+            rows = (await session.execute(
+                select(DeployRecord).where(col(DeployRecord.id).in_(latest.scalar_subquery()))
+                .order_by(col(DeployRecord.id).desc()).limit(100)
+            )).scalars().all()
+        return [DeployInfo(r.environment, r.service, r.version, r.actor, r.at, r.url) for r in rows]
+
+    # --- break-glass -------------------------------------------------------------------------
+
+    async def _require_responder(self, user_id: str, doing: str, subject: str) -> None:
+        """Refuse (and audit the attempt) unless the user is a responder."""
+        if self.responders is not None and await self.responders.is_responder(user_id):
+            return
+        async with self._db.unit_of_work() as session:
+            await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
+                               subject=subject, details={"attempted": doing, "why": "not a responder"})
+        raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.")
+
+    async def request_exemption(self, window_id: int, *, service: str, duration: timedelta, reason: str,
+                                actor: str) -> Exemption:
+        """A responder asks to let `service` deploy during window #N; another responder must approve."""
+        await self._require_responder(actor, "request a freeze exemption", f"freeze#{window_id}")
+        reason = self._check_reason(reason)
+        if duration > self._config.freeze.max_duration:
+            raise FreezeRefused(f"An exemption can last at most {format_duration(self._config.freeze.max_duration)}.")
+        if not service or len(service) > 100:
+            raise FreezeRefused("Name the service to exempt, e.g. `api`.")
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            window_row = await locked_window(session, window_id)
+            if window_row.cancelled_at is not None or window_row.ends_at <= now:
+                raise FreezeRefused(f"Window #{window_id} is not in force any more; nothing to exempt.")
+            row = FreezeExemptionRecord(window_id=window_id, service=service,
+                                        duration_seconds=int(duration.total_seconds()), reason=reason,
+                                        requested_by=actor, requested_at=now, status=ExemptionStatus.PENDING.value)
+            session.add(row)
+            await session.flush()
+            exemption = exemption_from_row(row)
+            await append_entry(session, at=now, actor=actor, action="freeze.exemption_requested",
+                               subject=f"exemption#{exemption.id}",
+                               details={"window": window_id, "service": service, "duration": format_duration(duration),
+                                        "reason": reason})
+            window = window_from_row(window_row)
+        await self.announcer.announce(FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window,
+                                                   exemption=exemption))
+        return exemption
+
+    async def decide_exemption(self, exemption_id: int, *, approve: bool, actor: str) -> Exemption:
+        """Approve (by a responder other than the requester) or refuse (by any responder) a pending request."""
+        await self._require_responder(actor, "approve or refuse freeze exemptions", f"exemption#{exemption_id}")
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            row = (await session.execute(
+                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
+            )).scalars().first()
+            if row is None:
+                raise NotFound(f"There is no exemption #{exemption_id}.")
+            if row.status != ExemptionStatus.PENDING.value:
+                raise FreezeRefused(f"Exemption #{exemption_id} was already {row.status}"
+                                    f"{f' by <@{row.decided_by}>' if row.decided_by else ''}.")
+            if approve and row.requested_by == actor:
+                raise FreezeRefused("A different responder must approve: you asked for this exemption.")
+            window_row = await session.get(FreezeWindowRecord, row.window_id)
+            assert window_row is not None
+            if approve and (window_row.cancelled_at is not None or window_row.ends_at <= now):
+                raise FreezeRefused(f"Window #{row.window_id} is not in force any more; nothing to approve.")
+            row.decided_by, row.decided_at = actor, now
+            row.status = (ExemptionStatus.APPROVED if approve else ExemptionStatus.REFUSED).value
+            if approve:
+                row.expires_at = now + timedelta(seconds=row.duration_seconds)
+            session.add(row)
+            exemption = exemption_from_row(row)
+            action = "freeze.exemption_approved" if approve else "freeze.exemption_refused"
+            await append_entry(session, at=now, actor=actor, action=action, subject=f"exemption#{exemption_id}",
+                               details={"window": row.window_id, "service": row.service,
+                                        "requested_by": row.requested_by,
+                                        "expires_at": row.expires_at.isoformat() if row.expires_at else None})
+            window = window_from_row(window_row)
+        self._gate.invalidate()
+        kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
+        await self.announcer.announce(FreezeNotice(kind, now, actor, window, exemption=exemption))
+        return exemption
+
+    # --- the scheduler tick ------------------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Announce what fell due (see FreezeTicker); safe on every replica at once."""
+        return await self._ticker.tick()
+
+    async def materialize_recurring(self, now: datetime) -> int:
+        return await self._ticker.materialize_recurring(now)
+
+    async def _announce(self, notice: FreezeNotice) -> None:
+        await self.announcer.announce(notice)
+
+    # --- reading for rendering ------------------------------------------------------------
+
+    async def exemptions_for(self, window_ids: Sequence[int]) -> list[Exemption]:
+        if not window_ids:
+            return []
+        async with self._db.reader() as session:
+            rows = (await session.execute(
+                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.window_id).in_(list(window_ids)))
+            )).scalars().all()
+        return [exemption_from_row(r) for r in rows]
+
+
+def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow]) -> datetime | None:
+    """The end of the continuous frozen stretch starting now (overlapping and adjacent windows chain)."""
+    if not active:
+        return None
+    until = max(w.ends_at for w in active)
+    changed = True
+    while changed:
+        changed = False
+        for w in windows:
+            if w.starts_at <= until < w.ends_at:
+                until, changed = w.ends_at, True
+    return until
+

@@ -1,0 +1,44 @@
+"""Freeze rows → domain objects, and the row lock the write paths share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
+from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeWindow, NotFound
+
+
+def window_from_row(row: FreezeWindowRecord) -> FreezeWindow:
+    assert row.id is not None
+    return FreezeWindow(id=row.id, environment=row.environment, reason=row.reason, starts_at=row.starts_at,
+                        ends_at=row.ends_at, created_by=row.created_by, created_at=row.created_at,
+                        cancelled_at=row.cancelled_at, cancelled_by=row.cancelled_by,
+                        recurring=row.recurring_key is not None)
+
+
+def exemption_from_row(row: FreezeExemptionRecord) -> Exemption:
+    assert row.id is not None
+    return Exemption(id=row.id, window_id=row.window_id, service=row.service,
+                     duration=timedelta(seconds=row.duration_seconds), reason=row.reason,
+                     requested_by=row.requested_by, requested_at=row.requested_at,
+                     status=ExemptionStatus(row.status), decided_by=row.decided_by, decided_at=row.decided_at,
+                     expires_at=row.expires_at)
+
+
+def window_details(window: FreezeWindow) -> dict[str, Any]:
+    return {"environment": window.environment, "reason": window.reason,
+            "starts_at": window.starts_at.isoformat(), "ends_at": window.ends_at.isoformat()}
+
+
+async def locked_window(session: AsyncSession, window_id: int) -> FreezeWindowRecord:
+    row: FreezeWindowRecord | None = (await session.execute(
+        select(FreezeWindowRecord).where(col(FreezeWindowRecord.id) == window_id).with_for_update()
+    )).scalars().first()
+    if row is None:
+        raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
+    return row

@@ -1,0 +1,170 @@
+"""The scheduler tick: recurring windows, reminders, starts, ends and exemption expiry, from database state.
+
+Every due (window, event) is claimed with an insert-or-ignore row in the same transaction as its
+audit entry, before anything is posted, so replicas announce each one exactly once. On
+PostgreSQL the due rows are also locked with SKIP LOCKED, so replicas share the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from bot.clock import Clock
+from bot.config import GuardrailConfig
+from bot.db import freeze as tables
+from bot.db.audit import append_entry
+from bot.db.engine import Database
+from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
+from bot.services import freeze_schedule as schedule
+from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
+from bot.services.freeze_types import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
+
+RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes recurring windows
+RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder
+END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this is not announced
+TICK_BATCH = 200                           # due windows claimed per transaction
+
+
+class FreezeTicker:
+    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
+                 notify: Callable[[FreezeNotice], Awaitable[None]], on_change: Callable[[], None]) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self._notify = notify
+        self._on_change = on_change
+        self._materialized_at: datetime | None = None
+
+    @property
+    def _reminders(self) -> list[timedelta]:
+        return list(self._config.freeze.reminders)
+
+    async def tick(self) -> int:
+        """Materialize recurring windows, then announce every due reminder/start/end and exemption expiry.
+
+        Safe to run on every replica at once; returns how many notices this call posted.
+        """
+        now = self._clock.now()
+        if self._materialized_at is None or now - self._materialized_at >= RECURRING_EVERY \
+                or now < self._materialized_at:
+            await self.materialize_recurring(now)
+            self._materialized_at = now
+        posted = 0
+        while True:
+            count, notices = await self._announce_batch(now)
+            for notice in notices:
+                await self._notify(notice)
+            posted += len(notices)
+            if count < TICK_BATCH:
+                break
+        async with self._db.reader() as session:
+            expired_ids = list((await session.execute(
+                select(col(FreezeExemptionRecord.id)).where(
+                    col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value,
+                    col(FreezeExemptionRecord.expires_at) <= now)
+            )).scalars().all())
+        for exemption_id in expired_ids:
+            if exemption_id is not None:
+                posted += await self._expire(exemption_id, now)
+        return posted
+
+    async def _announce_batch(self, now: datetime) -> tuple[int, list[FreezeNotice]]:
+        """Claim the due events of up to TICK_BATCH windows in one transaction; the notices to post.
+
+        On PostgreSQL, rows another replica is processing are skipped (SKIP LOCKED), so replicas
+        share the work; either way the claims make every announcement happen once.
+        """
+        notices: list[FreezeNotice] = []
+        async with self._db.unit_of_work() as session:
+            rows = (await session.execute(
+                select(FreezeWindowRecord).where(col(FreezeWindowRecord.next_event_at) <= now)
+                .order_by(col(FreezeWindowRecord.next_event_at)).limit(TICK_BATCH)
+                .with_for_update(skip_locked=True)
+            )).scalars().all()
+            for row in rows:
+                window = window_from_row(row)
+                for event in schedule.due_events(window, self._reminders, now):
+                    if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
+                        event = replace(event, post=False)
+                    claimed = await tables.claim_announcement(session, event.key, now)
+                    if claimed and event.post:
+                        await append_entry(session, at=now, actor="system", action="freeze.announced",
+                                           subject=f"freeze#{window.id}",
+                                           details={"kind": event.kind.value, "key": event.key})
+                        notices.append(FreezeNotice(event.kind, now, "system", window,
+                                                    until_start=event.until_start, due_at=event.due_at))
+                row.next_event_at = schedule.next_event_at(window, self._reminders, now)
+                session.add(row)
+        return len(rows), notices
+
+    async def _expire(self, exemption_id: int, now: datetime) -> int:
+        async with self._db.unit_of_work() as session:
+            row = (await session.execute(
+                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
+            )).scalars().first()
+            if row is None or row.status != ExemptionStatus.APPROVED.value:
+                return 0
+            row.status = ExemptionStatus.EXPIRED.value
+            session.add(row)
+            claimed = await tables.claim_announcement(session, f"x{exemption_id}:expired", now)
+            if not claimed:
+                return 0
+            exemption = exemption_from_row(row)
+            await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
+                               subject=f"exemption#{exemption_id}", details={"window": row.window_id,
+                                                                             "service": row.service})
+            window_row = await session.get(FreezeWindowRecord, row.window_id)
+            window = window_from_row(window_row) if window_row is not None else None
+        self._on_change()
+        await self._notify(FreezeNotice(NoticeKind.EXEMPTION_EXPIRED, now, "system", window,
+                                                   exemption=exemption))
+        return 1
+
+    async def materialize_recurring(self, now: datetime) -> int:
+        """Turn `freeze.recurring` rules into windows from (now - duration) to the horizon; idempotent."""
+        tz = self._config.tz
+        horizon = now + max(self._reminders, default=timedelta()) + RECURRING_HORIZON
+        wanted: dict[str, tuple[str, str | None, str, datetime, timedelta]] = {}
+        for rule in self._config.freeze.recurring:
+            for env in self._config.freeze.window_environments(rule):
+                for start in schedule.occurrences(rule.cron, tz, now - rule.duration, horizon):
+                    start = start.astimezone(UTC)
+                    key = f"{rule.name}|{env}|{start.isoformat()}"[:200]
+                    wanted[key] = (rule.name, rule.reason, env, start, rule.duration)
+        if not wanted:
+            return 0
+        # Look first, so the common case (already there) does not burn ids of a PostgreSQL sequence.
+        async with self._db.reader() as session:
+            existing = set((await session.execute(
+                select(col(FreezeWindowRecord.recurring_key))
+                .where(col(FreezeWindowRecord.recurring_key).in_(list(wanted)))
+            )).scalars().all())
+        created = 0
+        for key, (name, reason, env, start, duration) in sorted(wanted.items(), key=lambda kv: kv[1][3]):
+            if key not in existing:
+                created += await self._materialize(key, name, reason, env, start, duration, now)
+        return created
+
+    async def _materialize(self, key: str, name: str, reason: str | None, env: str, start: datetime,
+                           duration: timedelta, now: datetime) -> int:
+        window = FreezeWindow(id=0, environment=env, reason=reason or name, starts_at=start,
+                              ends_at=start + duration, created_by="system", created_at=now, recurring=True)
+        values: dict[str, object] = {
+            "environment": env, "reason": window.reason[:MAX_REASON], "starts_at": start, "ends_at": window.ends_at,
+            "created_by": f"recurring:{name}"[:100], "created_at": now, "recurring_key": key,
+            "next_event_at": schedule.first_event_at(window, self._reminders),
+        }
+        async with self._db.unit_of_work() as session:
+            window_id = await tables.insert_recurring(session, values)
+            if window_id is None:
+                return 0
+            await append_entry(session, at=now, actor="system", action="freeze.created",
+                               subject=f"freeze#{window_id}",
+                               details={**window_details(window), "recurring": name})
+        self._on_change()
+        return 1

@@ -1,0 +1,152 @@
+"""Freeze domain types: windows, exemptions, deploys, and the notices announced about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from bot.services.ports import ActiveFreeze, DeployInfo
+
+MAX_REASON = 500  # characters of a window's or exemption's reason
+
+
+class FreezeRefused(Exception):
+    """A request that breaks a rule; `field` names the input at fault (for form errors)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(FreezeRefused):
+    """No window or exemption with that id."""
+
+
+@dataclass(frozen=True)
+class FreezeWindow:
+    id: int
+    environment: str
+    reason: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    recurring: bool = False
+
+    def is_active(self, now: datetime) -> bool:
+        return self.cancelled_at is None and self.starts_at <= now < self.ends_at
+
+    def overlaps(self, other: FreezeWindow) -> bool:
+        return (self.id != other.id and self.environment == other.environment
+                and self.starts_at < other.ends_at and other.starts_at < self.ends_at)
+
+    def as_active(self) -> ActiveFreeze:
+        return ActiveFreeze(id=self.id, environment=self.environment, reason=self.reason,
+                            starts_at=self.starts_at, ends_at=self.ends_at, created_by=self.created_by)
+
+
+class ExemptionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Exemption:
+    id: int
+    window_id: int
+    service: str
+    duration: timedelta
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    status: ExemptionStatus
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def applies(self, service: str, now: datetime) -> bool:
+        return (self.status is ExemptionStatus.APPROVED and self.service == service
+                and self.expires_at is not None and now < self.expires_at)
+
+
+@dataclass(frozen=True)
+class RecordedDeploy:
+    id: int
+    info: DeployInfo
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@dataclass(frozen=True)
+class FreezeStatus:
+    environment: str
+    active: tuple[FreezeWindow, ...]
+    frozen_until: datetime | None
+    upcoming: FreezeWindow | None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate says for (environment, service): `window` is set when the deploy must wait."""
+
+    environment: str
+    window: FreezeWindow | None
+    exemptions: tuple[Exemption, ...] = ()
+
+    @property
+    def frozen(self) -> bool:
+        return self.window is not None
+
+
+class NoticeKind(StrEnum):
+    CREATED = "created"
+    REMINDER = "reminder"
+    STARTED = "started"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+    EXTENDED = "extended"
+    DEPLOYED = "deployed"
+    EXEMPTION_REQUESTED = "exemption_requested"
+    EXEMPTION_APPROVED = "exemption_approved"
+    EXEMPTION_REFUSED = "exemption_refused"
+    EXEMPTION_EXPIRED = "exemption_expired"
+
+
+@dataclass(frozen=True)
+class FreezeNotice:
+    """Something to announce in the deploys channel."""
+
+    kind: NoticeKind
+    at: datetime
+    actor: str = "system"
+    window: FreezeWindow | None = None
+    until_start: timedelta | None = None       # reminders: how long until the window starts
+    extended_by: timedelta | None = None
+    exemption: Exemption | None = None
+    deploy: RecordedDeploy | None = None
+    due_at: datetime | None = None             # scheduled notices: when it fell due (for lateness)
+
+
+class Announcer(Protocol):
+    async def announce(self, notice: FreezeNotice) -> None:
+        """Post the notice; must not raise (the claim is already committed)."""
+        ...
+
+
+class ResponderDirectory(Protocol):
+    async def is_responder(self, user_id: str) -> bool:
+        """Whether the user is one of `access.responders` (directly or through a user group)."""
+        ...
+
+
+class NoAnnouncer:
+    """Used before Slack is wired (CLI): notices are dropped."""
+
+    async def announce(self, notice: FreezeNotice) -> None:
+        return None

@@ -1,0 +1,228 @@
+"""`/freeze` in Slack: the command, the `/freeze new` form, break-glass buttons, and announcements."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.resilience import CallPolicy, call_outbound
+from bot.runtime import Runtime
+from bot.services import freeze_grammar as grammar
+from bot.services.freeze_types import FreezeNotice, FreezeRefused
+from bot.slack import blocks, freeze_view
+from bot.slack.ids import Command
+from bot.slack.payloads import ButtonClick, SlashCommand
+
+log = logging.getLogger(__name__)
+
+SLACK_CALL = CallPolicy(timeout=10.0)
+RESPONDER_CACHE_SECONDS = 60.0
+
+Ack = Callable[..., Awaitable[None]]
+Respond = Callable[..., Awaitable[Any]]
+
+
+class SlackAnnouncer:
+    """Posts freeze notices to `channels.deploys`; failures are logged, never raised."""
+
+    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
+        self._client = client
+        self._runtime = runtime
+
+    async def announce(self, notice: FreezeNotice) -> None:
+        text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
+        channel = self._runtime.config.channels.deploys
+        try:
+            await call_outbound("slack:chat.postMessage",
+                                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
+                                policy=SLACK_CALL, breakers=self._runtime.breakers)
+        except Exception:
+            log.exception("could not announce freeze notice %s", notice.kind.value)
+
+
+class SlackResponders:
+    """`access.responders`: user ids directly, user groups (S…) through usergroups.users.list, cached briefly."""
+
+    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
+        self._client = client
+        self._runtime = runtime
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached is not None and time.monotonic() - cached[0] < RESPONDER_CACHE_SECONDS:
+            return cached[1]
+        try:
+            response = await call_outbound(
+                "slack:usergroups.users.list", lambda: self._client.usergroups_users_list(usergroup=group),
+                policy=CallPolicy(timeout=5.0, attempts=2, deadline=10.0), breakers=self._runtime.breakers,
+                idempotent=True)
+            members = frozenset(str(u) for u in response.get("users") or [])
+        except Exception as exc:
+            log.warning("could not resolve user group %s: %s", group, exc)
+            return cached[1] if cached is not None else frozenset()
+        self._groups[group] = (time.monotonic(), members)
+        return members
+
+    async def is_responder(self, user_id: str) -> bool:
+        principals = self._runtime.config.access.responders
+        if user_id in principals:
+            return True
+        for principal in principals:
+            if principal.startswith("S") and user_id in await self._members(principal):
+                return True
+        return False
+
+
+def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
+    """The `/freeze new` state values → (environment, starts_at, ends_at, reason) and field errors."""
+
+    def value(block: str) -> Any:
+        return (values.get(block) or {}).get(block) or {}
+
+    errors: dict[str, str] = {}
+    environment = (value(freeze_view.FORM_ENVIRONMENT).get("selected_option") or {}).get("value")
+    reason = str(value(freeze_view.FORM_REASON).get("value") or "").strip()
+    if not reason:
+        errors[freeze_view.FORM_REASON] = "Say why the window is needed."
+
+    def moment(date_block: str, time_block: str) -> datetime | None:
+        day, hhmm = value(date_block).get("selected_date"), value(time_block).get("selected_time")
+        if not day:
+            errors[date_block] = "Pick a date."
+            return None
+        if not hhmm:
+            errors[time_block] = "Pick a time."
+            return None
+        try:
+            return grammar.local_moment(str(day), str(hhmm), tz)
+        except grammar.GrammarError as exc:
+            errors[time_block] = str(exc)[:150]
+            return None
+
+    starts_at = moment(freeze_view.FORM_START_DATE, freeze_view.FORM_START_TIME)
+    ends_at = moment(freeze_view.FORM_END_DATE, freeze_view.FORM_END_TIME)
+    return {"environment": environment, "starts_at": starts_at, "ends_at": ends_at, "reason": reason}, errors
+
+
+_FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freeze_view.FORM_START_TIME,
+                 "ends_at": freeze_view.FORM_END_TIME, "reason": freeze_view.FORM_REASON}
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    freezes = runtime.freezes
+    freezes.announcer = SlackAnnouncer(app.client, runtime)
+    freezes.responders = SlackResponders(app.client, runtime)
+
+    async def handle(command: SlashCommand, respond: Respond) -> None:
+        tz = runtime.config.tz
+        now = runtime.clock.now()
+
+        async def say(text: str, rendered: list[blocks.Block] | None = None) -> None:
+            await respond(text=text, blocks=rendered or [blocks.section(blocks.escape(text))],
+                          response_type="ephemeral")
+
+        try:
+            request = grammar.parse(command.text, now=now, tz=tz)
+        except grammar.GrammarError as exc:
+            await say(f"{exc}\n{grammar.USAGE}")
+            return
+        try:
+            if isinstance(request, grammar.ListWindows):
+                text, rendered = freeze_view.render_list(await freezes.upcoming(), runtime.config.freeze, tz, now)
+                await say(text, rendered)
+            elif isinstance(request, grammar.ShowStatus):
+                text, rendered = freeze_view.render_status(await freezes.status(request.environment), tz)
+                await say(text, rendered)
+            elif isinstance(request, grammar.CreateWindow):
+                window = await freezes.create(starts_at=request.starts_at, ends_at=request.ends_at,
+                                              environment=request.environment, reason=request.reason,
+                                              actor=command.user_id)
+                await say(f"Created freeze #{window.id} on {window.environment}.",
+                          [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")])
+            elif isinstance(request, grammar.CancelWindow):
+                window = await freezes.cancel(request.window_id, actor=command.user_id)
+                await say(f"Cancelled freeze #{window.id}.")
+            elif isinstance(request, grammar.ExtendWindow):
+                window = await freezes.extend(request.window_id, request.by, actor=command.user_id)
+                await say(f"Freeze #{window.id} now ends {window.ends_at.astimezone(tz):%Y-%m-%d %H:%M %Z}.")
+            elif isinstance(request, grammar.RequestExemption):
+                exemption = await freezes.request_exemption(
+                    request.window_id, service=request.service, duration=request.duration,
+                    reason=request.reason, actor=command.user_id)
+                await say(f"Asked for exemption #{exemption.id}; another responder must approve it in "
+                          f"<#{runtime.config.channels.deploys}>.")
+            elif isinstance(request, grammar.OpenForm):
+                try:
+                    await open_form(command)
+                except Exception as exc:
+                    log.warning("could not open the /freeze new form: %s", exc)
+                    await say("I could not open the form just now; type the window instead, e.g. "
+                              "`/freeze from tomorrow 09:00 until 12:00 Release`.")
+            else:
+                await say(request.message)
+        except FreezeRefused as exc:
+            await say(exc.message)
+
+    async def open_form(command: SlashCommand) -> None:
+        tz = runtime.config.tz
+        view = freeze_view.new_form(freezes.environments, runtime.clock.now().astimezone(tz).date().isoformat(), tz)
+        await call_outbound("slack:views.open",
+                            lambda: app.client.views_open(trigger_id=command.trigger_id or "", view=view),
+                            policy=SLACK_CALL, breakers=runtime.breakers)
+
+    @app.command(Command.FREEZE.value)
+    async def freeze_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        await handle(SlashCommand.parse(body), respond)
+
+    @app.view(freeze_view.NEW_FORM)
+    async def freeze_form(ack: Ack, body: dict[str, Any]) -> None:
+        values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+        user_id = str((body.get("user") or {}).get("id", ""))
+        fields, errors = parse_form(values if isinstance(values, dict) else {}, runtime.config.tz)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
+                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+        except FreezeRefused as exc:
+            block = _FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME)
+            await ack(response_action="errors", errors={block: exc.message[:150]})
+            return
+        await ack()
+
+    async def decide(ack: Ack, body: dict[str, Any], respond: Respond, approve: bool) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        if not click.value.isdigit():
+            await respond(text="That button does not name an exemption.", response_type="ephemeral",
+                          replace_original=False)
+            return
+        try:
+            exemption = await freezes.decide_exemption(int(click.value), approve=approve, actor=click.user_id)
+        except FreezeRefused as exc:
+            await respond(text=exc.message, response_type="ephemeral", replace_original=False)
+            return
+        verdict = "approved" if approve else "refused"
+        await respond(replace_original=True,
+                      text=f"Exemption #{exemption.id} ({exemption.service}) {verdict} by <@{click.user_id}>.",
+                      blocks=[blocks.section(f"Exemption #{exemption.id} for `{blocks.escape(exemption.service)}` "
+                                             f"(freeze #{exemption.window_id}) was *{verdict}* by "
+                                             f"<@{click.user_id}>.")])
+
+    @app.action(freeze_view.APPROVE_EXEMPTION)
+    async def approve_exemption(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await decide(ack, body, respond, True)
+
+    @app.action(freeze_view.REFUSE_EXEMPTION)
+    async def refuse_exemption(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await decide(ack, body, respond, False)

@@ -1,0 +1,142 @@
+"""`/freeze` end to end: a user types it, the bot answers them and announces in #deploys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.standin.blocks import blocks_text
+from tests.standin.recorder import Call
+from tests.support.bot import BotHarness
+
+DEPLOYS = "C0DEPLOYS"
+
+
+def in_deploys(text: str):  # type: ignore[no-untyped-def]
+    return lambda c: c.args.get("channel") == DEPLOYS and text in str(c.args.get("text"))
+
+
+async def reply_text(bot: BotHarness) -> str:
+    reply = await bot.fake.wait_for_response()
+    assert reply.body["response_type"] == "ephemeral"
+    return str(reply.body.get("text")) + "\n" + blocks_text(reply.body.get("blocks") or [])
+
+
+async def test_creating_a_window_confirms_to_the_caller_and_announces_it(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 2h Demo Day", user_id="U0CAROL")
+    assert "Created freeze #1 on production" in await reply_text(bot)
+
+    call: Call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    text = blocks_text(call.args["blocks"])
+    assert "<@U0CAROL> froze `production`: *Demo Day*" in text
+    assert "<!date^" in text and "2026-11-30 10:00 CET" in text  # Slack date token with team-zone fallback
+    entries = await bot.runtime.audit.latest(5)
+    assert [e.action for e in entries if e.action.startswith("freeze.")] == ["freeze.created"]
+    assert entries[-1].actor == "U0CAROL" and entries[-1].details["reason"] == "Demo Day"
+
+
+async def test_list_shows_windows_overlaps_and_recurring_rules(bot: BotHarness) -> None:
+    await bot.runtime.freezes.create(starts_at=bot.clock.now(), ends_at=bot.clock.now() + timedelta(hours=3),
+                                     environment=None, reason="Demo Day", actor="U0CAROL")
+    await bot.runtime.freezes.create(starts_at=bot.clock.now() + timedelta(hours=1),
+                                     ends_at=bot.clock.now() + timedelta(hours=5), environment="production",
+                                     reason="Release", actor="U0DAVE")
+    await bot.slack.slash("/freeze", "")
+    text = await reply_text(bot)
+    assert "2 freeze windows active or upcoming" in text
+    assert "*#1* `production`" in text and "*frozen now*" in text and "Demo Day — <@U0CAROL>" in text
+    assert "*#2* `production`" in text and "upcoming" in text and "overlaps #1" in text
+
+
+async def test_status_says_until_when(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "status")
+    assert "production is not frozen" in await reply_text(bot)
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "for 2h on staging Load test", user_id="U0CAROL")
+    await bot.fake.wait_for_response()
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "status staging")
+    text = await reply_text(bot)
+    assert "staging is frozen until 2026-11-30 12:00 CET" in text and "#1" in text
+
+
+async def test_cancel_and_extend_are_announced_and_audited(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "in 1h for 2h Demo Day", user_id="U0CAROL")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    await bot.slack.slash("/freeze", "extend #1 30m", user_id="U0DAVE")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("extended by 30m"))
+    window = await bot.runtime.freezes.get(1)
+    assert window.ends_at - window.starts_at == timedelta(hours=2, minutes=30)
+    await bot.slack.slash("/freeze", "cancel #1", user_id="U0DAVE")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("was cancelled"))
+    actions = [e.action for e in await bot.runtime.audit.latest(10) if e.action.startswith("freeze.")]
+    assert actions == ["freeze.created", "freeze.extended", "freeze.cancelled"]
+
+
+async def test_refusals_say_why(bot: BotHarness) -> None:
+    cases = {
+        "from 2026-11-29 10:00 for 1h Yesterday": "The window ends in the past.",
+        "from 2026-12-01 10:00 until 2026-12-01 09:00 Backwards": "The window ends before it starts.",
+        "for 8d Too long": "longer than `freeze.max_duration` (7d)",
+        "for 1h on moon Nowhere": "Unknown environment `moon`: use one of production, staging.",
+        "from noon for 1h Demo": "I did not understand `noon`",
+        "cancel #42": "There is no freeze window #42",
+        "frobnicate": "I don't know `/freeze frobnicate`",
+    }
+    for text, expected in cases.items():
+        bot.fake.reset()
+        await bot.slack.slash("/freeze", text)
+        assert expected in await reply_text(bot), text
+    assert bot.fake.calls_to("chat.postMessage") == []
+    assert not [e for e in await bot.runtime.audit.latest(20) if e.action.startswith("freeze.")]
+
+
+async def test_cancelling_twice_is_refused(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 1h Demo")
+    await bot.fake.wait_for_response()
+    await bot.slack.slash("/freeze", "cancel #1")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("was cancelled"))
+    await bot.fake.wait_for_response(lambda r: "Cancelled freeze #1" in str(r.body.get("text")))
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "cancel #1")
+    assert "Window #1 was already cancelled." in await reply_text(bot)
+
+
+async def test_the_new_form_creates_a_window_or_returns_field_errors(bot: BotHarness) -> None:
+    response = await bot.slack.slash("/freeze", "new", user_id="U0CAROL")
+    assert response.status_code == 200
+    opened = await bot.fake.wait_for("views.open")
+    view = opened.args["view"]
+    assert view["callback_id"] == "freeze.new"
+    kinds = {b["block_id"]: b["element"]["type"] for b in view["blocks"]}
+    assert kinds == {"environment": "static_select", "start_date": "datepicker", "start_time": "timepicker",
+                     "end_date": "datepicker", "end_time": "timepicker", "reason": "plain_text_input"}
+
+    def values(end_time: str, reason: str | None = "Demo Day") -> dict[str, object]:
+        return {
+            "environment": {"type": "static_select", "selected_option": {"value": "staging",
+                                                                          "text": {"type": "plain_text",
+                                                                                   "text": "staging"}}},
+            "start_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+            "start_time": {"type": "timepicker", "selected_time": "14:00"},
+            "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+            "end_time": {"type": "timepicker", "selected_time": end_time},
+            "reason": reason,
+        }
+
+    bad = await bot.slack.view_submission("freeze.new", values("13:00"), user_id="U0CAROL")
+    assert bad.json() == {"response_action": "errors", "errors": {"end_time": "The window ends before it starts."}}
+    missing = await bot.slack.view_submission("freeze.new", values("18:00", reason=None), user_id="U0CAROL")
+    assert missing.json()["errors"] == {"reason": "Say why the window is needed."}
+    assert bot.fake.calls_to("chat.postMessage") == []
+
+    good = await bot.slack.view_submission("freeze.new", values("18:00"), user_id="U0CAROL")
+    assert good.status_code == 200 and not good.content
+    call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on staging"))
+    assert "2026-12-01 14:00 CET" in blocks_text(call.args["blocks"])
+
+
+async def test_user_text_cannot_ping_the_channel(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 1h <!channel> deploy party", user_id="U0CAROL")
+    call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    assert "<!channel>" not in call.args["text"] and "&lt;!channel&gt;" in call.args["text"]
+    assert "<!channel>" not in blocks_text(call.args["blocks"])
