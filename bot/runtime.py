@@ -11,6 +11,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.engine import Database
 from bot.resilience import Breakers
+from bot.services.access import Responders
 from bot.services.audit import AuditLog
 from bot.services.freeze import FreezeService
 from bot.services.health import HealthService
@@ -28,6 +29,7 @@ class Runtime:
     clock: Clock
     audit: AuditLog
     breakers: Breakers
+    responders: Responders
     freezes: FreezeService
     health: HealthService
     incidents: IncidentService
@@ -46,13 +48,15 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     config = loaded.config
-    freezes = FreezeService(db, clock, config)
+    # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
+    responders = Responders(config.access.responders, clock)
+    freezes = FreezeService(db, clock, config, responders=responders)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
                            watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo)
+                                build_undo=build_undo, responders=responders)
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
     health.incidents = incidents
@@ -63,6 +67,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         clock=clock,
         audit=AuditLog(db, clock),
         breakers=breakers,
+        responders=responders,
         freezes=freezes,
         health=health,
         incidents=incidents,

@@ -273,7 +273,7 @@ class FreezeService:
 
     async def _require_responder(self, user_id: str, doing: str, subject: str) -> None:
         """Refuse (and audit the attempt) unless the user is a responder."""
-        if self.responders is not None and await self.responders.is_responder(user_id):
+        if self.responders is not None and await self.responders.allows(user_id):
             return
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",

@@ -140,7 +140,7 @@ class Announcer(Protocol):
 
 
 class ResponderDirectory(Protocol):
-    async def is_responder(self, user_id: str) -> bool:
+    async def allows(self, user_id: str) -> bool:
         """Whether the user is one of `access.responders` (directly or through a user group)."""
         ...
 

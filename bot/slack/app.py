@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.db import deliveries
 from bot.runtime import Runtime
 from bot.slack import audit, freeze, health, incidents
+from bot.slack.directory import SlackUserGroups
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
     )
     app.middleware(_drop_redeliveries(runtime))
+    runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,6 @@ from bot.slack.payloads import ButtonClick, SlashCommand
 log = logging.getLogger(__name__)
 
 SLACK_CALL = CallPolicy(timeout=10.0)
-RESPONDER_CACHE_SECONDS = 60.0
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
@@ -45,40 +43,6 @@ class SlackAnnouncer:
                                 policy=SLACK_CALL, breakers=self._runtime.breakers)
         except Exception:
             log.exception("could not announce freeze notice %s", notice.kind.value)
-
-
-class SlackResponders:
-    """`access.responders`: user ids directly, user groups (S…) through usergroups.users.list, cached briefly."""
-
-    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
-        self._client = client
-        self._runtime = runtime
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-
-    async def _members(self, group: str) -> frozenset[str]:
-        cached = self._groups.get(group)
-        if cached is not None and time.monotonic() - cached[0] < RESPONDER_CACHE_SECONDS:
-            return cached[1]
-        try:
-            response = await call_outbound(
-                "slack:usergroups.users.list", lambda: self._client.usergroups_users_list(usergroup=group),
-                policy=CallPolicy(timeout=5.0, attempts=2, deadline=10.0), breakers=self._runtime.breakers,
-                idempotent=True)
-            members = frozenset(str(u) for u in response.get("users") or [])
-        except Exception as exc:
-            log.warning("could not resolve user group %s: %s", group, exc)
-            return cached[1] if cached is not None else frozenset()
-        self._groups[group] = (time.monotonic(), members)
-        return members
-
-    async def is_responder(self, user_id: str) -> bool:
-        principals = self._runtime.config.access.responders
-        if user_id in principals:
-            return True
-        for principal in principals:
-            if principal.startswith("S") and user_id in await self._members(principal):
-                return True
-        return False
 
 
 def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
@@ -119,7 +83,6 @@ _FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freez
 def register(app: AsyncApp, runtime: Runtime) -> None:
     freezes = runtime.freezes
     freezes.announcer = SlackAnnouncer(app.client, runtime)
-    freezes.responders = SlackResponders(app.client, runtime)
 
     async def handle(command: SlashCommand, respond: Respond) -> None:
         tz = runtime.config.tz

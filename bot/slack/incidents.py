@@ -84,26 +84,11 @@ def parse_click_value(value: str) -> dict[str, Any] | None:
     return parsed
 
 
-# -- Slack side of the service's ports -------------------------------------------------------
-
-
-class SlackUserGroups:
-    """`GroupDirectory` over `usergroups.users.list`."""
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-
-    async def group_members(self, group_id: str) -> list[str]:
-        response = await self._client.usergroups_users_list(usergroup=group_id)
-        return [str(u) for u in response.get("users") or []]
-
-
 # -- listeners --------------------------------------------------------------------------------
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     incidents = runtime.incidents
-    incidents.responders.directory = SlackUserGroups(app.client)
     tz = runtime.config.tz
 
     async def refresh_playbook(client: AsyncWebClient, incident: Incident) -> None:

@@ -1,6 +1,6 @@
 """Incidents and their playbooks as buttons: declare, run steps exactly once, note, resolve, export."""
 
-from bot.services.incidents.access import GroupDirectory, Responders
+from bot.services.access import GroupDirectory, Responders
 from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.models import (
     ClaimedRun,

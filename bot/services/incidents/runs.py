@@ -24,7 +24,7 @@ from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.resilience import Breakers
-from bot.services.incidents.access import Responders
+from bot.services.access import Responders
 from bot.services.incidents.models import (
     ClaimedRun,
     Incident,

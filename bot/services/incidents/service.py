@@ -15,8 +15,8 @@ from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.resilience import Breakers
+from bot.services.access import Responders
 from bot.services.incidents import naming
-from bot.services.incidents.access import Responders
 from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
@@ -51,11 +51,11 @@ class IncidentService:
                  freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
                  prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
-                 build_undo: UndoFactory | None = None) -> None:
+                 build_undo: UndoFactory | None = None, responders: Responders | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
-        self.responders = Responders(config.access.responders, clock)
+        self.responders = responders or Responders(config.access.responders, clock)
         self.freezer = freezer
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
                                 freezes=freezes,

@@ -1,4 +1,7 @@
-"""Who may press playbook buttons: `access.responders`, user groups resolved and cached briefly."""
+"""Who is a responder: `access.responders` (user ids, and user groups resolved and cached briefly).
+
+One answer for every feature: who may run playbook steps, approve break-glass exemptions, and
+who is invited to an incident channel."""
 
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class Responders:
         return members
 
     async def allows(self, user_id: str) -> bool:
+        """Whether the user is a responder, directly or through a user group."""
         if user_id in self._principals:
             return True
         for principal in self._principals:

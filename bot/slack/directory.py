@@ -1,0 +1,22 @@
+"""Slack's side of `GroupDirectory`: user-group members through usergroups.users.list."""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.resilience import Breakers, CallPolicy, call_outbound
+
+# Reading a group is idempotent: retry once, briefly; a group we cannot read grants nobody.
+GROUP_LOOKUP = CallPolicy(timeout=5.0, attempts=2, deadline=10.0)
+
+
+class SlackUserGroups:
+    def __init__(self, client: AsyncWebClient, breakers: Breakers) -> None:
+        self._client = client
+        self._breakers = breakers
+
+    async def group_members(self, group_id: str) -> list[str]:
+        response = await call_outbound(
+            "slack:usergroups.users.list", lambda: self._client.usergroups_users_list(usergroup=group_id),
+            policy=GROUP_LOOKUP, breakers=self._breakers, idempotent=True)
+        return [str(u) for u in response.get("users") or []]
