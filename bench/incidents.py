@@ -1,6 +1,6 @@
 """Benchmark: how fast a playbook click turns into a result, and exactly-once under contention.
 
-    python -m tests.support.incident_bench [--db sqlite|postgres] [--clicks 50] [--racers 10]
+    python -m bench.incidents [--db sqlite|postgres] [--clicks 50] [--racers 10]
 
 1. latency: `--clicks` sequential clicks on a step (a fake action that returns at once), each
    timed from the signed HTTP POST to the result in the thread and the playbook message updated

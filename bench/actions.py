@@ -1,4 +1,4 @@
-"""Benchmarks for the playbook actions: `python -m tests.actions.bench_actions` (needs Redis, TEST_REDIS_URL).
+"""Benchmarks for the playbook actions: `python -m bench.actions` (needs Redis, TEST_REDIS_URL).
 
 1. rq_replay throughput with no rate cap, and how closely `per_second` is kept.
 2. The http action's overhead per call against a local hook.
