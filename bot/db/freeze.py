@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
+from bot.db.upsert import insert_ignoring_conflict
 
 
 class FreezeWindowRecord(SQLModel, table=True):
@@ -76,22 +75,13 @@ class FreezeAnnouncementRecord(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def claim_announcement(session: AsyncSession, key: str, at: datetime) -> bool:
     """Insert-or-ignore the claim; True only for the one caller (of any replica) that inserted it."""
-    statement = (_insert(session)(FreezeAnnouncementRecord).values(key=key[:200], at=at)
-                 .on_conflict_do_nothing().returning(FreezeAnnouncementRecord.key))
-    # RETURNING, not rowcount: psycopg's rowcount for a skipped ON CONFLICT row is not reliable here.
-    return (await session.execute(statement)).first() is not None
+    return await insert_ignoring_conflict(session, FreezeAnnouncementRecord, {"key": key[:200], "at": at}) is not None
 
 
 async def insert_recurring(session: AsyncSession, values: dict[str, object]) -> int | None:
     """Insert a materialized recurring occurrence unless its `recurring_key` exists; its id if inserted."""
-    statement = (_insert(session)(FreezeWindowRecord).values(**values)
-                 .on_conflict_do_nothing(index_elements=["recurring_key"]))
-    result = await session.execute(statement.returning(FreezeWindowRecord.id))
-    row = result.first()
-    return int(row[0]) if row is not None else None
+    inserted = await insert_ignoring_conflict(session, FreezeWindowRecord, values, conflict_on=["recurring_key"],
+                                              returning=FreezeWindowRecord.id)
+    return int(inserted) if inserted is not None else None

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
+from bot.db.upsert import insert_ignoring_conflict
 
 UNKNOWN = "unknown"
 
@@ -28,10 +27,7 @@ class HealthWatchState(SQLModel, table=True):
 
 async def current_state(session: AsyncSession, service: str, at: datetime) -> str:
     """The recorded state, creating the row as `unknown` the first time a service is watched."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(HealthWatchState).values(service=service, state=UNKNOWN, since=at)
-                          .on_conflict_do_nothing())
+    await insert_ignoring_conflict(session, HealthWatchState, {"service": service, "state": UNKNOWN, "since": at})
     row = await session.execute(select(col(HealthWatchState.state)).where(col(HealthWatchState.service) == service))
     return str(row.scalar_one())
 

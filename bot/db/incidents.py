@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Text, UniqueConstraint, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
+from bot.db.upsert import insert_ignoring_conflict
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -88,13 +87,10 @@ async def steps_of(session: AsyncSession, incident_id: int) -> dict[str, Inciden
 
 async def ensure_step(session: AsyncSession, incident_id: int, step_key: str) -> None:
     """Create the step's row if it does not exist yet (concurrent callers are fine)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(IncidentStepRecord)
-        .values(incident_id=incident_id, step_key=step_key, status=NOT_RUN, attempt=0)
-        .on_conflict_do_nothing(index_elements=["incident_id", "step_key"])
-    )
+    await insert_ignoring_conflict(
+        session, IncidentStepRecord,
+        {"incident_id": incident_id, "step_key": step_key, "status": NOT_RUN, "attempt": 0},
+        conflict_on=["incident_id", "step_key"])
 
 
 async def claim_step(session: AsyncSession, *, incident_id: int, step_key: str, seen_attempt: int,
