@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import importlib.metadata
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.db import migrate as migrations
@@ -21,7 +23,7 @@ from bot.db.urls import UnsupportedDatabaseURL, redacted
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime, build_runtime
 from bot.services.freeze_types import FreezeRefused
-from bot.settings import Settings
+from bot.settings import Settings, config_environment
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -44,7 +46,7 @@ def _settings() -> Settings:
 
 def _load(settings: Settings) -> LoadedConfig:
     try:
-        return load_config(settings.guardrail_config)
+        return load_config(settings.guardrail_config, config_environment())
     except ConfigInvalid as exc:
         print(f"guardrail: configuration in {settings.guardrail_config} is invalid "
               f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", file=sys.stderr)
@@ -67,11 +69,15 @@ def _check_schema(settings: Settings) -> None:
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
     except Exception as exc:
-        raise CliError(f"cannot reach the database at {redacted(settings.database_url)}: "
-                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise CliError(_unreachable(settings, exc)) from None
     if missing:
         raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
                        f"(missing {', '.join(sorted(missing))}): run `guardrail migrate` first")
+
+
+def _unreachable(settings: Settings, exc: Exception) -> str:
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return f"cannot reach the database at {redacted(settings.database_url)}: {type(exc).__name__}: {first_line}"
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -98,6 +104,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         migrations.upgrade(settings.database_url)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
+    except OperationalError as exc:
+        raise CliError(_unreachable(settings, exc)) from None
     print(f"database {redacted(settings.database_url)} is at the latest schema")
     return EXIT_OK
 
@@ -123,7 +131,7 @@ def _parse_since(text: str | None) -> datetime | None:
         return None
     try:
         return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
         moment = datetime.fromisoformat(text)
@@ -315,6 +323,7 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guardrail", description="Freeze windows, live health answers "
                                      "and incident playbooks, in Slack.")
+    parser.add_argument("--version", action="version", version=f"guardrail {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot (HTTP server, Socket Mode if SLACK_APP_TOKEN is set)")
@@ -368,15 +377,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("guardrail")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `serve` logs what it does; one-shot commands print their result and log only problems.
+    level = logging.INFO if getattr(args, "handler", None) is cmd_serve else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every job at INFO: a 1 s tick would be 170,000 lines a day.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         return _usage(parser)

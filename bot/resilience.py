@@ -4,19 +4,19 @@ The incident guardrail exists for was made worse by unbounded retries. So here:
 - every attempt has a timeout, and all attempts together have a deadline;
 - only calls the caller declares idempotent are retried, a bounded number of times, with
   exponential backoff and full jitter (tenacity) so replicas don't retry in lock-step;
-- each target has a circuit breaker (circuitbreaker): after `failure_threshold` consecutive
+- each target has a circuit breaker: after `failure_threshold` consecutive
   failures it stops calling for `recovery_timeout`, then lets one trial call through.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -72,37 +72,57 @@ class CircuitOpen(Exception):
 
 @dataclass
 class TargetBreaker:
-    """A circuit breaker for one target, remembering since when it has been failing."""
+    """A circuit breaker for one target, on the injected clock.
+
+    Closed: calls go through; `failure_threshold` consecutive failures open it. Open: calls are
+    refused with `CircuitOpen` until `recovery_timeout` has passed. Then one trial call goes
+    through (half-open): success closes the breaker, failure opens it for another cool-down.
+    (Hand-written rather than the `circuitbreaker` package: its `call_async` never checked the open
+    state, and it reads `time.monotonic()`, so cool-downs could not follow an injected clock.)
+    """
 
     target: str
-    breaker: CircuitBreaker
+    failure_threshold: int
+    recovery_timeout: timedelta
     clock: Clock
+    failures: int = 0
+    opened_at: datetime | None = None
     failing_since: datetime | None = None
     last_error: str | None = None
+    _trial_in_flight: bool = False
 
     @property
     def is_open(self) -> bool:
-        return bool(self.breaker.opened)
+        return self.opened_at is not None and self.clock.now() < self.retry_at()
 
     def retry_at(self) -> datetime:
-        return self.clock.now() + timedelta(seconds=float(self.breaker.open_remaining))
+        opened = self.opened_at or self.clock.now()
+        return opened + self.recovery_timeout
 
     async def call(self, func: Callable[[], Awaitable[T]]) -> T:
-        # circuitbreaker only checks the open state in its decorator, not in call_async: check here.
-        if self.breaker.opened:
+        half_open = self.opened_at is not None and not self.is_open
+        if self.is_open or (half_open and self._trial_in_flight):
             raise CircuitOpen(self.target, self.failing_since, self.retry_at())
+        self._trial_in_flight = half_open
         try:
-            result: T = await self.breaker.call_async(func)
-        except CircuitBreakerError:
-            raise CircuitOpen(self.target, self.failing_since, self.retry_at()) from None
+            result = await func()
         except Exception as exc:
-            if self.failing_since is None:
-                self.failing_since = self.clock.now()
-            self.last_error = str(exc) or type(exc).__name__
+            self._failed(exc)
             raise
-        self.failing_since = None
-        self.last_error = None
+        finally:
+            if half_open:
+                self._trial_in_flight = False
+        self.failures, self.opened_at, self.failing_since, self.last_error = 0, None, None, None
         return result
+
+    def _failed(self, exc: Exception) -> None:
+        now = self.clock.now()
+        if self.failing_since is None:
+            self.failing_since = now
+        self.last_error = str(exc) or type(exc).__name__
+        self.failures += 1
+        if self.opened_at is not None or self.failures >= self.failure_threshold:
+            self.opened_at = now  # (re)open: a failed trial starts another cool-down
 
 
 @dataclass
@@ -117,11 +137,18 @@ class Breakers:
     def for_target(self, target: str) -> TargetBreaker:
         breaker = self._by_target.get(target)
         if breaker is None:
-            cb = CircuitBreaker(failure_threshold=self.failure_threshold,
-                                recovery_timeout=self.recovery_timeout, expected_exception=Exception,
-                                name=f"guardrail:{target}")
-            breaker = self._by_target[target] = TargetBreaker(target, cb, self.clock)
+            breaker = self._by_target[target] = TargetBreaker(
+                target, self.failure_threshold, timedelta(seconds=self.recovery_timeout), self.clock)
         return breaker
+
+
+def reconnect_delays(*, initial: float, maximum: float) -> Iterator[float]:
+    """Waits between attempts to re-establish a long-lived connection (Socket Mode): exponential,
+    capped, with full jitter so replicas that lost Slack together don't reconnect together."""
+    ceiling = initial
+    while True:
+        yield random.uniform(initial / 2, ceiling)
+        ceiling = min(ceiling * 2, maximum)
 
 
 def _transient(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 
+from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
 from bot.slack.app import create_bolt_app
@@ -50,7 +51,7 @@ async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
     """Connect to Slack over Socket Mode in the background; HTTP keeps serving meanwhile."""
     assert runtime.settings.slack_app_token is not None
     handler = AsyncSocketModeHandler(bolt, runtime.settings.slack_app_token.get_secret_value())
-    delay = 1.0
+    delays = reconnect_delays(initial=1.0, maximum=SOCKET_RETRY_MAX)
     while True:
         try:
             await handler.connect_async()  # type: ignore[no-untyped-call]
@@ -60,9 +61,9 @@ async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
             await handler.close_async()  # type: ignore[no-untyped-call]
             raise
         except Exception as exc:
+            delay = next(delays)
             log.warning("Socket Mode connection failed (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, SOCKET_RETRY_MAX)
 
 
 def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -51,10 +53,28 @@ class Settings(BaseSettings):
             problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
         elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
             problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        elif _placeholder(self.slack_bot_token):
+            problems.append("SLACK_BOT_TOKEN is still a placeholder: paste the app's Bot User OAuth Token")
         if self.socket_mode:
             assert self.slack_app_token is not None
             if not self.slack_app_token.get_secret_value().startswith("xapp-"):
                 problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
         elif self.slack_signing_secret is None:
             problems.append("SLACK_SIGNING_SECRET is not set (required in HTTP mode; or set SLACK_APP_TOKEN)")
+        elif _placeholder(self.slack_signing_secret):
+            problems.append("SLACK_SIGNING_SECRET is still a placeholder: paste the app's Signing Secret")
         return problems
+
+
+def _placeholder(secret: SecretStr) -> bool:
+    """`xoxb-...` and the like, copied from documentation instead of Slack."""
+    return "..." in secret.get_secret_value() or "…" in secret.get_secret_value()
+
+
+def config_environment(env_file: Path | str = ".env") -> dict[str, str]:
+    """What `${VAR}` in the YAML configuration is filled from: the process environment, over `.env`.
+
+    The same precedence as the settings above, so a newcomer's `.env` serves both.
+    """
+    from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
+    return {**from_file, **os.environ}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -21,6 +22,7 @@ from bot.slack.shape import malformed_reason
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+READY_TIMEOUT = 2.0  # a probe that hangs is worse than one that says "not ready"
 
 
 def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | None = None) -> Starlette:
@@ -53,7 +55,9 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
     async def readyz(_: Request) -> Response:
         reasons: list[str] = []
         try:
-            await runtime.db.ping()
+            await asyncio.wait_for(runtime.db.ping(), READY_TIMEOUT)
+        except TimeoutError:
+            reasons.append(f"database: no answer within {READY_TIMEOUT:g}s")
         except Exception as exc:
             reasons.append(f"database: {type(exc).__name__}")
         if runtime.loaded is None:

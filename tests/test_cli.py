@@ -122,3 +122,43 @@ def test_migrate_export_and_verify(database_url: str, tmp_path: Path) -> None:
     broken = run("audit", "verify", env=env)
     assert broken.returncode == 1
     assert "entry #2" in broken.stderr
+
+
+def _bare_env(**extra: str) -> dict[str, str]:
+    """Only PATH and PYTHONPATH: nothing from the developer's shell leaks into the command."""
+    return {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **extra}
+
+
+def test_dot_env_fills_the_playbooks_variables_too(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    result = subprocess.run([sys.executable, "-m", "bot", "check-config"], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path, env=_bare_env())
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout
+
+
+def test_placeholder_slack_secrets_are_refused(tmp_path: Path) -> None:
+    result = run("serve", env={"SLACK_BOT_TOKEN": "xoxb-...", "SLACK_SIGNING_SECRET": "..."})
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is still a placeholder" in result.stderr
+    assert "SLACK_SIGNING_SECRET is still a placeholder" in result.stderr
+
+
+def test_migrate_against_an_unreachable_database_says_so_in_one_line() -> None:
+    result = run("migrate", env={"DATABASE_URL": "postgres://postgres:hunter2@127.0.0.1:1/nope"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "cannot reach the database at postgres://postgres:***@127.0.0.1:1/nope" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_an_unmigrated_database_lists_every_missing_revision(tmp_path: Path) -> None:
+    result = run("serve", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "SLACK_BOT_TOKEN": "xoxb-1",
+                               "SLACK_SIGNING_SECRET": "s"})
+    assert "0001_core" in result.stderr and "0002_freeze" in result.stderr
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("guardrail ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.resilience import Breakers, CircuitOpen, call_outbound
@@ -23,3 +25,35 @@ async def test_breaker_opens_after_the_threshold_and_stops_calling() -> None:
     with pytest.raises(CircuitOpen, match="deploy-hook is failing since 09:00:00 UTC"):
         await call_outbound("deploy-hook", failing, breakers=breakers)
     assert calls == 3
+
+
+async def test_after_the_cool_down_one_trial_call_goes_through_and_a_failure_reopens() -> None:
+    clock = FakeClock()
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("503")
+
+    breakers = Breakers(failure_threshold=2, recovery_timeout=60, clock=clock)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await call_outbound("hook", failing, breakers=breakers)
+    clock.advance(timedelta(seconds=59))
+    with pytest.raises(CircuitOpen):
+        await call_outbound("hook", failing, breakers=breakers)
+    clock.advance(timedelta(seconds=2))
+    with pytest.raises(RuntimeError):  # the trial call reaches the target ...
+        await call_outbound("hook", failing, breakers=breakers)
+    with pytest.raises(CircuitOpen):   # ... and its failure opens the breaker again at once
+        await call_outbound("hook", failing, breakers=breakers)
+    assert calls == 3
+
+    async def healthy() -> str:
+        return "ok"
+
+    clock.advance(timedelta(seconds=61))
+    assert await call_outbound("hook", healthy, breakers=breakers) == "ok"
+    assert not breakers.for_target("hook").is_open
+    assert breakers.for_target("hook").failing_since is None

@@ -43,6 +43,8 @@ async def serve_process(env: dict[str, str]) -> AsyncIterator[str]:
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("guardrail serve did not answer /healthz within 20 s")
         yield url
     finally:
         proc.terminate()

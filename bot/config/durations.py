@@ -25,6 +25,8 @@ _UNITS: dict[str, timedelta] = {
     "h": timedelta(hours=1),
     "d": timedelta(days=1),
 }
+# Ten years: longer is a typo, and datetimes near year 9999 overflow when a duration is added.
+MAX_DURATION = timedelta(days=3650)
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
 _USAGE = "use a number followed by ms, s, m, h or d, e.g. 10s, 5m, 2h"
 
@@ -41,13 +43,18 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"'{text}' is not a duration: durations must be positive, {_USAGE}")
     total = timedelta()
     pos = 0
-    for match in _PART.finditer(stripped):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2).lower()]
-        pos = match.end()
+    try:
+        for match in _PART.finditer(stripped):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2).lower()]
+            pos = match.end()
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long a duration: at most {MAX_DURATION.days} days") from None
     if not stripped or pos != len(stripped):
         raise ValueError(f"'{text}' is not a duration: {_USAGE}")
+    if total > MAX_DURATION:
+        raise ValueError(f"'{text}' is too long a duration: at most {MAX_DURATION.days} days")
     if total <= timedelta():
         raise ValueError(f"'{text}' is not a duration: it must be longer than zero")
     return total

@@ -32,7 +32,8 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_timeout=10)
+            # connect_timeout: an unreachable database fails fast instead of hanging a request.
+            kwargs.update(pool_size=10, max_overflow=10, pool_timeout=10, connect_args={"connect_timeout": 5})
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
         if self.is_sqlite:
             _sqlite_immediate_transactions(self.engine)

@@ -31,13 +31,14 @@ def upgrade(database_url: str) -> None:
 
 
 def pending(database_url: str) -> set[str]:
-    """Revisions the code expects that the database does not have (empty when up to date)."""
-    config = alembic_config(database_url)
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    """Every revision the code has that the database does not (empty when up to date)."""
+    script = ScriptDirectory.from_config(alembic_config(database_url))
     engine = create_engine(sync_url(database_url))
     try:
         with engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
+            current = MigrationContext.configure(conn).get_current_heads()
     finally:
         engine.dispose()
-    return heads - current
+    everything = {rev.revision for rev in script.walk_revisions()}
+    applied = {rev.revision for rev in script.iterate_revisions(current, "base")} if current else set()
+    return everything - applied

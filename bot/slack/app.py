@@ -8,10 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
@@ -21,8 +18,10 @@ from bot.slack.directory import SlackUserGroups
 
 log = logging.getLogger(__name__)
 
-# Slack's own guidance: honour Retry-After on 429, but give up after a few tries rather than
-# queueing work forever behind a rate limit.
+# Honour Retry-After on 429 — a rate-limited call was not processed, so repeating it is safe even
+# for chat.postMessage — but give up after a few tries rather than queue work behind a rate limit.
+# Connection errors are NOT retried here: the request may have reached Slack, and a repeated
+# chat.postMessage or conversations.create would act twice.
 RATE_LIMIT_RETRIES = 2
 WEB_API_TIMEOUT = 10
 
@@ -33,10 +32,7 @@ def create_web_client(runtime: Runtime) -> AsyncWebClient:
         token=token.get_secret_value() if token else None,
         base_url=runtime.settings.slack_api_url,
         timeout=WEB_API_TIMEOUT,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-            AsyncConnectionErrorRetryHandler(max_retry_count=1),
-        ],
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
 
 

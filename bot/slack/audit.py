@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,9 +26,9 @@ def parse_count(text: str) -> int | str:
     words = text.split()
     if not words:
         return DEFAULT_COUNT
-    if len(words) > 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_COUNT:
+    if len(words) > 1 or not re.fullmatch(r"[0-9]{1,6}", words[0]) or int(words[0]) < 1:
         return f"I could not read `{blocks.escape(text)}` as a count. {USAGE}"
-    return int(words[0])
+    return min(int(words[0]), MAX_COUNT)  # "/audit 100" means "as many as you can show"
 
 
 def _describe(entry: AuditEntry) -> str:
@@ -41,8 +42,7 @@ def render_entries(entries: list[AuditEntry], tz: ZoneInfo) -> tuple[str, list[b
     headline = f"Last {len(entries)} audit entries"
     rendered: list[blocks.Block] = [blocks.section(f"*{headline}* (newest last)")]
     for entry in entries:
-        actor = f"<@{entry.actor}>" if entry.actor[:1] in {"U", "W"} else f"`{blocks.escape(entry.actor)}`"
-        line = (f"*#{entry.seq}* {blocks.slack_date(entry.at, tz)} · {actor} · `{entry.action}` · "
+        line = (f"*#{entry.seq}* {blocks.slack_date(entry.at, tz)} · {blocks.who(entry.actor)} · `{entry.action}` · "
                 f"{blocks.escape(entry.subject)}")
         details = _describe(entry)
         if details:

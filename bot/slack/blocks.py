@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,3 +69,10 @@ def slack_date(moment: datetime, tz: ZoneInfo, *, style: str = "{date_short_pret
     fallback = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     epoch = int(moment.astimezone(UTC).timestamp())
     return f"<!date^{epoch}^{style}|{fallback}>"
+
+
+def who(actor: str) -> str:
+    """A mention for Slack users; anything else (`system`, `api:ci`, `recurring:Weekend`) as code."""
+    if re.fullmatch(r"[UW][A-Z0-9]{2,}", actor):
+        return f"<@{actor}>"
+    return f"`{escape(actor)}`"

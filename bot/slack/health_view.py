@@ -93,7 +93,7 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
         window = report.freeze
         facts.append(f":snowflake: *{blocks.escape(window.environment)} is frozen* until "
                      f"{blocks.slack_date(window.ends_at, tz)}: {blocks.escape(window.reason)} "
-                     f"(#{window.id}, by <@{window.created_by}>)")
+                     f"(#{window.id}, by {blocks.who(window.created_by)})")
     for deploy in report.deploys:
         facts.append(f":package: {blocks.escape(deploy.service)} {blocks.escape(deploy.version)} deployed "
                      f"{ago(now - deploy.at)} by {blocks.escape(deploy.actor)}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from bot.config import HealthSettings, format_duration, parse_duration
+from bot.config import ConfigInvalid, HealthSettings, format_duration, load_config, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,16 @@ def test_duration_field_refuses_bare_numbers(value: float) -> None:
     error = info.value.errors()[0]
     assert "bare number" in error["msg"]
     assert error["ctx"]["hint"] == f"add a unit, e.g. {value}s or {value}m"
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3651d", "999999999999999999999h"])
+def test_absurdly_long_durations_are_refused_not_crashed(text: str) -> None:
+    with pytest.raises(ValueError, match="too long a duration: at most 3650 days"):
+        parse_duration(text)
+
+
+def test_an_absurd_max_duration_is_a_config_problem(tmp_path: Path) -> None:
+    (tmp_path / "g.yaml").write_text("channels: {deploys: C0DEPLOYS}\nfreeze: {max_duration: 99999999999d}\n")
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config(tmp_path, {})
+    assert "freeze.max_duration" in str(raised.value) and "too long" in str(raised.value)

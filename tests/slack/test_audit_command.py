@@ -32,8 +32,16 @@ async def test_audit_defaults_to_ten_entries(bot: BotHarness) -> None:
 
 
 async def test_audit_with_a_bad_count_explains_the_usage(bot: BotHarness) -> None:
-    for text in ("lots", "0", "999", "3 4"):
+    for text in ("lots", "0", "²", "3 4", "-1"):
         bot.fake.reset()
         await bot.slack.slash("/audit", text)
         reply = await bot.fake.wait_for_response()
         assert "Usage: `/audit [n]`" in reply.body["text"], text
+
+
+async def test_more_than_forty_shows_the_forty_newest(bot: BotHarness) -> None:
+    for i in range(45):
+        await bot.runtime.audit.record(actor="system", action="tick", subject=str(i))
+    await bot.slack.slash("/audit", "100")
+    reply = await bot.fake.wait_for_response()
+    assert reply.body["text"].startswith("Last 40 audit entries")
