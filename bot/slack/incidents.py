@@ -263,21 +263,30 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         await run_claimed(client, decision)
 
+    async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
+        """A Slack message about a run: a timeout or a dropped connection is logged, never raised,
+        so a claimed step always executes and always records how it ended."""
+        try:
+            await call
+        except Exception:
+            log.warning("could not %s for incident %s", what, incident_id, exc_info=True)
+
     async def run_claimed(client: AsyncWebClient, run: ClaimedRun) -> None:
+        incident_id = run.incident.id
         if run.freeze_override is not None:
-            try:
-                await client.chat_postMessage(channel=runtime.config.channels.deploys, text=view.freeze_override(run))
-            except SlackApiError as exc:
-                log.warning("could not announce a freeze override: %s", exc)
-        await refresh_playbook(client, run.incident)
-        await thread_reply(client, run.incident, view.started(run))
+            await best_effort("announce a freeze override", incident_id, client.chat_postMessage(
+                channel=runtime.config.channels.deploys, text=view.freeze_override(run)))
+        await best_effort("show the step running", incident_id, refresh_playbook(client, run.incident))
+        await best_effort("post the step's start", incident_id, thread_reply(client, run.incident, view.started(run)))
 
         async def progress(line: str) -> None:
-            await thread_reply(client, run.incident, f"… {blocks.escape(line)}")
+            await best_effort("post progress", incident_id,
+                              thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
 
         result = await incidents.steps.execute(run, progress)
-        await refresh_playbook(client, run.incident)
-        await thread_reply(client, run.incident, view.finished(result))
+        await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
+        await best_effort("post the step's result", incident_id,
+                          thread_reply(client, run.incident, view.finished(result)))
 
     @app.action(re.compile(r"^incident\.step\.preview:"))
     async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -1,0 +1,44 @@
+"""A claimed step runs and records its outcome whatever Slack does meanwhile (timeouts, refusals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bot.slack.app
+from tests.standin.blocks import blocks_text
+from tests.standin.fake_slack import FakeSlack
+from tests.support.clock import FakeClock
+from tests.support.incidents import declare, incident_bot, incident_config, is_new, text_of
+
+RUN = "incident.step.run:"
+
+
+async def test_a_step_runs_even_when_slack_times_out_around_it(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.slack.app, "WEB_API_TIMEOUT", 0.2)  # Slack calls give up fast in this test
+    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
+                            clock=clock) as ibot:
+        channel = await declare(ibot.bot)
+        # chat.update hangs past the client's timeout: the "running" refresh raises a timeout, not SlackApiError
+        fake_slack.delay("chat.update", 1.0)
+        fresh = is_new(fake_slack)
+        await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+        assert ibot.actions.runs["rollback"] == 1
+
+        # now the thread posts time out: the run still executes and the playbook message shows the result
+        fake_slack.delay("chat.update", 0)
+        fake_slack.delay("chat.postMessage", 1.0)
+        fresh = is_new(fake_slack)
+        await ibot.bot.slack.block_action(RUN + "verify", user_id="U0CAROL", channel_id=channel)
+        await fake_slack.wait_for("chat.update", lambda c: fresh(c) and "Verify database and queue*\n✅ succeeded"
+                                  in blocks_text(c.args["blocks"]))
+        fake_slack.delay("chat.postMessage", 0)
+        assert ibot.actions.runs["verify"] == 1
+        incident = await ibot.bot.runtime.incidents.get(1)
+        assert incident is not None
+        states = {v.step.id: v.state.status for v in (await ibot.bot.runtime.incidents.playbook_view(incident)).steps}
+        assert states["rollback"] == "succeeded" and states["verify"] == "succeeded"
