@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import bot.slack.app
+from bot.actions.base import ActionContext, ActionOutcome
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
-from tests.support.incidents import declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, is_new, text_of
 
 RUN = "incident.step.run:"
 
@@ -42,3 +44,37 @@ async def test_a_step_runs_even_when_slack_times_out_around_it(
         assert incident is not None
         states = {v.step.id: v.state.status for v in (await ibot.bot.runtime.incidents.playbook_view(incident)).steps}
         assert states["rollback"] == "succeeded" and states["verify"] == "succeeded"
+
+
+class LeakyAction:
+    """An action whose details carry what an http hook sends and gets back, credentials included."""
+
+    def describe(self) -> str:
+        return "POST https://deploy.example.com/rollback"
+
+    def _details(self) -> dict[str, Any]:
+        return {"status": 200, "url": "https://deploy.example.com/rollback",
+                "headers": {"X-Deploy-Key": "hdr-s3cret"}, "json": {"service": "api", "password": "body-s3cret"},
+                "response": '{"session": "resp-s3cret"}', "auth": {"api_token": "tok-s3cret", "user": "deployer"}}
+
+    async def preview(self, ctx: ActionContext) -> ActionOutcome:
+        return ActionOutcome(True, "would POST https://deploy.example.com/rollback", details=self._details())
+
+    async def run(self, ctx: ActionContext) -> ActionOutcome:
+        return ActionOutcome(True, "rollback done", details=self._details())
+
+
+async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(ibot: IncidentBot) -> None:
+    ibot.bot.runtime.incidents.steps.build_action = lambda action: LeakyAction()
+    channel = await declare(ibot.bot)
+    await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
+    preview = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
+    fresh = is_new(ibot.fake)
+    await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
+    done = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    for shown in (str(preview.text), text_of(done)):
+        assert "s3cret" not in shown
+        assert '"status": 200' in shown and '"user": "deployer"' in shown and "[redacted]" in shown
+    # the audit log keeps the full record (it is redacted by the audit chain itself)
+    succeeded = [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.step.succeeded"]
+    assert "response" in succeeded[0].details["details"]
