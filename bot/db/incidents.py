@@ -80,6 +80,23 @@ async def open_incidents(session: AsyncSession) -> list[IncidentRecord]:
     return list((await session.execute(query)).scalars().all())
 
 
+async def resolve_incident(session: AsyncSession, *, incident_id: int, actor: str, at: datetime,
+                           summary: str | None) -> IncidentRecord | None:
+    """Resolve the incident if it is still open; None when it is not (another resolve won).
+
+    A conditional UPDATE, so two concurrent resolves (two replicas, a double submit) cannot both
+    succeed: on PostgreSQL the second waits for the first to commit and then matches no row.
+    """
+    result = await session.execute(
+        update(IncidentRecord)
+        .where(col(IncidentRecord.id) == incident_id, col(IncidentRecord.status) == OPEN)
+        .values(status=RESOLVED, resolved_at=at, resolved_by=actor, summary=summary)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(IncidentRecord, incident_id, populate_existing=True)
+
+
 async def steps_of(session: AsyncSession, incident_id: int) -> dict[str, IncidentStepRecord]:
     query = select(IncidentStepRecord).where(col(IncidentStepRecord.incident_id) == incident_id)
     return {row.step_key: row for row in (await session.execute(query)).scalars().all()}

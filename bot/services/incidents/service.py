@@ -230,12 +230,10 @@ class IncidentService:
     async def resolve(self, incident: Incident, *, actor: str, summary: str | None) -> Resolution:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await self._row(session, incident.id)
-            if row.status != tables.OPEN:
+            row = await tables.resolve_incident(session, incident_id=incident.id, actor=actor, at=now,
+                                                summary=(summary or "").strip() or None)
+            if row is None:
                 raise IncidentProblem(f"Incident #{incident.id} was already resolved.")
-            row.status, row.resolved_at, row.resolved_by = tables.RESOLVED, now, actor
-            row.summary = (summary or "").strip() or None
-            session.add(row)
             resolved = to_incident(row)
             await append_entry(session, at=now, actor=actor, action="incident.resolved", subject=incident.subject,
                                details={"summary": row.summary,
