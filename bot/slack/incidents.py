@@ -225,7 +225,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             if not incident.is_open:
                 raise IncidentProblem(f"Incident #{incident.id} is resolved; its playbook no longer runs.")
             text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
-            posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
+            try:
+                posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
+            except Exception as exc:
+                log.warning("could not post the playbook of incident %s", incident.id, exc_info=True)
+                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                await respond(response_type="ephemeral",
+                              text=f"Slack did not take the playbook message (`{reason}`); nothing changed. "
+                                   "Try `/incident playbook` again in a moment.")
+                return
             await incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
         elif sub == "resolve":
             resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)

@@ -78,3 +78,12 @@ async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(ibot: Incident
     # the audit log keeps the full record (it is redacted by the audit chain itself)
     succeeded = [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.step.succeeded"]
     assert "response" in succeeded[0].details["details"]
+
+
+async def test_posting_the_playbook_again_tells_the_user_when_slack_refuses(ibot: IncidentBot) -> None:
+    channel = await declare(ibot.bot)
+    ibot.fake.fail("chat.postMessage", "channel_not_found")
+    await ibot.bot.slack.slash("/incident", "playbook", user_id="U0CAROL", channel_id=channel)
+    reply = await ibot.fake.wait_for_response(lambda r: "playbook message" in str(r.text))
+    assert reply.response_type == "ephemeral" and "channel_not_found" in str(reply.text)
+    assert not [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.playbook_posted"]
