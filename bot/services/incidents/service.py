@@ -183,12 +183,13 @@ class IncidentService:
                 await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
                                    subject=incident.subject, details={"freeze": incident.freeze_id})
             return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
-        lifted = await self.freezer.lift(incident.freeze_id, actor=actor)
+        # The freeze service audits the cancellation itself; the incident's timeline records it
+        # only when this press actually lifted the freeze.
+        if not await self.freezer.lift(incident.freeze_id, actor=actor):
+            return f"Freeze #{incident.freeze_id} had already ended."
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
-                               subject=incident.subject, details={"freeze": incident.freeze_id, "lifted": lifted})
-        if not lifted:
-            return f"Freeze #{incident.freeze_id} had already ended."
+                               subject=incident.subject, details={"freeze": incident.freeze_id})
         return f"Freeze #{incident.freeze_id} lifted by <@{actor}>: deploys are open again."
 
     def channel_names(self, incident: Incident) -> Iterator[str]:
