@@ -59,7 +59,8 @@ def parse_declare(words: list[str]) -> DeclareArgs | str:
                 return f"Give one severity, not `{severity}` and `{lowered}`."
             severity = lowered
         elif lowered == "--playbook" or lowered.startswith("--playbook="):
-            name = lowered.partition("=")[2] or next(rest, "")
+            # playbook names are slugs (lowercase): `--playbook=Name` and `--playbook Name` alike
+            name = lowered.partition("=")[2] or next(rest, "").lower()
             if not name or name.startswith("--"):
                 return "`--playbook` needs a playbook name, e.g. `--playbook production-incident`."
             playbook = name

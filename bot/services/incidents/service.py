@@ -130,6 +130,7 @@ class IncidentService:
         level = severity or Severity.sev2.value
         if level not in {s.value for s in Severity}:
             raise IncidentProblem(f"Unknown severity `{level}`: use sev1, sev2 or sev3.")
+        playbook = playbook.strip().lower() if playbook is not None else None  # names are lowercase slugs
         chosen = self._config.playbook(playbook)
         if playbook is not None and chosen is None:
             names = ", ".join(f"`{p.name}`" for p in self._config.playbooks) or "none are configured"
