@@ -75,12 +75,22 @@ def parse_declare(words: list[str]) -> DeclareArgs | str:
     return DeclareArgs(" ".join(title), severity, playbook)
 
 
+# Ids and attempts are PostgreSQL integers: anything outside them is a damaged (or forged) button.
+MAX_DB_INT = 2**31 - 1
+
+
+def db_int(value: Any, *, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= MAX_DB_INT
+
+
 def parse_click_value(value: str) -> dict[str, Any] | None:
     try:
         parsed = json.loads(value)
     except ValueError:
         return None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("i"), int) or not isinstance(parsed.get("a"), int):
+    if not isinstance(parsed, dict) or not db_int(parsed.get("i"), least=1) or not db_int(parsed.get("a"), least=0):
+        return None
+    if "f" in parsed and parsed["f"] is not None and not db_int(parsed["f"], least=1):
         return None
     return parsed
 
@@ -254,7 +264,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           text="That button's data is damaged; post the playbook again with `/incident playbook`.")
             return
         confirm = kind == IncidentActionId.CONFIRM.value
-        freeze = value.get("f") if confirm and isinstance(value.get("f"), int) else None
+        freeze = value.get("f") if confirm else None
         request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
                               undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
                               confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
@@ -325,7 +335,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             incident_id = json.loads(click.value)["i"]
         except (ValueError, KeyError, TypeError):
             incident_id = None
-        if not isinstance(incident_id, int):
+        if not db_int(incident_id, least=1):
             await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
             return
         result = await incidents.lift_freeze(incident_id, actor=click.user_id)

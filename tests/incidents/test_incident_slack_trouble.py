@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,21 @@ async def test_posting_the_playbook_again_tells_the_user_when_slack_refuses(ibot
     reply = await ibot.fake.wait_for_response(lambda r: "playbook message" in str(r.text))
     assert reply.response_type == "ephemeral" and "channel_not_found" in str(reply.text)
     assert not [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.playbook_posted"]
+
+
+async def test_buttons_with_ids_no_database_can_hold_are_damaged_buttons(ibot: IncidentBot) -> None:
+    channel = await declare(ibot.bot)
+    forged = [json.dumps({"i": 2**31, "a": 0}), json.dumps({"i": 2**63, "a": 0}), json.dumps({"i": 1, "a": 2**40}),
+              json.dumps({"i": 0, "a": 0}), json.dumps({"i": True, "a": 0})]
+    for action_id in (RUN + "rollback", "incident.step.preview:rollback"):
+        for value in forged:
+            n = len(ibot.fake.responses)
+            await ibot.bot.slack.block_action(action_id, value, user_id="U0CAROL", channel_id=channel)
+            reply = await ibot.fake.wait_for_response(lambda r, k=n: r in ibot.fake.responses[k:])
+            assert "damaged" in str(reply.text), (action_id, value, reply.text)
+    n = len(ibot.fake.responses)
+    await ibot.bot.slack.block_action("incident.freeze.lift", json.dumps({"i": 2**63}), user_id="U0CAROL",
+                                      channel_id=channel)
+    reply = await ibot.fake.wait_for_response(lambda r: r in ibot.fake.responses[n:])
+    assert "damaged" in str(reply.text)
+    assert ibot.actions.runs["rollback"] == 0 and ibot.actions.previews["rollback"] == 0
