@@ -80,6 +80,60 @@ async def open_incidents(session: AsyncSession) -> list[IncidentRecord]:
     return list((await session.execute(query)).scalars().all())
 
 
+async def create_incident(session: AsyncSession, *, title: str, severity: str, commander: str,
+                          playbook: str | None, declared_in: str | None, declared_at: datetime) -> IncidentRecord:
+    """Insert an open incident; its id is assigned (flushed) before the caller's commit."""
+    row = IncidentRecord(title=title, severity=severity, status=OPEN, commander=commander, playbook=playbook,
+                         declared_in=declared_in, declared_at=declared_at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def _change(session: AsyncSession, incident_id: int, **values: object) -> IncidentRecord | None:
+    row = await session.get(IncidentRecord, incident_id)
+    if row is None:
+        return None
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.add(row)
+    return row
+
+
+async def set_freeze(session: AsyncSession, *, incident_id: int, freeze_id: int) -> IncidentRecord | None:
+    """Remember the freeze `freeze.on_incident` started for the incident."""
+    return await _change(session, incident_id, freeze_id=freeze_id)
+
+
+async def attach_channel(session: AsyncSession, *, incident_id: int, channel_id: str, channel_name: str,
+                         header_ts: str | None, playbook_ts: str | None) -> IncidentRecord | None:
+    """Link the incident to its Slack channel and the messages posted there."""
+    return await _change(session, incident_id, channel_id=channel_id, channel_name=channel_name,
+                         header_ts=header_ts, playbook_ts=playbook_ts)
+
+
+async def set_playbook_ts(session: AsyncSession, *, incident_id: int, ts: str) -> IncidentRecord | None:
+    """Step updates go to this (newest) copy of the playbook message."""
+    return await _change(session, incident_id, playbook_ts=ts)
+
+
+async def resolve_incident(session: AsyncSession, *, incident_id: int, actor: str, at: datetime,
+                           summary: str | None) -> IncidentRecord | None:
+    """Resolve the incident if it is still open; None when it is not (another resolve won).
+
+    A conditional UPDATE, so two concurrent resolves (two replicas, a double submit) cannot both
+    succeed: on PostgreSQL the second waits for the first to commit and then matches no row.
+    """
+    result = await session.execute(
+        update(IncidentRecord)
+        .where(col(IncidentRecord.id) == incident_id, col(IncidentRecord.status) == OPEN)
+        .values(status=RESOLVED, resolved_at=at, resolved_by=actor, summary=summary)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(IncidentRecord, incident_id, populate_existing=True)
+
+
 async def steps_of(session: AsyncSession, incident_id: int) -> dict[str, IncidentStepRecord]:
     query = select(IncidentStepRecord).where(col(IncidentStepRecord.incident_id) == incident_id)
     return {row.step_key: row for row in (await session.execute(query)).scalars().all()}

@@ -59,7 +59,8 @@ def parse_declare(words: list[str]) -> DeclareArgs | str:
                 return f"Give one severity, not `{severity}` and `{lowered}`."
             severity = lowered
         elif lowered == "--playbook" or lowered.startswith("--playbook="):
-            name = lowered.partition("=")[2] or next(rest, "")
+            # playbook names are slugs (lowercase): `--playbook=Name` and `--playbook Name` alike
+            name = lowered.partition("=")[2] or next(rest, "").lower()
             if not name or name.startswith("--"):
                 return "`--playbook` needs a playbook name, e.g. `--playbook production-incident`."
             playbook = name
@@ -74,12 +75,22 @@ def parse_declare(words: list[str]) -> DeclareArgs | str:
     return DeclareArgs(" ".join(title), severity, playbook)
 
 
+# Ids and attempts are PostgreSQL integers: anything outside them is a damaged (or forged) button.
+MAX_DB_INT = 2**31 - 1
+
+
+def db_int(value: Any, *, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= MAX_DB_INT
+
+
 def parse_click_value(value: str) -> dict[str, Any] | None:
     try:
         parsed = json.loads(value)
     except ValueError:
         return None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("i"), int) or not isinstance(parsed.get("a"), int):
+    if not isinstance(parsed, dict) or not db_int(parsed.get("i"), least=1) or not db_int(parsed.get("a"), least=0):
+        return None
+    if "f" in parsed and parsed["f"] is not None and not db_int(parsed["f"], least=1):
         return None
     return parsed
 
@@ -225,7 +236,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             if not incident.is_open:
                 raise IncidentProblem(f"Incident #{incident.id} is resolved; its playbook no longer runs.")
             text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
-            posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
+            try:
+                posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
+            except Exception as exc:
+                log.warning("could not post the playbook of incident %s", incident.id, exc_info=True)
+                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                await respond(response_type="ephemeral",
+                              text=f"Slack did not take the playbook message (`{reason}`); nothing changed. "
+                                   "Try `/incident playbook` again in a moment.")
+                return
             await incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
         elif sub == "resolve":
             resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)
@@ -245,7 +264,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           text="That button's data is damaged; post the playbook again with `/incident playbook`.")
             return
         confirm = kind == IncidentActionId.CONFIRM.value
-        freeze = value.get("f") if confirm and isinstance(value.get("f"), int) else None
+        freeze = value.get("f") if confirm else None
         request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
                               undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
                               confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
@@ -263,21 +282,30 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         await run_claimed(client, decision)
 
+    async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
+        """A Slack message about a run: a timeout or a dropped connection is logged, never raised,
+        so a claimed step always executes and always records how it ended."""
+        try:
+            await call
+        except Exception:
+            log.warning("could not %s for incident %s", what, incident_id, exc_info=True)
+
     async def run_claimed(client: AsyncWebClient, run: ClaimedRun) -> None:
+        incident_id = run.incident.id
         if run.freeze_override is not None:
-            try:
-                await client.chat_postMessage(channel=runtime.config.channels.deploys, text=view.freeze_override(run))
-            except SlackApiError as exc:
-                log.warning("could not announce a freeze override: %s", exc)
-        await refresh_playbook(client, run.incident)
-        await thread_reply(client, run.incident, view.started(run))
+            await best_effort("announce a freeze override", incident_id, client.chat_postMessage(
+                channel=runtime.config.channels.deploys, text=view.freeze_override(run)))
+        await best_effort("show the step running", incident_id, refresh_playbook(client, run.incident))
+        await best_effort("post the step's start", incident_id, thread_reply(client, run.incident, view.started(run)))
 
         async def progress(line: str) -> None:
-            await thread_reply(client, run.incident, f"… {blocks.escape(line)}")
+            await best_effort("post progress", incident_id,
+                              thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
 
         result = await incidents.steps.execute(run, progress)
-        await refresh_playbook(client, run.incident)
-        await thread_reply(client, run.incident, view.finished(result))
+        await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
+        await best_effort("post the step's result", incident_id,
+                          thread_reply(client, run.incident, view.finished(result)))
 
     @app.action(re.compile(r"^incident\.step\.preview:"))
     async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -307,7 +335,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             incident_id = json.loads(click.value)["i"]
         except (ValueError, KeyError, TypeError):
             incident_id = None
-        if not isinstance(incident_id, int):
+        if not db_int(incident_id, least=1):
             await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
             return
         result = await incidents.lift_freeze(incident_id, actor=click.user_id)

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions.base import ActionOutcome
+from bot.db.audit import redact
 from bot.services.incidents import (
     ClaimedRun,
     Incident,
@@ -176,11 +177,26 @@ def started(run: ClaimedRun) -> str:
     return line
 
 
+# What an action sent or got back can hold credentials or customer data: it stays in the audit log.
+NOT_SHOWN_IN_SLACK = frozenset({"response", "body", "json", "headers"})
+
+
+def shareable(details: Any) -> Any:
+    """The part of an action's details fit for a channel: secret-looking keys redacted, and
+    request/response bodies and headers left out, at any depth."""
+    if isinstance(details, Mapping):
+        return {str(k): shareable(v) for k, v in redact(details).items() if str(k).lower() not in NOT_SHOWN_IN_SLACK}
+    if isinstance(details, list | tuple):
+        return [shareable(v) for v in details]
+    return details
+
+
 def _details(details: Mapping[str, Any]) -> str:
-    if not details:
+    shown = shareable(details)
+    if not shown:
         return ""
-    body = json.dumps(dict(details), indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    return f"\n```{blocks.truncate(body, 2500)}```"
+    body = json.dumps(shown, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return f"\n```{blocks.truncate(body, 1000)}```"
 
 
 def finished(result: StepResult) -> str:

@@ -55,6 +55,11 @@ async def test_default_severity_is_sev2_and_playbook_can_be_chosen(ibot: Inciden
     assert "SEV2" in blocks_text(header["blocks"])
     assert "Verify only" in blocks_text(playbook["blocks"])
     assert "Roll back" not in blocks_text(playbook["blocks"])
+    # playbook names are compared case-insensitively, whichever way the option is written
+    for number, option in ((2, "--playbook Small"), (3, "--playbook=SMALL")):
+        channel = await declare(bot, f"Queue backlog {option}")
+        await bot.fake.wait_for_response(lambda r, n=number: f"Incident #{n} declared" in str(r.text))
+        assert "Verify only" in blocks_text(bot.fake.messages_in(channel)[1]["blocks"])
 
 
 async def test_a_taken_channel_name_gets_a_suffix(ibot: IncidentBot) -> None:

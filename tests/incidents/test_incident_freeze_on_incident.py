@@ -65,6 +65,7 @@ async def test_a_sev1_freezes_deploys_its_own_fixes_still_run_and_resolve_offers
     actions = [e.action for e in await ibot.bot.runtime.audit.latest(30)]
     for expected in ("incident.freeze_started", "incident.freeze_lift_refused", "incident.freeze_lifted"):
         assert expected in actions
+    assert actions.count("incident.freeze_lifted") == 1  # the second press lifted nothing: nothing to record
 
 
 async def test_lower_severities_do_not_freeze_and_resolve_offers_nothing(

@@ -41,3 +41,30 @@ async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: s
         assert [e.details["attempt"] for e in started] == list(range(1, rounds + 1))
         verified = await one.runtime.audit.verify()
         assert verified.ok
+
+
+async def test_two_replicas_resolving_at_once_resolve_the_incident_once(postgres_url: str, tmp_path: Path,
+                                                                       fake_slack: FakeSlack,
+                                                                       clock: FakeClock) -> None:
+    config = incident_config(tmp_path)
+    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
+        install(one, FakeActions(), FakeFreezes())
+        install(two, FakeActions(), FakeFreezes())
+        rounds = 4
+        for n in range(rounds):
+            channel = await declare(one, f"Checkout fails {n} sev2")
+            await fake_slack.wait_for_response(lambda r, k=n: f"Incident #{k + 1} declared" in str(r.text))
+            before = len(fake_slack.responses)
+            await asyncio.gather(
+                one.slack.slash("/incident", "resolve rolled back", user_id="U0CAROL", channel_id=channel),
+                two.slack.slash("/incident", "resolve rolled back", user_id="U0DAVE", channel_id=channel),
+            )
+            await fake_slack.wait_for_response(
+                lambda r, k=before: sum(1 for x in fake_slack.responses[k:] if "resolved" in str(x.text)) >= 2)
+            replies = [str(r.text) for r in fake_slack.responses[before:]]
+            assert sum("resolved after" in t for t in replies) == 1, replies
+            assert sum("was already resolved" in t for t in replies) == 1, replies
+        resolved = [e for e in await one.runtime.audit.latest(100) if e.action == "incident.resolved"]
+        assert len(resolved) == rounds
+        assert (await one.runtime.audit.verify()).ok

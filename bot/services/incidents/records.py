@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bot.db.incidents import IncidentRecord, IncidentStepRecord
 from bot.services.incidents.models import Incident, StepState
+
+# A unit of work's session, as `Database.unit_of_work()` / `reader()` yield it. Services only pass it
+# on to `bot.db` functions, so they name it loosely and never import the ORM.
+Session = Any
 
 
 def to_incident(row: IncidentRecord) -> Incident:

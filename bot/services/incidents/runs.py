@@ -15,8 +15,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Step, format_duration
@@ -34,7 +32,7 @@ from bot.services.incidents.models import (
     StepResult,
     StepState,
 )
-from bot.services.incidents.records import to_incident, to_state
+from bot.services.incidents.records import Session, to_incident, to_state
 from bot.services.ports import FreezeLookup, ServiceProber
 
 log = logging.getLogger(__name__)
@@ -148,7 +146,7 @@ class StepRunner:
             log.exception("could not build the undo of step %s", step.id)
             return None
 
-    async def _load(self, session: AsyncSession,
+    async def _load(self, session: Session,
                     request: StepRequest) -> tuple[Incident, Step, StepAction] | Refusal:
         row = await tables.get_incident(session, request.incident_id)
         if row is None:
@@ -198,7 +196,7 @@ class StepRunner:
             await self._audit_refusal(session, request, refusal)
         return refusal
 
-    async def _audit_refusal(self, session: AsyncSession, request: StepRequest, refusal: Refusal) -> None:
+    async def _audit_refusal(self, session: Session, request: StepRequest, refusal: Refusal) -> None:
         await append_entry(session, at=self._clock.now(), actor=request.actor, action="incident.step.refused",
                            subject=f"incident:{request.incident_id}",
                            details={"step": request.key, "code": refusal.code, "reason": refusal.reason})

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.actions.base import StepAction
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Playbook, Severity
@@ -130,17 +128,16 @@ class IncidentService:
         level = severity or Severity.sev2.value
         if level not in {s.value for s in Severity}:
             raise IncidentProblem(f"Unknown severity `{level}`: use sev1, sev2 or sev3.")
+        playbook = playbook.strip().lower() if playbook is not None else None  # names are lowercase slugs
         chosen = self._config.playbook(playbook)
         if playbook is not None and chosen is None:
             names = ", ".join(f"`{p.name}`" for p in self._config.playbooks) or "none are configured"
             raise IncidentProblem(f"There is no playbook called `{playbook}` (playbooks: {names}).")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = tables.IncidentRecord(title=title, severity=level, status=tables.OPEN, commander=commander,
-                                        playbook=chosen.name if chosen else None, declared_in=declared_in,
-                                        declared_at=now)
-            session.add(row)
-            await session.flush()
+            row = await tables.create_incident(session, title=title, severity=level, commander=commander,
+                                               playbook=chosen.name if chosen else None, declared_in=declared_in,
+                                               declared_at=now)
             incident = to_incident(row)
             await append_entry(session, at=now, actor=commander, action="incident.declared",
                                subject=incident.subject,
@@ -166,9 +163,8 @@ class IncidentService:
                                    subject=incident.subject, details={"environment": environment, "error": str(exc)})
             return incident
         async with self._db.unit_of_work() as session:
-            row = await self._row(session, incident.id)
-            row.freeze_id = freeze.id
-            session.add(row)
+            row = self._found(await tables.set_freeze(session, incident_id=incident.id, freeze_id=freeze.id),
+                              incident.id)
             await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_started",
                                subject=incident.subject, details={"freeze": freeze.id, "environment": environment})
             return to_incident(row)
@@ -183,12 +179,13 @@ class IncidentService:
                 await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
                                    subject=incident.subject, details={"freeze": incident.freeze_id})
             return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
-        lifted = await self.freezer.lift(incident.freeze_id, actor=actor)
+        # The freeze service audits the cancellation itself; the incident's timeline records it
+        # only when this press actually lifted the freeze.
+        if not await self.freezer.lift(incident.freeze_id, actor=actor):
+            return f"Freeze #{incident.freeze_id} had already ended."
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
-                               subject=incident.subject, details={"freeze": incident.freeze_id, "lifted": lifted})
-        if not lifted:
-            return f"Freeze #{incident.freeze_id} had already ended."
+                               subject=incident.subject, details={"freeze": incident.freeze_id})
         return f"Freeze #{incident.freeze_id} lifted by <@{actor}>: deploys are open again."
 
     def channel_names(self, incident: Incident) -> Iterator[str]:
@@ -199,10 +196,9 @@ class IncidentService:
     async def attach_channel(self, incident: Incident, *, channel_id: str, channel_name: str,
                              header_ts: str | None, playbook_ts: str | None) -> Incident:
         async with self._db.unit_of_work() as session:
-            row = await self._row(session, incident.id)
-            row.channel_id, row.channel_name = channel_id, channel_name
-            row.header_ts, row.playbook_ts = header_ts, playbook_ts
-            session.add(row)
+            row = self._found(await tables.attach_channel(
+                session, incident_id=incident.id, channel_id=channel_id, channel_name=channel_name,
+                header_ts=header_ts, playbook_ts=playbook_ts), incident.id)
             await append_entry(session, at=self._clock.now(), actor="system", action="incident.channel_created",
                                subject=incident.subject, details={"channel": channel_id, "name": channel_name})
             return to_incident(row)
@@ -210,9 +206,7 @@ class IncidentService:
     async def playbook_posted(self, incident: Incident, *, actor: str, ts: str) -> Incident:
         """`/incident playbook` posted the buttons again: step updates go to the newest copy."""
         async with self._db.unit_of_work() as session:
-            row = await self._row(session, incident.id)
-            row.playbook_ts = ts
-            session.add(row)
+            row = self._found(await tables.set_playbook_ts(session, incident_id=incident.id, ts=ts), incident.id)
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
                                subject=incident.subject, details={"ts": ts})
             return to_incident(row)
@@ -230,12 +224,10 @@ class IncidentService:
     async def resolve(self, incident: Incident, *, actor: str, summary: str | None) -> Resolution:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await self._row(session, incident.id)
-            if row.status != tables.OPEN:
+            row = await tables.resolve_incident(session, incident_id=incident.id, actor=actor, at=now,
+                                                summary=(summary or "").strip() or None)
+            if row is None:
                 raise IncidentProblem(f"Incident #{incident.id} was already resolved.")
-            row.status, row.resolved_at, row.resolved_by = tables.RESOLVED, now, actor
-            row.summary = (summary or "").strip() or None
-            session.add(row)
             resolved = to_incident(row)
             await append_entry(session, at=now, actor=actor, action="incident.resolved", subject=incident.subject,
                                details={"summary": row.summary,
@@ -253,8 +245,8 @@ class IncidentService:
         active = await lookup.active_window(self._config.freeze.default_environment)
         return incident.freeze_id if active is not None and active.id == incident.freeze_id else None
 
-    async def _row(self, session: AsyncSession, incident_id: int) -> tables.IncidentRecord:
-        row = await tables.get_incident(session, incident_id)
+    @staticmethod
+    def _found(row: tables.IncidentRecord | None, incident_id: int) -> tables.IncidentRecord:
         if row is None:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         return row
