@@ -246,6 +246,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                                    "Try `/incident playbook` again in a moment.")
                 return
             await incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
+            await respond(response_type="ephemeral",
+                          text="The playbook is posted again below; step updates now go to that copy.")
         elif sub == "resolve":
             resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)
             await refresh_playbook(client, resolution.incident)

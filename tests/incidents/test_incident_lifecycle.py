@@ -39,7 +39,8 @@ async def test_status_note_playbook_and_resolve_with_durations(ibot: IncidentBot
     await ibot.bot.slack.slash("/incident", "playbook", user_id="U0CAROL", channel_id=channel)
     reposted = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and c.args.get("blocks") is not None)
     assert "✅ succeeded" in blocks_text(reposted.args["blocks"])
-    # step updates now go to the newest copy of the buttons
+    # once the bot says so, step updates go to the newest copy of the buttons
+    await ibot.fake.wait_for_response(lambda r: "posted again below" in str(r.text))
     fresh = is_new(ibot.fake)
     await ibot.bot.slack.block_action("incident.step.run:verify", user_id="U0CAROL", channel_id=channel)
     await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
