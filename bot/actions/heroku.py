@@ -171,7 +171,14 @@ class HerokuRollbackStep:
             except Exception as exc:
                 # The POST may or may not have happened. Never send it again: look.
                 return await self._after_uncertain_post(api, current, target, exc, details, remembered)
-            new = Release.from_api(created)
+            try:
+                new = Release.from_api(created)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # The POST was accepted but its answer is not a release: whether it rolled back is for the
+                # releases list to say, and `remembered` must survive for the undo.
+                odd = HerokuError("Heroku accepted the rollback but answered an unexpected body "
+                                  f"({type(exc).__name__})")
+                return await self._after_uncertain_post(api, current, target, odd, details, remembered)
             details["new_version"] = new.version
             return ActionOutcome(ok=True, summary=f"Rolled {self.app} back from {current.label} to "
                                  f"{target.label} (new release v{new.version})", details=details,

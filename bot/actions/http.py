@@ -7,12 +7,11 @@ otherwise exactly one attempt, whatever happens — a rollback hook called twice
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.actions import _outbound
+from bot.actions._masking import mask_text, mask_value, secret_key, shown_url
 from bot.actions.base import ActionContext, ActionOutcome
 from bot.config import HttpAction
 from bot.resilience import CallPolicy
@@ -20,30 +19,14 @@ from bot.resilience import CallPolicy
 __all__ = ["HttpStep"]
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
-
-
-_SECRET_PARAM = re.compile(r"token|key|secret|password|passwd|signature|sig|auth", re.IGNORECASE)
-
-
-def shown_url(url: str) -> str:
-    """The URL as people may see it (confirm dialog, thread, audit log): password and secret-looking
-    query values replaced by ***, since ${VAR} placeholders often put a hook's token there."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_PARAM.search(k) for k, _ in pairs):
-            query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+_FIRST_LINE = 120   # characters of an answer's first line kept in the details (masked)
 
 
 def _body_phrase(body: Any) -> str:
-    """' for service api' for a flat JSON object; ' with JSON {...}' for anything else."""
+    """' for service api' for a flat JSON object; ' with JSON {...}' for anything else (secrets masked)."""
     if body is None:
         return ""
+    body = mask_value(body)
     if isinstance(body, dict) and body and all(isinstance(v, str | int | float | bool) for v in body.values()):
         return " for " + ", ".join(f"{key} {value if isinstance(value, str) else json.dumps(value)}"
                                    for key, value in body.items())
@@ -81,10 +64,10 @@ class HttpStep:
         return f"{self.config.method} {self.url}{_body_phrase(self.config.json_body)}"
 
     def _request_details(self) -> dict[str, Any]:
-        headers = {k: ("***" if k.lower() in _SECRET_HEADERS or _SECRET_PARAM.search(k) else v)
+        headers = {k: ("***" if k.lower() in _SECRET_HEADERS or secret_key(k) else mask_text(v))
                    for k, v in self.config.headers.items()}
         return {"method": self.config.method, "url": self.url, "headers": headers,
-                "json": self.config.json_body, "timeout_s": self.policy.timeout,
+                "json": mask_value(self.config.json_body), "timeout_s": self.policy.timeout,
                 "attempts": self.policy.attempts if self.idempotent else 1}
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
@@ -105,11 +88,14 @@ class HttpStep:
                     json_body=self.config.json_body)
         except Exception as exc:
             return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} failed: "
-                                 f"{_outbound.describe_failure(exc)}", details=details)
+                                 f"{mask_text(_outbound.describe_failure(exc))}", details=details)
         details["status"] = response.status_code
-        details["response"] = response.text[:2000]
+        # Never the body itself: a hook may answer with the token it was sent, or a new one.
+        first_line = mask_text(next(iter(response.text.strip().splitlines()), ""))
+        if first_line:
+            details["response_first_line"] = first_line[:_FIRST_LINE] + ("…" if len(first_line) > _FIRST_LINE else "")
         if response.is_success:
             return ActionOutcome(ok=True, summary=f"{self.config.method} {shown} → "
                                  f"{response.status_code} {response.reason_phrase}", details=details)
         return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} answered "
-                             f"{response.status_code}: {_outbound.error_message(response)}", details=details)
+                             f"{response.status_code}: {mask_text(_outbound.error_message(response))}", details=details)

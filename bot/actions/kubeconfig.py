@@ -42,6 +42,8 @@ class KubeCredentials:
 
 
 def _named(items: Any, name: str, what: str, path: Path) -> Mapping[str, Any]:
+    if not isinstance(items, list | None):
+        raise KubeconfigError(f"{path}: `{what}s` is not a list")
     for item in items or []:
         if isinstance(item, Mapping) and item.get("name") == name:
             body = item.get(what)
@@ -50,9 +52,36 @@ def _named(items: Any, name: str, what: str, path: Path) -> Mapping[str, Any]:
     raise KubeconfigError(f"{path}: no {what} named '{name}'")
 
 
-def _file_bytes(value: str, base: Path) -> bytes:
-    path = Path(value)
-    return (path if path.is_absolute() else base / path).read_bytes()
+def _file_bytes(value: Any, base: Path, field: str) -> bytes:
+    path = Path(str(value))
+    path = path if path.is_absolute() else base / path
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KubeconfigError(f"{field} {path} cannot be read: {exc.strerror or type(exc).__name__}") from None
+
+
+def _b64(value: Any, field: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except ValueError:   # binascii.Error; the value itself (a key, a certificate) is never quoted
+        raise KubeconfigError(f"{field} is not valid base64") from None
+
+
+def _pem(data: bytes, field: str) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"{field} is not a PEM certificate (not text)") from None
+
+
+def _verifying_context(cadata: str | None, field: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cadata=cadata)
+    except ssl.SSLError as exc:
+        raise KubeconfigError(f"{field} is not a usable CA certificate ({exc.reason or exc.strerror})") from None
+    except ValueError:
+        raise KubeconfigError(f"{field} is not a usable CA certificate") from None
 
 
 def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any], base: Path) -> ssl.SSLContext | bool:
@@ -61,15 +90,18 @@ def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any], base: Path
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif cluster.get("certificate-authority-data"):
-        context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        field = "certificate-authority-data"
+        context = _verifying_context(_pem(_b64(cluster[field], field), field), field)
     elif cluster.get("certificate-authority"):
-        context = ssl.create_default_context(cadata=_file_bytes(cluster["certificate-authority"], base).decode())
+        field = "certificate-authority"
+        context = _verifying_context(_pem(_file_bytes(cluster[field], base, field), field), field)
     else:
         context = ssl.create_default_context()
-    cert = (base64.b64decode(user["client-certificate-data"]) if user.get("client-certificate-data")
-            else _file_bytes(user["client-certificate"], base) if user.get("client-certificate") else None)
-    key = (base64.b64decode(user["client-key-data"]) if user.get("client-key-data")
-           else _file_bytes(user["client-key"], base) if user.get("client-key") else None)
+    cert = (_b64(user["client-certificate-data"], "client-certificate-data") if user.get("client-certificate-data")
+            else _file_bytes(user["client-certificate"], base, "client-certificate") if user.get("client-certificate")
+            else None)
+    key = (_b64(user["client-key-data"], "client-key-data") if user.get("client-key-data")
+           else _file_bytes(user["client-key"], base, "client-key") if user.get("client-key") else None)
     if cert is not None and key is not None:
         # ssl only loads certificate chains from files: write them privately, load, remove.
         with tempfile.TemporaryDirectory() as tmp:
@@ -77,17 +109,43 @@ def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any], base: Path
             cert_path.write_bytes(cert)
             key_path.write_bytes(key)
             os.chmod(key_path, 0o600)
-            context.load_cert_chain(cert_path, key_path)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as exc:
+                raise KubeconfigError("the kubeconfig user's client certificate and key cannot be loaded "
+                                      f"({exc.reason or exc.strerror})") from None
     elif cert is not None or key is not None:
         raise KubeconfigError("the kubeconfig user has a client certificate without a key (or a key without one)")
     return context
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, never the offending line itself: it is often `token: "…"`."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem or 'invalid YAML'}"
+    return "not valid YAML"
+
+
 def _from_kubeconfig(path: Path, context_name: str | None) -> KubeCredentials:
     try:
         config = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc}") from None
+    except OSError as exc:
+        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"cannot read kubeconfig {path}: not a text file") from None
+    except yaml.YAMLError as exc:
+        raise KubeconfigError(f"cannot read kubeconfig {path}: {_yaml_problem(exc)}") from None
+    try:
+        return _credentials(path, config, context_name)
+    except KubeconfigError as exc:
+        raise KubeconfigError(f"kubeconfig {path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        # Anything else malformed (a list where a mapping belongs…): say so, but quote nothing from the file.
+        raise KubeconfigError(f"kubeconfig {path} is malformed ({type(exc).__name__})") from None
+
+
+def _credentials(path: Path, config: Any, context_name: str | None) -> KubeCredentials:
     if not isinstance(config, Mapping):
         raise KubeconfigError(f"{path} is not a kubeconfig file")
     name = context_name or config.get("current-context")
@@ -103,7 +161,7 @@ def _from_kubeconfig(path: Path, context_name: str | None) -> KubeCredentials:
     if not isinstance(server, str) or not server:
         raise KubeconfigError(f"{path}: cluster '{context.get('cluster')}' has no server")
     base = path.parent
-    token = user.get("token") or (_file_bytes(user["tokenFile"], base).decode().strip()
+    token = user.get("token") or (_file_bytes(user["tokenFile"], base, "tokenFile").decode().strip()
                                   if user.get("tokenFile") else None)
     verify: ssl.SSLContext | bool = _ssl_context(cluster, user, base) if server.startswith("https") else True
     return KubeCredentials(server=server.rstrip("/"), token=token, verify=verify,
@@ -120,7 +178,8 @@ def _in_cluster(endpoints: Mapping[str, str]) -> KubeCredentials:
         raise KubeconfigError(f"in-cluster credentials unreadable: {exc}") from None
     host = f"[{host}]" if ":" in host else host
     return KubeCredentials(server=f"https://{host}:{port}", token=token,
-                           verify=ssl.create_default_context(cadata=ca), source="in-cluster service account")
+                           verify=_verifying_context(ca, f"in-cluster {sa_dir / 'ca.crt'}"),
+                           source="in-cluster service account")
 
 
 def load_credentials(endpoints: Mapping[str, str], context: str | None = None) -> KubeCredentials:

@@ -1,7 +1,9 @@
 """The `rq_replay` action: requeue failed RQ jobs at a bounded rate, each job at most once.
 
 RQ is synchronous, so each batch runs in a worker thread (`asyncio.to_thread`) with bounded
-work: at most `batch_size` requeues per call, each Redis command under a socket timeout.
+work: at most `batch_size` requeues per call, each Redis command under a socket timeout, and a
+deadline the thread itself checks before every job (cancelling an await does not stop a thread).
+Thread-run calls are never retried, and the connection is closed only after every thread returned.
 A job is claimed with SADD on a Redis set before it is requeued; SADD answering 0 means some
 earlier replay (in this process, another replica, or last week) already requeued it, so a
 job that fails again after its replay stays failed until someone looks at it.
@@ -11,6 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +37,7 @@ __all__ = ["CLAIM_TTL_SECONDS", "RqReplayStep", "claim_key"]
 CLAIM_TTL_SECONDS = 90 * 24 * 3600   # forget claims after 90 days (failed jobs rarely live that long)
 PAGE = 500
 BATCH_CALL = CallPolicy(timeout=30.0, attempts=1, deadline=30.0)
+BATCH_SECONDS = 15.0                  # a batch takes no new job after this (BATCH_CALL's 30 s is only a backstop)
 PROGRESS_EVERY = 10.0                 # seconds between progress lines in the thread
 TIME_BUDGET = 600.0                   # one press replays for at most 10 minutes, then reports
 
@@ -51,6 +59,8 @@ class _Batch:
     replayed: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)   # claimed, but the job was gone or taken meanwhile
     exhausted: bool = False                             # no unclaimed failed jobs left
+    out_of_time: bool = False                           # stopped at its deadline, more may remain
+    stop: threading.Event = field(default_factory=threading.Event)  # set when nobody awaits the batch any more
 
 
 def _target(url: str) -> str:
@@ -67,11 +77,12 @@ class _Replayer:
         self.registry = FailedJobRegistry(queue=self.queue)
         self.key = claim_key(queue)
 
-    def _unclaimed(self, limit: int | None) -> tuple[list[str], int]:
-        """Up to `limit` failed job ids never replayed (oldest first), and how many were looked at."""
+    def _unclaimed(self, limit: int | None, until: float = float("inf")) -> tuple[list[str], int]:
+        """Up to `limit` failed job ids never replayed (oldest first), and how many were looked at;
+        stops paging at `until` (time.monotonic())."""
         found: list[str] = []
         start = 0
-        while True:
+        while time.monotonic() < until:
             ids = self.registry.get_job_ids(start, start + PAGE - 1)
             if not ids:
                 return found, start
@@ -80,19 +91,31 @@ class _Replayer:
             start += len(ids)
             if limit is not None and len(found) >= limit:
                 return found[:limit], start
+        return found, start
 
     def counts(self) -> _Counts:
-        unclaimed, seen = self._unclaimed(None)
-        return _Counts(failed=seen, unclaimed=len(unclaimed), queued=self.queue.count)
+        """A constant number of Redis calls, whatever the registry's size (ZCARD, ZINTERCARD, LLEN)."""
+        failed = int(self.conn.zcard(self.registry.key))
+        try:
+            again = int(self.conn.zintercard(2, [self.registry.key, self.key]))
+        except redis.ResponseError:   # Redis < 7 has no ZINTERCARD: page through the registry instead
+            unclaimed, seen = self._unclaimed(None)
+            again = seen - len(unclaimed)
+        return _Counts(failed=failed, unclaimed=max(failed - again, 0), queued=self.queued())
 
     def queued(self) -> int:
-        return self.queue.count
+        return int(self.conn.llen(self.queue.key))
 
-    def batch(self, size: int) -> _Batch:
-        result = _Batch()
-        candidates, _ = self._unclaimed(size + 1)   # one more than we take: are there more after this?
-        result.exhausted = len(candidates) <= size
+    def batch(self, size: int, until: float, result: _Batch) -> None:
+        """Requeue up to `size` jobs into `result`, taking no new job once time.monotonic() >= until or
+        `result.stop` is set; `result` fills as it goes, so even a batch whose await timed out reports
+        what it did."""
+        candidates, _ = self._unclaimed(size + 1, until)   # one more than we take: are there more after this?
+        result.exhausted = len(candidates) <= size and time.monotonic() < until
         for job_id in candidates[:size]:
+            if time.monotonic() >= until or result.stop.is_set():
+                result.exhausted, result.out_of_time = False, True
+                return
             if not self.conn.sadd(self.key, job_id):
                 continue                                   # another replay claimed it first
             self.conn.expire(self.key, CLAIM_TTL_SECONDS)
@@ -107,10 +130,34 @@ class _Replayer:
                     self.conn.srem(self.key, job_id)
                 raise
             result.replayed.append(job_id)
-        return result
+        if time.monotonic() >= until and not result.exhausted:
+            result.out_of_time = True
 
     def close(self) -> None:
         self.conn.close()
+
+
+class _Threads:
+    """The worker threads one replay started: the connection is closed only once all of them returned."""
+
+    def __init__(self, url: str, queue: str) -> None:
+        self.replayer = _Replayer(url, queue)
+        self.target = _target(url)
+        self.running: list[asyncio.Future[Any]] = []
+
+    async def call(self, ctx: ActionContext, func: Callable[[], Any], *, policy: CallPolicy) -> Any:
+        """Run `func` in a thread under `policy`'s timeout and the target's breaker, exactly once: a timeout
+        abandons the await, not the thread, so a retry would run beside it on the same connection."""
+        async def call() -> Any:
+            work = asyncio.ensure_future(asyncio.to_thread(func))
+            self.running.append(work)
+            return await asyncio.shield(work)
+        return await call_outbound(self.target, call, policy=dataclasses.replace(policy, attempts=1),
+                                   breakers=ctx.breakers)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self.running, return_exceptions=True)
+        await asyncio.to_thread(self.replayer.close)
 
 
 @dataclass(frozen=True)
@@ -119,32 +166,29 @@ class RqReplayStep:
     service's step deadline), then reports what it did and what remains; pressing again continues."""
 
     config: RqReplayAction
-    reads: CallPolicy = _outbound.READS
+    reads: CallPolicy = _outbound.READS          # its timeout only: calls run in a thread are never retried
     time_budget: float = TIME_BUDGET
+    batch_call: CallPolicy = BATCH_CALL
+    batch_seconds: float = BATCH_SECONDS
 
     def describe(self) -> str:
         c = self.config
         limit = f", stopping if more than {c.max_queued} jobs are queued" if c.max_queued else ""
         return f"Requeue failed jobs of RQ queue {c.queue} at most {c.per_second:g} per second{limit}"
 
-    async def _thread(self, ctx: ActionContext, func: Any, *, policy: CallPolicy, idempotent: bool) -> Any:
-        async def call() -> Any:
-            return await asyncio.to_thread(func)
-        return await call_outbound(_target(self.config.redis_url), call, policy=policy, breakers=ctx.breakers,
-                                   idempotent=idempotent)
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
         try:
-            replayer = _Replayer(c.redis_url, c.queue)
+            threads = _Threads(c.redis_url, c.queue)
         except ValueError as exc:
             return ActionOutcome(ok=False, summary=f"Cannot preview the replay of {c.queue}: bad redis_url ({exc})")
         try:
-            counts: _Counts = await self._thread(ctx, replayer.counts, policy=self.reads, idempotent=True)
+            counts: _Counts = await threads.call(ctx, threads.replayer.counts, policy=self.reads)
         except Exception as exc:
             return ActionOutcome(ok=False, summary=f"Cannot preview the replay of {c.queue}: {_reason(exc)}")
         finally:
-            await asyncio.to_thread(replayer.close)
+            await threads.close()
         skipped = counts.failed - counts.unclaimed
         return ActionOutcome(
             ok=True,
@@ -157,47 +201,58 @@ class RqReplayStep:
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
         try:
-            replayer = _Replayer(c.redis_url, c.queue)
+            threads = _Threads(c.redis_url, c.queue)
         except ValueError as exc:
             return ActionOutcome(ok=False, summary=f"Did not replay {c.queue}: bad redis_url ({exc})")
-        loop = asyncio.get_running_loop()
-        started = last_progress = loop.time()
-        replayed: list[str] = []
-        vanished = 0
+        replayer = threads.replayer
+        started = last_progress = time.monotonic()
+        ends = started + self.time_budget
+        batches: list[_Batch] = []
+
+        def replayed() -> list[str]:
+            return [job_id for b in batches for job_id in b.replayed]
+
         stopped: str | None = None
         paused = False
         try:
-            while True:
-                # Never faster than per_second: batch k starts after (jobs so far / per_second) seconds.
-                wait = started + len(replayed) / c.per_second - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if c.max_queued is not None:
-                    queued = await self._thread(ctx, replayer.queued, policy=self.reads, idempotent=True)
-                    if queued > c.max_queued:
-                        stopped = f"stopped early: {queued} jobs queued (more than {c.max_queued})"
+            try:
+                while True:
+                    # Never faster than per_second: batch k starts after (jobs so far / per_second) seconds.
+                    wait = started + len(replayed()) / c.per_second - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    if c.max_queued is not None:
+                        queued = await threads.call(ctx, replayer.queued, policy=self.reads)
+                        if queued > c.max_queued:
+                            stopped = f"stopped early: {queued} jobs queued (more than {c.max_queued})"
+                            break
+                    batch = _Batch()
+                    batches.append(batch)
+                    until = min(ends, time.monotonic() + self.batch_seconds)
+                    await threads.call(ctx, functools.partial(replayer.batch, c.batch_size, until, batch),
+                                       policy=self.batch_call)
+                    if batch.exhausted:
                         break
-                batch: _Batch = await self._thread(ctx, lambda: replayer.batch(c.batch_size), policy=BATCH_CALL,
-                                                   idempotent=False)
-                replayed.extend(batch.replayed)
-                vanished += len(batch.vanished)
-                if batch.exhausted:
-                    break
-                if loop.time() - started >= self.time_budget:
-                    paused = True
-                    break
-                if loop.time() - last_progress >= PROGRESS_EVERY:
-                    last_progress = loop.time()
-                    await _outbound.say(ctx, f"Replayed {len(replayed)} jobs of {c.queue} so far")
-            counts: _Counts = await self._thread(ctx, replayer.counts, policy=self.reads, idempotent=True)
+                    if time.monotonic() >= ends:
+                        paused = True
+                        break
+                    if time.monotonic() - last_progress >= PROGRESS_EVERY:
+                        last_progress = time.monotonic()
+                        await _outbound.say(ctx, f"Replayed {len(replayed())} jobs of {c.queue} so far")
+                counts: _Counts = await threads.call(ctx, replayer.counts, policy=self.reads)
+            finally:
+                for batch in batches:
+                    batch.stop.set()    # a timed-out batch's thread takes no further job…
+                await threads.close()   # …and the connection closes only once it returned
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Replay of {c.queue} failed after {len(replayed)} jobs: "
-                                 f"{_reason(exc)}", details={"replayed": len(replayed), "job_ids": replayed[:100]})
-        finally:
-            await asyncio.to_thread(replayer.close)
-        elapsed = loop.time() - started
+            done = replayed()
+            return ActionOutcome(ok=False, summary=f"Replay of {c.queue} failed after {len(done)} jobs: "
+                                 f"{_reason(exc)}", details={"replayed": len(done), "job_ids": done[:100]})
+        elapsed = time.monotonic() - started
+        done = replayed()
+        vanished = sum(len(b.vanished) for b in batches)
         again = counts.failed - counts.unclaimed
-        summary = (f"Replayed {len(replayed)} failed jobs of {c.queue}; {counts.unclaimed} remain to replay"
+        summary = (f"Replayed {len(done)} failed jobs of {c.queue}; {counts.unclaimed} remain to replay"
                    + (f"; {again} failed again after an earlier replay and were not requeued twice" if again else "")
                    + (f"; {vanished} had disappeared" if vanished else "")
                    + (f" ({stopped})" if stopped else "")
@@ -205,9 +260,9 @@ class RqReplayStep:
                       if paused and counts.unclaimed else ""))
         return ActionOutcome(
             ok=stopped is None, summary=summary,
-            details={"replayed": len(replayed), "remaining": counts.unclaimed, "failed_again": again,
+            details={"replayed": len(done), "remaining": counts.unclaimed, "failed_again": again,
                      "vanished": vanished, "queued": counts.queued, "seconds": round(elapsed, 3),
-                     "stopped_early": stopped, "job_ids": replayed[:100]})
+                     "stopped_early": stopped, "job_ids": done[:100]})
 
 
 def _reason(exc: Exception) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -48,10 +48,13 @@ class FakeHook(FakeProvider):
 
     def __init__(self) -> None:
         super().__init__()
+        self.answer_with: Callable[[Request, Any], Awaitable[Response]] | None = None  # a test's own answer
         self.app = Starlette(routes=[Route("/{path:path}", self.handle(self._answer),
                                            methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
 
     async def _answer(self, request: Request, body: Any) -> Response:
+        if self.answer_with is not None:
+            return await self.answer_with(request, body)
         return JSONResponse({"ok": True, "received": body})
 
 

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from bot.actions import ActionContext, StepAction, build_undo
 from bot.resilience import Breakers
@@ -236,3 +238,24 @@ async def test_the_fake_pages_releases_like_heroku(heroku: Heroku) -> None:
         assert (missing.status_code, missing.json()) == (404, {"id": "not_found", "message": "Couldn't find that app."})
         unversioned = await client.get("/apps/acme-prod/releases", headers={"Accept": "application/json"})
         assert unversioned.status_code == 400
+
+
+class OddAnswerHeroku(FakeHeroku):
+    """Creates the release, then answers the POST with a body that is not a release."""
+
+    async def _create_release(self, request: Request, body: Any) -> Response:
+        created = await super()._create_release(request, body)
+        return JSONResponse({"unexpected": "shape"}, status_code=created.status_code)
+
+
+async def test_an_odd_answer_to_the_rollback_post_is_resolved_by_re_reading() -> None:
+    fake = OddAnswerHeroku()
+    fake.add_app("acme-prod", releases=3)
+    async with fake.serve() as url:
+        outcome = await fast(action_from(ROLLBACK)).run(ctx_for(url))
+    assert outcome.ok, outcome.summary
+    assert outcome.summary.startswith("Rolled acme-prod back to v2 (Deploy 0000002) (new release v4); the API "
+                                      "answered badly (Heroku accepted the rollback but answered an unexpected "
+                                      "body (KeyError))")
+    assert outcome.remembered["previous_version"] == 3 and outcome.details["new_version"] == 4
+    assert len(fake.writes()) == 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
 from tests.actions.conftest import FakeHook, action_from, make_ctx
 
 Hook = tuple[FakeHook, str]
@@ -114,14 +117,75 @@ async def test_secrets_in_the_url_are_masked_wherever_people_see_it(hook: Hook) 
     fake, url = hook
     base = url.replace("http://", "http://deployer:hunter2@")
     step = action_from({"http": {"url": f"{base}/rollback?service=api&token=abc123", "json": {"service": "api"}}})
-    masked = url.replace("http://", "http://deployer:***@") + "/rollback?service=api&token=***"
+    masked = url.replace("http://", "http://***@") + "/rollback?service=api&token=***"
     assert step.describe() == f"POST {masked} for service api"
     outcome = await step.run(make_ctx())
     assert outcome.ok and masked in outcome.summary and outcome.details["url"] == masked
-    assert "abc123" not in repr(outcome) and "hunter2" not in repr(outcome)
+    assert "abc123" not in repr(outcome) and "hunter2" not in repr(outcome) and "deployer" not in repr(outcome)
     [request] = fake.requests
     assert request.query == "service=api&token=abc123"      # the real URL was sent
     assert request.headers["authorization"].startswith("Basic ")
     fake.faults.fail(503)
     failed = await step.run(make_ctx())
     assert "answered 503" in failed.summary and "hunter2" not in repr(failed)
+
+
+SECRET = "s3cr3t-9f8e7d6c5b4a39281706"
+
+
+async def test_secret_body_values_never_reach_the_dialog_the_thread_or_the_audit_log(hook: Hook) -> None:
+    fake, url = hook
+    step = action_from({"http": {"url": f"{url}/deploy",
+                                 "json": {"service": "api", "token": SECRET, "auth": {"password": "pw1"}}}})
+    flat = action_from({"http": {"url": f"{url}/deploy", "json": {"service": "api", "token": SECRET}}})
+    assert flat.describe() == f"POST {url}/deploy for service api, token ***"
+    assert "pw1" not in step.describe() and SECRET not in step.describe()
+    preview = await step.preview(make_ctx())
+    assert preview.details["json"] == {"service": "api", "token": "***", "auth": "***"}
+    outcome = await step.run(make_ctx())      # the hook echoes what it got: the answer holds the token
+    assert outcome.ok, outcome.summary
+    for shown in (preview, outcome):
+        assert SECRET not in repr(shown) and "pw1" not in repr(shown)
+    assert fake.requests[0].body["token"] == SECRET      # the real value was sent
+
+
+async def test_the_details_keep_the_status_and_a_short_masked_first_line_never_the_body(hook: Hook) -> None:
+    fake, url = hook
+
+    async def answer(request: Request, body: object) -> Response:
+        return PlainTextResponse(f"issued token={SECRET} for api\n" + "x" * 5000)
+
+    fake.answer_with = answer
+    outcome = await action_from(rollback_hook(url)).run(make_ctx())
+    assert outcome.details["status"] == 200
+    assert "response" not in outcome.details
+    assert outcome.details["response_first_line"] == "issued token=*** for api"
+    assert SECRET not in repr(outcome)
+
+
+async def test_an_error_answer_quoting_the_token_is_masked_in_the_summary(hook: Hook) -> None:
+    fake, url = hook
+
+    async def answer(request: Request, body: object) -> Response:
+        return PlainTextResponse(f"rejected api_key={SECRET}", status_code=403)
+
+    fake.answer_with = answer
+    outcome = await action_from(rollback_hook(url)).run(make_ctx())
+    assert not outcome.ok
+    assert outcome.summary == f"POST {url}/rollback answered 403: rejected api_key=***"
+
+
+async def test_a_token_as_the_urls_username_or_in_its_path_is_masked() -> None:
+    as_user = action_from({"http": {"url": f"https://{SECRET}@hooks.example.com/deploy"}})
+    assert as_user.describe() == "POST https://***@hooks.example.com/deploy"
+    webhook = action_from({"http": {"url": "https://hooks.slack.com/services/T0001/B0002/XyZ0123456789abcdefGHIJK",
+                                    "json": {"text": "rolling back"}}})
+    assert webhook.describe() == "POST https://hooks.slack.com/services/T0001/B0002/*** for text rolling back"
+    preview = await webhook.preview(make_ctx())
+    assert "XyZ0123456789abcdefGHIJK" not in repr(preview)
+
+
+def test_every_key_the_audit_log_redacts_is_masked_by_actions_too() -> None:
+    from bot.actions._masking import secret_key
+    from bot.db.audit import _SECRET_KEYS
+    assert all(secret_key(key) and secret_key(key.upper()) for key in _SECRET_KEYS)

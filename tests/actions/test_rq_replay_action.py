@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from typing import Any
 
 import pytest
 import redis
@@ -12,7 +14,8 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
-from bot.actions import ActionOutcome, StepAction
+from bot.actions import ActionOutcome, StepAction, rq_replay
+from bot.resilience import CallPolicy
 from tests.actions.conftest import FAST_READS, action_from, make_ctx
 from tests.actions.rq_jobs import charge_card, noop
 
@@ -139,6 +142,8 @@ async def test_unreachable_redis_is_a_clear_failure_and_opens_the_breaker() -> N
     assert not outcome.ok
     assert outcome.summary.startswith("Cannot preview the replay of default: Redis error: ConnectionError")
     assert "secret" not in outcome.summary
+    for _ in range(2):   # calls run in a thread are never retried: three presses, three failures
+        assert not (await step.preview(ctx)).ok
     run = await step.run(ctx)
     assert run.summary == ("Replay of default failed after 0 jobs: redis://127.0.0.1:1/0 is failing since "
                            "09:00:00 UTC; calls paused until 09:01:00 UTC")
@@ -190,3 +195,69 @@ async def test_a_requeue_that_breaks_midway_releases_its_claim(redis_url: str, m
     assert again.summary == "Replayed 2 failed jobs of default; 0 remain to replay"
     queued, failed = state(redis_url)
     assert len(queued) == 3 and failed == []
+
+
+class SlowRequeue:
+    """FailedJobRegistry.requeue taking `seconds` per job (a slow Redis), counting calls still in progress."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+        self.original = FailedJobRegistry.requeue
+        self.seconds = seconds
+        self.in_progress = 0
+
+        def requeue(registry: FailedJobRegistry, job_or_id: str, at_front: bool = False) -> Job:
+            self.in_progress += 1
+            try:
+                time.sleep(self.seconds)      # runs in the replay's worker thread, never on the event loop
+                return self.original(registry, job_or_id, at_front=at_front)
+            finally:
+                self.in_progress -= 1
+
+        monkeypatch.setattr(FailedJobRegistry, "requeue", requeue)
+
+
+async def test_the_time_budget_is_kept_inside_a_batch(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.to_thread(fail_jobs, redis_url, 40)
+    slow = SlowRequeue(monkeypatch, 0.02)
+    step = dataclasses.replace(replay(redis_url, per_second=1000, batch_size=1000), time_budget=0.2)  # type: ignore[type-var]
+    outcome = await step.run(make_ctx())
+    assert outcome.ok and outcome.summary.endswith("press again to continue)")
+    assert 0 < outcome.details["replayed"] < 40
+    assert slow.in_progress == 0
+    queued, _ = state(redis_url)
+    assert len(queued) == outcome.details["replayed"] and outcome.details["remaining"] == 40 - len(queued)
+
+
+async def test_a_timed_out_batch_stops_requeueing_before_the_step_reports(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.to_thread(fail_jobs, redis_url, 40)
+    slow = SlowRequeue(monkeypatch, 0.02)
+    step = dataclasses.replace(replay(redis_url, per_second=1000, batch_size=1000),  # type: ignore[type-var]
+                               batch_call=CallPolicy(timeout=0.2, attempts=1, deadline=1))
+    outcome = await step.run(make_ctx())
+    assert not outcome.ok and "did not answer within 0.2s" in outcome.summary
+    assert slow.in_progress == 0                      # no thread still requeueing behind the report
+    queued, _ = state(redis_url)
+    assert 0 < len(queued) < 40
+    assert outcome.summary.startswith(f"Replay of default failed after {len(queued)} jobs")
+    assert len(queued) == outcome.details["replayed"]
+
+
+async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.to_thread(fail_jobs, redis_url, 30)
+    await replay(redis_url, per_second=1000, batch_size=10).run(make_ctx())   # all 30 replayed…
+    await asyncio.to_thread(work_off, redis_url)                              # …and failed again
+    await asyncio.to_thread(fail_jobs, redis_url, 5)
+    monkeypatch.setattr(rq_replay, "PAGE", 4)          # paging through 35 ids would take 9 pages
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def counted(self: redis.Redis, *args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    preview = await replay(redis_url).preview(make_ctx())
+    assert preview.details == {"failed": 35, "would_replay": 5, "queued": 0}
+    assert sorted(sent) == ["LLEN", "ZCARD", "ZINTERCARD"]

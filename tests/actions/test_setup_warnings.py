@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.actions import build_action
 from bot.actions.environment import action_endpoints, action_secrets, setup_warnings
 from bot.config import GuardrailConfig
@@ -54,3 +56,54 @@ def test_check_config_prints_the_warnings_and_still_passes() -> None:
             "HEROKU_API_TOKEN, which is not set") in result.stderr
     quiet = run("check-config", env={"HEROKU_API_TOKEN": "x"})
     assert "HEROKU_API_TOKEN" not in quiet.stderr
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.s3cr3t-service-account-token"
+GOOD_USER = f"users: [{{name: u, user: {{token: {TOKEN}}}}}]"
+CONTEXT = "current-context: prod\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\n"
+
+
+def cluster(extra: str) -> str:
+    return f'clusters: [{{name: c, cluster: {{server: "https://k8s.example.com:6443", {extra}}}}}]\n'
+
+
+BAD_KUBECONFIGS = {
+    "ca-not-base64": (CONTEXT + cluster("certificate-authority-data: '@@not base64@@'") + GOOD_USER,
+                      "certificate-authority-data is not valid base64"),
+    "ca-not-a-certificate": (CONTEXT + cluster("certificate-authority-data: aGVsbG8gd29ybGQ=") + GOOD_USER,
+                             "certificate-authority-data is not a usable CA certificate"),
+    "token-file-missing": (CONTEXT + cluster("insecure-skip-tls-verify: true")
+                           + "users: [{name: u, user: {tokenFile: missing-token}}]",
+                           "tokenFile {dir}/missing-token cannot be read: No such file or directory"),
+    "client-cert-not-pem": (CONTEXT + cluster("insecure-skip-tls-verify: true")
+                            + "users: [{name: u, user: {client-certificate-data: aGVsbG8=, "
+                              "client-key-data: aGVsbG8=}}]",
+                            "client certificate and key cannot be loaded"),
+    "yaml-error-on-the-token-line": (CONTEXT + cluster("insecure-skip-tls-verify: true")
+                                     + f'users: [{{name: u, user: {{token: "{TOKEN}" oops}}}}]',
+                                     "cannot read kubeconfig {path}: line 4, column"),
+    "users-not-a-list-of-mappings": (CONTEXT + cluster("insecure-skip-tls-verify: true") + "users: 7",
+                                     "{path}: `users` is not a list"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_KUBECONFIGS)
+def test_a_bad_kubeconfig_is_a_warning_naming_the_problem_never_a_traceback_or_the_token(
+        tmp_path: Path, name: str) -> None:
+    text, expected = BAD_KUBECONFIGS[name]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+    settings = Settings(_env_file=None, heroku_api_token="tok", kubeconfig=str(kubeconfig))  # type: ignore[call-arg]
+    [warning] = setup_warnings(config(), settings)
+    assert warning.startswith("playbook prod, step scale-down (action): ")
+    assert expected.format(dir=tmp_path, path=kubeconfig) in warning
+    assert "s3cr3t" not in warning
+
+
+def test_check_config_with_a_broken_kubeconfig_warns_and_passes(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(BAD_KUBECONFIGS["ca-not-base64"][0])
+    result = run("check-config", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"kubeconfig {kubeconfig}: certificate-authority-data is not valid base64" in result.stderr
