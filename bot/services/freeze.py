@@ -100,9 +100,15 @@ class FreezeService:
 
     # --- windows ---------------------------------------------------------------------------
 
+    def validate(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str) -> None:
+        """Refuse (FreezeRefused naming the field) what `create` would refuse, without touching the database."""
+        self.environment(environment)
+        self._check_reason(reason)
+        self._check_span(starts_at, ends_at, self._clock.now())
+
     async def create(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str,
                      actor: str) -> FreezeWindow:
-        """Create a window (overlaps are allowed) and announce it."""
+        """Create a window (overlaps are allowed; anyone may freeze) and announce it."""
         now = self._clock.now()
         env = self.environment(environment)
         reason = self._check_reason(reason)
@@ -146,7 +152,11 @@ class FreezeService:
         upcoming = next((w for w in windows if w.starts_at > now), None)
         return FreezeStatus(env, active, _frozen_until(active, windows), upcoming)
 
-    async def cancel(self, window_id: int, *, actor: str) -> FreezeWindow:
+    async def cancel(self, window_id: int, *, actor: str, require_responder: bool = False) -> FreezeWindow:
+        """Cancel a window. From Slack (`require_responder`), only a responder may: lifting a freeze
+        bypasses the two-person break-glass, so it is as privileged as an exemption."""
+        if require_responder:
+            await self._require_responder(actor, "cancel a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             row = await locked_window(session, window_id)
@@ -163,7 +173,11 @@ class FreezeService:
         await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         return window
 
-    async def extend(self, window_id: int, by: timedelta, *, actor: str) -> FreezeWindow:
+    async def extend(self, window_id: int, by: timedelta, *, actor: str,
+                     require_responder: bool = False) -> FreezeWindow:
+        """Extend a window by `by`; from Slack (`require_responder`) only a responder may."""
+        if require_responder:
+            await self._require_responder(actor, "extend a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             row = await locked_window(session, window_id)

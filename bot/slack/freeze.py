@@ -111,10 +111,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 await say(f"Created freeze #{window.id} on {window.environment}.",
                           [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")])
             elif isinstance(request, grammar.CancelWindow):
-                window = await freezes.cancel(request.window_id, actor=command.user_id)
+                window = await freezes.cancel(request.window_id, actor=command.user_id, require_responder=True)
                 await say(f"Cancelled freeze #{window.id}.")
             elif isinstance(request, grammar.ExtendWindow):
-                window = await freezes.extend(request.window_id, request.by, actor=command.user_id)
+                window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
+                                              require_responder=True)
                 await say(f"Freeze #{window.id} now ends {window.ends_at.astimezone(tz):%Y-%m-%d %H:%M %Z}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
@@ -155,13 +156,19 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=errors)
             return
         try:
-            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+            freezes.validate(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
+                             environment=fields["environment"], reason=fields["reason"])
         except FreezeRefused as exc:
             block = _FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME)
             await ack(response_action="errors", errors={block: exc.message[:150]})
             return
+        # Slack gives a view submission 3 s: answer first, then create and announce (which may be slow).
         await ack()
+        try:
+            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
+                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+        except FreezeRefused as exc:  # only if the start passed between validating and creating
+            log.warning("the /freeze new form of %s was valid but creating it was refused: %s", user_id, exc.message)
 
     async def decide(ack: Ack, body: dict[str, Any], respond: Respond, approve: bool) -> None:
         await ack()
