@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -121,6 +122,11 @@ async def test_a_deploy_during_a_freeze_is_423_and_not_recorded(bot: BotHarness,
     (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "extra": 1}', "extra",
      "unknown field"),
     (b'{"environment": null, "service": ["api"], "version": {}, "actor": "ci", "url": 5}', "url", "must be an http"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://[::1"}',
+     "url", "must be an http"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://h:99999/"}',
+     "url", "must be an http"),
+    (b"[" * 16_000, "body", "is nested too deeply"),
 ])
 async def test_a_wrong_deploy_body_is_422_with_field_errors(api: httpx.AsyncClient, body: bytes, field: str,
                                                             message: str) -> None:
@@ -197,3 +203,21 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
     for body in bodies:
         response = await api.post("/api/v1/deploys", content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
+    unknown = await api.get("/api/v1/deploys", params={"environment": "moon"}, headers=AUTH)
+    assert unknown.status_code == 422 and "unknown environment" in unknown.json()["errors"]["environment"]
+
+
+async def test_a_body_over_64_kib_is_413_whether_or_not_its_length_is_declared(api: httpx.AsyncClient) -> None:
+    padded = {**DEPLOY, "version": "v1"}
+    small = json.dumps(padded).encode() + b" " * (60_000)
+    assert (await api.post("/api/v1/deploys", content=small, headers=AUTH)).status_code == 201
+    large = small + b" " * 6_000
+    declared = await api.post("/api/v1/deploys", content=large, headers=AUTH)
+    assert declared.status_code == 413 and "65536" in declared.json()["error"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to trust
+        for _ in range(40):
+            yield b" " * 4096
+
+    streamed = await api.post("/api/v1/deploys", content=chunks(), headers=AUTH)
+    assert streamed.status_code == 413
