@@ -185,9 +185,13 @@ class FreezeService:
                 raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
             if row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} has already ended; create a new one instead.")
-            self._check_span(row.starts_at, row.ends_at + by, now)
+            try:
+                new_end = row.ends_at + by
+            except OverflowError:
+                raise FreezeRefused(f"Extending by {format_duration(by)} is out of range.", field="ends_at") from None
+            self._check_span(row.starts_at, new_end, now)
             previous_end = row.ends_at
-            row.ends_at = row.ends_at + by
+            row.ends_at = new_end
             window = window_from_row(row)
             row.next_event_at = schedule.next_event_at(window, self._reminders, now)
             session.add(row)

@@ -91,6 +91,14 @@ async def test_anyone_may_freeze_but_only_responders_cancel_or_extend(bot: BotHa
     assert "There is no freeze window #42" in await reply_text(bot)
 
 
+async def test_extending_out_of_the_calendar_is_refused(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 2h Demo Day", user_id="U0CAROL")
+    await bot.fake.wait_for_response()
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "extend #1 99999999d", user_id="U0CAROL")
+    assert "Extending by 99999999d is out of range." in await reply_text(bot)
+
+
 async def test_refusals_say_why(bot: BotHarness) -> None:
     cases = {
         "from 2026-11-29 10:00 for 1h Yesterday": "The window ends in the past.",
@@ -99,6 +107,11 @@ async def test_refusals_say_why(bot: BotHarness) -> None:
         "for 1h on moon Nowhere": "Unknown environment `moon`: use one of production, staging.",
         "from noon for 1h Demo": "I did not understand `noon`",
         "frobnicate": "I don't know `/freeze frobnicate`",
+        "for 99999999d Forever": "out of range",
+        "from 9999-12-31 23:59 for 1d End of time": "out of range",
+        "from 0001-01-01 00:00 for 1h Start of time": "out of range",
+        "in 99999999d for 1h Later": "out of range",
+        "before 0001-01-01 01:00 lead 2h for 1h Early": "out of range",
     }
     for text, expected in cases.items():
         bot.fake.reset()
