@@ -38,7 +38,7 @@ SHORT_USAGE = ("Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`,
 _CLAUSES = ("for", "in", "from", "until", "before", "lead", "on")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_ID = re.compile(r"^#?(\d{1,9})$")
+_ID = re.compile(r"#?([0-9]{1,9})")  # ASCII digits only; 9 fit a PostgreSQL integer
 
 
 class GrammarError(ValueError):
@@ -244,7 +244,7 @@ def _after(value: object, start: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _window_id(word: str) -> int:
-    match = _ID.match(word)
+    match = _ID.fullmatch(word)
     if not match:
         raise GrammarError(f"`{word}` is not a window id; write it like `#3` (see `/freeze list`).")
     return int(match.group(1))
@@ -333,3 +333,4 @@ def local_moment(day: str, hhmm: str, tz: ZoneInfo) -> datetime:
         return _local(parsed_day, _hhmm(hhmm), tz, f"{day} {hhmm}")
     except OverflowError:
         raise GrammarError(f"`{day} {hhmm}` is out of range.") from None
+

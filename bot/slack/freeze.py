@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from bot.slack.payloads import ButtonClick, SlashCommand
 log = logging.getLogger(__name__)
 
 SLACK_CALL = CallPolicy(timeout=10.0)
+_BUTTON_ID = re.compile(r"[0-9]{1,9}")  # ASCII only ("²".isdigit() is True); 9 digits fit a PostgreSQL integer
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
@@ -173,7 +175,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def decide(ack: Ack, body: dict[str, Any], respond: Respond, approve: bool) -> None:
         await ack()
         click = ButtonClick.parse(body)
-        if not click.value.isdigit():
+        if not _BUTTON_ID.fullmatch(click.value):
             await respond(text="That button does not name an exemption.", response_type="ephemeral",
                           replace_original=False)
             return

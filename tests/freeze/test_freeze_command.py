@@ -111,6 +111,9 @@ async def test_refusals_say_why(bot: BotHarness) -> None:
         "from 9999-12-31 23:59 for 1d End of time": "out of range",
         "from 0001-01-01 00:00 for 1h Start of time": "out of range",
         "in 99999999d for 1h Later": "out of range",
+        "cancel #²": "is not a window id",
+        "extend #٣ 1h": "is not a window id",
+        "cancel #9999999999": "is not a window id",
         "before 0001-01-01 01:00 lead 2h for 1h Early": "out of range",
     }
     for text, expected in cases.items():
