@@ -12,6 +12,7 @@ import re
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ MAX_BODY = 65_536  # bytes; a deploy record is a few hundred
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _FIELDS = {"environment": 64, "service": 100, "version": 200, "actor": 80}
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _LOOSE = {"version", "actor"}  # "1.4.2 (build 7)", "github-actions[bot]"
 
 
@@ -163,12 +165,21 @@ def api_routes(runtime: Runtime) -> list[Route]:
         fields, errors = validate_deploy(body, runtime.freezes.environments)
         if errors:
             return _unprocessable(errors)
-        outcome = await runtime.freezes.record_deploy(
-            environment=fields["environment"], service=fields["service"], version=fields["version"],
-            actor=f"api:{fields['actor']}", url=fields.get("url"))
+        key = request.headers.get("idempotency-key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            return _unprocessable({"Idempotency-Key": "must be 1-200 printable ASCII characters"})
+        try:
+            outcome = await runtime.freezes.record_deploy(
+                environment=fields["environment"], service=fields["service"], version=fields["version"],
+                actor=f"api:{fields['actor']}", url=fields.get("url"), idempotency_key=key)
+        except FreezeRefused as exc:
+            field = "Idempotency-Key" if exc.field == "idempotency_key" else exc.field or "body"
+            return _unprocessable({field: exc.message})
         if isinstance(outcome, GateDecision):
             return _frozen(outcome)
-        return JSONResponse(_deploy_json(outcome), status_code=201)
+        # CI must not wait on Slack (it would time out and retry): announce after the response.
+        return JSONResponse(_deploy_json(outcome), status_code=201,
+                            background=BackgroundTask(runtime.freezes.announce_deploy, outcome))
 
     async def list_deploys(request: Request) -> Response:
         if not authorized(request):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, Index, select
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
@@ -36,7 +36,8 @@ class DeployRecord(SQLModel, table=True):
     """A deploy CI reported through `POST /api/v1/deploys`."""
 
     __tablename__ = "freeze_deploy"
-    __table_args__ = (Index("ix_freeze_deploy_env_service", "environment", "service", "id"),)
+    __table_args__ = (Index("ix_freeze_deploy_env_service", "environment", "service", "id"),
+                      Index("ux_freeze_deploy_idempotency_key", "idempotency_key", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     environment: str = Field(max_length=64)
@@ -46,6 +47,8 @@ class DeployRecord(SQLModel, table=True):
     url: str | None = Field(default=None, max_length=1000)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     exemption_id: int | None = Field(default=None)
+    idempotency_key: str | None = Field(default=None, max_length=200)  # CI's `Idempotency-Key` header
+    request_digest: str | None = Field(default=None, max_length=64)    # sha256 of what was recorded
 
 
 class FreezeExemptionRecord(SQLModel, table=True):
@@ -85,3 +88,16 @@ async def insert_recurring(session: AsyncSession, values: dict[str, object]) -> 
     inserted = await insert_ignoring_conflict(session, FreezeWindowRecord, values, conflict_on=["recurring_key"],
                                               returning=FreezeWindowRecord.id)
     return int(inserted) if inserted is not None else None
+
+
+async def insert_deploy(session: AsyncSession, *, values: dict[str, object]) -> int | None:
+    """Insert a deploy; its id, or None when its `idempotency_key` was recorded already (by anyone)."""
+    inserted = await insert_ignoring_conflict(session, DeployRecord, values, conflict_on=["idempotency_key"],
+                                              returning=DeployRecord.id)
+    return int(inserted) if inserted is not None else None
+
+
+async def deploy_by_key(session: AsyncSession, *, key: str) -> DeployRecord | None:
+    """The deploy recorded with this `Idempotency-Key`, if any."""
+    rows = await session.execute(select(DeployRecord).where(col(DeployRecord.idempotency_key) == key))
+    return rows.scalars().first()

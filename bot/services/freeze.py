@@ -7,6 +7,8 @@ with several replicas exactly one posts each of them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -18,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
+from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
@@ -240,10 +243,21 @@ class FreezeService:
     # --- deploys (DeployHistory) -------------------------------------------------------------
 
     async def record_deploy(self, *, environment: str, service: str, version: str, actor: str,
-                            url: str | None = None) -> RecordedDeploy | GateDecision:
-        """Record a deploy, or return the blocking decision when the environment is frozen."""
+                            url: str | None = None, idempotency_key: str | None = None
+                            ) -> RecordedDeploy | GateDecision:
+        """Record a deploy, or return the blocking decision when the environment is frozen.
+
+        Does not announce (see `announce_deploy`), so CI never waits on Slack. With an
+        `idempotency_key` the same request recorded before is returned (`replayed`), not recorded
+        again; the same key with different fields is refused.
+        """
         env = self.environment(environment)
         now = self._clock.now()
+        digest = hashlib.sha256(json.dumps([env, service, version, actor, url]).encode()).hexdigest()
+        if idempotency_key is not None:
+            earlier = await self._replay(idempotency_key, digest)
+            if earlier is not None:
+                return earlier
         async with self._db.unit_of_work() as session:
             windows, exemptions = await self._gate_state(session, at=now, until=now, environment=env)
             decision = decide(env, service, windows, exemptions, now)
@@ -251,29 +265,52 @@ class FreezeService:
                 await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
                                    subject=f"freeze#{decision.window.id}",
                                    details={"environment": env, "service": service, "version": version})
-                blocked = decision
-            else:
-                used = decision.exemptions[0] if decision.exemptions else None
-                row = DeployRecord(environment=env, service=service, version=version, actor=actor, url=url, at=now,
-                                   exemption_id=used.id if used else None)
-                session.add(row)
-                await session.flush()
-                assert row.id is not None
+                return decision
+            used = decision.exemptions[0] if decision.exemptions else None
+            deploy_id = await tables.insert_deploy(session, values={
+                "environment": env, "service": service, "version": version, "actor": actor, "url": url, "at": now,
+                "exemption_id": used.id if used else None, "idempotency_key": idempotency_key,
+                "request_digest": digest if idempotency_key is not None else None})
+            if deploy_id is not None:
                 details: dict[str, Any] = {"environment": env, "service": service, "version": version, "url": url}
                 if decision.exemptions:
                     details["exemptions"] = [e.id for e in decision.exemptions]
+                if idempotency_key is not None:
+                    details["idempotency_key"] = idempotency_key
                 await append_entry(session, at=now, actor=actor, action="freeze.deployed",
-                                   subject=f"deploy#{row.id}", details=details)
+                                   subject=f"deploy#{deploy_id}", details=details)
                 for exemption in decision.exemptions:
                     await append_entry(session, at=now, actor=actor, action="freeze.exemption_used",
                                        subject=f"exemption#{exemption.id}",
-                                       details={"deploy": row.id, "window": exemption.window_id})
-                recorded = RecordedDeploy(row.id, DeployInfo(env, service, version, actor, now, url),
-                                          decision.exemptions)
-        if decision.window is not None:
-            return blocked
-        await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, now, actor, deploy=recorded))
-        return recorded
+                                       details={"deploy": deploy_id, "window": exemption.window_id})
+                return RecordedDeploy(deploy_id, DeployInfo(env, service, version, actor, now, url),
+                                      decision.exemptions)
+        # A concurrent request with the same key recorded it between our look and our insert.
+        assert idempotency_key is not None
+        earlier = await self._replay(idempotency_key, digest)
+        assert earlier is not None
+        return earlier
+
+    async def _replay(self, key: str, digest: str) -> RecordedDeploy | None:
+        """The deploy recorded earlier under `key` (refused if its fields differ), or None."""
+        async with self._db.reader() as session:
+            row = await tables.deploy_by_key(session, key=key)
+            if row is None:
+                return None
+            if row.request_digest != digest:
+                raise FreezeRefused("This Idempotency-Key was used for a different deploy; use a new key.",
+                                    field="idempotency_key")
+            used = await session.get(FreezeExemptionRecord, row.exemption_id) if row.exemption_id else None
+        assert row.id is not None
+        return RecordedDeploy(row.id, DeployInfo(row.environment, row.service, row.version, row.actor, row.at,
+                                                 row.url),
+                              (exemption_from_row(used),) if used is not None else (), replayed=True)
+
+    async def announce_deploy(self, deploy: RecordedDeploy) -> None:
+        """Announce a freshly recorded deploy in the deploys channel (never a replay)."""
+        if not deploy.replayed:
+            await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, deploy.info.at, deploy.info.actor,
+                                                       deploy=deploy))
 
     async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
         """DeployHistory: the newest deploy of each (environment, service), newest first."""

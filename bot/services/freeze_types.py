@@ -81,6 +81,7 @@ class RecordedDeploy:
     id: int
     info: DeployInfo
     exemptions: tuple[Exemption, ...] = ()
+    replayed: bool = False  # an earlier request with the same Idempotency-Key recorded it
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,37 @@ async def test_a_deploy_is_recorded_announced_and_audited(bot: BotHarness, api: 
     assert listed.json()["deploys"][0]["version"] == "v1.4.2"
 
 
+async def test_ci_gets_its_201_without_waiting_on_a_slow_slack(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    bot.fake.delay("chat.postMessage", 4.0)
+    response = await asyncio.wait_for(api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH), 2.5)
+    assert response.status_code == 201
+    call = await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0DEPLOYS", timeout=10)
+    assert call.args["text"] == "api v1.4.2 deployed to production by api:ci"
+
+
+async def test_a_retried_post_with_the_same_idempotency_key_records_once(bot: BotHarness,
+                                                                         api: httpx.AsyncClient) -> None:
+    keyed = {**AUTH, "Idempotency-Key": "run-7-attempt"}
+    first = await api.post("/api/v1/deploys", json=DEPLOY, headers=keyed)
+    await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0DEPLOYS")
+    bot.clock.advance(timedelta(minutes=1))
+    retried = await asyncio.gather(*(api.post("/api/v1/deploys", json=DEPLOY, headers=keyed) for _ in range(3)))
+    assert first.status_code == 201 and [r.status_code for r in retried] == [201] * 3
+    assert all(r.json() == first.json() for r in retried), [r.json() for r in retried]
+
+    other = await api.post("/api/v1/deploys", json={**DEPLOY, "version": "v1.4.3"}, headers=keyed)
+    assert other.status_code == 422 and "different deploy" in other.json()["errors"]["Idempotency-Key"]
+    bad = await api.post("/api/v1/deploys", json=DEPLOY, headers={**AUTH, "Idempotency-Key": "x" * 201})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["errors"]
+    unkeyed = await api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH)  # without a key: a new deploy
+    assert unkeyed.status_code == 201 and unkeyed.json()["id"] == first.json()["id"] + 1
+
+    deployed = [e for e in await bot.runtime.audit.latest(20) if e.action == "freeze.deployed"]
+    assert [e.subject for e in deployed] == ["deploy#1", "deploy#2"]
+    await bot.fake.wait_for("chat.postMessage", lambda c: len(bot.fake.calls_to("chat.postMessage")) >= 2)
+    assert len(bot.fake.calls_to("chat.postMessage")) == 2
+
+
 async def test_last_deploys_keeps_the_newest_per_service(bot: BotHarness, api: httpx.AsyncClient) -> None:
     for service, version in (("api", "v1"), ("web", "w1"), ("api", "v2")):
         bot.clock.advance(timedelta(minutes=1))
