@@ -14,19 +14,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
 from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
+from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
 from bot.services.freeze_gate import GateSnapshot, decide
-from bot.services.freeze_rows import exemption_from_row, locked_window, window_details, window_from_row
+from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
     MAX_REASON,
@@ -131,7 +127,7 @@ class FreezeService:
 
     async def get(self, window_id: int) -> FreezeWindow:
         async with self._db.reader() as session:
-            row = await session.get(FreezeWindowRecord, window_id)
+            row = await tables.window_by_id(session, window_id=window_id)
         if row is None:
             raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
         return window_from_row(row)
@@ -140,11 +136,7 @@ class FreezeService:
         """Active and upcoming windows, soonest first."""
         now = self._clock.now()
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(FreezeWindowRecord)
-                .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
-                .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id)).limit(200)
-            )).scalars().all()
+            rows = await tables.upcoming_windows(session, now=now)
         return [window_from_row(r) for r in rows]
 
     async def status(self, environment: str | None = None) -> FreezeStatus:
@@ -162,7 +154,7 @@ class FreezeService:
             await self._require_responder(actor, "cancel a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await locked_window(session, window_id)
+            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was already cancelled.")
             if row.ends_at <= now:
@@ -183,7 +175,7 @@ class FreezeService:
             await self._require_responder(actor, "extend a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await locked_window(session, window_id)
+            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
             if row.ends_at <= now:
@@ -207,27 +199,9 @@ class FreezeService:
 
     # --- the gate (FreezeLookup) -----------------------------------------------------------
 
-    async def _gate_state(self, session: AsyncSession, *, at: datetime, until: datetime,
-                          environment: str | None = None) -> tuple[list[FreezeWindow], list[Exemption]]:
-        """Windows in force at `at` or starting before `until`, with their approved exemptions."""
-        query = select(FreezeWindowRecord).where(
-            col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.starts_at) <= until,
-            col(FreezeWindowRecord.ends_at) > at)
-        if environment is not None:
-            query = query.where(col(FreezeWindowRecord.environment) == environment)
-        windows = [window_from_row(r) for r in (await session.execute(query)).scalars().all()]
-        if not windows:
-            return [], []
-        rows = (await session.execute(
-            select(FreezeExemptionRecord).where(
-                col(FreezeExemptionRecord.window_id).in_([w.id for w in windows]),
-                col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value)
-        )).scalars().all()
-        return windows, [exemption_from_row(r) for r in rows]
-
     async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
         async with self._db.reader() as session:
-            return await self._gate_state(session, at=at, until=until)
+            return await _gate_state(session, at=at, until=until)
 
     async def gate(self, environment: str, *, service: str | None = None) -> GateDecision:
         """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused)."""
@@ -259,7 +233,7 @@ class FreezeService:
             if earlier is not None:
                 return earlier
         async with self._db.unit_of_work() as session:
-            windows, exemptions = await self._gate_state(session, at=now, until=now, environment=env)
+            windows, exemptions = await _gate_state(session, at=now, until=now, environment=env)
             decision = decide(env, service, windows, exemptions, now)
             if decision.window is not None:
                 await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
@@ -300,7 +274,7 @@ class FreezeService:
             if row.request_digest != digest:
                 raise FreezeRefused("This Idempotency-Key was used for a different deploy; use a new key.",
                                     field="idempotency_key")
-            used = await session.get(FreezeExemptionRecord, row.exemption_id) if row.exemption_id else None
+            used = await tables.exemption_by_id(session, exemption_id=row.exemption_id) if row.exemption_id else None
         assert row.id is not None
         return RecordedDeploy(row.id, DeployInfo(row.environment, row.service, row.version, row.actor, row.at,
                                                  row.url),
@@ -314,14 +288,8 @@ class FreezeService:
 
     async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
         """DeployHistory: the newest deploy of each (environment, service), newest first."""
-        latest = select(func.max(DeployRecord.id)).group_by(col(DeployRecord.environment), col(DeployRecord.service))
-        if environment is not None:
-            latest = latest.where(col(DeployRecord.environment) == environment)
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(DeployRecord).where(col(DeployRecord.id).in_(latest.scalar_subquery()))
-                .order_by(col(DeployRecord.id).desc()).limit(100)
-            )).scalars().all()
+            rows = await tables.latest_deploys(session, environment=environment)
         return [DeployInfo(r.environment, r.service, r.version, r.actor, r.at, r.url) for r in rows]
 
     # --- break-glass -------------------------------------------------------------------------
@@ -346,7 +314,7 @@ class FreezeService:
             raise FreezeRefused("Name the service to exempt, e.g. `api`.")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            window_row = await locked_window(session, window_id)
+            window_row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if window_row.cancelled_at is not None or window_row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} is not in force any more; nothing to exempt.")
             row = FreezeExemptionRecord(window_id=window_id, service=service,
@@ -369,9 +337,7 @@ class FreezeService:
         await self._require_responder(actor, "approve or refuse freeze exemptions", f"exemption#{exemption_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
-            )).scalars().first()
+            row = await tables.locked_exemption(session, exemption_id=exemption_id)
             if row is None:
                 raise NotFound(f"There is no exemption #{exemption_id}.")
             if row.status != ExemptionStatus.PENDING.value:
@@ -379,7 +345,7 @@ class FreezeService:
                                     f"{f' by <@{row.decided_by}>' if row.decided_by else ''}.")
             if approve and row.requested_by == actor:
                 raise FreezeRefused("A different responder must approve: you asked for this exemption.")
-            window_row = await session.get(FreezeWindowRecord, row.window_id)
+            window_row = await tables.window_by_id(session, window_id=row.window_id)
             assert window_row is not None
             if approve and (window_row.cancelled_at is not None or window_row.ends_at <= now):
                 raise FreezeRefused(f"Window #{row.window_id} is not in force any more; nothing to approve.")
@@ -418,10 +384,26 @@ class FreezeService:
         if not window_ids:
             return []
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.window_id).in_(list(window_ids)))
-            )).scalars().all()
+            rows = await tables.exemptions_of(session, window_ids=window_ids)
         return [exemption_from_row(r) for r in rows]
+
+
+async def _gate_state(session: tables.Session, *, at: datetime, until: datetime, environment: str | None = None
+                      ) -> tuple[list[FreezeWindow], list[Exemption]]:
+    """Windows in force at `at` or starting before `until`, with their approved exemptions."""
+    windows = [window_from_row(r) for r in
+               await tables.windows_in_force(session, at=at, until=until, environment=environment)]
+    if not windows:
+        return [], []
+    rows = await tables.exemptions_of(session, window_ids=[w.id for w in windows],
+                                      status=ExemptionStatus.APPROVED.value)
+    return windows, [exemption_from_row(r) for r in rows]
+
+
+def _found(row: FreezeWindowRecord | None, window_id: int) -> FreezeWindowRecord:
+    if row is None:
+        raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
+    return row
 
 
 def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow]) -> datetime | None:

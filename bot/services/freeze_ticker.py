@@ -11,15 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from bot.clock import Clock
 from bot.config import GuardrailConfig
 from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_types import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
@@ -63,14 +59,9 @@ class FreezeTicker:
             if count < TICK_BATCH:
                 break
         async with self._db.reader() as session:
-            expired_ids = list((await session.execute(
-                select(col(FreezeExemptionRecord.id)).where(
-                    col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value,
-                    col(FreezeExemptionRecord.expires_at) <= now)
-            )).scalars().all())
+            expired_ids = await tables.lapsed_exemption_ids(session, status=ExemptionStatus.APPROVED.value, now=now)
         for exemption_id in expired_ids:
-            if exemption_id is not None:
-                posted += await self._expire(exemption_id, now)
+            posted += await self._expire(exemption_id, now)
         return posted
 
     async def _announce_batch(self, now: datetime) -> tuple[int, list[FreezeNotice]]:
@@ -81,17 +72,13 @@ class FreezeTicker:
         """
         notices: list[FreezeNotice] = []
         async with self._db.unit_of_work() as session:
-            rows = (await session.execute(
-                select(FreezeWindowRecord).where(col(FreezeWindowRecord.next_event_at) <= now)
-                .order_by(col(FreezeWindowRecord.next_event_at)).limit(TICK_BATCH)
-                .with_for_update(skip_locked=True)
-            )).scalars().all()
+            rows = await tables.due_windows(session, now=now, limit=TICK_BATCH)
             for row in rows:
                 window = window_from_row(row)
                 for event in schedule.due_events(window, self._reminders, now):
                     if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
                         event = replace(event, post=False)
-                    claimed = await tables.claim_announcement(session, event.key, now)
+                    claimed = await tables.claim_announcement(session, key=event.key, at=now)
                     if claimed and event.post:
                         await append_entry(session, at=now, actor="system", action="freeze.announced",
                                            subject=f"freeze#{window.id}",
@@ -104,21 +91,19 @@ class FreezeTicker:
 
     async def _expire(self, exemption_id: int, now: datetime) -> int:
         async with self._db.unit_of_work() as session:
-            row = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
-            )).scalars().first()
+            row = await tables.locked_exemption(session, exemption_id=exemption_id)
             if row is None or row.status != ExemptionStatus.APPROVED.value:
                 return 0
             row.status = ExemptionStatus.EXPIRED.value
             session.add(row)
-            claimed = await tables.claim_announcement(session, f"x{exemption_id}:expired", now)
+            claimed = await tables.claim_announcement(session, key=f"x{exemption_id}:expired", at=now)
             if not claimed:
                 return 0
             exemption = exemption_from_row(row)
             await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
                                subject=f"exemption#{exemption_id}", details={"window": row.window_id,
                                                                              "service": row.service})
-            window_row = await session.get(FreezeWindowRecord, row.window_id)
+            window_row = await tables.window_by_id(session, window_id=row.window_id)
             window = window_from_row(window_row) if window_row is not None else None
         self._on_change()
         await self._notify(FreezeNotice(NoticeKind.EXEMPTION_EXPIRED, now, "system", window,
@@ -140,10 +125,7 @@ class FreezeTicker:
             return 0
         # Look first, so the common case (already there) does not burn ids of a PostgreSQL sequence.
         async with self._db.reader() as session:
-            existing = set((await session.execute(
-                select(col(FreezeWindowRecord.recurring_key))
-                .where(col(FreezeWindowRecord.recurring_key).in_(list(wanted)))
-            )).scalars().all())
+            existing = await tables.existing_recurring_keys(session, keys=list(wanted))
         created = 0
         for key, (name, reason, env, start, duration) in sorted(wanted.items(), key=lambda kv: kv[1][3]):
             if key not in existing:
@@ -160,7 +142,7 @@ class FreezeTicker:
             "next_event_at": schedule.first_event_at(window, self._reminders),
         }
         async with self._db.unit_of_work() as session:
-            window_id = await tables.insert_recurring(session, values)
+            window_id = await tables.insert_recurring(session, values=values)
             if window_id is None:
                 return 0
             await append_entry(session, at=now, actor="system", action="freeze.created",
