@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Index, func, select
+from sqlalchemy import Column, Index, Integer, Text, func, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,17 +73,58 @@ class FreezeExemptionRecord(SQLModel, table=True):
 
 
 class FreezeAnnouncementRecord(SQLModel, table=True):
-    """An announcement claimed by one replica before it is posted: (subject, kind) exactly once."""
+    """An announcement claimed by one replica before it is posted: (subject, kind) once.
+
+    `posted_at` stays empty until Slack took it; a claim left unposted (a failed post, a crash)
+    is taken again by a later tick (`at` moves on, `attempts` counts), from `notice` (JSON).
+    """
 
     __tablename__ = "freeze_announcement"
 
     key: str = Field(primary_key=True, max_length=200)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    posted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    notice: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
 
 
-async def claim_announcement(session: AsyncSession, *, key: str, at: datetime) -> bool:
-    """Insert-or-ignore the claim; True only for the one caller (of any replica) that inserted it."""
-    return await insert_ignoring_conflict(session, FreezeAnnouncementRecord, {"key": key[:200], "at": at}) is not None
+async def claim_announcement(session: AsyncSession, *, key: str, at: datetime, notice: str | None = None) -> bool:
+    """Insert-or-ignore the claim; True only for the one caller (of any replica) that inserted it.
+
+    With `notice` (what to post, as JSON) the claim waits for `mark_posted`; without, it is done.
+    """
+    values = {"key": key[:200], "at": at, "notice": notice, "attempts": 1, "posted_at": None if notice else at}
+    return await insert_ignoring_conflict(session, FreezeAnnouncementRecord, values) is not None
+
+
+async def mark_posted(session: AsyncSession, *, keys: Sequence[str], at: datetime) -> None:
+    if keys:
+        await session.execute(update(FreezeAnnouncementRecord)
+                              .where(col(FreezeAnnouncementRecord.key).in_([k[:200] for k in keys]))
+                              .values(posted_at=at))
+
+
+async def unposted_announcements(session: AsyncSession, *, claimed_before: datetime, max_attempts: int,
+                                 limit: int) -> Sequence[FreezeAnnouncementRecord]:
+    """Claims that were never marked posted, last taken before `claimed_before`, oldest first."""
+    rows = await session.execute(
+        select(FreezeAnnouncementRecord).where(
+            col(FreezeAnnouncementRecord.posted_at).is_(None), col(FreezeAnnouncementRecord.notice).is_not(None),
+            col(FreezeAnnouncementRecord.at) <= claimed_before,
+            col(FreezeAnnouncementRecord.attempts) < max_attempts)
+        .order_by(col(FreezeAnnouncementRecord.at)).limit(limit))
+    return rows.scalars().all()
+
+
+async def reclaim_announcement(session: AsyncSession, *, key: str, seen_at: datetime, at: datetime) -> bool:
+    """Take an unposted claim again (compare-and-set on `at`): True for the one replica that did."""
+    rows = await session.execute(
+        update(FreezeAnnouncementRecord)
+        .where(col(FreezeAnnouncementRecord.key) == key, col(FreezeAnnouncementRecord.at) == seen_at,
+               col(FreezeAnnouncementRecord.posted_at).is_(None))
+        .values(at=at, attempts=FreezeAnnouncementRecord.attempts + 1)
+        .returning(col(FreezeAnnouncementRecord.key)))
+    return rows.first() is not None
 
 
 async def insert_recurring(session: AsyncSession, *, values: dict[str, object]) -> int | None:

@@ -375,8 +375,8 @@ class FreezeService:
     async def materialize_recurring(self, now: datetime) -> int:
         return await self._ticker.materialize_recurring(now)
 
-    async def _announce(self, notice: FreezeNotice) -> None:
-        await self.announcer.announce(notice)
+    async def _announce(self, notice: FreezeNotice) -> bool | None:
+        return await self.announcer.announce(notice)
 
     # --- reading for rendering ------------------------------------------------------------
 

@@ -135,8 +135,9 @@ class FreezeNotice:
 
 
 class Announcer(Protocol):
-    async def announce(self, notice: FreezeNotice) -> None:
-        """Post the notice; must not raise (the claim is already committed)."""
+    async def announce(self, notice: FreezeNotice) -> bool | None:
+        """Post the notice; must not raise (the claim is already committed). False when it could not
+        be posted: a scheduled notice is then retried by a later tick."""
         ...
 
 

@@ -30,13 +30,13 @@ Respond = Callable[..., Awaitable[Any]]
 
 
 class SlackAnnouncer:
-    """Posts freeze notices to `channels.deploys`; failures are logged, never raised."""
+    """Posts freeze notices to `channels.deploys`; failures are logged and reported as False, never raised."""
 
     def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
         self._client = client
         self._runtime = runtime
 
-    async def announce(self, notice: FreezeNotice) -> None:
+    async def announce(self, notice: FreezeNotice) -> bool:
         text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
         channel = self._runtime.config.channels.deploys
         try:
@@ -45,6 +45,8 @@ class SlackAnnouncer:
                                 policy=SLACK_CALL, breakers=self._runtime.breakers)
         except Exception:
             log.exception("could not announce freeze notice %s", notice.kind.value)
+            return False
+        return True
 
 
 def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
