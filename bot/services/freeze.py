@@ -2,7 +2,8 @@
 
 Each state change runs in one unit of work with its audit entry; announcements are posted after
 the commit. Scheduled announcements are claimed in the database first (insert-or-ignore), so
-with several replicas exactly one posts each of them.
+with several replicas one posts each of them, and retried until posted (see freeze_ticker).
+A recorded deploy is announced by the caller after answering CI (`announce_deploy`).
 """
 
 from __future__ import annotations
