@@ -10,8 +10,9 @@ import hmac
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,10 +20,11 @@ from starlette.routing import Route
 from bot.runtime import Runtime
 from bot.services.freeze_types import FreezeRefused, FreezeWindow, GateDecision, RecordedDeploy
 
-MAX_BODY = 16_384
+MAX_BODY = 65_536  # bytes; a deploy record is a few hundred
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _FIELDS = {"environment": 64, "service": 100, "version": 200, "actor": 80}
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _LOOSE = {"version", "actor"}  # "1.4.2 (build 7)", "github-actions[bot]"
 
 
@@ -64,7 +66,7 @@ def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any],
         errors["environment"] = f"unknown environment; one of {', '.join(environments)}"
     url = body.get("url")
     if url is not None:
-        parts = urlsplit(url) if isinstance(url, str) else None
+        parts = _split_url(url)
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 1000:
             errors["url"] = "must be an http:// or https:// URL (at most 1000 characters)"
         else:
@@ -73,6 +75,47 @@ def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any],
     for key in unknown[:10]:
         errors[str(key)[:50]] = "unknown field"
     return clean, errors
+
+
+def _split_url(url: object) -> SplitResult | None:
+    """The parts of a URL; None for anything that is not a parseable string ("http://[::1" raises)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range or not a number raises here
+    except ValueError:
+        return None
+    return parts
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (`_TooLarge`) as soon as it is known to exceed MAX_BODY: never read whole first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> tuple[Any, str | None]:
+    """The decoded JSON body, or why it is not one."""
+    try:
+        return json.loads(raw), None
+    except RecursionError:
+        return None, "is nested too deeply"
+    except (ValueError, UnicodeDecodeError):
+        return None, "is not valid JSON"
 
 
 def api_routes(runtime: Runtime) -> list[Route]:
@@ -112,27 +155,39 @@ def api_routes(runtime: Runtime) -> list[Route]:
     async def record_deploy(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return _unprocessable({"body": "is not valid JSON"})
+            raw = await _read_body(request)
+        except _TooLarge:
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+        body, problem = _parse_json(raw)
+        if problem is not None:
+            return _unprocessable({"body": problem})
         fields, errors = validate_deploy(body, runtime.freezes.environments)
         if errors:
             return _unprocessable(errors)
-        outcome = await runtime.freezes.record_deploy(
-            environment=fields["environment"], service=fields["service"], version=fields["version"],
-            actor=f"api:{fields['actor']}", url=fields.get("url"))
+        key = request.headers.get("idempotency-key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            return _unprocessable({"Idempotency-Key": "must be 1-200 printable ASCII characters"})
+        try:
+            outcome = await runtime.freezes.record_deploy(
+                environment=fields["environment"], service=fields["service"], version=fields["version"],
+                actor=f"api:{fields['actor']}", url=fields.get("url"), idempotency_key=key)
+        except FreezeRefused as exc:
+            field = "Idempotency-Key" if exc.field == "idempotency_key" else exc.field or "body"
+            return _unprocessable({field: exc.message})
         if isinstance(outcome, GateDecision):
             return _frozen(outcome)
-        return JSONResponse(_deploy_json(outcome), status_code=201)
+        # CI must not wait on Slack (it would time out and retry): announce after the response.
+        return JSONResponse(_deploy_json(outcome), status_code=201,
+                            background=BackgroundTask(runtime.freezes.announce_deploy, outcome))
 
     async def list_deploys(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
         environment = request.query_params.get("environment") or None
+        if environment is not None and environment not in runtime.freezes.environments:
+            return _unprocessable({"environment": f"unknown environment; one of "
+                                                  f"{', '.join(runtime.freezes.environments)}"})
         deploys = await runtime.freezes.last_deploys(environment)
         return JSONResponse({"deploys": [
             {"environment": d.environment, "service": d.service, "version": d.version, "actor": d.actor,

@@ -2,28 +2,28 @@
 
 Each state change runs in one unit of work with its audit entry; announcements are posted after
 the commit. Scheduled announcements are claimed in the database first (insert-or-ignore), so
-with several replicas exactly one posts each of them.
+with several replicas one posts each of them, and retried until posted (see freeze_ticker).
+A recorded deploy is announced by the caller after answering CI (`announce_deploy`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
+from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.db.freeze import DeployRecord, FreezeExemptionRecord, FreezeWindowRecord
+from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
 from bot.services.freeze_gate import GateSnapshot, decide
-from bot.services.freeze_rows import exemption_from_row, locked_window, window_details, window_from_row
+from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
     MAX_REASON,
@@ -100,9 +100,15 @@ class FreezeService:
 
     # --- windows ---------------------------------------------------------------------------
 
+    def validate(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str) -> None:
+        """Refuse (FreezeRefused naming the field) what `create` would refuse, without touching the database."""
+        self.environment(environment)
+        self._check_reason(reason)
+        self._check_span(starts_at, ends_at, self._clock.now())
+
     async def create(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str,
                      actor: str) -> FreezeWindow:
-        """Create a window (overlaps are allowed) and announce it."""
+        """Create a window (overlaps are allowed; anyone may freeze) and announce it."""
         now = self._clock.now()
         env = self.environment(environment)
         reason = self._check_reason(reason)
@@ -122,7 +128,7 @@ class FreezeService:
 
     async def get(self, window_id: int) -> FreezeWindow:
         async with self._db.reader() as session:
-            row = await session.get(FreezeWindowRecord, window_id)
+            row = await tables.window_by_id(session, window_id=window_id)
         if row is None:
             raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
         return window_from_row(row)
@@ -131,11 +137,7 @@ class FreezeService:
         """Active and upcoming windows, soonest first."""
         now = self._clock.now()
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(FreezeWindowRecord)
-                .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
-                .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id)).limit(200)
-            )).scalars().all()
+            rows = await tables.upcoming_windows(session, now=now)
         return [window_from_row(r) for r in rows]
 
     async def status(self, environment: str | None = None) -> FreezeStatus:
@@ -146,10 +148,14 @@ class FreezeService:
         upcoming = next((w for w in windows if w.starts_at > now), None)
         return FreezeStatus(env, active, _frozen_until(active, windows), upcoming)
 
-    async def cancel(self, window_id: int, *, actor: str) -> FreezeWindow:
+    async def cancel(self, window_id: int, *, actor: str, require_responder: bool = False) -> FreezeWindow:
+        """Cancel a window. From Slack (`require_responder`), only a responder may: lifting a freeze
+        bypasses the two-person break-glass, so it is as privileged as an exemption."""
+        if require_responder:
+            await self._require_responder(actor, "cancel a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await locked_window(session, window_id)
+            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was already cancelled.")
             if row.ends_at <= now:
@@ -163,17 +169,25 @@ class FreezeService:
         await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         return window
 
-    async def extend(self, window_id: int, by: timedelta, *, actor: str) -> FreezeWindow:
+    async def extend(self, window_id: int, by: timedelta, *, actor: str,
+                     require_responder: bool = False) -> FreezeWindow:
+        """Extend a window by `by`; from Slack (`require_responder`) only a responder may."""
+        if require_responder:
+            await self._require_responder(actor, "extend a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await locked_window(session, window_id)
+            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if row.cancelled_at is not None:
                 raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
             if row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} has already ended; create a new one instead.")
-            self._check_span(row.starts_at, row.ends_at + by, now)
+            try:
+                new_end = row.ends_at + by
+            except OverflowError:
+                raise FreezeRefused(f"Extending by {format_duration(by)} is out of range.", field="ends_at") from None
+            self._check_span(row.starts_at, new_end, now)
             previous_end = row.ends_at
-            row.ends_at = row.ends_at + by
+            row.ends_at = new_end
             window = window_from_row(row)
             row.next_event_at = schedule.next_event_at(window, self._reminders, now)
             session.add(row)
@@ -186,27 +200,9 @@ class FreezeService:
 
     # --- the gate (FreezeLookup) -----------------------------------------------------------
 
-    async def _gate_state(self, session: AsyncSession, *, at: datetime, until: datetime,
-                          environment: str | None = None) -> tuple[list[FreezeWindow], list[Exemption]]:
-        """Windows in force at `at` or starting before `until`, with their approved exemptions."""
-        query = select(FreezeWindowRecord).where(
-            col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.starts_at) <= until,
-            col(FreezeWindowRecord.ends_at) > at)
-        if environment is not None:
-            query = query.where(col(FreezeWindowRecord.environment) == environment)
-        windows = [window_from_row(r) for r in (await session.execute(query)).scalars().all()]
-        if not windows:
-            return [], []
-        rows = (await session.execute(
-            select(FreezeExemptionRecord).where(
-                col(FreezeExemptionRecord.window_id).in_([w.id for w in windows]),
-                col(FreezeExemptionRecord.status) == ExemptionStatus.APPROVED.value)
-        )).scalars().all()
-        return windows, [exemption_from_row(r) for r in rows]
-
     async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
         async with self._db.reader() as session:
-            return await self._gate_state(session, at=at, until=until)
+            return await _gate_state(session, at=at, until=until)
 
     async def gate(self, environment: str, *, service: str | None = None) -> GateDecision:
         """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused)."""
@@ -222,51 +218,79 @@ class FreezeService:
     # --- deploys (DeployHistory) -------------------------------------------------------------
 
     async def record_deploy(self, *, environment: str, service: str, version: str, actor: str,
-                            url: str | None = None) -> RecordedDeploy | GateDecision:
-        """Record a deploy, or return the blocking decision when the environment is frozen."""
+                            url: str | None = None, idempotency_key: str | None = None
+                            ) -> RecordedDeploy | GateDecision:
+        """Record a deploy, or return the blocking decision when the environment is frozen.
+
+        Does not announce (see `announce_deploy`), so CI never waits on Slack. With an
+        `idempotency_key` the same request recorded before is returned (`replayed`), not recorded
+        again; the same key with different fields is refused.
+        """
         env = self.environment(environment)
         now = self._clock.now()
+        digest = hashlib.sha256(json.dumps([env, service, version, actor, url]).encode()).hexdigest()
+        if idempotency_key is not None:
+            earlier = await self._replay(idempotency_key, digest)
+            if earlier is not None:
+                return earlier
         async with self._db.unit_of_work() as session:
-            windows, exemptions = await self._gate_state(session, at=now, until=now, environment=env)
+            windows, exemptions = await _gate_state(session, at=now, until=now, environment=env)
             decision = decide(env, service, windows, exemptions, now)
             if decision.window is not None:
                 await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
                                    subject=f"freeze#{decision.window.id}",
                                    details={"environment": env, "service": service, "version": version})
-                blocked = decision
-            else:
-                used = decision.exemptions[0] if decision.exemptions else None
-                row = DeployRecord(environment=env, service=service, version=version, actor=actor, url=url, at=now,
-                                   exemption_id=used.id if used else None)
-                session.add(row)
-                await session.flush()
-                assert row.id is not None
+                return decision
+            used = decision.exemptions[0] if decision.exemptions else None
+            deploy_id = await tables.insert_deploy(session, values={
+                "environment": env, "service": service, "version": version, "actor": actor, "url": url, "at": now,
+                "exemption_id": used.id if used else None, "idempotency_key": idempotency_key,
+                "request_digest": digest if idempotency_key is not None else None})
+            if deploy_id is not None:
                 details: dict[str, Any] = {"environment": env, "service": service, "version": version, "url": url}
                 if decision.exemptions:
                     details["exemptions"] = [e.id for e in decision.exemptions]
+                if idempotency_key is not None:
+                    details["idempotency_key"] = idempotency_key
                 await append_entry(session, at=now, actor=actor, action="freeze.deployed",
-                                   subject=f"deploy#{row.id}", details=details)
+                                   subject=f"deploy#{deploy_id}", details=details)
                 for exemption in decision.exemptions:
                     await append_entry(session, at=now, actor=actor, action="freeze.exemption_used",
                                        subject=f"exemption#{exemption.id}",
-                                       details={"deploy": row.id, "window": exemption.window_id})
-                recorded = RecordedDeploy(row.id, DeployInfo(env, service, version, actor, now, url),
-                                          decision.exemptions)
-        if decision.window is not None:
-            return blocked
-        await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, now, actor, deploy=recorded))
-        return recorded
+                                       details={"deploy": deploy_id, "window": exemption.window_id})
+                return RecordedDeploy(deploy_id, DeployInfo(env, service, version, actor, now, url),
+                                      decision.exemptions)
+        # A concurrent request with the same key recorded it between our look and our insert.
+        assert idempotency_key is not None
+        earlier = await self._replay(idempotency_key, digest)
+        assert earlier is not None
+        return earlier
+
+    async def _replay(self, key: str, digest: str) -> RecordedDeploy | None:
+        """The deploy recorded earlier under `key` (refused if its fields differ), or None."""
+        async with self._db.reader() as session:
+            row = await tables.deploy_by_key(session, key=key)
+            if row is None:
+                return None
+            if row.request_digest != digest:
+                raise FreezeRefused("This Idempotency-Key was used for a different deploy; use a new key.",
+                                    field="idempotency_key")
+            used = await tables.exemption_by_id(session, exemption_id=row.exemption_id) if row.exemption_id else None
+        assert row.id is not None
+        return RecordedDeploy(row.id, DeployInfo(row.environment, row.service, row.version, row.actor, row.at,
+                                                 row.url),
+                              (exemption_from_row(used),) if used is not None else (), replayed=True)
+
+    async def announce_deploy(self, deploy: RecordedDeploy) -> None:
+        """Announce a freshly recorded deploy in the deploys channel (never a replay)."""
+        if not deploy.replayed:
+            await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, deploy.info.at, deploy.info.actor,
+                                                       deploy=deploy))
 
     async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
         """DeployHistory: the newest deploy of each (environment, service), newest first."""
-        latest = select(func.max(DeployRecord.id)).group_by(col(DeployRecord.environment), col(DeployRecord.service))
-        if environment is not None:
-            latest = latest.where(col(DeployRecord.environment) == environment)
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(DeployRecord).where(col(DeployRecord.id).in_(latest.scalar_subquery()))
-                .order_by(col(DeployRecord.id).desc()).limit(100)
-            )).scalars().all()
+            rows = await tables.latest_deploys(session, environment=environment)
         return [DeployInfo(r.environment, r.service, r.version, r.actor, r.at, r.url) for r in rows]
 
     # --- break-glass -------------------------------------------------------------------------
@@ -291,7 +315,7 @@ class FreezeService:
             raise FreezeRefused("Name the service to exempt, e.g. `api`.")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            window_row = await locked_window(session, window_id)
+            window_row = _found(await tables.locked_window(session, window_id=window_id), window_id)
             if window_row.cancelled_at is not None or window_row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} is not in force any more; nothing to exempt.")
             row = FreezeExemptionRecord(window_id=window_id, service=service,
@@ -314,9 +338,7 @@ class FreezeService:
         await self._require_responder(actor, "approve or refuse freeze exemptions", f"exemption#{exemption_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
-            )).scalars().first()
+            row = await tables.locked_exemption(session, exemption_id=exemption_id)
             if row is None:
                 raise NotFound(f"There is no exemption #{exemption_id}.")
             if row.status != ExemptionStatus.PENDING.value:
@@ -324,7 +346,7 @@ class FreezeService:
                                     f"{f' by <@{row.decided_by}>' if row.decided_by else ''}.")
             if approve and row.requested_by == actor:
                 raise FreezeRefused("A different responder must approve: you asked for this exemption.")
-            window_row = await session.get(FreezeWindowRecord, row.window_id)
+            window_row = await tables.window_by_id(session, window_id=row.window_id)
             assert window_row is not None
             if approve and (window_row.cancelled_at is not None or window_row.ends_at <= now):
                 raise FreezeRefused(f"Window #{row.window_id} is not in force any more; nothing to approve.")
@@ -354,8 +376,8 @@ class FreezeService:
     async def materialize_recurring(self, now: datetime) -> int:
         return await self._ticker.materialize_recurring(now)
 
-    async def _announce(self, notice: FreezeNotice) -> None:
-        await self.announcer.announce(notice)
+    async def _announce(self, notice: FreezeNotice) -> bool | None:
+        return await self.announcer.announce(notice)
 
     # --- reading for rendering ------------------------------------------------------------
 
@@ -363,10 +385,26 @@ class FreezeService:
         if not window_ids:
             return []
         async with self._db.reader() as session:
-            rows = (await session.execute(
-                select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.window_id).in_(list(window_ids)))
-            )).scalars().all()
+            rows = await tables.exemptions_of(session, window_ids=window_ids)
         return [exemption_from_row(r) for r in rows]
+
+
+async def _gate_state(session: tables.Session, *, at: datetime, until: datetime, environment: str | None = None
+                      ) -> tuple[list[FreezeWindow], list[Exemption]]:
+    """Windows in force at `at` or starting before `until`, with their approved exemptions."""
+    windows = [window_from_row(r) for r in
+               await tables.windows_in_force(session, at=at, until=until, environment=environment)]
+    if not windows:
+        return [], []
+    rows = await tables.exemptions_of(session, window_ids=[w.id for w in windows],
+                                      status=ExemptionStatus.APPROVED.value)
+    return windows, [exemption_from_row(r) for r in rows]
+
+
+def _found(row: FreezeWindowRecord | None, window_id: int) -> FreezeWindowRecord:
+    if row is None:
+        raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
+    return row
 
 
 def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow]) -> datetime | None:

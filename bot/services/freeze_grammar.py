@@ -38,7 +38,7 @@ SHORT_USAGE = ("Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`,
 _CLAUSES = ("for", "in", "from", "until", "before", "lead", "on")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_ID = re.compile(r"^#?(\d{1,9})$")
+_ID = re.compile(r"#?([0-9]{1,9})")  # ASCII digits only; 9 fit a PostgreSQL integer
 
 
 class GrammarError(ValueError):
@@ -133,7 +133,11 @@ def parse(text: str, *, now: datetime, tz: ZoneInfo) -> FreezeRequest:
     if head in ("help", "usage"):
         return ShowUsage(USAGE)
     if head in _CLAUSES:
-        return parse_window(words, now=now, tz=tz)
+        try:
+            return parse_window(words, now=now, tz=tz)
+        except OverflowError:
+            raise GrammarError("That time is out of range: keep dates between year 1 and 9999. "
+                               f"Examples: {EXAMPLES}") from None
     return ShowUsage(f"I don't know `/freeze {words[0]}`. {SHORT_USAGE}")
 
 
@@ -240,7 +244,7 @@ def _after(value: object, start: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _window_id(word: str) -> int:
-    match = _ID.match(word)
+    match = _ID.fullmatch(word)
     if not match:
         raise GrammarError(f"`{word}` is not a window id; write it like `#3` (see `/freeze list`).")
     return int(match.group(1))
@@ -249,7 +253,7 @@ def _window_id(word: str) -> int:
 def _duration(word: str, after: str) -> timedelta:
     try:
         return parse_duration(word)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise GrammarError(f"`{word}` (after `{after}`) is not a duration: write 30m, 2h, 1d or 1h30m.") from None
 
 
@@ -325,4 +329,8 @@ def local_moment(day: str, hhmm: str, tz: ZoneInfo) -> datetime:
         raise GrammarError(f"`{day}` is not a date.") from None
     if not _HHMM.match(hhmm):
         raise GrammarError(f"`{hhmm}` is not a time of day.")
-    return _local(parsed_day, _hhmm(hhmm), tz, f"{day} {hhmm}")
+    try:
+        return _local(parsed_day, _hhmm(hhmm), tz, f"{day} {hhmm}")
+    except OverflowError:
+        raise GrammarError(f"`{day} {hhmm}` is out of range.") from None
+

@@ -1,16 +1,12 @@
-"""Freeze rows → domain objects, and the row lock the write paths share."""
+"""Freeze rows → domain objects."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
-from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeWindow, NotFound
+from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeWindow
 
 
 def window_from_row(row: FreezeWindowRecord) -> FreezeWindow:
@@ -34,11 +30,3 @@ def window_details(window: FreezeWindow) -> dict[str, Any]:
     return {"environment": window.environment, "reason": window.reason,
             "starts_at": window.starts_at.isoformat(), "ends_at": window.ends_at.isoformat()}
 
-
-async def locked_window(session: AsyncSession, window_id: int) -> FreezeWindowRecord:
-    row: FreezeWindowRecord | None = (await session.execute(
-        select(FreezeWindowRecord).where(col(FreezeWindowRecord.id) == window_id).with_for_update()
-    )).scalars().first()
-    if row is None:
-        raise NotFound(f"There is no freeze window #{window_id} (see `/freeze list`).")
-    return row

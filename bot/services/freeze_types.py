@@ -81,6 +81,7 @@ class RecordedDeploy:
     id: int
     info: DeployInfo
     exemptions: tuple[Exemption, ...] = ()
+    replayed: bool = False  # an earlier request with the same Idempotency-Key recorded it
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,9 @@ class FreezeNotice:
 
 
 class Announcer(Protocol):
-    async def announce(self, notice: FreezeNotice) -> None:
-        """Post the notice; must not raise (the claim is already committed)."""
+    async def announce(self, notice: FreezeNotice) -> bool | None:
+        """Post the notice; must not raise (the claim is already committed). False when it could not
+        be posted: a scheduled notice is then retried by a later tick."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -22,19 +23,20 @@ from bot.slack.payloads import ButtonClick, SlashCommand
 log = logging.getLogger(__name__)
 
 SLACK_CALL = CallPolicy(timeout=10.0)
+_BUTTON_ID = re.compile(r"[0-9]{1,9}")  # ASCII only ("²".isdigit() is True); 9 digits fit a PostgreSQL integer
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
 
 
 class SlackAnnouncer:
-    """Posts freeze notices to `channels.deploys`; failures are logged, never raised."""
+    """Posts freeze notices to `channels.deploys`; failures are logged and reported as False, never raised."""
 
     def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
         self._client = client
         self._runtime = runtime
 
-    async def announce(self, notice: FreezeNotice) -> None:
+    async def announce(self, notice: FreezeNotice) -> bool:
         text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
         channel = self._runtime.config.channels.deploys
         try:
@@ -43,6 +45,8 @@ class SlackAnnouncer:
                                 policy=SLACK_CALL, breakers=self._runtime.breakers)
         except Exception:
             log.exception("could not announce freeze notice %s", notice.kind.value)
+            return False
+        return True
 
 
 def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
@@ -111,10 +115,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 await say(f"Created freeze #{window.id} on {window.environment}.",
                           [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")])
             elif isinstance(request, grammar.CancelWindow):
-                window = await freezes.cancel(request.window_id, actor=command.user_id)
+                window = await freezes.cancel(request.window_id, actor=command.user_id, require_responder=True)
                 await say(f"Cancelled freeze #{window.id}.")
             elif isinstance(request, grammar.ExtendWindow):
-                window = await freezes.extend(request.window_id, request.by, actor=command.user_id)
+                window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
+                                              require_responder=True)
                 await say(f"Freeze #{window.id} now ends {window.ends_at.astimezone(tz):%Y-%m-%d %H:%M %Z}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
@@ -155,18 +160,24 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=errors)
             return
         try:
-            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+            freezes.validate(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
+                             environment=fields["environment"], reason=fields["reason"])
         except FreezeRefused as exc:
             block = _FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME)
             await ack(response_action="errors", errors={block: exc.message[:150]})
             return
+        # Slack gives a view submission 3 s: answer first, then create and announce (which may be slow).
         await ack()
+        try:
+            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
+                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+        except FreezeRefused as exc:  # only if the start passed between validating and creating
+            log.warning("the /freeze new form of %s was valid but creating it was refused: %s", user_id, exc.message)
 
     async def decide(ack: Ack, body: dict[str, Any], respond: Respond, approve: bool) -> None:
         await ack()
         click = ButtonClick.parse(body)
-        if not click.value.isdigit():
+        if not _BUTTON_ID.fullmatch(click.value):
             await respond(text="That button does not name an exemption.", response_type="ephemeral",
                           replace_original=False)
             return

@@ -108,8 +108,10 @@ async def test_a_refused_request_stays_refused(bot: BotHarness) -> None:
 
 
 async def test_a_forged_or_unknown_exemption_button_is_answered_not_crashed(bot: BotHarness) -> None:
-    await bot.slack.block_action("freeze.exemption.approve", "not-a-number", user_id="U0DAVE")
-    assert "does not name an exemption" in await ephemeral_reply(bot)
+    for forged in ("not-a-number", "²", "٣", "9999999999", "+1", " 1"):
+        bot.fake.reset()
+        await bot.slack.block_action("freeze.exemption.approve", forged, user_id="U0DAVE")
+        assert "does not name an exemption" in await ephemeral_reply(bot), forged
     bot.fake.reset()
     await bot.slack.block_action("freeze.exemption.approve", "99", user_id="U0DAVE")
     assert "There is no exemption #99." in await ephemeral_reply(bot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from tests.standin.blocks import blocks_text
@@ -72,6 +73,32 @@ async def test_cancel_and_extend_are_announced_and_audited(bot: BotHarness) -> N
     assert actions == ["freeze.created", "freeze.extended", "freeze.cancelled"]
 
 
+async def test_anyone_may_freeze_but_only_responders_cancel_or_extend(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 2h Demo Day", user_id="U0ALICE")  # not a responder
+    assert "Created freeze #1" in await reply_text(bot)
+    for text in ("cancel #1", "extend #1 1h"):
+        bot.fake.reset()
+        await bot.slack.slash("/freeze", text, user_id="U0ALICE")
+        assert "Only responders (`access.responders`) can" in await reply_text(bot), text
+    window = await bot.runtime.freezes.get(1)
+    assert window.cancelled_at is None and window.ends_at - window.starts_at == timedelta(hours=2)
+    denied = [e for e in await bot.runtime.audit.latest(10) if e.action == "freeze.exemption_denied"]
+    assert [(e.actor, e.subject, e.details["attempted"]) for e in denied] == [
+        ("U0ALICE", "freeze#1", "cancel a freeze window"), ("U0ALICE", "freeze#1", "extend a freeze window")]
+    assert not [c for c in bot.fake.calls_to("chat.postMessage") if "cancelled" in str(c.args.get("text"))]
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "cancel #42", user_id="U0CAROL")
+    assert "There is no freeze window #42" in await reply_text(bot)
+
+
+async def test_extending_out_of_the_calendar_is_refused(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "for 2h Demo Day", user_id="U0CAROL")
+    await bot.fake.wait_for_response()
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "extend #1 99999999d", user_id="U0CAROL")
+    assert "Extending by 99999999d is out of range." in await reply_text(bot)
+
+
 async def test_refusals_say_why(bot: BotHarness) -> None:
     cases = {
         "from 2026-11-29 10:00 for 1h Yesterday": "The window ends in the past.",
@@ -79,8 +106,15 @@ async def test_refusals_say_why(bot: BotHarness) -> None:
         "for 8d Too long": "longer than `freeze.max_duration` (7d)",
         "for 1h on moon Nowhere": "Unknown environment `moon`: use one of production, staging.",
         "from noon for 1h Demo": "I did not understand `noon`",
-        "cancel #42": "There is no freeze window #42",
         "frobnicate": "I don't know `/freeze frobnicate`",
+        "for 99999999d Forever": "out of range",
+        "from 9999-12-31 23:59 for 1d End of time": "out of range",
+        "from 0001-01-01 00:00 for 1h Start of time": "out of range",
+        "in 99999999d for 1h Later": "out of range",
+        "cancel #²": "is not a window id",
+        "extend #٣ 1h": "is not a window id",
+        "cancel #9999999999": "is not a window id",
+        "before 0001-01-01 01:00 lead 2h for 1h Early": "out of range",
     }
     for text, expected in cases.items():
         bot.fake.reset()
@@ -93,11 +127,11 @@ async def test_refusals_say_why(bot: BotHarness) -> None:
 async def test_cancelling_twice_is_refused(bot: BotHarness) -> None:
     await bot.slack.slash("/freeze", "for 1h Demo")
     await bot.fake.wait_for_response()
-    await bot.slack.slash("/freeze", "cancel #1")
+    await bot.slack.slash("/freeze", "cancel #1", user_id="U0CAROL")
     await bot.fake.wait_for("chat.postMessage", in_deploys("was cancelled"))
     await bot.fake.wait_for_response(lambda r: "Cancelled freeze #1" in str(r.body.get("text")))
     bot.fake.reset()
-    await bot.slack.slash("/freeze", "cancel #1")
+    await bot.slack.slash("/freeze", "cancel #1", user_id="U0CAROL")
     assert "Window #1 was already cancelled." in await reply_text(bot)
 
 
@@ -140,3 +174,18 @@ async def test_user_text_cannot_ping_the_channel(bot: BotHarness) -> None:
     call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
     assert "<!channel>" not in call.args["text"] and "&lt;!channel&gt;" in call.args["text"]
     assert "<!channel>" not in blocks_text(call.args["blocks"])
+
+
+async def test_the_form_is_answered_before_a_slow_announcement(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "new", user_id="U0CAROL")
+    await bot.fake.wait_for("views.open")
+    bot.fake.delay("chat.postMessage", 4.0)  # Slack gives a view submission 3 s
+    values = {"environment": {"type": "static_select", "selected_option": {"value": "production"}},
+              "start_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+              "start_time": {"type": "timepicker", "selected_time": "14:00"},
+              "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+              "end_time": {"type": "timepicker", "selected_time": "18:00"}, "reason": "Demo Day"}
+    answered = await asyncio.wait_for(bot.slack.view_submission("freeze.new", values, user_id="U0CAROL"), 2.5)
+    assert answered.status_code == 200 and not answered.content
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on production"), timeout=10)
+    assert [w.id for w in await bot.runtime.freezes.upcoming()] == [1]

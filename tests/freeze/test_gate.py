@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -88,6 +89,37 @@ async def test_a_deploy_is_recorded_announced_and_audited(bot: BotHarness, api: 
     assert listed.json()["deploys"][0]["version"] == "v1.4.2"
 
 
+async def test_ci_gets_its_201_without_waiting_on_a_slow_slack(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    bot.fake.delay("chat.postMessage", 4.0)
+    response = await asyncio.wait_for(api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH), 2.5)
+    assert response.status_code == 201
+    call = await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0DEPLOYS", timeout=10)
+    assert call.args["text"] == "api v1.4.2 deployed to production by api:ci"
+
+
+async def test_a_retried_post_with_the_same_idempotency_key_records_once(bot: BotHarness,
+                                                                         api: httpx.AsyncClient) -> None:
+    keyed = {**AUTH, "Idempotency-Key": "run-7-attempt"}
+    first = await api.post("/api/v1/deploys", json=DEPLOY, headers=keyed)
+    await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0DEPLOYS")
+    bot.clock.advance(timedelta(minutes=1))
+    retried = await asyncio.gather(*(api.post("/api/v1/deploys", json=DEPLOY, headers=keyed) for _ in range(3)))
+    assert first.status_code == 201 and [r.status_code for r in retried] == [201] * 3
+    assert all(r.json() == first.json() for r in retried), [r.json() for r in retried]
+
+    other = await api.post("/api/v1/deploys", json={**DEPLOY, "version": "v1.4.3"}, headers=keyed)
+    assert other.status_code == 422 and "different deploy" in other.json()["errors"]["Idempotency-Key"]
+    bad = await api.post("/api/v1/deploys", json=DEPLOY, headers={**AUTH, "Idempotency-Key": "x" * 201})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["errors"]
+    unkeyed = await api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH)  # without a key: a new deploy
+    assert unkeyed.status_code == 201 and unkeyed.json()["id"] == first.json()["id"] + 1
+
+    deployed = [e for e in await bot.runtime.audit.latest(20) if e.action == "freeze.deployed"]
+    assert [e.subject for e in deployed] == ["deploy#1", "deploy#2"]
+    await bot.fake.wait_for("chat.postMessage", lambda c: len(bot.fake.calls_to("chat.postMessage")) >= 2)
+    assert len(bot.fake.calls_to("chat.postMessage")) == 2
+
+
 async def test_last_deploys_keeps_the_newest_per_service(bot: BotHarness, api: httpx.AsyncClient) -> None:
     for service, version in (("api", "v1"), ("web", "w1"), ("api", "v2")):
         bot.clock.advance(timedelta(minutes=1))
@@ -121,6 +153,11 @@ async def test_a_deploy_during_a_freeze_is_423_and_not_recorded(bot: BotHarness,
     (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "extra": 1}', "extra",
      "unknown field"),
     (b'{"environment": null, "service": ["api"], "version": {}, "actor": "ci", "url": 5}', "url", "must be an http"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://[::1"}',
+     "url", "must be an http"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://h:99999/"}',
+     "url", "must be an http"),
+    (b"[" * 16_000, "body", "is nested too deeply"),
 ])
 async def test_a_wrong_deploy_body_is_422_with_field_errors(api: httpx.AsyncClient, body: bytes, field: str,
                                                             message: str) -> None:
@@ -197,3 +234,21 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
     for body in bodies:
         response = await api.post("/api/v1/deploys", content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
+    unknown = await api.get("/api/v1/deploys", params={"environment": "moon"}, headers=AUTH)
+    assert unknown.status_code == 422 and "unknown environment" in unknown.json()["errors"]["environment"]
+
+
+async def test_a_body_over_64_kib_is_413_whether_or_not_its_length_is_declared(api: httpx.AsyncClient) -> None:
+    padded = {**DEPLOY, "version": "v1"}
+    small = json.dumps(padded).encode() + b" " * (60_000)
+    assert (await api.post("/api/v1/deploys", content=small, headers=AUTH)).status_code == 201
+    large = small + b" " * 6_000
+    declared = await api.post("/api/v1/deploys", content=large, headers=AUTH)
+    assert declared.status_code == 413 and "65536" in declared.json()["error"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to trust
+        for _ in range(40):
+            yield b" " * 4096
+
+    streamed = await api.post("/api/v1/deploys", content=chunks(), headers=AUTH)
+    assert streamed.status_code == 413

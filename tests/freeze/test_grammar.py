@@ -120,3 +120,16 @@ def test_an_unknown_subcommand_gets_the_usage() -> None:
     request = g.parse("frobnicate", now=NOW, tz=BERLIN)
     assert isinstance(request, g.ShowUsage) and "I don't know `/freeze frobnicate`" in request.message
     assert "/freeze cancel #N" in request.message
+
+
+@pytest.mark.parametrize("text", ["for 99999999d x", "from 9999-12-31 23:59 for 1d x", "from 0001-01-01 00:00 for 1h x",
+                                  "in 99999999d for 1h x", "before 0001-01-01 01:00 lead 2h x",
+                                  "from 9999-12-31 23:00 until 00:30 x"])
+def test_times_beyond_the_calendar_are_not_understood(text: str) -> None:
+    with pytest.raises(g.GrammarError, match="out of range"):
+        g.parse(text, now=NOW, tz=BERLIN)
+
+
+def test_form_dates_beyond_the_calendar_are_refused() -> None:
+    with pytest.raises(g.GrammarError, match="out of range"):
+        g.local_moment("0001-01-01", "00:00", BERLIN)

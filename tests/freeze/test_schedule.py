@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +143,41 @@ async def test_recurring_windows_are_materialized_once_and_follow_daylight_savin
         nxt = [w for w in await freezes.upcoming() if w.id != 1]
         assert [(w.id, w.starts_at) for w in nxt] == [(2, datetime(2026, 10, 30, 15, 0, tzinfo=UTC))]
         assert await freezes.materialize_recurring(clock.now()) == 0  # idempotent, ids without gaps
+
+
+async def test_an_announcement_slack_refused_is_posted_by_a_later_tick_once(bot: BotHarness) -> None:
+    freezes = bot.runtime.freezes
+    start = bot.clock.now() + timedelta(minutes=5)
+    await freezes.create(starts_at=start, ends_at=start + timedelta(hours=1), environment=None,
+                         reason="Demo Day", actor="U0CAROL")
+    await tick_and_expect(bot, "Freeze #1 on production: Demo Day")
+    bot.fake.fail("chat.postMessage", "ratelimited", times=1)
+    bot.clock.set(start)
+    await freezes.tick()
+    assert "Freeze #1 on production has started: Demo Day" not in announcements(bot)
+    bot.clock.advance(timedelta(seconds=30))
+    assert await freezes.tick() == 0                       # not yet: it may still be in flight elsewhere
+    bot.clock.advance(timedelta(seconds=31))
+    await tick_and_expect(bot, "Freeze #1 on production has started: Demo Day")
+    for _ in range(3):
+        bot.clock.advance(timedelta(minutes=2))
+        await freezes.tick()
+    assert announcements(bot).count("Freeze #1 on production has started: Demo Day") == 1
+    announced = [e.details["kind"] for e in await bot.runtime.audit.latest(20) if e.action == "freeze.announced"]
+    assert announced == ["started"]
+
+
+async def test_a_slow_post_does_not_hold_up_the_others(bot: BotHarness) -> None:
+    freezes = bot.runtime.freezes
+    start = bot.clock.now() + timedelta(minutes=5)
+    for i in range(8):
+        await freezes.create(starts_at=start, ends_at=start + timedelta(hours=1), environment=None,
+                             reason=f"Window {i}", actor="U0CAROL")
+    await freezes.tick()
+    bot.fake.delay("chat.postMessage", 1.0)
+    bot.clock.set(start)
+    posted = await asyncio.wait_for(freezes.tick(), 5)   # one after the other: at least 8 s
+    assert posted in (0, 8)                                # 0 if the bot's own scheduler tick got there first
+    for i in range(1, 9):
+        started = f"Freeze #{i} on production has started"
+        await bot.fake.wait_for("chat.postMessage", lambda c, t=started: str(c.args.get("text")).startswith(t))
