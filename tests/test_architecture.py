@@ -7,6 +7,7 @@ from pathlib import Path
 
 BOT = Path(__file__).parent.parent / "bot"
 TRANSPORTS = ("slack_bolt", "slack_sdk", "starlette", "httpx", "uvicorn", "bot.slack", "bot.web", "bot.cli")
+SQL = ("sqlalchemy", "sqlmodel")
 
 
 def _imports(path: Path) -> set[str]:
@@ -26,4 +27,10 @@ def test_services_and_config_never_import_a_transport() -> None:
             for name in _imports(path):
                 if name.startswith(TRANSPORTS):
                     offenders.append(f"{path.relative_to(BOT.parent)} imports {name}")
+    assert offenders == []
+
+
+def test_services_leave_sql_to_the_db_package() -> None:
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for path in (BOT / "services").rglob("*.py") for name in _imports(path) if name.startswith(SQL)]
     assert offenders == []
