@@ -41,6 +41,10 @@ def _events(window: FreezeWindow, reminders: Sequence[timedelta]) -> list[tuple[
             events.append((at, f"w{window.id}:reminder:{int(lead.total_seconds())}", NoticeKind.REMINDER))
     if window.starts_at > window.created_at:
         events.append((window.starts_at, f"w{window.id}:start", NoticeKind.STARTED))
+    elif window.recurring and window.ends_at > window.created_at:
+        # A recurring window materialized after it began (the bot's first start, or it was down):
+        # no creation notice went out, so its start is announced as soon as it exists.
+        events.append((window.created_at, f"w{window.id}:start", NoticeKind.STARTED))
     events.append((window.ends_at, f"w{window.id}:end", NoticeKind.ENDED))
     return events
 

@@ -181,3 +181,20 @@ async def test_a_slow_post_does_not_hold_up_the_others(bot: BotHarness) -> None:
     for i in range(1, 9):
         started = f"Freeze #{i} on production has started"
         await bot.fake.wait_for("chat.postMessage", lambda c, t=started: str(c.args.get("text")).startswith(t))
+
+
+async def test_a_recurring_window_already_running_at_first_start_is_announced_once(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    config = write_config(tmp_path / "config", base=(
+        "timezone: Europe/Berlin\nchannels: {deploys: C0DEPLOYS}\n"
+        "freeze:\n  environments: [production]\n  reminders: [1h]\n"
+        "  recurring:\n    - {name: Weekend freeze, cron: '0 16 * * FRI', duration: 65h}\n"))
+    # Saturday 12:00 UTC: the bot starts for the first time in the middle of the weekend freeze.
+    clock = FakeClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
+        await tick_and_expect(bot, "Freeze #1 on production has started: Weekend freeze")
+        for _ in range(3):
+            clock.advance(timedelta(minutes=1))
+            await bot.runtime.freezes.tick()
+        assert announcements(bot) == ["Freeze #1 on production has started: Weekend freeze"]
+        assert (await bot.runtime.freezes.gate("production")).frozen
