@@ -253,7 +253,9 @@ def _window_id(word: str) -> int:
 def _duration(word: str, after: str) -> timedelta:
     try:
         return parse_duration(word)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError) as exc:
+        if "too long" in str(exc):
+            raise GrammarError(f"`{word}` (after `{after}`) is out of range: {exc}.") from None
         raise GrammarError(f"`{word}` (after `{after}`) is not a duration: write 30m, 2h, 1d or 1h30m.") from None
 
 

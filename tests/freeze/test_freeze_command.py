@@ -96,7 +96,7 @@ async def test_extending_out_of_the_calendar_is_refused(bot: BotHarness) -> None
     await bot.fake.wait_for_response()
     bot.fake.reset()
     await bot.slack.slash("/freeze", "extend #1 99999999d", user_id="U0CAROL")
-    assert "Extending by 99999999d is out of range." in await reply_text(bot)
+    assert "`99999999d` (after `extend #N`) is out of range" in await reply_text(bot)
 
 
 async def test_refusals_say_why(bot: BotHarness) -> None:
