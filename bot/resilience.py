@@ -152,8 +152,9 @@ def reconnect_delays(*, initial: float, maximum: float) -> Iterator[float]:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Retry only what a later attempt might fix; never an open breaker."""
-    return not isinstance(exc, CircuitOpen)
+    """Retry only what a later attempt might fix: never an open breaker, and never a cancellation
+    (tenacity sees BaseException; retrying a cancelled call would outlive whoever cancelled it)."""
+    return isinstance(exc, Exception) and not isinstance(exc, CircuitOpen)
 
 
 async def call_outbound(

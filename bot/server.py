@@ -37,7 +37,10 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
         try:
             yield
         finally:
+            # APScheduler's asyncio executor cancels running ticks on shutdown (it cannot await them);
+            # let them unwind before the database and HTTP clients close under them.
             scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)
             if socket_task is not None:
                 socket_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
-from bot.resilience import Breakers, CircuitOpen, call_outbound
+from bot.resilience import Breakers, CallPolicy, CircuitOpen, call_outbound
 from tests.support.clock import FakeClock
 
 
@@ -57,3 +58,21 @@ async def test_after_the_cool_down_one_trial_call_goes_through_and_a_failure_reo
     assert await call_outbound("hook", healthy, breakers=breakers) == "ok"
     assert not breakers.for_target("hook").is_open
     assert breakers.for_target("hook").failing_since is None
+
+
+async def test_a_cancelled_call_is_not_retried() -> None:
+    started = 0
+    gate = asyncio.Event()
+
+    async def slow() -> None:
+        nonlocal started
+        started += 1
+        await gate.wait()
+
+    task = asyncio.create_task(call_outbound("hook", slow, policy=CallPolicy(attempts=3, timeout=5), idempotent=True))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert started == 1

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config import crossfield
-from bot.config.durations import Duration
+from bot.config.durations import Duration, format_duration
 from bot.config.fields import (
     SERVICE_KINDS,
     ChannelId,
@@ -57,6 +57,9 @@ __all__ = [
 SKIP_CROSS_CHECKS = "guardrail_skip_cross_checks"
 """Validation-context key: the loader runs cross-field checks itself (with file attribution)."""
 
+
+# A health answer is due within about a second; a check that may take longer than this is not a check.
+MAX_CHECK_TIMEOUT = timedelta(seconds=30)
 
 class Severity(StrEnum):
     """Incident severity, most severe first."""
@@ -169,6 +172,10 @@ class ServiceConfig(StrictModel):
             raise custom_error(*problem)
         if self.slow_after is not None and self.slow_after >= self.timeout:
             raise custom_error("slow_after must be shorter than timeout", "lower slow_after or raise timeout")
+        if self.timeout > MAX_CHECK_TIMEOUT:
+            # Every "are we down?" answer waits for the slowest check of its round.
+            raise custom_error(f"timeout is at most {format_duration(MAX_CHECK_TIMEOUT)}: every answer waits for "
+                               "the slowest check", "use a shorter timeout; a health check measures, it does not wait")
         return self
 
     @property

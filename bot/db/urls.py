@@ -28,10 +28,11 @@ def _parse(url: str) -> URL:
 
 
 def _redact(url: str) -> str:
+    """Password hidden, and the query dropped (drivers accept `?password=…` and key files there)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return make_url(url).set(query={}).render_as_string(hide_password=True)
     except ArgumentError:
-        return url.split("@")[-1]
+        return url.rpartition("@")[2].split("?")[0]
 
 
 def async_url(url: str) -> URL:

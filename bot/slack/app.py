@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # chat.postMessage or conversations.create would act twice.
 RATE_LIMIT_RETRIES = 2
 WEB_API_TIMEOUT = 10
+CLAIM_TIMEOUT = 1.5  # seconds: well inside Slack's 3 s acknowledgement deadline
 
 
 def create_web_client(runtime: Runtime) -> AsyncWebClient:
@@ -49,6 +51,11 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
     return app
 
 
+async def _claim(runtime: Runtime, event_id: str) -> bool:
+    async with runtime.db.unit_of_work() as session:
+        return await deliveries.claim(session, f"event:{event_id}", runtime.clock.now())
+
+
 def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
     """Events carry an `event_id`; claim it in the database so a retry, or a copy delivered to
     another replica, is acknowledged without being processed twice."""
@@ -56,8 +63,13 @@ def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
     async def middleware(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str) and event_id:
-            async with runtime.db.unit_of_work() as session:
-                first = await deliveries.claim(session, f"event:{event_id}", runtime.clock.now())
+            try:
+                first = await asyncio.wait_for(_claim(runtime, event_id), CLAIM_TIMEOUT)
+            except Exception as exc:
+                # Slack wants its acknowledgement within 3 s, or it redelivers: a slow or failing
+                # database must not hold the event. Better answered twice than not at all.
+                log.warning("could not claim event %s (%s); processing it anyway", event_id, type(exc).__name__)
+                first = True
             if not first:
                 log.info("dropping redelivered event %s", event_id)
                 return BoltResponse(status=200, body="")

@@ -99,3 +99,11 @@ def test_an_absurd_max_duration_is_a_config_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigInvalid) as raised:
         load_config(tmp_path, {})
     assert "freeze.max_duration" in str(raised.value) and "too long" in str(raised.value)
+
+
+def test_a_health_check_timeout_is_at_most_thirty_seconds(tmp_path: Path) -> None:
+    (tmp_path / "g.yaml").write_text("channels: {deploys: C0DEPLOYS}\n"
+                                     "services: [{name: api, tcp: {host: 127.0.0.1, port: 1}, timeout: 10m}]\n")
+    with pytest.raises(ConfigInvalid) as raised:
+        load_config(tmp_path, {})
+    assert "services[0]" in str(raised.value) and "timeout is at most 30s" in str(raised.value)

@@ -78,3 +78,17 @@ async def test_readyz_is_503_with_reasons_when_the_database_is_gone(bot: BotHarn
         ready = await http.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["reasons"][0].startswith("database")
+
+
+async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_written(bot: BotHarness) -> None:
+    from bot.db.engine import Database
+
+    healthy = bot.runtime.db
+    bot.runtime.db = Database("postgresql://nobody@127.0.0.1:1/none")  # the claim cannot be written
+    try:
+        response = await bot.slack.message("are we down?", ts="1700000000.000900", event_id="Ev0NODB")
+        assert response.status_code == 200
+        await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1700000000.000900")
+    finally:
+        await bot.runtime.db.dispose()
+        bot.runtime.db = healthy
