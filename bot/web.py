@@ -38,7 +38,7 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "malformed request: body is not UTF-8"}, status_code=400)
-        if verifier is None or not verifier.is_valid_request(text, dict(request.headers)):
+        if verifier is None or not _signed(verifier, text, dict(request.headers)):
             return JSONResponse({"error": "invalid request signature"}, status_code=401)
         problem = malformed_reason(body, request.headers.get("content-type", ""))
         if problem is not None:
@@ -73,6 +73,13 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         *api_routes(runtime),
     ]
     return Starlette(routes=routes, lifespan=lifespan or _no_lifespan)
+
+
+def _signed(verifier: SignatureVerifier, body: str, headers: dict[str, str]) -> bool:
+    try:
+        return bool(verifier.is_valid_request(body, headers))
+    except (ValueError, TypeError):  # e.g. a timestamp header that is not a number
+        return False
 
 
 @asynccontextmanager

@@ -27,7 +27,7 @@ def parse_count(text: str) -> int | str:
     if not words:
         return DEFAULT_COUNT
     if len(words) > 1 or not re.fullmatch(r"[0-9]{1,6}", words[0]) or int(words[0]) < 1:
-        return f"I could not read `{blocks.escape(text)}` as a count. {USAGE}"
+        return f"I could not read `{blocks.quoted(text)}` as a count. {USAGE}"
     return min(int(words[0]), MAX_COUNT)  # "/audit 100" means "as many as you can show"
 
 

@@ -66,7 +66,10 @@ def confirm_dialog(title: str, text: str, confirm: str = "Run", deny: str = "Can
 
 def slack_date(moment: datetime, tz: ZoneInfo, *, style: str = "{date_short_pretty} {time}") -> str:
     """A time every reader sees in their own zone; the fallback is in the team's `timezone`."""
-    fallback = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        fallback = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    except OverflowError:  # the edge of the calendar: no local time exists there
+        fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     epoch = int(moment.astimezone(UTC).timestamp())
     return f"<!date^{epoch}^{style}|{fallback}>"
 
@@ -76,3 +79,9 @@ def who(actor: str) -> str:
     if re.fullmatch(r"[UW][A-Z0-9]{2,}", actor):
         return f"<@{actor}>"
     return f"`{escape(actor)}`"
+
+
+def quoted(text: str, limit: int = 100) -> str:
+    """User input echoed back in an error: escaped, and short, so a 40 kB paste can't push the
+    reply past Slack's message limit (Slack would drop it, and the user would see nothing)."""
+    return escape(truncate(text, limit))

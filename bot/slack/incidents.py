@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from bot.slack import blocks
 from bot.slack import incidents_view as view
 from bot.slack.ids import Action, Command
 from bot.slack.incidents_view import USAGE, IncidentActionId
-from bot.slack.payloads import ButtonClick, SlashCommand
+from bot.slack.payloads import ButtonClick, SlashCommand, json_value
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +64,9 @@ def parse_declare(words: list[str]) -> DeclareArgs | str:
                 return "`--playbook` needs a playbook name, e.g. `--playbook production-incident`."
             playbook = name
         elif word.startswith("--"):
-            return f"Unknown option `{blocks.escape(word)}`: only `--playbook <name>` is understood."
+            return f"Unknown option `{blocks.quoted(word)}`: only `--playbook <name>` is understood."
         elif re.fullmatch(r"sev\d+", lowered):
-            return f"Unknown severity `{blocks.escape(word)}`: use sev1, sev2 or sev3."
+            return f"Unknown severity `{blocks.quoted(word)}`: use sev1, sev2 or sev3."
         else:
             title.append(word)
     if not title:
@@ -84,10 +83,7 @@ def db_int(value: Any, *, least: int) -> bool:
 
 
 def parse_click_value(value: str) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return None
+    parsed = json_value(value)
     if not isinstance(parsed, dict) or not db_int(parsed.get("i"), least=1) or not db_int(parsed.get("a"), least=0):
         return None
     if "f" in parsed and parsed["f"] is not None and not db_int(parsed["f"], least=1):
@@ -205,7 +201,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await declare(client, respond, command.user_id, command.channel_id, parsed)
             return
         if sub not in IN_CHANNEL_ONLY:
-            lead = f"I don't know `/incident {blocks.escape(sub)}`.\n" if sub else ""
+            lead = f"I don't know `/incident {blocks.quoted(sub)}`.\n" if sub else ""
             await respond(response_type="ephemeral", text=lead + USAGE)
             return
         incident = await incidents.in_channel(command.channel_id)
@@ -333,11 +329,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def lift_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         click = ButtonClick.parse(body)
-        try:
-            incident_id = json.loads(click.value)["i"]
-        except (ValueError, KeyError, TypeError):
-            incident_id = None
-        if not db_int(incident_id, least=1):
+        parsed = json_value(click.value)
+        incident_id = parsed.get("i") if isinstance(parsed, dict) else None
+        if not isinstance(incident_id, int) or not db_int(incident_id, least=1):
             await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
             return
         result = await incidents.lift_freeze(incident_id, actor=click.user_id)
@@ -351,10 +345,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                                   client: AsyncWebClient) -> None:
         await ack()
         click = ButtonClick.parse(body)
-        try:
-            services = json.loads(click.value).get("services")
-        except (ValueError, AttributeError):
-            services = None
+        parsed = json_value(click.value)
+        services = parsed.get("services") if isinstance(parsed, dict) else None
         if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
             await respond(response_type="ephemeral", replace_original=False,
                           text="That button does not say which services are down; use "

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
+
+# Control characters never mean anything in a command, and PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """User-typed text without control characters (newlines and tabs stay)."""
+    return _CONTROL.sub("", text)
+
+
+def json_value(text: str) -> Any:
+    """A button value or other JSON a client echoes back; None when it is not JSON we can read.
+
+    Button values come back from Slack verbatim, so anyone can forge them: depth bombs included.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -19,7 +40,7 @@ class SlashCommand:
     def parse(cls, body: dict[str, Any]) -> SlashCommand:
         return cls(
             command=str(body.get("command", "")),
-            text=str(body.get("text", "") or "").strip(),
+            text=clean_text(str(body.get("text", "") or "")).strip(),
             user_id=str(body.get("user_id", "")),
             channel_id=str(body.get("channel_id", "")),
             response_url=body.get("response_url"),

@@ -178,3 +178,9 @@ async def test_when_slack_refuses_the_channel_the_declarer_is_told(ibot: Inciden
     reply = await bot.fake.wait_for_response(lambda r: "refused to create" in str(r.body.get("text")))
     assert "Incident #1 is declared" in reply.body["text"] and "`restricted_action`" in reply.body["text"]
     assert reply.body["response_type"] == "ephemeral"
+
+
+async def test_control_characters_typed_into_a_command_are_dropped(ibot: IncidentBot) -> None:
+    channel = await declare(ibot.bot, "API\x00 returns 500s sev3")
+    header = ibot.fake.messages_in(channel)[0]
+    assert "API returns 500s" in blocks_text(header["blocks"])

@@ -227,6 +227,9 @@ async def test_a_damaged_button_value_is_explained(ibot: IncidentBot) -> None:
     await ibot.fake.wait_for_response(lambda r: "no step `nope`" in str(r.text))
     await ibot.bot.slack.block_action(RUN + "rollback", attempt_value(99, 0), user_id="U0CAROL", channel_id=channel)
     await ibot.fake.wait_for_response(lambda r: "no incident #99" in str(r.text))
+    seen = {id(r) for r in ibot.fake.responses}  # a forged depth bomb that fits in a 2,000-character value
+    await ibot.bot.slack.block_action(RUN + "rollback", "[" * 990 + "]" * 990, user_id="U0CAROL", channel_id=channel)
+    await ibot.fake.wait_for_response(lambda r: id(r) not in seen and "damaged" in str(r.text))
 
 
 async def test_a_run_that_outlived_its_deadline_can_be_taken_over_and_a_late_result_is_ignored(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 
 import httpx
 
@@ -92,3 +93,44 @@ async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_wr
     finally:
         await bot.runtime.db.dispose()
         bot.runtime.db = healthy
+
+
+async def test_a_timestamp_that_is_not_a_number_is_401_not_500(bot: BotHarness) -> None:
+    body = b"command=%2Faudit&text=&user_id=U0ALICE&channel_id=C0GENERAL"
+    for timestamp in ("abc", "", "1e10"):
+        response = await bot.slack.raw(body, {"Content-Type": "application/x-www-form-urlencoded",
+                                              "X-Slack-Request-Timestamp": timestamp,
+                                              "X-Slack-Signature": "v0=" + "0" * 64}, sign=False)
+        assert response.status_code == 401, timestamp
+
+
+async def test_interactions_in_shapes_slack_never_sends_are_400(bot: BotHarness) -> None:
+    user = {"id": "U0ALICE"}
+    shapes = [
+        {"type": "block_actions", "user": user, "actions": []},
+        {"type": "block_actions", "user": user, "actions": [{}]},
+        {"type": "block_actions", "user": user, "actions": ["x"]},
+        {"type": "block_actions", "actions": [{"action_id": "a"}]},
+        {"type": "block_actions", "user": "U0ALICE", "actions": [{"action_id": "a"}]},
+        {"type": "block_actions", "user": user, "actions": [{"action_id": "a"}], "message": "hi"},
+        {"type": "view_submission", "user": user, "view": "v"},
+        {"type": "view_submission", "user": user, "view": {"callback_id": "c", "state": "s"}},
+        {"type": "view_submission", "user": user, "view": {"callback_id": "c", "state": {"values": []}}},
+        {"type": "view_submission", "user": user, "view": {"state": {"values": {}}}},
+    ]
+    for shape in shapes:
+        body = ("payload=" + quote(json.dumps(shape))).encode()
+        response = await bot.slack.raw(body, {"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 400, shape
+    slash_without_response_url = b"command=%2Faudit&text=&user_id=U0ALICE&channel_id=C0GENERAL"
+    response = await bot.slack.raw(slash_without_response_url, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    event = {"type": "event_callback", "event_id": "Ev0SHAPE", "event": {"type": "message", "channel": 42}}
+    response = await bot.slack.raw(json.dumps(event).encode(), {"Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
+async def test_a_huge_paste_still_gets_a_reply(bot: BotHarness) -> None:
+    await bot.slack.slash("/audit", "&" * 9000)
+    reply = await bot.fake.wait_for_response()
+    assert "Usage: `/audit [n]`" in reply.body["text"] and len(reply.body["text"]) < 1000
