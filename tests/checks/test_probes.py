@@ -19,6 +19,8 @@ from bot.resilience import Breakers
 from tests.support.clock import FakeClock
 from tests.support.targets import TargetServer, closed_port, silent_server, target_server
 
+SLACK = 1.5  # seconds a deadline may overrun on a loaded 2-core CI machine; a hang would overrun far more
+
 
 def service(**fields: Any) -> ServiceConfig:
     return ServiceConfig.model_validate({"name": "svc", **fields})
@@ -70,7 +72,7 @@ async def test_http_hanging_target_is_cut_at_the_timeout(runner: CheckRunner, ta
     result = await runner.check(service(http={"url": url}, timeout="500ms"))
     elapsed = time.perf_counter() - started
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
-    assert 0.5 <= elapsed < 0.8
+    assert 0.5 <= elapsed < 0.5 + SLACK
 
 
 async def test_http_body_and_json_conditions(runner: CheckRunner, targets: TargetServer) -> None:
@@ -123,7 +125,7 @@ async def test_sql_dead_database_is_down_quickly(runner: CheckRunner) -> None:
     result = await runner.check(service(sql={"url": url}, timeout="1s"))
     assert result.status is Status.DOWN
     assert "refused" in result.reason.lower() or "connect" in result.reason.lower(), result.reason
-    assert time.perf_counter() - started < 1.3
+    assert time.perf_counter() - started < 1.0 + SLACK
 
 
 async def test_redis_ping(runner: CheckRunner, redis_url: str) -> None:
@@ -203,4 +205,4 @@ async def test_a_hung_server_is_cut_at_the_timeout(runner: CheckRunner, kind: st
         result = await runner.check(service(timeout="500ms", **check))
         elapsed = time.perf_counter() - started
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
-    assert elapsed < 0.8
+    assert elapsed < 0.5 + SLACK

@@ -58,10 +58,13 @@ async def test_a_question_gets_the_answer_in_its_thread_within_the_deadline(heal
     sent = time.time()
     response = await bot.slack.message("Are we down?", ts=ts)
     assert response.status_code == 200
-    assert time.time() - sent < 0.5  # Slack got its acknowledgement before the checks finished
+    acked = time.time()
+    assert acked - sent < 3.0  # within Slack's limit
 
     reply = await bot.fake.wait_for("chat.postMessage", in_thread(ts))
-    assert reply.at - sent <= HANG_TIMEOUT + 0.5  # even though one target never answers
+    assert acked <= reply.at  # Slack got its acknowledgement before the checks finished
+    # the round's deadline (timeout + 0.25s) even though one target never answers, with room for a loaded CI box
+    assert reply.at - sent < HANG_TIMEOUT + 0.25 + 1.5
     assert reply.args["channel"] == "C0GENERAL"
     assert reply.args["text"] == "2 of 3 down: checkout, stuck"
     text = blocks_text(reply.args["blocks"])
