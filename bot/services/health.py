@@ -286,11 +286,17 @@ class HealthService:
         if self._watch is None:
             return []
         now = self._clock.now()
-        due = [s for s in self._config.services if s.watch and self._next_watch.get(s.name, now) <= now]
+        tick = self.watch_interval or timedelta(0)
+        # A tick runs a little late or early (scheduler latency); a service whose interval equals
+        # the tick must still be checked on every tick, so "due" allows half a tick of slack.
+        due = [s for s in self._config.services
+               if s.watch and self._next_watch.get(s.name, now) < now + tick / 2]
         if not due:
             return []
         for service in due:
-            self._next_watch[service.name] = now + service.watch_interval
+            # advance from the previous due time, not from a jittered `now`, so lateness never accumulates
+            following = self._next_watch.get(service.name, now) + service.watch_interval
+            self._next_watch[service.name] = following if following > now else now + service.watch_interval
         results = (await self._run(due)).results
         changes = await self._watch.observe(list(zip(due, results, strict=True)))
         for change in changes:
