@@ -1,11 +1,12 @@
 """"Are we down?": rounds of health checks shared by everyone asking, and what surrounds them.
 
 A round runs every service's check at once and is over no later than the largest timeout plus
-`ROUND_SLACK` (and `UNWIND` for cancelled checks to let go), whatever the targets do. Concurrent askers join the round in flight
-(single-flight) and a finished round is reused for `health.cache_ttl`, so fifty people asking
-at once cost each target one request. The answer adds the active freeze, the last deploys and
-open incidents from the other features (through `ports`), looked up once per round alongside the
-checks and cached with it, each lookup bounded so a slow one can only drop its own line.
+`ROUND_SLACK` (and `UNWIND` for cancelled checks to let go), whatever the targets do. Concurrent
+askers join the round in flight (single-flight) and a finished round is reused for
+`health.cache_ttl`, so fifty people asking at once cost each target one request. The answer adds
+the active freeze, the last deploys and open incidents from the other features (through
+`ports`), looked up once per round alongside the checks and cached with it, each lookup bounded
+so a slow one can only drop its own line.
 """
 
 from __future__ import annotations
@@ -186,10 +187,10 @@ class HealthService:
 
     async def _shared_round(self) -> tuple[HealthRound, _Context, bool]:
         """The fresh-enough finished round, or the one in flight, or a new one; and whether reused."""
-        last, context = self._last, self._last_context
-        if (last is not None and context is not None
+        last, cached = self._last, self._last_context
+        if (last is not None and cached is not None
                 and self._clock.now() - last.finished_at < self._config.health.cache_ttl):
-            return last, context, True
+            return last, cached, True
         if self._inflight is None:
             self._inflight = asyncio.create_task(self._full_round(), name="health:round")
         # shield: one impatient asker going away must not cancel everyone's round

@@ -58,8 +58,7 @@ async def test_a_cancelled_round_leaves_no_check_running(clock: FakeClock) -> No
     checker.hang.add("stuck")
     checker.delay = 60
     probing = asyncio.create_task(health.probe(["api", "stuck"]))
-    while checker.running != {"api", "stuck"}:
-        await asyncio.sleep(0)
+    assert {await checker.started.get(), await checker.started.get()} == {"api", "stuck"}
     probing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await probing

@@ -23,10 +23,12 @@ class ScriptedChecker:
         self.delay = 0.0
         self.calls: Counter[str] = Counter()
         self.running: set[str] = set()  # checks started and not yet finished or cancelled
+        self.started: asyncio.Queue[str] = asyncio.Queue()  # each check's service name as it starts
 
     async def check(self, service: ServiceConfig) -> CheckResult:
         self.calls[service.name] += 1
         self.running.add(service.name)
+        self.started.put_nowait(service.name)
         try:
             if service.name in self.hang:
                 await asyncio.Event().wait()  # ignores its own timeout: the round must not wait
