@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,7 +13,9 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker, Worker
 
+from bot.checks import runner as runner_module
 from bot.checks.base import Status
+from bot.checks.probe import measure
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
@@ -206,3 +209,51 @@ async def test_a_hung_server_is_cut_at_the_timeout(runner: CheckRunner, kind: st
         elapsed = time.perf_counter() - started
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
     assert elapsed < 0.5 + SLACK
+
+
+class StubbornProbe:
+    """Swallows its cancellation and answers anyway, as some client libraries do."""
+
+    target = "stubborn"
+
+    async def __call__(self) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        return "200"
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_late_answer_from_a_probe_that_swallows_cancellation_is_down(clock: FakeClock) -> None:
+    breakers = Breakers(failure_threshold=5, recovery_timeout=60, clock=clock)
+    result = await measure("svc", StubbornProbe(), limit=0.05, slow_after=None, breakers=breakers, clock=clock,
+                           paused_reason=lambda _since: "paused")
+    assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.05s")
+
+
+async def test_a_probe_that_cannot_be_built_is_down_not_an_error(runner: CheckRunner,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_driver(*_args: Any) -> Any:
+        raise ModuleNotFoundError("No module named 'asyncpg'")
+
+    monkeypatch.setattr(runner_module, "SqlProbe", no_driver)
+    result = await runner.check(service(sql={"url": "postgres://postgres@127.0.0.1:1/test"}))
+    assert (result.status, result.reason) == (Status.DOWN, "ModuleNotFoundError: No module named 'asyncpg'")
+
+
+async def test_a_replaced_probe_is_closed(runner: CheckRunner, targets: TargetServer) -> None:
+    first = service(http={"url": targets.set("/a")})
+    await runner.check(first)
+    old = runner.probe_for(first)
+    closed: list[str] = []
+
+    async def aclose() -> None:
+        closed.append(old.target)
+
+    old.aclose = aclose  # type: ignore[method-assign]
+    result = await runner.check(service(http={"url": targets.set("/b")}))  # the configuration changed
+    await runner.aclose()  # waits for the replaced probe's closing too
+    assert result.status is Status.UP and closed == [old.target]
