@@ -14,7 +14,7 @@ import redis
 from rq import Queue, SimpleWorker, Worker
 
 from bot.checks import runner as runner_module
-from bot.checks.base import Status
+from bot.checks.base import Status, safe_target
 from bot.checks.probe import measure
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
@@ -257,3 +257,16 @@ async def test_a_replaced_probe_is_closed(runner: CheckRunner, targets: TargetSe
     result = await runner.check(service(http={"url": targets.set("/b")}))  # the configuration changed
     await runner.aclose()  # waits for the replaced probe's closing too
     assert result.status is Status.UP and closed == [old.target]
+
+
+async def test_targets_never_carry_secrets() -> None:
+    assert safe_target("https://user:hunter2@api.example.com:8443/healthz?token=abc#x") == \
+        "https://api.example.com:8443/healthz"
+    assert safe_target("redis://:hunter2@[::1]:6380/0") == "redis://[::1]:6380/0"
+    runner = CheckRunner(breakers=Breakers(failure_threshold=2, recovery_timeout=60), clock=FakeClock(),
+                         tz=ZoneInfo("UTC"))
+    for check in ({"http": {"url": "https://u:hunter2@api.example.com/h?key=hunter2"}},
+                  {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
+                  {"rq": {"redis_url": "redis://:hunter2@cache:6379/0", "queue": "q"}}):
+        assert "hunter2" not in runner.probe_for(service(**check)).target
+    await runner.aclose()
