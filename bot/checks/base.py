@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class Status(StrEnum):
@@ -23,3 +24,14 @@ class CheckResult:
     reason: str
     checked_at: datetime
     down_since: datetime | None = None  # set when the service has been down for more than this round
+
+
+def safe_target(url: str) -> str:
+    """Where a check goes, for breaker keys, logs and messages: the URL without user, password,
+    query string or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

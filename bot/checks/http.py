@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from bot.checks.base import safe_target
 from bot.checks.probe import Unhealthy, short
 from bot.config import HttpCheck
 
@@ -40,9 +40,7 @@ class HttpProbe:
     def __init__(self, check: HttpCheck, client: httpx.AsyncClient) -> None:
         self.check = check
         self._client = client
-        parts = urlsplit(check.url)
-        # Never a password or query string in a breaker key, log line or message.
-        self._target = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        self._target = safe_target(check.url)
 
     @property
     def target(self) -> str:

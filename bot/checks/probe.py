@@ -81,6 +81,9 @@ async def measure(
         latency = (time.perf_counter() - started) * 1000
         return CheckResult(service, Status.DOWN, latency, describe_error(exc), checked_at)
     latency = (time.perf_counter() - started) * 1000
+    if latency >= limit * 1000:
+        # a probe that swallowed its cancellation can still hand `wait_for` a late answer
+        return CheckResult(service, Status.DOWN, latency, f"no answer within {limit:g}s", checked_at)
     if slow_after is not None and latency > slow_after * 1000:
         return CheckResult(service, Status.SLOW, latency,
                            short(f"slower than {slow_after * 1000:g} ms ({detail})"), checked_at)

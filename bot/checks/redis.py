@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.checks.base import safe_target
 from bot.checks.probe import Unhealthy, short
 from bot.config import RedisCheck
-
-
-def redis_target(url: str) -> str:
-    """The URL without credentials."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def redis_client(url: str, timeout: float) -> aioredis.Redis:
@@ -38,7 +30,7 @@ class RedisProbe:
 
     @property
     def target(self) -> str:
-        return redis_target(self.check.url)
+        return safe_target(self.check.url)
 
     async def __call__(self) -> str:
         try:

@@ -15,8 +15,9 @@ from rq.queue import Queue
 from rq.registry import FailedJobRegistry
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from bot.checks.base import safe_target
 from bot.checks.probe import Unhealthy
-from bot.checks.redis import redis_client, redis_failure, redis_target
+from bot.checks.redis import redis_client, redis_failure
 from bot.config import RqCheck
 
 
@@ -35,7 +36,7 @@ class RqProbe:
 
     @property
     def target(self) -> str:
-        return f"{redis_target(self.check.redis_url)}#{self.check.queue}"
+        return f"{safe_target(self.check.redis_url)}#{self.check.queue}"
 
     async def __call__(self) -> str:
         try:

@@ -8,9 +8,9 @@ from datetime import datetime, tzinfo
 
 import httpx
 
-from bot.checks.base import CheckResult
+from bot.checks.base import CheckResult, Status
 from bot.checks.http import HttpProbe
-from bot.checks.probe import Probe, measure
+from bot.checks.probe import Probe, describe_error, measure
 from bot.checks.redis import RedisProbe
 from bot.checks.rq import RqProbe
 from bot.checks.sql import SqlProbe
@@ -20,6 +20,7 @@ from bot.config import ServiceConfig
 from bot.resilience import Breakers
 
 HTTP_POOL = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+CLOSE_TIMEOUT = 2.0  # seconds a probe gets to release its connections
 
 
 class CheckRunner:
@@ -31,6 +32,7 @@ class CheckRunner:
         self._tz = tz
         self._http: httpx.AsyncClient | None = None
         self._probes: dict[str, tuple[ServiceConfig, Probe]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -55,10 +57,21 @@ class CheckRunner:
         raise ValueError(f"service {service.name} has no check")  # config validation prevents this
 
     def probe_for(self, service: ServiceConfig) -> Probe:
+        """The service's probe, built on first use and rebuilt when its configuration changed;
+        raises what building raises (a missing driver, say)."""
         known = self._probes.get(service.name)
         if known is None or known[0] != service:
-            known = self._probes[service.name] = (service, self._build(service))
+            probe = self._build(service)
+            if known is not None:
+                self._retire(known[1])
+            known = self._probes[service.name] = (service, probe)
         return known[1]
+
+    def _retire(self, probe: Probe) -> None:
+        """Close a replaced probe in the background; a check may still be using it."""
+        task = asyncio.create_task(_close(probe), name=f"health:close:{probe.target}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _paused(self, since: datetime | None) -> str:
         when = f"failing since {since.astimezone(self._tz):%H:%M}, " if since else ""
@@ -67,7 +80,11 @@ class CheckRunner:
     async def check(self, service: ServiceConfig) -> CheckResult:
         """One measured attempt under the service's timeout and breaker; never raises."""
         slow = service.slow_after.total_seconds() if service.slow_after is not None else None
-        return await measure(service.name, self.probe_for(service), limit=service.timeout.total_seconds(),
+        try:
+            probe = self.probe_for(service)
+        except Exception as exc:
+            return CheckResult(service.name, Status.DOWN, None, describe_error(exc), self._clock.now())
+        return await measure(service.name, probe, limit=service.timeout.total_seconds(),
                              slow_after=slow, breakers=self._breakers, clock=self._clock,
                              paused_reason=self._paused)
 
@@ -75,8 +92,14 @@ class CheckRunner:
         probes = [p for _, p in self._probes.values()]
         self._probes.clear()
         for probe in probes:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(probe.aclose(), timeout=2)
+            await _close(probe)
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=CLOSE_TIMEOUT)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+async def _close(probe: Probe) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(probe.aclose(), timeout=CLOSE_TIMEOUT)

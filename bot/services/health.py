@@ -1,11 +1,12 @@
 """"Are we down?": rounds of health checks shared by everyone asking, and what surrounds them.
 
 A round runs every service's check at once and is over no later than the largest timeout plus
-`ROUND_SLACK`, whatever the targets do. Concurrent askers join the round in flight
-(single-flight) and a finished round is reused for `health.cache_ttl`, so fifty people asking
-at once cost each target one request. The answer adds the active freeze, the last deploys and
-open incidents from the other features (through `ports`), each lookup bounded so a slow one can
-only drop its own line.
+`ROUND_SLACK` (and `UNWIND` for cancelled checks to let go), whatever the targets do. Concurrent
+askers join the round in flight (single-flight) and a finished round is reused for
+`health.cache_ttl`, so fifty people asking at once cost each target one request. The answer adds
+the active freeze, the last deploys and open incidents from the other features (through
+`ports`), looked up once per round alongside the checks and cached with it, each lookup bounded
+so a slow one can only drop its own line.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bot.services.ports import (
 log = logging.getLogger(__name__)
 
 ROUND_SLACK = 0.25       # seconds a round may run past its largest check timeout
+UNWIND = 0.1            # seconds a cancelled check gets to let go of its connection
 CONTEXT_TIMEOUT = 0.75   # seconds for the freeze / deploy / incident lookups (never past the round's deadline)
 MAX_DEPLOYS = 10
 
@@ -105,6 +107,16 @@ class HealthReport:
         return line
 
 
+@dataclass(frozen=True)
+class _Context:
+    """The other features' facts fetched alongside a shared round (and cached with it)."""
+
+    freeze: ActiveFreeze | None
+    deploys: list[DeployInfo]
+    incidents: list[OpenIncident]
+    unavailable: list[str]
+
+
 Listener = Callable[[StateChange], Awaitable[None]]
 
 
@@ -121,8 +133,9 @@ class HealthService:
         self.freezes = freezes
         self.deploys = deploys
         self.incidents = incidents
-        self._inflight: asyncio.Task[HealthRound] | None = None
+        self._inflight: asyncio.Task[tuple[HealthRound, _Context]] | None = None
         self._last: HealthRound | None = None
+        self._last_context: _Context | None = None
         self._down_since: dict[str, datetime] = {}
         self._next_watch: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
@@ -146,9 +159,11 @@ class HealthService:
             return HealthRound((), started, started)
         limit = max(s.timeout.total_seconds() for s in services) + ROUND_SLACK
         tasks = [asyncio.create_task(self._checker.check(s), name=f"health:{s.name}") for s in services]
-        _, pending = await asyncio.wait(tasks, timeout=limit)
-        for task in pending:
-            task.cancel()
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=limit)
+        finally:
+            # also when this round is cancelled: no check may outlive it
+            await _cancel_all(tasks)
         results = []
         for service, task in zip(services, tasks, strict=True):
             if task in pending:
@@ -170,21 +185,31 @@ class HealthService:
         since = self._down_since.setdefault(result.service, result.checked_at)
         return replace(result, down_since=since) if since < result.checked_at else result
 
-    async def _shared_round(self) -> tuple[HealthRound, bool]:
+    async def _shared_round(self) -> tuple[HealthRound, _Context, bool]:
         """The fresh-enough finished round, or the one in flight, or a new one; and whether reused."""
-        last = self._last
-        if last is not None and self._clock.now() - last.finished_at < self._config.health.cache_ttl:
-            return last, True
+        last, cached = self._last, self._last_context
+        if (last is not None and cached is not None
+                and self._clock.now() - last.finished_at < self._config.health.cache_ttl):
+            return last, cached, True
         if self._inflight is None:
             self._inflight = asyncio.create_task(self._full_round(), name="health:round")
         # shield: one impatient asker going away must not cancel everyone's round
-        return await asyncio.shield(self._inflight), False
+        health_round, context = await asyncio.shield(self._inflight)
+        return health_round, context, False
 
-    async def _full_round(self) -> HealthRound:
+    async def _full_round(self) -> tuple[HealthRound, _Context]:
+        """The checks and the surrounding lookups, once per round however many people ask."""
+        environment = self._config.freeze.default_environment
+        timeouts = [s.timeout.total_seconds() for s in self._config.services]
+        context_limit = min(CONTEXT_TIMEOUT, max(timeouts, default=0.0) + ROUND_SLACK)
+        lookups = asyncio.create_task(self._context(environment, context_limit), name="health:context")
         try:
-            self._last = await self._run(self._config.services)
-            return self._last
+            health_round = await self._run(self._config.services)
+            context = await lookups
+            self._last, self._last_context = health_round, context
+            return health_round, context
         finally:
+            lookups.cancel()
             self._inflight = None
 
     @property
@@ -204,21 +229,18 @@ class HealthService:
         """The answer to "are we down?" (about one service when named); raises UnknownService."""
         wanted = self._lookup([service]) if service else None
         environment = self._config.freeze.default_environment
-        timeouts = [s.timeout.total_seconds() for s in self._config.services]
-        context_limit = min(CONTEXT_TIMEOUT, max(timeouts, default=0.0) + ROUND_SLACK)
-        context = asyncio.create_task(self._context(environment, context_limit))
-        health_round, reused = await self._shared_round()
-        freeze, deploys, incidents, unavailable = await context
+        health_round, context, reused = await self._shared_round()
+        deploys = context.deploys
         results = [r for r in health_round.results if wanted is None or r.service == service]
         if service:
             deploys = [d for d in deploys if d.service == service]
         return HealthReport(results=results, checked_at=health_round.finished_at,
                             age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
-                            reused=reused, environment=environment, freeze=freeze,
-                            deploys=deploys[:MAX_DEPLOYS], incidents=incidents, unavailable=unavailable)
+                            reused=reused, environment=environment, freeze=context.freeze,
+                            deploys=deploys[:MAX_DEPLOYS], incidents=list(context.incidents),
+                            unavailable=list(context.unavailable))
 
-    async def _context(self, environment: str, limit: float) -> tuple[ActiveFreeze | None, list[DeployInfo],
-                                                         list[OpenIncident], list[str]]:
+    async def _context(self, environment: str, limit: float) -> _Context:
         """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
         unavailable: list[str] = []
 
@@ -237,7 +259,7 @@ class HealthService:
             guarded("deploys", self._last_deploys(environment), no_deploys),
             guarded("incidents", self._open_incidents(), no_incidents),
         )
-        return freeze, deploys, incidents, unavailable
+        return _Context(freeze, deploys, incidents, unavailable)
 
     async def _active_freeze(self, environment: str) -> ActiveFreeze | None:
         return await self.freezes.active_window(environment) if self.freezes is not None else None
@@ -265,11 +287,17 @@ class HealthService:
         if self._watch is None:
             return []
         now = self._clock.now()
-        due = [s for s in self._config.services if s.watch and self._next_watch.get(s.name, now) <= now]
+        tick = self.watch_interval or timedelta(0)
+        # A tick runs a little late or early (scheduler latency); a service whose interval equals
+        # the tick must still be checked on every tick, so "due" allows half a tick of slack.
+        due = [s for s in self._config.services
+               if s.watch and self._next_watch.get(s.name, now) < now + tick / 2]
         if not due:
             return []
         for service in due:
-            self._next_watch[service.name] = now + service.watch_interval
+            # advance from the previous due time, not from a jittered `now`, so lateness never accumulates
+            following = self._next_watch.get(service.name, now) + service.watch_interval
+            self._next_watch[service.name] = following if following > now else now + service.watch_interval
         results = (await self._run(due)).results
         changes = await self._watch.observe(list(zip(due, results, strict=True)))
         for change in changes:
@@ -284,6 +312,16 @@ class HealthService:
         if self._inflight is not None:
             self._inflight.cancel()
         await self._checker.aclose()
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Task[T]]) -> None:
+    """Cancel what is still running and let it unwind (bounded: a check that ignores cancellation
+    is left behind rather than holding the caller)."""
+    running = [t for t in tasks if not t.done()]
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running, timeout=UNWIND)
 
 
 def as_prober(health: HealthService) -> ServiceProber:

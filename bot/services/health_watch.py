@@ -1,13 +1,15 @@
 """Watching: announce a watched service's state change once it held for `watch_threshold`
 consecutive checks (hysteresis, so a flapping service stays quiet), exactly once across replicas.
 
-Each replica counts its own consecutive results. When a streak reaches the threshold and differs
-from the state recorded in the database, the replica claims the change with a compare-and-set in
+Each replica counts its own consecutive results. When a streak reaches the threshold (and, while
+it lasts, whenever this replica's memory of the database differs) and differs from the state
+recorded in the database, the replica claims the change with a compare-and-set in
 one unit of work that also writes the audit entry; only the claimant announces it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ from bot.config import ServiceConfig
 from bot.db import audit as audit_chain
 from bot.db import health as watch_table
 from bot.db.engine import Database
+
+log = logging.getLogger(__name__)
 
 AUDIT_ACTION = "health.state_changed"
 
@@ -44,13 +48,22 @@ class HealthWatch:
         return count
 
     async def observe(self, checked: Sequence[tuple[ServiceConfig, CheckResult]]) -> list[StateChange]:
+        """The changes this replica claimed and committed; one service's failure never hides another's."""
         changes = []
         for service, result in checked:
-            if self._streak(result) < service.watch_threshold:
+            streak = self._streak(result)
+            if streak < service.watch_threshold:
                 continue
-            if self._recorded.get(service.name) == result.status.value:
+            # Past the threshold the local memory saves a query per tick; when a streak reaches it,
+            # the database decides, since another replica may have recorded a change meanwhile.
+            if streak > service.watch_threshold and self._recorded.get(service.name) == result.status.value:
                 continue
-            change = await self._claim(result)
+            try:
+                change = await self._claim(result)
+            except Exception:
+                log.exception("recording the health change of %s failed; the next check retries", service.name)
+                self._recorded.pop(service.name, None)  # so the next tick asks the database again
+                continue
             if change is not None:
                 changes.append(change)
         return changes

@@ -23,10 +23,19 @@ from bot.slack.payloads import SlashCommand
 log = logging.getLogger(__name__)
 
 USAGE = "Usage: `/health` for every service, `/health <service>` for one."
+MENTION_USAGE = ("Ask me `status` for every service or `status <service>` for one "
+                 "(or just ask in the channel: are we down?).")
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# What is quoted is not being asked: "> …" lines (Slack sends them as "&gt; …"), code, quotations.
+_QUOTED = re.compile(r"^[ \t]*(?:>|&gt;)[^\n]*|```[\s\S]*?```|`[^`]*`|\"[^\"]*\"|\u201c[^\u201d]*\u201d",
+                     re.MULTILINE)
+# The question starts the message or a sentence, perhaps after a greeting ("hey, are we down?").
+_START = r"(?:^|[.!?,;:(]\s*)(?:(?:hey|hi|so|ok|okay|um|uh|wait|folks|team|guys|all)\b[\s,]*)*"
 _WHOLE = r"(?:are we|is (?:prod|production|anything|everything|something|the site|the app))"
+# "down to two reviewers", "broken down by team", "down time", "dead code": not an outage question.
+_NOT_AN_OUTAGE = r"(?![\w-])(?!\s+(?:to|by|time|times|code|down|under|into|with|from)\b)"
 _STATUS_WORDS = ("status", "health", "healthcheck")
-_FILLER = ("of", "for", "on", "the")
+_FILLER = ("of", "for", "on", "the", "please", "pls", "now")
 # Message subtypes that are still a person asking; edits, joins, bot posts etc. are not.
 _PEOPLE_SUBTYPES = (None, "thread_broadcast", "file_share")
 
@@ -39,7 +48,8 @@ class Question:
 
 
 def _normalise(text: str) -> str:
-    text = _MENTION.sub(" ", text).lower().replace("\u2019", "'")  # curly apostrophes from phones
+    text = _QUOTED.sub(" ", _MENTION.sub(" ", text))
+    text = text.lower().replace("\u2019", "'")  # curly apostrophes from phones
     return " ".join(text.split())
 
 
@@ -50,29 +60,30 @@ def parse_question(text: str, services: Sequence[str]) -> Question | None:
     plan", "we are down to two reviewers") does not.
     """
     text = _normalise(text)
-    if re.search(rf"\b{_WHOLE}\s+(?:down|broken)\b", text):
+    if re.search(rf"{_START}{_WHOLE}\s+(?:down|broken){_NOT_AN_OUTAGE}", text):
         return Question()
     if services:
         names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
-        found = re.search(rf"\bis\s+(?:the\s+)?({names})(?:\s+service)?\s+(?:down|broken|failing|dead)\b", text)
+        found = re.search(rf"{_START}is\s+(?:the\s+)?({names})(?:\s+service)?\s+(?:down|broken|failing|dead)"
+                          rf"{_NOT_AN_OUTAGE}", text)
         if found:
             return Question(found.group(1))
     return None
 
 
-def parse_mention(text: str, services: Sequence[str]) -> Question | str | None:
-    """`@guardrail status [service]` (or a health question); an error text for an unknown
-    service; None for a mention that is not about health."""
-    words = _normalise(text).rstrip("?!. ").split()
+def parse_mention(text: str, services: Sequence[str]) -> Question | str:
+    """`@guardrail status [service]` (or a health question); the usage text for anything else.
+
+    Whether a named service exists is the service's to say (`UnknownService`)."""
+    words = [w for w in re.split(r"[\s,:;]+", _normalise(text).rstrip("?!. ")) if w]
     if words and words[0] in _STATUS_WORDS:
         words = [words[0], *(w for w in words[1:] if w not in _FILLER)]
         if len(words) == 1:
             return Question()
-        name = words[1]
-        if len(words) == 2 and name in services:
-            return Question(name)
-        return unknown_service_text(words[1:], services)
-    return parse_question(text, services)
+        if len(words) == 2:
+            return Question(words[1])
+        return f"I could not read that. {MENTION_USAGE}"
+    return parse_question(text, services) or MENTION_USAGE
 
 
 def unknown_service_text(names: Sequence[str], services: Sequence[str]) -> str:
@@ -81,16 +92,14 @@ def unknown_service_text(names: Sequence[str], services: Sequence[str]) -> str:
     return f"I don't know a service called `{blocks.escape(asked)}`. Services: {known}."
 
 
-def parse_slash(text: str, services: Sequence[str]) -> Question | str:
+def parse_slash(text: str) -> Question | str:
+    """`/health [service]`; whether the service exists is the service's to say (`UnknownService`)."""
     words = text.split()
     if not words:
         return Question()
     if len(words) > 1:
         return f"I could not read `{blocks.escape(text)}`. {USAGE}"
-    name = words[0].lower()
-    if name not in services:
-        return f"{unknown_service_text([words[0]], services)} {USAGE}"
-    return Question(name)
+    return Question(words[0].lower())
 
 
 def _is_from_a_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
@@ -110,7 +119,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if isinstance(question, str):
             text, rendered = question, [blocks.section(question)]
         else:
-            text, rendered = await answer(question)
+            try:
+                text, rendered = await answer(question)
+            except UnknownService as exc:
+                text = unknown_service_text(exc.names, exc.known)
+                rendered = [blocks.section(text)]
         await client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=text, blocks=rendered)
 
     @app.event(Event.MESSAGE.value)
@@ -130,23 +143,23 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def on_mention(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
         if _is_from_a_bot(event, context.get("bot_user_id")) or not event.get("channel"):
             return
-        question = parse_mention(str(event.get("text") or ""), names())
-        if question is not None:
-            await reply_in_thread(client, event, question)
+        if event.get("edited"):
+            return  # Slack re-sends a mention when its message is edited; it was answered already
+        await reply_in_thread(client, event, parse_mention(str(event.get("text") or ""), names()))
 
     @app.command(Command.HEALTH.value)
     async def health_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                              respond: Callable[..., Awaitable[Any]]) -> None:
         await ack()
         command = SlashCommand.parse(body)
-        question = parse_slash(command.text, names())
+        question = parse_slash(command.text)
         if isinstance(question, str):
             await respond(text=question, response_type="ephemeral")
             return
         try:
             text, rendered = await answer(question)
-        except UnknownService as exc:  # the configuration changed under us
-            await respond(text=unknown_service_text(exc.names, exc.known), response_type="ephemeral")
+        except UnknownService as exc:
+            await respond(text=f"{unknown_service_text(exc.names, exc.known)} {USAGE}", response_type="ephemeral")
             return
         await respond(text=text, blocks=rendered, response_type="ephemeral")
 

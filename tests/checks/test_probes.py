@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,12 +13,16 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker, Worker
 
-from bot.checks.base import Status
+from bot.checks import runner as runner_module
+from bot.checks.base import Status, safe_target
+from bot.checks.probe import measure
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
 from tests.support.targets import TargetServer, closed_port, silent_server, target_server
+
+SLACK = 1.5  # seconds a deadline may overrun on a loaded 2-core CI machine; a hang would overrun far more
 
 
 def service(**fields: Any) -> ServiceConfig:
@@ -70,7 +75,7 @@ async def test_http_hanging_target_is_cut_at_the_timeout(runner: CheckRunner, ta
     result = await runner.check(service(http={"url": url}, timeout="500ms"))
     elapsed = time.perf_counter() - started
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
-    assert 0.5 <= elapsed < 0.8
+    assert 0.5 <= elapsed < 0.5 + SLACK
 
 
 async def test_http_body_and_json_conditions(runner: CheckRunner, targets: TargetServer) -> None:
@@ -123,7 +128,7 @@ async def test_sql_dead_database_is_down_quickly(runner: CheckRunner) -> None:
     result = await runner.check(service(sql={"url": url}, timeout="1s"))
     assert result.status is Status.DOWN
     assert "refused" in result.reason.lower() or "connect" in result.reason.lower(), result.reason
-    assert time.perf_counter() - started < 1.3
+    assert time.perf_counter() - started < 1.0 + SLACK
 
 
 async def test_redis_ping(runner: CheckRunner, redis_url: str) -> None:
@@ -203,4 +208,65 @@ async def test_a_hung_server_is_cut_at_the_timeout(runner: CheckRunner, kind: st
         result = await runner.check(service(timeout="500ms", **check))
         elapsed = time.perf_counter() - started
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.5s")
-    assert elapsed < 0.8
+    assert elapsed < 0.5 + SLACK
+
+
+class StubbornProbe:
+    """Swallows its cancellation and answers anyway, as some client libraries do."""
+
+    target = "stubborn"
+
+    async def __call__(self) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        return "200"
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_late_answer_from_a_probe_that_swallows_cancellation_is_down(clock: FakeClock) -> None:
+    breakers = Breakers(failure_threshold=5, recovery_timeout=60, clock=clock)
+    result = await measure("svc", StubbornProbe(), limit=0.05, slow_after=None, breakers=breakers, clock=clock,
+                           paused_reason=lambda _since: "paused")
+    assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.05s")
+
+
+async def test_a_probe_that_cannot_be_built_is_down_not_an_error(runner: CheckRunner,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_driver(*_args: Any) -> Any:
+        raise ModuleNotFoundError("No module named 'asyncpg'")
+
+    monkeypatch.setattr(runner_module, "SqlProbe", no_driver)
+    result = await runner.check(service(sql={"url": "postgres://postgres@127.0.0.1:1/test"}))
+    assert (result.status, result.reason) == (Status.DOWN, "ModuleNotFoundError: No module named 'asyncpg'")
+
+
+async def test_a_replaced_probe_is_closed(runner: CheckRunner, targets: TargetServer) -> None:
+    first = service(http={"url": targets.set("/a")})
+    await runner.check(first)
+    old = runner.probe_for(first)
+    closed: list[str] = []
+
+    async def aclose() -> None:
+        closed.append(old.target)
+
+    old.aclose = aclose  # type: ignore[method-assign]
+    result = await runner.check(service(http={"url": targets.set("/b")}))  # the configuration changed
+    await runner.aclose()  # waits for the replaced probe's closing too
+    assert result.status is Status.UP and closed == [old.target]
+
+
+async def test_targets_never_carry_secrets() -> None:
+    assert safe_target("https://user:hunter2@api.example.com:8443/healthz?token=abc#x") == \
+        "https://api.example.com:8443/healthz"
+    assert safe_target("redis://:hunter2@[::1]:6380/0") == "redis://[::1]:6380/0"
+    runner = CheckRunner(breakers=Breakers(failure_threshold=2, recovery_timeout=60), clock=FakeClock(),
+                         tz=ZoneInfo("UTC"))
+    for check in ({"http": {"url": "https://u:hunter2@api.example.com/h?key=hunter2"}},
+                  {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
+                  {"rq": {"redis_url": "redis://:hunter2@cache:6379/0", "queue": "q"}}):
+        assert "hunter2" not in runner.probe_for(service(**check)).target
+    await runner.aclose()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.slack.health import MENTION_USAGE
+from tests.standin import payloads
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.standin.recorder import Call
@@ -58,10 +60,13 @@ async def test_a_question_gets_the_answer_in_its_thread_within_the_deadline(heal
     sent = time.time()
     response = await bot.slack.message("Are we down?", ts=ts)
     assert response.status_code == 200
-    assert time.time() - sent < 0.5  # Slack got its acknowledgement before the checks finished
+    acked = time.time()
+    assert acked - sent < 3.0  # within Slack's limit
 
     reply = await bot.fake.wait_for("chat.postMessage", in_thread(ts))
-    assert reply.at - sent <= HANG_TIMEOUT + 0.5  # even though one target never answers
+    assert acked <= reply.at  # Slack got its acknowledgement before the checks finished
+    # the round's deadline (timeout + 0.25s) even though one target never answers, with room for a loaded CI box
+    assert reply.at - sent < HANG_TIMEOUT + 0.25 + 1.5
     assert reply.args["channel"] == "C0GENERAL"
     assert reply.args["text"] == "2 of 3 down: checkout, stuck"
     text = blocks_text(reply.args["blocks"])
@@ -115,6 +120,32 @@ async def test_a_mention_that_also_arrives_as_a_message_is_answered_once(health:
     error = await bot.fake.wait_for("chat.postMessage", in_thread(unknown))
     assert error.args["text"] == "I don't know a service called `payroll`. Services: `api`, `checkout`, `stuck`."
     assert len([c for c in bot.fake.calls_to("chat.postMessage") if c.args.get("thread_ts") == ts]) == 1
+
+
+async def test_an_edited_mention_is_not_answered_again(health: HealthBot) -> None:
+    bot = health.bot
+    ts = bot.fake.next_ts()
+    await bot.slack.app_mention("status", ts=ts)
+    await bot.fake.wait_for("chat.postMessage", in_thread(ts))
+    edited = payloads.message_event("app_mention", f"<@{bot.fake.bot_user_id}> status checkout", user="U0ALICE",
+                                    channel="C0GENERAL", ts=ts, team_id=bot.slack.team_id)
+    edited["edited"] = {"user": "U0ALICE", "ts": bot.fake.next_ts()}  # Slack re-sends a mention when it is edited
+    await bot.slack.event(edited)
+    later = bot.fake.next_ts()
+    await bot.slack.app_mention("status api", ts=later)
+    await bot.fake.wait_for("chat.postMessage", in_thread(later))
+    # the edit was handled before the later mention; it produced no second answer
+    assert len([c for c in bot.fake.calls_to("chat.postMessage") if c.args.get("thread_ts") == ts]) == 1
+
+
+async def test_mentions_with_punctuation_or_nothing_we_understand_get_an_answer(health: HealthBot) -> None:
+    bot = health.bot
+    for text, expected in (("status: checkout", "checkout is down"), ("status, please", "2 of 3 down: checkout, stuck"),
+                           ("thanks!", MENTION_USAGE)):
+        ts = bot.fake.next_ts()
+        await bot.slack.app_mention(text, ts=ts)
+        reply = await bot.fake.wait_for("chat.postMessage", in_thread(ts))
+        assert reply.args["text"] == expected, text
 
 
 async def test_slash_health_answers_the_caller_only(health: HealthBot) -> None:

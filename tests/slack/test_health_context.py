@@ -54,6 +54,7 @@ async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_p
 
             # a lookup that fails drops its own line and says so
             bot.runtime.health.deploys = FakeDeploys(broken=True)
+            clock.advance(timedelta(seconds=11))  # the lookups are cached with the round (cache_ttl 10s)
             bot.fake.reset()
             await bot.slack.slash("/health")
             text = blocks_text((await bot.fake.wait_for_response()).body["blocks"])

@@ -84,6 +84,21 @@ async def test_changes_are_announced_after_the_threshold_and_flapping_stays_quie
             ("unknown", "up"), ("up", "down"), ("down", "up")]
 
 
+async def test_a_late_or_early_tick_still_checks_a_service_due_every_tick(
+        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
+    async with running_bot(database_url=sqlite_url, config_dir=watch_config(tmp_path, targets),
+                           fake=fake_slack, clock=clock) as bot:
+        await bot.runtime.health.watch_tick()
+        for jitter in (0.4, -0.3, 0.2, -0.5, 0.9, 0.1, -0.2, 0.3):  # the scheduler's latency, in seconds
+            clock.advance(INTERVAL + timedelta(seconds=jitter))
+            await bot.runtime.health.watch_tick()
+        assert targets.hits["/checkout"] == 9  # every tick, none skipped
+
+        clock.advance(timedelta(seconds=10))  # a third of the way to the next due time: not due
+        await bot.runtime.health.watch_tick()
+        assert targets.hits["/checkout"] == 9
+
+
 async def test_two_replicas_announce_each_change_once(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
     config = watch_config(tmp_path, targets)

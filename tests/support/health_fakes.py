@@ -22,13 +22,20 @@ class ScriptedChecker:
         self.hang: set[str] = set()
         self.delay = 0.0
         self.calls: Counter[str] = Counter()
+        self.running: set[str] = set()  # checks started and not yet finished or cancelled
+        self.started: asyncio.Queue[str] = asyncio.Queue()  # each check's service name as it starts
 
     async def check(self, service: ServiceConfig) -> CheckResult:
         self.calls[service.name] += 1
-        if service.name in self.hang:
-            await asyncio.Event().wait()  # ignores its own timeout: the round must not wait
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.running.add(service.name)
+        self.started.put_nowait(service.name)
+        try:
+            if service.name in self.hang:
+                await asyncio.Event().wait()  # ignores its own timeout: the round must not wait
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.running.discard(service.name)
         status = self.status.get(service.name, Status.UP)
         reason = "HTTP 200" if status is not Status.DOWN else "HTTP 503, expected 200"
         return CheckResult(service.name, status, 12.0, reason, self.clock.now())
