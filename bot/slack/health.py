@@ -89,7 +89,7 @@ def parse_mention(text: str, services: Sequence[str]) -> Question | str:
 def unknown_service_text(names: Sequence[str], services: Sequence[str]) -> str:
     known = ", ".join(f"`{s}`" for s in services) or "none configured"
     asked = " ".join(names)
-    return f"I don't know a service called `{blocks.escape(asked)}`. Services: {known}."
+    return f"I don't know a service called `{blocks.quoted(asked)}`. Services: {known}."
 
 
 def parse_slash(text: str) -> Question | str:
@@ -98,7 +98,7 @@ def parse_slash(text: str) -> Question | str:
     if not words:
         return Question()
     if len(words) > 1:
-        return f"I could not read `{blocks.escape(text)}`. {USAGE}"
+        return f"I could not read `{blocks.quoted(text)}`. {USAGE}"
     return Question(words[0].lower())
 
 

@@ -134,3 +134,9 @@ async def test_a_huge_paste_still_gets_a_reply(bot: BotHarness) -> None:
     await bot.slack.slash("/audit", "&" * 9000)
     reply = await bot.fake.wait_for_response()
     assert "Usage: `/audit [n]`" in reply.body["text"] and len(reply.body["text"]) < 1000
+
+
+async def test_a_huge_mention_still_gets_an_answer_in_the_thread(bot: BotHarness) -> None:
+    await bot.slack.app_mention("<@U0BOT> status " + "&" * 8100, ts="1700000000.000950")
+    reply = await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1700000000.000950")
+    assert len(reply.args["text"]) < 2000
