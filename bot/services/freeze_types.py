@@ -25,6 +25,11 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text)
 
 
+def without_control(text: str) -> str:
+    """`text` with every character `has_control` refuses replaced by a space."""
+    return "".join(" " if has_control(c) else c for c in text)
+
+
 class FreezeRefused(Exception):
     """A request that breaks a rule; `field` names the input at fault (for form errors)."""
 
