@@ -18,11 +18,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
-from bot.services.freeze_types import FreezeRefused, FreezeWindow, GateDecision, RecordedDeploy
+from bot.services.freeze_types import (
+    SERVICE_NAME,
+    SERVICE_NAME_RULE,
+    FreezeRefused,
+    FreezeWindow,
+    GateDecision,
+    RecordedDeploy,
+    has_control,
+)
 
 MAX_BODY = 65_536  # bytes; a deploy record is a few hundred
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_NAME = SERVICE_NAME  # used with fullmatch
 _FIELDS = {"environment": 64, "service": 100, "version": 200, "actor": 80}
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _LOOSE = {"version", "actor"}  # "1.4.2 (build 7)", "github-actions[bot]"
@@ -55,11 +62,11 @@ def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any],
             errors[field] = "is required"
         elif not isinstance(value, str):
             errors[field] = "must be a string"
-        elif len(value) > limit or not (_PRINTABLE if field in _LOOSE else _NAME).match(value) \
-                or value != value.strip():
-            errors[field] = (f"must be 1-{limit} printable characters without surrounding spaces"
-                             if field in _LOOSE else f"must be 1-{limit} characters: letters, digits and "
-                             ". _ : / @ + - (starting with a letter or digit)")
+        elif len(value) > limit or value != value.strip() \
+                or (has_control(value) if field in _LOOSE else not _NAME.fullmatch(value)):
+            errors[field] = (f"must be 1-{limit} printable characters without surrounding spaces or control "
+                             "characters" if field in _LOOSE else f"must be 1-{limit} characters: letters, digits "
+                             "and . _ : / @ + - (starting with a letter or digit)")
         else:
             clean[field] = value
     if "environment" in clean and clean["environment"] not in environments:
@@ -69,11 +76,13 @@ def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any],
         parts = _split_url(url)
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 1000:
             errors["url"] = "must be an http:// or https:// URL (at most 1000 characters)"
+        elif has_control(url) or url != url.strip():
+            errors["url"] = "must be one URL without spaces around it or control characters (line breaks, NUL)"
         else:
             clean["url"] = url
     unknown = sorted(set(body) - {*_FIELDS, "url"})
-    for key in unknown[:10]:
-        errors[str(key)[:50]] = "unknown field"
+    for key in unknown[:10]:  # shown back safely: a lone surrogate cannot be encoded as UTF-8
+        errors[str(key)[:50].encode("utf-8", "backslashreplace").decode("utf-8")] = "unknown field"
     return clean, errors
 
 
@@ -87,6 +96,19 @@ def _split_url(url: object) -> SplitResult | None:
     except ValueError:
         return None
     return parts
+
+
+def _query(request: Request, *names: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The named query parameters (empty when absent) and errors for any given more than once:
+    `?environment=nope&environment=production` is ambiguous, so it is refused, never guessed."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        given = request.query_params.getlist(name)
+        if len(given) > 1:
+            errors[name] = "is given more than once; give it once"
+        values[name] = given[0] if given else ""
+    return values, errors
 
 
 class _TooLarge(Exception):
@@ -134,13 +156,14 @@ def api_routes(runtime: Runtime) -> list[Route]:
     async def freeze_gate(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        environment = request.query_params.get("environment", "")
-        service = request.query_params.get("service") or None
+        params, errors = _query(request, "environment", "service")
+        if errors:
+            return _unprocessable(errors)
+        environment, service = params["environment"], params["service"] or None
         if not environment:
             return _unprocessable({"environment": "is required, e.g. ?environment=production"})
-        if service is not None and (len(service) > _FIELDS["service"] or not _NAME.match(service)):
-            return _unprocessable({"service": f"must be 1-{_FIELDS['service']} characters: letters, digits and "
-                                              ". _ : / @ + - (starting with a letter or digit)"})
+        if service is not None and not _NAME.fullmatch(service):
+            return _unprocessable({"service": f"must be {SERVICE_NAME_RULE}"})
         try:
             decision = await runtime.freezes.gate(environment, service=service)
         except FreezeRefused as exc:
@@ -184,7 +207,10 @@ def api_routes(runtime: Runtime) -> list[Route]:
     async def list_deploys(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        environment = request.query_params.get("environment") or None
+        params, errors = _query(request, "environment")
+        if errors:
+            return _unprocessable(errors)
+        environment = params["environment"] or None
         if environment is not None and environment not in runtime.freezes.environments:
             return _unprocessable({"environment": f"unknown environment; one of "
                                                   f"{', '.join(runtime.freezes.environments)}"})

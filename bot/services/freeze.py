@@ -26,7 +26,10 @@ from bot.services.freeze_gate import GateSnapshot, decide
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
+    MAX_LEAD,
     MAX_REASON,
+    SERVICE_NAME,
+    SERVICE_NAME_RULE,
     Announcer,
     Exemption,
     ExemptionStatus,
@@ -40,6 +43,7 @@ from bot.services.freeze_types import (
     NoticeKind,
     RecordedDeploy,
     ResponderDirectory,
+    has_control,
 )
 from bot.services.ports import ActiveFreeze, DeployInfo
 
@@ -80,6 +84,9 @@ class FreezeService:
         return name
 
     def _check_span(self, starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+        if starts_at - now > MAX_LEAD:
+            raise FreezeRefused(f"The window starts more than a year ahead (at most {MAX_LEAD.days} days from now).",
+                                field="starts_at")
         if ends_at <= starts_at:
             raise FreezeRefused("The window ends before it starts.", field="ends_at")
         if ends_at <= now:
@@ -91,7 +98,9 @@ class FreezeService:
 
     @staticmethod
     def _check_reason(reason: str) -> str:
-        reason = " ".join(reason.split())
+        reason = " ".join(reason.split())  # line breaks and tabs become spaces
+        if has_control(reason):
+            raise FreezeRefused("The reason contains a control character; write it as plain text.", field="reason")
         if not reason:
             raise FreezeRefused("Say why the window is needed.", field="reason")
         if len(reason) > MAX_REASON:
@@ -311,8 +320,9 @@ class FreezeService:
         reason = self._check_reason(reason)
         if duration > self._config.freeze.max_duration:
             raise FreezeRefused(f"An exemption can last at most {format_duration(self._config.freeze.max_duration)}.")
-        if not service or len(service) > 100:
-            raise FreezeRefused("Name the service to exempt, e.g. `api`.")
+        if not SERVICE_NAME.fullmatch(service):
+            raise FreezeRefused(f"Name the service to exempt as CI names it when deploying, e.g. `api`: "
+                                f"{SERVICE_NAME_RULE}.", field="service")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             window_row = _found(await tables.locked_window(session, window_id=window_id), window_id)

@@ -36,13 +36,17 @@ SHORT_USAGE = ("Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`,
                "`/freeze extend #N 30m`, `/freeze new` or `/freeze exempt #N <service> <duration> <reason>`; "
                "`/freeze help` shows every form.")
 _CLAUSES = ("for", "in", "from", "until", "before", "lead", "on")
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")  # ASCII digits only; used with fullmatch
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _ID = re.compile(r"#?([0-9]{1,9})")  # ASCII digits only; 9 fit a PostgreSQL integer
 
 
 class GrammarError(ValueError):
     """What part of the text was not understood, phrased for the person who typed it."""
+
+
+class BadDate(GrammarError):
+    """The date itself is wrong (not a date, or out of range): the form shows it on the date picker."""
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -252,6 +256,8 @@ def _window_id(word: str) -> int:
 
 def _duration(word: str, after: str) -> timedelta:
     try:
+        if not word.isascii():  # full-width digits ("\uff19m") are not 9 minutes
+            raise ValueError(word)
         return parse_duration(word)
     except (ValueError, OverflowError) as exc:
         if "too long" in str(exc):
@@ -267,23 +273,23 @@ def _moment(words: list[str], keyword: str, *, now: datetime, tz: ZoneInfo) -> t
                 f"`2026-12-01 14:00` (optionally followed by a zone such as `UTC`)")
     if first == "now":
         return _Moment(now, True), 1
-    if _HHMM.match(first):
+    if _HHMM.fullmatch(first):
         return _Moment(_local(local_now.date(), _hhmm(first), tz, first), False), 1
     if first in ("today", "tomorrow"):
         day = local_now.date() + timedelta(days=1 if first == "tomorrow" else 0)
-        if len(words) > 1 and _HHMM.match(words[1]):
+        if len(words) > 1 and _HHMM.fullmatch(words[1]):
             return _Moment(_local(day, _hhmm(words[1]), tz, f"{first} {words[1]}"), True), 2
         if first == "today":
             raise GrammarError(f"`today` needs a time after it, e.g. `today 14:00`; {expected}.")
         return _Moment(_local(day, time(0, 0), tz, first), True), 1
-    date_match = _DATE.match(first)
+    date_match = _DATE.fullmatch(first)
     if date_match:
         try:
             day = date(int(date_match.group(1)), int(date_match.group(2)), int(date_match.group(3)))
         except ValueError:
             raise GrammarError(f"`{words[0]}` is not a real date.") from None
         used, wall = 1, time(0, 0)
-        if len(words) > 1 and _HHMM.match(words[1]):
+        if len(words) > 1 and _HHMM.fullmatch(words[1]):
             used, wall = 2, _hhmm(words[1])
         zone = tz
         if len(words) > used and _looks_like_zone(words[used]):
@@ -307,7 +313,7 @@ def _zone(word: str) -> ZoneInfo:
         return ZoneInfo("UTC")
     try:
         return ZoneInfo(word)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as America/Argentina
         raise GrammarError(f"`{word}` is not a time zone I know; use an IANA name like Europe/Berlin or UTC.") \
             from None
 
@@ -325,14 +331,16 @@ def _local(day: date, wall: time, tz: ZoneInfo, written: str) -> datetime:
 
 def local_moment(day: str, hhmm: str, tz: ZoneInfo) -> datetime:
     """A date ("2026-12-01") and time ("14:00") from a form, in `tz`; GrammarError if either is invalid."""
+    if not _DATE.fullmatch(day):
+        raise BadDate(f"`{day}` is not a date.")
     try:
         parsed_day = date.fromisoformat(day)
     except ValueError:
-        raise GrammarError(f"`{day}` is not a date.") from None
-    if not _HHMM.match(hhmm):
+        raise BadDate(f"`{day}` is not a date.") from None
+    if not _HHMM.fullmatch(hhmm):
         raise GrammarError(f"`{hhmm}` is not a time of day.")
     try:
         return _local(parsed_day, _hhmm(hhmm), tz, f"{day} {hhmm}")
     except OverflowError:
-        raise GrammarError(f"`{day} {hhmm}` is out of range.") from None
+        raise BadDate(f"`{day} {hhmm}` is out of range.") from None
 

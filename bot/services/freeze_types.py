@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -10,6 +12,22 @@ from typing import Protocol
 from bot.services.ports import ActiveFreeze, DeployInfo
 
 MAX_REASON = 500  # characters of a window's or exemption's reason
+MAX_LEAD = timedelta(days=365)  # how far ahead a window may start
+# A service name, the same rule for the HTTP API and break-glass exemptions (ASCII, no spaces).
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")
+SERVICE_NAME_RULE = ("1-100 characters: letters, digits and . _ : / @ + - (starting with a letter or digit)")
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character (C0 incl. NUL, DEL, C1), a lone surrogate, or a
+    line/paragraph separator: none can be stored everywhere (PostgreSQL refuses NUL, UTF-8 refuses
+    surrogates) or shown on one line."""
+    return any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text)
+
+
+def without_control(text: str) -> str:
+    """`text` with every character `has_control` refuses replaced by a space."""
+    return "".join(" " if has_control(c) else c for c in text)
 
 
 class FreezeRefused(Exception):

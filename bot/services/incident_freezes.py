@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.services.freeze import FreezeService
-from bot.services.freeze_types import FreezeRefused, NotFound
+from bot.services.freeze_types import FreezeRefused, NotFound, without_control
 from bot.services.ports import ActiveFreeze
 
 
@@ -26,8 +26,9 @@ class FreezeForIncidents:
     async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
                                   actor: str) -> ActiveFreeze:
         now = self._clock.now()
-        window = await self._freezes.create(starts_at=now, ends_at=now + self._longest,
-                                            environment=environment, reason=reason, actor=actor)
+        # The title is the incident's to validate; a control character in it must not cost the freeze.
+        window = await self._freezes.create(starts_at=now, ends_at=now + self._longest, environment=environment,
+                                            reason=without_control(reason), actor=actor)
         return window.as_active()
 
     async def lift(self, freeze_id: int, *, actor: str) -> bool:

@@ -37,9 +37,9 @@ class SlackAnnouncer:
         self._runtime = runtime
 
     async def announce(self, notice: FreezeNotice) -> bool:
-        text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
         channel = self._runtime.config.channels.deploys
         try:
+            text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
             await call_outbound("slack:chat.postMessage",
                                 lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
                                 policy=SLACK_CALL, breakers=self._runtime.breakers)
@@ -71,16 +71,18 @@ def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
             return None
         try:
             return grammar.local_moment(str(day), str(hhmm), tz)
+        except grammar.BadDate as exc:
+            errors[date_block] = str(exc)[:150]
         except grammar.GrammarError as exc:
             errors[time_block] = str(exc)[:150]
-            return None
+        return None
 
     starts_at = moment(freeze_view.FORM_START_DATE, freeze_view.FORM_START_TIME)
     ends_at = moment(freeze_view.FORM_END_DATE, freeze_view.FORM_END_TIME)
     return {"environment": environment, "starts_at": starts_at, "ends_at": ends_at, "reason": reason}, errors
 
 
-_FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freeze_view.FORM_START_TIME,
+_FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freeze_view.FORM_START_DATE,
                  "ends_at": freeze_view.FORM_END_TIME, "reason": freeze_view.FORM_REASON}
 
 
@@ -120,7 +122,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             elif isinstance(request, grammar.ExtendWindow):
                 window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
                                               require_responder=True)
-                await say(f"Freeze #{window.id} now ends {window.ends_at.astimezone(tz):%Y-%m-%d %H:%M %Z}.")
+                await say(f"Freeze #{window.id} now ends {freeze_view.local_text(window.ends_at, tz)}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
                     request.window_id, service=request.service, duration=request.duration,

@@ -10,7 +10,8 @@ from bot.config import FreezeConfig, format_duration
 from bot.services.freeze_schedule import describe_cron
 from bot.services.freeze_types import Exemption, FreezeNotice, FreezeStatus, FreezeWindow, NoticeKind
 from bot.slack import blocks
-from bot.slack.blocks import Block, slack_date
+from bot.slack.blocks import Block
+from bot.slack.blocks import slack_date as _slack_date
 
 APPROVE_EXEMPTION = "freeze.exemption.approve"
 REFUSE_EXEMPTION = "freeze.exemption.refuse"
@@ -23,6 +24,23 @@ FORM_START_TIME = "start_time"
 FORM_END_DATE = "end_date"
 FORM_END_TIME = "end_time"
 FORM_REASON = "reason"
+
+
+def slack_date(moment: datetime, tz: ZoneInfo) -> str:
+    """`blocks.slack_date`, in UTC when the team's zone would carry it past year 9999: one window
+    stored near the end of the calendar must not break every list and announcement."""
+    try:
+        return _slack_date(moment, tz)
+    except (OverflowError, ValueError):
+        return _slack_date(moment, ZoneInfo("UTC"))
+
+
+def local_text(moment: datetime, tz: ZoneInfo) -> str:
+    """"2026-12-01 14:00 CET"; in UTC when the team's zone would carry it past year 9999."""
+    try:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    except (OverflowError, ValueError):
+        return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _who(actor: str) -> str:
@@ -66,7 +84,7 @@ def render_status(status: FreezeStatus, tz: ZoneInfo) -> tuple[str, list[Block]]
     env = f"`{status.environment}`"
     if status.active and status.frozen_until is not None:
         ids = ", ".join(f"#{w.id}" for w in status.active)
-        text = f"{status.environment} is frozen until {status.frozen_until.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+        text = f"{status.environment} is frozen until {local_text(status.frozen_until, tz)}"
         lines = [f":snowflake: {env} is *frozen* until {slack_date(status.frozen_until, tz)} ({ids})"]
         lines += [f"• #{w.id}: {blocks.escape(w.reason)} — {_who(w.created_by)}" for w in status.active]
         return text, [blocks.section("\n".join(lines))]
@@ -136,7 +154,7 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
                 f"during freeze #{w.id} on `{w.environment}`. A *different* responder must approve.")
         return text, [blocks.section(line), blocks.actions(
             blocks.button("Approve", APPROVE_EXEMPTION, str(e.id), style="danger", confirm=blocks.confirm_dialog(
-                "Approve exemption", f"Let `{e.service}` deploy during freeze #{w.id} for "
+                "Approve exemption", f"Let `{blocks.escape(e.service)}` deploy during freeze #{w.id} for "
                 f"{format_duration(e.duration)}?", confirm="Approve")),
             blocks.button("Refuse", REFUSE_EXEMPTION, str(e.id)),
             block_id=f"freeze-exemption-{e.id}")]
@@ -150,7 +168,7 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
         line = f":no_entry: {_who(notice.actor)} refused {_exemption_line(e)} (asked by {_who(e.requested_by)})."
     else:
         text = f"Exemption #{e.id} expired"
-        line = f":lock: {_exemption_line(e)} has expired; freeze #{w.id} applies to `{e.service}` again."
+        line = f":lock: {_exemption_line(e)} has expired; freeze #{w.id} applies to `{blocks.escape(e.service)}` again."
     return text, [blocks.section(line)]
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
+from bot.services.incident_freezes import FreezeForIncidents
+from bot.slack import freeze_view
 from tests.standin.blocks import blocks_text
 from tests.support.bot import API_TOKEN, BotHarness
 
@@ -126,3 +130,37 @@ async def test_approving_after_the_window_ended_is_refused(bot: BotHarness) -> N
     bot.clock.advance(timedelta(hours=5))
     await bot.slack.block_action("freeze.exemption.approve", "1", user_id="U0DAVE", channel_id="C0DEPLOYS")
     assert "Window #1 is not in force any more" in await ephemeral_reply(bot)
+
+
+async def test_an_exemption_names_a_service_the_gate_can_match(bot: BotHarness) -> None:
+    await frozen(bot)
+    for service in ("🚀", "<!channel>", "a&b", "-api"):
+        bot.fake.reset()
+        await bot.slack.slash("/freeze", f"exempt #1 {service} 30m hotfix", user_id="U0CAROL")
+        assert "Name the service to exempt as CI names it" in await ephemeral_reply(bot), service
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "exempt #1 api 30m hot\x1bfix", user_id="U0CAROL")
+    assert "The reason contains a control character" in await ephemeral_reply(bot)
+    assert await bot.runtime.freezes.exemptions_for([1]) == []
+    assert not [e for e in await bot.runtime.audit.latest(10) if e.action == "freeze.exemption_requested"]
+
+
+def test_the_approve_dialog_escapes_the_service_name() -> None:
+    """Names are checked now, but a request stored earlier may hold anything."""
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    window = FreezeWindow(1, "production", "Demo Day", now, now + timedelta(hours=2), "U0CAROL", now)
+    exemption = Exemption(7, 1, "<!channel>&x", timedelta(minutes=30), "hotfix", "U0CAROL", now,
+                          ExemptionStatus.PENDING)
+    _, rendered = freeze_view.render_notice(FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, "U0CAROL", window,
+                                                         exemption=exemption), ZoneInfo("Europe/Berlin"))
+    confirm = rendered[1]["elements"][0]["confirm"]["text"]["text"]
+    assert "<!channel>" not in confirm and "`&lt;!channel&gt;&amp;x`" in confirm
+
+
+async def test_a_control_character_in_an_incident_title_does_not_cost_its_freeze(bot: BotHarness) -> None:
+    """Freeze reasons refuse control characters; the incident's freeze turns them into spaces instead."""
+    freezer = FreezeForIncidents(bot.runtime.freezes, bot.clock, timedelta(hours=4))
+    active = await freezer.freeze_for_incident(environment="production", incident_id=1,
+                                               reason="Incident #1: db\x07down", actor="U0CAROL")
+    assert active.reason == "Incident #1: db down"
+    assert (await bot.runtime.freezes.gate("production")).frozen

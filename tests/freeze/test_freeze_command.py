@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from bot.db.freeze import FreezeWindowRecord
 from tests.standin.blocks import blocks_text
 from tests.standin.recorder import Call
 from tests.support.bot import BotHarness
@@ -115,6 +116,20 @@ async def test_refusals_say_why(bot: BotHarness) -> None:
         "extend #٣ 1h": "is not a window id",
         "cancel #9999999999": "is not a window id",
         "before 0001-01-01 01:00 lead 2h for 1h Early": "out of range",
+        # A window near the end of the calendar could not be announced or listed.
+        "from 9999-12-31 for 1d End of time": "The window starts more than a year ahead",
+        "from 9999-12-31 22:00 UTC for 1h End of time": "The window starts more than a year ahead",
+        "in 366d for 1h Next year": "The window starts more than a year ahead",
+        # Zone folders are directories: zoneinfo raises IsADirectoryError for them.
+        "from 2026-12-01 10:00 America/Argentina for 1h x": "`America/Argentina` is not a time zone I know",
+        "from 2026-12-01 10:00 America/Indiana for 1h x": "`America/Indiana` is not a time zone I know",
+        "from 2026-12-01 10:00 America/Kentucky/ for 1h x": "`America/Kentucky/` is not a time zone I know",
+        # Only ASCII digits: full-width digits (U+FF10..U+FF19) are not digits here.
+        "extend #1 \uff19m": "`\uff19m` (after `extend #N`) is not a duration",
+        "for \uff12h Demo": "is not a duration",
+        "from \uff11\uff14:00 for 1h Demo": "I did not understand",
+        "from \uff12\uff10\uff12\uff16-12-01 for 1h Demo": "I did not understand",
+        "for 1h a\x07b": "The reason contains a control character",
     }
     for text, expected in cases.items():
         bot.fake.reset()
@@ -167,6 +182,51 @@ async def test_the_new_form_creates_a_window_or_returns_field_errors(bot: BotHar
     assert good.status_code == 200 and not good.content
     call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on staging"))
     assert "2026-12-01 14:00 CET" in blocks_text(call.args["blocks"])
+
+
+async def test_a_window_a_year_ahead_is_still_accepted(bot: BotHarness) -> None:
+    await bot.slack.slash("/freeze", "in 365d for 1h Next year", user_id="U0CAROL")
+    assert "Created freeze #1" in await reply_text(bot)
+
+
+async def test_a_window_stored_at_the_end_of_the_calendar_does_not_break_list_or_status(bot: BotHarness) -> None:
+    """Stored before windows were limited to a year ahead: its local time is past year 9999."""
+    async with bot.runtime.db.unit_of_work() as session:
+        session.add(FreezeWindowRecord(environment="production", reason="End of time", created_by="U0CAROL",
+                                       starts_at=datetime(9999, 12, 31, 22, tzinfo=UTC),
+                                       ends_at=datetime(9999, 12, 31, 23, tzinfo=UTC), created_at=bot.clock.now()))
+    await bot.slack.slash("/freeze", "list")
+    text = await reply_text(bot)
+    assert "1 freeze window active or upcoming" in text and "9999-12-31 23:00 UTC" in text
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "status")
+    assert "Next: #1 from" in await reply_text(bot)
+    bot.fake.reset()
+    await bot.slack.slash("/freeze", "extend #1 30m", user_id="U0CAROL")
+    assert "starts more than a year ahead" in await reply_text(bot)
+
+
+async def test_form_errors_show_on_the_field_at_fault(bot: BotHarness) -> None:
+    def values(start_date: str = "2026-12-01", reason: str = "Demo Day") -> dict[str, object]:
+        return {"environment": {"type": "static_select", "selected_option": {"value": "production"}},
+                "start_date": {"type": "datepicker", "selected_date": start_date},
+                "start_time": {"type": "timepicker", "selected_time": "14:00"},
+                "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+                "end_time": {"type": "timepicker", "selected_time": "18:00"}, "reason": reason}
+
+    cases = {
+        "not a date": (values(start_date="2026-02-30"), {"start_date": "`2026-02-30` is not a date."}),
+        "a year ahead": (values(start_date="2028-01-01"),
+                         {"start_date": "The window starts more than a year ahead (at most 365 days from now)."}),
+        # NUL is refused by PostgreSQL: the service refuses control characters before storing anything.
+        "NUL in the reason": (values(reason="Demo\x00Day"),
+                              {"reason": "The reason contains a control character; write it as plain text."}),
+    }
+    for name, (submitted, errors) in cases.items():
+        answer = await bot.slack.view_submission("freeze.new", submitted, user_id="U0CAROL")
+        assert answer.json() == {"response_action": "errors", "errors": errors}, name
+    assert await bot.runtime.freezes.upcoming() == []
+    assert bot.fake.calls_to("chat.postMessage") == []
 
 
 async def test_user_text_cannot_ping_the_channel(bot: BotHarness) -> None:

@@ -158,6 +158,27 @@ async def test_a_deploy_during_a_freeze_is_423_and_not_recorded(bot: BotHarness,
     (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://h:99999/"}',
      "url", "must be an http"),
     (b"[" * 16_000, "body", "is nested too deeply"),
+    # Lone surrogates cannot be encoded (a 500 before); NUL is refused by PostgreSQL (a 500 there).
+    (b'{"environment": "production", "service": "api", "version": "\\ud800", "actor": "ci"}', "version",
+     "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "c\\ud800i"}', "actor",
+     "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1\\u0000", "actor": "ci"}', "version",
+     "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1\\u0085", "actor": "ci"}', "version",
+     "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1\\u2028x", "actor": "ci"}', "version",
+     "control characters"),
+    (b'{"environment": "production", "service": "api\\ud800", "version": "v1", "actor": "ci"}', "service",
+     "must be 1-100 characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+     b'"url": "https://x.example/\\ud800"}', "url", "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+     b'"url": "https://x.example/\\u0000"}', "url", "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+     b'"url": "https://x.example/a\\nb"}', "url", "control characters"),
+    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "\\ud800": 1}',
+     "\\ud800", "unknown field"),
 ])
 async def test_a_wrong_deploy_body_is_422_with_field_errors(api: httpx.AsyncClient, body: bytes, field: str,
                                                             message: str) -> None:
@@ -236,6 +257,19 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
         assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
     unknown = await api.get("/api/v1/deploys", params={"environment": "moon"}, headers=AUTH)
     assert unknown.status_code == 422 and "unknown environment" in unknown.json()["errors"]["environment"]
+
+
+async def test_a_query_parameter_given_twice_is_refused_not_guessed(bot: BotHarness,
+                                                                     api: httpx.AsyncClient) -> None:
+    await freeze_now(bot)
+    cases = {"/api/v1/freeze?environment=nope&environment=production": "environment",
+             "/api/v1/freeze?environment=production&environment=production": "environment",
+             "/api/v1/freeze?environment=production&service=api&service=web": "service",
+             "/api/v1/deploys?environment=production&environment=nope": "environment"}
+    for url, field in cases.items():
+        response = await api.get(url, headers=AUTH)
+        assert response.status_code == 422, url
+        assert response.json()["errors"] == {field: "is given more than once; give it once"}, url
 
 
 async def test_a_body_over_64_kib_is_413_whether_or_not_its_length_is_declared(api: httpx.AsyncClient) -> None:
