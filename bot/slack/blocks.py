@@ -64,12 +64,17 @@ def confirm_dialog(title: str, text: str, confirm: str = "Run", deny: str = "Can
     }
 
 
+def local_time(moment: datetime, tz: ZoneInfo) -> str:
+    """"2026-12-01 14:00 CET"; in UTC at the edge of the calendar, where no local time exists."""
+    try:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    except (OverflowError, ValueError):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def slack_date(moment: datetime, tz: ZoneInfo, *, style: str = "{date_short_pretty} {time}") -> str:
     """A time every reader sees in their own zone; the fallback is in the team's `timezone`."""
-    try:
-        fallback = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-    except OverflowError:  # the edge of the calendar: no local time exists there
-        fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fallback = local_time(moment, tz)
     epoch = int(moment.astimezone(UTC).timestamp())
     return f"<!date^{epoch}^{style}|{fallback}>"
 

@@ -122,7 +122,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             elif isinstance(request, grammar.ExtendWindow):
                 window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
                                               require_responder=True)
-                await say(f"Freeze #{window.id} now ends {freeze_view.local_text(window.ends_at, tz)}.")
+                await say(f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
                     request.window_id, service=request.service, duration=request.duration,

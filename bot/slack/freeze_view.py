@@ -10,8 +10,7 @@ from bot.config import FreezeConfig, format_duration
 from bot.services.freeze_schedule import describe_cron
 from bot.services.freeze_types import Exemption, FreezeNotice, FreezeStatus, FreezeWindow, NoticeKind
 from bot.slack import blocks
-from bot.slack.blocks import Block
-from bot.slack.blocks import slack_date as _slack_date
+from bot.slack.blocks import Block, slack_date
 
 APPROVE_EXEMPTION = "freeze.exemption.approve"
 REFUSE_EXEMPTION = "freeze.exemption.refuse"
@@ -26,26 +25,6 @@ FORM_END_TIME = "end_time"
 FORM_REASON = "reason"
 
 
-def slack_date(moment: datetime, tz: ZoneInfo) -> str:
-    """`blocks.slack_date`, in UTC when the team's zone would carry it past year 9999: one window
-    stored near the end of the calendar must not break every list and announcement."""
-    try:
-        return _slack_date(moment, tz)
-    except (OverflowError, ValueError):
-        return _slack_date(moment, ZoneInfo("UTC"))
-
-
-def local_text(moment: datetime, tz: ZoneInfo) -> str:
-    """"2026-12-01 14:00 CET"; in UTC when the team's zone would carry it past year 9999."""
-    try:
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-    except (OverflowError, ValueError):
-        return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _who(actor: str) -> str:
-    return f"<@{actor}>" if actor[:1] in {"U", "W"} else f"`{blocks.escape(actor)}`"
-
 
 def span(window: FreezeWindow, tz: ZoneInfo) -> str:
     return f"{slack_date(window.starts_at, tz)} → {slack_date(window.ends_at, tz)}"
@@ -54,7 +33,7 @@ def span(window: FreezeWindow, tz: ZoneInfo) -> str:
 def window_line(window: FreezeWindow, tz: ZoneInfo, now: datetime, others: Sequence[FreezeWindow] = ()) -> str:
     state = "*frozen now*" if window.is_active(now) else "upcoming"
     line = (f"*#{window.id}* `{window.environment}` · {span(window, tz)} · {state}\n"
-            f"{blocks.escape(window.reason)} — {_who(window.created_by)}")
+            f"{blocks.escape(window.reason)} — {blocks.who(window.created_by)}")
     overlapping = [f"#{o.id}" for o in others if window.overlaps(o)]
     if overlapping:
         line += f" · overlaps {', '.join(overlapping)}"
@@ -84,9 +63,9 @@ def render_status(status: FreezeStatus, tz: ZoneInfo) -> tuple[str, list[Block]]
     env = f"`{status.environment}`"
     if status.active and status.frozen_until is not None:
         ids = ", ".join(f"#{w.id}" for w in status.active)
-        text = f"{status.environment} is frozen until {local_text(status.frozen_until, tz)}"
+        text = f"{status.environment} is frozen until {blocks.local_time(status.frozen_until, tz)}"
         lines = [f":snowflake: {env} is *frozen* until {slack_date(status.frozen_until, tz)} ({ids})"]
-        lines += [f"• #{w.id}: {blocks.escape(w.reason)} — {_who(w.created_by)}" for w in status.active]
+        lines += [f"• #{w.id}: {blocks.escape(w.reason)} — {blocks.who(w.created_by)}" for w in status.active]
         return text, [blocks.section("\n".join(lines))]
     text = f"{status.environment} is not frozen"
     line = f":white_check_mark: {env} is *not frozen*."
@@ -118,7 +97,7 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
     where = f"`{w.environment}`"
     if kind is NoticeKind.CREATED:
         text = f"Freeze #{w.id} on {w.environment}: {blocks.escape(w.reason)}"
-        line = (f":snowflake: {_who(notice.actor)} froze {where}: *{blocks.escape(w.reason)}*\n"
+        line = (f":snowflake: {blocks.who(notice.actor)} froze {where}: *{blocks.escape(w.reason)}*\n"
                 f"#{w.id} · {span(w, tz)} ({format_duration(w.ends_at - w.starts_at)})")
     elif kind is NoticeKind.REMINDER:
         lead = format_duration(_round(notice.until_start or timedelta()))
@@ -133,11 +112,11 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
         line = f":sunny: Freeze #{w.id} on {where} *has ended* ({blocks.escape(w.reason)}). Deploys are open."
     elif kind is NoticeKind.CANCELLED:
         text = f"Freeze #{w.id} on {w.environment} was cancelled"
-        line = f":x: {_who(notice.actor)} cancelled freeze #{w.id} on {where} ({blocks.escape(w.reason)})."
+        line = f":x: {blocks.who(notice.actor)} cancelled freeze #{w.id} on {where} ({blocks.escape(w.reason)})."
     elif kind is NoticeKind.EXTENDED:
         by = format_duration(notice.extended_by or timedelta())
         text = f"Freeze #{w.id} on {w.environment} extended by {by}"
-        line = (f":snowflake: {_who(notice.actor)} extended freeze #{w.id} on {where} by {by}: "
+        line = (f":snowflake: {blocks.who(notice.actor)} extended freeze #{w.id} on {where} by {by}: "
                 f"now until {slack_date(w.ends_at, tz)}.")
     else:
         return _render_exemption(notice, w, tz)
@@ -150,7 +129,7 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
     kind = notice.kind
     if kind is NoticeKind.EXEMPTION_REQUESTED:
         text = blocks.escape(f"{notice.actor} asks to deploy {e.service} during freeze #{w.id}")
-        line = (f":rotating_light: {_who(notice.actor)} asks for a break-glass {_exemption_line(e)} "
+        line = (f":rotating_light: {blocks.who(notice.actor)} asks for a break-glass {_exemption_line(e)} "
                 f"during freeze #{w.id} on `{w.environment}`. A *different* responder must approve.")
         return text, [blocks.section(line), blocks.actions(
             blocks.button("Approve", APPROVE_EXEMPTION, str(e.id), style="danger", confirm=blocks.confirm_dialog(
@@ -160,12 +139,13 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
             block_id=f"freeze-exemption-{e.id}")]
     if kind is NoticeKind.EXEMPTION_APPROVED:
         text = blocks.escape(f"Exemption #{e.id} approved: {e.service} may deploy during freeze #{w.id}")
-        line = (f":white_check_mark: {_who(notice.actor)} approved {_exemption_line(e)} "
-                f"(asked by {_who(e.requested_by)}), until "
+        line = (f":white_check_mark: {blocks.who(notice.actor)} approved {_exemption_line(e)} "
+                f"(asked by {blocks.who(e.requested_by)}), until "
                 f"{slack_date(e.expires_at or notice.at, tz)}.")
     elif kind is NoticeKind.EXEMPTION_REFUSED:
         text = f"Exemption #{e.id} refused"
-        line = f":no_entry: {_who(notice.actor)} refused {_exemption_line(e)} (asked by {_who(e.requested_by)})."
+        line = (f":no_entry: {blocks.who(notice.actor)} refused {_exemption_line(e)} "
+                f"(asked by {blocks.who(e.requested_by)}).")
     else:
         text = f"Exemption #{e.id} expired"
         line = f":lock: {_exemption_line(e)} has expired; freeze #{w.id} applies to `{blocks.escape(e.service)}` again."
