@@ -164,11 +164,7 @@ class FreezeService:
             await self._require_responder(actor, "cancel a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
-            if row.cancelled_at is not None:
-                raise FreezeRefused(f"Window #{window_id} was already cancelled.")
-            if row.ends_at <= now:
-                raise FreezeRefused(f"Window #{window_id} has already ended.")
+            row = await _changeable_row(session, window_id, now)
             row.cancelled_at, row.cancelled_by, row.next_event_at = now, actor, None
             session.add(row)
             window = window_from_row(row)
@@ -185,11 +181,7 @@ class FreezeService:
             await self._require_responder(actor, "extend a freeze window", f"freeze#{window_id}")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = _found(await tables.locked_window(session, window_id=window_id), window_id)
-            if row.cancelled_at is not None:
-                raise FreezeRefused(f"Window #{window_id} was cancelled; create a new one instead.")
-            if row.ends_at <= now:
-                raise FreezeRefused(f"Window #{window_id} has already ended; create a new one instead.")
+            row = await _changeable_row(session, window_id, now, advice="; create a new one instead")
             try:
                 new_end = row.ends_at + by
             except OverflowError:
@@ -409,6 +401,17 @@ async def _gate_state(session: tables.Session, *, at: datetime, until: datetime,
     rows = await tables.exemptions_of(session, window_ids=[w.id for w in windows],
                                       status=ExemptionStatus.APPROVED.value)
     return windows, [exemption_from_row(r) for r in rows]
+
+
+async def _changeable_row(session: tables.Session, window_id: int, now: datetime, *,
+                          advice: str = "") -> FreezeWindowRecord:
+    """The window's row, locked for the change; refused when it was cancelled or has ended."""
+    row = _found(await tables.locked_window(session, window_id=window_id), window_id)
+    if row.cancelled_at is not None:
+        raise FreezeRefused(f"Window #{window_id} was already cancelled{advice}.")
+    if row.ends_at <= now:
+        raise FreezeRefused(f"Window #{window_id} has already ended{advice}.")
+    return row
 
 
 def _found(row: FreezeWindowRecord | None, window_id: int) -> FreezeWindowRecord:
