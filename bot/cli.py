@@ -20,6 +20,7 @@ from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.db import migrate as migrations
 from bot.db.audit import AuditEntry
 from bot.db.urls import UnsupportedDatabaseURL, redacted
+from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime, build_runtime
 from bot.services.freeze_types import FreezeRefused
@@ -397,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # APScheduler logs every run of every job at INFO: a 1 s tick would be 170,000 lines a day.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    keep_secrets_out_of_logs()
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         return _usage(parser)

@@ -10,6 +10,7 @@ from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.engine import Database
+from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -45,6 +46,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
+    keep_secrets_out_of_logs()  # before the first request any HTTP client logs
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     config = loaded.config

@@ -20,9 +20,13 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.tables import AuditHead, AuditRecord
+from bot.redaction import header_shown, secret_key
 
 GENESIS_HASH = "0" * 64
-_SECRET_KEYS = ("token", "secret", "password", "authorization", "api_key", "apikey")
+REDACTED = "[redacted]"
+# guardrail's own top-level detail keys that name no secret (an announcement's key, a deploy's
+# idempotency key); nested values come from actions and users and get no such exemption.
+_OWN_KEYS = frozenset({"key", "idempotency_key"})
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,20 @@ class ChainVerification:
     reason: str | None = None
 
 
-def redact(value: Any) -> Any:
-    """Replace values under secret-looking keys, at any depth: secrets never reach the log."""
+def redact(value: Any, *, own: frozenset[str] = frozenset()) -> Any:
+    """Replace values under secret-looking keys (`bot.redaction.secret_key`), at any depth, and
+    every header value but a few harmless ones: secrets never reach the log."""
     if isinstance(value, Mapping):
-        return {
-            str(k): "[redacted]" if any(s in str(k).lower() for s in _SECRET_KEYS) else redact(v)
-            for k, v in value.items()
-        }
+        shown: dict[str, Any] = {}
+        for k, v in value.items():
+            name = str(k)
+            if secret_key(name) and name not in own:
+                shown[name] = REDACTED
+            elif name.lower() == "headers" and isinstance(v, Mapping):
+                shown[name] = {str(h): hv if header_shown(str(h)) else REDACTED for h, hv in v.items()}
+            else:
+                shown[name] = redact(v)
+        return shown
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
@@ -83,7 +94,7 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
         .returning(col(AuditHead.seq), col(AuditHead.hash))
     )
     seq, prev_hash = locked.one()
-    clean = redact(dict(details or {}))
+    clean = redact(dict(details or {}), own=_OWN_KEYS)
     details_json = canonical_json(clean)
     at = at.astimezone(UTC)
     digest = entry_hash(seq=seq, at=at, actor=actor, action=action, subject=subject,
