@@ -10,7 +10,9 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.config import AuditSettings
 from bot.db import audit as chain
+from bot.db import audit_anchors as anchors_table
 from bot.db.audit import Anchor, AuditEntry, ChainVerification
+from bot.db.audit_verify import verify_chain
 from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class AuditLog:
     async def verify(self, anchors: Sequence[Anchor] = ()) -> ChainVerification:
         """Check the chain with this process's key, and that it still holds each anchor."""
         async with self._db.reader() as session:
-            return await chain.verify_chain(session, key=self._db.audit_key, anchors=anchors)
+            return await verify_chain(session, key=self._db.audit_key, anchors=anchors)
 
     async def anchor_tick(self) -> Anchor | None:
         """Post the chain's head to `audit.anchor_channel` when `anchor_every` entries were written
@@ -110,21 +112,21 @@ class AuditLog:
             return None
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            head = await chain.head(session)
+            head = await anchors_table.head(session)
             if head is None:
                 return None
-            last = await chain.last_posted_anchor(session)
+            last = await anchors_table.last_posted_anchor(session)
             if last is not None:
                 anchored, posted_at = last
                 written = head.seq - anchored.seq
                 if written <= 0 or (written < self._settings.anchor_every
                                     and now - posted_at < self._settings.anchor_interval):
                     return None
-            if not await chain.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
+            if not await anchors_table.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
                 return None
         if not await self.poster.post_anchor(channel, head):
             log.warning("audit anchor #%d could not be posted; the next tick retries", head.seq)
             return None
         async with self._db.unit_of_work() as session:
-            await chain.mark_anchor_posted(session, head, at=self._clock.now())
+            await anchors_table.mark_anchor_posted(session, head, at=self._clock.now())
         return head
