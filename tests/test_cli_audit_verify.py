@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
 from bot.cli import main
 from bot.db import migrate
-from bot.db.audit import AuditKey, entry_content
+from bot.db.audit import AuditKey, entry_content, entry_hash
 from bot.db.engine import Database
 from bot.db.urls import sync_url
 from bot.services.audit import AuditLog
@@ -32,16 +33,23 @@ KEY = "k3y-for-the-audit-log-0123456789"
 OTHER_KEY = "another-key-entirely-9876543210"
 
 
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated database and the environment `guardrail` reads; yields the database URL."""
+@contextmanager
+def cli_environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The environment `guardrail` reads, on a migrated database."""
     monkeypatch.chdir(tmp_path)  # no developer .env
     for name in ("GUARDRAIL_AUDIT_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("GUARDRAIL_CONFIG", str(write_config(tmp_path / "config")))
     migrate.upgrade(database_url)
-    yield database_url
+    yield
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated database and the environment `guardrail` reads; yields the database URL."""
+    with cli_environment(database_url, tmp_path, monkeypatch):
+        yield database_url
 
 
 def write_entries(url: str, count: int, *, key: str | None, start: int = 0) -> None:
@@ -187,17 +195,27 @@ def test_the_wrong_key_or_no_key_is_a_clear_message_not_a_tampering_report(
     assert code == 2 and "GUARDRAIL_AUDIT_KEY: Value error, must be at least 16 characters" in out
 
 
-def test_old_sha256_entries_stay_verifiable_and_the_key_covers_what_follows(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    write_entries(cli_env, 2, key=None)
-    with as_database_writer(cli_env) as conn, conn.begin():  # as rows written before the migration look
-        conn.execute(text("UPDATE audit_entry SET content = NULL"))
-    write_entries(cli_env, 2, key=KEY, start=2)
-    code, out = verify(monkeypatch, capsys)
-    assert code == 0, out
-    assert "4 entries verified (#3 to #4 signed with GUARDRAIL_AUDIT_KEY; #1 to #2 SHA-256 only)" in out
-    code, out = verify(monkeypatch, capsys, key=None)
-    assert code == 2 and "entries from #3 on are signed" in out
+def test_entries_written_before_the_upgrade_stay_verifiable_and_the_key_covers_what_follows(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # a database at the original schema, with entries as the original code wrote them
+    command.upgrade(migrate.alembic_config(database_url), "0001_core")
+    prev, at = "0" * 64, datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    with as_database_writer(database_url) as conn, conn.begin():
+        for seq in (1, 2):
+            digest = entry_hash(seq=seq, at=at, actor="U0CAROL", action="note", subject=f"n{seq}",
+                                details_json="{}", prev_hash=prev)
+            conn.execute(text("INSERT INTO audit_entry (seq, at, actor, action, subject, details, prev_hash, hash) "
+                              "VALUES (:s, :at, 'U0CAROL', 'note', :sub, '{}', :p, :h)"),
+                         {"s": seq, "at": at, "sub": f"n{seq}", "p": prev, "h": digest})
+            prev = digest
+        conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h WHERE id = 1"), {"h": prev})
+    with cli_environment(database_url, tmp_path, monkeypatch):
+        write_entries(database_url, 2, key=KEY, start=2)  # after the upgrade, with the key
+        code, out = verify(monkeypatch, capsys)
+        assert code == 0, out
+        assert "4 entries verified (#3 to #4 signed with GUARDRAIL_AUDIT_KEY; #1 to #2 SHA-256 only)" in out
+        code, out = verify(monkeypatch, capsys, key=None)
+        assert code == 2 and "entries from #3 on are signed" in out
 
 
 def test_a_bad_anchor_is_a_usage_error(cli_env: str, monkeypatch: pytest.MonkeyPatch,
