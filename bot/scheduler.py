@@ -14,6 +14,7 @@ DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
+AUDIT_ANCHOR_TICK_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +44,15 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
 
     scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
                       replace_existing=True, coalesce=True, max_instances=1)
+
+    if runtime.audit.anchoring:
+        async def audit_anchor() -> None:
+            try:
+                await runtime.audit.anchor_tick()
+            except Exception:
+                log.exception("audit anchor tick failed; the next tick retries")
+
+        # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.
+        scheduler.add_job(audit_anchor, "interval", seconds=AUDIT_ANCHOR_TICK_SECONDS, id="audit.anchor",
+                          replace_existing=True, coalesce=True, max_instances=1)
     return scheduler

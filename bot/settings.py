@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     kubernetes_service_host: str | None = Field(default=None, description="Set inside a cluster (in-cluster auth)")
     kubernetes_service_port: int = Field(default=443, description="Set inside a cluster (in-cluster auth)")
 
+    # The audit log's signing key (HMAC-SHA-256). Unset: a plain SHA-256 chain, which whoever can
+    # write the database can recompute; a warning says so at start.
+    guardrail_audit_key: SecretStr | None = Field(
+        default=None, description="Signs the audit log's hash chain (at least 16 characters)")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -36,11 +41,18 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
-                     "heroku_api_token", mode="before")
+                     "heroku_api_token", "guardrail_audit_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` leaves optional secrets empty; an empty string means "not set".
         return None if value == "" else value
+
+    @field_validator("guardrail_audit_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters: use a random string, e.g. `openssl rand -hex 32`")
+        return value
 
     @property
     def socket_mode(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url
 
 _READ_ONLY = "guardrail_read_only"
@@ -24,8 +25,9 @@ _READ_ONLY = "guardrail_read_only"
 class Database:
     """One connection pool, and the two ways to use it: `unit_of_work()` and `reader()`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_key: AuditKey | None = None) -> None:
         self.url = url
+        self.audit_key = audit_key  # every unit of work signs its audit entries with it
         target = async_url(url)
         self.is_sqlite = target.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -43,6 +45,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed when the block ends, rolled back on error."""
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            session.info[AUDIT_KEY] = self.audit_key
             async with session.begin():
                 yield session
 
