@@ -133,11 +133,13 @@ def error_handler(tell: Tell) -> Callable[..., Awaitable[BoltResponse | None]]:
             # Not acknowledged yet: answer 200 ourselves instead of Bolt's 500.
             return BoltResponse(status=200, body="")
         answered = context.get(ANSWERED)
-        if isinstance(answered, asyncio.Event):
-            try:
-                await asyncio.wait_for(answered.wait(), ANSWER_WAIT)
-            except TimeoutError:
-                pass
+        if not isinstance(answered, asyncio.Event):
+            await asyncio.sleep(ANSWER_WAIT)  # Socket Mode: nothing marks the answer; outwait Bolt's poll
+            return None
+        try:
+            await asyncio.wait_for(answered.wait(), ANSWER_WAIT)
+        except TimeoutError:
+            pass
         return None
 
     return on_error

@@ -121,7 +121,7 @@ async def test_a_failure_after_a_commit_says_what_was_already_done(
     proxy, _ = proxied
     # The database goes away while Slack creates the channel: the incident is declared and the
     # channel exists, but linking them fails.
-    fake.delay("conversations.create", 0.3)
+    fake.delay("conversations.create", 1.0)
     response, took = await timed(bot.slack.slash("/incident", "declare Checkout down sev2", user_id="U0CAROL"))
     assert response.status_code == 200 and took < ACK_BOUND
     created = await fake.wait_for("conversations.create")
