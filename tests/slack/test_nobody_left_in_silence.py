@@ -131,3 +131,20 @@ async def test_a_failure_after_a_commit_says_what_was_already_done(
     assert "database unavailable" in text and "nothing was changed" not in text
     assert f"Already done: incident #1 was declared; its channel <#{created.response['channel']['id']}> was created" \
         in text
+
+
+async def test_socket_mode_also_acknowledges_and_tells(postgres_url: str, proxied: tuple[FaultyProxy, str],
+                                                       config_dir: Path, fake_slack: FakeSlack) -> None:
+    migrate.upgrade(postgres_url)
+    proxy, url = proxied
+    async with running_bot(database_url=url, config_dir=config_dir, fake=fake_slack, migrate_first=False,
+                           slack_app_token="xapp-1-test", slack_signing_secret=None):
+        proxy.mode = "refuse"
+        started = time.monotonic()
+        ack = await fake_slack.socket_mode.send("slash_commands", {
+            "command": "/audit", "text": "", "user_id": "U0ALICE", "channel_id": "C0GENERAL",
+            "team_id": "T0TEST", "response_url": fake_slack.response_url("socket"), "trigger_id": "1.2.3"})
+        took = time.monotonic() - started
+        post = await fake_slack.wait_for_response(told(fake_slack, "socket"))
+    assert "envelope_id" in ack and took < ACK_BOUND, (ack, took)
+    assert "could not run `/audit` (database unavailable)" in (post.text or "")
