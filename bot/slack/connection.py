@@ -94,6 +94,11 @@ class SlackConnection:
             user_id=user_id,
         )
 
+    @property
+    def recheck(self) -> asyncio.Task[None] | None:
+        """The background re-check of the token, if one was started (tests await it)."""
+        return self._check
+
     def _recheck_later(self, client: AsyncWebClient) -> None:
         if self._monotonic() < self._next_check or (self._check is not None and not self._check.done()):
             return
