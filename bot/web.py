@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from bot.api import api_routes
 from bot.runtime import Runtime
+from bot.slack.failures import ANSWERED
 from bot.slack.shape import malformed_reason
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,14 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         problem = malformed_reason(body, request.headers.get("content-type", ""))
         if problem is not None:
             return JSONResponse({"error": f"malformed request: {problem}"}, status_code=400)
+        answered = asyncio.Event()  # lets the error handler return only once Slack has its answer
         try:
-            return await handler.handle(request)
+            return await handler.handle(request, addition_context_properties={ANSWERED: answered})
         except Exception:
             log.exception("could not process a signed Slack request")
             return JSONResponse({"error": "malformed request"}, status_code=400)
+        finally:
+            answered.set()
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")

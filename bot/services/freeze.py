@@ -22,6 +22,7 @@ from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
 from bot.services import freeze_schedule as schedule
+from bot.services.access import Membership
 from bot.services.freeze_gate import GateSnapshot, decide
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
@@ -298,12 +299,14 @@ class FreezeService:
 
     async def _require_responder(self, user_id: str, doing: str, subject: str) -> None:
         """Refuse (and audit the attempt) unless the user is a responder."""
-        if self.responders is not None and await self.responders.allows(user_id):
+        membership = await self.responders.membership(user_id) if self.responders is not None else Membership(False)
+        if membership.allowed:
             return
+        why = "membership unknown" if membership.unreadable else "not a responder"
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
-                               subject=subject, details={"attempted": doing, "why": "not a responder"})
-        raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.")
+                               subject=subject, details={"attempted": doing, "why": why})
+        raise FreezeRefused(membership.refusal(f"Only responders (`access.responders`) can {doing}."))
 
     async def request_exemption(self, window_id: int, *, service: str, duration: timedelta, reason: str,
                                 actor: str) -> Exemption:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from bot.services.access import Membership
 from bot.services.ports import ActiveFreeze, DeployInfo
 
 MAX_REASON = 500  # characters of a window's or exemption's reason
@@ -160,7 +161,7 @@ class Announcer(Protocol):
 
 
 class ResponderDirectory(Protocol):
-    async def allows(self, user_id: str) -> bool:
+    async def membership(self, user_id: str) -> Membership:
         """Whether the user is one of `access.responders` (directly or through a user group)."""
         ...
 

@@ -23,6 +23,7 @@ from bot.services.incidents import (
 )
 from bot.slack import blocks
 from bot.slack import incidents_view as view
+from bot.slack.failures import changed
 from bot.slack.ids import Action, Command
 from bot.slack.incidents_view import USAGE, IncidentActionId
 from bot.slack.payloads import ButtonClick, SlashCommand, json_value
@@ -146,6 +147,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         for name in incidents.channel_names(incident):
             try:
                 created = await client.conversations_create(name=name)
+                changed(f"its channel <#{created['channel']['id']}> was created")
                 break
             except SlackApiError as exc:
                 if exc.response.get("error") != "name_taken":
@@ -185,6 +187,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", replace_original=False, text=str(exc))
             return
+        changed(f"incident #{incident.id} was declared")
         await open_channel(client, respond, incident)
 
     @app.command(Command.INCIDENT.value)
@@ -278,6 +281,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             text, rendered = view.confirmation(decision)
             await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)
             return
+        changed(f"step `{step_id}` was started")
         await run_claimed(client, decision)
 
     async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:

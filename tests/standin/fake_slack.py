@@ -63,6 +63,8 @@ class FakeSlack(Workspace):
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._minted: dict[str, str] = {}
+        # (method or "response_url", the client's address) per request: which TCP connection carried it.
+        self.peers: list[tuple[str, tuple[str, int] | None]] = []
         self.socket_mode = SocketModeHub()
         self.app = Starlette(
             routes=[
@@ -117,7 +119,9 @@ class FakeSlack(Workspace):
     # -- what tests control --------------------------------------------------------------------
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
-        """The next `times` calls of `method` get HTTP 429, `Retry-After`, and `ratelimited`."""
+        """The next `times` calls of `method` get HTTP 429, `Retry-After`, and `ratelimited`.
+
+        `method="*"` applies to every method that has no fault of its own queued."""
         self._faults.setdefault(method, []).append(_Fault(times, 429, "ratelimited", retry_after))
 
     def fail(self, method: str, error: str = "fatal_error", times: int = 1, *, status: int = 200) -> None:
@@ -145,6 +149,7 @@ class FakeSlack(Workspace):
         self._faults.clear()
         self._delays.clear()
         self._minted.clear()
+        self.peers.clear()
         self.reset_state()
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -152,6 +157,7 @@ class FakeSlack(Workspace):
     async def _api(self, request: Request) -> Response:
         """`/api/{method}`: decode, dispatch, record, optionally delay, answer."""
         method = request.path_params["method"]
+        self.peers.append((method, _peer(request)))
         at = time.time()
         args, token, parse_error = await _read_args(request)
         status, body, headers = self._dispatch(method, args, token, parse_error)
@@ -187,7 +193,7 @@ class FakeSlack(Workspace):
 
     def _raise_injected_fault(self, method: str) -> None:
         """Raise the next queued fault for `method`, if any."""
-        queue = self._faults.get(method)
+        queue = self._faults.get(method) or self._faults.get("*")
         if not queue:
             return
         fault = queue[0]
@@ -200,6 +206,7 @@ class FakeSlack(Workspace):
     async def _response_url(self, request: Request) -> Response:
         """`/response/{token}`: record the post; "ok" like Slack, or 400 with Slack's error text."""
         token = request.path_params["token"]
+        self.peers.append(("response_url", _peer(request)))
         raw = await request.body()
         try:
             body = _response_body(raw, request.headers.get("content-type", ""))
@@ -220,6 +227,10 @@ class FakeSlack(Workspace):
         if error:
             return PlainTextResponse(error, status_code=400)
         return PlainTextResponse("ok")
+
+
+def _peer(request: Request) -> tuple[str, int] | None:
+    return (request.client.host, request.client.port) if request.client else None
 
 
 async def _read_args(request: Request) -> tuple[Json, str | None, str | None]:

@@ -217,6 +217,17 @@ async def test_ratelimit_without_retry_surfaces_retry_after(
     assert (await web.users_info(user="U0ALICE"))["ok"]
 
 
+async def test_ratelimit_every_method_and_which_connection_carried_each_call(
+    fake_slack: FakeSlack, web: AsyncWebClient
+) -> None:
+    fake_slack.rate_limit("*", times=2, retry_after=5)
+    await expect_error(web.auth_test(), "ratelimited")
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x"), "ratelimited")
+    assert (await web.users_info(user="U0ALICE"))["ok"]
+    assert [method for method, _ in fake_slack.peers] == ["auth.test", "chat.postMessage", "users.info"]
+    assert all(peer is not None and peer[0] == "127.0.0.1" for _, peer in fake_slack.peers)
+
+
 async def test_fail_and_delay(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     fake_slack.fail("chat.postMessage", "channel_is_archived", times=2)
     for _ in range(2):

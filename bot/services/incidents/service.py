@@ -174,11 +174,13 @@ class IncidentService:
         incident = await self.get(incident_id)
         if incident is None or incident.freeze_id is None or self.freezer is None:
             return Refusal("unknown", f"Incident #{incident_id} has no freeze of its own to lift.")
-        if not await self.responders.allows(actor):
+        membership = await self.responders.membership(actor)
+        if not membership.allowed:
             async with self._db.unit_of_work() as session:
                 await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
                                    subject=incident.subject, details={"freeze": incident.freeze_id})
-            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
+            return Refusal("not_responder", membership.refusal(
+                "Only responders (`access.responders`) may lift the incident's freeze."))
         # The freeze service audits the cancellation itself; the incident's timeline records it
         # only when this press actually lifted the freeze.
         if not await self.freezer.lift(incident.freeze_id, actor=actor):
