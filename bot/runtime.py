@@ -9,7 +9,7 @@ from bot.actions.environment import action_endpoints, action_secrets
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseBounds
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -43,14 +43,20 @@ class Runtime:
         await self.db.dispose()
 
 
+def database_bounds(settings: Settings) -> DatabaseBounds:
+    return DatabaseBounds(connect=settings.database_connect_timeout, statement=settings.database_statement_timeout,
+                          operation=settings.database_timeout, pool=settings.database_pool_timeout,
+                          busy=settings.database_busy_timeout)
+
+
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, database_bounds(settings))
     breakers = Breakers(clock=clock)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
-    freezes = FreezeService(db, clock, config, responders=responders)
+    freezes = FreezeService(db, clock, config, responders=responders, gate_timeout=settings.gate_timeout)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
                            watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
