@@ -157,7 +157,8 @@ class GateSnapshot:
             log.warning("freeze gate: cannot load windows: %s: %s", type(exc).__name__, str(exc)[:200])
             raise
         snapshot = _Snapshot(now, self._monotonic(), tuple(windows), tuple(exemptions))
-        if generation == self._generation:  # a write during the load makes it stale: don't keep it
+        # Kept only when nothing was written meanwhile and no newer load replaced this slow one.
+        if generation == self._generation and asyncio.current_task() is self._loading:
             self._snapshot = snapshot
         return snapshot
 
