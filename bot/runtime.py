@@ -9,7 +9,9 @@ from bot.actions.environment import action_endpoints, action_secrets
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
+from bot.db.audit import AuditKey
 from bot.db.engine import Database, DatabaseBounds
+from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -51,7 +53,10 @@ def database_bounds(settings: Settings) -> DatabaseBounds:
 
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    db = Database(settings.database_url, database_bounds(settings))
+    keep_secrets_out_of_logs()  # before the first request any HTTP client logs
+    secret = settings.guardrail_audit_key
+    db = Database(settings.database_url, database_bounds(settings),
+                  audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
@@ -71,7 +76,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         loaded=loaded,
         db=db,
         clock=clock,
-        audit=AuditLog(db, clock),
+        audit=AuditLog(db, clock, config.audit),
         breakers=breakers,
         responders=responders,
         freezes=freezes,

@@ -21,6 +21,7 @@ DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
+AUDIT_ANCHOR_TICK_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler.add_job(with_deadline("freeze tick", runtime.freezes.tick, deadline), "interval",
                       seconds=FREEZE_TICK_SECONDS, id="freeze.tick", replace_existing=True, coalesce=True,
                       max_instances=1)
+
+    if runtime.audit.anchoring:
+        # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.
+        scheduler.add_job(with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline), "interval",
+                          seconds=AUDIT_ANCHOR_TICK_SECONDS, id="audit.anchor", replace_existing=True,
+                          coalesce=True, max_instances=1)
     # A tick still running when the next is due is skipped by APScheduler, which logs a warning
     # each time; the deadline bounds how long that lasts and reports it once, so those are noise.
     logging.getLogger("apscheduler.scheduler").addFilter(_skipped_runs)

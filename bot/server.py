@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
+from bot.services.audit import UNSIGNED_WARNING
 from bot.slack.app import create_bolt_app
 from bot.web import create_web_app
 
@@ -28,6 +29,8 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not runtime.audit.signed:
+            log.warning(UNSIGNED_WARNING)
         await runtime.audit.record_config(runtime.loaded.sha256, [str(f) for f in runtime.loaded.files])
         scheduler = build_scheduler(runtime)
         scheduler.start()

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
                                  "does not answer within this")
     tick_deadline: float = Field(default=30.0, gt=0, le=3600, description="A scheduler tick is cut after this")
 
+    # The audit log's signing key (HMAC-SHA-256). Unset: a plain SHA-256 chain, which whoever can
+    # write the database can recompute; a warning says so at start.
+    guardrail_audit_key: SecretStr | None = Field(
+        default=None, description="Signs the audit log's hash chain (at least 16 characters)")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -49,11 +54,18 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
-                     "heroku_api_token", mode="before")
+                     "heroku_api_token", "guardrail_audit_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` leaves optional secrets empty; an empty string means "not set".
         return None if value == "" else value
+
+    @field_validator("guardrail_audit_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters: use a random string, e.g. `openssl rand -hex 32`")
+        return value
 
     @property
     def socket_mode(self) -> bool:

@@ -29,6 +29,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url
 
 _READ_ONLY = "guardrail_read_only"
@@ -54,8 +55,9 @@ class DatabaseBounds:
 class Database:
     """One connection pool, and the two ways to use it: `unit_of_work()` and `reader()`."""
 
-    def __init__(self, url: str, bounds: DatabaseBounds | None = None) -> None:
+    def __init__(self, url: str, bounds: DatabaseBounds | None = None, *, audit_key: AuditKey | None = None) -> None:
         self.url = url
+        self.audit_key = audit_key  # every unit of work signs its audit entries with it
         self.bounds = bounds = bounds or DatabaseBounds()
         target = async_url(url)
         self.is_sqlite = target.get_backend_name() == "sqlite"
@@ -82,6 +84,7 @@ class Database:
         """
         async with self._bounded(bound):
             async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                session.info[AUDIT_KEY] = self.audit_key
                 async with session.begin():
                     yield session
 
