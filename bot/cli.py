@@ -24,7 +24,7 @@ from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime, build_runtime
 from bot.services.audit import UNSIGNED_WARNING
-from bot.services.freeze_types import FreezeRefused
+from bot.services.freeze_types import FreezeRefused, GateUnavailable
 from bot.settings import Settings, config_environment
 
 EXIT_OK = 0
@@ -67,7 +67,7 @@ def _runtime(settings: Settings) -> Runtime:
 
 def _check_schema(settings: Settings) -> None:
     try:
-        missing = migrations.pending(settings.database_url)
+        missing = migrations.pending(settings.database_url, connect_timeout=settings.database_connect_timeout)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
     except Exception as exc:
@@ -316,6 +316,9 @@ async def _ask_api(url: str, token: str | None, environment: str, service: str |
         return EXIT_FROZEN
     if response.status_code == 401:
         raise CliError(f"{endpoint} refused the token (401): set GUARDRAIL_API_TOKEN to the bot's API token")
+    if response.status_code == 503 and isinstance(body, dict) and "reason" in body:
+        raise CliError(f"the freeze gate cannot tell whether {environment} may deploy ({body['reason']}): "
+                       "failing closed, do not deploy")
     raise CliError(f"{endpoint} answered HTTP {response.status_code}: {str(body)[:300]}")
 
 
@@ -332,6 +335,9 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
             decision = await runtime.freezes.gate(args.environment, service=args.service)
         except FreezeRefused as exc:
             raise CliError(exc.message) from None
+        except GateUnavailable as exc:
+            raise CliError(f"the freeze gate cannot tell whether {args.environment} may deploy ({exc.reason}): "
+                           "failing closed, do not deploy") from None
         finally:
             await runtime.close()
         if decision.window is None:

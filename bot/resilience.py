@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -140,6 +140,28 @@ class Breakers:
             breaker = self._by_target[target] = TargetBreaker(
                 target, self.failure_threshold, timedelta(seconds=self.recovery_timeout), self.clock)
         return breaker
+
+
+async def give_up_after(seconds: float, awaitable: Awaitable[T]) -> T:
+    """The awaitable's result, or `TimeoutError` after `seconds` — at once, without waiting for the
+    cut work to finish being cancelled (a PostgreSQL query being cancelled can take psycopg's own
+    cleanup several seconds more). The work is cancelled and left to end in the background."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def reconnect_delays(*, initial: float, maximum: float) -> Iterator[float]:

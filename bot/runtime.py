@@ -10,7 +10,7 @@ from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.audit import AuditKey
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseBounds
 from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import Breakers
 from bot.services.access import Responders
@@ -45,16 +45,23 @@ class Runtime:
         await self.db.dispose()
 
 
+def database_bounds(settings: Settings) -> DatabaseBounds:
+    return DatabaseBounds(connect=settings.database_connect_timeout, statement=settings.database_statement_timeout,
+                          operation=settings.database_timeout, pool=settings.database_pool_timeout,
+                          busy=settings.database_busy_timeout)
+
+
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     keep_secrets_out_of_logs()  # before the first request any HTTP client logs
     secret = settings.guardrail_audit_key
-    db = Database(settings.database_url, audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
+    db = Database(settings.database_url, database_bounds(settings),
+                  audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
-    freezes = FreezeService(db, clock, config, responders=responders)
+    freezes = FreezeService(db, clock, config, responders=responders, gate_timeout=settings.gate_timeout)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
                            watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.api import api_routes
+from bot.resilience import give_up_after
 from bot.runtime import Runtime
 from bot.slack.failures import ANSWERED
 from bot.slack.shape import malformed_reason
@@ -23,7 +24,6 @@ from bot.slack.shape import malformed_reason
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
-READY_TIMEOUT = 2.0  # a probe that hangs is worse than one that says "not ready"
 
 
 def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | None = None) -> Starlette:
@@ -58,10 +58,13 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
 
     async def readyz(_: Request) -> Response:
         reasons: list[str] = []
+        # A probe that hangs is worse than one that says "not ready": a query (pre-ping included)
+        # that cannot finish within the bound is 503 at the bound, whatever the connection does.
+        bound = runtime.settings.ready_timeout
         try:
-            await asyncio.wait_for(runtime.db.ping(), READY_TIMEOUT)
+            await give_up_after(bound, runtime.db.ping(bound=bound))
         except TimeoutError:
-            reasons.append(f"database: no answer within {READY_TIMEOUT:g}s")
+            reasons.append(f"database: no answer within {bound:g}s")
         except Exception as exc:
             reasons.append(f"database: {type(exc).__name__}")
         if runtime.loaded is None:

@@ -30,10 +30,16 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "heads")
 
 
-def pending(database_url: str) -> set[str]:
-    """Every revision the code has that the database does not (empty when up to date)."""
+def pending(database_url: str, *, connect_timeout: float | None = None) -> set[str]:
+    """Every revision the code has that the database does not (empty when up to date).
+
+    `connect_timeout` (PostgreSQL) bounds the connection, so a black-holed database fails the
+    caller quickly instead of hanging it."""
     script = ScriptDirectory.from_config(alembic_config(database_url))
-    engine = create_engine(sync_url(database_url))
+    target = sync_url(database_url)
+    connect_args = ({"connect_timeout": max(2, round(connect_timeout))}
+                    if connect_timeout is not None and target.get_backend_name() == "postgresql" else {})
+    engine = create_engine(target, connect_args=connect_args)
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_heads()

@@ -40,6 +40,14 @@ class FreezeRefused(Exception):
         self.field = field
 
 
+class GateUnavailable(Exception):
+    """The gate cannot know whether deploys may go ahead (the database is away): callers fail closed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class NotFound(FreezeRefused):
     """No window or exemption with that id."""
 
