@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -42,5 +42,16 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             log.exception("freeze tick failed; the next tick retries from database state")
 
     scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
+                      replace_existing=True, coalesce=True, max_instances=1)
+
+    async def interrupted_steps_sweep() -> None:
+        try:
+            await runtime.incidents.sweep_interrupted()
+        except Exception as exc:
+            log.warning("the interrupted-steps sweep failed (%s); the next one retries", type(exc).__name__)
+
+    # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
+    scheduler.add_job(interrupted_steps_sweep, "interval", seconds=runtime.incidents.leases.sweep_interval,
+                      id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
                       replace_existing=True, coalesce=True, max_instances=1)
     return scheduler

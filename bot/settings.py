@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     kubeconfig: str | None = Field(default=None, description="KUBECONFIG: kubeconfig file(s) for Kubernetes actions")
     kubernetes_service_host: str | None = Field(default=None, description="Set inside a cluster (in-cluster auth)")
     kubernetes_service_port: int = Field(default=443, description="Set inside a cluster (in-cluster auth)")
+    guardrail_step_lease_seconds: float = Field(
+        default=30.0, ge=1.0, le=600.0,
+        description="A running step's lease: renewed every sixth of it; a step whose process stopped renewing "
+                    "shows as interrupted soon after it expires")
 
     @field_validator("slack_api_url")
     @classmethod
