@@ -138,3 +138,87 @@ async def test_a_result_the_database_never_takes_is_posted_and_logged_and_the_st
         await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
         entries = [e.action for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
         assert entries == ["incident.step.started", "incident.step.interrupted"]
+
+
+@asynccontextmanager
+async def two_replicas(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack,
+                       clock: FakeClock) -> AsyncIterator[tuple[IncidentBot, IncidentBot, FaultyProxy]]:
+    """Replica A reaches PostgreSQL through a proxy the test can cut; replica B directly."""
+    config = incident_config(tmp_path)
+    actions = FakeActions()
+    migrate.upgrade(postgres_url)
+    async with faulty_proxy(postgres_url) as proxy, \
+            running_bot(database_url=proxy.url_for(postgres_url), config_dir=config, fake=fake_slack, clock=clock,
+                        migrate_first=False) as a, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        migrate_first=False) as b:
+        one, two = IncidentBot(a, actions, FakeFreezes()), IncidentBot(b, actions, FakeFreezes())
+        install(a, actions, one.freezes)
+        install(b, actions, two.freezes)
+        yield one, two, proxy
+
+
+async def cut_off_mid_step(one: IncidentBot, two: IncidentBot, proxy: FaultyProxy, clock: FakeClock,
+                           channel: str) -> asyncio.Event:
+    """Replica A runs `verify` and loses the database; its lease runs out and B marks the run interrupted."""
+    gate = one.actions.hang("verify")
+    await one.bot.slack.block_action("incident.step.run:verify", user_id="U0CAROL", channel_id=channel)
+    await one.actions.started.wait()
+    proxy.mode = "refuse"
+    fresh = is_new(two.fake)
+    clock.advance(two.bot.runtime.incidents.leases.lease + timedelta(seconds=1))
+    await two.bot.runtime.incidents.sweep_interrupted()
+    await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    del one.actions.scripts["verify"]  # a later run answers at once; the first still waits on `gate`
+    return gate
+
+
+async def test_a_result_that_lands_after_its_run_was_shown_interrupted_replaces_interrupted(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        fresh = is_new(fake_slack)
+        gate.set()  # A's action ends while A still cannot reach the database
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "not taking the result yet" in text_of(c),
+                                  timeout=15)
+        proxy.mode = "pass"
+        done = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+                                         timeout=20)
+        assert "recorded once the database was back" in text_of(done)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt) == ("succeeded", 1)
+        steps = [e.action for e in await two.bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert steps == ["incident.step.started", "incident.step.interrupted", "incident.step.succeeded"]
+        assert one.actions.runs["verify"] == 1
+
+
+async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_but_not_the_steps_state(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        await two.bot.slack.block_action("incident.step.run:verify", user_id="U0DAVE", channel_id=channel)
+        ask = await fake_slack.wait_for_response(lambda r: "was interrupted" in str(r.text))
+        button = ask.body["blocks"][-1]["elements"][0]
+        fresh = is_new(fake_slack)
+        await two.bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+        assert two.actions.runs["verify"] == 2
+
+        proxy.mode = "pass"
+        gate.set()  # run 1 comes back at last: posted as late, never over run 2
+        late = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "(run 1)" in text_of(c),
+                                         timeout=20)
+        assert "late: a newer run had started" in text_of(late)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt, state.actor) == ("succeeded", 2, "U0DAVE")
+        finished = [(e.details["attempt"], e.details["recorded"]) for e in await two.bot.runtime.audit.latest(20)
+                    if e.action == "incident.step.succeeded"]
+        assert sorted(finished) == [(1, False), (2, True)]
