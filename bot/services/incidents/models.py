@@ -62,7 +62,7 @@ class StepState:
 
     @property
     def duration(self) -> timedelta | None:
-        if self.started_at is None or self.finished_at is None or self.status == "refused":
+        if self.started_at is None or self.finished_at is None or self.status in ("refused", "interrupted"):
             return None
         return self.finished_at - self.started_at
 
