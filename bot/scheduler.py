@@ -35,15 +35,6 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         scheduler.add_job(runtime.health.watch_tick, "interval", seconds=max(interval.total_seconds(), 1.0),
                           id="health.watch", replace_existing=True, coalesce=True, max_instances=1)
 
-    async def freeze_tick() -> None:
-        try:
-            await runtime.freezes.tick()
-        except Exception:
-            log.exception("freeze tick failed; the next tick retries from database state")
-
-    scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
-                      replace_existing=True, coalesce=True, max_instances=1)
-
     async def interrupted_steps_sweep() -> None:
         try:
             await runtime.incidents.sweep_interrupted()
@@ -53,5 +44,14 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
     scheduler.add_job(interrupted_steps_sweep, "interval", seconds=runtime.incidents.leases.sweep_interval,
                       id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
+                      replace_existing=True, coalesce=True, max_instances=1)
+
+    async def freeze_tick() -> None:
+        try:
+            await runtime.freezes.tick()
+        except Exception:
+            log.exception("freeze tick failed; the next tick retries from database state")
+
+    scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
                       replace_existing=True, coalesce=True, max_instances=1)
     return scheduler
