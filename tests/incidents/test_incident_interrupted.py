@@ -68,6 +68,9 @@ async def test_a_dead_run_is_shown_interrupted_in_the_thread_the_playbook_the_st
     assert "⚠️ interrupted" in blocks_text(status.body["blocks"])
     assert await bot.runtime.incidents.sweep_interrupted() == []  # told once
     assert ibot.actions.runs["rollback"] == 0  # and nothing ran by itself
+    draft = await bot.runtime.incidents.postmortem_markdown(1)
+    assert "Step **Roll back last deploy** (run 1) INTERRUPTED" in draft
+    assert "| Roll back last deploy | 1 | U0CAROL |" in draft and "interrupted: may have reached its target" in draft
 
 
 async def test_running_an_interrupted_step_again_needs_a_confirmation_that_it_may_have_reached_the_target(
