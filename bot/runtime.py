@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.actions import build_action, build_undo
 from bot.actions.environment import action_endpoints, action_secrets
@@ -51,6 +55,11 @@ def database_bounds(settings: Settings) -> DatabaseBounds:
                           busy=settings.database_busy_timeout)
 
 
+def replica_name() -> str:
+    """This process, as step leases name it: host, pid, and a random tag (containers reuse pid 1)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     keep_secrets_out_of_logs()  # before the first request any HTTP client logs
@@ -67,7 +76,8 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo, responders=responders)
+                                build_undo=build_undo, responders=responders, replica=replica_name(),
+                                step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds))
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
     health.incidents = incidents

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -46,6 +46,11 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
                           seconds=max(interval.total_seconds(), 1.0), id="health.watch", replace_existing=True,
                           coalesce=True, max_instances=1)
 
+    # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
+    scheduler.add_job(with_deadline("interrupted-steps sweep", runtime.incidents.sweep_interrupted, deadline),
+                      "interval", seconds=runtime.incidents.leases.sweep_interval,
+                      id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
+                      replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(with_deadline("freeze tick", runtime.freezes.tick, deadline), "interval",
                       seconds=FREEZE_TICK_SECONDS, id="freeze.tick", replace_existing=True, coalesce=True,
                       max_instances=1)

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # write the database can recompute; a warning says so at start.
     guardrail_audit_key: SecretStr | None = Field(
         default=None, description="Signs the audit log's hash chain (at least 16 characters)")
+    guardrail_step_lease_seconds: float = Field(
+        default=30.0, ge=1.0, le=600.0,
+        description="A running step's lease: renewed every sixth of it; a step whose process stopped renewing "
+                    "shows as interrupted soon after it expires")
 
     @field_validator("slack_api_url")
     @classmethod

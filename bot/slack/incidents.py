@@ -17,6 +17,7 @@ from bot.services.incidents import (
     ClaimedRun,
     Incident,
     IncidentProblem,
+    InterruptedRun,
     NeedsConfirmation,
     Refusal,
     StepRequest,
@@ -308,6 +309,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
         await best_effort("post the step's result", incident_id,
                           thread_reply(client, run.incident, view.finished(result)))
+
+    async def tell_interrupted(run: InterruptedRun) -> None:
+        """A sweep on this replica found a run whose process died: say so where people look."""
+        await best_effort("show the step interrupted", run.incident.id, refresh_playbook(app.client, run.incident))
+        await best_effort("post the interruption", run.incident.id,
+                          thread_reply(app.client, run.incident, view.interrupted(run, tz)))
+
+    incidents.on_interrupted(tell_interrupted)
 
     @app.action(re.compile(r"^incident\.step\.preview:"))
     async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 from bot.actions.base import StepAction
 from bot.clock import Clock
@@ -16,10 +17,12 @@ from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.incidents import naming
 from bot.services.incidents.freezes import IncidentFreezer
+from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
     Incident,
     IncidentProblem,
+    InterruptedRun,
     PlaybookView,
     Refusal,
     Resolution,
@@ -49,16 +52,28 @@ class IncidentService:
                  freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
                  prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
-                 build_undo: UndoFactory | None = None, responders: Responders | None = None) -> None:
+                 build_undo: UndoFactory | None = None, responders: Responders | None = None,
+                 replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.responders = responders or Responders(config.access.responders, clock)
         self.freezer = freezer
+        self.leases = StepLeases(db, clock, config, owner=replica, lease=step_lease)
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
                                 freezes=freezes,
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
-                                build_undo=build_undo)
+                                leases=self.leases, build_undo=build_undo)
+
+    # -- runs whose process died -----------------------------------------------------------
+
+    def on_interrupted(self, listener: Listener) -> None:
+        """Hear of each run this replica marked interrupted (to update the thread and playbook)."""
+        self.leases.on_interrupted(listener)
+
+    async def sweep_interrupted(self) -> list[InterruptedRun]:
+        """Mark runs whose process died interrupted (once across replicas); for start-up and the scheduler."""
+        return await self.leases.sweep()
 
     # -- lookups ---------------------------------------------------------------------------
 
