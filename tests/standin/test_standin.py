@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from .blocks import blocks_text
 from .client import SlackEventsClient
 from .fake_slack import DEFAULT_TOKEN, FakeSlack
+from .recorder import BEGINNING
 from .server import serve_asgi
 
 SECRET = "test-signing-secret"
@@ -240,6 +242,81 @@ async def test_wait_for_recorded_future_and_timeout(fake_slack: FakeSlack, web: 
 
     with pytest.raises(AssertionError, match="already here"):
         await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "never", timeout=0.05)
+
+
+async def test_wait_after_a_mark_sees_only_newer_calls(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.chat_postMessage(channel="C0GENERAL", text="deploy started")
+    mark = fake_slack.mark()
+    later = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="deploy started"))
+    call = await fake_slack.wait_for("chat.postMessage", lambda c: "started" in c.args["text"], after=mark)
+    assert call is fake_slack.calls[-1] and call is not fake_slack.calls[0]
+    await later
+
+    with pytest.raises(AssertionError, match=r"no successful chat\.postMessage call after Mark"):
+        await fake_slack.wait_for("chat.postMessage", timeout=0.05, after=fake_slack.mark())
+    assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage", after=mark)] == ["deploy started"]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+    first = await fake_slack.wait_for("chat.postMessage", after=BEGINNING)
+    assert first is fake_slack.calls[0]
+
+
+async def test_a_mark_stays_valid_across_reset(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.auth_test()
+    mark = fake_slack.mark()
+    fake_slack.reset()
+    await web.chat_postMessage(channel="C0GENERAL", text="after the reset")
+    assert (await fake_slack.wait_for("chat.postMessage", after=mark)).args["text"] == "after the reset"
+    assert fake_slack.calls_to("chat.postMessage", after=mark) == fake_slack.calls
+
+
+async def test_hold_applies_a_call_but_delays_its_answer(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    gate = fake_slack.hold("chat.postMessage")
+    task = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="held"))
+    call = await fake_slack.wait_for("chat.postMessage", after=BEGINNING)
+    assert fake_slack.messages_in("C0GENERAL")[-1]["text"] == "held" and not task.done()
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="not held"))["ok"]  # only the next call
+    gate.set()
+    assert (await task)["ts"] == call.response["ts"]
+
+
+@pytest_asyncio.fixture
+async def replier(fake_slack: FakeSlack) -> AsyncIterator[SlackEventsClient]:
+    """An events client pointed at an app that answers every request with the same message, posted
+    after a short pause, and the same response_url post."""
+    web = AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def reply(response_url: str) -> None:
+        await asyncio.sleep(0.05)  # the answer arrives after the request returned, like a Bolt listener's
+        await web.chat_postMessage(channel="C0GENERAL", text="on it")
+        async with httpx.AsyncClient() as http:
+            await http.post(response_url, json={"text": "on it"})
+
+    async def handle(request: Request) -> PlainTextResponse:
+        form = dict(parse_qsl((await request.body()).decode()))
+        tasks.append(asyncio.create_task(reply(form["response_url"])))
+        return PlainTextResponse("")
+
+    app = Starlette(routes=[Route("/slack/events", handle, methods=["POST"])])
+    async with serve_asgi(app) as url, SlackEventsClient(url, SECRET, fake_slack) as client:
+        yield client
+    await asyncio.gather(*tasks)
+
+
+async def test_waits_after_an_action_ignore_what_earlier_actions_caused(
+    fake_slack: FakeSlack, replier: SlackEventsClient
+) -> None:
+    await replier.slash("/deploy", "api")
+    first = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "on it")
+    first_response = await fake_slack.wait_for_response(lambda r: r.text == "on it")
+
+    await replier.slash("/deploy", "api")  # same answer again: only the new one may satisfy the wait
+    second = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "on it")
+    second_response = await fake_slack.wait_for_response(lambda r: r.text == "on it")
+    assert second is not first and second_response is not first_response
+    assert fake_slack.calls_to("chat.postMessage")[-1] is second
+    assert second_response.name == "deploy" and fake_slack.responses[-1] is second_response
+    assert fake_slack.responses_after(fake_slack.last_action) == [second_response]
 
 
 async def test_response_url_posts_are_recorded(fake_slack: FakeSlack) -> None:
