@@ -51,6 +51,14 @@ class _Fault:
     retry_after: int | None = None
 
 
+@dataclass
+class _Hold:
+    """A call whose answer waits for `gate` (see FakeSlack.hold)."""
+
+    gate: asyncio.Event
+    predicate: Callable[[Call], bool] | None
+
+
 class FakeSlack(Workspace):
     """The Slack Web API stand-in (see module docstring). `url` is set once it is being served."""
 
@@ -69,7 +77,7 @@ class FakeSlack(Workspace):
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._minted: dict[str, str] = {}
-        self._holds: dict[str, list[asyncio.Event]] = {}
+        self._holds: dict[str, list[_Hold]] = {}
         self.last_action: Mark = BEGINNING
         self.socket_mode = SocketModeHub(on_send=self.action_started)
         self.app = Starlette(
@@ -162,11 +170,12 @@ class FakeSlack(Workspace):
         else:
             self._delays.pop(method, None)
 
-    def hold(self, method: str) -> asyncio.Event:
-        """The next `method` call takes effect and is recorded at once, but its answer waits until
-        the returned event is set: the bot is caught between Slack acting and the bot hearing so."""
+    def hold(self, method: str, predicate: Callable[[Call], bool] | None = None) -> asyncio.Event:
+        """The next `method` call (matching `predicate`) takes effect and is recorded at once, but its
+        answer waits until the returned event is set: the bot is caught between Slack acting and the
+        bot hearing so."""
         gate = asyncio.Event()
-        self._holds.setdefault(method, []).append(gate)
+        self._holds.setdefault(method, []).append(_Hold(gate, predicate))
         return gate
 
     def response_url(self, name: str = "response") -> str:
@@ -195,13 +204,20 @@ class FakeSlack(Workspace):
         args, token, parse_error = await _read_args(request)
         status, body, headers = self._dispatch(method, args, token, parse_error)
         error = None if body.get("ok") else str(body.get("error"))
-        await self._recorder.add_call(Call(method, args, at, error, status, body, token))
-        held = self._holds.get(method)
-        if held:
-            await held.pop(0).wait()
+        call = Call(method, args, at, error, status, body, token)
+        await self._recorder.add_call(call)
+        await self._held(call)
         if method in self._delays:
             await asyncio.sleep(self._delays[method])
         return JSONResponse(body, status_code=status, headers=headers)
+
+    async def _held(self, call: Call) -> None:
+        """Wait for the release of the first hold on this call's method that matches it, if any."""
+        holds = self._holds.get(call.method) or []
+        hold = next((h for h in holds if h.predicate is None or h.predicate(call)), None)
+        if hold is not None:
+            holds.remove(hold)
+            await hold.gate.wait()
 
     def _dispatch(
         self, method: str, args: Json, token: str | None, parse_error: str | None

@@ -278,6 +278,14 @@ async def test_hold_applies_a_call_but_delays_its_answer(fake_slack: FakeSlack, 
     gate.set()
     assert (await task)["ts"] == call.response["ts"]
 
+    picky = fake_slack.hold("chat.postMessage", lambda c: c.args.get("text") == "second")
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="first"))["ok"]  # does not match: answered
+    second = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="second"))
+    await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "second")
+    assert not second.done()
+    picky.set()
+    assert (await second)["ok"]
+
 
 @pytest_asyncio.fixture
 async def replier(fake_slack: FakeSlack) -> AsyncIterator[SlackEventsClient]:
