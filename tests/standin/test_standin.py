@@ -164,6 +164,26 @@ async def test_update_delete_and_permalink(fake_slack: FakeSlack, web: AsyncWebC
     await expect_error(web.chat_delete(channel="C0GENERAL", ts=posted["ts"]), "message_not_found")
 
 
+def test_messages_are_found_by_ts_in_constant_time_and_forgotten_when_deleted() -> None:
+    fake = FakeSlack()
+    for n in range(40_000):  # a reminder benchmark's worth of posts: linear scans made this quadratic
+        fake.add_message("C0DEPLOYS", {"ts": fake.next_ts(), "text": f"post {n}"})
+    history = fake.messages_in("C0DEPLOYS")
+    started = time.perf_counter()
+    found = [fake.find_message("C0DEPLOYS", m["ts"]) for m in history[-1000:]]
+    assert time.perf_counter() - started < 0.5  # a scan per lookup takes seconds here
+    assert [m["text"] for m in found if m] == [f"post {n}" for n in range(39_000, 40_000)]
+    last = history[-1]
+    first_ts = fake.messages_in("C0DEPLOYS")[0]["ts"]
+    fake.add_message("C0DEPLOYS", {"ts": first_ts, "text": "a retry"})  # same ts: ignored
+    assert fake.find_message("C0DEPLOYS", first_ts)["text"] == "post 0"  # type: ignore[index]
+    assert fake.find_message("C0GENERAL", first_ts) is None and fake.find_message("C0DEPLOYS", None) is None
+    fake.remove_message("C0DEPLOYS", first_ts)
+    assert fake.find_message("C0DEPLOYS", first_ts) is None and len(fake.messages_in("C0DEPLOYS")) == 39_999
+    fake.reset()
+    assert fake.find_message("C0DEPLOYS", last["ts"]) is None
+
+
 async def test_conversations_create_name_rules(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     await expect_error(web.conversations_create(name="Inc-42"), "invalid_name_specials")
     await expect_error(web.conversations_create(name="inc 42"), "invalid_name_specials")
