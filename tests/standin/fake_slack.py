@@ -78,6 +78,7 @@ class FakeSlack(Workspace):
         self._delays: dict[str, float] = {}
         self._minted: dict[str, str] = {}
         self._holds: dict[str, list[_Hold]] = {}
+        self._gates: list[asyncio.Event] = []  # every hold's gate, pending or holding a call now
         self.last_action: Mark = BEGINNING
         self.socket_mode = SocketModeHub(on_send=self.action_started)
         self.app = Starlette(
@@ -176,7 +177,15 @@ class FakeSlack(Workspace):
         bot hearing so."""
         gate = asyncio.Event()
         self._holds.setdefault(method, []).append(_Hold(gate, predicate))
+        self._gates.append(gate)
         return gate
+
+    def release_holds(self) -> None:
+        """Answer every held call now (the fixture does this before stopping, so a test that failed
+        mid-hold ends with its real error, not the bot's calls cut off)."""
+        for gate in self._gates:
+            gate.set()
+        self._holds.clear()
 
     def response_url(self, name: str = "response") -> str:
         """Mint a response_url; posts to it are recorded as `ResponsePost(name=name, ...)`."""

@@ -306,6 +306,12 @@ async def test_hold_applies_a_call_but_delays_its_answer(fake_slack: FakeSlack, 
     picky.set()
     assert (await second)["ok"]
 
+    fake_slack.hold("auth.test")
+    stuck = asyncio.create_task(web.auth_test())
+    await fake_slack.wait_for("auth.test")
+    fake_slack.release_holds()  # what the fixture does at the end of a test
+    assert (await stuck)["ok"]
+
 
 @pytest_asyncio.fixture
 async def replier(fake_slack: FakeSlack) -> AsyncIterator[SlackEventsClient]:
