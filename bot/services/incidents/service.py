@@ -220,12 +220,14 @@ class IncidentService:
                                subject=incident.subject, details={"channel": channel_id, "name": channel_name})
             return to_incident(row)
 
-    async def playbook_posted(self, incident: Incident, *, actor: str, ts: str) -> Incident:
-        """`/incident playbook` posted the buttons again: step updates go to the newest copy."""
+    async def playbook_posted(self, incident: Incident, *, actor: str, ts: str, audit: bool = True) -> Incident:
+        """The buttons were posted (again): step updates go to the newest copy. The first post, right
+        after the channel was created, is part of declaring and not audited on its own."""
         async with self._db.unit_of_work() as session:
             row = self._found(await tables.set_playbook_ts(session, incident_id=incident.id, ts=ts), incident.id)
-            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
-                               subject=incident.subject, details={"ts": ts})
+            if audit:
+                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
+                                   subject=incident.subject, details={"ts": ts})
             return to_incident(row)
 
     async def note(self, incident: Incident, *, actor: str, text: str) -> None:
