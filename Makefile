@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 UV := uv==0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: run test lint typecheck check-config migrate clean lock lock-upgrade
+.PHONY: run test lint typecheck fmt check-config migrate clean lock lock-upgrade
 
 # Installs exactly the dev lock; the editable install after it adds nothing when the lock is fresh
 # (a dependency added to pyproject.toml without `make lock` still installs, and tests/deploy says so).
@@ -37,6 +37,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bot
+
+# Formats the files you name (make fmt FILES=bot/x.py), else bot, tests and bench.
+fmt: $(STAMP)
+	$(BIN)/ruff format $(or $(FILES),bot tests bench)
 
 check-config: $(STAMP)
 	$(BIN)/guardrail check-config

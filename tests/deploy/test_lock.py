@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from dotenv import dotenv_values
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -109,6 +110,13 @@ def test_this_environment_runs_the_locked_versions() -> None:
     off = {name: (version, installed[name]) for name, version in locked.items()
            if name in installed and installed[name] != version}
     assert not off, f"installed versions differ from requirements-dev.lock: {off}; run `make clean test`"
+
+
+def test_pre_commit_runs_the_locked_ruff() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    [ruff] = [repo for repo in config["repos"] if repo["repo"].endswith("/ruff-pre-commit")]
+    assert ruff["rev"] == f"v{pins(ROOT / 'requirements-dev.lock')['ruff']}", "make pre-commit's ruff match the lock"
+    assert {hook["id"] for repo in config["repos"] for hook in repo["hooks"]} == {"ruff", "ruff-format", "mypy"}
 
 
 def test_a_missing_dependency_is_reported(tmp_path: Path) -> None:
