@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 UV := uv==0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: run test lint typecheck fmt check-config migrate clean lock lock-upgrade
+.PHONY: run test lint typecheck fmt docs check-config migrate clean lock lock-upgrade
 
 # Installs exactly the dev lock; the editable install after it adds nothing when the lock is fresh
 # (a dependency added to pyproject.toml without `make lock` still installs, and tests/deploy says so).
@@ -44,6 +44,10 @@ typecheck: $(STAMP)
 # Formats the files you name (make fmt FILES=bot/x.py), else bot, tests and bench.
 fmt: $(STAMP)
 	$(BIN)/ruff format $(or $(FILES),bot tests bench)
+
+# The docs site (MkDocs + Material) into site/; tests/deploy/test_docs.py runs the same build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 check-config: $(STAMP)
 	$(BIN)/guardrail check-config
