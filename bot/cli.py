@@ -27,6 +27,8 @@ from bot.services.audit import UNSIGNED_WARNING
 from bot.services.freeze_types import FreezeRefused, GateUnavailable
 from bot.settings import Settings, config_environment
 
+log = logging.getLogger(__name__)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -67,14 +69,17 @@ def _runtime(settings: Settings) -> Runtime:
 
 def _check_schema(settings: Settings) -> None:
     try:
-        missing = migrations.pending(settings.database_url, connect_timeout=settings.database_connect_timeout)
+        state = migrations.schema_state(settings.database_url, connect_timeout=settings.database_connect_timeout)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
     except Exception as exc:
         raise CliError(_unreachable(settings, exc)) from None
-    if missing:
+    if state.pending:
         raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
-                       f"(missing {', '.join(sorted(missing))}): run `guardrail migrate` first")
+                       f"(missing {', '.join(sorted(state.pending))}): run `guardrail migrate` first")
+    if state.newer:
+        log.warning("the database was migrated by a newer guardrail (%s); this version runs against it, as "
+                    "migrations stay compatible with the previous release", ", ".join(sorted(state.newer)))
 
 
 def _unreachable(settings: Settings, exc: Exception) -> str:
