@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.actions import build_action, build_undo
+from bot.actions import build_action, build_undo, preload
 from bot.actions.environment import action_endpoints, action_secrets
+from bot.checks import runner as checks
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
@@ -48,6 +49,8 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url)
     breakers = Breakers(clock=clock)
     config = loaded.config
+    preload(config)                 # the action and probe modules this configuration uses, imported now
+    checks.preload(config.services)
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
     freezes = FreezeService(db, clock, config, responders=responders)
