@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check-config migrate clean
+.PHONY: run test lint typecheck check-config migrate bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
+
+# Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
+# PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 check-config: $(STAMP)
 	$(BIN)/guardrail check-config
