@@ -67,6 +67,6 @@ def guardrail() -> Starlette:
     settings = Settings(_env_file=None, database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
                         guardrail_config=Path(os.environ["BENCH_CONFIG"]), slack_bot_token=TOKEN,
                         slack_signing_secret=SECRET, slack_api_url=os.environ["BENCH_STANDIN_URL"] + "/api/",
-                        slack_app_token=None)
+                        slack_app_token=None, guardrail_api_token="bench-token")
     app, _ = build_app(build_runtime(settings, load_config(settings.guardrail_config)))
     return app

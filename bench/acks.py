@@ -27,15 +27,24 @@ APPS = {"bare": "bench.ack_apps:bare_ack", "respond": "bench.ack_apps:bare_respo
         "guardrail": "bench.ack_apps:guardrail"}
 
 
-async def _post(session: object, url: str, standin: str, command: str, text: str, user: int, n: int) -> float:
+def signed(body: bytes, content_type: str) -> dict[str, str]:
+    from bench.ack_apps import SECRET
+
+    ts = str(int(time.time()))
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": compute_signature(SECRET, ts, body)}
+
+
+def command_body(standin: str, command: str, text: str, user: int, n: int) -> bytes:
     form = slash_form(command, text, team_id="T0BENCH", user_id=f"U0USER{user}", user_name=f"user{user}",
                       channel_id="C0GENERAL", channel_name="general", trigger_id=f"{user}.{n}.trigger",
                       response_url=f"{standin}/response/bench-{user}-{n}")
-    body = urlencode(form).encode()
-    ts = str(int(time.time()))
-    from bench.ack_apps import SECRET
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": compute_signature(SECRET, ts, body)}
+    return urlencode(form).encode()
+
+
+async def _post(session: object, url: str, standin: str, command: str, text: str, user: int, n: int) -> float:
+    body = command_body(standin, command, text, user, n)
+    headers = signed(body, "application/x-www-form-urlencoded")
     started = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as response:  # type: ignore[attr-defined]
         await response.read()
@@ -56,8 +65,8 @@ async def ack_p99(url: str, standin: str, command: str, text: str, users: int, p
 
 
 @contextlib.asynccontextmanager
-async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """The stand-in and the three apps, started once; yields (stand-in URL, {app: events URL})."""
+async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict[str, str], dict[str, int]]]:
+    """The stand-in and the three apps, started once; yields (stand-in URL, {app: events URL}, {app: pid})."""
     standin_port = _free_port()
     standin = f"http://127.0.0.1:{standin_port}"
     config = tmp / "acks-config"
@@ -73,7 +82,7 @@ async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict
         for url in urls.values():
             await _wait_up(url)
             await ack_p99(url, standin, "/freeze", "list", 2, 10)   # warm-up: auth.test, connections, caches
-        yield standin, urls
+        yield standin, urls, {name: proc.pid for name, proc in zip(APPS, procs[1:], strict=True)}
     finally:
         for proc in procs:
             proc.terminate()
@@ -91,7 +100,7 @@ async def bench_acks(database_url: str, backend: str, tmp: Path, *, repetitions:
     results = {case: (Comparison(label(case), "bare Bolt ack-only", "ms", "≤ 1.5"),
                       Comparison(label(case) + ": ack + respond() control", "bare Bolt ack-only", "ms", "-"))
                for case in cases}
-    async with servers(database_url, tmp) as (standin, urls):
+    async with servers(database_url, tmp) as (standin, urls, _):
         for _ in range(repetitions):
             for case in cases:
                 command, text, users = case
