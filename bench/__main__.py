@@ -4,7 +4,8 @@ Each repetition measures the baseline and guardrail back to back (interleaved), 
 taken under the same machine load; the report gives median [min-max] over the repetitions.
 
   acks      slash-command ack p99, 1 and 10 users, SQLite and PostgreSQL (bench.acks)
-            vs a bare Bolt AsyncApp that only acks; the ack + one respond() control beside it
+            vs a bare Bolt AsyncApp that only acks; beside it two controls: ack + Bolt's respond(),
+            and ack + one response_url post over a shared HTTP session
   gate      GET /api/v1/freeze req/s with 1,000 windows in force vs a bare Starlette JSON endpoint
   health    "are we down?" answer time vs the slowest target's latency (bench.health)
   rq        rq_replay with no cap vs RQ's own FailedJobRegistry.requeue loop; the busiest sliding
@@ -190,8 +191,9 @@ def main() -> None:
     before = machine()
     results, reps = asyncio.run(run(args.quick))
     command = "python -m bench" + (" --quick" if args.quick else "")
-    notes = ["The ack + respond() control is a bare Bolt app that acks and then calls respond() once; "
-             "it shows what Bolt's own respond() (a new HTTP session per call) costs the loop."]
+    notes = ["Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
+             "and connection per call), and one that posts to the response_url over one shared session instead. "
+             "Between them they show what answering costs the event loop, apart from guardrail's own work."]
     report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before,
                       load_after=machine())
     args.output.write_text(report)

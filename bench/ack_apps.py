@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,13 +30,19 @@ def standin() -> Starlette:
     return fake.app
 
 
-def _bolt(respond_once: bool) -> Starlette:
+def _bolt(respond_once: bool, shared_session: bool = False) -> Starlette:
     app = AsyncApp(client=AsyncWebClient(token=TOKEN, base_url=os.environ["BENCH_STANDIN_URL"] + "/api/"),
                    signing_secret=SECRET)
+    sessions: list[aiohttp.ClientSession] = []
 
-    async def listener(ack: Any, respond: Any) -> None:
+    async def listener(ack: Any, respond: Any, body: dict[str, Any]) -> None:
         await ack()
-        if respond_once:
+        if respond_once and shared_session:
+            if not sessions:
+                sessions.append(aiohttp.ClientSession())
+            await AsyncWebhookClient(body["response_url"], session=sessions[0]).send_dict(
+                {"text": "Nothing is frozen.", "response_type": "ephemeral"})
+        elif respond_once:
             await respond(text="Nothing is frozen.", response_type="ephemeral")
 
     for command in COMMANDS:
@@ -55,6 +63,11 @@ def bare_ack() -> Starlette:
 def bare_respond() -> Starlette:
     """The control: ack, then one respond() — the least post-ack work a real command does."""
     return _bolt(respond_once=True)
+
+
+def bare_respond_shared() -> Starlette:
+    """The control as it should be: ack, then one response_url post over one shared HTTP session."""
+    return _bolt(respond_once=True, shared_session=True)
 
 
 def guardrail() -> Starlette:

@@ -24,7 +24,7 @@ services:
   - {name: standin, tcp: {host: 127.0.0.1, port: PORT}}
 """
 APPS = {"bare": "bench.ack_apps:bare_ack", "respond": "bench.ack_apps:bare_respond",
-        "guardrail": "bench.ack_apps:guardrail"}
+        "shared": "bench.ack_apps:bare_respond_shared", "guardrail": "bench.ack_apps:guardrail"}
 
 
 def signed(body: bytes, content_type: str) -> dict[str, str]:
@@ -98,7 +98,9 @@ async def bench_acks(database_url: str, backend: str, tmp: Path, *, repetitions:
         return f"ack p99, `{command}{' ' + text if text else ''}`, {users} user{'s' if users > 1 else ''}, {backend}"
 
     results = {case: (Comparison(label(case), "bare Bolt ack-only", "ms", "≤ 1.5"),
-                      Comparison(label(case) + ": ack + respond() control", "bare Bolt ack-only", "ms", "-"))
+                      Comparison(label(case) + ": ack + respond() control", "bare Bolt ack-only", "ms", "-"),
+                      Comparison(label(case) + ": ack + respond() on a shared session", "bare Bolt ack-only", "ms",
+                                 "-"))
                for case in cases}
     async with servers(database_url, tmp) as (standin, urls, _):
         for _ in range(repetitions):
@@ -106,7 +108,8 @@ async def bench_acks(database_url: str, backend: str, tmp: Path, *, repetitions:
                 command, text, users = case
                 measured = {name: await ack_p99(url, standin, command, text, users, per_user)
                             for name, url in urls.items()}
-                ours, control = results[case]
+                ours, control, shared = results[case]
                 ours.pairs.append((measured["bare"], measured["guardrail"]))
                 control.pairs.append((measured["bare"], measured["respond"]))
+                shared.pairs.append((measured["bare"], measured["shared"]))
     return [c for case in cases for c in results[case]]
