@@ -11,6 +11,7 @@ taken under the same machine load; the report gives median [min-max] over the re
   rq        rq_replay with no cap vs RQ's own FailedJobRegistry.requeue loop; the busiest sliding
             second at per_second: 200
   startup   `import bot.cli` and `guardrail check-config` vs `import slack_bolt`
+  load      50 requests/s of mixed traffic for 60 s (bench.load): p99, errors, RSS drift
 
 `--quick` runs every part once with tiny sizes on SQLite only (the test suite's smoke test).
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bench import acks, gate, health
+from bench import acks, gate, health, load
 from bench.report import Comparison, machine, markdown
 
 ROOT = Path(__file__).parent.parent
@@ -162,7 +163,7 @@ def bench_startup(*, repetitions: int) -> list[Comparison]:
     return [cli, check]
 
 
-async def run(quick: bool) -> tuple[list[Comparison], int]:
+async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
     from bot.db import migrate
 
     reps = 1 if quick else 3
@@ -178,9 +179,16 @@ async def run(quick: bool) -> tuple[list[Comparison], int]:
             results.append(await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000,
                                             repetitions=reps))
     results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
+    notes = []
     if not quick:
         results.append(await bench_health(targets=50, runs=3))
-    return results, reps
+        with tempfile.TemporaryDirectory() as name:
+            url = f"sqlite:///{name}/load.db"
+            await asyncio.to_thread(migrate.upgrade, url)
+            sustained = await load.sustained(url, Path(name), rate=50, seconds=60)
+        notes.append(f"Sustained mixed load (`python -m bench.load`; /freeze list, /health, \"are we down?\", "
+                     f"button clicks, gate calls; SQLite): {sustained.summary(50, 60)}.")
+    return results, reps, notes
 
 
 def main() -> None:
@@ -189,9 +197,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     before = machine()
-    results, reps = asyncio.run(run(args.quick))
+    results, reps, notes = asyncio.run(run(args.quick))
     command = "python -m bench" + (" --quick" if args.quick else "")
-    notes = ["Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
+    notes += ["Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
              "and connection per call), and one that posts to the response_url over one shared session instead. "
              "Between them they show what answering costs the event loop, apart from guardrail's own work."]
     report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before,

@@ -84,7 +84,7 @@ async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict
             await ack_p99(url, standin, "/freeze", "list", 2, 10)   # warm-up: auth.test, connections, caches
         yield standin, urls, {name: proc.pid for name, proc in zip(APPS, procs[1:], strict=True)}
     finally:
-        for proc in procs:
+        for proc in reversed(procs):   # the stand-in last: answers still in flight reach it
             proc.terminate()
             proc.wait(timeout=10)
 
