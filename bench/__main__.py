@@ -13,7 +13,8 @@ taken under the same machine load; the report gives median [min-max] over the re
   startup   `import bot.cli` and `guardrail check-config` vs `import slack_bolt`
   load      50 requests/s of mixed traffic for 60 s (bench.load): p99, errors, RSS drift
 
-`--quick` runs every part once with tiny sizes on SQLite only (the test suite's smoke test).
+`--quick` runs every part once with tiny sizes on SQLite only (the test suite's smoke test) and
+writes no report unless `--output` is given.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
             for backend, url in urls:
                 await asyncio.to_thread(migrate.upgrade, url)
                 await seed_windows(url, 5)
-                results += await acks.bench_acks(url, backend, tmp, repetitions=reps, per_user=3 if quick else 50)
+                results += await acks.bench_acks(url, backend, tmp, repetitions=reps, per_user=2 if quick else 50)
             results.append(await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000,
                                             repetitions=reps))
     results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
@@ -194,7 +195,8 @@ async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one tiny repetition of everything (smoke test)")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where to write the report (default bench/RESULTS.md; --quick: only printed)")
     args = parser.parse_args()
     before = machine()
     results, reps, notes = asyncio.run(run(args.quick))
@@ -204,7 +206,9 @@ def main() -> None:
              "Between them they show what answering costs the event loop, apart from guardrail's own work."]
     report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before,
                       load_after=machine())
-    args.output.write_text(report)
+    output = args.output or (None if args.quick else ROOT / "bench" / "RESULTS.md")
+    if output is not None:
+        output.write_text(report)
     print(report)
 
 

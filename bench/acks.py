@@ -65,7 +65,8 @@ async def ack_p99(url: str, standin: str, command: str, text: str, users: int, p
 
 
 @contextlib.asynccontextmanager
-async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict[str, str], dict[str, int]]]:
+async def servers(database_url: str, tmp: Path, *, warm_up: int = 10
+                  ) -> AsyncIterator[tuple[str, dict[str, str], dict[str, int]]]:
     """The stand-in and the three apps, started once; yields (stand-in URL, {app: events URL}, {app: pid})."""
     standin_port = _free_port()
     standin = f"http://127.0.0.1:{standin_port}"
@@ -81,7 +82,7 @@ async def servers(database_url: str, tmp: Path) -> AsyncIterator[tuple[str, dict
         await _wait_up(f"{standin}/api/api.test")
         for url in urls.values():
             await _wait_up(url)
-            await ack_p99(url, standin, "/freeze", "list", 2, 10)   # warm-up: auth.test, connections, caches
+            await ack_p99(url, standin, "/freeze", "list", 2, warm_up)   # auth.test, connections, caches
         yield standin, urls, {name: proc.pid for name, proc in zip(APPS, procs[1:], strict=True)}
     finally:
         for proc in reversed(procs):   # the stand-in last: answers still in flight reach it
@@ -102,7 +103,7 @@ async def bench_acks(database_url: str, backend: str, tmp: Path, *, repetitions:
                       Comparison(label(case) + ": ack + respond() on a shared session", "bare Bolt ack-only", "ms",
                                  "-"))
                for case in cases}
-    async with servers(database_url, tmp) as (standin, urls, _):
+    async with servers(database_url, tmp, warm_up=min(10, per_user)) as (standin, urls, _):
         for _ in range(repetitions):
             for case in cases:
                 command, text, users = case
