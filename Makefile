@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 UV := uv==0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: run test lint typecheck fmt docs check-config migrate clean lock lock-upgrade
+.PHONY: run test lint typecheck fmt docs bench check-config migrate clean lock lock-upgrade
 
 # Installs exactly the dev lock; the editable install after it adds nothing when the lock is fresh
 # (a dependency added to pyproject.toml without `make lock` still installs, and tests/deploy says so).
@@ -48,6 +48,11 @@ fmt: $(STAMP)
 # The docs site (MkDocs + Material) into site/; tests/deploy/test_docs.py runs the same build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
+# PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 check-config: $(STAMP)
 	$(BIN)/guardrail check-config
