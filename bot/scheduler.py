@@ -14,6 +14,9 @@ DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
+# The outbox is kicked right after each commit; this tick retries what failed and picks up what a
+# crashed replica, or a process without Slack (the CLI), left behind.
+OUTBOX_TICK_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +45,14 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             log.exception("freeze tick failed; the next tick retries from database state")
 
     scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
+                      replace_existing=True, coalesce=True, max_instances=1)
+
+    async def outbox_tick() -> None:
+        try:
+            await runtime.outbox.dispatch()
+        except Exception:
+            log.exception("outbox dispatch failed; the next tick retries from database state")
+
+    scheduler.add_job(outbox_tick, "interval", seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch",
                       replace_existing=True, coalesce=True, max_instances=1)
     return scheduler

@@ -73,10 +73,11 @@ class FreezeExemptionRecord(SQLModel, table=True):
 
 
 class FreezeAnnouncementRecord(SQLModel, table=True):
-    """An announcement claimed by one replica before it is posted: (subject, kind) once.
+    """An announcement claimed by one replica: (subject, kind) once. The claim's transaction also
+    writes the notice to the outbox, so the claim is done at once (`posted_at` = `at`).
 
-    `posted_at` stays empty until Slack took it; a claim left unposted (a failed post, a crash)
-    is taken again by a later tick (`at` moves on, `attempts` counts), from `notice` (JSON).
+    Before the outbox, `posted_at` stayed empty until Slack took it and `notice` (JSON) was kept for
+    retries; such leftovers are handed to the outbox by the ticker.
     """
 
     __tablename__ = "freeze_announcement"

@@ -16,6 +16,7 @@ from bot.db import deliveries
 from bot.runtime import Runtime
 from bot.slack import audit, freeze, health, incidents
 from bot.slack.directory import SlackUserGroups
+from bot.slack.outbox import SlackCourier
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def create_bolt_app(runtime: Runtime) -> AsyncApp:
     )
     app.middleware(_drop_redeliveries(runtime))
     runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
+    runtime.outbox.courier = SlackCourier(app.client, runtime)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
     return app
