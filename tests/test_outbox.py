@@ -205,12 +205,14 @@ async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
         await writer.create(starts_at=now, ends_at=now + timedelta(hours=1), environment=None,
                             reason=f"Window {i}", actor="U0CAROL")
     await writer_db.dispose()
-    fake_slack.delay("chat.postMessage", 0.02)
+    fake_slack.delay("chat.postMessage", 0.1)
     async with AsyncExitStack() as stack:
-        replicas = [await stack.enter_async_context(replica(database_url, config, fake_slack, clock))
-                    for _ in range(2)]
-        delivered = await asyncio.gather(*(r.outbox.dispatch() for r in replicas * 2))
+        a, b = [await stack.enter_async_context(replica(database_url, config, fake_slack, clock)) for _ in range(2)]
+        first_wave = asyncio.gather(a.outbox.dispatch(), b.outbox.dispatch())  # claiming at the same moment
+        await fake_slack.wait_for("chat.postMessage")                        # ... and while posts are in flight
+        second_wave = await asyncio.gather(b.outbox.dispatch(), a.outbox.dispatch())
+        delivered = [*await first_wave, *second_wave]
         assert sum(delivered) == windows
         counts: Counter[Any] = Counter(str(m["text"]) for m in fake_slack.messages_in(DEPLOYS))
         assert len(counts) == windows and set(counts.values()) == {1}, counts
-        assert all(r.status == table.POSTED for r in await rows(replicas[0]))
+        assert all(r.status == table.POSTED for r in await rows(a))
