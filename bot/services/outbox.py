@@ -26,8 +26,10 @@ from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)           # a claimed row is another replica's again after this
-BATCH = 50                             # rows claimed per statement
+# A claimed row is another replica's again after LEASE: longer than a batch can take (BATCH /
+# CONCURRENCY rounds of a post bounded at 10 s plus a lookup bounded at 20 s).
+LEASE = timedelta(minutes=5)
+BATCH = 50                             # rows claimed per statement, marked per transaction
 CONCURRENCY = 8                        # posts in flight at once
 FIRST_RETRY = timedelta(seconds=5)     # backoff doubles from here ...
 LONGEST_WAIT = timedelta(minutes=5)    # ... up to this
@@ -67,6 +69,14 @@ class DeliveryFailed(Exception):
         self.reason = reason
         self.maybe_posted = maybe_posted
         self.permanent = permanent   # retrying cannot help (an unknown kind, a payload it cannot read)
+
+
+@dataclass(frozen=True)
+class _Done:
+    row_id: int
+    status: str
+    channel: str | None = None
+    ts: str | None = None
 
 
 class Courier(Protocol):
@@ -140,15 +150,17 @@ class Outbox:
             if not rows:
                 return delivered
             results = await asyncio.gather(*(self._attempt(courier, row, gate) for row in rows))
-            delivered += sum(results)
+            done = [r for r in results if r is not None]
+            delivered += sum(1 for r in done if r.status == table.POSTED)
+            await self._mark(done)
             if len(rows) < BATCH:
                 return delivered
 
-    async def _attempt(self, courier: Courier, row: table.ClaimedRow, gate: asyncio.Semaphore) -> bool:
+    async def _attempt(self, courier: Courier, row: table.ClaimedRow, gate: asyncio.Semaphore) -> _Done | None:
+        """One attempt; what to mark when it is over (failures are recorded here, one by one)."""
         now = self._clock.now()
         if row.expires_at is not None and now >= row.expires_at:
-            await self._finish(row, table.EXPIRED, now)
-            return False
+            return _Done(row.id, table.EXPIRED)
         message = OutboxMessage(row.id, row.kind, row.payload, row.created_at, row.attempts, row.look_first)
         try:
             async with gate:
@@ -156,28 +168,36 @@ class Outbox:
         except DeliveryFailed as exc:
             await self._failed(row, exc.reason, maybe_posted=row.look_first or exc.maybe_posted,
                                permanent=exc.permanent)
-            return False
+            return None
         except Exception as exc:  # a courier bug or an unexpected error: it may have posted
             log.exception("delivering outbox message %s (%s) failed", row.id, row.kind)
             await self._failed(row, f"{type(exc).__name__}: {exc}", maybe_posted=True)
-            return False
-        status = table.SKIPPED if outcome.skipped else table.POSTED
-        try:
-            await self._finish(row, status, self._clock.now(), channel=outcome.channel, ts=outcome.ts)
-        except Exception as exc:
-            # Posted but not marked: once the lease ends the row is claimed again, and that attempt
-            # finds the message in the channel instead of posting it twice.
-            log.warning("outbox message %s was posted but could not be marked (%s); it will be looked "
-                        "for in the channel before any new attempt", row.id, type(exc).__name__)
-            return True
-        return not outcome.skipped
+            return None
+        return _Done(row.id, table.SKIPPED if outcome.skipped else table.POSTED, outcome.channel, outcome.ts)
 
-    async def _finish(self, row: table.ClaimedRow, status: str, at: datetime, *, channel: str | None = None,
-                      ts: str | None = None) -> None:
-        async with self._db.unit_of_work() as session:
-            await table.finish(session, row_id=row.id, status=status, at=at, channel=channel, ts=ts)
+    async def _mark(self, done: list[_Done]) -> None:
+        """Mark a batch's delivered rows in one transaction. If the database is away, the rows stay
+        claimed; once their lease ends they are taken again, and that attempt finds each message in
+        the channel instead of posting it twice."""
+        if not done:
+            return
+        at = self._clock.now()
+        try:
+            async with self._db.unit_of_work() as session:
+                for d in done:
+                    await table.finish(session, row_id=d.row_id, status=d.status, at=at, channel=d.channel, ts=d.ts)
+        except Exception as exc:
+            log.warning("outbox messages %s were delivered but could not be marked (%s); each will be looked "
+                        "for in the channel before any new attempt", [d.row_id for d in done], type(exc).__name__)
 
     async def _failed(self, row: table.ClaimedRow, reason: str, *, maybe_posted: bool, permanent: bool = False) -> None:
+        try:
+            await self._record_failure(row, reason, maybe_posted=maybe_posted, permanent=permanent)
+        except Exception as exc:  # the row stays claimed and is taken again when its lease ends
+            log.warning("could not record the failed attempt at outbox message %s (%s)", row.id, type(exc).__name__)
+
+    async def _record_failure(self, row: table.ClaimedRow, reason: str, *, maybe_posted: bool,
+                              permanent: bool) -> None:
         now = self._clock.now()
         if permanent or row.attempts >= MAX_ATTEMPTS or now - row.created_at >= MAX_AGE:
             async with self._db.unit_of_work() as session:
