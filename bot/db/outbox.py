@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Text, false, func, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Text, false, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -118,19 +118,6 @@ async def retry_later(session: AsyncSession, *, row_id: int, due_at: datetime, m
         update(OutboxRecord).where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
         .values(due_at=due_at, maybe_posted=maybe_posted, last_error=_short(error))
         .execution_options(synchronize_session=False))
-
-
-async def counts(session: AsyncSession) -> dict[str, int]:
-    """How many rows are in each status."""
-    rows = await session.execute(select(col(OutboxRecord.status), func.count()).group_by(col(OutboxRecord.status)))
-    return {str(status): int(n) for status, n in rows.all()}
-
-
-async def oldest_pending(session: AsyncSession) -> datetime | None:
-    rows = await session.execute(select(func.min(col(OutboxRecord.created_at)))
-                                 .where(col(OutboxRecord.status) == PENDING))
-    value = rows.scalar_one_or_none()
-    return _utc(value) if value is not None else None
 
 
 async def by_id(session: AsyncSession, *, row_id: int) -> OutboxRecord | None:

@@ -97,13 +97,6 @@ def backoff(attempt: int) -> timedelta:
     return min(wait, LONGEST_WAIT)
 
 
-@dataclass(frozen=True)
-class OutboxState:
-    pending: int
-    failed: int
-    oldest_pending: datetime | None
-
-
 class Outbox:
     """The dispatcher. Without a courier (the CLI) rows wait for a process that has one."""
 
@@ -214,13 +207,6 @@ class Outbox:
         async with self._db.unit_of_work() as session:
             await table.retry_later(session, row_id=row.id, due_at=now + wait, maybe_posted=maybe_posted,
                                     error=reason)
-
-    async def state(self) -> OutboxState:
-        """How many messages wait or were given up on, and since when the oldest waits."""
-        async with self._db.reader() as session:
-            counts = await table.counts(session)
-            oldest = await table.oldest_pending(session)
-        return OutboxState(counts.get(table.PENDING, 0), counts.get(table.FAILED, 0), oldest)
 
     async def aclose(self) -> None:
         """Stop kicking and let a running dispatch finish its current step (bounded)."""
