@@ -216,3 +216,36 @@ async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
         counts: Counter[Any] = Counter(str(m["text"]) for m in fake_slack.messages_in(DEPLOYS))
         assert len(counts) == windows and set(counts.values()) == {1}, counts
         assert all(r.status == table.POSTED for r in await rows(a))
+
+
+async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    import json
+
+    from bot.db import freeze as freeze_tables
+    from bot.db import migrate
+    from bot.services.freeze import FreezeService
+
+    config = write_config(tmp_path / "config")
+    migrate.upgrade(database_url)
+    db = Database(database_url)
+    now = clock.now()
+    window = await FreezeService(db, clock, load_config(config, {}).config).create(
+        starts_at=now, ends_at=now + timedelta(hours=1), environment=None, reason="Demo", actor="U0CAROL")
+    async with db.unit_of_work() as session:  # what the version before the outbox left: claimed, never posted
+        await freeze_tables.claim_announcement(session, key=f"w{window.id}:start", at=now, notice=json.dumps(
+            {"kind": "started", "at": now.isoformat(), "window": window.id, "exemption": None, "until_start": None,
+             "due_at": now.isoformat()}))
+    await db.dispose()
+    async with replica(database_url, config, fake_slack, clock) as runtime:
+        await runtime.freezes.tick()
+        await runtime.outbox.settle()
+        await runtime.outbox.dispatch()
+        for _ in range(2):
+            clock.advance(timedelta(minutes=1))
+            await runtime.freezes.tick()
+            await runtime.outbox.settle()
+    async with replica(database_url, config, fake_slack, clock) as runtime:  # a restart adopts nothing again
+        await runtime.freezes.tick()
+        await runtime.outbox.settle()
+    assert posted_in(fake_slack, DEPLOYS, "has started") == ["Freeze #1 on production has started: Demo"]
