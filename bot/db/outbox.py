@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Text, false, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Text, false, insert, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,6 +69,16 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
     await session.flush()
     assert row.id is not None
     return row.id
+
+
+async def enqueue_many(session: AsyncSession, *, messages: Sequence[tuple[str, dict[str, Any], datetime,
+                                                                          datetime | None]]) -> None:
+    """Add many messages (kind, payload, at, expires_at) with one multi-row INSERT."""
+    if messages:
+        await session.execute(insert(OutboxRecord).values([
+            {"kind": kind, "payload": json.dumps(payload, sort_keys=True), "created_at": at, "due_at": at,
+             "expires_at": expires_at, "status": PENDING, "attempts": 0, "maybe_posted": False, "look_first": False}
+            for kind, payload, at, expires_at in messages]))
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedRow]:

@@ -44,7 +44,7 @@ from bot.services.freeze_types import (
     ResponderDirectory,
     has_control,
 )
-from bot.services.outbox import Outbox
+from bot.services.outbox import Outbox, enqueue_many
 from bot.services.outbox import enqueue as enqueue_message
 from bot.services.ports import ActiveFreeze, DeployInfo
 
@@ -63,7 +63,7 @@ class FreezeService:
         self.outbox = outbox
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock)
-        self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notice, kick=self._kick,
+        self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notices, kick=self._kick,
                                     on_change=self._gate.invalidate)
 
     @property
@@ -402,6 +402,11 @@ async def enqueue_notice(session: tables.Session, notice: FreezeNotice) -> None:
     """Write the notice to the outbox, in the caller's unit of work."""
     await enqueue_message(session, kind=outbox_kind(notice), payload=to_payload(notice), at=notice.at,
                           expires_at=expires_at(notice))
+
+
+async def enqueue_notices(session: tables.Session, notices: Sequence[FreezeNotice]) -> None:
+    """Write many notices to the outbox with one statement, in the caller's unit of work."""
+    await enqueue_many(session, [(outbox_kind(n), to_payload(n), n.at, expires_at(n)) for n in notices])
 
 
 async def _gate_state(session: tables.Session, *, at: datetime, until: datetime, environment: str | None = None

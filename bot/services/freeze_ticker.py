@@ -11,8 +11,7 @@ the outbox once.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this 
 TICK_BATCH = 200                           # due windows claimed per transaction
 LEGACY_ATTEMPTS = 5                        # a pre-outbox claim tried this often was given up on then
 
-Enqueue = Callable[[tables.Session, FreezeNotice], Awaitable[None]]
+Enqueue = Callable[[tables.Session, Sequence[FreezeNotice]], Awaitable[None]]
 
 
 class FreezeTicker:
@@ -91,7 +90,7 @@ class FreezeTicker:
                 await tables.mark_posted(session, keys=[row.key], at=now)
                 notice = await _notice_from_json(session, row.notice)
                 if notice is not None:
-                    await self._enqueue(session, notice)
+                    await self._enqueue(session, [notice])
                     adopted += 1
         return adopted
 
@@ -102,26 +101,27 @@ class FreezeTicker:
         On PostgreSQL, rows another replica is processing are skipped (SKIP LOCKED), so replicas
         share the work; either way the claims make every announcement happen once.
         """
-        claimed_count = 0
         async with self._db.unit_of_work() as session:
             rows = await tables.due_windows(session, now=now, limit=TICK_BATCH)
+            due: list[tuple[str, bool, FreezeNotice]] = []
             for row in rows:
                 window = window_from_row(row)
                 for event in schedule.due_events(window, self._reminders, now):
-                    if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
-                        event = replace(event, post=False)
-                    notice = FreezeNotice(event.kind, now, "system", window, until_start=event.until_start,
-                                          due_at=event.due_at)
-                    claimed = await tables.claim_announcement(session, key=event.key, at=now)
-                    if claimed and event.post:
-                        await append_entry(session, at=now, actor="system", action="freeze.announced",
-                                           subject=f"freeze#{window.id}",
-                                           details={"kind": event.kind.value, "key": event.key})
-                        await self._enqueue(session, notice)
-                        claimed_count += 1
+                    post = event.post and not (event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP)
+                    due.append((event.key, post, FreezeNotice(
+                        event.kind, now, "system", window, until_start=event.until_start, due_at=event.due_at)))
                 row.next_event_at = schedule.next_event_at(window, self._reminders, now)
                 session.add(row)
-        return len(rows), claimed_count
+            # One statement claims the batch; one writes its outbox messages (the audit entries are a chain).
+            claimed = await tables.claim_announcements(session, keys=[key for key, _, _ in due], at=now)
+            chosen = [(key, notice) for key, post, notice in due if post and key[:200] in claimed]
+            for key, notice in chosen:
+                assert notice.window is not None
+                await append_entry(session, at=now, actor="system", action="freeze.announced",
+                                   subject=f"freeze#{notice.window.id}",
+                                   details={"kind": notice.kind.value, "key": key})
+            await self._enqueue(session, [notice for _, notice in chosen])
+        return len(rows), len(chosen)
 
     async def _expire(self, exemption_id: int, now: datetime) -> int:
         async with self._db.unit_of_work() as session:
@@ -140,7 +140,7 @@ class FreezeTicker:
             await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
                                subject=f"exemption#{exemption_id}", details={"window": row.window_id,
                                                                              "service": row.service})
-            await self._enqueue(session, notice)
+            await self._enqueue(session, [notice])
         self._on_change()
         return 1
 

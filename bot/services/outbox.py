@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -89,6 +90,12 @@ async def enqueue(session: Session, *, kind: str, payload: dict[str, Any], at: d
                   expires_at: datetime | None = None) -> int:
     """Add a message to the outbox inside the caller's unit of work (so it commits with the change)."""
     return await table.enqueue(session, kind=kind, payload=payload, at=at, expires_at=expires_at)
+
+
+async def enqueue_many(session: Session, messages: Sequence[tuple[str, dict[str, Any], datetime, datetime | None]]
+                       ) -> None:
+    """Add many messages (kind, payload, at, expires_at) in one statement, inside the caller's unit of work."""
+    await table.enqueue_many(session, messages=messages)
 
 
 def backoff(attempt: int) -> timedelta:
