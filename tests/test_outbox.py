@@ -249,3 +249,28 @@ async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
         await runtime.freezes.tick()
         await runtime.outbox.settle()
     assert posted_in(fake_slack, DEPLOYS, "has started") == ["Freeze #1 on production has started: Demo"]
+
+
+async def test_a_message_slack_keeps_refusing_is_given_up_visibly_and_delivered_ones_are_forgotten(
+        bot: BotHarness, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.services.outbox import KEEP_DONE, MAX_AGE
+
+    await bot.slack.slash("/freeze", "for 1h Posted", user_id="U0CAROL")
+    await bot.fake.wait_for("chat.postMessage", lambda c: "Posted" in str(c.args.get("text")))
+    bot.fake.fail("chat.postMessage", "channel_not_found", times=1000)
+    await bot.slack.slash("/freeze", "for 1h Refused", user_id="U0CAROL")
+    await bot.fake.wait_for_response(lambda r: "Created freeze #2" in str(r.body.get("text")))
+    start = bot.clock.now()
+    while bot.clock.now() - start <= MAX_AGE + LONGEST_WAIT:
+        await bot.runtime.outbox.settle()
+        bot.clock.advance(LONGEST_WAIT)
+        await bot.runtime.outbox.dispatch()
+    statuses = [(r.kind, r.status) for r in await rows(bot.runtime)]
+    assert statuses == [("freeze.created", table.POSTED), ("freeze.created", table.FAILED)]
+    [gave_up] = [e for e in await bot.runtime.audit.latest(10) if e.action == "outbox.gave_up"]
+    assert gave_up.subject == "outbox#2" and "channel_not_found" in gave_up.details["error"]
+    assert "gave up posting outbox message 2 (freeze.created)" in caplog.text
+
+    bot.clock.advance(KEEP_DONE)
+    await bot.runtime.outbox.dispatch()
+    assert [(r.id, r.status) for r in await rows(bot.runtime)] == [(2, table.FAILED)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Text, false, insert, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, insert, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -128,6 +128,12 @@ async def retry_later(session: AsyncSession, *, row_id: int, due_at: datetime, m
         update(OutboxRecord).where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
         .values(due_at=due_at, maybe_posted=maybe_posted, last_error=_short(error))
         .execution_options(synchronize_session=False))
+
+
+async def forget_done_before(session: AsyncSession, *, cutoff: datetime) -> None:
+    """Delete rows that were posted, skipped or expired before `cutoff` (failed ones are kept)."""
+    await session.execute(delete(OutboxRecord).where(col(OutboxRecord.status).in_([POSTED, SKIPPED, EXPIRED]),
+                                                     col(OutboxRecord.done_at) < cutoff))
 
 
 async def by_id(session: AsyncSession, *, row_id: int) -> OutboxRecord | None:

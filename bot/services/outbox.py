@@ -36,6 +36,8 @@ FIRST_RETRY = timedelta(seconds=5)     # backoff doubles from here ...
 LONGEST_WAIT = timedelta(minutes=5)    # ... up to this
 MAX_ATTEMPTS = 30
 MAX_AGE = timedelta(hours=2)           # a message older than this is not posted any more
+KEEP_DONE = timedelta(days=7)          # delivered rows are kept this long for inspection
+FORGET_EVERY = timedelta(hours=1)
 
 Session = table.Session  # what services name in annotations
 
@@ -114,6 +116,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._closed = False
+        self._forgotten_at: datetime | None = None
 
     def kick(self) -> None:
         """Dispatch now in the background (coalesced); call after committing an `enqueue`."""
@@ -141,6 +144,7 @@ class Outbox:
         courier = self.courier
         if courier is None:
             return 0
+        await self._forget_old()
         delivered = 0
         gate = asyncio.Semaphore(CONCURRENCY)
         while True:
@@ -155,6 +159,14 @@ class Outbox:
             await self._mark(done)
             if len(rows) < BATCH:
                 return delivered
+
+    async def _forget_old(self) -> None:
+        now = self._clock.now()
+        if self._forgotten_at is not None and self._forgotten_at <= now < self._forgotten_at + FORGET_EVERY:
+            return
+        self._forgotten_at = now
+        async with self._db.unit_of_work() as session:
+            await table.forget_done_before(session, cutoff=now - KEEP_DONE)
 
     async def _attempt(self, courier: Courier, row: table.ClaimedRow, gate: asyncio.Semaphore) -> _Done | None:
         """One attempt; what to mark when it is over (failures are recorded here, one by one)."""
