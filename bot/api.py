@@ -23,6 +23,7 @@ from bot.services.freeze_types import (
     FreezeRefused,
     FreezeWindow,
     GateDecision,
+    GateUnavailable,
     RecordedDeploy,
     has_control,
 )
@@ -43,6 +44,12 @@ def _frozen(decision: GateDecision) -> JSONResponse:
     assert decision.window is not None
     return JSONResponse({"environment": decision.environment, "frozen": True,
                          "window": window_json(decision.window)}, status_code=423)
+
+
+def _unavailable(exc: GateUnavailable) -> JSONResponse:
+    """The gate cannot know: fail closed (CI must not deploy), say why, and when to ask again."""
+    return JSONResponse({"error": "the freeze gate cannot tell whether deploys may go ahead: do not deploy",
+                         "reason": exc.reason}, status_code=503, headers={"Retry-After": "5"})
 
 
 def _unprocessable(errors: dict[str, str]) -> JSONResponse:
@@ -167,6 +174,8 @@ def api_routes(runtime: Runtime) -> list[Route]:
             decision = await runtime.freezes.gate(environment, service=service)
         except FreezeRefused as exc:
             return _unprocessable({exc.field or "environment": exc.message})
+        except GateUnavailable as exc:
+            return _unavailable(exc)
         if decision.frozen:
             return _frozen(decision)
         payload: dict[str, Any] = {"environment": decision.environment, "frozen": False}
@@ -197,6 +206,8 @@ def api_routes(runtime: Runtime) -> list[Route]:
         except FreezeRefused as exc:
             field = "Idempotency-Key" if exc.field == "idempotency_key" else exc.field or "body"
             return _unprocessable({field: exc.message})
+        except GateUnavailable as exc:
+            return _unavailable(exc)
         if isinstance(outcome, GateDecision):
             return _frozen(outcome)
         # CI never waits on Slack: the announcement was written to the outbox with the deploy.

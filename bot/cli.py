@@ -18,12 +18,16 @@ from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.db import migrate as migrations
-from bot.db.audit import AuditEntry
+from bot.db.audit import Anchor, AuditEntry, ChainVerification
 from bot.db.urls import UnsupportedDatabaseURL, redacted
+from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime, build_runtime
-from bot.services.freeze_types import FreezeRefused
+from bot.services.audit import UNSIGNED_WARNING
+from bot.services.freeze_types import FreezeRefused, GateUnavailable
 from bot.settings import Settings, config_environment
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,14 +69,17 @@ def _runtime(settings: Settings) -> Runtime:
 
 def _check_schema(settings: Settings) -> None:
     try:
-        missing = migrations.pending(settings.database_url)
+        state = migrations.schema_state(settings.database_url, connect_timeout=settings.database_connect_timeout)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
     except Exception as exc:
         raise CliError(_unreachable(settings, exc)) from None
-    if missing:
+    if state.pending:
         raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
-                       f"(missing {', '.join(sorted(missing))}): run `guardrail migrate` first")
+                       f"(missing {', '.join(sorted(state.pending))}): run `guardrail migrate` first")
+    if state.newer:
+        log.warning("the database was migrated by a newer guardrail (%s); this version runs against it, as "
+                    "migrations stay compatible with the previous release", ", ".join(sorted(state.newer)))
 
 
 def _unreachable(settings: Settings, exc: Exception) -> str:
@@ -184,24 +191,50 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _anchors(texts: Sequence[str]) -> list[Anchor]:
+    try:
+        return [Anchor.parse(text) for text in texts]
+    except ValueError as exc:
+        raise CliError(f"--anchor {exc}") from None
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     settings = _settings()
+    anchors = _anchors(args.anchor or [])
     _check_schema(settings)
     runtime = _runtime(settings)
 
     async def run() -> int:
         try:
-            result = await runtime.audit.verify()
+            result = await runtime.audit.verify(anchors)
         finally:
             await runtime.close()
-        if result.ok:
-            print(f"audit log intact: {result.checked} entries verified")
-            return EXIT_OK
-        print(f"audit log BROKEN at entry #{result.first_bad_seq}: {result.reason} "
-              f"({result.checked} entries verified before it)", file=sys.stderr)
-        return EXIT_FAILED
+        if result.key_problem:
+            raise CliError(f"cannot verify the audit log: {result.reason}")
+        if not result.ok:
+            print(f"audit log BROKEN at entry #{result.first_bad_seq}: {result.reason} "
+                  f"({result.checked} entries verified before it)", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"audit log intact: {result.checked} entries verified{_how(result)}")
+        if not runtime.audit.signed:
+            print(f"note: {UNSIGNED_WARNING}", file=sys.stderr)
+        return EXIT_OK
 
     return asyncio.run(run())
+
+
+def _how(result: ChainVerification) -> str:
+    def span(first: int, last: int) -> str:
+        return f"#{first}" if first == last else f"#{first} to #{last}"
+
+    parts = []
+    if result.keyed_from is not None:
+        parts.append(f"{span(result.keyed_from, result.checked)} signed with GUARDRAIL_AUDIT_KEY")
+    if result.unkeyed:
+        parts.append(f"{span(1, result.unkeyed)} SHA-256 only")
+    if result.anchors:
+        parts.append(f"{result.anchors} anchor{'s' if result.anchors != 1 else ''} found")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -288,6 +321,9 @@ async def _ask_api(url: str, token: str | None, environment: str, service: str |
         return EXIT_FROZEN
     if response.status_code == 401:
         raise CliError(f"{endpoint} refused the token (401): set GUARDRAIL_API_TOKEN to the bot's API token")
+    if response.status_code == 503 and isinstance(body, dict) and "reason" in body:
+        raise CliError(f"the freeze gate cannot tell whether {environment} may deploy ({body['reason']}): "
+                       "failing closed, do not deploy")
     raise CliError(f"{endpoint} answered HTTP {response.status_code}: {str(body)[:300]}")
 
 
@@ -304,6 +340,9 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
             decision = await runtime.freezes.gate(args.environment, service=args.service)
         except FreezeRefused as exc:
             raise CliError(exc.message) from None
+        except GateUnavailable as exc:
+            raise CliError(f"the freeze gate cannot tell whether {args.environment} may deploy ({exc.reason}): "
+                           "failing closed, do not deploy") from None
         finally:
             await runtime.close()
         if decision.window is None:
@@ -349,7 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", default=None, help="a duration (7d) or an ISO date/time (2026-12-01)")
     export.add_argument("--output", "-o", default=None, help="file to write (default stdout)")
     export.set_defaults(handler=cmd_audit_export)
-    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken")
+    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken, 2 cannot check",
+                                  description="Check every entry's hash (HMAC with GUARDRAIL_AUDIT_KEY) and link. "
+                                  "Each --anchor (an entry number and hash posted in audit.anchor_channel) must "
+                                  "still be in the chain: that catches a deleted tail with a rewound head.")
+    verify.add_argument("--anchor", action="append", metavar="SEQ:HASH",
+                        help="an anchor the chain must still contain (repeatable)")
     verify.set_defaults(handler=cmd_audit_verify)
     audit.set_defaults(handler=lambda _args: _usage(audit))
 
@@ -397,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # APScheduler logs every run of every job at INFO: a 1 s tick would be 170,000 lines a day.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    keep_secrets_out_of_logs()
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         return _usage(parser)

@@ -6,6 +6,9 @@ The incident guardrail exists for was made worse by unbounded retries. So here:
   exponential backoff and full jitter (tenacity) so replicas don't retry in lock-step;
 - each target has a circuit breaker: after `failure_threshold` consecutive
   failures it stops calling for `recovery_timeout`, then lets one trial call through.
+
+One exception to "retry briefly": writing down an effect that already happened outside guardrail
+(`RECORD_OUTCOME`). The effect cannot be taken back, so its record is retried for minutes.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -28,6 +32,9 @@ from tenacity import (
 from bot.clock import Clock, SystemClock
 
 T = TypeVar("T")
+
+
+MAX_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,19 @@ class CallPolicy:
     deadline: float = 30.0     # seconds for all attempts together
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.attempts > 10:
-            raise ValueError("attempts must be between 1 and 10")
+        if self.attempts < 1 or self.attempts > MAX_ATTEMPTS:
+            raise ValueError(f"attempts must be between 1 and {MAX_ATTEMPTS}")
         if self.timeout <= 0 or self.deadline <= 0:
             raise ValueError("timeout and deadline must be positive")
 
 
 ONE_SHOT = CallPolicy()
+
+# Recording the result of an action that already ran (a playbook step's outcome and its audit
+# entry, one transaction). The write is conditional on the run, so repeating it is safe, and losing
+# it means nobody knows what production got: keep trying for three minutes — longer than a
+# database failover or restart — at most 5 s apart once the database is back.
+RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0)
 
 
 class OutboundTimeout(Exception):
@@ -142,6 +155,28 @@ class Breakers:
         return breaker
 
 
+async def give_up_after(seconds: float, awaitable: Awaitable[T]) -> T:
+    """The awaitable's result, or `TimeoutError` after `seconds` — at once, without waiting for the
+    cut work to finish being cancelled (a PostgreSQL query being cancelled can take psycopg's own
+    cleanup several seconds more). The work is cancelled and left to end in the background."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def reconnect_delays(*, initial: float, maximum: float) -> Iterator[float]:
     """Waits between attempts to re-establish a long-lived connection (Socket Mode): exponential,
     capped, with full jitter so replicas that lost Slack together don't reconnect together."""
@@ -165,11 +200,13 @@ async def call_outbound(
     breakers: Breakers | None = None,
     idempotent: bool = False,
     retry_on: Callable[[BaseException], bool] = _transient,
+    on_retry: Callable[[BaseException], Awaitable[None]] | None = None,
 ) -> T:
     """Call `func` under `policy`: timeout per attempt, bounded jittered retries, breaker per target.
 
     Non-idempotent calls get exactly one attempt whatever the policy says: retrying a
-    rollback that may already have happened is how a bot becomes the incident.
+    rollback that may already have happened is how a bot becomes the incident. `on_retry` hears
+    each failure that will be retried (before the wait).
     """
     attempts = policy.attempts if idempotent else 1
     breaker = breakers.for_target(target) if breakers is not None else None
@@ -183,10 +220,16 @@ async def call_outbound(
     async def guarded() -> T:
         return await (breaker.call(attempt) if breaker is not None else attempt())
 
+    async def before_sleep(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if on_retry is not None and failure is not None:
+            await on_retry(failure)
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(policy.deadline),
         wait=wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
         retry=retry_if_exception(retry_on),
+        before_sleep=before_sleep,
         reraise=True,
     )
     return await retrying(guarded)

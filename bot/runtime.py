@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.actions import build_action, build_undo
 from bot.actions.environment import action_endpoints, action_secrets
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
-from bot.db.engine import Database
+from bot.db.audit import AuditKey
+from bot.db.engine import Database, DatabaseBounds
+from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -46,22 +52,38 @@ class Runtime:
         await self.db.dispose()
 
 
+def database_bounds(settings: Settings) -> DatabaseBounds:
+    return DatabaseBounds(connect=settings.database_connect_timeout, statement=settings.database_statement_timeout,
+                          operation=settings.database_timeout, pool=settings.database_pool_timeout,
+                          busy=settings.database_busy_timeout)
+
+
+def replica_name() -> str:
+    """This process, as step leases name it: host, pid, and a random tag (containers reuse pid 1)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    keep_secrets_out_of_logs()  # before the first request any HTTP client logs
+    secret = settings.guardrail_audit_key
+    db = Database(settings.database_url, database_bounds(settings),
+                  audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
     # Every announcement that must happen goes through the outbox; the Slack layer gives it a courier.
     outbox = Outbox(db, clock)
-    freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders)
+    freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
+                            gate_timeout=settings.gate_timeout)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
                            watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo, responders=responders)
+                                build_undo=build_undo, responders=responders, replica=replica_name(),
+                                step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds))
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
     health.incidents = incidents
@@ -70,7 +92,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         loaded=loaded,
         db=db,
         clock=clock,
-        audit=AuditLog(db, clock),
+        audit=AuditLog(db, clock, config.audit),
         breakers=breakers,
         responders=responders,
         freezes=freezes,

@@ -1,19 +1,27 @@
-"""APScheduler ticks that call services. Nothing else lives here."""
+"""APScheduler ticks that call services. Nothing else lives here.
+
+Every tick has a deadline (`TICK_DEADLINE`): a tick that hangs — on a database that stopped
+answering, say — is cut, and the next tick starts from database state as usual. A run of failing
+ticks is logged once when it starts and once when the ticks work again, not every second.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import deliveries
+from bot.resilience import give_up_after
 from bot.runtime import Runtime
 
 DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
+AUDIT_ANCHOR_TICK_SECONDS = 60.0
 # The outbox is kicked right after each commit; this tick retries what failed and picks up what a
 # crashed replica, or a process without Slack (the CLI), left behind.
 OUTBOX_TICK_SECONDS = 2.0
@@ -23,36 +31,70 @@ log = logging.getLogger(__name__)
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
+    deadline = runtime.settings.tick_deadline
 
     async def forget_old_deliveries() -> None:
         async with runtime.db.unit_of_work() as session:
             await deliveries.forget_before(session, runtime.clock.now() - DELIVERY_MEMORY)
 
     # Stable ids and replace_existing: a restart re-registers instead of duplicating.
-    scheduler.add_job(forget_old_deliveries, "interval", minutes=30, id="housekeeping.deliveries",
-                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(with_deadline("housekeeping.deliveries", forget_old_deliveries, deadline), "interval",
+                      minutes=30, id="housekeeping.deliveries", replace_existing=True, coalesce=True,
+                      max_instances=1)
 
     interval = runtime.health.watch_interval
     if interval is not None:
         # Ticks at the shortest watch_interval; the service checks only the services that are due.
-        scheduler.add_job(runtime.health.watch_tick, "interval", seconds=max(interval.total_seconds(), 1.0),
-                          id="health.watch", replace_existing=True, coalesce=True, max_instances=1)
+        scheduler.add_job(with_deadline("health watch", runtime.health.watch_tick, deadline), "interval",
+                          seconds=max(interval.total_seconds(), 1.0), id="health.watch", replace_existing=True,
+                          coalesce=True, max_instances=1)
 
-    async def freeze_tick() -> None:
-        try:
-            await runtime.freezes.tick()
-        except Exception:
-            log.exception("freeze tick failed; the next tick retries from database state")
-
-    scheduler.add_job(freeze_tick, "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
+    # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
+    scheduler.add_job(with_deadline("interrupted-steps sweep", runtime.incidents.sweep_interrupted, deadline),
+                      "interval", seconds=runtime.incidents.leases.sweep_interval,
+                      id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
                       replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(with_deadline("freeze tick", runtime.freezes.tick, deadline), "interval",
+                      seconds=FREEZE_TICK_SECONDS, id="freeze.tick", replace_existing=True, coalesce=True,
+                      max_instances=1)
 
-    async def outbox_tick() -> None:
-        try:
-            await runtime.outbox.dispatch()
-        except Exception:
-            log.exception("outbox dispatch failed; the next tick retries from database state")
-
-    scheduler.add_job(outbox_tick, "interval", seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch",
-                      replace_existing=True, coalesce=True, max_instances=1)
+    if runtime.audit.anchoring:
+        # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.
+        scheduler.add_job(with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline), "interval",
+                          seconds=AUDIT_ANCHOR_TICK_SECONDS, id="audit.anchor", replace_existing=True,
+                          coalesce=True, max_instances=1)
+    scheduler.add_job(with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), "interval",
+                      seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch", replace_existing=True, coalesce=True,
+                      max_instances=1)
+    # A tick still running when the next is due is skipped by APScheduler, which logs a warning
+    # each time; the deadline bounds how long that lasts and reports it once, so those are noise.
+    logging.getLogger("apscheduler.scheduler").addFilter(_skipped_runs)
     return scheduler
+
+
+def with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: float) -> Callable[[], Awaitable[None]]:
+    """`tick`, cut after `deadline` seconds; failures logged once per run of failures, never raised."""
+    failing = False
+
+    async def run() -> None:
+        nonlocal failing
+        try:
+            await give_up_after(deadline, tick())
+        except Exception as exc:
+            if not failing:
+                why = (f"cut after {deadline:g}s (the database is not answering?)" if isinstance(exc, TimeoutError)
+                       else f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+                log.warning("%s %s; the next ticks retry from database state (logged once until it works again)",
+                            name, why)
+                log.debug("%s failure", name, exc_info=exc)
+            failing = True
+            return
+        if failing:
+            log.warning("%s works again", name)
+            failing = False
+
+    return run
+
+
+def _skipped_runs(record: logging.LogRecord) -> bool:
+    return "maximum number of running instances reached" not in record.getMessage()

@@ -15,7 +15,8 @@ from starlette.applications import Starlette
 from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
-from bot.slack.app import create_bolt_app
+from bot.services.audit import UNSIGNED_WARNING
+from bot.slack.app import create_bolt_app, slack_connection
 from bot.web import create_web_app
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,14 @@ SOCKET_RETRY_MAX = 60.0
 
 
 def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
-    bolt = create_bolt_app(runtime)
+    slack = slack_connection(runtime)
+    bolt = create_bolt_app(runtime, slack)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not runtime.audit.signed:
+            log.warning(UNSIGNED_WARNING)
+        await slack.open(bolt.client)
         await runtime.audit.record_config(runtime.loaded.sha256, [str(f) for f in runtime.loaded.files])
         scheduler = build_scheduler(runtime)
         scheduler.start()
@@ -46,6 +51,7 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await socket_task
             await runtime.close()
+            await slack.close()
 
     return create_web_app(runtime, bolt, lifespan=lifespan), bolt
 

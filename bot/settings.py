@@ -28,6 +28,28 @@ class Settings(BaseSettings):
     kubeconfig: str | None = Field(default=None, description="KUBECONFIG: kubeconfig file(s) for Kubernetes actions")
     kubernetes_service_host: str | None = Field(default=None, description="Set inside a cluster (in-cluster auth)")
     kubernetes_service_port: int = Field(default=443, description="Set inside a cluster (in-cluster auth)")
+    # Bounds on every wait on the database (seconds); see bot.db.engine and the README's Reliability section.
+    database_connect_timeout: float = Field(default=5.0, ge=1, le=600, description="PostgreSQL connect timeout")
+    database_statement_timeout: float = Field(default=10.0, gt=0, le=3600,
+                                              description="PostgreSQL statement_timeout (server side)")
+    database_timeout: float = Field(default=15.0, gt=0, le=3600,
+                                    description="Client-side bound on a unit of work or read (PostgreSQL)")
+    database_pool_timeout: float = Field(default=5.0, gt=0, le=600, description="Wait for a pooled connection")
+    database_busy_timeout: float = Field(default=10.0, ge=0, le=600, description="SQLite busy_timeout")
+    gate_timeout: float = Field(default=2.0, gt=0, le=60,
+                                description="The freeze gate answers 503 when it cannot know within this")
+    ready_timeout: float = Field(default=2.0, gt=0, le=60, description="/readyz: 503 when the database "
+                                 "does not answer within this")
+    tick_deadline: float = Field(default=30.0, gt=0, le=3600, description="A scheduler tick is cut after this")
+
+    # The audit log's signing key (HMAC-SHA-256). Unset: a plain SHA-256 chain, which whoever can
+    # write the database can recompute; a warning says so at start.
+    guardrail_audit_key: SecretStr | None = Field(
+        default=None, description="Signs the audit log's hash chain (at least 16 characters)")
+    guardrail_step_lease_seconds: float = Field(
+        default=30.0, ge=1.0, le=600.0,
+        description="A running step's lease: renewed every sixth of it; a step whose process stopped renewing "
+                    "shows as interrupted soon after it expires")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -36,11 +58,18 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
-                     "heroku_api_token", mode="before")
+                     "heroku_api_token", "guardrail_audit_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` leaves optional secrets empty; an empty string means "not set".
         return None if value == "" else value
+
+    @field_validator("guardrail_audit_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters: use a random string, e.g. `openssl rand -hex 32`")
+        return value
 
     @property
     def socket_mode(self) -> bool:

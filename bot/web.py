@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.api import api_routes
+from bot.resilience import give_up_after
 from bot.runtime import Runtime
+from bot.slack.failures import ANSWERED
 from bot.slack.shape import malformed_reason
 
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
-READY_TIMEOUT = 2.0  # a probe that hangs is worse than one that says "not ready"
 
 
 def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | None = None) -> Starlette:
@@ -43,21 +44,27 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         problem = malformed_reason(body, request.headers.get("content-type", ""))
         if problem is not None:
             return JSONResponse({"error": f"malformed request: {problem}"}, status_code=400)
+        answered = asyncio.Event()  # lets the error handler return only once Slack has its answer
         try:
-            return await handler.handle(request)
+            return await handler.handle(request, addition_context_properties={ANSWERED: answered})
         except Exception:
             log.exception("could not process a signed Slack request")
             return JSONResponse({"error": "malformed request"}, status_code=400)
+        finally:
+            answered.set()
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
         reasons: list[str] = []
+        # A probe that hangs is worse than one that says "not ready": a query (pre-ping included)
+        # that cannot finish within the bound is 503 at the bound, whatever the connection does.
+        bound = runtime.settings.ready_timeout
         try:
-            await asyncio.wait_for(runtime.db.ping(), READY_TIMEOUT)
+            await give_up_after(bound, runtime.db.ping(bound=bound))
         except TimeoutError:
-            reasons.append(f"database: no answer within {READY_TIMEOUT:g}s")
+            reasons.append(f"database: no answer within {bound:g}s")
         except Exception as exc:
             reasons.append(f"database: {type(exc).__name__}")
         if runtime.loaded is None:

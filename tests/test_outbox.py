@@ -121,10 +121,10 @@ class RefusingDatabase(Database):
     down = False
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self, **bounds: Any) -> AsyncIterator[AsyncSession]:
         if self.down:
             raise ConnectionRefusedError("database unavailable (injected)")
-        async with super().unit_of_work() as session:
+        async with super().unit_of_work(**bounds) as session:
             yield session
 
 

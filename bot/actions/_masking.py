@@ -2,8 +2,8 @@
 
 A step's `${VAR}` placeholders put real tokens into URLs, headers and JSON bodies; the confirm
 dialog, the playbook thread and the audit log must show where a call goes, never the token.
-Keys are secret-looking by the audit log's rules (`bot.db.audit.redact`) and a few more
-(`key`, `auth`, `sig`…); values under them become ***, whatever their type.
+Keys are secret-looking by `bot.redaction.secret_key` (the audit log's rule too); values under
+them become ***, whatever their type. Header values are shown only for a few harmless headers.
 """
 
 from __future__ import annotations
@@ -13,25 +13,24 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["MASK", "mask_text", "mask_value", "secret_key", "shown_url"]
+from bot.redaction import OPAQUE as _OPAQUE
+from bot.redaction import SECRET_KEY_PARTS, header_shown, secret_key
+
+__all__ = ["MASK", "mask_headers", "mask_text", "mask_value", "secret_key", "shown_url"]
 
 MASK = "***"
 
-# A superset of bot.db.audit's keys (token, secret, password, authorization, api_key, apikey).
-_SECRET_KEY = re.compile(r"token|key|secret|password|passwd|signature|sig|auth|credential|cookie", re.IGNORECASE)
-# A long opaque run (a webhook's secret path segment, a bare token): ≥ 20 chars of [A-Za-z0-9_-].
-_OPAQUE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
 # `token=abc`, `"api_key": "abc"`, `password: abc`, `Authorization: Bearer abc` in free text.
 _KEY_VALUE = re.compile(
-    r"""(?P<key>[A-Za-z0-9_-]*(?:token|key|secret|password|passwd|signature|auth|credential|cookie)[A-Za-z0-9_-]*)"""
+    rf"""(?P<key>[A-Za-z0-9_-]*(?:{'|'.join(SECRET_KEY_PARTS)})[A-Za-z0-9_-]*)"""
     r"""(?P<sep>["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|(?:bearer|basic|token)\s+\S+|[^\s,;&}"']+)""",
     re.IGNORECASE)
 
 
-def secret_key(key: str) -> bool:
-    """Whether a header, query parameter or JSON key names something secret."""
-    return bool(_SECRET_KEY.search(key))
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header values as people may see them: *** for every header but a few harmless ones."""
+    return {name: mask_text(value) if header_shown(name) else MASK for name, value in headers.items()}
 
 
 def shown_url(url: str) -> str:

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import _outbound
-from bot.actions._masking import mask_text, mask_value, secret_key, shown_url
+from bot.actions._masking import mask_headers, mask_text, mask_value, shown_url
 from bot.actions.base import ActionContext, ActionOutcome
 from bot.config import HttpAction
 from bot.resilience import CallPolicy
 
 __all__ = ["HttpStep"]
 
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
 _FIRST_LINE = 120   # characters of an answer's first line kept in the details (masked)
 
 
@@ -64,9 +63,8 @@ class HttpStep:
         return f"{self.config.method} {self.url}{_body_phrase(self.config.json_body)}"
 
     def _request_details(self) -> dict[str, Any]:
-        headers = {k: ("***" if k.lower() in _SECRET_HEADERS or secret_key(k) else mask_text(v))
-                   for k, v in self.config.headers.items()}
-        return {"method": self.config.method, "url": self.url, "headers": headers,
+        # Header values are never kept (bar Content-Type and the like): custom headers carry credentials.
+        return {"method": self.config.method, "url": self.url, "headers": mask_headers(self.config.headers),
                 "json": mask_value(self.config.json_body), "timeout_s": self.policy.timeout,
                 "attempts": self.policy.attempts if self.idempotent else 1}
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from bot.redaction import OPAQUE
+
 
 class Status(StrEnum):
     UP = "up"
@@ -27,11 +29,15 @@ class CheckResult:
 
 
 def safe_target(url: str) -> str:
-    """Where a check goes, for breaker keys, logs and messages: the URL without user, password,
-    query string or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    """Where a request goes, for breaker keys, logs and messages: the URL without user, password,
+    query string or fragment, and long opaque path segments (a webhook's secret) as ***."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: show no more than the scheme
+        return url.partition(":")[0] + "://***"
     if ":" in host:
         host = f"[{host}]"  # IPv6
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    path = "/".join("***" if OPAQUE.fullmatch(segment) else segment for segment in parts.path.split("/"))
+    return f"{parts.scheme}://{host}{port}{path}"

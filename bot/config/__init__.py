@@ -8,6 +8,7 @@ from bot.config.durations import Duration, format_duration, parse_duration
 from bot.config.loader import LoadedConfig, config_sha256, load_config
 from bot.config.models import (
     Access,
+    AuditSettings,
     Channels,
     FreezeConfig,
     GuardrailConfig,
@@ -41,6 +42,7 @@ from bot.config.problems import ConfigInvalid, ConfigProblem
 __all__ = [
     "Access",
     "Action",
+    "AuditSettings",
     "Channels",
     "ConfigInvalid",
     "ConfigProblem",

@@ -39,6 +39,7 @@ from bot.config.problems import custom_error, format_path
 __all__ = [
     "SKIP_CROSS_CHECKS",
     "Access",
+    "AuditSettings",
     "Channels",
     "FreezeConfig",
     "GuardrailConfig",
@@ -265,6 +266,26 @@ class IncidentSettings(StrictModel):
     )
 
 
+class AuditSettings(StrictModel):
+    """Anchors: the audit log's head posted where a database writer cannot change it."""
+
+    anchor_channel: ChannelId | None = Field(
+        default=None, description="Channel id where the chain's head (entry number and hash) is posted; "
+        "unset: no anchors.")
+    anchor_every: int = Field(
+        default=100, ge=1, le=1_000_000, description="Post an anchor once this many entries were written since "
+        "the last one.")
+    anchor_interval: Duration = Field(
+        default=timedelta(days=1), description="Post an anchor at least this often while entries are written.")
+
+    @field_validator("anchor_interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise custom_error("must be at least 1m", "anchors are checked once a minute")
+        return value
+
+
 class GuardrailConfig(StrictModel):
     """The whole configuration, merged from every YAML file in the config directory."""
 
@@ -276,6 +297,7 @@ class GuardrailConfig(StrictModel):
     playbooks: list[Playbook] = Field(default_factory=list, description="Incident playbooks.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="Health check settings.")
     incidents: IncidentSettings = Field(default_factory=IncidentSettings, description="Incident settings.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log anchors.")
 
     @field_validator("timezone")
     @classmethod

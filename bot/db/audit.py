@@ -1,17 +1,21 @@
-"""The audit log's hash chain: append under the head-row lock, read back, verify.
+"""The audit log's hash chain: append under the head-row lock, read back (verify: `audit_verify`).
 
 Each entry's hash covers its own content and the previous entry's hash, so editing, deleting
-or reordering any row breaks verification from that row on. Appends lock the single
-`audit_head` row (`UPDATE … RETURNING`), so concurrent writers — threads, processes, replicas
-on one PostgreSQL — queue up instead of forking the chain.
+or reordering any row breaks verification from that row on. With GUARDRAIL_AUDIT_KEY the hash is
+an HMAC, which whoever can write the database cannot recompute; anchors (a head posted outside
+the database, `audit_anchors`) catch a deleted tail with a rewound head. What was hashed is
+stored (`content`).
+Appends lock the single `audit_head` row (`UPDATE … RETURNING`), so concurrent writers —
+threads, processes, replicas on one PostgreSQL — queue up instead of forking the chain.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +24,13 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.tables import AuditHead, AuditRecord
+from bot.redaction import header_shown, secret_key
 
 GENESIS_HASH = "0" * 64
-_SECRET_KEYS = ("token", "secret", "password", "authorization", "api_key", "apikey")
+REDACTED = "[redacted]"
+# guardrail's own top-level detail keys that name no secret (an announcement's key, a deploy's
+# idempotency key); nested values come from actions and users and get no such exemption.
+_OWN_KEYS = frozenset({"key", "idempotency_key"})
 
 
 @dataclass(frozen=True)
@@ -37,21 +45,58 @@ class AuditEntry:
     hash: str
 
 
+TAMPERED, WRONG_KEY, NO_KEY = "tampered", "wrong key", "no key"
+
+
 @dataclass(frozen=True)
 class ChainVerification:
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    problem: str | None = None      # TAMPERED, or WRONG_KEY / NO_KEY: the key, not the log, is the problem
+    unkeyed: int = 0                # version 1 (SHA-256 only) entries, all before `keyed_from`
+    keyed_from: int | None = None   # the first entry signed with the key
+    anchors: int = 0                # anchors checked
+
+    @property
+    def key_problem(self) -> bool:
+        return self.problem in (WRONG_KEY, NO_KEY)
 
 
-def redact(value: Any) -> Any:
-    """Replace values under secret-looking keys, at any depth: secrets never reach the log."""
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head recorded outside the database: entry `seq` had hash `hash`."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`<seq>:<hash>`, as posted in the anchor channel; ValueError says what is wrong."""
+        seq, sep, digest = text.strip().partition(":")
+        digest = digest.strip().lower()
+        if not sep or not seq.strip().isascii() or not seq.strip().isdigit() or int(seq) < 1:
+            raise ValueError(f"{text!r}: write an anchor as <entry number>:<hash>, e.g. 120:3f2a…")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"{text!r}: the hash must be the 64 hexadecimal characters posted with the anchor")
+        return cls(int(seq), digest)
+
+
+def redact(value: Any, *, own: frozenset[str] = frozenset()) -> Any:
+    """Replace values under secret-looking keys (`bot.redaction.secret_key`), at any depth, and
+    every header value but a few harmless ones: secrets never reach the log."""
     if isinstance(value, Mapping):
-        return {
-            str(k): "[redacted]" if any(s in str(k).lower() for s in _SECRET_KEYS) else redact(v)
-            for k, v in value.items()
-        }
+        shown: dict[str, Any] = {}
+        for k, v in value.items():
+            name = str(k)
+            if secret_key(name) and name not in own:
+                shown[name] = REDACTED
+            elif name.lower() == "headers" and isinstance(v, Mapping):
+                shown[name] = {str(h): hv if header_shown(str(h)) else REDACTED for h, hv in v.items()}
+            else:
+                shown[name] = redact(v)
+        return shown
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
@@ -61,35 +106,78 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_content(*, seq: int, at: datetime, actor: str, action: str, subject: str, details_json: str,
+                  prev_hash: str, key_id: str | None = None) -> str:
+    """The text an entry's hash covers: every column and the previous hash, as canonical JSON.
+
+    Version 1 (no key) is the original format, so rows written before the content was stored
+    are verified by rebuilding it; version 2 also names its version and the key's id.
+    """
+    fields: dict[str, Any] = {"seq": seq, "at": _iso(at), "actor": actor, "action": action, "subject": subject,
+                              "details": details_json, "prev": prev_hash}
+    if key_id is not None:
+        fields.update(v=2, kid=key_id)
+    return canonical_json(fields)
+
+
 def entry_hash(*, seq: int, at: datetime, actor: str, action: str, subject: str, details_json: str,
                prev_hash: str) -> str:
-    content = canonical_json({
-        "seq": seq,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details_json,
-        "prev": prev_hash,
-    })
+    """The version 1 (plain SHA-256) hash of an entry."""
+    return sha256_hex(entry_content(seq=seq, at=at, actor=actor, action=action, subject=subject,
+                                 details_json=details_json, prev_hash=prev_hash))
+
+
+def sha256_hex(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """GUARDRAIL_AUDIT_KEY: entries are signed with HMAC-SHA-256, which a database writer without
+    the key cannot recompute. `id` (from the key, revealing nothing of it) tells a wrong key from
+    a changed entry."""
+
+    secret: bytes = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return hmac.new(self.secret, b"guardrail audit key id", hashlib.sha256).hexdigest()[:12]
+
+    def sign(self, content: str) -> str:
+        return hmac.new(self.secret, content.encode(), hashlib.sha256).hexdigest()
+
+
+AUDIT_KEY = "guardrail.audit_key"  # session.info key: the unit of work's signing key (None: unkeyed)
+
+# Column widths: values are clipped to these *before* hashing, so what is stored is what was hashed.
+ACTOR_MAX, ACTION_MAX, SUBJECT_MAX = 100, 100, 300
 
 
 async def append_entry(session: AsyncSession, *, at: datetime, actor: str, action: str, subject: str,
                        details: Mapping[str, Any] | None = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction (commit makes it visible)."""
+    """Append one entry inside the caller's transaction (commit makes it visible).
+
+    Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256.
+    """
+    key: AuditKey | None = session.info.get(AUDIT_KEY)
     locked = await session.execute(
         update(AuditHead).where(col(AuditHead.id) == 1).values(seq=col(AuditHead.seq) + 1)
         .returning(col(AuditHead.seq), col(AuditHead.hash))
     )
     seq, prev_hash = locked.one()
-    clean = redact(dict(details or {}))
+    clean = redact(dict(details or {}), own=_OWN_KEYS)
     details_json = canonical_json(clean)
     at = at.astimezone(UTC)
-    digest = entry_hash(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                        details_json=details_json, prev_hash=prev_hash)
-    session.add(AuditRecord(seq=seq, at=at, actor=actor[:100], action=action[:100], subject=subject[:300],
-                            details=details_json, prev_hash=prev_hash, hash=digest))
+    actor, action, subject = actor[:ACTOR_MAX], action[:ACTION_MAX], subject[:SUBJECT_MAX]
+    content = entry_content(seq=seq, at=at, actor=actor, action=action, subject=subject,
+                            details_json=details_json, prev_hash=prev_hash, key_id=key.id if key else None)
+    digest = key.sign(content) if key else sha256_hex(content)
+    session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action, subject=subject, details=details_json,
+                            prev_hash=prev_hash, hash=digest, version=2 if key else 1, content=content))
     await session.execute(
         update(AuditHead).where(col(AuditHead.id) == 1).values(hash=digest)
     )
@@ -127,35 +215,3 @@ async def iterate(session: AsyncSession, *, since: datetime | None = None, batch
         for row in rows:
             yield _to_entry(row)
         last = rows[-1].seq
-
-
-async def verify_chain(session: AsyncSession) -> ChainVerification:
-    """Recompute every hash and link; name the first entry that does not verify."""
-    expected_seq, prev = 1, GENESIS_HASH
-    checked = 0
-    last = 0
-    while True:
-        query = select(AuditRecord).where(col(AuditRecord.seq) > last).order_by(col(AuditRecord.seq)).limit(1000)
-        rows = (await session.execute(query)).scalars().all()
-        if not rows:
-            break
-        for row in rows:
-            if row.seq != expected_seq:
-                return ChainVerification(False, checked, expected_seq, f"entry #{expected_seq} is missing")
-            if row.prev_hash != prev:
-                return ChainVerification(False, checked, row.seq,
-                                         f"entry #{row.seq} does not link to entry #{row.seq - 1}")
-            digest = entry_hash(seq=row.seq, at=row.at, actor=row.actor, action=row.action,
-                                subject=row.subject, details_json=row.details, prev_hash=row.prev_hash)
-            if digest != row.hash:
-                return ChainVerification(False, checked, row.seq,
-                                         f"entry #{row.seq} was changed after it was written")
-            checked += 1
-            expected_seq, prev = row.seq + 1, row.hash
-        last = rows[-1].seq
-    head = (await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))).scalars().one()
-    if head.seq != checked or head.hash != prev:
-        return ChainVerification(False, checked, checked + 1 if head.seq > checked else checked,
-                                 f"the chain ends at entry #{checked} but its head says #{head.seq}: "
-                                 "entries were removed")
-    return ChainVerification(True, checked)

@@ -5,13 +5,18 @@ step key) — the step id, or `<step id>:undo` for its undo — with the state o
 run. A run is claimed with a conditional UPDATE (`WHERE attempt = :seen AND status <> 'running'`):
 whichever click, replica or redelivery gets there first moves `attempt` on, and every other
 copy of the same click then matches no row. That is the exactly-once guarantee.
+
+A running step holds a lease (`lease_owner`, `lease_until`) that its process renews every few
+seconds. When the lease runs out the process is gone (killed, crashed, lost the database for
+good): `interrupt_expired` marks the run interrupted, again with a conditional UPDATE, so of all
+the replicas sweeping at once exactly one does it — and nothing ever re-runs it by itself.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Text, UniqueConstraint, or_, select, update
+from sqlalchemy import Column, ColumnElement, Text, UniqueConstraint, and_, or_, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +31,11 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 REFUSED = "refused"
+INTERRUPTED = "interrupted"   # its process died mid-run: the action may or may not have happened
+
+# A run claimed before leases existed (no `lease_until`) counts as dead this long after it started
+# (the old 15-minute step deadline plus a minute).
+UNLEASED_GRACE = timedelta(minutes=16)
 
 
 class IncidentRecord(SQLModel, table=True):
@@ -64,6 +74,8 @@ class IncidentStepRecord(SQLModel, table=True):
     succeeded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     remembered: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    lease_owner: str | None = Field(default=None, max_length=100)   # the process running it
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 async def get_incident(session: AsyncSession, incident_id: int) -> IncidentRecord | None:
@@ -148,28 +160,71 @@ async def ensure_step(session: AsyncSession, incident_id: int, step_key: str) ->
 
 
 async def claim_step(session: AsyncSession, *, incident_id: int, step_key: str, seen_attempt: int,
-                     actor: str, at: datetime, lost_before: datetime) -> int | None:
-    """Atomically start run number `seen_attempt + 1`; None when another click got there first.
-
-    A run still marked running that started before `lost_before` is presumed lost with its
-    process (a live one always records an outcome by its deadline) and may be taken over.
-    """
+                     actor: str, at: datetime, owner: str, lease_until: datetime) -> int | None:
+    """Atomically start run number `seen_attempt + 1`, leased to `owner`; None when another click
+    got there first. A running step is never taken over: only an interrupted one may be run again."""
     result = await session.execute(
         update(IncidentStepRecord)
         .where(col(IncidentStepRecord.incident_id) == incident_id,
                col(IncidentStepRecord.step_key) == step_key,
                col(IncidentStepRecord.attempt) == seen_attempt,
-               or_(col(IncidentStepRecord.status) != RUNNING, col(IncidentStepRecord.started_at) < lost_before))
+               col(IncidentStepRecord.status) != RUNNING)
         .values(status=RUNNING, attempt=seen_attempt + 1, actor=actor, started_at=at, finished_at=None,
-                summary=None)
+                summary=None, lease_owner=owner, lease_until=lease_until)
     )
     return seen_attempt + 1 if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
+async def renew_lease(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int,
+                      owner: str, until: datetime) -> bool:
+    """The heartbeat: extend the lease of run `attempt` if it is still running; False otherwise."""
+    result = await session.execute(
+        update(IncidentStepRecord)
+        .where(col(IncidentStepRecord.incident_id) == incident_id,
+               col(IncidentStepRecord.step_key) == step_key,
+               col(IncidentStepRecord.attempt) == attempt,
+               col(IncidentStepRecord.status) == RUNNING)
+        .values(lease_owner=owner, lease_until=until)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _expired(now: datetime) -> ColumnElement[bool]:
+    return and_(col(IncidentStepRecord.status) == RUNNING,
+                or_(col(IncidentStepRecord.lease_until) < now,
+                    and_(col(IncidentStepRecord.lease_until).is_(None),
+                         col(IncidentStepRecord.started_at) < now - UNLEASED_GRACE)))
+
+
+async def expired_runs(session: AsyncSession, *, now: datetime) -> list[IncidentStepRecord]:
+    """Runs still marked running whose lease ran out: their process is gone."""
+    query = select(IncidentStepRecord).where(_expired(now)).order_by(col(IncidentStepRecord.id))
+    return list((await session.execute(query)).scalars().all())
+
+
+async def interrupt_expired(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int,
+                            now: datetime, summary: str) -> bool:
+    """Mark run `attempt` interrupted if it is still running on an expired lease. True for exactly
+    one caller however many replicas try at once (the losers match no row)."""
+    result = await session.execute(
+        update(IncidentStepRecord)
+        .where(col(IncidentStepRecord.incident_id) == incident_id,
+               col(IncidentStepRecord.step_key) == step_key,
+               col(IncidentStepRecord.attempt) == attempt, _expired(now))
+        .values(status=INTERRUPTED, finished_at=now, summary=summary, lease_until=None)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 async def finish_step(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int, ok: bool,
                       summary: str, remembered: str | None, at: datetime) -> bool:
-    """Record how run `attempt` ended; False if that run is no longer the current one."""
-    values: dict[str, object] = {"status": SUCCEEDED if ok else FAILED, "finished_at": at, "summary": summary}
+    """Record how run `attempt` ended; False if that run is no longer the current one.
+
+    An interrupted run still takes its result: it was marked interrupted because its lease ran out
+    (the database was away longer than the lease), and the real outcome beats "we don't know".
+    """
+    values: dict[str, object] = {"status": SUCCEEDED if ok else FAILED, "finished_at": at, "summary": summary,
+                                 "lease_until": None}
     if ok:
         values.update(succeeded_at=at, remembered=remembered)
     result = await session.execute(
@@ -177,19 +232,26 @@ async def finish_step(session: AsyncSession, *, incident_id: int, step_key: str,
         .where(col(IncidentStepRecord.incident_id) == incident_id,
                col(IncidentStepRecord.step_key) == step_key,
                col(IncidentStepRecord.attempt) == attempt,
-               col(IncidentStepRecord.status) == RUNNING)
+               col(IncidentStepRecord.status).in_([RUNNING, INTERRUPTED]))
         .values(**values)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def step_row(session: AsyncSession, *, incident_id: int, step_key: str) -> IncidentStepRecord | None:
+    query = select(IncidentStepRecord).where(col(IncidentStepRecord.incident_id) == incident_id,
+                                             col(IncidentStepRecord.step_key) == step_key)
+    return (await session.execute(query)).scalars().first()
+
+
 async def mark_refused(session: AsyncSession, *, incident_id: int, step_key: str, actor: str, reason: str,
                        at: datetime) -> None:
-    """Show a refusal on the step (never over a running step; the attempt counter stays)."""
+    """Show a refusal on the step (never over a running or interrupted step: that state must stay
+    visible; the attempt counter stays)."""
     await session.execute(
         update(IncidentStepRecord)
         .where(col(IncidentStepRecord.incident_id) == incident_id,
                col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.status) != RUNNING)
+               col(IncidentStepRecord.status).not_in([RUNNING, INTERRUPTED]))
         .values(status=REFUSED, actor=actor, finished_at=at, summary=reason)
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -19,8 +20,30 @@ GROUP_CACHE_TTL = timedelta(minutes=2)
 
 class GroupDirectory(Protocol):
     async def group_members(self, group_id: str) -> list[str]:
-        """The user ids in a user group (S…). Raises when the group cannot be read."""
+        """The user ids in a user group (S…). Raises (ideally `GroupUnreadable`) when it cannot be read."""
         ...
+
+
+class GroupUnreadable(Exception):
+    """A user group's members could not be read; the message says why in a few words."""
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Whether a user is a responder, and which groups could not be read to find out."""
+
+    allowed: bool
+    unreadable: tuple[tuple[str, str], ...] = ()  # (group id, why) — read failed, nothing cached
+
+    def refusal(self, only_responders: str) -> str:
+        """`only_responders` ("Only responders … may …"), unless the real cause is that a group
+        could not be read: a member would be told they are not one."""
+        if not self.unreadable:
+            return only_responders
+        groups = ", ".join(f"<!subteam^{group}>" for group, _ in self.unreadable)
+        why = "; ".join(dict.fromkeys(reason for _, reason in self.unreadable))
+        return (f"Could not check your membership of {groups} ({why}), so I cannot tell whether you are a "
+                "responder. Nothing was changed; try again in a minute.")
 
 
 class Responders:
@@ -33,7 +56,8 @@ class Responders:
         self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
         self.directory: GroupDirectory | None = None
 
-    async def _members(self, group_id: str) -> frozenset[str]:
+    async def _members(self, group_id: str) -> frozenset[str] | str:
+        """The group's members, or why they could not be read (and nothing is cached)."""
         now = self._clock.now()
         cached = self._cache.get(group_id)
         if cached is not None and now - cached[0] < self._ttl:
@@ -44,26 +68,38 @@ class Responders:
             members = frozenset(await self.directory.group_members(group_id))
         except Exception as exc:
             # A group we cannot read grants nobody; keep a stale answer rather than none at all.
-            log.warning("cannot resolve responder group %s: %s", group_id, exc)
-            return cached[1] if cached is not None else frozenset()
+            reason = str(exc) if isinstance(exc, GroupUnreadable) else type(exc).__name__
+            log.warning("cannot resolve responder group %s: %s", group_id, reason)
+            return cached[1] if cached is not None else reason
         self._cache[group_id] = (now, members)
         return members
 
+    async def membership(self, user_id: str) -> Membership:
+        """Whether the user is a responder, directly or through a user group, and which groups
+        could not be read (they grant nobody)."""
+        if user_id in self._principals:
+            return Membership(True)
+        unreadable: list[tuple[str, str]] = []
+        for principal in self._principals:
+            if principal.startswith("S"):
+                members = await self._members(principal)
+                if isinstance(members, str):
+                    unreadable.append((principal, members))
+                elif user_id in members:
+                    return Membership(True)
+        return Membership(False, tuple(unreadable))
+
     async def allows(self, user_id: str) -> bool:
         """Whether the user is a responder, directly or through a user group."""
-        if user_id in self._principals:
-            return True
-        for principal in self._principals:
-            if principal.startswith("S") and user_id in await self._members(principal):
-                return True
-        return False
+        return (await self.membership(user_id)).allowed
 
     async def user_ids(self) -> list[str]:
         """Every responder as a user id (groups expanded), in configuration order."""
         users: dict[str, None] = {}
         for principal in self._principals:
             if principal.startswith("S"):
-                users.update(dict.fromkeys(sorted(await self._members(principal))))
+                members = await self._members(principal)
+                users.update(dict.fromkeys(sorted(members) if not isinstance(members, str) else []))
             else:
                 users[principal] = None
         return list(users)

@@ -1,17 +1,41 @@
-"""The audit log as a service: record, read, export, verify. No transport types here."""
+"""The audit log as a service: record, read, export, verify, anchor. No transport types here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from bot.clock import Clock
+from bot.config import AuditSettings
 from bot.db import audit as chain
-from bot.db.audit import AuditEntry, ChainVerification
+from bot.db import audit_anchors as anchors_table
+from bot.db.audit import Anchor, AuditEntry, ChainVerification
+from bot.db.audit_verify import verify_chain
 from bot.db.engine import Database
 
+log = logging.getLogger(__name__)
+
 CONFIG_LOADED = "config.loaded"
+ANCHOR_RETRY = timedelta(minutes=1)  # a claimed anchor not posted by then is posted by the next tick
+UNSIGNED_WARNING = ("GUARDRAIL_AUDIT_KEY is not set: the audit log is chained with plain SHA-256, which whoever "
+                    "can write the database can recompute. Set it (and audit.anchor_channel) to make "
+                    "rewriting the log detectable.")
+
+
+class AnchorPoster(Protocol):
+    async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
+        """Post the anchor where a database writer cannot change it; False (never raise) when it
+        could not be posted: a later tick retries."""
+        ...
+
+
+class NoAnchorPoster:
+    """Used before Slack is wired (CLI): nothing is posted."""
+
+    async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
+        return False
 
 
 class _Unchanged(Exception):
@@ -21,9 +45,20 @@ class _Unchanged(Exception):
 class AuditLog:
     """Append-only, hash-chained record of everything guardrail and its users did."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: AuditSettings | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._settings = settings or AuditSettings()
+        self.poster: AnchorPoster = NoAnchorPoster()
+
+    @property
+    def signed(self) -> bool:
+        """Whether new entries are signed with GUARDRAIL_AUDIT_KEY."""
+        return self._db.audit_key is not None
+
+    @property
+    def anchoring(self) -> bool:
+        return self._settings.anchor_channel is not None
 
     async def record(self, *, actor: str, action: str, subject: str,
                      details: Mapping[str, Any] | None = None) -> AuditEntry:
@@ -59,6 +94,39 @@ class AuditLog:
             async for entry in chain.iterate(session, since=since, subject=subject):
                 yield entry
 
-    async def verify(self) -> ChainVerification:
+    async def verify(self, anchors: Sequence[Anchor] = ()) -> ChainVerification:
+        """Check the chain with this process's key, and that it still holds each anchor."""
         async with self._db.reader() as session:
-            return await chain.verify_chain(session)
+            return await verify_chain(session, key=self._db.audit_key, anchors=anchors)
+
+    async def anchor_tick(self) -> Anchor | None:
+        """Post the chain's head to `audit.anchor_channel` when `anchor_every` entries were written
+        since the last anchor, or `anchor_interval` passed and anything was written; the anchor
+        posted, else None.
+
+        The head is claimed in the database first, so replicas post it once; a claim whose post
+        failed is taken over after a minute (then, with two replicas failing, it may be posted twice).
+        """
+        channel = self._settings.anchor_channel
+        if channel is None:
+            return None
+        now = self._clock.now()
+        async with self._db.unit_of_work() as session:
+            head = await anchors_table.head(session)
+            if head is None:
+                return None
+            last = await anchors_table.last_posted_anchor(session)
+            if last is not None:
+                anchored, posted_at = last
+                written = head.seq - anchored.seq
+                if written <= 0 or (written < self._settings.anchor_every
+                                    and now - posted_at < self._settings.anchor_interval):
+                    return None
+            if not await anchors_table.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
+                return None
+        if not await self.poster.post_anchor(channel, head):
+            log.warning("audit anchor #%d could not be posted; the next tick retries", head.seq)
+            return None
+        async with self._db.unit_of_work() as session:
+            await anchors_table.mark_anchor_posted(session, head, at=self._clock.now())
+        return head

@@ -19,9 +19,12 @@ from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
 from bot.db import freeze as tables
 from bot.db.audit import append_entry
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseTimeout
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
+from bot.resilience import give_up_after
 from bot.services import freeze_schedule as schedule
+from bot.services.access import Membership
+from bot.services.freeze_gate import DEFAULT_TIMEOUT as GATE_TIMEOUT
 from bot.services.freeze_gate import GateSnapshot, decide
 from bot.services.freeze_notices import expires_at, outbox_kind, to_payload
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
@@ -38,6 +41,7 @@ from bot.services.freeze_types import (
     FreezeStatus,
     FreezeWindow,
     GateDecision,
+    GateUnavailable,
     NotFound,
     NoticeKind,
     RecordedDeploy,
@@ -56,13 +60,14 @@ class FreezeService:
     """Implements `FreezeLookup` and `DeployHistory` (bot.services.ports) for the other features."""
 
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 outbox: Outbox | None = None, responders: ResponderDirectory | None = None) -> None:
+                 outbox: Outbox | None = None, responders: ResponderDirectory | None = None,
+                 gate_timeout: float = GATE_TIMEOUT) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.outbox = outbox
         self.responders = responders
-        self._gate = GateSnapshot(self._load_gate_state, clock)
+        self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
         self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notices, kick=self._kick,
                                     on_change=self._gate.invalidate)
 
@@ -207,11 +212,12 @@ class FreezeService:
     # --- the gate (FreezeLookup) -----------------------------------------------------------
 
     async def _load_gate_state(self, at: datetime, until: datetime) -> tuple[list[FreezeWindow], list[Exemption]]:
-        async with self._db.reader() as session:
+        async with self._db.reader(bound=self._gate.timeout) as session:
             return await _gate_state(session, at=at, until=until)
 
     async def gate(self, environment: str, *, service: str | None = None) -> GateDecision:
-        """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused)."""
+        """Whether a deploy of `service` to `environment` must wait now (unknown environment: refused;
+        `GateUnavailable` when the database cannot tell within the gate's timeout)."""
         return await self._gate.decide(self.environment(environment), service)
 
     async def active_window(self, environment: str, *, service: str | None = None) -> ActiveFreeze | None:
@@ -231,16 +237,33 @@ class FreezeService:
         The announcement is written to the outbox with the deploy and posted in the background, so
         CI never waits on Slack (a replay is not announced again). With an
         `idempotency_key` the same request recorded before is returned (`replayed`), not recorded
-        again; the same key with different fields is refused.
+        again; the same key with different fields is refused. Bounded like the gate:
+        `GateUnavailable` when the database cannot answer within its timeout.
         """
         env = self.environment(environment)
+        seconds = self._gate.timeout
+        try:
+            return await give_up_after(seconds, self._record_deploy(env, service, version, actor, url,
+                                                                    idempotency_key))
+        except FreezeRefused:
+            raise
+        except (TimeoutError, DatabaseTimeout):
+            raise GateUnavailable(f"the database did not answer within {seconds:g}s; the deploy may or may "
+                                  "not have been recorded: retry with the same Idempotency-Key") from None
+        except Exception as exc:
+            log.warning("recording a deploy failed: %s: %s", type(exc).__name__, str(exc)[:200])
+            raise GateUnavailable(f"the database could not be written ({type(exc).__name__}); "
+                                  "nothing was recorded") from None
+
+    async def _record_deploy(self, env: str, service: str, version: str, actor: str, url: str | None,
+                             idempotency_key: str | None) -> RecordedDeploy | GateDecision:
         now = self._clock.now()
         digest = hashlib.sha256(json.dumps([env, service, version, actor, url]).encode()).hexdigest()
         if idempotency_key is not None:
             earlier = await self._replay(idempotency_key, digest)
             if earlier is not None:
                 return earlier
-        async with self._db.unit_of_work() as session:
+        async with self._db.unit_of_work(bound=self._gate.timeout) as session:
             windows, exemptions = await _gate_state(session, at=now, until=now, environment=env)
             decision = decide(env, service, windows, exemptions, now)
             if decision.window is not None:
@@ -279,7 +302,7 @@ class FreezeService:
 
     async def _replay(self, key: str, digest: str) -> RecordedDeploy | None:
         """The deploy recorded earlier under `key` (refused if its fields differ), or None."""
-        async with self._db.reader() as session:
+        async with self._db.reader(bound=self._gate.timeout) as session:
             row = await tables.deploy_by_key(session, key=key)
             if row is None:
                 return None
@@ -302,12 +325,14 @@ class FreezeService:
 
     async def _require_responder(self, user_id: str, doing: str, subject: str) -> None:
         """Refuse (and audit the attempt) unless the user is a responder."""
-        if self.responders is not None and await self.responders.allows(user_id):
+        membership = await self.responders.membership(user_id) if self.responders is not None else Membership(False)
+        if membership.allowed:
             return
+        why = "membership unknown" if membership.unreadable else "not a responder"
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
-                               subject=subject, details={"attempted": doing, "why": "not a responder"})
-        raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.")
+                               subject=subject, details={"attempted": doing, "why": why})
+        raise FreezeRefused(membership.refusal(f"Only responders (`access.responders`) can {doing}."))
 
     async def request_exemption(self, window_id: int, *, service: str, duration: timedelta, reason: str,
                                 actor: str) -> Exemption:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from bot.services.access import Membership
 from bot.services.ports import ActiveFreeze, DeployInfo
 
 MAX_REASON = 500  # characters of a window's or exemption's reason
@@ -37,6 +38,14 @@ class FreezeRefused(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class GateUnavailable(Exception):
+    """The gate cannot know whether deploys may go ahead (the database is away): callers fail closed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class NotFound(FreezeRefused):
@@ -153,6 +162,6 @@ class FreezeNotice:
 
 
 class ResponderDirectory(Protocol):
-    async def allows(self, user_id: str) -> bool:
+    async def membership(self, user_id: str) -> Membership:
         """Whether the user is one of `access.responders` (directly or through a user group)."""
         ...

@@ -1,4 +1,5 @@
-"""The Bolt app: one Web API client with bounded retries, redelivery de-duplication, listeners."""
+"""The Bolt app: one Web API client with bounded retries, the token verified once, redelivery
+de-duplication, `respond()` that never crashes, an app-wide error handler, listeners."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,8 +17,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.db import deliveries
 from bot.runtime import Runtime
 from bot.slack import audit, freeze, health, incidents
+from bot.slack.connection import SlackConnection
 from bot.slack.directory import SlackUserGroups
+from bot.slack.failures import error_handler
 from bot.slack.outbox import SlackCourier
+from bot.slack.reply import reply_for
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +34,63 @@ WEB_API_TIMEOUT = 10
 CLAIM_TIMEOUT = 1.5  # seconds: well inside Slack's 3 s acknowledgement deadline
 
 
-def create_web_client(runtime: Runtime) -> AsyncWebClient:
+def create_web_client(runtime: Runtime, *, with_token: bool = True) -> AsyncWebClient:
     token = runtime.settings.slack_bot_token
     return AsyncWebClient(
-        token=token.get_secret_value() if token else None,
+        token=token.get_secret_value() if token and with_token else None,
         base_url=runtime.settings.slack_api_url,
         timeout=WEB_API_TIMEOUT,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
 
 
-def create_bolt_app(runtime: Runtime) -> AsyncApp:
+def slack_connection(runtime: Runtime) -> SlackConnection:
+    token = runtime.settings.slack_bot_token
+    return SlackConnection(token.get_secret_value() if token else None)
+
+
+def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None) -> AsyncApp:
     secret = runtime.settings.slack_signing_secret
+    connection = connection or slack_connection(runtime)
+
+    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return connection.authorization(app.client, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+    # With `authorize`, Bolt wants a client without a token (it sets the token per request from the
+    # AuthorizeResult); the app's own client, used for announcements, gets the token afterwards.
     app = AsyncApp(
-        client=create_web_client(runtime),
+        client=create_web_client(runtime, with_token=False),
         signing_secret=secret.get_secret_value() if secret else "",
+        authorize=authorize,
     )
+    app.client.token = connection.token
+
+    async def tell(body: dict[str, Any], context: Any, text: str) -> bool:
+        reply = reply_for(body, context, context.get("client") or app.client, connection.session)
+        if reply.response_url is None and reply.channel_id is None and reply.user_id:
+            reply.channel_id = reply.user_id  # a form opened from nowhere: the person's DMs with the app
+            return bool(await reply(text=text, response_type="in_channel"))
+        return bool(await reply(text=text, response_type="ephemeral", replace_original=False))
+
+    app.error(error_handler(tell))
+    app.middleware(_replies(connection))
     app.middleware(_drop_redeliveries(runtime))
     runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
     runtime.outbox.courier = SlackCourier(app.client, runtime)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
     return app
+
+
+def _replies(connection: SlackConnection) -> Callable[..., Awaitable[Any]]:
+    """Every listener's `respond` is a `Reply`: the shared HTTP session, and a fallback to the Web API
+    when the payload has no response_url."""
+
+    async def middleware(body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]) -> None:
+        context["respond"] = reply_for(body, context, context.client, connection.session)
+        await next()
+
+    return middleware
 
 
 async def _claim(runtime: Runtime, event_id: str) -> bool:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.audit import AuditEntry
+from bot.db.audit import Anchor, AuditEntry
+from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Command
 from bot.slack.payloads import SlashCommand
 
+log = logging.getLogger(__name__)
+
+SLACK_CALL = CallPolicy(timeout=10.0)
 DEFAULT_COUNT = 10
 MAX_COUNT = 40  # one block per entry, and Slack allows 50 blocks in a message
 USAGE = f"Usage: `/audit [n]` shows the last n audit entries (default {DEFAULT_COUNT}, at most {MAX_COUNT})."
@@ -51,7 +57,36 @@ def render_entries(entries: list[AuditEntry], tz: ZoneInfo) -> tuple[str, list[b
     return headline, rendered
 
 
+def render_anchor(anchor: Anchor) -> tuple[str, list[blocks.Block]]:
+    """The anchor message: the entry number and full hash, and the command that checks them."""
+    text = f"Audit log anchor: entry #{anchor.seq} has hash {anchor.hash}"
+    return text, [blocks.section(f"*Audit log anchor* — entry *#{anchor.seq}* has hash `{anchor.hash}`\n"
+                                 f"Check the log still holds it: `guardrail audit verify --anchor "
+                                 f"{anchor.seq}:{anchor.hash}`")]
+
+
+class SlackAnchorPoster:
+    """Posts audit anchors to `audit.anchor_channel`; failures are logged and reported as False."""
+
+    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
+        self._client = client
+        self._runtime = runtime
+
+    async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
+        text, rendered = render_anchor(anchor)
+        try:
+            await call_outbound("slack:chat.postMessage",
+                                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
+                                policy=SLACK_CALL, breakers=self._runtime.breakers)
+        except Exception as exc:
+            log.warning("could not post audit anchor #%d: %s: %s", anchor.seq, type(exc).__name__, str(exc)[:200])
+            return False
+        return True
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
+    runtime.audit.poster = SlackAnchorPoster(app.client, runtime)
+
     @app.command(Command.AUDIT.value)
     async def audit_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                             respond: Callable[..., Awaitable[Any]]) -> None:

@@ -17,8 +17,10 @@ from bot.runtime import Runtime
 from bot.services import freeze_grammar as grammar
 from bot.services.freeze_types import FreezeRefused
 from bot.slack import blocks, freeze_view
+from bot.slack.failures import changed
 from bot.slack.ids import Command
 from bot.slack.payloads import ButtonClick, SlashCommand
+from bot.slack.reply import form_metadata
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +95,23 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 window = await freezes.create(starts_at=request.starts_at, ends_at=request.ends_at,
                                               environment=request.environment, reason=request.reason,
                                               actor=command.user_id)
+                changed(f"freeze #{window.id} was created")
                 await say(f"Created freeze #{window.id} on {window.environment}.",
                           [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")])
             elif isinstance(request, grammar.CancelWindow):
                 window = await freezes.cancel(request.window_id, actor=command.user_id, require_responder=True)
+                changed(f"freeze #{window.id} was cancelled")
                 await say(f"Cancelled freeze #{window.id}.")
             elif isinstance(request, grammar.ExtendWindow):
                 window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
                                               require_responder=True)
+                changed(f"freeze #{window.id} was extended")
                 await say(f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
                     request.window_id, service=request.service, duration=request.duration,
                     reason=request.reason, actor=command.user_id)
+                changed(f"exemption #{exemption.id} was requested")
                 await say(f"Asked for exemption #{exemption.id}; another responder must approve it in "
                           f"<#{runtime.config.channels.deploys}>.")
             elif isinstance(request, grammar.OpenForm):
@@ -123,6 +129,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def open_form(command: SlashCommand) -> None:
         tz = runtime.config.tz
         view = freeze_view.new_form(freezes.environments, runtime.clock.now().astimezone(tz).date().isoformat(), tz)
+        view["private_metadata"] = form_metadata(command.channel_id)  # where to tell the person if saving fails
         await call_outbound("slack:views.open",
                             lambda: app.client.views_open(trigger_id=command.trigger_id or "", view=view),
                             policy=SLACK_CALL, breakers=runtime.breakers)

@@ -17,12 +17,14 @@ from bot.services.incidents import (
     ClaimedRun,
     Incident,
     IncidentProblem,
+    InterruptedRun,
     NeedsConfirmation,
     Refusal,
     StepRequest,
 )
 from bot.slack import blocks
 from bot.slack import incidents_view as view
+from bot.slack.failures import changed
 from bot.slack.ids import Action, Command
 from bot.slack.incidents_view import USAGE, IncidentActionId
 from bot.slack.payloads import ButtonClick, SlashCommand, json_value
@@ -118,7 +120,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("could not update the header of incident %s: %s", incident.id, exc)
 
     async def thread_reply(client: AsyncWebClient, incident: Incident, text: str) -> None:
+        """Post in the playbook's thread. A click can come while the playbook's post is still in
+        flight (its ts not yet recorded): then the message goes to the channel itself."""
+        if not incident.channel_id or not incident.playbook_ts:
+            incident = await incidents.get(incident.id) or incident
         if not incident.channel_id:
+            log.warning("incident %s has no channel; not posted: %s", incident.id, text[:200])
             return
         try:
             await client.chat_postMessage(channel=incident.channel_id, thread_ts=incident.playbook_ts, text=text)
@@ -146,6 +153,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         for name in incidents.channel_names(incident):
             try:
                 created = await client.conversations_create(name=name)
+                changed(f"its channel <#{created['channel']['id']}> was created")
                 break
             except SlackApiError as exc:
                 if exc.response.get("error") != "name_taken":
@@ -159,23 +167,36 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         channel_id, channel_name = created["channel"]["id"], created["channel"]["name"]
         await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
-        header_ts, playbook_ts, problem = None, None, None
+        header_ts, problem = None, None
         try:
             text, rendered = view.header(incident, tz)
             header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
-            if incident.playbook:
-                pb_text, pb_blocks = view.playbook(await incidents.playbook_view(incident), tz)
-                posted = await client.chat_postMessage(channel=channel_id, text=pb_text, blocks=pb_blocks)
-                playbook_ts = posted["ts"]
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))
+        # The channel is recorded before any button exists: a click must find where to report.
         incident = await incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
-                                                  header_ts=header_ts, playbook_ts=playbook_ts)
+                                                  header_ts=header_ts, playbook_ts=None)
+        if incident.playbook and problem is None:
+            problem = await post_playbook(client, incident)
         await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
         if problem is not None:
             await respond(response_type="ephemeral", replace_original=False,
                           text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
                                "there to post the buttons again.")
+
+    async def post_playbook(client: AsyncWebClient, incident: Incident) -> str | None:
+        """Post the buttons and record where; Slack's error if it refused. A step clicked before the
+        ts was recorded could not update this message, so it is redrawn if anything ran meanwhile."""
+        assert incident.channel_id is not None
+        text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
+        try:
+            posted = await client.chat_postMessage(channel=incident.channel_id, text=text, blocks=rendered)
+        except SlackApiError as exc:
+            return str(exc.response.get("error"))
+        incident = await incidents.playbook_posted(incident, actor="system", ts=posted["ts"], audit=False)
+        if view.playbook(await incidents.playbook_view(incident), tz)[1] != rendered:
+            await refresh_playbook(client, incident)
+        return None
 
     async def declare(client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
                       args: DeclareArgs) -> None:
@@ -185,6 +206,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", replace_original=False, text=str(exc))
             return
+        changed(f"incident #{incident.id} was declared")
         await open_channel(client, respond, incident)
 
     @app.command(Command.INCIDENT.value)
@@ -278,6 +300,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             text, rendered = view.confirmation(decision)
             await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)
             return
+        changed(f"step `{step_id}` was started")
         await run_claimed(client, decision)
 
     async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
@@ -304,6 +327,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
         await best_effort("post the step's result", incident_id,
                           thread_reply(client, run.incident, view.finished(result)))
+
+    async def tell_interrupted(run: InterruptedRun) -> None:
+        """A sweep on this replica found a run whose process died: say so where people look."""
+        await best_effort("show the step interrupted", run.incident.id, refresh_playbook(app.client, run.incident))
+        await best_effort("post the interruption", run.incident.id,
+                          thread_reply(app.client, run.incident, view.interrupted(run, tz)))
+
+    incidents.on_interrupted(tell_interrupted)
 
     @app.action(re.compile(r"^incident\.step\.preview:"))
     async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -13,6 +13,7 @@ from bot.db.audit import redact
 from bot.services.incidents import (
     ClaimedRun,
     Incident,
+    InterruptedRun,
     NeedsConfirmation,
     PlaybookView,
     Resolution,
@@ -56,6 +57,7 @@ STATE_LABELS = {
     "succeeded": "✅ succeeded",
     "failed": "❌ failed",
     "refused": "⛔ refused",
+    "interrupted": "⚠️ interrupted",
 }
 
 
@@ -157,11 +159,15 @@ def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     request = needed.request
     value = json.dumps({"i": request.incident_id, "a": request.seen_attempt, "u": request.undo,
                         "r": request.confirmed_rerun, "f": request.freeze_override}, separators=(",", ":"))
+    warning = ""
     if needed.kind == "freeze" and needed.freeze is not None:
         label = f"Critical incident fix — run during freeze #{needed.freeze.id}"
+    elif needed.kind == "interrupted":
+        label = "Run again anyway"
+        warning = "The previous attempt may already have reached the target. "
     else:
         label = "Run again"
-    dialog = blocks.confirm_dialog(label, blocks.escape(needed.describe), confirm="Run it")
+    dialog = blocks.confirm_dialog(label, warning + blocks.escape(needed.describe), confirm="Run it")
     button = blocks.button(label, IncidentActionId.CONFIRM.for_step(request.step_id), value, style="danger",
                            confirm=dialog)
     return needed.message, [blocks.section(needed.message), blocks.context(blocks.escape(needed.describe)),
@@ -172,6 +178,8 @@ def started(run: ClaimedRun) -> str:
     what = "Undo of" if run.request.undo else "Step"
     line = f"▶️ {what} *{blocks.escape(run.step.label)}* started by <@{run.request.actor}> (run {run.attempt}): " \
            f"{blocks.escape(run.describe)}"
+    if run.after_interrupted:
+        line += f"\n⚠️ Run {run.attempt - 1} was interrupted; run again on purpose."
     if run.freeze_override is not None:
         line += f"\n⚠️ Overriding freeze #{run.freeze_override.id} as a critical incident fix."
     return line
@@ -204,9 +212,27 @@ def finished(result: StepResult) -> str:
     what = "Undo of" if run.request.undo else "Step"
     mark = "✅" if outcome.ok else "❌"
     verdict = "succeeded" if outcome.ok else "failed"
-    late = "" if result.recorded else " _(late: a newer run had taken over, so this is not the step's state)_"
+    if not result.stored:
+        note = ("\n⚠️ *Not recorded*: the database did not take this result in time, so the step will show as "
+                "interrupted. This message is the record — check the target before running it again.")
+    elif not result.recorded:
+        note = " _(late: a newer run had started, so this is not the step's state)_"
+    elif result.waited:
+        note = " _(recorded once the database was back)_"
+    else:
+        note = ""
     return (f"{mark} {what} *{blocks.escape(run.step.label)}* {verdict} after {elapsed(result.duration)} "
-            f"(run {run.attempt}): {blocks.escape(outcome.summary)}{late}{_details(outcome.details)}")
+            f"(run {run.attempt}): {blocks.escape(outcome.summary)}{note}{_details(outcome.details)}")
+
+
+def interrupted(run: InterruptedRun, tz: ZoneInfo) -> str:
+    """The thread's word that a run's process died before it recorded how the run ended."""
+    what = "Undo of" if run.undo else "Step"
+    by = f" started by <@{run.actor}>" if run.actor else ""
+    when = f" {blocks.slack_date(run.started_at, tz, style='{time}')}" if run.started_at else ""
+    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: guardrail "
+            "stopped before it recorded how the run ended. The action may already have reached its target — "
+            "check it before pressing the button again (it will ask you to confirm).")
 
 
 def preview(label: str, outcome: ActionOutcome) -> str:

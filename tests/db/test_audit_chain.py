@@ -102,3 +102,13 @@ async def test_two_processes_on_one_postgres_keep_one_chain(postgres_url: str) -
         await db.dispose()
     assert result.ok, result.reason
     assert result.checked == 120
+
+
+async def test_values_longer_than_their_columns_are_clipped_before_hashing(audit: AuditLog) -> None:
+    # e.g. an `api:<name>` actor from a long pipeline name: what is stored must be what was hashed
+    entry = await audit.record(actor="api:" + "x" * 150, action="deploy." + "y" * 150, subject="s" * 400)
+    result = await audit.verify()
+    assert result.ok, result.reason
+    assert (len(entry.actor), len(entry.action), len(entry.subject)) == (100, 100, 300)
+    [stored] = await audit.latest(1)
+    assert (stored.actor, stored.action, stored.subject) == (entry.actor, entry.action, entry.subject)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
-from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import (
+    IncidentBot,
+    attempt_value,
+    declare,
+    incident_bot,
+    incident_config,
+    is_new,
+    text_of,
+    value_of,
+)
 
 
 async def test_declare_creates_the_channel_invites_people_and_posts_header_and_playbook(ibot: IncidentBot) -> None:
@@ -180,7 +191,66 @@ async def test_when_slack_refuses_the_channel_the_declarer_is_told(ibot: Inciden
     assert reply.body["response_type"] == "ephemeral"
 
 
+class _Heard(logging.Handler):
+    """Wakes the test once `count` log records containing `text` arrived."""
+
+    def __init__(self, text: str, count: int) -> None:
+        super().__init__()
+        self.text, self.count, self.lines, self.done = text, count, list[str](), asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.lines.append(record.getMessage())
+            if len(self.lines) >= self.count:
+                self.done.set()
+
+
+async def test_a_step_message_with_nowhere_to_go_is_logged_not_dropped_silently(ibot: IncidentBot) -> None:
+    bot = ibot.bot
+    bot.fake.fail("conversations.create", "restricted_action")
+    await bot.slack.slash("/incident", "declare Login broken", user_id="U0CAROL")
+    await bot.fake.wait_for_response(lambda r: "refused to create" in str(r.text))
+    heard = _Heard("has no channel; not posted", 3)  # started, progress, result
+    logger = logging.getLogger("bot.slack.incidents")
+    logger.addHandler(heard)
+    try:
+        # Only a forged click can name this incident: the step runs, and its messages are logged.
+        await bot.slack.block_action("incident.step.run:verify", attempt_value(1, 0), user_id="U0CAROL")
+        await asyncio.wait_for(heard.done.wait(), 5)
+    finally:
+        logger.removeHandler(heard)
+    assert "started by <@U0CAROL>" in heard.lines[0] and "succeeded" in heard.lines[-1]
+
+
 async def test_control_characters_typed_into_a_command_are_dropped(ibot: IncidentBot) -> None:
     channel = await declare(ibot.bot, "API\x00 returns 500s sev3")
     header = ibot.fake.messages_in(channel)[0]
     assert "API returns 500s" in blocks_text(header["blocks"])
+
+
+async def test_a_click_the_moment_the_buttons_appear_is_heard_in_the_channel(ibot: IncidentBot) -> None:
+    """Slack has shown the buttons but has not yet answered the bot's post: a click now must find
+    the incident's channel (the bot records it before posting buttons) and report there."""
+    bot, fake = ibot.bot, ibot.fake
+    run = "incident.step.run:verify"
+    released = fake.hold("chat.postMessage", lambda c: run in str(c.args.get("blocks")))
+    mark = fake.mark()
+    await bot.slack.slash("/incident", "declare Checkout down sev2", user_id="U0CAROL")
+    buttons = await fake.wait_for("chat.postMessage", lambda c: run in str(c.args.get("blocks")), after=mark)
+    channel = str(buttons.args["channel"])
+
+    await bot.slack.block_action(run, value_of(bot, channel, run), user_id="U0CAROL", channel_id=channel)
+    in_channel = lambda c: c.args.get("channel") == channel  # noqa: E731
+    await fake.wait_for("chat.postMessage", lambda c: in_channel(c) and "started by <@U0CAROL>" in text_of(c))
+    await fake.wait_for("chat.postMessage", lambda c: in_channel(c) and "* succeeded after" in text_of(c))
+    assert ibot.actions.runs["verify"] == 1
+
+    released.set()
+    await fake.wait_for_response(lambda r: "declared by" in str(r.text), after=mark)
+    # The playbook message catches up with the run it missed while its post was in flight.
+    playbook = await fake.wait_for("chat.update", lambda c: c.args["ts"] == buttons.response["ts"], after=mark)
+    assert "succeeded" in blocks_text(playbook.args["blocks"])
+    # Later messages go to the playbook's thread again.
+    await bot.slack.block_action(run, value_of(bot, channel, run), user_id="U0CAROL", channel_id=channel)
+    again = await fake.wait_for("chat.postMessage", lambda c: "(run 2)" in text_of(c) and "succeeded" in text_of(c))
+    assert again.args["thread_ts"] == buttons.response["ts"]

@@ -56,7 +56,7 @@ class LeakyAction:
     def _details(self) -> dict[str, Any]:
         return {"status": 200, "url": "https://deploy.example.com/rollback",
                 "headers": {"X-Deploy-Key": "hdr-s3cret"}, "json": {"service": "api", "password": "body-s3cret"},
-                "response": '{"session": "resp-s3cret"}', "auth": {"api_token": "tok-s3cret", "user": "deployer"}}
+                "response": '{"session": "resp-s3cret"}', "login": {"api_token": "tok-s3cret", "user": "deployer"}}
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         return ActionOutcome(True, "would POST https://deploy.example.com/rollback", details=self._details())

@@ -8,13 +8,15 @@ uvicorn in the test's event loop. Fixtures live in `tests.standin.fixtures`.
 from .blocks import blocks_text
 from .client import SlackEventsClient, compute_signature
 from .fake_slack import DEFAULT_TOKEN, FakeSlack
-from .recorder import Call, ResponsePost
+from .recorder import BEGINNING, Call, Mark, ResponsePost
 from .server import serve_asgi
 
 __all__ = [
+    "BEGINNING",
     "DEFAULT_TOKEN",
     "Call",
     "FakeSlack",
+    "Mark",
     "ResponsePost",
     "SlackEventsClient",
     "blocks_text",

@@ -34,7 +34,9 @@ class SlackEventsClient:
     """Signed requests to `POST {base_url}{path}` (Bolt's default `/slack/events`).
 
     Every method returns the bot's `httpx.Response`. `sent_events` keeps each event body by
-    event_id so `retry(event_id)` can redeliver it byte-for-byte, as Slack's retries do.
+    event_id so `retry(event_id)` can redeliver it byte-for-byte, as Slack's retries do. Each
+    request first moves the stand-in's `last_action` mark, so a `wait_for` after it only sees what
+    Slack received from then on.
     """
 
     def __init__(
@@ -268,4 +270,5 @@ class SlackEventsClient:
             signature = compute_signature(self.signing_secret, ts, body)
         if signature is not None:
             headers["X-Slack-Signature"] = signature
+        self.standin.action_started()  # waits after this request see only what it caused
         return await self.http.post(self.path, content=body, headers=headers)

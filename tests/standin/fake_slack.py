@@ -5,6 +5,12 @@ checks tokens, records every call (rejected ones too), keeps channel/message/vie
 Slack's Block Kit and message limits, serves response_urls, and lets a test inject rate limits,
 failures and latency. The Slack semantics live in the `methods_*` modules and `workspace`; this
 module is the HTTP surface and the test controls.
+
+Waiting only sees what came after the test's last action: every request a `SlackEventsClient` (or
+the Socket Mode hub) sends first takes a `mark()`, and `wait_for`/`wait_for_response` without
+`after=` start from that mark. So "act, then wait" can never be satisfied by an earlier step's
+output. Pass `after=fake.mark()` taken yourself for anything else (a scheduler tick, concurrent
+actions), or `after=BEGINNING` to search the whole log.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from starlette.routing import Route, WebSocketRoute
 from . import methods_chat, methods_conversations, methods_misc
 from .blocks import MAX_MESSAGE_BLOCKS, check_blocks, check_message_text
 from .errors import SlackError
-from .recorder import Call, Recorder, ResponsePost
+from .recorder import BEGINNING, Call, Mark, Recorder, ResponsePost
 from .socket_mode import SocketModeHub
 from .workspace import Json, Workspace
 
@@ -43,6 +49,14 @@ class _Fault:
     status: int
     error: str
     retry_after: int | None = None
+
+
+@dataclass
+class _Hold:
+    """A call whose answer waits for `gate` (see FakeSlack.hold)."""
+
+    gate: asyncio.Event
+    predicate: Callable[[Call], bool] | None
 
 
 class FakeSlack(Workspace):
@@ -63,7 +77,12 @@ class FakeSlack(Workspace):
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._minted: dict[str, str] = {}
-        self.socket_mode = SocketModeHub()
+        # (method or "response_url", the client's address) per request: which TCP connection carried it.
+        self.peers: list[tuple[str, tuple[str, int] | None]] = []
+        self._holds: dict[str, list[_Hold]] = {}
+        self._gates: list[asyncio.Event] = []  # every hold's gate, pending or holding a call now
+        self.last_action: Mark = BEGINNING
+        self.socket_mode = SocketModeHub(on_send=self.action_started)
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -89,26 +108,49 @@ class FakeSlack(Workspace):
         """Every response_url post, oldest first."""
         return self._recorder.responses
 
-    def calls_to(self, method: str) -> list[Call]:
-        """Every recorded call of `method` (failed ones included)."""
-        return self._recorder.calls_to(method)
+    def calls_to(self, method: str, *, after: Mark = BEGINNING) -> list[Call]:
+        """Every call of `method` recorded after `after` (default: all), failed ones included."""
+        return self._recorder.calls_to(method, after=after)
+
+    def responses_after(self, mark: Mark) -> list[ResponsePost]:
+        """response_url posts recorded after `mark`, oldest first."""
+        return self._recorder.responses_after(mark)
+
+    def mark(self) -> Mark:
+        """A cursor at the end of the call and response logs: `wait_for(..., after=mark)` then sees
+        only what is recorded from now on."""
+        return self._recorder.mark()
+
+    def action_started(self) -> Mark:
+        """Called by the events client and the Socket Mode hub before each request they send: the
+        mark that waits without `after=` start from."""
+        self.last_action = self._recorder.mark()
+        return self.last_action
 
     async def wait_for(
         self,
         method: str,
         predicate: Callable[[Call], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+        *,
+        after: Mark | None = None,
     ) -> Call:
-        """First successful `method` call matching `predicate`, recorded or future (see Recorder)."""
-        return await self._recorder.wait_for(method, predicate, timeout)
+        """First successful `method` call matching `predicate` recorded after `after` (default: since
+        the last request a test client sent), already recorded or yet to come (see Recorder)."""
+        start = self.last_action if after is None else after
+        return await self._recorder.wait_for(method, predicate, timeout, after=start)
 
     async def wait_for_response(
         self,
         predicate: Callable[[ResponsePost], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+        *,
+        after: Mark | None = None,
     ) -> ResponsePost:
-        """First accepted response_url post matching `predicate`, recorded or future."""
-        return await self._recorder.wait_for_response(predicate, timeout)
+        """First accepted response_url post matching `predicate` recorded after `after` (default: since
+        the last request a test client sent), already recorded or yet to come."""
+        start = self.last_action if after is None else after
+        return await self._recorder.wait_for_response(predicate, timeout, after=start)
 
     def describe_calls(self) -> str:
         """The call log as text, for custom assertion messages."""
@@ -117,7 +159,9 @@ class FakeSlack(Workspace):
     # -- what tests control --------------------------------------------------------------------
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
-        """The next `times` calls of `method` get HTTP 429, `Retry-After`, and `ratelimited`."""
+        """The next `times` calls of `method` get HTTP 429, `Retry-After`, and `ratelimited`.
+
+        `method="*"` applies to every method that has no fault of its own queued."""
         self._faults.setdefault(method, []).append(_Fault(times, 429, "ratelimited", retry_after))
 
     def fail(self, method: str, error: str = "fatal_error", times: int = 1, *, status: int = 200) -> None:
@@ -131,6 +175,22 @@ class FakeSlack(Workspace):
         else:
             self._delays.pop(method, None)
 
+    def hold(self, method: str, predicate: Callable[[Call], bool] | None = None) -> asyncio.Event:
+        """The next `method` call (matching `predicate`) takes effect and is recorded at once, but its
+        answer waits until the returned event is set: the bot is caught between Slack acting and the
+        bot hearing so."""
+        gate = asyncio.Event()
+        self._holds.setdefault(method, []).append(_Hold(gate, predicate))
+        self._gates.append(gate)
+        return gate
+
+    def release_holds(self) -> None:
+        """Answer every held call now (the fixture does this before stopping, so a test that failed
+        mid-hold ends with its real error, not the bot's calls cut off)."""
+        for gate in self._gates:
+            gate.set()
+        self._holds.clear()
+
     def response_url(self, name: str = "response") -> str:
         """Mint a response_url; posts to it are recorded as `ResponsePost(name=name, ...)`."""
         if not self.url:
@@ -140,11 +200,13 @@ class FakeSlack(Workspace):
         return f"{self.url}/response/{token}"
 
     def reset(self) -> None:
-        """Forget calls, responses, injected faults and delays; reseed the workspace state."""
+        """Forget calls, responses, injected faults, holds and delays; reseed the workspace state."""
         self._recorder.clear()
         self._faults.clear()
         self._delays.clear()
+        self._holds.clear()
         self._minted.clear()
+        self.peers.clear()
         self.reset_state()
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -152,14 +214,25 @@ class FakeSlack(Workspace):
     async def _api(self, request: Request) -> Response:
         """`/api/{method}`: decode, dispatch, record, optionally delay, answer."""
         method = request.path_params["method"]
+        self.peers.append((method, _peer(request)))
         at = time.time()
         args, token, parse_error = await _read_args(request)
         status, body, headers = self._dispatch(method, args, token, parse_error)
         error = None if body.get("ok") else str(body.get("error"))
-        await self._recorder.add_call(Call(method, args, at, error, status, body, token))
+        call = Call(method, args, at, error, status, body, token)
+        await self._recorder.add_call(call)
+        await self._held(call)
         if method in self._delays:
             await asyncio.sleep(self._delays[method])
         return JSONResponse(body, status_code=status, headers=headers)
+
+    async def _held(self, call: Call) -> None:
+        """Wait for the release of the first hold on this call's method that matches it, if any."""
+        holds = self._holds.get(call.method) or []
+        hold = next((h for h in holds if h.predicate is None or h.predicate(call)), None)
+        if hold is not None:
+            holds.remove(hold)
+            await hold.gate.wait()
 
     def _dispatch(
         self, method: str, args: Json, token: str | None, parse_error: str | None
@@ -187,7 +260,7 @@ class FakeSlack(Workspace):
 
     def _raise_injected_fault(self, method: str) -> None:
         """Raise the next queued fault for `method`, if any."""
-        queue = self._faults.get(method)
+        queue = self._faults.get(method) or self._faults.get("*")
         if not queue:
             return
         fault = queue[0]
@@ -200,6 +273,7 @@ class FakeSlack(Workspace):
     async def _response_url(self, request: Request) -> Response:
         """`/response/{token}`: record the post; "ok" like Slack, or 400 with Slack's error text."""
         token = request.path_params["token"]
+        self.peers.append(("response_url", _peer(request)))
         raw = await request.body()
         try:
             body = _response_body(raw, request.headers.get("content-type", ""))
@@ -220,6 +294,10 @@ class FakeSlack(Workspace):
         if error:
             return PlainTextResponse(error, status_code=400)
         return PlainTextResponse("ok")
+
+
+def _peer(request: Request) -> tuple[str, int] | None:
+    return (request.client.host, request.client.port) if request.client else None
 
 
 async def _read_args(request: Request) -> tuple[Json, str | None, str | None]:

@@ -25,6 +25,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     async with serve_asgi(standin.app) as url:
         standin.url = url
         yield standin
+        standin.release_holds()
 
 
 @pytest_asyncio.fixture

@@ -123,7 +123,7 @@ def update(ws: Workspace, args: Json) -> Json:
 def delete(ws: Workspace, args: Json) -> Json:
     """chat.delete: remove the bot's own message."""
     channel, message = _own_message(ws, args, "ts", "cant_delete_message")
-    ws.messages[channel].remove(message)
+    ws.remove_message(channel, message["ts"])
     return {"channel": channel, "ts": message["ts"]}
 
 

@@ -3,6 +3,10 @@
 Every Web API call and every response_url post is appended here and wakes waiters through an
 asyncio.Condition, so a test can `await wait_for(...)` a call the bot makes in a background task
 and fail with the full call log instead of a bare timeout.
+
+A `Mark` is a cursor into both logs: `wait_for(..., after=mark)` only sees what was recorded after
+the mark was taken, so a wait cannot be satisfied by output of an earlier step. `BEGINNING` is the
+mark before everything.
 """
 
 from __future__ import annotations
@@ -76,19 +80,48 @@ class ResponsePost:
         return bool(self.body.get("delete_original"))
 
 
+@dataclass(frozen=True, order=True)
+class Mark:
+    """A position in the recorder's logs: how many calls and response_url posts had been recorded
+    (ever, across `clear()`) when it was taken."""
+
+    calls: int = 0
+    responses: int = 0
+
+
+BEGINNING = Mark()
+
+
 class Recorder:
     """Append-only logs of calls and response_url posts, with condition-based waiting."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.responses: list[ResponsePost] = []
+        # How many entries `clear()` forgot, so marks taken before a clear stay meaningful.
+        self._calls_cleared = 0
+        self._responses_cleared = 0
         self._condition: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def clear(self) -> None:
         """Forget everything recorded (waiters keep waiting for new entries)."""
+        self._calls_cleared += len(self.calls)
+        self._responses_cleared += len(self.responses)
         self.calls.clear()
         self.responses.clear()
+
+    def mark(self) -> Mark:
+        """The current end of both logs: pass it as `after=` to see only what comes next."""
+        return Mark(self._calls_cleared + len(self.calls), self._responses_cleared + len(self.responses))
+
+    def calls_after(self, mark: Mark) -> list[Call]:
+        """Calls recorded after `mark`, oldest first."""
+        return self.calls[max(mark.calls - self._calls_cleared, 0):]
+
+    def responses_after(self, mark: Mark) -> list[ResponsePost]:
+        """response_url posts recorded after `mark`, oldest first."""
+        return self.responses[max(mark.responses - self._responses_cleared, 0):]
 
     def _cond(self) -> asyncio.Condition:
         """The condition for the running loop (a new one if the stand-in moved to another loop)."""
@@ -112,31 +145,35 @@ class Recorder:
         self.responses.append(post)
         await self._notify()
 
-    def calls_to(self, method: str) -> list[Call]:
-        """Every recorded call of `method`, failed ones included, oldest first."""
-        return [c for c in self.calls if c.method == method]
+    def calls_to(self, method: str, *, after: Mark = BEGINNING) -> list[Call]:
+        """Every call of `method` recorded after `after`, failed ones included, oldest first."""
+        return [c for c in self.calls_after(after) if c.method == method]
 
     async def wait_for(
         self,
         method: str,
         predicate: Callable[[Call], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+        *,
+        after: Mark = BEGINNING,
     ) -> Call:
-        """The first successful `method` call matching `predicate`, already recorded or yet to come.
+        """The first successful `method` call after `after` matching `predicate`, recorded or to come.
 
         A predicate that raises LookupError/TypeError (e.g. a missing arg) counts as no match.
-        On timeout, raises AssertionError listing every recorded call.
+        On timeout, raises AssertionError listing every recorded call (those before the mark too).
         """
 
         def find() -> Call | None:
-            return next(
-                (c for c in self.calls if c.method == method and c.ok and _matches(predicate, c)), None
-            )
+            for i in range(max(after.calls - self._calls_cleared, 0), len(self.calls)):
+                call = self.calls[i]
+                if call.method == method and call.ok and _matches(predicate, call):
+                    return call
+            return None
 
         found = await self._wait(find, timeout)
         if found is None:
             raise AssertionError(
-                f"no successful {method} call matched within {timeout}s; calls:\n{self.describe()}"
+                f"no successful {method} call after {after} matched within {timeout}s; calls:\n{self.describe()}"
             )
         return found
 
@@ -144,16 +181,24 @@ class Recorder:
         self,
         predicate: Callable[[ResponsePost], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 (the harness API takes a timeout)
+        *,
+        after: Mark = BEGINNING,
     ) -> ResponsePost:
-        """The first accepted response_url post matching `predicate`, recorded or yet to come."""
+        """The first accepted response_url post after `after` matching `predicate`, recorded or to come."""
 
         def find() -> ResponsePost | None:
-            return next((r for r in self.responses if r.ok and _matches(predicate, r)), None)
+            for i in range(max(after.responses - self._responses_cleared, 0), len(self.responses)):
+                post = self.responses[i]
+                if post.ok and _matches(predicate, post):
+                    return post
+            return None
 
         found = await self._wait(find, timeout)
         if found is None:
             posts = "\n".join(f"  {r.name}: {_short(r.body)}" for r in self.responses) or "  (none)"
-            raise AssertionError(f"no response_url post matched within {timeout}s; posts:\n{posts}")
+            raise AssertionError(
+                f"no response_url post after {after} matched within {timeout}s; posts:\n{posts}"
+            )
         return found
 
     async def _wait(self, find: Callable[[], T | None], timeout: float) -> T | None:  # noqa: ASYNC109 (the harness API takes a timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -14,7 +15,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 class SocketModeHub:
     """The server side of Socket Mode connections for one FakeSlack."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_send: Callable[[], object] | None = None) -> None:
+        self._on_send = on_send  # FakeSlack's action mark: waits after a delivery see only newer calls
         self._connections: list[WebSocket] = []
         self._connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -44,6 +46,8 @@ class SocketModeHub:
     async def send(self, envelope_type: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
         """Deliver one envelope (`slash_commands`, `events_api`, `interactive`) and await the app's ack."""
         await self.wait_connected(timeout)
+        if self._on_send is not None:
+            self._on_send()
         envelope_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from .blocks import blocks_text
 from .client import SlackEventsClient
 from .fake_slack import DEFAULT_TOKEN, FakeSlack
+from .recorder import BEGINNING
 from .server import serve_asgi
 
 SECRET = "test-signing-secret"
@@ -186,6 +188,26 @@ async def test_metadata_is_stored_and_returned_by_history_only_when_asked(web: A
     await web.conversations_history(channel=private)  # the bot created it, so it is a member
 
 
+def test_messages_are_found_by_ts_in_constant_time_and_forgotten_when_deleted() -> None:
+    fake = FakeSlack()
+    for n in range(40_000):  # a reminder benchmark's worth of posts: linear scans made this quadratic
+        fake.add_message("C0DEPLOYS", {"ts": fake.next_ts(), "text": f"post {n}"})
+    history = fake.messages_in("C0DEPLOYS")
+    started = time.perf_counter()
+    found = [fake.find_message("C0DEPLOYS", m["ts"]) for m in history[-1000:]]
+    assert time.perf_counter() - started < 0.5  # a scan per lookup takes seconds here
+    assert [m["text"] for m in found if m] == [f"post {n}" for n in range(39_000, 40_000)]
+    last = history[-1]
+    first_ts = fake.messages_in("C0DEPLOYS")[0]["ts"]
+    fake.add_message("C0DEPLOYS", {"ts": first_ts, "text": "a retry"})  # same ts: ignored
+    assert fake.find_message("C0DEPLOYS", first_ts)["text"] == "post 0"  # type: ignore[index]
+    assert fake.find_message("C0GENERAL", first_ts) is None and fake.find_message("C0DEPLOYS", None) is None
+    fake.remove_message("C0DEPLOYS", first_ts)
+    assert fake.find_message("C0DEPLOYS", first_ts) is None and len(fake.messages_in("C0DEPLOYS")) == 39_999
+    fake.reset()
+    assert fake.find_message("C0DEPLOYS", last["ts"]) is None
+
+
 async def test_conversations_create_name_rules(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     await expect_error(web.conversations_create(name="Inc-42"), "invalid_name_specials")
     await expect_error(web.conversations_create(name="inc 42"), "invalid_name_specials")
@@ -241,6 +263,17 @@ async def test_ratelimit_without_retry_surfaces_retry_after(
     assert (await web.users_info(user="U0ALICE"))["ok"]
 
 
+async def test_ratelimit_every_method_and_which_connection_carried_each_call(
+    fake_slack: FakeSlack, web: AsyncWebClient
+) -> None:
+    fake_slack.rate_limit("*", times=2, retry_after=5)
+    await expect_error(web.auth_test(), "ratelimited")
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x"), "ratelimited")
+    assert (await web.users_info(user="U0ALICE"))["ok"]
+    assert [method for method, _ in fake_slack.peers] == ["auth.test", "chat.postMessage", "users.info"]
+    assert all(peer is not None and peer[0] == "127.0.0.1" for _, peer in fake_slack.peers)
+
+
 async def test_fail_and_delay(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     fake_slack.fail("chat.postMessage", "channel_is_archived", times=2)
     for _ in range(2):
@@ -264,6 +297,95 @@ async def test_wait_for_recorded_future_and_timeout(fake_slack: FakeSlack, web: 
 
     with pytest.raises(AssertionError, match="already here"):
         await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "never", timeout=0.05)
+
+
+async def test_wait_after_a_mark_sees_only_newer_calls(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.chat_postMessage(channel="C0GENERAL", text="deploy started")
+    mark = fake_slack.mark()
+    later = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="deploy started"))
+    call = await fake_slack.wait_for("chat.postMessage", lambda c: "started" in c.args["text"], after=mark)
+    assert call is fake_slack.calls[-1] and call is not fake_slack.calls[0]
+    await later
+
+    with pytest.raises(AssertionError, match=r"no successful chat\.postMessage call after Mark"):
+        await fake_slack.wait_for("chat.postMessage", timeout=0.05, after=fake_slack.mark())
+    assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage", after=mark)] == ["deploy started"]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+    first = await fake_slack.wait_for("chat.postMessage", after=BEGINNING)
+    assert first is fake_slack.calls[0]
+
+
+async def test_a_mark_stays_valid_across_reset(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    await web.auth_test()
+    mark = fake_slack.mark()
+    fake_slack.reset()
+    await web.chat_postMessage(channel="C0GENERAL", text="after the reset")
+    assert (await fake_slack.wait_for("chat.postMessage", after=mark)).args["text"] == "after the reset"
+    assert fake_slack.calls_to("chat.postMessage", after=mark) == fake_slack.calls
+
+
+async def test_hold_applies_a_call_but_delays_its_answer(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
+    gate = fake_slack.hold("chat.postMessage")
+    task = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="held"))
+    call = await fake_slack.wait_for("chat.postMessage", after=BEGINNING)
+    assert fake_slack.messages_in("C0GENERAL")[-1]["text"] == "held" and not task.done()
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="not held"))["ok"]  # only the next call
+    gate.set()
+    assert (await task)["ts"] == call.response["ts"]
+
+    picky = fake_slack.hold("chat.postMessage", lambda c: c.args.get("text") == "second")
+    assert (await web.chat_postMessage(channel="C0GENERAL", text="first"))["ok"]  # does not match: answered
+    second = asyncio.create_task(web.chat_postMessage(channel="C0GENERAL", text="second"))
+    await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "second")
+    assert not second.done()
+    picky.set()
+    assert (await second)["ok"]
+
+    fake_slack.hold("auth.test")
+    stuck = asyncio.create_task(web.auth_test())
+    await fake_slack.wait_for("auth.test")
+    fake_slack.release_holds()  # what the fixture does at the end of a test
+    assert (await stuck)["ok"]
+
+
+@pytest_asyncio.fixture
+async def replier(fake_slack: FakeSlack) -> AsyncIterator[SlackEventsClient]:
+    """An events client pointed at an app that answers every request with the same message, posted
+    after a short pause, and the same response_url post."""
+    web = AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def reply(response_url: str) -> None:
+        await asyncio.sleep(0.05)  # the answer arrives after the request returned, like a Bolt listener's
+        await web.chat_postMessage(channel="C0GENERAL", text="on it")
+        async with httpx.AsyncClient() as http:
+            await http.post(response_url, json={"text": "on it"})
+
+    async def handle(request: Request) -> PlainTextResponse:
+        form = dict(parse_qsl((await request.body()).decode()))
+        tasks.append(asyncio.create_task(reply(form["response_url"])))
+        return PlainTextResponse("")
+
+    app = Starlette(routes=[Route("/slack/events", handle, methods=["POST"])])
+    async with serve_asgi(app) as url, SlackEventsClient(url, SECRET, fake_slack) as client:
+        yield client
+    await asyncio.gather(*tasks)
+
+
+async def test_waits_after_an_action_ignore_what_earlier_actions_caused(
+    fake_slack: FakeSlack, replier: SlackEventsClient
+) -> None:
+    await replier.slash("/deploy", "api")
+    first = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "on it")
+    first_response = await fake_slack.wait_for_response(lambda r: r.text == "on it")
+
+    await replier.slash("/deploy", "api")  # same answer again: only the new one may satisfy the wait
+    second = await fake_slack.wait_for("chat.postMessage", lambda c: c.args["text"] == "on it")
+    second_response = await fake_slack.wait_for_response(lambda r: r.text == "on it")
+    assert second is not first and second_response is not first_response
+    assert fake_slack.calls_to("chat.postMessage")[-1] is second
+    assert second_response.name == "deploy" and fake_slack.responses[-1] is second_response
+    assert fake_slack.responses_after(fake_slack.last_action) == [second_response]
 
 
 async def test_response_url_posts_are_recorded(fake_slack: FakeSlack) -> None:

@@ -66,6 +66,7 @@ class Workspace:
         self.channels: dict[str, Json] = {}
         self.members: dict[str, list[str]] = {}
         self.messages: dict[str, list[Json]] = {}
+        self._by_ts: dict[tuple[str, str], Json] = {}  # (channel, ts) → message: O(1) lookups at 40,000 posts
         self.ephemerals: list[Json] = []
         self.views: dict[str, Json] = {}
         self.reactions_on_unknown: dict[tuple[str, str], Json] = {}
@@ -155,19 +156,28 @@ class Workspace:
 
     def find_message(self, channel: str, ts: Any) -> Json | None:
         """The stored message with `ts` in `channel`, if any."""
-        return next((m for m in self.messages.get(channel, []) if m.get("ts") == ts), None)
+        return self._by_ts.get((channel, ts)) if isinstance(ts, str) else None
 
     def add_message(self, channel: str, message: Json) -> None:
         """Store a message (bot or user); a second message with the same ts is ignored (a retry)."""
         if self.find_message(channel, message.get("ts")) is not None:
             return
         self.messages.setdefault(channel, []).append(message)
+        if isinstance(message.get("ts"), str):
+            self._by_ts[(channel, message["ts"])] = message
         thread_ts = message.get("thread_ts")
         parent = self.find_message(channel, thread_ts) if thread_ts != message.get("ts") else None
         if parent is not None:
             parent["reply_count"] = int(parent.get("reply_count", 0)) + 1
             parent["latest_reply"] = message["ts"]
             parent.setdefault("thread_ts", parent["ts"])
+
+    def remove_message(self, channel: str, ts: str) -> None:
+        """Delete the message with `ts` from `channel` (chat.delete)."""
+        message = self._by_ts.pop((channel, ts), None)
+        if message is not None:
+            history = self.messages[channel]
+            del history[next(i for i, m in enumerate(history) if m is message)]
 
     def bot_message(self, ts: str, text: str, blocks: list[Any] | None, extra: Json) -> Json:
         """A message posted by the bot, shaped like `message` in chat.postMessage's response."""

@@ -122,7 +122,7 @@ async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, 
 
 
 def is_new(fake: FakeSlack) -> Callable[[Call], bool]:
-    """A predicate true only for calls recorded after this moment."""
+    """A predicate true only for calls recorded after this moment (older form of `after=fake.mark()`)."""
     seen = {id(c) for c in fake.calls}
     return lambda call: id(call) not in seen
 
@@ -133,11 +133,11 @@ def text_of(call: Call) -> str:
 
 async def declare(bot: BotHarness, text: str = "API returns 500s sev1", *, user: str = "U0CAROL") -> str:
     """Declare through the slash command; returns the new incident channel's id."""
-    fresh = is_new(bot.fake)
+    mark = bot.fake.mark()
     await bot.slack.slash("/incident", f"declare {text}", user_id=user)
-    created = await bot.fake.wait_for("conversations.create", fresh)
+    created = await bot.fake.wait_for("conversations.create", after=mark)
     channel = str(created.response["channel"]["id"])
-    await bot.fake.wait_for_response(lambda r: "declared by" in str(r.body.get("text", "")))
+    await bot.fake.wait_for_response(lambda r: "declared by" in str(r.body.get("text", "")), after=mark)
     return channel
 
 

@@ -51,7 +51,7 @@ class StepState:
     """The latest run of one step (or of its undo) in one incident."""
 
     key: str
-    status: str = "not_run"     # not_run | running | succeeded | failed | refused
+    status: str = "not_run"     # not_run | running | succeeded | failed | refused | interrupted
     attempt: int = 0            # runs claimed so far; buttons carry it so stale clicks are spotted
     actor: str | None = None
     started_at: datetime | None = None
@@ -62,7 +62,7 @@ class StepState:
 
     @property
     def duration(self) -> timedelta | None:
-        if self.started_at is None or self.finished_at is None or self.status == "refused":
+        if self.started_at is None or self.finished_at is None or self.status in ("refused", "interrupted"):
             return None
         return self.finished_at - self.started_at
 
@@ -112,7 +112,7 @@ class Refusal:
 class NeedsConfirmation:
     """One more explicit click is needed; `request` is what that click will send."""
 
-    kind: Literal["rerun", "freeze"]
+    kind: Literal["rerun", "interrupted", "freeze"]
     message: str
     request: StepRequest
     describe: str
@@ -130,6 +130,8 @@ class ClaimedRun:
     describe: str
     started_at: datetime
     freeze_override: ActiveFreeze | None = None
+    after_interrupted: bool = False     # the previous run was interrupted (its process died)
+    remembered: dict[str, Any] = field(default_factory=dict)   # for an undo: what the step's run kept
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,23 @@ class StepResult:
     run: ClaimedRun
     outcome: ActionOutcome
     duration: timedelta
-    recorded: bool = True   # False when a newer run took over this one (it outlived its deadline)
+    recorded: bool = True   # False when a newer run had started after this one was interrupted
+    stored: bool = True     # False when the database did not take the result in time (see RECORD_OUTCOME)
+    waited: bool = False    # the database was away when the run ended; the result landed later
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    """A run whose process died before recording how it ended: the action may or may not have run."""
+
+    incident: Incident
+    key: str
+    label: str
+    attempt: int
+    actor: str | None
+    started_at: datetime | None
+    interrupted_at: datetime
+    undo: bool = False
 
 
 @dataclass(frozen=True)

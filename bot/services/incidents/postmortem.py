@@ -34,6 +34,9 @@ def _event(entry: AuditEntry) -> str | None:
         case "incident.step.succeeded" | "incident.step.failed":
             verdict = "succeeded" if entry.action.endswith("succeeded") else "FAILED"
             return f"Step **{d.get('label')}** {verdict} after {d.get('duration_s')}s: {d.get('summary')}"
+        case "incident.step.interrupted":
+            return (f"Step **{d.get('label')}** (run {d.get('attempt')}) INTERRUPTED: guardrail stopped before "
+                    "recording its result; it may have reached its target")
         case "incident.step.refused":
             return f"Refused to run step `{d.get('step')}` ({d.get('code')}): {d.get('reason')}"
         case "incident.freeze_override":
@@ -76,6 +79,8 @@ def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneI
             elif entry.action in ("incident.step.succeeded", "incident.step.failed"):
                 run.update(outcome="succeeded" if entry.action.endswith("succeeded") else "failed",
                            summary=entry.details.get("summary"), took=entry.details.get("duration_s"))
+            elif entry.action == "incident.step.interrupted" and "outcome" not in run:
+                run.update(outcome="interrupted", summary="may have reached its target")
     lines += ["", "## Steps run", ""]
     if runs:
         lines += ["| Step | Run | By | Started | Took | Outcome |", "|---|---|---|---|---|---|"]

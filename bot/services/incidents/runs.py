@@ -2,7 +2,12 @@
 
 `claim()` decides and, when the click may run, claims the run in the database in the same
 transaction as its audit entry (see `bot.db.incidents.claim_step`). Only the caller that won
-the claim calls `execute()`. `preview()` is the dry run: it changes nothing.
+the claim calls `execute()`, which holds the run's lease (see `leases`) while the action runs and
+until its result is recorded. `preview()` is the dry run: it changes nothing.
+
+Once an action ran, its result is an outside fact: `execute()` retries writing it (with its audit
+entry, one transaction) under `RECORD_OUTCOME` for minutes, keeping it in memory meanwhile, so a
+database blip while a rollback runs does not turn into "running forever".
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
@@ -21,8 +26,9 @@ from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.resilience import Breakers
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, call_outbound
 from bot.services.access import Responders
+from bot.services.incidents.leases import StepLeases, one_line
 from bot.services.incidents.models import (
     ClaimedRun,
     Incident,
@@ -43,8 +49,6 @@ UndoFactory = Callable[[Step, Mapping[str, Any]], StepAction | None]
 
 # A step that has not finished after this long is recorded as failed (its task is cancelled).
 STEP_DEADLINE = timedelta(minutes=15)
-# A run still "running" this long after its deadline lost its process (crash, deploy): it may be re-run.
-LOST_AFTER = timedelta(minutes=1)
 
 
 async def _no_progress(_: str) -> None:
@@ -55,7 +59,7 @@ class StepRunner:
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
                  responders: Responders, breakers: Breakers, *, freezes: FreezeLookup | None,
                  prober: ServiceProber | None, secrets: dict[str, str], endpoints: dict[str, str],
-                 build_undo: UndoFactory | None = None) -> None:
+                 leases: StepLeases, build_undo: UndoFactory | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -68,15 +72,18 @@ class StepRunner:
         self._secrets = secrets
         self._endpoints = endpoints
         self.deadline = STEP_DEADLINE
+        self.leases = leases
+        self.record_policy: CallPolicy = RECORD_OUTCOME
 
     # -- the decision and the claim --------------------------------------------------------
 
     async def claim(self, request: StepRequest) -> Refusal | NeedsConfirmation | ClaimedRun:
         """Decide whether this click may run the step; if so, claim the run atomically."""
-        if not await self._responders.allows(request.actor):
-            return await self._refuse(request, Refusal(
-                "not_responder", "Only responders (`access.responders`) may run playbook steps. "
-                "Nothing ran; the attempt was recorded in the audit log."))
+        membership = await self._responders.membership(request.actor)
+        if not membership.allowed:
+            return await self._refuse(request, Refusal("not_responder", membership.refusal(
+                "Only responders (`access.responders`) may run playbook steps. "
+                "Nothing ran; the attempt was recorded in the audit log.")))
         freeze = None
         if self.freezes is not None:
             freeze = await self.freezes.active_window(self._config.freeze.default_environment)
@@ -98,13 +105,19 @@ class StepRunner:
                                           actor=request.actor, reason=problem.reason, at=now)
                 await self._audit_refusal(session, request, problem)
                 return problem
-            lost_before = now - self.deadline - LOST_AFTER
-            lost = state.status == tables.RUNNING and state.started_at is not None and state.started_at < lost_before
-            if (state.status == tables.RUNNING and not lost) or state.attempt != request.seen_attempt:
+            if state.status == tables.RUNNING or state.attempt != request.seen_attempt:
                 busy = self._busy(state)
                 await self._audit_refusal(session, request, busy)
                 return busy
             describe = self.describe_built(action)
+            interrupted = state.status == tables.INTERRUPTED
+            if interrupted and not request.confirmed_rerun:
+                by = f", started by <@{state.actor}>" if state.actor else ""
+                return NeedsConfirmation(
+                    "interrupted", f"The previous run of *{step.label}* (run {state.attempt}{by}) was interrupted: "
+                    "guardrail stopped before it recorded how it ended. *That attempt may already have reached "
+                    "the target* — check before running it again. Run it again?",
+                    replace(request, confirmed_rerun=True), describe)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
                 return NeedsConfirmation(
                     "rerun", f"*{step.label}* already succeeded in this incident (run by <@{state.actor}>). "
@@ -116,7 +129,7 @@ class StepRunner:
                     replace(request, freeze_override=freeze.id), describe, freeze)
             attempt = await tables.claim_step(session, incident_id=incident.id, step_key=request.key,
                                               seen_attempt=request.seen_attempt, actor=request.actor, at=now,
-                                              lost_before=lost_before)
+                                              owner=self.leases.owner, lease_until=self.leases.until(now))
             if attempt is None:  # lost the race to another click, replica or redelivery
                 busy = Refusal("running", "Someone else's click got there first; see the playbook message.")
                 await self._audit_refusal(session, request, busy)
@@ -126,14 +139,16 @@ class StepRunner:
                                subject=incident.subject,
                                details={"step": request.key, "label": step.label, "attempt": attempt,
                                         "what": describe, "changes_production": step.changes_production,
-                                        "took_over_lost_run": lost})
+                                        "after_interrupted": interrupted})
             if override is not None:
                 await append_entry(session, at=now, actor=request.actor, action="incident.freeze_override",
                                    subject=incident.subject,
                                    details={"step": request.key, "freeze": override.id,
                                             "environment": override.environment, "reason": override.reason})
+            remembered = to_state(step.id, rows.get(step.id)).remembered if request.undo else {}
         return ClaimedRun(incident=incident, step=step, request=request, attempt=attempt, describe=describe,
-                          started_at=now, freeze_override=override)
+                          started_at=now, freeze_override=override, after_interrupted=interrupted,
+                          remembered=remembered)
 
     def undo_for(self, step: Step, remembered: Mapping[str, Any]) -> StepAction | None:
         """The step's own `undo:` action; else, from `build_undo`, a reversal built from what the
@@ -204,37 +219,81 @@ class StepRunner:
     # -- doing it --------------------------------------------------------------------------
 
     async def execute(self, run: ClaimedRun, progress: Progress = _no_progress) -> StepResult:
-        """Run a claimed step's action once and record how it ended (audited)."""
-        remembered: dict[str, Any] = {}
-        if run.request.undo:
-            async with self._db.reader() as session:
-                rows = await tables.steps_of(session, run.incident.id)
-            remembered = to_state(run.step.id, rows.get(run.step.id)).remembered
-        ctx = self._context(run.request, run.incident.id, remembered, progress)
+        """Run a claimed step's action once and record how it ended (audited), holding its lease."""
+        async with self.leases.held(run.incident.id, run.request.key, run.attempt):
+            outcome = await self._act(run, progress)
+            return await self._record(run, outcome, progress)
+
+    async def _act(self, run: ClaimedRun, progress: Progress) -> ActionOutcome:
+        ctx = self._context(run.request, run.incident.id, run.remembered, progress)
         try:
-            action = self.undo_for(run.step, remembered) if run.request.undo else self.build_action(run.step.action)
+            action = self.undo_for(run.step, run.remembered) if run.request.undo else self.build_action(run.step.action)
             if action is None:
                 raise LookupError("there is nothing to undo")
-            outcome = await asyncio.wait_for(action.run(ctx), timeout=self.deadline.total_seconds())
+            return await asyncio.wait_for(action.run(ctx), timeout=self.deadline.total_seconds())
         except TimeoutError:
-            outcome = ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
+            return ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
         except Exception as exc:  # an action must not take the bot down; its failure is the outcome
             log.exception("step %s of incident %s raised", run.request.key, run.incident.id)
-            outcome = ActionOutcome(False, f"{type(exc).__name__}: {exc}")
+            return ActionOutcome(False, f"{type(exc).__name__}: {exc}")
+
+    async def _record(self, run: ClaimedRun, outcome: ActionOutcome, progress: Progress) -> StepResult:
+        """Write the outcome and its audit entry in one transaction, retried under `record_policy`
+        while the database is away. The outcome stays in memory (here) until it lands."""
         now = self._clock.now()
+        duration = now - run.started_at
+        tries = 0
+
+        async def write() -> bool:
+            nonlocal tries
+            tries += 1
+            return await self._write_outcome(run, outcome, at=now, retry=tries > 1)
+
+        async def waiting(exc: BaseException) -> None:
+            if tries == 1:  # once: the thread hears that the result is known but not yet recorded
+                log.warning("step %s of incident %s (run %d) ended but its result is not recorded yet (%s); "
+                            "retrying for up to %gs", run.request.key, run.incident.id, run.attempt, one_line(exc),
+                            self.record_policy.deadline)
+                verdict = "succeeded" if outcome.ok else "failed"
+                await progress(f"{run.step.label} {verdict} ({outcome.summary}), but the database is not taking "
+                               f"the result yet; retrying for up to {format_duration(self._record_window())}. "
+                               "Do not run it again meanwhile.")
+
+        try:
+            current = await call_outbound("database", write, policy=self.record_policy, idempotent=True,
+                                          on_retry=waiting)
+        except Exception as exc:
+            log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database did "
+                      "not take it within %gs (%s); the step will show as interrupted",
+                      run.request.key, run.incident.id, run.attempt, run.request.actor,
+                      "succeeded" if outcome.ok else "failed", outcome.summary, self.record_policy.deadline,
+                      one_line(exc))
+            return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True)
+        return StepResult(run=run, outcome=outcome, duration=duration, recorded=current, waited=tries > 1)
+
+    def _record_window(self) -> timedelta:
+        return timedelta(seconds=self.record_policy.deadline)
+
+    async def _write_outcome(self, run: ClaimedRun, outcome: ActionOutcome, *, at: datetime, retry: bool) -> bool:
         async with self._db.unit_of_work() as session:
             current = await tables.finish_step(
                 session, incident_id=run.incident.id, step_key=run.request.key, attempt=run.attempt,
                 ok=outcome.ok, summary=outcome.summary,
-                remembered=json.dumps(dict(outcome.remembered), default=str) if outcome.ok else None, at=now)
-            await append_entry(session, at=now, actor=run.request.actor,
+                remembered=json.dumps(dict(outcome.remembered), default=str) if outcome.ok else None, at=at)
+            if not current and retry:
+                # An earlier attempt may have committed with only its answer lost: then it is done.
+                row = await tables.step_row(session, incident_id=run.incident.id, step_key=run.request.key)
+                if row is not None and row.attempt == run.attempt and row.finished_at == at and \
+                        row.status in (tables.SUCCEEDED, tables.FAILED):
+                    return True
+            await append_entry(session, at=at, actor=run.request.actor,
                                action="incident.step.succeeded" if outcome.ok else "incident.step.failed",
                                subject=run.incident.subject,
                                details={"step": run.request.key, "label": run.step.label, "attempt": run.attempt,
                                         "summary": outcome.summary, "details": dict(outcome.details),
-                                        "duration_s": round((now - run.started_at).total_seconds(), 3),
+                                        "duration_s": round((at - run.started_at).total_seconds(), 3),
                                         "recorded": current})
-        return StepResult(run=run, outcome=outcome, duration=now - run.started_at, recorded=current)
+        return current
 
     async def preview(self, *, incident_id: int, step_id: str, actor: str,
                       undo: bool = False) -> ActionOutcome | Refusal:

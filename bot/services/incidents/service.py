@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 from bot.actions.base import StepAction
 from bot.clock import Clock
@@ -16,10 +17,12 @@ from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.incidents import naming
 from bot.services.incidents.freezes import IncidentFreezer
+from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
     Incident,
     IncidentProblem,
+    InterruptedRun,
     PlaybookView,
     Refusal,
     Resolution,
@@ -49,16 +52,28 @@ class IncidentService:
                  freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
                  prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
-                 build_undo: UndoFactory | None = None, responders: Responders | None = None) -> None:
+                 build_undo: UndoFactory | None = None, responders: Responders | None = None,
+                 replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.responders = responders or Responders(config.access.responders, clock)
         self.freezer = freezer
+        self.leases = StepLeases(db, clock, config, owner=replica, lease=step_lease)
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
                                 freezes=freezes,
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
-                                build_undo=build_undo)
+                                leases=self.leases, build_undo=build_undo)
+
+    # -- runs whose process died -----------------------------------------------------------
+
+    def on_interrupted(self, listener: Listener) -> None:
+        """Hear of each run this replica marked interrupted (to update the thread and playbook)."""
+        self.leases.on_interrupted(listener)
+
+    async def sweep_interrupted(self) -> list[InterruptedRun]:
+        """Mark runs whose process died interrupted (once across replicas); for start-up and the scheduler."""
+        return await self.leases.sweep()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -174,11 +189,13 @@ class IncidentService:
         incident = await self.get(incident_id)
         if incident is None or incident.freeze_id is None or self.freezer is None:
             return Refusal("unknown", f"Incident #{incident_id} has no freeze of its own to lift.")
-        if not await self.responders.allows(actor):
+        membership = await self.responders.membership(actor)
+        if not membership.allowed:
             async with self._db.unit_of_work() as session:
                 await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
                                    subject=incident.subject, details={"freeze": incident.freeze_id})
-            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.")
+            return Refusal("not_responder", membership.refusal(
+                "Only responders (`access.responders`) may lift the incident's freeze."))
         # The freeze service audits the cancellation itself; the incident's timeline records it
         # only when this press actually lifted the freeze.
         if not await self.freezer.lift(incident.freeze_id, actor=actor):
@@ -203,12 +220,14 @@ class IncidentService:
                                subject=incident.subject, details={"channel": channel_id, "name": channel_name})
             return to_incident(row)
 
-    async def playbook_posted(self, incident: Incident, *, actor: str, ts: str) -> Incident:
-        """`/incident playbook` posted the buttons again: step updates go to the newest copy."""
+    async def playbook_posted(self, incident: Incident, *, actor: str, ts: str, audit: bool = True) -> Incident:
+        """The buttons were posted (again): step updates go to the newest copy. The first post, right
+        after the channel was created, is part of declaring and not audited on its own."""
         async with self._db.unit_of_work() as session:
             row = self._found(await tables.set_playbook_ts(session, incident_id=incident.id, ts=ts), incident.id)
-            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
-                               subject=incident.subject, details={"ts": ts})
+            if audit:
+                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
+                                   subject=incident.subject, details={"ts": ts})
             return to_incident(row)
 
     async def note(self, incident: Incident, *, actor: str, text: str) -> None:

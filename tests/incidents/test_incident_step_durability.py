@@ -1,0 +1,224 @@
+"""A step's result is recorded even when the database refuses connections while the action runs.
+
+A real `http` step against a slow local hook; a TCP proxy between the bot and the real PostgreSQL
+starts refusing connections the moment the hook receives the request, and stays refusing for
+longer than the action takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot.actions import build_action
+from bot.db import migrate
+from bot.resilience import CallPolicy
+from tests.actions.conftest import FakeHook
+from tests.standin.blocks import blocks_text
+from tests.standin.fake_slack import FakeSlack
+from tests.support.bot import running_bot
+from tests.support.clock import FakeClock
+from tests.support.fake_actions import FakeActions
+from tests.support.incidents import (
+    FakeFreezes,
+    IncidentBot,
+    declare,
+    incident_config,
+    install,
+    is_new,
+    text_of,
+)
+from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
+
+ACTION_SECONDS = 1.0   # how long the hook takes to answer
+OUTAGE_SECONDS = 3.0   # how long the database keeps refusing after that
+
+
+@dataclass
+class Stand:
+    ibot: IncidentBot
+    hook: FakeHook
+    proxy: FaultyProxy
+    channel: str
+
+
+@asynccontextmanager
+async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> AsyncIterator[Stand]:
+    hook = FakeHook()
+    async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
+        playbook = f"""\
+            playbooks:
+              - name: production-incident
+                steps:
+                  - id: rollback
+                    label: Roll back last deploy
+                    changes_production: true
+                    action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
+            """
+        migrate.upgrade(postgres_url)  # synchronous: not through the proxy, which runs on this loop
+        async with running_bot(database_url=proxy.url_for(postgres_url), config_dir=incident_config(tmp_path, playbook),
+                               fake=fake_slack, clock=clock, migrate_first=False) as bot:
+            ibot = IncidentBot(bot, FakeActions(), FakeFreezes())
+            install(bot, ibot.actions, ibot.freezes)
+            bot.runtime.incidents.steps.build_action = build_action  # the real http action
+            channel = await declare(bot)
+            yield Stand(ibot, hook, proxy, channel)
+
+
+def outage_when_the_rollback_lands(proxy: FaultyProxy) -> Any:
+    """The hook's answer: the database goes away as the request reaches production; the hook
+    answers after ACTION_SECONDS (a slow target)."""
+
+    async def answer(request: Request, body: Any) -> Response:
+        proxy.mode = "refuse"
+        await asyncio.sleep(ACTION_SECONDS)
+        return JSONResponse({"ok": True, "rolled_back_to": "v41"})
+
+    return answer
+
+
+async def test_the_result_of_a_step_lands_after_the_database_refused_connections_for_longer_than_the_action(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
+        bot, fake = s.ibot.bot, s.ibot.fake
+        s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
+        fresh = is_new(fake)
+        await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
+        # the action ended; the database still refuses: the thread hears the result is held, not lost
+        waiting = await fake.wait_for("chat.postMessage",
+                                      lambda c: fresh(c) and "not taking the result yet" in text_of(c), timeout=15)
+        assert "Roll back last deploy succeeded" in text_of(waiting)
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage goes on (this is the fault, not a wait)
+        assert s.proxy.mode == "refuse"
+        s.proxy.mode = "pass"
+
+        done = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+                                   timeout=20)
+        assert "recorded once the database was back" in text_of(done)
+        await fake.wait_for("chat.update", lambda c: fresh(c) and "✅ succeeded" in blocks_text(c.args["blocks"]))
+        incident = await bot.runtime.incidents.get(1)
+        assert incident is not None
+        [rollback] = (await bot.runtime.incidents.playbook_view(incident)).steps
+        assert (rollback.state.status, rollback.state.attempt) == ("succeeded", 1)
+        entries = [e for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert [(e.action, e.details["attempt"]) for e in entries] == [
+            ("incident.step.started", 1), ("incident.step.succeeded", 1)]
+        assert entries[1].details["recorded"] is True
+        assert (await bot.runtime.audit.verify()).ok
+    assert len(s.hook.requests) == 1  # the target got exactly one rollback
+
+
+async def test_a_result_the_database_never_takes_is_posted_and_logged_and_the_step_ends_up_interrupted(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
+        caplog: Any) -> None:
+    async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
+        bot, fake = s.ibot.bot, s.ibot.fake
+        steps = bot.runtime.incidents.steps
+        steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
+        s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
+        fresh = is_new(fake)
+        await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
+        lost = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+                                   timeout=15)
+        assert "*Not recorded*" in text_of(lost) and "check the target before running it again" in text_of(lost)
+        loud = [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]
+        assert len(loud) == 1 and loud[0].levelname == "ERROR" and "\n" not in loud[0].getMessage()
+
+        s.proxy.mode = "pass"
+        clock.advance(bot.runtime.incidents.leases.lease + timedelta(seconds=1))
+        await bot.runtime.incidents.sweep_interrupted()
+        await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+        entries = [e.action for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert entries == ["incident.step.started", "incident.step.interrupted"]
+
+
+@asynccontextmanager
+async def two_replicas(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack,
+                       clock: FakeClock) -> AsyncIterator[tuple[IncidentBot, IncidentBot, FaultyProxy]]:
+    """Replica A reaches PostgreSQL through a proxy the test can cut; replica B directly."""
+    config = incident_config(tmp_path)
+    actions = FakeActions()
+    migrate.upgrade(postgres_url)
+    async with faulty_proxy(postgres_url) as proxy, \
+            running_bot(database_url=proxy.url_for(postgres_url), config_dir=config, fake=fake_slack, clock=clock,
+                        migrate_first=False) as a, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        migrate_first=False) as b:
+        one, two = IncidentBot(a, actions, FakeFreezes()), IncidentBot(b, actions, FakeFreezes())
+        install(a, actions, one.freezes)
+        install(b, actions, two.freezes)
+        yield one, two, proxy
+
+
+async def cut_off_mid_step(one: IncidentBot, two: IncidentBot, proxy: FaultyProxy, clock: FakeClock,
+                           channel: str) -> asyncio.Event:
+    """Replica A runs `verify` and loses the database; its lease runs out and B marks the run interrupted."""
+    gate = one.actions.hang("verify")
+    await one.bot.slack.block_action("incident.step.run:verify", user_id="U0CAROL", channel_id=channel)
+    await one.actions.started.wait()
+    proxy.mode = "refuse"
+    fresh = is_new(two.fake)
+    clock.advance(two.bot.runtime.incidents.leases.lease + timedelta(seconds=1))
+    await two.bot.runtime.incidents.sweep_interrupted()
+    await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    del one.actions.scripts["verify"]  # a later run answers at once; the first still waits on `gate`
+    return gate
+
+
+async def test_a_result_that_lands_after_its_run_was_shown_interrupted_replaces_interrupted(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        fresh = is_new(fake_slack)
+        gate.set()  # A's action ends while A still cannot reach the database
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "not taking the result yet" in text_of(c),
+                                  timeout=15)
+        proxy.mode = "pass"
+        done = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+                                         timeout=20)
+        assert "recorded once the database was back" in text_of(done)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt) == ("succeeded", 1)
+        steps = [e.action for e in await two.bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert steps == ["incident.step.started", "incident.step.interrupted", "incident.step.succeeded"]
+        assert one.actions.runs["verify"] == 1
+
+
+async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_but_not_the_steps_state(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        await two.bot.slack.block_action("incident.step.run:verify", user_id="U0DAVE", channel_id=channel)
+        ask = await fake_slack.wait_for_response(lambda r: "was interrupted" in str(r.text))
+        button = ask.body["blocks"][-1]["elements"][0]
+        fresh = is_new(fake_slack)
+        await two.bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+        assert two.actions.runs["verify"] == 2
+
+        proxy.mode = "pass"
+        gate.set()  # run 1 comes back at last: posted as late, never over run 2
+        late = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "(run 1)" in text_of(c),
+                                         timeout=20)
+        assert "late: a newer run had started" in text_of(late)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt, state.actor) == ("succeeded", 2, "U0DAVE")
+        finished = [(e.details["attempt"], e.details["recorded"]) for e in await two.bot.runtime.audit.latest(20)
+                    if e.action == "incident.step.succeeded"]
+        assert sorted(finished) == [(1, False), (2, True)]

@@ -1,0 +1,65 @@
+"""`guardrail serve` as a real subprocess (`python -m bot serve`) that a test can start, kill -9 and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parent.parent.parent
+START_SECONDS = 30.0  # an interpreter start on a loaded 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServeProcess:
+    proc: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is flushed — a crash or an OOM kill."""
+        self.proc.kill()
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+async def start_serve(env: dict[str, str], log: Path) -> ServeProcess:
+    """Start `python -m bot serve` on a free port and return once `/healthz` answers."""
+    port = free_port()
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), **env}
+    with log.open("ab") as sink:  # a file, not a pipe: a pipe nobody reads would block the bot
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+                                                    env=full, cwd=ROOT, stdout=sink, stderr=sink)
+    process = ServeProcess(proc, f"http://127.0.0.1:{port}", log)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_SECONDS
+    async with httpx.AsyncClient(base_url=process.url) as http:
+        while loop.time() < deadline:
+            if proc.returncode is not None:
+                raise AssertionError(f"guardrail serve exited ({proc.returncode}):\n{process.output()}")
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)  # polling a process coming up: nothing to await instead
+    await process.stop()
+    raise AssertionError(f"guardrail serve did not answer /healthz within {START_SECONDS:g}s:\n{process.output()}")
