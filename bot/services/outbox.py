@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # CONCURRENCY rounds of a post bounded at 10 s plus a lookup bounded at 20 s).
 LEASE = timedelta(minutes=5)
 BATCH = 50                             # rows claimed per statement, marked per transaction
+BUDGET = 20.0                          # seconds one dispatch keeps claiming batches (inside the tick deadline)
 CONCURRENCY = 8                        # posts in flight at once
 FIRST_RETRY = timedelta(seconds=5)     # backoff doubles from here ...
 LONGEST_WAIT = timedelta(minutes=5)    # ... up to this
@@ -140,14 +141,17 @@ class Outbox:
             await asyncio.wait([self._task])
 
     async def dispatch(self) -> int:
-        """Claim and deliver every due message; how many this call delivered. Safe on every replica."""
+        """Claim and deliver the due messages (batch after batch for up to BUDGET seconds; the next
+        tick takes the rest); how many this call delivered. Safe on every replica."""
         courier = self.courier
         if courier is None:
             return 0
         await self._forget_old()
         delivered = 0
         gate = asyncio.Semaphore(CONCURRENCY)
-        while True:
+        loop = asyncio.get_running_loop()
+        stop_claiming_at = loop.time() + BUDGET
+        while loop.time() < stop_claiming_at:
             now = self._clock.now()
             async with self._db.unit_of_work() as session:
                 rows = await table.claim_due(session, now=now, lease_until=now + LEASE, limit=BATCH)
@@ -159,6 +163,7 @@ class Outbox:
             await self._mark(done)
             if len(rows) < BATCH:
                 return delivered
+        return delivered
 
     async def _forget_old(self) -> None:
         now = self._clock.now()
