@@ -25,8 +25,8 @@ from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
-from bot.db.engine import Database
-from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, call_outbound
+from bot.db.engine import Database, unreachable
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, OutboundTimeout, call_outbound
 from bot.services.access import Responders
 from bot.services.incidents.leases import StepLeases, one_line
 from bot.services.incidents.models import (
@@ -53,6 +53,12 @@ STEP_DEADLINE = timedelta(minutes=15)
 
 async def _no_progress(_: str) -> None:
     return None
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """A write of a result is retried only while the database is out of reach; a result the
+    database refuses (bad data, a constraint) would be refused again."""
+    return isinstance(exc, OutboundTimeout) or unreachable(exc)
 
 
 class StepRunner:
@@ -261,13 +267,13 @@ class StepRunner:
 
         try:
             current = await call_outbound("database", write, policy=self.record_policy, idempotent=True,
-                                          on_retry=waiting)
+                                          retry_on=_worth_retrying, on_retry=waiting)
         except Exception as exc:
-            log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database did "
-                      "not take it within %gs (%s); the step will show as interrupted",
+            why = f"did not take it within {self.record_policy.deadline:g}s" if _worth_retrying(exc) else "refused it"
+            log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database %s "
+                      "(%s); the step will show as interrupted",
                       run.request.key, run.incident.id, run.attempt, run.request.actor,
-                      "succeeded" if outcome.ok else "failed", outcome.summary, self.record_policy.deadline,
-                      one_line(exc))
+                      "succeeded" if outcome.ok else "failed", outcome.summary, why, one_line(exc))
             return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True)
         return StepResult(run=run, outcome=outcome, duration=duration, recorded=current, waited=tries > 1)
 
