@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.actions._masking import mask_text
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Step, format_duration
@@ -53,6 +55,12 @@ STEP_DEADLINE = timedelta(minutes=15)
 
 async def _no_progress(_: str) -> None:
     return None
+
+
+def failure_text(exc: BaseException) -> str:
+    """`HTTPStatusError: … for url 'https://…?token=***'` — an exception as people may see it: its
+    text can hold whatever the action had in hand (a URL with its token), so it is masked."""
+    return mask_text(f"{type(exc).__name__}: {exc}")
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -240,8 +248,11 @@ class StepRunner:
         except TimeoutError:
             return ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
         except Exception as exc:  # an action must not take the bot down; its failure is the outcome
-            log.exception("step %s of incident %s raised", run.request.key, run.incident.id)
-            return ActionOutcome(False, f"{type(exc).__name__}: {exc}")
+            summary = failure_text(exc)
+            # The masked text and where it was raised — never the exception's own message.
+            log.error("step %s of incident %s raised %s\n%s", run.request.key, run.incident.id, summary,
+                      "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            return ActionOutcome(False, summary)
 
     async def _record(self, run: ClaimedRun, outcome: ActionOutcome, progress: Progress) -> StepResult:
         """Write the outcome and its audit entry in one transaction, retried under `record_policy`
@@ -315,7 +326,7 @@ class StepRunner:
                 action.preview(self._context(request, incident.id, {}, _no_progress)),
                 timeout=self.deadline.total_seconds())
         except Exception as exc:
-            outcome = ActionOutcome(False, f"preview failed: {type(exc).__name__}: {exc}")
+            outcome = ActionOutcome(False, f"preview failed: {failure_text(exc)}")
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.step.previewed",
                                subject=incident.subject,
@@ -334,11 +345,11 @@ class StepRunner:
         try:
             return self.build_action(action).describe()
         except Exception as exc:
-            return f"{action.kind} action ({exc})"
+            return f"{action.kind} action ({failure_text(exc)})"
 
     @staticmethod
     def describe_built(action: StepAction) -> str:
         try:
             return action.describe()
         except Exception as exc:
-            return f"action ({exc})"
+            return f"action ({failure_text(exc)})"
