@@ -46,6 +46,7 @@ class Runtime:
         return self.loaded.config
 
     async def close(self) -> None:
+        await self.incidents.steps.close()  # results still waiting for the database are logged, loudly
         await self.health.aclose()
         await self.db.dispose()
 

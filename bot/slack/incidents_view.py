@@ -212,8 +212,12 @@ def finished(result: StepResult) -> str:
     what = "Undo of" if run.request.undo else "Step"
     mark = "✅" if outcome.ok else "❌"
     verdict = "succeeded" if outcome.ok else "failed"
-    if not result.stored:
-        note = ("\n⚠️ *Not recorded*: the database did not take this result in time, so the step will show as "
+    if result.retrying:
+        note = ("\n⚠️ *Not recorded yet*: the database did not take this result in time. guardrail keeps it and "
+                "keeps trying in the background; until it lands the step may show as interrupted. This message is "
+                "the record — check the target before running it again.")
+    elif not result.stored:
+        note = ("\n⚠️ *Not recorded*: the database did not take this result, so the step will show as "
                 "interrupted. This message is the record — check the target before running it again.")
     elif not result.recorded:
         note = " _(late: a newer run had started, so this is not the step's state)_"

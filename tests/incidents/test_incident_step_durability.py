@@ -116,27 +116,34 @@ async def test_the_result_of_a_step_lands_after_the_database_refused_connections
     assert len(s.hook.requests) == 1  # the target got exactly one rollback
 
 
-async def test_a_result_the_database_never_takes_is_posted_and_logged_and_the_step_ends_up_interrupted(
+async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_then_logged_and_interrupted(
         postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         caplog: Any) -> None:
     async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
         bot, fake = s.ibot.bot, s.ibot.fake
         steps = bot.runtime.incidents.steps
         steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
+        steps.keep_trying_every = 0.2
         s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
         fresh = is_new(fake)
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
-        lost = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+        kept = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
                                    timeout=15)
-        assert "*Not recorded*" in text_of(lost) and "check the target before running it again" in text_of(lost)
-        loud = [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]
-        assert len(loud) == 1 and loud[0].levelname == "ERROR" and "\n" not in loud[0].getMessage()
+        assert "*Not recorded yet*" in text_of(kept) and "check the target before running it again" in text_of(kept)
+        assert not [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]  # still held
+        await asyncio.sleep(1.0)  # the outage outlasts several background tries (the fault, not a wait)
+    # guardrail stopped with the result still in memory: one loud line says what production got
+    loud = [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]
+    assert len(loud) == 1 and loud[0].levelname == "ERROR" and "\n" not in loud[0].getMessage()
+    assert "rollback of incident 1 (run 1, by U0CAROL) succeeded" in loud[0].getMessage()
 
-        s.proxy.mode = "pass"
-        clock.advance(bot.runtime.incidents.leases.lease + timedelta(seconds=1))
-        await bot.runtime.incidents.sweep_interrupted()
-        await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
-        entries = [e.action for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+    async with running_bot(database_url=postgres_url, config_dir=tmp_path / "config", fake=fake_slack, clock=clock,
+                           migrate_first=False) as later:
+        fresh = is_new(fake_slack)
+        clock.advance(later.runtime.incidents.leases.lease + timedelta(seconds=1))
+        await later.runtime.incidents.sweep_interrupted()
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+        entries = [e.action for e in await later.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
         assert entries == ["incident.step.started", "incident.step.interrupted"]
 
 
@@ -222,3 +229,34 @@ async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_bu
         finished = [(e.details["attempt"], e.details["recorded"]) for e in await two.bot.runtime.audit.latest(20)
                     if e.action == "incident.step.succeeded"]
         assert sorted(finished) == [(1, False), (2, True)]
+
+
+async def test_a_result_kept_past_the_record_window_lands_once_the_database_is_back_and_replaces_interrupted(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: Any) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        steps = one.bot.runtime.incidents.steps
+        steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
+        steps.keep_trying_every = 0.2
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        mark = fake_slack.mark()
+        gate.set()  # A's action ends; A cannot reach the database for longer than its record window
+        kept = await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
+                                         after=mark, timeout=15)
+        assert "*Not recorded yet*" in text_of(kept)
+        await asyncio.sleep(1.0)  # the outage outlasts several background tries (the fault, not a wait)
+        proxy.mode = "pass"
+        done = await fake_slack.wait_for("chat.postMessage",
+                                         lambda c: "recorded once the database was back" in text_of(c),
+                                         after=mark, timeout=20)
+        assert "Verify database and queue* succeeded" in text_of(done) and "(run 1)" in text_of(done)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt) == ("succeeded", 1)
+        steps_audit = [e.action for e in await two.bot.runtime.audit.latest(20)
+                       if e.action.startswith("incident.step.")]
+        assert steps_audit == ["incident.step.started", "incident.step.interrupted", "incident.step.succeeded"]
+        assert one.actions.runs["verify"] == 1
+    assert not [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -56,7 +57,7 @@ class StepLeases:
         self._config = config
         self.owner = owner
         self.lease = lease
-        self._live: set[RunKey] = set()
+        self._live: Counter[RunKey] = Counter()   # a run may be held twice while its result is handed on
         self._listeners: list[Listener] = []
 
     @property
@@ -80,7 +81,7 @@ class StepLeases:
     async def held(self, incident_id: int, key: str, attempt: int) -> AsyncIterator[None]:
         """Keep the run's lease alive for the duration of the block."""
         run = (incident_id, key, attempt)
-        self._live.add(run)
+        self._live[run] += 1
         beating = asyncio.create_task(self._beat(run), name=f"lease {incident_id}/{key}/{attempt}")
         try:
             yield
@@ -88,7 +89,9 @@ class StepLeases:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
-            self._live.discard(run)
+            self._live[run] -= 1
+            if self._live[run] <= 0:
+                del self._live[run]
 
     async def _beat(self, run: RunKey) -> None:
         incident_id, key, attempt = run

@@ -7,16 +7,20 @@ until its result is recorded. `preview()` is the dry run: it changes nothing.
 
 Once an action ran, its result is an outside fact: `execute()` retries writing it (with its audit
 entry, one transaction) under `RECORD_OUTCOME` for minutes, keeping it in memory meanwhile, so a
-database blip while a rollback runs does not turn into "running forever".
+database blip while a rollback runs does not turn into "running forever". If the database is
+still out of reach after that, the result is handed to a background task that keeps trying every
+`keep_trying_every` seconds (holding the run's lease) until it lands or the process stops; a
+result that lands late replaces "interrupted" and the `on_late_record` listeners hear of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +32,7 @@ from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database, unreachable
-from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, OutboundTimeout, call_outbound
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, OutboundTimeout, call_outbound, give_up_after
 from bot.services.access import Responders
 from bot.services.incidents.leases import StepLeases, one_line
 from bot.services.incidents.models import (
@@ -46,11 +50,14 @@ from bot.services.ports import FreezeLookup, ServiceProber
 log = logging.getLogger(__name__)
 
 ActionFactory = Callable[[Action], StepAction]
+LateListener = Callable[[StepResult], Awaitable[None]]
 # How to reverse a step that succeeded, from what its run remembered (None: nothing to undo).
 UndoFactory = Callable[[Step, Mapping[str, Any]], StepAction | None]
 
 # A step that has not finished after this long is recorded as failed (its task is cancelled).
 STEP_DEADLINE = timedelta(minutes=15)
+# After `RECORD_OUTCOME` gave up on an unreachable database: one more try this often, in the background.
+KEEP_TRYING_EVERY = 30.0
 
 
 async def _no_progress(_: str) -> None:
@@ -88,6 +95,21 @@ class StepRunner:
         self.deadline = STEP_DEADLINE
         self.leases = leases
         self.record_policy: CallPolicy = RECORD_OUTCOME
+        self.keep_trying_every = KEEP_TRYING_EVERY
+        self._keeping: set[asyncio.Task[None]] = set()
+        self._late_listeners: list[LateListener] = []
+
+    def on_late_record(self, listener: LateListener) -> None:
+        """Call `listener` with each result the background retrier got into the database at last."""
+        self._late_listeners.append(listener)
+
+    async def close(self) -> None:
+        """Stop the background retriers (the process is exiting); each says loudly what it still held."""
+        for task in list(self._keeping):
+            task.cancel()
+        for task in list(self._keeping):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- the decision and the claim --------------------------------------------------------
 
@@ -280,13 +302,61 @@ class StepRunner:
             current = await call_outbound("database", write, policy=self.record_policy, idempotent=True,
                                           retry_on=_worth_retrying, on_retry=waiting)
         except Exception as exc:
-            why = f"did not take it within {self.record_policy.deadline:g}s" if _worth_retrying(exc) else "refused it"
-            log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database %s "
-                      "(%s); the step will show as interrupted",
+            if not _worth_retrying(exc):
+                self._not_recorded(run, outcome, "refused it", exc)
+                return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False,
+                                  waited=True)
+            log.warning("step %s of incident %s (run %d, by %s) %s: %s — the database did not take the result within "
+                      "%gs (%s); it stays in memory and is tried again every %gs",
                       run.request.key, run.incident.id, run.attempt, run.request.actor,
-                      "succeeded" if outcome.ok else "failed", outcome.summary, why, one_line(exc))
-            return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True)
+                      "succeeded" if outcome.ok else "failed", outcome.summary, self.record_policy.deadline,
+                      one_line(exc), self.keep_trying_every)
+            result = StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False,
+                                waited=True, retrying=True)
+            task = asyncio.create_task(self._keep_trying(result, at=now),
+                                       name=f"record {run.incident.id}/{run.request.key}/{run.attempt}")
+            self._keeping.add(task)
+            task.add_done_callback(self._keeping.discard)
+            return result
         return StepResult(run=run, outcome=outcome, duration=duration, recorded=current, waited=tries > 1)
+
+    async def _keep_trying(self, result: StepResult, *, at: datetime) -> None:
+        """Write `result` until it lands, holding the run's lease: while this process lives, the outcome
+        is known here, and a late write replaces "interrupted" (`finish_step` accepts that)."""
+        run, outcome = result.run, result.outcome
+        try:
+            async with self.leases.held(run.incident.id, run.request.key, run.attempt):
+                while True:
+                    await asyncio.sleep(self.keep_trying_every)
+                    try:
+                        current = await give_up_after(self.record_policy.timeout, self._write_outcome(
+                            run, outcome, at=at, retry=True))
+                    except Exception as exc:
+                        if _worth_retrying(exc) or isinstance(exc, TimeoutError):
+                            continue
+                        self._not_recorded(run, outcome, "refused it", exc)
+                        return
+                    break
+        except asyncio.CancelledError:
+            self._not_recorded(run, outcome, "was still out of reach when guardrail stopped", None)
+            raise
+        log.warning("step %s of incident %s (run %d): its result is recorded at last", run.request.key,
+                    run.incident.id, run.attempt)
+        landed = replace(result, recorded=current, stored=True, retrying=False)
+        for listener in self._late_listeners:
+            try:
+                await listener(landed)
+            except Exception:
+                log.exception("telling about the late result of step %s of incident %s failed", run.request.key,
+                              run.incident.id)
+
+    @staticmethod
+    def _not_recorded(run: ClaimedRun, outcome: ActionOutcome, why: str, exc: BaseException | None) -> None:
+        log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database %s%s; "
+                  "the step will show as interrupted",
+                  run.request.key, run.incident.id, run.attempt, run.request.actor,
+                  "succeeded" if outcome.ok else "failed", outcome.summary, why,
+                  f" ({one_line(exc)})" if exc is not None else "")
 
     def _record_window(self) -> timedelta:
         return timedelta(seconds=self.record_policy.deadline)
