@@ -59,6 +59,7 @@ class StepLeases:
         self.lease = lease
         self._live: Counter[RunKey] = Counter()   # a run may be held twice while its result is handed on
         self._listeners: list[Listener] = []
+        self._skipped: set[RunKey] = set()   # expired runs the sweep could not mark (logged once)
 
     @property
     def heartbeat(self) -> float:
@@ -126,9 +127,17 @@ class StepLeases:
             expired = await tables.expired_runs(session, now=now)
         won: list[InterruptedRun] = []
         for row in expired:
-            if (row.incident_id, row.step_key, row.attempt) in self._live:
+            key = (row.incident_id, row.step_key, row.attempt)
+            if key in self._live:
                 continue
-            found = await self._interrupt(row, now)
+            try:
+                found = await self._interrupt(row, now)
+            except Exception as exc:  # one bad row must not keep every other dead run "running"
+                if key not in self._skipped:  # once per row, not once per sweep
+                    log.error("could not mark step %s of incident %s (run %d) interrupted: %s; skipped",
+                              row.step_key, row.incident_id, row.attempt, one_line(exc))
+                self._skipped.add(key)
+                continue
             if found is not None:
                 won.append(found)
         for run in won:
@@ -147,7 +156,8 @@ class StepLeases:
                                                   attempt=row.attempt, now=now, summary=INTERRUPTED_SUMMARY):
                 return None  # another replica got there first, or the result landed meanwhile
             incident_row = await tables.get_incident(session, row.incident_id)
-            assert incident_row is not None
+            if incident_row is None:  # rolls the mark back: a run of no incident is nobody's to announce
+                raise LookupError(f"incident #{row.incident_id} does not exist")
             incident = to_incident(incident_row)
             undo = row.step_key.endswith(UNDO_SUFFIX)
             step_id = row.step_key.removesuffix(UNDO_SUFFIX)
