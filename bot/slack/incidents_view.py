@@ -230,12 +230,14 @@ def finished(result: StepResult) -> str:
 
 
 def interrupted(run: InterruptedRun, tz: ZoneInfo) -> str:
-    """The thread's word that a run's process died before it recorded how the run ended."""
+    """The thread's word that a run's process went silent before it recorded how the run ended (it may
+    have died, or be alive and cut off from the database with its action still running)."""
     what = "Undo of" if run.undo else "Step"
     by = f" started by <@{run.actor}>" if run.actor else ""
     when = f" {blocks.slack_date(run.started_at, tz, style='{time}')}" if run.started_at else ""
-    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: guardrail "
-            "stopped before it recorded how the run ended. The action may already have reached its target — "
+    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: its guardrail "
+            "process went silent (it stopped, or lost the database) before it recorded how the run ended. The action "
+            "may still be running or may already have reached its target — "
             "check it before pressing the button again (it will ask you to confirm).")
 
 

@@ -175,7 +175,15 @@ async def cut_off_mid_step(one: IncidentBot, two: IncidentBot, proxy: FaultyProx
     fresh = is_new(two.fake)
     clock.advance(two.bot.runtime.incidents.leases.lease + timedelta(seconds=1))
     await two.bot.runtime.incidents.sweep_interrupted()
-    await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    told = await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    # A is alive and its action still runs: the word is "went silent", not "stopped"
+    assert "may still be running or may already have reached its target" in text_of(told)
+    assert "guardrail stopped" not in text_of(told)
+    incident = await two.bot.runtime.incidents.get(1)
+    assert incident is not None
+    view = await two.bot.runtime.incidents.playbook_view(incident)
+    summary = next(v.state.summary for v in view.steps if v.step.id == "verify") or ""
+    assert "may still be running" in summary and "guardrail stopped" not in summary
     del one.actions.scripts["verify"]  # a later run answers at once; the first still waits on `gate`
     return gate
 

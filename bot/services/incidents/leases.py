@@ -35,8 +35,10 @@ Listener = Callable[[InterruptedRun], Awaitable[None]]
 RunKey = tuple[int, str, int]   # (incident id, step key, attempt)
 
 DEFAULT_LEASE = timedelta(seconds=30)
-INTERRUPTED_SUMMARY = ("interrupted: guardrail stopped before it recorded how this run ended; "
-                       "the action may already have reached its target")
+# Silence is all the sweep knows: the process may be dead, or alive and cut off from the database.
+INTERRUPTED_SUMMARY = ("interrupted: its guardrail process went silent (stopped, or lost the database) before it "
+                       "recorded how this run ended; the action may still be running or may already have reached "
+                       "its target")
 
 
 def one_line(exc: BaseException) -> str:

@@ -151,8 +151,9 @@ class StepRunner:
                 by = f", started by <@{state.actor}>" if state.actor else ""
                 return NeedsConfirmation(
                     "interrupted", f"The previous run of *{step.label}* (run {state.attempt}{by}) was interrupted: "
-                    "guardrail stopped before it recorded how it ended. *That attempt may already have reached "
-                    "the target* — check before running it again. Run it again?",
+                    "its guardrail process went silent before it recorded how it ended. *That attempt may still "
+                    "be running or may already have reached the target* — check before running it again. "
+                    "Run it again?",
                     replace(request, confirmed_rerun=True), describe)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
                 return NeedsConfirmation(
