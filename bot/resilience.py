@@ -218,8 +218,10 @@ async def call_outbound(
     breaker = breakers.for_target(target) if breakers is not None else None
 
     async def attempt() -> T:
+        # `give_up_after`, not `asyncio.wait_for`: wait_for also waits for the cut attempt to finish
+        # being cancelled — a query on a silent connection can take the driver's cleanup seconds more.
         try:
-            return await asyncio.wait_for(func(), timeout=policy.timeout)
+            return await give_up_after(policy.timeout, func())
         except TimeoutError:
             raise OutboundTimeout(target, policy.timeout) from None
 

@@ -8,19 +8,21 @@ longer than the action takes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.actions import build_action
 from bot.db import migrate
-from bot.resilience import CallPolicy
+from bot.resilience import RECORD_OUTCOME, CallPolicy
 from tests.actions.conftest import FakeHook
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
@@ -51,7 +53,8 @@ class Stand:
 
 
 @asynccontextmanager
-async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> AsyncIterator[Stand]:
+async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
+                **settings: object) -> AsyncIterator[Stand]:
     hook = FakeHook()
     async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
         playbook = f"""\
@@ -65,7 +68,7 @@ async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock:
             """
         migrate.upgrade(postgres_url)  # synchronous: not through the proxy, which runs on this loop
         async with running_bot(database_url=proxy.url_for(postgres_url), config_dir=incident_config(tmp_path, playbook),
-                               fake=fake_slack, clock=clock, migrate_first=False) as bot:
+                               fake=fake_slack, clock=clock, migrate_first=False, **settings) as bot:
             ibot = IncidentBot(bot, FakeActions(), FakeFreezes())
             install(bot, ibot.actions, ibot.freezes)
             bot.runtime.incidents.steps.build_action = build_action  # the real http action
@@ -114,6 +117,47 @@ async def test_the_result_of_a_step_lands_after_the_database_refused_connections
         assert entries[1].details["recorded"] is True
         assert (await bot.runtime.audit.verify()).ok
     assert len(s.hook.requests) == 1  # the target got exactly one rollback
+
+
+def stranded_when_the_rollback_lands(proxy: FaultyProxy) -> Any:
+    """The hook's answer: a failover without resets as the request reaches production — every
+    established database connection (the pool's) goes silent; new connections pass."""
+
+    async def answer(request: Request, body: Any) -> Response:
+        proxy.mode = "strand"
+        await asyncio.sleep(ACTION_SECONDS)
+        return JSONResponse({"ok": True, "rolled_back_to": "v41"})
+
+    return answer
+
+
+@pytest.mark.parametrize("database_timeout", [1.0, 30.0], ids=["database-bound-first", "record-timeout-first"])
+async def test_the_result_of_a_step_lands_after_the_pools_connections_went_silent(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, database_timeout: float) -> None:
+    async with stand(postgres_url, tmp_path, fake_slack, clock, database_timeout=database_timeout) as s:
+        bot, fake = s.ibot.bot, s.ibot.fake
+        steps = bot.runtime.incidents.steps
+        # the write's own timeout: shorter than the database bound in the second case
+        steps.record_policy = replace(RECORD_OUTCOME, timeout=2.0, deadline=60.0)
+        s.hook.answer_with = stranded_when_the_rollback_lands(s.proxy)
+        mark = fake.mark()
+        started = time.monotonic()
+        await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
+        done = await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark,
+                                   timeout=30)
+        took = time.monotonic() - started
+        assert "Not recorded" not in text_of(done)
+        s.proxy.mode = "pass"
+        incident = await bot.runtime.incidents.get(1)
+        assert incident is not None
+        [rollback] = (await bot.runtime.incidents.playbook_view(incident)).steps
+        assert (rollback.state.status, rollback.state.attempt) == ("succeeded", 1)
+        entries = [e for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert [(e.action, e.details["attempt"]) for e in entries] == [
+            ("incident.step.started", 1), ("incident.step.succeeded", 1)]
+        # one bounded wait on a silent connection, without waiting for the cut query's cleanup (~5 s in psycopg)
+        assert took < ACTION_SECONDS + min(database_timeout, 2.0) + 4.0, took
+    assert len(s.hook.requests) == 1
 
 
 async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_then_logged_and_interrupted(
