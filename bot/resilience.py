@@ -8,7 +8,8 @@ The incident guardrail exists for was made worse by unbounded retries. So here:
   failures it stops calling for `recovery_timeout`, then lets one trial call through.
 
 One exception to "retry briefly": writing down an effect that already happened outside guardrail
-(`RECORD_OUTCOME`). The effect cannot be taken back, so its record is retried for minutes.
+(`RECORD_OUTCOME`). The effect cannot be taken back, so its record is retried for minutes — but
+only on errors a later attempt can fix (the caller's `retry_on`; a bad row fails at once).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from bot.clock import Clock, SystemClock
 T = TypeVar("T")
 
 
-MAX_ATTEMPTS = 100
+MAX_ATTEMPTS = 10           # any policy
+MAX_RECORD_ATTEMPTS = 100   # only a policy that records an effect that already happened (`records_outcome`)
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,12 @@ class CallPolicy:
     backoff: float = 0.5       # first wait between attempts; grows exponentially, jittered
     max_backoff: float = 8.0
     deadline: float = 30.0     # seconds for all attempts together
+    records_outcome: bool = False  # writes down an effect that already happened: may retry for longer
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.attempts > MAX_ATTEMPTS:
-            raise ValueError(f"attempts must be between 1 and {MAX_ATTEMPTS}")
+        cap = MAX_RECORD_ATTEMPTS if self.records_outcome else MAX_ATTEMPTS
+        if self.attempts < 1 or self.attempts > cap:
+            raise ValueError(f"attempts must be between 1 and {cap}")
         if self.timeout <= 0 or self.deadline <= 0:
             raise ValueError("timeout and deadline must be positive")
 
@@ -59,8 +63,10 @@ ONE_SHOT = CallPolicy()
 # Recording the result of an action that already ran (a playbook step's outcome and its audit
 # entry, one transaction). The write is conditional on the run, so repeating it is safe, and losing
 # it means nobody knows what production got: keep trying for three minutes — longer than a
-# database failover or restart — at most 5 s apart once the database is back.
-RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0)
+# database failover or restart — at most 5 s apart once the database is back. Callers pass a
+# `retry_on` that admits only connection trouble: a permanent error is not worth three minutes.
+RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_RECORD_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0,
+                            records_outcome=True)
 
 
 class OutboundTimeout(Exception):
@@ -212,8 +218,10 @@ async def call_outbound(
     breaker = breakers.for_target(target) if breakers is not None else None
 
     async def attempt() -> T:
+        # `give_up_after`, not `asyncio.wait_for`: wait_for also waits for the cut attempt to finish
+        # being cancelled — a query on a silent connection can take the driver's cleanup seconds more.
         try:
-            return await asyncio.wait_for(func(), timeout=policy.timeout)
+            return await give_up_after(policy.timeout, func())
         except TimeoutError:
             raise OutboundTimeout(target, policy.timeout) from None
 

@@ -49,6 +49,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.outbox.aclose()
+        await self.incidents.steps.close()  # results still waiting for the database are logged, loudly
         await self.health.aclose()
         await self.db.dispose()
 

@@ -178,3 +178,51 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
              if secret in output]
     leaking_lines = [line[:300] for line in logs.splitlines() if any(s in line for s in SECRETS.values())]
     assert not leaks, "\n".join([*leaks, "log lines:", *leaking_lines[:10]])
+
+
+RAISED = {"userinfo": "Ux1-usr", "password": "Ux2-pw", "query token": "Ux3-tok"}
+
+
+class RaisingAction:
+    """A step whose action lets an httpx error escape: its text carries the whole URL, token and all."""
+
+    def __call__(self, action: object) -> RaisingAction:
+        return self
+
+    def describe(self) -> str:
+        return "POST https://deploy.example.com/rollback"
+
+    async def preview(self, ctx: object) -> None:
+        raise AssertionError("not previewed here")
+
+    async def run(self, ctx: object) -> None:
+        r = RAISED
+        url = f"https://{r['userinfo']}:{r['password']}@deploy.example.com/rollback?access_token={r['query token']}"
+        httpx.Response(503, request=httpx.Request("POST", url)).raise_for_status()
+
+
+async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack_message_unmasked(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
+        every_log_record: pytest.LogCaptureFixture) -> None:
+    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
+                            clock=clock) as ibot:
+        bot = ibot.bot
+        bot.runtime.incidents.steps.build_action = RaisingAction()  # type: ignore[assignment]
+        channel = await declare(bot)
+        mark = bot.fake.mark()
+        await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
+        failed = await bot.fake.wait_for("chat.postMessage", lambda c: "* failed after" in text_of(c), after=mark)
+        async with bot.runtime.db.reader() as session:
+            rows = (await session.execute(text("SELECT * FROM audit_entry"))).all()
+            steps = (await session.execute(text("SELECT * FROM incident_step"))).all()
+        slack = json.dumps([c.args for c in bot.fake.calls], default=str)
+
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logs = "\n".join(formatter.format(r) for r in every_log_record.records)
+    channels = {"logs": logs, "audit table": repr(rows), "step table": repr(steps), "slack": slack}
+    leaks = [f"{what} ({secret}) in {where}" for where, output in channels.items()
+             for what, secret in RAISED.items() if secret in output]
+    assert not leaks, leaks
+    # What failed, and where, is still said: the error type, the host and path, the masked token.
+    assert "step rollback of incident 1 raised HTTPStatusError" in logs
+    assert "HTTPStatusError" in text_of(failed) and "deploy.example.com/rollback?access_token=***" in text_of(failed)

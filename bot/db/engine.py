@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 
 class DatabaseTimeout(TimeoutError):
     """The database did not answer within its bound (the pool has been reset)."""
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database could not be reached or did not answer — trouble a later
+    attempt may not have (a restart, a failover, a cut network, a full pool) — rather than a
+    statement the database refused (a constraint, bad data), which fails again the same way."""
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(error, exc.OperationalError | exc.InterfaceError)
+    return isinstance(error, DatabaseTimeout | TimeoutError | OSError | exc.TimeoutError)
 
 
 @dataclass(frozen=True)

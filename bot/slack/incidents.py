@@ -21,6 +21,7 @@ from bot.services.incidents import (
     NeedsConfirmation,
     Refusal,
     StepRequest,
+    StepResult,
 )
 from bot.slack import blocks
 from bot.slack import incidents_view as view
@@ -335,6 +336,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           thread_reply(app.client, run.incident, view.interrupted(run, tz)))
 
     incidents.on_interrupted(tell_interrupted)
+
+    async def tell_late_record(result: StepResult) -> None:
+        """A result the database did not take at first landed at last (from the background retrier)."""
+        incident = result.run.incident
+        await best_effort("show the step's late result", incident.id, refresh_playbook(app.client, incident))
+        await best_effort("post the step's late result", incident.id,
+                          thread_reply(app.client, incident, view.finished(result)))
+
+    incidents.steps.on_late_record(tell_late_record)
 
     @app.action(re.compile(r"^incident\.step\.preview:"))
     async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

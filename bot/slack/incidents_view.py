@@ -212,8 +212,12 @@ def finished(result: StepResult) -> str:
     what = "Undo of" if run.request.undo else "Step"
     mark = "✅" if outcome.ok else "❌"
     verdict = "succeeded" if outcome.ok else "failed"
-    if not result.stored:
-        note = ("\n⚠️ *Not recorded*: the database did not take this result in time, so the step will show as "
+    if result.retrying:
+        note = ("\n⚠️ *Not recorded yet*: the database did not take this result in time. guardrail keeps it and "
+                "keeps trying in the background; until it lands the step may show as interrupted. This message is "
+                "the record — check the target before running it again.")
+    elif not result.stored:
+        note = ("\n⚠️ *Not recorded*: the database did not take this result, so the step will show as "
                 "interrupted. This message is the record — check the target before running it again.")
     elif not result.recorded:
         note = " _(late: a newer run had started, so this is not the step's state)_"
@@ -226,12 +230,14 @@ def finished(result: StepResult) -> str:
 
 
 def interrupted(run: InterruptedRun, tz: ZoneInfo) -> str:
-    """The thread's word that a run's process died before it recorded how the run ended."""
+    """The thread's word that a run's process went silent before it recorded how the run ended (it may
+    have died, or be alive and cut off from the database with its action still running)."""
     what = "Undo of" if run.undo else "Step"
     by = f" started by <@{run.actor}>" if run.actor else ""
     when = f" {blocks.slack_date(run.started_at, tz, style='{time}')}" if run.started_at else ""
-    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: guardrail "
-            "stopped before it recorded how the run ended. The action may already have reached its target — "
+    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: its guardrail "
+            "process went silent (it stopped, or lost the database) before it recorded how the run ended. The action "
+            "may still be running or may already have reached its target — "
             "check it before pressing the button again (it will ask you to confirm).")
 
 

@@ -8,19 +8,21 @@ longer than the action takes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.actions import build_action
 from bot.db import migrate
-from bot.resilience import CallPolicy
+from bot.resilience import RECORD_OUTCOME, CallPolicy
 from tests.actions.conftest import FakeHook
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
@@ -51,7 +53,8 @@ class Stand:
 
 
 @asynccontextmanager
-async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> AsyncIterator[Stand]:
+async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
+                **settings: object) -> AsyncIterator[Stand]:
     hook = FakeHook()
     async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
         playbook = f"""\
@@ -65,7 +68,7 @@ async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock:
             """
         migrate.upgrade(postgres_url)  # synchronous: not through the proxy, which runs on this loop
         async with running_bot(database_url=proxy.url_for(postgres_url), config_dir=incident_config(tmp_path, playbook),
-                               fake=fake_slack, clock=clock, migrate_first=False) as bot:
+                               fake=fake_slack, clock=clock, migrate_first=False, **settings) as bot:
             ibot = IncidentBot(bot, FakeActions(), FakeFreezes())
             install(bot, ibot.actions, ibot.freezes)
             bot.runtime.incidents.steps.build_action = build_action  # the real http action
@@ -116,27 +119,75 @@ async def test_the_result_of_a_step_lands_after_the_database_refused_connections
     assert len(s.hook.requests) == 1  # the target got exactly one rollback
 
 
-async def test_a_result_the_database_never_takes_is_posted_and_logged_and_the_step_ends_up_interrupted(
+def stranded_when_the_rollback_lands(proxy: FaultyProxy) -> Any:
+    """The hook's answer: a failover without resets as the request reaches production — every
+    established database connection (the pool's) goes silent; new connections pass."""
+
+    async def answer(request: Request, body: Any) -> Response:
+        proxy.mode = "strand"
+        await asyncio.sleep(ACTION_SECONDS)
+        return JSONResponse({"ok": True, "rolled_back_to": "v41"})
+
+    return answer
+
+
+@pytest.mark.parametrize("database_timeout", [1.0, 30.0], ids=["database-bound-first", "record-timeout-first"])
+async def test_the_result_of_a_step_lands_after_the_pools_connections_went_silent(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, database_timeout: float) -> None:
+    async with stand(postgres_url, tmp_path, fake_slack, clock, database_timeout=database_timeout) as s:
+        bot, fake = s.ibot.bot, s.ibot.fake
+        steps = bot.runtime.incidents.steps
+        # the write's own timeout: shorter than the database bound in the second case
+        steps.record_policy = replace(RECORD_OUTCOME, timeout=2.0, deadline=60.0)
+        s.hook.answer_with = stranded_when_the_rollback_lands(s.proxy)
+        mark = fake.mark()
+        started = time.monotonic()
+        await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
+        done = await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark,
+                                   timeout=30)
+        took = time.monotonic() - started
+        assert "Not recorded" not in text_of(done)
+        s.proxy.mode = "pass"
+        incident = await bot.runtime.incidents.get(1)
+        assert incident is not None
+        [rollback] = (await bot.runtime.incidents.playbook_view(incident)).steps
+        assert (rollback.state.status, rollback.state.attempt) == ("succeeded", 1)
+        entries = [e for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+        assert [(e.action, e.details["attempt"]) for e in entries] == [
+            ("incident.step.started", 1), ("incident.step.succeeded", 1)]
+        # one bounded wait on a silent connection, without waiting for the cut query's cleanup (~5 s in psycopg)
+        assert took < ACTION_SECONDS + min(database_timeout, 2.0) + 4.0, took
+    assert len(s.hook.requests) == 1
+
+
+async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_then_logged_and_interrupted(
         postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         caplog: Any) -> None:
     async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
         bot, fake = s.ibot.bot, s.ibot.fake
         steps = bot.runtime.incidents.steps
         steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
+        steps.keep_trying_every = 0.2
         s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
         fresh = is_new(fake)
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
-        lost = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
+        kept = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
                                    timeout=15)
-        assert "*Not recorded*" in text_of(lost) and "check the target before running it again" in text_of(lost)
-        loud = [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]
-        assert len(loud) == 1 and loud[0].levelname == "ERROR" and "\n" not in loud[0].getMessage()
+        assert "*Not recorded yet*" in text_of(kept) and "check the target before running it again" in text_of(kept)
+        assert not [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]  # still held
+        await asyncio.sleep(1.0)  # the outage outlasts several background tries (the fault, not a wait)
+    # guardrail stopped with the result still in memory: one loud line says what production got
+    loud = [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]
+    assert len(loud) == 1 and loud[0].levelname == "ERROR" and "\n" not in loud[0].getMessage()
+    assert "rollback of incident 1 (run 1, by U0CAROL) succeeded" in loud[0].getMessage()
 
-        s.proxy.mode = "pass"
-        clock.advance(bot.runtime.incidents.leases.lease + timedelta(seconds=1))
-        await bot.runtime.incidents.sweep_interrupted()
-        await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
-        entries = [e.action for e in await bot.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
+    async with running_bot(database_url=postgres_url, config_dir=tmp_path / "config", fake=fake_slack, clock=clock,
+                           migrate_first=False) as later:
+        fresh = is_new(fake_slack)
+        clock.advance(later.runtime.incidents.leases.lease + timedelta(seconds=1))
+        await later.runtime.incidents.sweep_interrupted()
+        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+        entries = [e.action for e in await later.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
         assert entries == ["incident.step.started", "incident.step.interrupted"]
 
 
@@ -168,7 +219,15 @@ async def cut_off_mid_step(one: IncidentBot, two: IncidentBot, proxy: FaultyProx
     fresh = is_new(two.fake)
     clock.advance(two.bot.runtime.incidents.leases.lease + timedelta(seconds=1))
     await two.bot.runtime.incidents.sweep_interrupted()
-    await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    told = await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    # A is alive and its action still runs: the word is "went silent", not "stopped"
+    assert "may still be running or may already have reached its target" in text_of(told)
+    assert "guardrail stopped" not in text_of(told)
+    incident = await two.bot.runtime.incidents.get(1)
+    assert incident is not None
+    view = await two.bot.runtime.incidents.playbook_view(incident)
+    summary = next(v.state.summary for v in view.steps if v.step.id == "verify") or ""
+    assert "may still be running" in summary and "guardrail stopped" not in summary
     del one.actions.scripts["verify"]  # a later run answers at once; the first still waits on `gate`
     return gate
 
@@ -222,3 +281,34 @@ async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_bu
         finished = [(e.details["attempt"], e.details["recorded"]) for e in await two.bot.runtime.audit.latest(20)
                     if e.action == "incident.step.succeeded"]
         assert sorted(finished) == [(1, False), (2, True)]
+
+
+async def test_a_result_kept_past_the_record_window_lands_once_the_database_is_back_and_replaces_interrupted(
+        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: Any) -> None:
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
+        steps = one.bot.runtime.incidents.steps
+        steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
+        steps.keep_trying_every = 0.2
+        channel = await declare(one.bot)
+        gate = await cut_off_mid_step(one, two, proxy, clock, channel)
+        mark = fake_slack.mark()
+        gate.set()  # A's action ends; A cannot reach the database for longer than its record window
+        kept = await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
+                                         after=mark, timeout=15)
+        assert "*Not recorded yet*" in text_of(kept)
+        await asyncio.sleep(1.0)  # the outage outlasts several background tries (the fault, not a wait)
+        proxy.mode = "pass"
+        done = await fake_slack.wait_for("chat.postMessage",
+                                         lambda c: "recorded once the database was back" in text_of(c),
+                                         after=mark, timeout=20)
+        assert "Verify database and queue* succeeded" in text_of(done) and "(run 1)" in text_of(done)
+        incident = await two.bot.runtime.incidents.get(1)
+        assert incident is not None
+        view = await two.bot.runtime.incidents.playbook_view(incident)
+        state = next(v.state for v in view.steps if v.step.id == "verify")
+        assert (state.status, state.attempt) == ("succeeded", 1)
+        steps_audit = [e.action for e in await two.bot.runtime.audit.latest(20)
+                       if e.action.startswith("incident.step.")]
+        assert steps_audit == ["incident.step.started", "incident.step.interrupted", "incident.step.succeeded"]
+        assert one.actions.runs["verify"] == 1
+    assert not [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]

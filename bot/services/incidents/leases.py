@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -34,8 +35,10 @@ Listener = Callable[[InterruptedRun], Awaitable[None]]
 RunKey = tuple[int, str, int]   # (incident id, step key, attempt)
 
 DEFAULT_LEASE = timedelta(seconds=30)
-INTERRUPTED_SUMMARY = ("interrupted: guardrail stopped before it recorded how this run ended; "
-                       "the action may already have reached its target")
+# Silence is all the sweep knows: the process may be dead, or alive and cut off from the database.
+INTERRUPTED_SUMMARY = ("interrupted: its guardrail process went silent (stopped, or lost the database) before it "
+                       "recorded how this run ended; the action may still be running or may already have reached "
+                       "its target")
 
 
 def one_line(exc: BaseException) -> str:
@@ -56,8 +59,9 @@ class StepLeases:
         self._config = config
         self.owner = owner
         self.lease = lease
-        self._live: set[RunKey] = set()
+        self._live: Counter[RunKey] = Counter()   # a run may be held twice while its result is handed on
         self._listeners: list[Listener] = []
+        self._skipped: set[RunKey] = set()   # expired runs the sweep could not mark (logged once)
 
     @property
     def heartbeat(self) -> float:
@@ -80,7 +84,7 @@ class StepLeases:
     async def held(self, incident_id: int, key: str, attempt: int) -> AsyncIterator[None]:
         """Keep the run's lease alive for the duration of the block."""
         run = (incident_id, key, attempt)
-        self._live.add(run)
+        self._live[run] += 1
         beating = asyncio.create_task(self._beat(run), name=f"lease {incident_id}/{key}/{attempt}")
         try:
             yield
@@ -88,7 +92,9 @@ class StepLeases:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
-            self._live.discard(run)
+            self._live[run] -= 1
+            if self._live[run] <= 0:
+                del self._live[run]
 
     async def _beat(self, run: RunKey) -> None:
         incident_id, key, attempt = run
@@ -123,9 +129,17 @@ class StepLeases:
             expired = await tables.expired_runs(session, now=now)
         won: list[InterruptedRun] = []
         for row in expired:
-            if (row.incident_id, row.step_key, row.attempt) in self._live:
+            key = (row.incident_id, row.step_key, row.attempt)
+            if key in self._live:
                 continue
-            found = await self._interrupt(row, now)
+            try:
+                found = await self._interrupt(row, now)
+            except Exception as exc:  # one bad row must not keep every other dead run "running"
+                if key not in self._skipped:  # once per row, not once per sweep
+                    log.error("could not mark step %s of incident %s (run %d) interrupted: %s; skipped",
+                              row.step_key, row.incident_id, row.attempt, one_line(exc))
+                self._skipped.add(key)
+                continue
             if found is not None:
                 won.append(found)
         for run in won:
@@ -144,7 +158,8 @@ class StepLeases:
                                                   attempt=row.attempt, now=now, summary=INTERRUPTED_SUMMARY):
                 return None  # another replica got there first, or the result landed meanwhile
             incident_row = await tables.get_incident(session, row.incident_id)
-            assert incident_row is not None
+            if incident_row is None:  # rolls the mark back: a run of no incident is nobody's to announce
+                raise LookupError(f"incident #{row.incident_id} does not exist")
             incident = to_incident(incident_row)
             undo = row.step_key.endswith(UNDO_SUFFIX)
             step_id = row.step_key.removesuffix(UNDO_SUFFIX)

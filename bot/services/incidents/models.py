@@ -142,6 +142,7 @@ class StepResult:
     recorded: bool = True   # False when a newer run had started after this one was interrupted
     stored: bool = True     # False when the database did not take the result in time (see RECORD_OUTCOME)
     waited: bool = False    # the database was away when the run ended; the result landed later
+    retrying: bool = False  # not stored yet: a background task keeps trying while the process runs
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ def _event(entry: AuditEntry) -> str | None:
             verdict = "succeeded" if entry.action.endswith("succeeded") else "FAILED"
             return f"Step **{d.get('label')}** {verdict} after {d.get('duration_s')}s: {d.get('summary')}"
         case "incident.step.interrupted":
-            return (f"Step **{d.get('label')}** (run {d.get('attempt')}) INTERRUPTED: guardrail stopped before "
-                    "recording its result; it may have reached its target")
+            return (f"Step **{d.get('label')}** (run {d.get('attempt')}) INTERRUPTED: its guardrail process "
+                    "went silent before recording its result; it may still have been running or have reached its "
+                    "target")
         case "incident.step.refused":
             return f"Refused to run step `{d.get('step')}` ({d.get('code')}): {d.get('reason')}"
         case "incident.freeze_override":

@@ -7,26 +7,32 @@ until its result is recorded. `preview()` is the dry run: it changes nothing.
 
 Once an action ran, its result is an outside fact: `execute()` retries writing it (with its audit
 entry, one transaction) under `RECORD_OUTCOME` for minutes, keeping it in memory meanwhile, so a
-database blip while a rollback runs does not turn into "running forever".
+database blip while a rollback runs does not turn into "running forever". If the database is
+still out of reach after that, the result is handed to a background task that keeps trying every
+`keep_trying_every` seconds (holding the run's lease) until it lands or the process stops; a
+result that lands late replaces "interrupted" and the `on_late_record` listeners hear of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.actions._masking import mask_text
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
-from bot.db.engine import Database
-from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, call_outbound
+from bot.db.engine import Database, unreachable
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy, OutboundTimeout, call_outbound, give_up_after
 from bot.services.access import Responders
 from bot.services.incidents.leases import StepLeases, one_line
 from bot.services.incidents.models import (
@@ -44,15 +50,30 @@ from bot.services.ports import FreezeLookup, ServiceProber
 log = logging.getLogger(__name__)
 
 ActionFactory = Callable[[Action], StepAction]
+LateListener = Callable[[StepResult], Awaitable[None]]
 # How to reverse a step that succeeded, from what its run remembered (None: nothing to undo).
 UndoFactory = Callable[[Step, Mapping[str, Any]], StepAction | None]
 
 # A step that has not finished after this long is recorded as failed (its task is cancelled).
 STEP_DEADLINE = timedelta(minutes=15)
+# After `RECORD_OUTCOME` gave up on an unreachable database: one more try this often, in the background.
+KEEP_TRYING_EVERY = 30.0
 
 
 async def _no_progress(_: str) -> None:
     return None
+
+
+def failure_text(exc: BaseException) -> str:
+    """`HTTPStatusError: … for url 'https://…?token=***'` — an exception as people may see it: its
+    text can hold whatever the action had in hand (a URL with its token), so it is masked."""
+    return mask_text(f"{type(exc).__name__}: {exc}")
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """A write of a result is retried only while the database is out of reach; a result the
+    database refuses (bad data, a constraint) would be refused again."""
+    return isinstance(exc, OutboundTimeout) or unreachable(exc)
 
 
 class StepRunner:
@@ -74,6 +95,21 @@ class StepRunner:
         self.deadline = STEP_DEADLINE
         self.leases = leases
         self.record_policy: CallPolicy = RECORD_OUTCOME
+        self.keep_trying_every = KEEP_TRYING_EVERY
+        self._keeping: set[asyncio.Task[None]] = set()
+        self._late_listeners: list[LateListener] = []
+
+    def on_late_record(self, listener: LateListener) -> None:
+        """Call `listener` with each result the background retrier got into the database at last."""
+        self._late_listeners.append(listener)
+
+    async def close(self) -> None:
+        """Stop the background retriers (the process is exiting); each says loudly what it still held."""
+        for task in list(self._keeping):
+            task.cancel()
+        for task in list(self._keeping):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- the decision and the claim --------------------------------------------------------
 
@@ -115,8 +151,9 @@ class StepRunner:
                 by = f", started by <@{state.actor}>" if state.actor else ""
                 return NeedsConfirmation(
                     "interrupted", f"The previous run of *{step.label}* (run {state.attempt}{by}) was interrupted: "
-                    "guardrail stopped before it recorded how it ended. *That attempt may already have reached "
-                    "the target* — check before running it again. Run it again?",
+                    "its guardrail process went silent before it recorded how it ended. *That attempt may still "
+                    "be running or may already have reached the target* — check before running it again. "
+                    "Run it again?",
                     replace(request, confirmed_rerun=True), describe)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
                 return NeedsConfirmation(
@@ -234,8 +271,11 @@ class StepRunner:
         except TimeoutError:
             return ActionOutcome(False, f"did not finish within {format_duration(self.deadline)}; it was stopped")
         except Exception as exc:  # an action must not take the bot down; its failure is the outcome
-            log.exception("step %s of incident %s raised", run.request.key, run.incident.id)
-            return ActionOutcome(False, f"{type(exc).__name__}: {exc}")
+            summary = failure_text(exc)
+            # The masked text and where it was raised — never the exception's own message.
+            log.error("step %s of incident %s raised %s\n%s", run.request.key, run.incident.id, summary,
+                      "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+            return ActionOutcome(False, summary)
 
     async def _record(self, run: ClaimedRun, outcome: ActionOutcome, progress: Progress) -> StepResult:
         """Write the outcome and its audit entry in one transaction, retried under `record_policy`
@@ -261,15 +301,63 @@ class StepRunner:
 
         try:
             current = await call_outbound("database", write, policy=self.record_policy, idempotent=True,
-                                          on_retry=waiting)
+                                          retry_on=_worth_retrying, on_retry=waiting)
         except Exception as exc:
-            log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database did "
-                      "not take it within %gs (%s); the step will show as interrupted",
+            if not _worth_retrying(exc):
+                self._not_recorded(run, outcome, "refused it", exc)
+                return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False,
+                                  waited=True)
+            log.warning("step %s of incident %s (run %d, by %s) %s: %s — the database did not take the result within "
+                      "%gs (%s); it stays in memory and is tried again every %gs",
                       run.request.key, run.incident.id, run.attempt, run.request.actor,
                       "succeeded" if outcome.ok else "failed", outcome.summary, self.record_policy.deadline,
-                      one_line(exc))
-            return StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True)
+                      one_line(exc), self.keep_trying_every)
+            result = StepResult(run=run, outcome=outcome, duration=duration, recorded=False, stored=False,
+                                waited=True, retrying=True)
+            task = asyncio.create_task(self._keep_trying(result, at=now),
+                                       name=f"record {run.incident.id}/{run.request.key}/{run.attempt}")
+            self._keeping.add(task)
+            task.add_done_callback(self._keeping.discard)
+            return result
         return StepResult(run=run, outcome=outcome, duration=duration, recorded=current, waited=tries > 1)
+
+    async def _keep_trying(self, result: StepResult, *, at: datetime) -> None:
+        """Write `result` until it lands, holding the run's lease: while this process lives, the outcome
+        is known here, and a late write replaces "interrupted" (`finish_step` accepts that)."""
+        run, outcome = result.run, result.outcome
+        try:
+            async with self.leases.held(run.incident.id, run.request.key, run.attempt):
+                while True:
+                    await asyncio.sleep(self.keep_trying_every)
+                    try:
+                        current = await give_up_after(self.record_policy.timeout, self._write_outcome(
+                            run, outcome, at=at, retry=True))
+                    except Exception as exc:
+                        if _worth_retrying(exc) or isinstance(exc, TimeoutError):
+                            continue
+                        self._not_recorded(run, outcome, "refused it", exc)
+                        return
+                    break
+        except asyncio.CancelledError:
+            self._not_recorded(run, outcome, "was still out of reach when guardrail stopped", None)
+            raise
+        log.warning("step %s of incident %s (run %d): its result is recorded at last", run.request.key,
+                    run.incident.id, run.attempt)
+        landed = replace(result, recorded=current, stored=True, retrying=False)
+        for listener in self._late_listeners:
+            try:
+                await listener(landed)
+            except Exception:
+                log.exception("telling about the late result of step %s of incident %s failed", run.request.key,
+                              run.incident.id)
+
+    @staticmethod
+    def _not_recorded(run: ClaimedRun, outcome: ActionOutcome, why: str, exc: BaseException | None) -> None:
+        log.error("STEP RESULT NOT RECORDED: step %s of incident %s (run %d, by %s) %s: %s — the database %s%s; "
+                  "the step will show as interrupted",
+                  run.request.key, run.incident.id, run.attempt, run.request.actor,
+                  "succeeded" if outcome.ok else "failed", outcome.summary, why,
+                  f" ({one_line(exc)})" if exc is not None else "")
 
     def _record_window(self) -> timedelta:
         return timedelta(seconds=self.record_policy.deadline)
@@ -309,7 +397,7 @@ class StepRunner:
                 action.preview(self._context(request, incident.id, {}, _no_progress)),
                 timeout=self.deadline.total_seconds())
         except Exception as exc:
-            outcome = ActionOutcome(False, f"preview failed: {type(exc).__name__}: {exc}")
+            outcome = ActionOutcome(False, f"preview failed: {failure_text(exc)}")
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.step.previewed",
                                subject=incident.subject,
@@ -328,11 +416,11 @@ class StepRunner:
         try:
             return self.build_action(action).describe()
         except Exception as exc:
-            return f"{action.kind} action ({exc})"
+            return f"{action.kind} action ({failure_text(exc)})"
 
     @staticmethod
     def describe_built(action: StepAction) -> str:
         try:
             return action.describe()
         except Exception as exc:
-            return f"action ({exc})"
+            return f"action ({failure_text(exc)})"
