@@ -153,6 +153,17 @@ class AuditKey:
 
 AUDIT_KEY = "guardrail.audit_key"  # session.info key: the unit of work's signing key (None: unkeyed)
 
+
+class AuditKeyMissing(RuntimeError):
+    """The chain's head is signed and this process has no GUARDRAIL_AUDIT_KEY: an unsigned entry
+    after signed ones is what a rewrite without the key looks like, so it is refused, not written."""
+
+    def __init__(self, signed_seq: int) -> None:
+        self.signed_seq = signed_seq
+        super().__init__(f"the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #{signed_seq} is) and this "
+                         "process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica")
+
+
 # Column widths: values are clipped to these *before* hashing, so what is stored is what was hashed.
 ACTOR_MAX, ACTION_MAX, SUBJECT_MAX = 100, 100, 300
 
@@ -161,7 +172,8 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
                        details: Mapping[str, Any] | None = None) -> AuditEntry:
     """Append one entry inside the caller's transaction (commit makes it visible).
 
-    Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256.
+    Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256 — but
+    only while no entry is signed: `AuditKeyMissing` (the transaction rolls back) once one is.
     """
     key: AuditKey | None = session.info.get(AUDIT_KEY)
     locked = await session.execute(
@@ -169,6 +181,8 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
         .returning(col(AuditHead.seq), col(AuditHead.hash))
     )
     seq, prev_hash = locked.one()
+    if key is None and seq > 1 and await _signed(session, seq - 1):
+        raise AuditKeyMissing(seq - 1)
     clean = redact(dict(details or {}), own=_OWN_KEYS)
     details_json = canonical_json(clean)
     at = at.astimezone(UTC)
@@ -183,6 +197,17 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
     )
     await session.flush()
     return AuditEntry(seq, at, actor, action, subject, clean, prev_hash, digest)
+
+
+async def _signed(session: AsyncSession, seq: int) -> bool:
+    version = (await session.execute(select(col(AuditRecord.version)).where(col(AuditRecord.seq) == seq))).scalar()
+    return version == 2
+
+
+async def signed_head(session: AsyncSession) -> int | None:
+    """The head's entry number when it is signed with a key (an unkeyed process must not append)."""
+    seq = (await session.execute(select(col(AuditHead.seq)).where(col(AuditHead.id) == 1))).scalar_one()
+    return seq if seq and await _signed(session, seq) else None
 
 
 def _to_entry(row: AuditRecord) -> AuditEntry:

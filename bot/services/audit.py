@@ -12,6 +12,7 @@ from bot.config import AuditSettings
 from bot.db import audit as chain
 from bot.db import audit_anchors as anchors_table
 from bot.db.audit import Anchor, AuditEntry, ChainVerification
+from bot.db.audit import AuditKeyMissing as AuditKeyMissing  # raised by every append; callers catch it from here
 from bot.db.audit_verify import verify_chain
 from bot.db.engine import Database
 
@@ -55,6 +56,14 @@ class AuditLog:
     def signed(self) -> bool:
         """Whether new entries are signed with GUARDRAIL_AUDIT_KEY."""
         return self._db.audit_key is not None
+
+    async def key_missing(self) -> AuditKeyMissing | None:
+        """Why this process cannot append (the log is signed and it has no key), else None."""
+        if self.signed:
+            return None
+        async with self._db.reader() as session:
+            seq = await chain.signed_head(session)
+        return None if seq is None else AuditKeyMissing(seq)
 
     @property
     def anchoring(self) -> bool:
