@@ -31,11 +31,18 @@ class AnchorPoster(Protocol):
         could not be posted: a later tick retries."""
         ...
 
+    async def post_alert(self, channel: str, text: str) -> bool:
+        """Post a warning that the log no longer holds a posted anchor; False (never raise) on failure."""
+        ...
+
 
 class NoAnchorPoster:
     """Used before Slack is wired (CLI): nothing is posted."""
 
     async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
+        return False
+
+    async def post_alert(self, channel: str, text: str) -> bool:
         return False
 
 
@@ -51,6 +58,8 @@ class AuditLog:
         self._clock = clock
         self._settings = settings or AuditSettings()
         self.poster: AnchorPoster = NoAnchorPoster()
+        self._alerts_logged: set[str] = set()
+        self._alerts_posted: set[str] = set()
 
     @property
     def signed(self) -> bool:
@@ -115,6 +124,9 @@ class AuditLog:
 
         The head is claimed in the database first, so replicas post it once; a claim whose post
         failed is taken over after a minute (then, with two replicas failing, it may be posted twice).
+        When the chain no longer holds the last posted anchor (head rewound behind it, or its entry
+        rewritten), nothing is anchored: an error is logged and a warning posted to the channel,
+        once per process.
         """
         channel = self._settings.anchor_channel
         if channel is None:
@@ -122,20 +134,35 @@ class AuditLog:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             head = await anchors_table.head(session)
-            if head is None:
-                return None
             last = await anchors_table.last_posted_anchor(session)
-            if last is not None:
-                anchored, posted_at = last
-                written = head.seq - anchored.seq
-                if written <= 0 or (written < self._settings.anchor_every
-                                    and now - posted_at < self._settings.anchor_interval):
+            broken = None if last is None else await anchors_table.broken_anchor(session, head, last[0])
+            if broken is None:
+                if head is None:
                     return None
-            if not await anchors_table.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
-                return None
+                if last is not None:
+                    anchored, posted_at = last
+                    written = head.seq - anchored.seq
+                    if written <= 0 or (written < self._settings.anchor_every
+                                        and now - posted_at < self._settings.anchor_interval):
+                        return None
+                if not await anchors_table.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
+                    return None
+        if broken is not None:
+            await self._alert(channel, broken)
+            return None
+        assert head is not None
         if not await self.poster.post_anchor(channel, head):
             log.warning("audit anchor #%d could not be posted; the next tick retries", head.seq)
             return None
         async with self._db.unit_of_work() as session:
             await anchors_table.mark_anchor_posted(session, head, at=self._clock.now())
         return head
+
+    async def _alert(self, channel: str, text: str) -> None:
+        """Log the broken anchor once and post it to the anchor channel once (retried until posted)."""
+        if text not in self._alerts_logged:
+            self._alerts_logged.add(text)
+            log.error("%s (check with `guardrail audit verify --anchor …`)", text)
+        if text not in self._alerts_posted and await self.poster.post_alert(channel, text):
+            self._alerts_posted.add(text)
+
