@@ -224,19 +224,23 @@ async def latest(session: AsyncSession, limit: int, *, action_prefix: str | None
     return [_to_entry(r) for r in reversed(rows)]
 
 
+async def entries_after(session: AsyncSession, after: int, *, limit: int, since: datetime | None = None,
+                        subject: str | None = None) -> list[AuditEntry]:
+    """Up to `limit` entries numbered above `after`, in sequence order: one batch of a long read."""
+    query = select(AuditRecord).where(col(AuditRecord.seq) > after).order_by(col(AuditRecord.seq)).limit(limit)
+    if since is not None:
+        query = query.where(col(AuditRecord.at) >= since)
+    if subject is not None:
+        query = query.where(col(AuditRecord.subject) == subject)
+    return [_to_entry(row) for row in (await session.execute(query)).scalars().all()]
+
+
 async def iterate(session: AsyncSession, *, since: datetime | None = None, batch: int = 500,
                   subject: str | None = None) -> AsyncIterator[AuditEntry]:
-    """Every entry in sequence order, read in batches so exports stay small in memory."""
+    """Every entry in sequence order, read in batches in this one session (short lists only;
+    `AuditLog.entries` reads a long log in separate sessions)."""
     last = 0
-    while True:
-        query = select(AuditRecord).where(col(AuditRecord.seq) > last).order_by(col(AuditRecord.seq)).limit(batch)
-        if since is not None:
-            query = query.where(col(AuditRecord.at) >= since)
-        if subject is not None:
-            query = query.where(col(AuditRecord.subject) == subject)
-        rows = (await session.execute(query)).scalars().all()
-        if not rows:
-            return
-        for row in rows:
-            yield _to_entry(row)
+    while rows := await entries_after(session, last, limit=batch, since=since, subject=subject):
+        for entry in rows:
+            yield entry
         last = rows[-1].seq

@@ -13,12 +13,13 @@ from bot.db import audit as chain
 from bot.db import audit_anchors as anchors_table
 from bot.db.audit import Anchor, AuditEntry, ChainVerification
 from bot.db.audit import AuditKeyMissing as AuditKeyMissing  # raised by every append; callers catch it from here
-from bot.db.audit_verify import verify_chain
+from bot.db.audit_verify import ChainCheck
 from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
 
 CONFIG_LOADED = "config.loaded"
+READ_BATCH = 1000  # entries per read of a long log; each read is bounded on its own (DATABASE_TIMEOUT)
 ANCHOR_RETRY = timedelta(minutes=1)  # a claimed anchor not posted by then is posted by the next tick
 UNSIGNED_WARNING = ("GUARDRAIL_AUDIT_KEY is not set: the audit log is chained with plain SHA-256, which whoever "
                     "can write the database can recompute. Set it (and audit.anchor_channel) to make "
@@ -107,15 +108,29 @@ class AuditLog:
         async with self._db.reader() as session:
             return await chain.latest(session, limit)
 
-    async def entries(self, *, since: datetime | None = None, subject: str | None = None) -> AsyncIterator[AuditEntry]:
-        async with self._db.reader() as session:
-            async for entry in chain.iterate(session, since=since, subject=subject):
+    async def entries(self, *, since: datetime | None = None, subject: str | None = None,
+                      batch: int = READ_BATCH) -> AsyncIterator[AuditEntry]:
+        """Every entry in order, read `batch` at a time, each read bounded on its own and finished
+        before its entries are handed out: a slow consumer holds no session open."""
+        last = 0
+        while True:
+            async with self._db.reader() as session:
+                rows = await chain.entries_after(session, last, limit=batch, since=since, subject=subject)
+            for entry in rows:
                 yield entry
+            if len(rows) < batch:
+                return
+            last = rows[-1].seq
 
-    async def verify(self, anchors: Sequence[Anchor] = ()) -> ChainVerification:
-        """Check the chain with this process's key, and that it still holds each anchor."""
-        async with self._db.reader() as session:
-            return await verify_chain(session, key=self._db.audit_key, anchors=anchors)
+    async def verify(self, anchors: Sequence[Anchor] = (), *, batch: int = READ_BATCH) -> ChainVerification:
+        """Check the chain with this process's key, and that it still holds each anchor; read `batch`
+        entries at a time, each read bounded on its own, so a long log verifies."""
+        check = ChainCheck(key=self._db.audit_key, anchors=anchors)
+        while True:
+            async with self._db.reader() as session:
+                result = await check.step(session, batch=batch)
+            if result is not None:
+                return result
 
     async def anchor_tick(self) -> Anchor | None:
         """Post the chain's head to `audit.anchor_channel` when `anchor_every` entries were written
