@@ -45,8 +45,14 @@ class ChainCheck:
     that read; entries appended meanwhile are simply read by a later step.
     """
 
-    def __init__(self, *, key: AuditKey | None = None, anchors: Sequence[Anchor] = ()) -> None:
+    def __init__(self, *, key: AuditKey | None = None, anchors: Sequence[Anchor] = (),
+                 previous: Sequence[AuditKey] = ()) -> None:
         self._key = key
+        # Key id → (rank, key): previous keys oldest first, then the current one. Along the chain a
+        # key may only give way to a newer one, so a leaked old key cannot rewrite what followed it.
+        ring = [*previous, *([key] if key is not None else [])]
+        self._keys = {k.id: (rank, k) for rank, k in enumerate(ring)}
+        self._rank = -1
         self._expected = {a.seq: a.hash for a in anchors}
         self._next_seq, self._prev = 1, GENESIS_HASH
         self._checked = self._unkeyed = 0
@@ -75,9 +81,11 @@ class ChainCheck:
             if row.prev_hash != self._prev:
                 return ChainVerification(False, checked, row.seq,
                                          f"entry #{row.seq} does not link to entry #{row.seq - 1}")
-            bad = _check_entry(row, self._key, keyed=self._keyed_from is not None)
+            bad = _check_entry(row, self._key, self._keys, keyed=self._keyed_from is not None, rank=self._rank)
             if bad is not None:
                 return ChainVerification(False, checked, row.seq, bad[1], problem=bad[0])
+            if row.version == 2:
+                self._rank = self._keys[str(_parsed(row.content or "").get("kid"))][0]
             if row.seq in expected and expected[row.seq] != row.hash:
                 return ChainVerification(False, checked, row.seq,
                                          f"entry #{row.seq} is not the one anchored outside the database "
@@ -110,8 +118,12 @@ class ChainCheck:
                                  anchors=len(expected))
 
 
-def _check_entry(row: AuditRecord, key: AuditKey | None, *, keyed: bool) -> tuple[str, str] | None:
-    """(problem, reason) when the row's hash or stored content does not verify, else None."""
+def _check_entry(row: AuditRecord, key: AuditKey | None, keys: Mapping[str, tuple[int, AuditKey]], *,
+                 keyed: bool, rank: int) -> tuple[str, str] | None:
+    """(problem, reason) when the row's hash or stored content does not verify, else None.
+
+    `keys`: the current key and GUARDRAIL_AUDIT_KEY_PREVIOUS by key id, with their rank (oldest 0);
+    `rank`: that of the key the previous signed entry used."""
     n = row.seq
     if row.version == 1:
         if keyed:
@@ -122,18 +134,27 @@ def _check_entry(row: AuditRecord, key: AuditKey | None, *, keyed: bool) -> tupl
             details_json=row.details, prev_hash=row.prev_hash)
         digest = sha256_hex(content)
     elif row.version == 2:
-        if key is None:
+        if not keys:
             return (NO_KEY, f"entries from #{n} on are signed with GUARDRAIL_AUDIT_KEY: set it to verify them")
         if row.content is None:
             return (TAMPERED, f"entry #{n} lost what was signed: it was rewritten")
         content = row.content
-        key_id = _parsed(content).get("kid")
-        if key_id != key.id:
+        key_id = str(_parsed(content).get("kid"))
+        if key_id not in keys:
             if not keyed:
+                known = ", ".join(keys)
                 return (WRONG_KEY, f"GUARDRAIL_AUDIT_KEY is not the key this log was signed with (entry #{n} "
-                                   f"names key id {str(key_id)[:12]}; this key's id is {key.id})")
-            return (TAMPERED, f"entry #{n} names another key than the entries before it: it was rewritten")
-        digest = key.sign(content)
+                                   f"names key id {key_id[:12]}; this key's id is "
+                                   f"{key.id if key is not None else 'unset'}"
+                                   f"{'' if len(keys) < 2 or key is None else f'; known ids {known}'}). "
+                                   "After changing the key, set the old one in GUARDRAIL_AUDIT_KEY_PREVIOUS")
+            return (TAMPERED, f"entry #{n} names another key than the entries before it, not one in "
+                              "GUARDRAIL_AUDIT_KEY_PREVIOUS: it was rewritten (or an old key is missing there)")
+        entry_rank, signing_key = keys[key_id]
+        if entry_rank < rank:
+            return (TAMPERED, f"entry #{n} is signed with an older key than the entries before it: it was "
+                              "rewritten with a retired key")
+        digest = signing_key.sign(content)
     else:
         return (TAMPERED, f"entry #{n} has an unknown version {row.version}: it was rewritten")
     if not hmac.compare_digest(digest, row.hash):

@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.config import AuditSettings
 from bot.db import audit as chain
 from bot.db import audit_anchors as anchors_table
-from bot.db.audit import Anchor, AuditEntry, ChainVerification
+from bot.db.audit import Anchor, AuditEntry, AuditKey, ChainVerification
 from bot.db.audit import AuditKeyMissing as AuditKeyMissing  # raised by every append; callers catch it from here
 from bot.db.audit_verify import ChainCheck
 from bot.db.engine import Database
@@ -54,8 +54,10 @@ class _Unchanged(Exception):
 class AuditLog:
     """Append-only, hash-chained record of everything guardrail and its users did."""
 
-    def __init__(self, db: Database, clock: Clock, settings: AuditSettings | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: AuditSettings | None = None, *,
+                 previous_keys: Sequence[AuditKey] = ()) -> None:
         self._db = db
+        self._previous_keys = tuple(previous_keys)  # verification only: GUARDRAIL_AUDIT_KEY_PREVIOUS
         self._clock = clock
         self._settings = settings or AuditSettings()
         self.poster: AnchorPoster = NoAnchorPoster()
@@ -125,7 +127,7 @@ class AuditLog:
     async def verify(self, anchors: Sequence[Anchor] = (), *, batch: int = READ_BATCH) -> ChainVerification:
         """Check the chain with this process's key, and that it still holds each anchor; read `batch`
         entries at a time, each read bounded on its own, so a long log verifies."""
-        check = ChainCheck(key=self._db.audit_key, anchors=anchors)
+        check = ChainCheck(key=self._db.audit_key, anchors=anchors, previous=self._previous_keys)
         while True:
             async with self._db.reader() as session:
                 result = await check.step(session, batch=batch)
