@@ -142,7 +142,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("Slack is not configured: " + "; ".join(problems))
     _check_schema(settings)
     runtime = _runtime(settings, loaded)
-    missing = asyncio.run(_audit_key_missing(runtime))
+    try:
+        missing = asyncio.run(_audit_key_missing(runtime))
+    except Exception as exc:
+        raise CliError(_unreachable(settings, exc)) from None
     if missing is not None:
         raise CliError(f"not serving: {missing}")
     serve(runtime, host=args.host)

@@ -4,6 +4,7 @@ after their read finished, so a slow consumer holds no session open."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -73,5 +74,27 @@ async def test_a_long_log_is_verified_and_exported_in_separate_reads_with_identi
         broken = await log.verify(batch=ENTRIES * 2)
         assert not broken.ok and broken.first_bad_seq == 1700 and broken.checked == 1699
         assert await log.verify(batch=300) == broken
+    finally:
+        await db.dispose()
+
+
+async def test_entries_appended_while_a_long_log_is_verified_in_batches_do_not_read_as_tampering(
+        database_url: str) -> None:
+    migrate.upgrade(database_url)
+    db = CountingDatabase(database_url, audit_key=KEY)
+    log = AuditLog(db, FakeClock())
+    try:
+        async with db.unit_of_work(bound=60) as session:
+            for i in range(300):
+                await append_entry(session, at=FakeClock().now(), actor="system", action="note", subject=f"n{i}")
+
+        async def append() -> None:
+            for i in range(60):
+                await log.record(actor="system", action="note", subject=f"late {i}")
+
+        results = await asyncio.gather(*(log.verify(batch=25) for _ in range(3)), append())
+        for result in results[:3]:
+            assert result is not None and result.ok and result.checked >= 300, result
+        assert (await log.verify()).checked == 360
     finally:
         await db.dispose()
