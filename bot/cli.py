@@ -142,8 +142,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("Slack is not configured: " + "; ".join(problems))
     _check_schema(settings)
     runtime = _runtime(settings, loaded)
+    try:
+        missing = asyncio.run(_audit_key_missing(runtime))
+    except Exception as exc:
+        raise CliError(_unreachable(settings, exc)) from None
+    if missing is not None:
+        raise CliError(f"not serving: {missing}")
     serve(runtime, host=args.host)
     return EXIT_OK
+
+
+async def _audit_key_missing(runtime: Runtime) -> Exception | None:
+    """Whether the audit log is signed and this process has no key: it could record nothing."""
+    try:
+        return await runtime.audit.key_missing()
+    finally:
+        await runtime.db.dispose()  # its connections belong to this loop; `serve` runs another
 
 
 def _parse_since(text: str | None) -> datetime | None:

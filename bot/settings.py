@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # write the database can recompute; a warning says so at start.
     guardrail_audit_key: SecretStr | None = Field(
         default=None, description="Signs the audit log's hash chain (at least 16 characters)")
+    # Keys GUARDRAIL_AUDIT_KEY replaced, oldest first, comma-separated: entries signed with them still
+    # verify (nothing is signed with them any more). See README "Audit log" on rotating the key.
+    guardrail_audit_key_previous: SecretStr | None = Field(
+        default=None, description="Earlier audit keys, oldest first, comma-separated: for verification only")
     guardrail_step_lease_seconds: float = Field(
         default=30.0, ge=1.0, le=600.0,
         description="A running step's lease: renewed every sixth of it; a step whose process stopped renewing "
@@ -58,18 +62,24 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
-                     "heroku_api_token", "guardrail_audit_key", mode="before")
+                     "heroku_api_token", "guardrail_audit_key", "guardrail_audit_key_previous", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` leaves optional secrets empty; an empty string means "not set".
         return None if value == "" else value
 
-    @field_validator("guardrail_audit_key")
+    @field_validator("guardrail_audit_key", "guardrail_audit_key_previous")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
+        keys = value.get_secret_value().split(",") if value is not None else []
+        if any(len(key.strip()) < 16 for key in keys):
             raise ValueError("must be at least 16 characters: use a random string, e.g. `openssl rand -hex 32`")
         return value
+
+    def audit_keys_previous(self) -> list[bytes]:
+        """GUARDRAIL_AUDIT_KEY_PREVIOUS as keys, oldest first."""
+        value = self.guardrail_audit_key_previous
+        return [key.strip().encode() for key in value.get_secret_value().split(",")] if value else []
 
     @property
     def socket_mode(self) -> bool:

@@ -37,7 +37,8 @@ OTHER_KEY = "another-key-entirely-9876543210"
 def cli_environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The environment `guardrail` reads, on a migrated database."""
     monkeypatch.chdir(tmp_path)  # no developer .env
-    for name in ("GUARDRAIL_AUDIT_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+    for name in ("GUARDRAIL_AUDIT_KEY", "GUARDRAIL_AUDIT_KEY_PREVIOUS", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
+                 "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("GUARDRAIL_CONFIG", str(write_config(tmp_path / "config")))
@@ -223,3 +224,39 @@ def test_a_bad_anchor_is_a_usage_error(cli_env: str, monkeypatch: pytest.MonkeyP
     for bad in ("12", "x:abc", "3:" + "z" * 64, "0:" + "a" * 64):
         code, out = verify(monkeypatch, capsys, "--anchor", bad)
         assert code == 2 and "--anchor" in out and "Traceback" not in out, (bad, out)
+
+
+def resign_with(url: str, seq: int, key: str) -> None:
+    """Edit entry `seq` (the newest) and sign it with `key`: what someone holding a leaked old key can do."""
+    with as_database_writer(url) as conn, conn.begin():
+        row = conn.execute(text("SELECT seq, at, action, subject, details, prev_hash FROM audit_entry "
+                                "WHERE seq = :s"), {"s": seq}).one()
+        at = datetime.fromisoformat(row.at) if isinstance(row.at, str) else row.at
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        signer = AuditKey(key.encode())
+        content = entry_content(seq=seq, at=at, actor="U0MALLORY", action=row.action, subject=row.subject,
+                                details_json=row.details, prev_hash=row.prev_hash, key_id=signer.id)
+        digest = signer.sign(content)
+        conn.execute(text("UPDATE audit_entry SET actor = 'U0MALLORY', hash = :h, content = :c WHERE seq = :s"),
+                     {"h": digest, "c": content, "s": seq})
+        conn.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": digest})
+
+
+def test_a_rotated_key_verifies_with_the_old_one_in_previous_and_the_old_key_cannot_rewrite_after_it(
+        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    write_entries(cli_env, 3, key=KEY)
+    write_entries(cli_env, 2, key=OTHER_KEY, start=3)   # the key was changed
+    code, out = verify(monkeypatch, capsys, key=OTHER_KEY)
+    assert code == 2, out
+    assert "is not the key this log was signed with" in out and "GUARDRAIL_AUDIT_KEY_PREVIOUS" in out
+
+    monkeypatch.setenv("GUARDRAIL_AUDIT_KEY_PREVIOUS", KEY)
+    code, out = verify(monkeypatch, capsys, key=OTHER_KEY)
+    assert code == 0, out
+    assert "audit log intact: 5 entries verified (#1 to #5 signed with GUARDRAIL_AUDIT_KEY)" in out
+    assert KEY not in out and OTHER_KEY not in out
+
+    resign_with(cli_env, 5, KEY)  # the old key leaked: it signs an edit after the rotation
+    code, out = verify(monkeypatch, capsys, key=OTHER_KEY)
+    assert code == 1, out
+    assert "entry #5 is signed with an older key than the entries before it" in out

@@ -1,5 +1,8 @@
 """No secret in any log line, audit entry, Slack message, `/readyz` or `/audit` answer.
 
+The bot runs with GUARDRAIL_AUDIT_KEY set, which must never be shown either. A second run connects
+over Socket Mode, whose WebSocket URL carries a ticket (a credential), through a failed handshake.
+
 One run of the real bot: a playbook `http` step (preview, then run) and health checks (a question
 in Slack, and the watcher), whose URLs, headers, bodies and answers carry known secret strings.
 Every output channel is captured and searched for them: every log record at DEBUG (formatted with
@@ -27,7 +30,7 @@ from bot.actions import build_action
 from bot.cli import _export
 from tests.actions.conftest import FakeHook
 from tests.standin.fake_slack import FakeSlack
-from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET
+from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
 from tests.support.incidents import declare, incident_bot, incident_config, is_new, text_of
 from tests.support.targets import closed_port, target_server
@@ -49,6 +52,7 @@ SECRETS = {
     "down check password": "Uc6-pw",
     "down check query": "Uc7-sig",
 }
+AUDIT_KEY = "Uk1-audit-key-16c"  # GUARDRAIL_AUDIT_KEY's minimum is 16 characters; short of the 20 masked anyway
 
 
 def _playbook(hook_url: str) -> str:
@@ -121,8 +125,9 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
         yaml = textwrap.dedent(_playbook(hook_url)) + textwrap.dedent(_services(targets.url))
         config = incident_config(tmp_path, yaml)
         async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                                clock=clock) as ibot:
+                                clock=clock, guardrail_audit_key=AUDIT_KEY) as ibot:
             bot = ibot.bot
+            assert bot.runtime.audit.signed
             bot.runtime.incidents.steps.build_action = build_action
             channel = await declare(bot)
             await bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
@@ -174,7 +179,7 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
     leaks = [f"{what} ({secret}) in {where}"
              for where, output in channels.items()
              for what, secret in [*SECRETS.items(), ("bot token", BOT_TOKEN), ("signing secret", SIGNING_SECRET),
-                                  ("API token", API_TOKEN)]
+                                  ("API token", API_TOKEN), ("audit key", AUDIT_KEY)]
              if secret in output]
     leaking_lines = [line[:300] for line in logs.splitlines() if any(s in line for s in SECRETS.values())]
     assert not leaks, "\n".join([*leaks, "log lines:", *leaking_lines[:10]])
@@ -226,3 +231,23 @@ async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack
     # What failed, and where, is still said: the error type, the host and path, the masked token.
     assert "step rollback of incident 1 raised HTTPStatusError" in logs
     assert "HTTPStatusError" in text_of(failed) and "deploy.example.com/rollback?access_token=***" in text_of(failed)
+
+
+async def test_the_socket_mode_ticket_never_reaches_the_logs(
+        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, every_log_record: pytest.LogCaptureFixture) -> None:
+    logging.getLogger("aiohttp").setLevel(logging.DEBUG)
+    fake_slack.socket_mode.refuse = 1  # the first handshake fails: the client logs the error, URL and all
+    async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack,
+                           slack_app_token="xapp-1-test", slack_signing_secret=None):
+        # the client retries after its ping interval (10 s)
+        ack = await fake_slack.socket_mode.send("slash_commands", {
+            "command": "/audit", "text": "oops", "user_id": "U0ALICE", "channel_id": "C0GENERAL",
+            "team_id": "T0TEST", "response_url": fake_slack.response_url("socket"), "trigger_id": "1.2.3"},
+            timeout=30)
+    assert "envelope_id" in ack
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logs = [formatter.format(r) for r in every_log_record.records]
+    assert any("Failed to connect" in line and "/socket-mode" in line for line in logs)  # the line is kept
+    assert any("apps.connections.open" in line for line in logs)
+    ticket = fake_slack.socket_mode.ticket
+    assert [line[:300] for line in logs if ticket in line] == []

@@ -153,6 +153,17 @@ class AuditKey:
 
 AUDIT_KEY = "guardrail.audit_key"  # session.info key: the unit of work's signing key (None: unkeyed)
 
+
+class AuditKeyMissing(RuntimeError):
+    """The chain's head is signed and this process has no GUARDRAIL_AUDIT_KEY: an unsigned entry
+    after signed ones is what a rewrite without the key looks like, so it is refused, not written."""
+
+    def __init__(self, signed_seq: int) -> None:
+        self.signed_seq = signed_seq
+        super().__init__(f"the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #{signed_seq} is) and this "
+                         "process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica")
+
+
 # Column widths: values are clipped to these *before* hashing, so what is stored is what was hashed.
 ACTOR_MAX, ACTION_MAX, SUBJECT_MAX = 100, 100, 300
 
@@ -161,7 +172,8 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
                        details: Mapping[str, Any] | None = None) -> AuditEntry:
     """Append one entry inside the caller's transaction (commit makes it visible).
 
-    Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256.
+    Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256 — but
+    only while no entry is signed: `AuditKeyMissing` (the transaction rolls back) once one is.
     """
     key: AuditKey | None = session.info.get(AUDIT_KEY)
     locked = await session.execute(
@@ -169,6 +181,8 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
         .returning(col(AuditHead.seq), col(AuditHead.hash))
     )
     seq, prev_hash = locked.one()
+    if key is None and seq > 1 and await _signed(session, seq - 1):
+        raise AuditKeyMissing(seq - 1)
     clean = redact(dict(details or {}), own=_OWN_KEYS)
     details_json = canonical_json(clean)
     at = at.astimezone(UTC)
@@ -185,6 +199,17 @@ async def append_entry(session: AsyncSession, *, at: datetime, actor: str, actio
     return AuditEntry(seq, at, actor, action, subject, clean, prev_hash, digest)
 
 
+async def _signed(session: AsyncSession, seq: int) -> bool:
+    version = (await session.execute(select(col(AuditRecord.version)).where(col(AuditRecord.seq) == seq))).scalar()
+    return version == 2
+
+
+async def signed_head(session: AsyncSession) -> int | None:
+    """The head's entry number when it is signed with a key (an unkeyed process must not append)."""
+    seq = (await session.execute(select(col(AuditHead.seq)).where(col(AuditHead.id) == 1))).scalar_one()
+    return seq if seq and await _signed(session, seq) else None
+
+
 def _to_entry(row: AuditRecord) -> AuditEntry:
     return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, json.loads(row.details),
                       row.prev_hash, row.hash)
@@ -199,19 +224,23 @@ async def latest(session: AsyncSession, limit: int, *, action_prefix: str | None
     return [_to_entry(r) for r in reversed(rows)]
 
 
+async def entries_after(session: AsyncSession, after: int, *, limit: int, since: datetime | None = None,
+                        subject: str | None = None) -> list[AuditEntry]:
+    """Up to `limit` entries numbered above `after`, in sequence order: one batch of a long read."""
+    query = select(AuditRecord).where(col(AuditRecord.seq) > after).order_by(col(AuditRecord.seq)).limit(limit)
+    if since is not None:
+        query = query.where(col(AuditRecord.at) >= since)
+    if subject is not None:
+        query = query.where(col(AuditRecord.subject) == subject)
+    return [_to_entry(row) for row in (await session.execute(query)).scalars().all()]
+
+
 async def iterate(session: AsyncSession, *, since: datetime | None = None, batch: int = 500,
                   subject: str | None = None) -> AsyncIterator[AuditEntry]:
-    """Every entry in sequence order, read in batches so exports stay small in memory."""
+    """Every entry in sequence order, read in batches in this one session (short lists only;
+    `AuditLog.entries` reads a long log in separate sessions)."""
     last = 0
-    while True:
-        query = select(AuditRecord).where(col(AuditRecord.seq) > last).order_by(col(AuditRecord.seq)).limit(batch)
-        if since is not None:
-            query = query.where(col(AuditRecord.at) >= since)
-        if subject is not None:
-            query = query.where(col(AuditRecord.subject) == subject)
-        rows = (await session.execute(query)).scalars().all()
-        if not rows:
-            return
-        for row in rows:
-            yield _to_entry(row)
+    while rows := await entries_after(session, last, limit=batch, since=since, subject=subject):
+        for entry in rows:
+            yield entry
         last = rows[-1].seq

@@ -9,7 +9,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.audit import Anchor
-from bot.db.tables import AuditAnchorRecord, AuditHead
+from bot.db.tables import AuditAnchorRecord, AuditHead, AuditRecord
 from bot.db.upsert import insert_ignoring_conflict
 
 
@@ -17,6 +17,23 @@ async def head(session: AsyncSession) -> Anchor | None:
     """The chain's head as an anchor (None while the log is empty)."""
     row = (await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))).scalars().one()
     return Anchor(row.seq, row.hash) if row.seq else None
+
+
+async def hash_at(session: AsyncSession, seq: int) -> str | None:
+    """The hash entry `seq` has now (None when it is gone)."""
+    return (await session.execute(select(col(AuditRecord.hash)).where(col(AuditRecord.seq) == seq))).scalar()
+
+
+async def broken_anchor(session: AsyncSession, head: Anchor | None, anchored: Anchor) -> str | None:
+    """What is wrong when the chain no longer holds a posted anchor — exactly what anchors exist to
+    catch: a deleted tail with the head rewound, or entries rewritten; None when it holds it."""
+    seq = head.seq if head is not None else 0
+    if seq < anchored.seq:
+        return f"audit log head #{seq} is behind the last anchor #{anchored.seq}: the log was rewound"
+    if await hash_at(session, anchored.seq) != anchored.hash:
+        return (f"audit log entry #{anchored.seq} no longer has the hash posted in its anchor "
+                f"({anchored.hash[:12]}…): the log was rewritten")
+    return None
 
 
 async def last_posted_anchor(session: AsyncSession) -> tuple[Anchor, datetime] | None:

@@ -18,7 +18,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
 from bot.db import freeze as tables
-from bot.db.audit import append_entry
+from bot.db.audit import AuditKeyMissing, append_entry
 from bot.db.engine import Database, DatabaseTimeout
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
 from bot.resilience import give_up_after
@@ -260,6 +260,9 @@ class FreezeService:
         except (TimeoutError, DatabaseTimeout):
             raise GateUnavailable(f"the database did not answer within {seconds:g}s; the deploy may or may "
                                   "not have been recorded: retry with the same Idempotency-Key") from None
+        except AuditKeyMissing as exc:
+            log.error("recording a deploy failed: %s", exc)
+            raise GateUnavailable(f"{exc}; nothing was recorded") from None
         except Exception as exc:
             log.warning("recording a deploy failed: %s: %s", type(exc).__name__, str(exc)[:200])
             raise GateUnavailable(f"the database could not be written ({type(exc).__name__}); "

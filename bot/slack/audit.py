@@ -65,6 +65,13 @@ def render_anchor(anchor: Anchor) -> tuple[str, list[blocks.Block]]:
                                  f"{anchor.seq}:{anchor.hash}`")]
 
 
+def render_anchor_alert(text: str) -> tuple[str, list[blocks.Block]]:
+    """The warning that the log no longer holds the last anchor posted here."""
+    return f"Audit log warning: {text}", [blocks.section(
+        f":rotating_light: *Audit log warning* — {blocks.escape(text)}\n"
+        "Check it with `guardrail audit verify` and the anchors posted in this channel.")]
+
+
 class SlackAnchorPoster:
     """Posts audit anchors to `audit.anchor_channel`; failures are logged and reported as False."""
 
@@ -80,6 +87,17 @@ class SlackAnchorPoster:
                                 policy=SLACK_CALL, breakers=self._runtime.breakers)
         except Exception as exc:
             log.warning("could not post audit anchor #%d: %s: %s", anchor.seq, type(exc).__name__, str(exc)[:200])
+            return False
+        return True
+
+    async def post_alert(self, channel: str, text: str) -> bool:
+        summary, rendered = render_anchor_alert(text)
+        try:
+            await call_outbound("slack:chat.postMessage",
+                                lambda: self._client.chat_postMessage(channel=channel, text=summary, blocks=rendered),
+                                policy=SLACK_CALL, breakers=self._runtime.breakers)
+        except Exception as exc:
+            log.warning("could not post the audit log warning: %s: %s", type(exc).__name__, str(exc)[:200])
             return False
         return True
 

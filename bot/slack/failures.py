@@ -23,6 +23,7 @@ from typing import Any
 from slack_bolt.response import BoltResponse
 
 from bot.resilience import CircuitOpen, OutboundTimeout
+from bot.services.audit import AuditKeyMissing
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ def _from(exc: BaseException, modules: tuple[str, ...]) -> bool:
 
 
 def classify(exc: BaseException) -> str | None:
-    """"database unavailable", "Slack error `code`", or None when the cause is unknown."""
+    """"database unavailable", "Slack error `code`", the audit key, or None when the cause is unknown."""
     for link in _chain(exc):
+        if isinstance(link, AuditKeyMissing):
+            return ("the audit log is signed with GUARDRAIL_AUDIT_KEY and this guardrail has none: "
+                    "an admin must set it")
         if _from(link, _DATABASE_MODULES):
             return "database unavailable"
         if isinstance(link, (OutboundTimeout, CircuitOpen)) and link.target.startswith("slack:"):

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.db import migrate
+from bot.db.audit import AuditKey
 from bot.db.engine import Database
-from bot.services.audit import AuditLog
+from bot.services.audit import AuditKeyMissing, AuditLog
 from tests.support.clock import FakeClock
 
 
@@ -112,3 +113,24 @@ async def test_values_longer_than_their_columns_are_clipped_before_hashing(audit
     assert (len(entry.actor), len(entry.action), len(entry.subject)) == (100, 100, 300)
     [stored] = await audit.latest(1)
     assert (stored.actor, stored.action, stored.subject) == (entry.actor, entry.action, entry.subject)
+
+
+async def test_a_process_without_the_key_cannot_append_after_signed_entries(
+        database_url: str, clock: FakeClock) -> None:
+    migrate.upgrade(database_url)
+    keyed, unkeyed = Database(database_url, audit_key=AuditKey(b"k3y-for-the-audit-log-0123456789")), \
+        Database(database_url)
+    try:
+        await AuditLog(unkeyed, clock).record(actor="system", action="note", subject="before the key")
+        await AuditLog(keyed, clock).record(actor="system", action="note", subject="signed")
+        with pytest.raises(AuditKeyMissing, match=r"entry #2 is\) and this process has no key: set GUARDRAIL_AUDIT"):
+            await AuditLog(unkeyed, clock).record(actor="system", action="note", subject="unsigned")
+        assert await AuditLog(unkeyed, clock).key_missing() is not None
+        log = AuditLog(keyed, clock)
+        assert await log.key_missing() is None
+        await log.record(actor="system", action="note", subject="signed again")
+        result = await log.verify()
+        assert result.ok and result.checked == 3, result.reason  # nothing was written, the chain stays whole
+    finally:
+        await keyed.dispose()
+        await unkeyed.dispose()

@@ -248,7 +248,7 @@ class FakeSlack(Workspace):
                 # Socket Mode takes the app-level token, never the bot token.
                 if not token.startswith("xapp-"):
                     raise SlackError("invalid_auth")
-                return 200, {"ok": True, "url": self.url.replace("http", "ws", 1) + "/socket-mode"}, {}
+                return 200, {"ok": True, "url": self.url.replace("http", "ws", 1) + self.socket_mode.path}, {}
             if token not in self.valid_tokens:
                 raise SlackError("invalid_auth")
             if parse_error:

@@ -1,10 +1,12 @@
-"""Socket Mode, as Slack speaks it: `apps.connections.open` hands out a WebSocket URL; Slack sends
-`hello`, then envelopes; the app acknowledges each with its `envelope_id` (optionally a payload)."""
+"""Socket Mode, as Slack speaks it: `apps.connections.open` hands out a WebSocket URL carrying a
+ticket (a credential: whoever has it can connect as the app); Slack sends `hello`, then envelopes;
+the app acknowledges each with its `envelope_id` (optionally a payload)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +22,19 @@ class SocketModeHub:
         self._connections: list[WebSocket] = []
         self._connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.ticket = f"tkt-{secrets.token_hex(6)}"
+        self.refuse = 0  # fault: refuse this many connection attempts (the handshake fails)
+
+    @property
+    def path(self) -> str:
+        """Where `apps.connections.open` sends the app, ticket included, as Slack's `wss://…/link/?ticket=…`."""
+        return f"/socket-mode?ticket={self.ticket}&app_id=A0TEST"
 
     async def endpoint(self, websocket: WebSocket) -> None:
+        if self.refuse > 0 or websocket.query_params.get("ticket") != self.ticket:
+            self.refuse = max(0, self.refuse - 1)
+            await websocket.close(code=1008)  # before accepting: the client sees HTTP 403
+            return
         await websocket.accept()
         await websocket.send_text(json.dumps({"type": "hello", "num_connections": len(self._connections) + 1,
                                               "connection_info": {"app_id": "A0TEST"}}))

@@ -113,10 +113,11 @@ def install(bot: BotHarness, actions: FakeActions, freezes: FakeFreezes) -> None
 
 @asynccontextmanager
 async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
-                       actions: FakeActions | None = None) -> AsyncIterator[IncidentBot]:
+                       actions: FakeActions | None = None, **settings: object) -> AsyncIterator[IncidentBot]:
     actions = actions or FakeActions()
     freezes = FakeFreezes()
-    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake, clock=clock) as bot:
+    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake, clock=clock,
+                           **settings) as bot:
         install(bot, actions, freezes)
         yield IncidentBot(bot, actions, freezes)
 
