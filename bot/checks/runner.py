@@ -53,7 +53,7 @@ class CheckRunner:
         if service.redis is not None:
             return RedisProbe(service.redis, timeout)
         if service.rq is not None:
-            return RqProbe(service.rq, timeout)
+            return RqProbe(service.rq, timeout, self._clock)
         raise ValueError(f"service {service.name} has no check")  # config validation prevents this
 
     def probe_for(self, service: ServiceConfig) -> Probe:

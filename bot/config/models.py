@@ -143,6 +143,37 @@ class RqCheck(StrictModel):
     max_queued: int | None = Field(default=None, ge=0, description="Unhealthy above this many queued jobs.")
     max_failed: int | None = Field(default=None, ge=0, description="Unhealthy above this many failed jobs.")
     min_workers: int = Field(default=0, ge=0, description="Unhealthy with fewer workers than this.")
+    workers: int | None = Field(
+        default=None, ge=1, description="How many workers should run; when set, no live worker while jobs "
+        "are queued is down. Default for the crash-loop limit: min_workers, at least 1.")
+    crash_window: Duration = Field(
+        default=timedelta(minutes=5), description="Count workers started within this long (crash loops).")
+    max_worker_starts: int | None = Field(
+        default=None, ge=1, description="Down (crash-looping) when more workers than this started within "
+        "crash_window; default 3 times the expected workers.")
+    storm_window: Duration = Field(
+        default=timedelta(minutes=2), description="Failure rate over the rounds within this long (retry storms).")
+    max_failed_per_minute: float = Field(
+        default=10, gt=0, description="Down (retry storm) when jobs fail faster than this, retries included.")
+
+    @field_validator("crash_window", "storm_window")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=30) <= value <= timedelta(hours=1):
+            raise custom_error("must be between 30s and 1h", "a rate needs a few rounds; e.g. 2m or 5m")
+        return value
+
+    @property
+    def expected_workers(self) -> int:
+        """How many workers should be running: `workers`, else min_workers, at least 1."""
+        return self.workers if self.workers is not None else max(self.min_workers, 1)
+
+    @property
+    def worker_start_limit(self) -> int:
+        """More starts than this within crash_window is a crash loop."""
+        if self.max_worker_starts is not None:
+            return self.max_worker_starts
+        return 3 * self.expected_workers
 
 
 class ServiceConfig(StrictModel):
