@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config import crossfield
 from bot.config.durations import Duration, format_duration
@@ -285,6 +285,26 @@ ChannelPrefix = Annotated[
 ]
 
 
+def _quoted_time(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        # YAML reads an unquoted 09:00 as the number 540 (base 60)
+        raise custom_error("a time of day must be quoted", 'write it as "09:00" (with the quotes)')
+    return value
+
+
+ClockTime = Annotated[
+    str,
+    BeforeValidator(_quoted_time),
+    AfterValidator(
+        matching(
+            r"([01][0-9]|2[0-3]):[0-5][0-9]",
+            "'{value}' is not a time of day",
+            "write it as HH:MM on a 24-hour clock, e.g. 09:00",
+        )
+    ),
+]
+
+
 class IncidentSettings(StrictModel):
     """Incident handling."""
 
@@ -295,6 +315,9 @@ class IncidentSettings(StrictModel):
         default="inc",
         description="Incident channels are named <prefix>-<date>-<slug>.",
     )
+    rollback_check_at: ClockTime | None = Field(
+        default="09:00", description="Daily, at this time (HH:MM, configured timezone), preview every rollback "
+        "and production step and its undo; red results go to the deploys channel. null: never.")
 
 
 class AuditSettings(StrictModel):
