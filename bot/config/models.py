@@ -287,7 +287,7 @@ ChannelPrefix = Annotated[
 
 def _quoted_time(value: Any) -> Any:
     if value is not None and not isinstance(value, str):
-        # YAML reads an unquoted 09:00 as the number 540 (base 60)
+        # YAML reads an unquoted 9:00 as the number 540 (base 60)
         raise custom_error("a time of day must be quoted", 'write it as "09:00" (with the quotes)')
     return value
 

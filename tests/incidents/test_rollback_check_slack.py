@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.scheduler import build_scheduler
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
@@ -59,3 +60,17 @@ async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checke
         assert not any(c.args.get("channel") == "C0DEPLOYS" and "Rollback check" in str(c.args.get("text"))
                        for c in bot.fake.calls_to("chat.postMessage", after=mark))  # green is not posted
     assert heroku.writes() == []
+
+
+async def test_the_daily_check_is_scheduled_at_the_configured_local_time(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    config = write_config(tmp_path / "config", CONFIG + "    incidents: {rollback_check_at: '07:30'}\n")
+    async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack) as bot:
+        job = build_scheduler(bot.runtime).get_job("incidents.rollback_check")
+        assert job is not None
+        fields = {f.name: str(f) for f in job.trigger.fields}
+        assert (fields["hour"], fields["minute"]) == ("7", "30")
+        assert str(job.trigger.timezone) == "Europe/Berlin"  # the configured timezone
+    off = write_config(tmp_path / "off", CONFIG + "    incidents: {rollback_check_at: null}\n")
+    async with running_bot(database_url=database_url, config_dir=off, fake=fake_slack) as bot:
+        assert build_scheduler(bot.runtime).get_job("incidents.rollback_check") is None
