@@ -70,7 +70,8 @@ class RollbackCheckReport:
         if not self.results:
             return "No rollback or production steps to check"
         if self.ok:
-            return f"All {len(self.results)} rollback paths can run"
+            count = len(self.results)
+            return f"All {count} rollback paths can run" if count > 1 else "The rollback path can run"
         return f"{len(self.red)} of {len(self.results)} rollback paths cannot run"
 
 

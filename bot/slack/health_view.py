@@ -40,7 +40,8 @@ def last_checked_line(status: RollbackCheckStatus | None, tz: ZoneInfo, now: dat
     if now is not None:  # the playbook message is compared across renders: no "ago" there
         when = f"{ago(now - status.checked_at)} ({when})"
     if status.ok:
-        return f":white_check_mark: Rollbacks last checked {when}: all {status.paths} paths can run"
+        paths = f"all {status.paths} paths" if status.paths > 1 else "the path" if status.paths else "no paths"
+        return f":white_check_mark: Rollbacks last checked {when}: {paths} can run"
     return f":warning: Rollbacks last checked {when}: {status.red} of {status.paths} paths cannot run"
 
 
