@@ -41,6 +41,7 @@ __all__ = [
     "Access",
     "AuditSettings",
     "Channels",
+    "ErrorRate",
     "FreezeConfig",
     "GuardrailConfig",
     "HealthSettings",
@@ -85,6 +86,13 @@ class Access(StrictModel):
     )
 
 
+class ErrorRate(StrictModel):
+    """Down when an error rate the service reports in its JSON body is above `max`."""
+
+    field: NonEmptyStr = Field(description="Dotted path to a number in the JSON body, e.g. requests.error_rate.")
+    max: float = Field(ge=0, description="Down above this value (same unit as the field, e.g. 0.05 or 5).")
+
+
 class HttpCheck(StrictModel):
     """Healthy when an HTTP request returns the expected status (and body, if asked)."""
 
@@ -100,6 +108,9 @@ class HttpCheck(StrictModel):
     )
     json_equals: str | int | float | bool | None = Field(
         default=None, description="Healthy only if json_field has this value."
+    )
+    error_rate: ErrorRate | None = Field(
+        default=None, description="Down when the JSON body reports an error rate above a limit (a metrics endpoint)."
     )
 
     @field_validator("json_equals", mode="before")
