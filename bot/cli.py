@@ -293,6 +293,43 @@ def cmd_health(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_rollback_check(args: argparse.Namespace) -> int:
+    """Preview every rollback path now; exit 0 green, 1 red (posted in the deploys channel), 2 cannot run."""
+    settings = _settings()
+    _check_schema(settings)
+    runtime = _runtime(settings)
+
+    async def run() -> int:
+        client = None
+        if settings.slack_bot_token is not None:
+            from bot.slack.app import create_web_client
+            from bot.slack.rollback_check import SlackRedPoster
+
+            client = create_web_client(runtime)
+            runtime.rollbacks.poster = SlackRedPoster(client, runtime.breakers, runtime.config.tz)
+        try:
+            report = await runtime.rollbacks.run()
+        except Exception as exc:
+            raise CliError(f"the rollback check could not run: {type(exc).__name__}: {exc}") from None
+        finally:
+            if client is not None and client.session is not None:
+                await client.session.close()
+            await runtime.close()
+        print(report.headline)
+        for result in report.results:
+            which = " (undo)" if result.path == "undo" else ""
+            print(f"  {'ok ' if result.ok else 'RED'}  {result.playbook}/{result.step}{which}: {result.summary}")
+            if result.fix:
+                print(f"       fix: {result.fix}")
+        if not report.ok:
+            where = runtime.config.channels.deploys
+            print(f"posted in {where}" if report.posted else
+                  f"could not post in {where}" + ("" if client else " (SLACK_BOT_TOKEN is not set)"), file=sys.stderr)
+        return EXIT_OK if report.ok else EXIT_FAILED
+
+    return asyncio.run(run())
+
+
 def cmd_incident_export(args: argparse.Namespace) -> int:
     from bot.services.incidents import IncidentProblem
 
@@ -411,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="run the health checks once; exit 0 none down, 1 something down")
     health.add_argument("service", nargs="?", default=None, help="one service (default: all)")
     health.set_defaults(handler=cmd_health)
+
+    rollback = sub.add_parser("rollback-check", help="preview every rollback path; exit 0 green, 1 red, "
+                              "2 cannot run", description="Preview every step marked rollback: true or "
+                              "changes_production: true, and every undo: credentials, reachability, something to "
+                              "roll back to. Changes nothing. Red results are posted in the deploys channel.")
+    rollback.set_defaults(handler=cmd_rollback_check)
 
     audit = sub.add_parser("audit", help="export or verify the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")

@@ -26,6 +26,7 @@ from bot.services.health_watch import HealthWatch
 from bot.services.incident_freezes import FreezeForIncidents
 from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
+from bot.services.rollback_check import RollbackCheck
 from bot.settings import Settings
 
 
@@ -42,6 +43,7 @@ class Runtime:
     health: HealthService
     incidents: IncidentService
     outbox: Outbox
+    rollbacks: RollbackCheck
 
     @property
     def config(self) -> GuardrailConfig:
@@ -91,6 +93,9 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
     health.incidents = incidents
+    rollbacks = RollbackCheck(db, clock, config, build_action, breakers, secrets=action_secrets(settings),
+                              endpoints=action_endpoints(settings), prober=health)
+    health.rollbacks = incidents.rollbacks = rollbacks
     return Runtime(
         settings=settings,
         loaded=loaded,
@@ -104,4 +109,5 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         health=health,
         incidents=incidents,
         outbox=outbox,
+        rollbacks=rollbacks,
     )

@@ -25,6 +25,7 @@ AUDIT_ANCHOR_TICK_SECONDS = 60.0
 # The outbox is kicked right after each commit; this tick retries what failed and picks up what a
 # crashed replica, or a process without Slack (the CLI), left behind.
 OUTBOX_TICK_SECONDS = 2.0
+ROLLBACK_CHECK_DEADLINE = 120.0  # previews run concurrently, each within a minute
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,14 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler.add_job(with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), "interval",
                       seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch", replace_existing=True, coalesce=True,
                       max_instances=1)
+    at = runtime.config.incidents.rollback_check_at
+    if at is not None:
+        # Every replica fires; the day's claim in the database lets one of them run it.
+        hour, minute = (int(part) for part in at.split(":"))
+        scheduler.add_job(with_deadline("rollback check", runtime.rollbacks.daily_tick,
+                                        max(deadline, ROLLBACK_CHECK_DEADLINE)),
+                          "cron", hour=hour, minute=minute, timezone=runtime.config.tz, id="incidents.rollback_check",
+                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     # A tick still running when the next is due is skipped by APScheduler, which logs a warning
     # each time; the deadline bounds how long that lasts and reports it once, so those are noise.
     logging.getLogger("apscheduler.scheduler").addFilter(_skipped_runs)

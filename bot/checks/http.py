@@ -9,7 +9,7 @@ import httpx
 
 from bot.checks.base import safe_target
 from bot.checks.probe import Unhealthy, short
-from bot.config import HttpCheck
+from bot.config import ErrorRate, HttpCheck
 
 _MISSING = object()
 
@@ -32,6 +32,18 @@ def _same(actual: Any, expected: str | int | float | bool) -> bool:
     if isinstance(expected, int | float) and isinstance(actual, int | float):
         return float(actual) == float(expected)
     return str(actual) == str(expected)
+
+
+def _error_rate(document: Any, limit: ErrorRate) -> str:
+    """"error rate 0.01"; raises Unhealthy above the limit or when the field is not a number."""
+    value = _field(document, limit.field)
+    if value is _MISSING:
+        raise Unhealthy(f"JSON has no {limit.field}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unhealthy(short(f"{limit.field} is {json.dumps(value)}, not a number"))
+    if value > limit.max:
+        raise Unhealthy(f"error rate {value:g} > {limit.max:g} ({limit.field})")
+    return f"error rate {value:g}"
 
 
 class HttpProbe:
@@ -58,17 +70,21 @@ class HttpProbe:
             raise Unhealthy(f"HTTP {response.status_code}, expected {check.expect_status}")
         if check.body_contains is not None and check.body_contains not in response.text:
             raise Unhealthy(f"HTTP {response.status_code} but the body lacks {short(check.body_contains, 40)!r}")
-        if check.json_field is not None:
+        document: Any = _MISSING
+        if check.json_field is not None or check.error_rate is not None:
             try:
                 document = response.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise Unhealthy(f"HTTP {response.status_code} but the body is not JSON") from None
+        if check.json_field is not None:
             value = _field(document, check.json_field)
             if value is _MISSING:
                 raise Unhealthy(f"JSON has no {check.json_field}")
             if check.json_equals is not None and not _same(value, check.json_equals):
                 raise Unhealthy(short(f"{check.json_field} is {json.dumps(value)}, expected "
                                       f"{json.dumps(check.json_equals)}"))
+        if check.error_rate is not None:
+            return f"HTTP {response.status_code}, {_error_rate(document, check.error_rate)}"
         return f"HTTP {response.status_code}"
 
     async def aclose(self) -> None:

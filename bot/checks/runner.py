@@ -62,7 +62,7 @@ class CheckRunner:
             return RedisProbe(service.redis, timeout)
         if service.rq is not None:
             from bot.checks.rq import RqProbe
-            return RqProbe(service.rq, timeout)
+            return RqProbe(service.rq, timeout, self._clock)
         raise ValueError(f"service {service.name} has no check")  # config validation prevents this
 
     def probe_for(self, service: ServiceConfig) -> Probe:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config import crossfield
 from bot.config.durations import Duration, format_duration
@@ -41,6 +41,7 @@ __all__ = [
     "Access",
     "AuditSettings",
     "Channels",
+    "ErrorRate",
     "FreezeConfig",
     "GuardrailConfig",
     "HealthSettings",
@@ -85,6 +86,13 @@ class Access(StrictModel):
     )
 
 
+class ErrorRate(StrictModel):
+    """Down when an error rate the service reports in its JSON body is above `max`."""
+
+    field: NonEmptyStr = Field(description="Dotted path to a number in the JSON body, e.g. requests.error_rate.")
+    max: float = Field(ge=0, description="Down above this value (same unit as the field, e.g. 0.05 or 5).")
+
+
 class HttpCheck(StrictModel):
     """Healthy when an HTTP request returns the expected status (and body, if asked)."""
 
@@ -100,6 +108,9 @@ class HttpCheck(StrictModel):
     )
     json_equals: str | int | float | bool | None = Field(
         default=None, description="Healthy only if json_field has this value."
+    )
+    error_rate: ErrorRate | None = Field(
+        default=None, description="Down when the JSON body reports an error rate above a limit (a metrics endpoint)."
     )
 
     @field_validator("json_equals", mode="before")
@@ -143,6 +154,37 @@ class RqCheck(StrictModel):
     max_queued: int | None = Field(default=None, ge=0, description="Unhealthy above this many queued jobs.")
     max_failed: int | None = Field(default=None, ge=0, description="Unhealthy above this many failed jobs.")
     min_workers: int = Field(default=0, ge=0, description="Unhealthy with fewer workers than this.")
+    workers: int | None = Field(
+        default=None, ge=1, description="How many workers should run; when set, no live worker while jobs "
+        "are queued is down. Default for the crash-loop limit: min_workers, at least 1.")
+    crash_window: Duration = Field(
+        default=timedelta(minutes=5), description="Count workers started within this long (crash loops).")
+    max_worker_starts: int | None = Field(
+        default=None, ge=1, description="Down (crash-looping) when more workers than this started within "
+        "crash_window; default 3 times the expected workers.")
+    storm_window: Duration = Field(
+        default=timedelta(minutes=2), description="Failure rate over the rounds within this long (retry storms).")
+    max_failed_per_minute: float = Field(
+        default=10, gt=0, description="Down (retry storm) when jobs fail faster than this, retries included.")
+
+    @field_validator("crash_window", "storm_window")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=30) <= value <= timedelta(hours=1):
+            raise custom_error("must be between 30s and 1h", "a rate needs a few rounds; e.g. 2m or 5m")
+        return value
+
+    @property
+    def expected_workers(self) -> int:
+        """How many workers should be running: `workers`, else min_workers, at least 1."""
+        return self.workers if self.workers is not None else max(self.min_workers, 1)
+
+    @property
+    def worker_start_limit(self) -> int:
+        """More starts than this within crash_window is a crash loop."""
+        if self.max_worker_starts is not None:
+            return self.max_worker_starts
+        return 3 * self.expected_workers
 
 
 class ServiceConfig(StrictModel):
@@ -254,6 +296,26 @@ ChannelPrefix = Annotated[
 ]
 
 
+def _quoted_time(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        # YAML reads an unquoted 9:00 as the number 540 (base 60)
+        raise custom_error("a time of day must be quoted", 'write it as "09:00" (with the quotes)')
+    return value
+
+
+ClockTime = Annotated[
+    str,
+    BeforeValidator(_quoted_time),
+    AfterValidator(
+        matching(
+            r"([01][0-9]|2[0-3]):[0-5][0-9]",
+            "'{value}' is not a time of day",
+            "write it as HH:MM on a 24-hour clock, e.g. 09:00",
+        )
+    ),
+]
+
+
 class IncidentSettings(StrictModel):
     """Incident handling."""
 
@@ -264,6 +326,9 @@ class IncidentSettings(StrictModel):
         default="inc",
         description="Incident channels are named <prefix>-<date>-<slug>.",
     )
+    rollback_check_at: ClockTime | None = Field(
+        default="09:00", description="Daily, at this time (HH:MM, configured timezone), preview every rollback "
+        "and production step and its undo; red results go to the deploys channel. null: never.")
 
 
 class AuditSettings(StrictModel):

@@ -36,6 +36,7 @@ __all__ = [
 ACTION_KINDS = ("http", "checks", "heroku", "kubernetes", "rq_replay")
 HEROKU_KINDS = ("rollback", "scale")
 KUBERNETES_KINDS = ("rollback", "scale")
+ROLLBACK_KINDS = ("http", "heroku", "kubernetes")  # what a step marked `rollback: true` may do
 
 
 def _require_exactly_one(model: StrictModel, choices: tuple[str, ...], what: str) -> None:
@@ -169,12 +170,24 @@ class Step(StrictModel):
     changes_production: bool = Field(
         default=False, description="Ask for confirmation and announce it, because it changes production."
     )
+    rollback: bool = Field(
+        default=False, description="This step rolls production back; `guardrail rollback-check` and the daily "
+        "check prove it can run.")
     after: list[Slug] = Field(
         default_factory=list, description="Ids of steps in this playbook that must have run first."
     )
     action: Action = Field(description="What pressing the button does.")
     undo: Action | None = Field(default=None, description="How to reverse the action, offered after it ran.")
     description: str | None = Field(default=None, description="Longer explanation shown next to the button.")
+
+    @model_validator(mode="after")
+    def _rollback_changes_something(self) -> Self:
+        if self.rollback and self.action.kind not in ROLLBACK_KINDS:
+            raise custom_error(f"a {self.action.kind} step cannot be a rollback",
+                               "mark rollback: true on a heroku or kubernetes rollback or an http deploy-hook step")
+        if self.rollback and not self.changes_production:
+            raise custom_error("a rollback changes production", "add changes_production: true to this step")
+        return self
 
 
 class Playbook(StrictModel):

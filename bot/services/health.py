@@ -30,6 +30,8 @@ from bot.services.ports import (
     FreezeLookup,
     IncidentLookup,
     OpenIncident,
+    RollbackCheckLookup,
+    RollbackCheckStatus,
     ServiceProber,
 )
 
@@ -81,6 +83,7 @@ class HealthReport:
     deploys: list[DeployInfo] = field(default_factory=list)
     incidents: list[OpenIncident] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # lookups that failed: "deploys", …
+    rollback_check: RollbackCheckStatus | None = None  # the last rollback check (the "last checked" line)
 
     @property
     def down(self) -> list[str]:
@@ -115,6 +118,7 @@ class _Context:
     deploys: list[DeployInfo]
     incidents: list[OpenIncident]
     unavailable: list[str]
+    rollback_check: RollbackCheckStatus | None = None
 
 
 Listener = Callable[[StateChange], Awaitable[None]]
@@ -125,7 +129,8 @@ class HealthService:
 
     def __init__(self, config: GuardrailConfig, checker: ServiceChecker, clock: Clock, *,
                  watch: HealthWatch | None = None, freezes: FreezeLookup | None = None,
-                 deploys: DeployHistory | None = None, incidents: IncidentLookup | None = None) -> None:
+                 deploys: DeployHistory | None = None, incidents: IncidentLookup | None = None,
+                 rollbacks: RollbackCheckLookup | None = None) -> None:
         self._config = config
         self._checker = checker
         self._clock = clock
@@ -133,6 +138,7 @@ class HealthService:
         self.freezes = freezes
         self.deploys = deploys
         self.incidents = incidents
+        self.rollbacks = rollbacks
         self._inflight: asyncio.Task[tuple[HealthRound, _Context]] | None = None
         self._last: HealthRound | None = None
         self._last_context: _Context | None = None
@@ -238,7 +244,7 @@ class HealthService:
                             age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
                             reused=reused, environment=environment, freeze=context.freeze,
                             deploys=deploys[:MAX_DEPLOYS], incidents=list(context.incidents),
-                            unavailable=list(context.unavailable))
+                            unavailable=list(context.unavailable), rollback_check=context.rollback_check)
 
     async def _context(self, environment: str, limit: float) -> _Context:
         """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
@@ -254,12 +260,13 @@ class HealthService:
 
         no_deploys: list[DeployInfo] = []
         no_incidents: list[OpenIncident] = []
-        freeze, deploys, incidents = await asyncio.gather(
+        freeze, deploys, incidents, rollback_check = await asyncio.gather(
             guarded("freeze", self._active_freeze(environment), None),
             guarded("deploys", self._last_deploys(environment), no_deploys),
             guarded("incidents", self._open_incidents(), no_incidents),
+            guarded("rollback check", self._last_rollback_check(), None),
         )
-        return _Context(freeze, deploys, incidents, unavailable)
+        return _Context(freeze, deploys, incidents, unavailable, rollback_check)
 
     async def _active_freeze(self, environment: str) -> ActiveFreeze | None:
         return await self.freezes.active_window(environment) if self.freezes is not None else None
@@ -269,6 +276,9 @@ class HealthService:
 
     async def _open_incidents(self) -> list[OpenIncident]:
         return list(await self.incidents.open_incidents()) if self.incidents is not None else []
+
+    async def _last_rollback_check(self) -> RollbackCheckStatus | None:
+        return await self.rollbacks.last_rollback_check() if self.rollbacks is not None else None
 
     # -- watching -------------------------------------------------------------------------------
 

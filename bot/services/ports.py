@@ -65,3 +65,19 @@ class ServiceProber(Protocol):
     async def probe(self, names: Sequence[str]) -> list[CheckResult]:
         """Run the named services' checks now (concurrently) and return their results."""
         ...
+
+
+@dataclass(frozen=True)
+class RollbackCheckStatus:
+    """The last finished rollback check, for the "last checked" line of /health and the playbook."""
+
+    checked_at: datetime
+    ok: bool
+    paths: int
+    red: int
+
+
+class RollbackCheckLookup(Protocol):
+    async def last_rollback_check(self) -> RollbackCheckStatus | None:
+        """The last finished rollback check (None when none ran yet)."""
+        ...

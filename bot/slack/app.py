@@ -22,6 +22,7 @@ from bot.slack.directory import SlackUserGroups
 from bot.slack.failures import error_handler
 from bot.slack.outbox import SlackCourier
 from bot.slack.reply import reply_for
+from bot.slack.rollback_check import SlackRedPoster
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
     runtime.outbox.courier = SlackCourier(app.client, runtime)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
+    runtime.rollbacks.poster = SlackRedPoster(app.client, runtime.breakers, runtime.config.tz)
     return app
 
 

@@ -10,6 +10,7 @@ from bot.checks.base import CheckResult, Status
 from bot.config import format_duration
 from bot.services.health import HealthReport
 from bot.services.health_watch import StateChange
+from bot.services.ports import RollbackCheckStatus
 from bot.slack import blocks
 from bot.slack.ids import Action
 
@@ -29,6 +30,19 @@ def ago(delta: timedelta) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} d ago"
+
+
+def last_checked_line(status: RollbackCheckStatus | None, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """"Rollbacks last checked 2 h ago: all 3 paths can run" (or how many cannot)."""
+    if status is None:
+        return ":grey_question: Rollbacks not checked yet (`guardrail rollback-check`)"
+    when = blocks.slack_date(status.checked_at, tz)
+    if now is not None:  # the playbook message is compared across renders: no "ago" there
+        when = f"{ago(now - status.checked_at)} ({when})"
+    if status.ok:
+        paths = f"all {status.paths} paths" if status.paths > 1 else "the path" if status.paths else "no paths"
+        return f":white_check_mark: Rollbacks last checked {when}: {paths} can run"
+    return f":warning: Rollbacks last checked {when}: {status.red} of {status.paths} paths cannot run"
 
 
 def _latency(result: CheckResult) -> str:
@@ -103,6 +117,8 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
                      f"{blocks.escape(incident.title)}{where}")
     for chunk in _chunks(facts):
         rendered.append(blocks.section(chunk))
+    if report.rollback_check is not None:
+        rendered.append(blocks.context(last_checked_line(report.rollback_check, tz, now)))
     if report.unavailable:
         rendered.append(blocks.context(f"Could not read: {', '.join(report.unavailable)}"))
     if report.down:

@@ -23,6 +23,7 @@ from bot.services.incidents import (
     elapsed,
 )
 from bot.slack import blocks
+from bot.slack.health_view import last_checked_line
 
 USAGE = (
     "Usage:\n"
@@ -143,7 +144,9 @@ def playbook(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]
     if len(view.steps) > len(shown):
         rendered.append(blocks.context(f"{len(view.steps) - len(shown)} more steps are not shown: Slack allows "
                                        f"{MAX_STEPS_SHOWN} here. Split the playbook."))
-    return text, rendered
+    if view.rollback_check is not None:
+        rendered.append(blocks.context(last_checked_line(view.rollback_check, tz)))
+    return text, rendered[:50]
 
 
 def status(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:

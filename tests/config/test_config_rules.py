@@ -254,3 +254,44 @@ def test_direct_construction_runs_cross_field_checks() -> None:
     data = {**BASE, "playbooks": [{"name": "p", "steps": [step("a", checks=["nope"])]}]}
     with pytest.raises(ValidationError, match="unknown service 'nope'"):
         GuardrailConfig.model_validate(data)
+
+
+def rollback_step(**fields: Any) -> dict[str, Any]:
+    return {"id": "back", "label": "Back", "rollback": True, "changes_production": True,
+            "action": {"heroku": {"rollback": {"app": "acme"}}}, **fields}
+
+
+@pytest.mark.parametrize(("fields", "message", "hint"), [
+    ({"action": {"checks": ["api"]}}, "a checks step cannot be a rollback", "mark rollback: true on a heroku"),
+    ({"changes_production": False}, "a rollback changes production", "add changes_production: true"),
+])
+def test_a_rollback_step_must_change_production(tmp_path: Path, fields: dict[str, Any], message: str,
+                                                hint: str) -> None:
+    assert load(tmp_path, {"playbooks": [{"name": "p", "steps": [rollback_step()]}]}) == []
+    problem = only(load(tmp_path, {"playbooks": [{"name": "p", "steps": [rollback_step(**fields)]}]}))
+    assert message in str(problem) and hint in str(problem)
+    assert "playbooks" in str(problem) and "steps" in str(problem)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("incidents: {rollback_check_at: 9:00}\n", "a time of day must be quoted"),  # YAML reads 540
+    ("incidents: {rollback_check_at: '9am'}\n", "'9am' is not a time of day"),
+    ("incidents: {rollback_check_at: '24:00'}\n", "'24:00' is not a time of day"),
+])
+def test_rollback_check_at_is_a_quoted_time_of_day(tmp_path: Path, text: str, message: str) -> None:
+    problem = only(load(tmp_path, text))
+    assert message in str(problem) and "rollback_check_at" in str(problem)
+    assert load(tmp_path, "incidents: {rollback_check_at: '07:30'}\n") == []
+    assert load(tmp_path, "incidents: {rollback_check_at: null}\n") == []
+
+
+@pytest.mark.parametrize(("rq", "message"), [
+    ({"crash_window": "10s"}, "must be between 30s and 1h"),
+    ({"max_failed_per_minute": -1}, "must be greater than 0"),
+    ({"max_worker_starts": 0}, "must be at least 1"),
+])
+def test_rq_storm_limits_name_the_field(tmp_path: Path, rq: dict[str, Any], message: str) -> None:
+    (key,) = rq
+    services = [{"name": "jobs2", "rq": {"redis_url": "redis://localhost:6379/0", **rq}}]
+    problem = only(load(tmp_path, {"services": services}))
+    assert message in str(problem) and key in str(problem)

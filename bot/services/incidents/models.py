@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from bot.actions.base import ActionOutcome
 from bot.config import Step
-from bot.services.ports import ActiveFreeze
+from bot.services.ports import ActiveFreeze, RollbackCheckStatus
 
 UNDO_SUFFIX = ":undo"
 
@@ -80,6 +80,7 @@ class StepView:
 class PlaybookView:
     incident: Incident
     steps: list[StepView]
+    rollback_check: RollbackCheckStatus | None = None  # the "last checked" line
 
 
 @dataclass(frozen=True)

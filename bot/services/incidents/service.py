@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -31,13 +32,14 @@ from bot.services.incidents.models import (
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import to_incident, to_state
 from bot.services.incidents.runs import StepRunner, UndoFactory
-from bot.services.ports import FreezeLookup, OpenIncident, ServiceProber
+from bot.services.ports import FreezeLookup, OpenIncident, RollbackCheckLookup, RollbackCheckStatus, ServiceProber
 
 ActionFactory = Callable[[Action], StepAction]
 log = logging.getLogger(__name__)
 
 MAX_TITLE = 150
 MAX_NOTE = 2000
+LOOKUP_TIMEOUT = 0.75  # seconds for the rollback check's "last checked" line
 
 
 class IncidentService:
@@ -64,6 +66,7 @@ class IncidentService:
                                 freezes=freezes,
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
                                 leases=self.leases, build_undo=build_undo)
+        self.rollbacks: RollbackCheckLookup | None = None  # set once both services exist (runtime)
 
     # -- runs whose process died -----------------------------------------------------------
 
@@ -115,7 +118,17 @@ class IncidentService:
                 undo_state=to_state(undo_key, rows.get(undo_key)) if undo is not None else None,
                 undo_describe=self.steps.describe_built(undo) if undo is not None else None,
             ))
-        return PlaybookView(incident=incident, steps=views)
+        return PlaybookView(incident=incident, steps=views, rollback_check=await self._last_rollback_check())
+
+    async def _last_rollback_check(self) -> RollbackCheckStatus | None:
+        """The "last checked" line; left out (never an error) when the lookup fails or dawdles."""
+        if self.rollbacks is None:
+            return None
+        try:
+            return await asyncio.wait_for(self.rollbacks.last_rollback_check(), timeout=LOOKUP_TIMEOUT)
+        except Exception as exc:
+            log.warning("playbook: rollback check lookup failed: %s: %s", type(exc).__name__, exc)
+            return None
 
     def describe(self, action: Action) -> str:
         """What the action will do, for confirm dialogs; never raises."""
