@@ -16,6 +16,7 @@ from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.audit import AuditKey
 from bot.db.engine import Database, DatabaseBounds
 from bot.logs import keep_secrets_out_of_logs
+from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -39,6 +40,7 @@ class Runtime:
     freezes: FreezeService
     health: HealthService
     incidents: IncidentService
+    metrics: Metrics
 
     @property
     def config(self) -> GuardrailConfig:
@@ -67,11 +69,14 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url, database_bounds(settings),
                   audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
+    metrics = Metrics()
+    metrics.watch_breakers(breakers)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
     freezes = FreezeService(db, clock, config, responders=responders, gate_timeout=settings.gate_timeout)
-    health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
+    health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
+                                                   observe=metrics.health_result), clock,
                            watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
@@ -92,4 +97,5 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         freezes=freezes,
         health=health,
         incidents=incidents,
+        metrics=metrics,
     )

@@ -324,6 +324,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                               thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
 
         result = await incidents.steps.execute(run, progress)
+        runtime.metrics.step_finished("unrecorded" if not result.stored
+                                      else "succeeded" if result.outcome.ok else "failed")
         await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
         await best_effort("post the step's result", incident_id,
                           thread_reply(client, run.incident, view.finished(result)))
