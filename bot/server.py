@@ -12,6 +12,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 
+from bot.logs import use_json_logs
 from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
@@ -76,6 +77,11 @@ async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
 
 
 def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
+    json_logs = runtime.settings.log_format == "json"
+    if json_logs:
+        use_json_logs()
     app, _ = build_app(runtime)
     log.info("guardrail serving on %s:%d, configuration sha256 %s", host, runtime.settings.port, runtime.loaded.sha256)
-    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True)
+    # log_config=None in JSON mode: uvicorn's own lines go through the root logger's JSON handler.
+    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True,
+                **({"log_config": None} if json_logs else {}))

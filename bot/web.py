@@ -120,11 +120,13 @@ class RequestEdge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                # The same id as in the log lines: a CI job's log can quote it to whoever runs guardrail.
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         with request_context(method=scope.get("method", ""), path=path,
                              slack_retry_num=headers.get("x-slack-retry-num"),
-                             slack_retry_reason=headers.get("x-slack-retry-reason")):
+                             slack_retry_reason=headers.get("x-slack-retry-reason")) as request_id:
             try:
                 await self.app(scope, receive, sending)
             finally:
