@@ -11,6 +11,7 @@ import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from uvicorn.config import LOGGING_CONFIG
 
 from bot.logs import use_json_logs
 from bot.resilience import reconnect_delays
@@ -84,4 +85,4 @@ def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
     log.info("guardrail serving on %s:%d, configuration sha256 %s", host, runtime.settings.port, runtime.loaded.sha256)
     # log_config=None in JSON mode: uvicorn's own lines go through the root logger's JSON handler.
     uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True,
-                **({"log_config": None} if json_logs else {}))
+                log_config=None if json_logs else LOGGING_CONFIG)
