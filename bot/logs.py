@@ -76,7 +76,8 @@ def keep_secrets_out_of_logs() -> None:
 _request: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("guardrail_request", default=None)
 
 # What every LogRecord has; anything else on a record is an `extra` and goes into the JSON line.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI copy of the message
 
 
 @contextlib.contextmanager

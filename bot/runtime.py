@@ -15,6 +15,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.audit import AuditKey
 from bot.db.engine import Database, DatabaseBounds
+from bot.inflight import InFlight
 from bot.logs import keep_secrets_out_of_logs
 from bot.metrics import Metrics
 from bot.resilience import Breakers
@@ -41,6 +42,7 @@ class Runtime:
     health: HealthService
     incidents: IncidentService
     metrics: Metrics
+    steps_in_flight: InFlight
 
     @property
     def config(self) -> GuardrailConfig:
@@ -71,6 +73,8 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     breakers = Breakers(clock=clock)
     metrics = Metrics()
     metrics.watch_breakers(breakers)
+    steps_in_flight = InFlight()
+    metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
     config = loaded.config
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
@@ -98,4 +102,5 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         health=health,
         incidents=incidents,
         metrics=metrics,
+        steps_in_flight=steps_in_flight,
     )

@@ -276,6 +276,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))
     async def step_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         await ack()
+        with runtime.steps_in_flight.admit() as admitted:
+            if not admitted:  # shutting down (SIGTERM): another replica, or this one restarted, takes it
+                await respond(response_type="ephemeral", replace_original=False,
+                              text="guardrail is restarting and did not start that step; nothing was changed. "
+                                   "Click again in a moment.")
+                return
+            await step_click(body, respond, client)
+
+    async def step_click(body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         click = ButtonClick.parse(body)
         kind, _, step_id = click.action_id.partition(":")
         value = parse_click_value(click.value)
