@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
+from bot.features import startup_lines
 from bot.logs import use_json_logs
 from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
@@ -37,6 +38,11 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if not runtime.audit.signed:
             log.warning(UNSIGNED_WARNING)
+        line, problems = startup_lines(runtime)
+        log.info(line)
+        for problem in problems:
+            log.warning("configuration: %s", problem)
+        runtime.metrics.config_problems.set(len(problems) + len(runtime.settings.slack_problems()))
         await slack.open(bolt.client)
         await runtime.audit.record_config(runtime.loaded.sha256, [str(f) for f in runtime.loaded.files])
         scheduler = build_scheduler(runtime)

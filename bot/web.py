@@ -83,7 +83,6 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         return Response(body, headers={"Content-Type": content_type})
 
     runtime.metrics.config_loaded.set(1 if runtime.loaded is not None else 0)
-    runtime.metrics.config_problems.set(len(runtime.settings.slack_problems()))
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
