@@ -4,13 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check-config migrate clean
+# The lock files pin every version, hashed: requirements.lock (runtime: image, Heroku) and
+# requirements-dev.lock (runtime + dev + docs: this venv, CI). `make lock` re-resolves after a change
+# to pyproject.toml, keeping the pins it can; `make lock-upgrade` moves everything to the newest.
+UV := uv==0.13.9
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 --quiet
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint typecheck fmt docs bench check-config migrate clean lock lock-upgrade
+
+# Installs exactly the dev lock; the editable install after it adds nothing when the lock is fresh
+# (a dependency added to pyproject.toml without `make lock` still installs, and tests/deploy says so).
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+lock lock-upgrade:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(UV)
+	$(LOCK) $(if $(filter lock-upgrade,$@),--upgrade) -o requirements.lock
+	$(LOCK) $(if $(filter lock-upgrade,$@),--upgrade) --extra dev --extra docs -o requirements-dev.lock
 
 run: $(STAMP)
 	$(BIN)/guardrail migrate
@@ -22,6 +37,22 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bot
+
+# Formats the files you name (make fmt FILES=bot/x.py), else bot, tests and bench.
+fmt: $(STAMP)
+	$(BIN)/ruff format $(or $(FILES),bot tests bench)
+
+# The docs site (MkDocs + Material) into site/; tests/deploy/test_docs.py runs the same build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
+# PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 check-config: $(STAMP)
 	$(BIN)/guardrail check-config

@@ -21,7 +21,7 @@ from bot.config import HttpAction, RqReplayAction
 from bot.resilience import Breakers
 from tests.actions.conftest import FakeHook, make_ctx
 from tests.actions.rq_jobs import charge_card
-from tests.actions.test_rq_replay_action import BurstWorker
+from tests.actions.test_rq_replay_action import BurstWorker, busiest_second
 from tests.support.redis import redis_test_url
 
 
@@ -38,15 +38,25 @@ def _failed_jobs(url: str, count: int) -> None:
 
 
 async def bench_replay(url: str) -> None:
-    for count, per_second, batch in ((2000, 1_000_000, 200), (2000, 1_000_000, 50), (1000, 500, 50)):
+    for count, per_second, batch in ((2000, 1_000_000, 200), (2000, 1_000_000, 50), (1000, 500, 50),
+                                     (1000, 200, 50)):
         await asyncio.to_thread(_failed_jobs, url, count)
         step = RqReplayStep(RqReplayAction(redis_url=url, per_second=per_second, batch_size=batch))
         started = time.perf_counter()
         outcome = await step.run(make_ctx())
         seconds = time.perf_counter() - started
         cap = "no cap" if per_second >= 1_000_000 else f"per_second={per_second}"
+        busiest = await asyncio.to_thread(_busiest_second, url)
         print(f"rq_replay {count} jobs, batch_size={batch}, {cap}: {outcome.details['replayed']} replayed in "
-              f"{seconds:.2f}s = {outcome.details['replayed'] / seconds:,.0f} jobs/s")
+              f"{seconds:.2f}s = {outcome.details['replayed'] / seconds:,.0f} jobs/s; "
+              f"at most {busiest} enqueued in any sliding second")
+
+
+def _busiest_second(url: str) -> int:
+    conn = redis.Redis.from_url(url)
+    ids = Queue("default", connection=conn).get_job_ids()
+    conn.close()
+    return busiest_second(url, ids)
 
 
 async def bench_http() -> None:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,7 +52,16 @@ def slowest_latency(bot: BotHarness) -> float:
     return max(r.latency_ms or 0.0 for r in last.results) / 1000
 
 
-async def main(targets: int, questions: int, runs: int) -> int:
+@dataclass
+class HealthRun:
+    answers: list[float]            # seconds to the reply, one per fresh round
+    slowest: list[float]            # the slowest target's measured latency in the same round
+    per_target: list[int]           # requests each target got from the concurrent questions
+    concurrent_seconds: float
+    concurrent_times: list[float]
+
+
+async def measure(targets: int, questions: int, runs: int) -> HealthRun:
     logging.basicConfig(level=logging.WARNING)
     rng = random.Random(4)
     async with AsyncExitStack() as stack:
@@ -69,32 +79,37 @@ async def main(targets: int, questions: int, runs: int) -> int:
                                                           config_dir=config, fake=fake, clock=clock))
         await ask(bot, "U0WARMUP")  # connections, Bolt's auth.test, imports
 
-        ratios, answers, slowest = [], [], []
+        answers, slowest = [], []
         for _ in range(runs):
             clock.advance(timedelta(seconds=11))  # past cache_ttl: a fresh round
-            answer = await ask(bot, "U0ALICE")
-            slow = slowest_latency(bot)
-            answers.append(answer), slowest.append(slow), ratios.append(answer / slow)
-        print(f"targets: {targets} (one answering in {SLOWEST:.1f} s, the rest in 10-100 ms)")
-        print(f"single question, {runs} fresh rounds:")
-        for answer, slow, ratio in zip(answers, slowest, ratios, strict=True):
-            print(f"  answer {answer * 1000:7.1f} ms   slowest target {slow * 1000:7.1f} ms   ratio {ratio:.3f}")
-        print(f"  median ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} (target <= 1.2)")
+            answers.append(await ask(bot, "U0ALICE"))
+            slowest.append(slowest_latency(bot))
 
         clock.advance(timedelta(seconds=11))
         for server in servers:
             server.hits.clear()
         started = time.time()
         times = await asyncio.gather(*(ask(bot, f"U0P{i:03d}") for i in range(questions)))
-        per_target = [server.hits["/health"] for server in servers]
-        print(f"{questions} concurrent questions (fresh round):")
-        print(f"  all answered within {(time.time() - started) * 1000:.1f} ms "
-              f"(per question: median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms)")
-        print(f"  requests per target: max {max(per_target)}, min {min(per_target)}, "
-              f"total {sum(per_target)} for {targets} targets (target <= 2 each)")
-        ok = max(ratios) <= 1.2 and max(per_target) <= 2
-        print("PASS" if ok else "FAIL")
-        return 0 if ok else 1
+        return HealthRun(answers, slowest, [server.hits["/health"] for server in servers], time.time() - started,
+                         list(times))
+
+
+async def main(targets: int, questions: int, runs: int) -> int:
+    run = await measure(targets, questions, runs)
+    ratios = [a / s for a, s in zip(run.answers, run.slowest, strict=True)]
+    print(f"targets: {targets} (one answering in {SLOWEST:.1f} s, the rest in 10-100 ms)")
+    print(f"single question, {runs} fresh rounds:")
+    for answer, slow, ratio in zip(run.answers, run.slowest, ratios, strict=True):
+        print(f"  answer {answer * 1000:7.1f} ms   slowest target {slow * 1000:7.1f} ms   ratio {ratio:.3f}")
+    print(f"  median ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} (target <= 1.2)")
+    print(f"{questions} concurrent questions (fresh round):")
+    print(f"  all answered within {run.concurrent_seconds * 1000:.1f} ms (per question: median "
+          f"{statistics.median(run.concurrent_times) * 1000:.1f} ms, max {max(run.concurrent_times) * 1000:.1f} ms)")
+    print(f"  requests per target: max {max(run.per_target)}, min {min(run.per_target)}, "
+          f"total {sum(run.per_target)} for {targets} targets (target <= 2 each)")
+    ok = max(ratios) <= 1.2 and max(run.per_target) <= 2
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.actions import build_action, build_undo
+from bot.actions import build_action, build_undo, preload
 from bot.actions.environment import action_endpoints, action_secrets
+from bot.checks import runner as checks
 from bot.checks.runner import CheckRunner
 from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
@@ -76,6 +77,8 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     steps_in_flight = InFlight()
     metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
     config = loaded.config
+    preload(config)                 # the action and probe modules this configuration uses, imported now
+    checks.preload(config.services)
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
     freezes = FreezeService(db, clock, config, responders=responders, gate_timeout=settings.gate_timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import freezegun
 import pytest
 
 from tests.standin.fake_slack import FakeSlack
@@ -13,6 +14,11 @@ from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
 from tests.support.redis import redis_test_url
+
+# freeze_time getattr()s every attribute of every loaded module; kubernetes.client (imported by
+# tests/deploy to validate manifests) answers that by lazily importing pydantic models, which
+# cannot be built while datetime is faked.
+freezegun.configure(extend_ignore_list=["kubernetes"])
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

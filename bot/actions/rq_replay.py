@@ -7,6 +7,8 @@ Thread-run calls are never retried, and the connection is closed only after ever
 A job is claimed with SADD on a Redis set before it is requeued; SADD answering 0 means some
 earlier replay (in this process, another replica, or last week) already requeued it, so a
 job that fails again after its replay stays failed until someone looks at it.
+The rate is kept per job by `_Pacer`, never per batch: no one-second window, however placed, holds
+more than `per_second` requeues.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +67,40 @@ class _Batch:
     stop: threading.Event = field(default_factory=threading.Event)  # set when nobody awaits the batch any more
 
 
+class _Pacer:
+    """When the next requeue may start, so that no window of `window` seconds holds more than `limit` of them.
+
+    A sliding log, not a token bucket: a bucket of capacity C lets C + rate jobs through in one second.
+    Job i may start only once job i - limit *finished* at least `window` ago, so its enqueue (which lies
+    between its start and its finish) is more than `window` after job i - limit's. Jobs are also spaced
+    `window / limit` apart so they flow evenly, with a little slack (`window / 20`) so a thread that wakes
+    up late catches up instead of losing rate. Times are plain floats (`time.monotonic()` in production),
+    so the arithmetic is tested without waiting.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        # per_second 2.5 → at most 2 in any second; 0.5 → at most 1 in any 2 seconds.
+        self.limit = max(1, math.floor(per_second))
+        self.window = max(1.0, 1.0 / per_second)
+        self.spacing = self.window / self.limit
+        self.slack = self.window / 20
+        self.finished: deque[float] = deque(maxlen=self.limit)
+        self.due = -math.inf      # when the next job is due on the even schedule
+
+    def next_start(self) -> float:
+        """The earliest moment the next job may start."""
+        earliest = self.due - self.slack
+        if len(self.finished) == self.limit:
+            # A millisecond to spare: RQ stamps enqueued_at from the wall clock, to the microsecond.
+            earliest = max(earliest, self.finished[0] + self.window + 0.001)
+        return earliest
+
+    def record(self, started: float, finished: float) -> None:
+        """A job was requeued: it started (after waiting for `next_start()`) and finished at these times."""
+        self.due = max(self.due, started) + self.spacing
+        self.finished.append(finished)
+
+
 def _target(url: str) -> str:
     parts = urlsplit(url)  # never put the password into breaker names or messages
     return f"redis://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
@@ -106,16 +144,18 @@ class _Replayer:
     def queued(self) -> int:
         return int(self.conn.llen(self.queue.key))
 
-    def batch(self, size: int, until: float, result: _Batch) -> None:
-        """Requeue up to `size` jobs into `result`, taking no new job once time.monotonic() >= until or
-        `result.stop` is set; `result` fills as it goes, so even a batch whose await timed out reports
-        what it did."""
+    def batch(self, size: int, until: float, pacer: _Pacer, result: _Batch) -> None:
+        """Requeue up to `size` jobs into `result` at `pacer`'s rate, taking no new job whose turn comes at or
+        after `until` (time.monotonic()) or once `result.stop` is set; `result` fills as it goes, so even a
+        batch whose await timed out reports what it did."""
         candidates, _ = self._unclaimed(size + 1, until)   # one more than we take: are there more after this?
         result.exhausted = len(candidates) <= size and time.monotonic() < until
         for job_id in candidates[:size]:
-            if time.monotonic() >= until or result.stop.is_set():
+            turn = pacer.next_start()
+            if max(turn, time.monotonic()) >= until or result.stop.wait(max(turn - time.monotonic(), 0)):
                 result.exhausted, result.out_of_time = False, True
                 return
+            started = time.monotonic()
             if not self.conn.sadd(self.key, job_id):
                 continue                                   # another replay claimed it first
             self.conn.expire(self.key, CLAIM_TTL_SECONDS)
@@ -129,6 +169,7 @@ class _Replayer:
                 with contextlib.suppress(redis.RedisError):
                     self.conn.srem(self.key, job_id)
                 raise
+            pacer.record(started, time.monotonic())
             result.replayed.append(job_id)
         if time.monotonic() >= until and not result.exhausted:
             result.out_of_time = True
@@ -207,6 +248,7 @@ class RqReplayStep:
         replayer = threads.replayer
         started = last_progress = time.monotonic()
         ends = started + self.time_budget
+        pacer = _Pacer(c.per_second)
         batches: list[_Batch] = []
 
         def replayed() -> list[str]:
@@ -217,10 +259,14 @@ class RqReplayStep:
         try:
             try:
                 while True:
-                    # Never faster than per_second: batch k starts after (jobs so far / per_second) seconds.
-                    wait = started + len(replayed()) / c.per_second - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
+                    # The thread paces each job; waiting for the first one's turn here keeps a slow rate
+                    # from holding a worker thread (or spinning through empty batches).
+                    turn = pacer.next_start()
+                    if turn >= ends:
+                        paused = True
+                        break
+                    if turn > time.monotonic():
+                        await asyncio.sleep(turn - time.monotonic())
                     if c.max_queued is not None:
                         queued = await threads.call(ctx, replayer.queued, policy=self.reads)
                         if queued > c.max_queued:
@@ -229,7 +275,7 @@ class RqReplayStep:
                     batch = _Batch()
                     batches.append(batch)
                     until = min(ends, time.monotonic() + self.batch_seconds)
-                    await threads.call(ctx, functools.partial(replayer.batch, c.batch_size, until, batch),
+                    await threads.call(ctx, functools.partial(replayer.batch, c.batch_size, until, pacer, batch),
                                        policy=self.batch_call)
                     if batch.exhausted:
                         break

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
 import httpx
@@ -12,8 +13,6 @@ import httpx
 from bot.checks.base import CheckResult, Status
 from bot.checks.http import HttpProbe
 from bot.checks.probe import Probe, describe_error, measure
-from bot.checks.redis import RedisProbe
-from bot.checks.rq import RqProbe
 from bot.checks.sql import SqlProbe
 from bot.checks.tcp import TcpProbe
 from bot.clock import Clock
@@ -22,6 +21,12 @@ from bot.resilience import Breakers
 
 HTTP_POOL = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 CLOSE_TIMEOUT = 2.0  # seconds a probe gets to release its connections
+
+
+def preload(services: Sequence[ServiceConfig]) -> None:
+    """Import the probe modules `services` use now, at startup, rather than on the event loop at the first check."""
+    for kind in {service.kind for service in services} & {"redis", "rq"}:
+        importlib.import_module(f"bot.checks.{kind}")
 
 
 class CheckRunner:
@@ -51,11 +56,14 @@ class CheckRunner:
             return HttpProbe(service.http, self._http_client())
         if service.tcp is not None:
             return TcpProbe(service.tcp)
+        # Only configurations that use them import redis and rq (see `preload`).
         if service.sql is not None:
             return SqlProbe(service.sql, timeout)
         if service.redis is not None:
+            from bot.checks.redis import RedisProbe
             return RedisProbe(service.redis, timeout)
         if service.rq is not None:
+            from bot.checks.rq import RqProbe
             return RqProbe(service.rq, timeout)
         raise ValueError(f"service {service.name} has no check")  # config validation prevents this
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -30,8 +31,21 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "heads")
 
 
-def pending(database_url: str, *, connect_timeout: float | None = None) -> set[str]:
-    """Every revision the code has that the database does not (empty when up to date).
+@dataclass(frozen=True)
+class SchemaState:
+    """How the database's schema compares with this code's migrations."""
+
+    pending: frozenset[str]  # revisions this code has and the database lacks: migrate first
+    newer: frozenset[str]  # revisions the database has and this code does not know: a newer release migrated it
+
+
+def schema_state(database_url: str, *, connect_timeout: float | None = None) -> SchemaState:
+    """Compare the database's alembic heads with this code's revisions.
+
+    A head this code does not know means a newer guardrail already migrated the database (a rolling
+    upgrade, or a rollback of the app). Migrations only ever add, and every release carries all
+    earlier revisions, so everything this code knows is then taken as applied: the previous release
+    keeps running against the new schema instead of refusing to start.
 
     `connect_timeout` (PostgreSQL) bounds the connection, so a black-holed database fails the
     caller quickly instead of hanging it."""
@@ -46,5 +60,13 @@ def pending(database_url: str, *, connect_timeout: float | None = None) -> set[s
     finally:
         engine.dispose()
     everything = {rev.revision for rev in script.walk_revisions()}
+    newer = frozenset(head for head in current if head not in everything)
+    if newer:
+        return SchemaState(pending=frozenset(), newer=newer)
     applied = {rev.revision for rev in script.iterate_revisions(current, "base")} if current else set()
-    return everything - applied
+    return SchemaState(pending=frozenset(everything - applied), newer=frozenset())
+
+
+def pending(database_url: str, *, connect_timeout: float | None = None) -> set[str]:
+    """Every revision the code has that the database does not (empty when up to date)."""
+    return set(schema_state(database_url, connect_timeout=connect_timeout).pending)

@@ -26,6 +26,7 @@ from bot.services import freeze_schedule as schedule
 from bot.services.access import Membership
 from bot.services.freeze_gate import DEFAULT_TIMEOUT as GATE_TIMEOUT
 from bot.services.freeze_gate import GateSnapshot, decide
+from bot.services.freeze_listing import UpcomingSnapshot
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
@@ -67,7 +68,8 @@ class FreezeService:
         self.announcer: Announcer = announcer or NoAnnouncer()
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
-        self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._gate.invalidate)
+        self._listing = UpcomingSnapshot(self._load_upcoming)
+        self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._changed)
 
     @property
     def environments(self) -> list[str]:
@@ -136,7 +138,7 @@ class FreezeService:
             row.next_event_at = schedule.first_event_at(window, self._reminders)
             await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
                                details=window_details(window))
-        self._gate.invalidate()
+        self._changed()
         await self.announcer.announce(FreezeNotice(NoticeKind.CREATED, now, actor, window))
         return window
 
@@ -148,11 +150,19 @@ class FreezeService:
         return window_from_row(row)
 
     async def upcoming(self) -> list[FreezeWindow]:
-        """Active and upcoming windows, soonest first."""
-        now = self._clock.now()
+        """Active and upcoming windows, soonest first (from a snapshot at most a second old; see
+        `freeze_listing`)."""
+        return await self._listing.windows(self._clock.now())
+
+    async def _load_upcoming(self, now: datetime) -> list[FreezeWindow]:
         async with self._db.reader() as session:
             rows = await tables.upcoming_windows(session, now=now)
         return [window_from_row(r) for r in rows]
+
+    def _changed(self) -> None:
+        """A write went through this process: the gate and the listing re-read the database."""
+        self._gate.invalidate()
+        self._listing.invalidate()
 
     async def status(self, environment: str | None = None) -> FreezeStatus:
         env = self.environment(environment)
@@ -175,7 +185,7 @@ class FreezeService:
             window = window_from_row(row)
             await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
                                details=window_details(window))
-        self._gate.invalidate()
+        self._changed()
         await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         return window
 
@@ -200,7 +210,7 @@ class FreezeService:
             await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
                                details={**window_details(window), "previous_ends_at": previous_end.isoformat(),
                                         "extended_by": format_duration(by)})
-        self._gate.invalidate()
+        self._changed()
         await self.announcer.announce(FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
         return window
 
@@ -389,7 +399,7 @@ class FreezeService:
                                         "requested_by": row.requested_by,
                                         "expires_at": row.expires_at.isoformat() if row.expires_at else None})
             window = window_from_row(window_row)
-        self._gate.invalidate()
+        self._changed()
         kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
         await self.announcer.announce(FreezeNotice(kind, now, actor, window, exemption=exemption))
         return exemption

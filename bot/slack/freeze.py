@@ -20,6 +20,7 @@ from bot.slack import blocks, freeze_view
 from bot.slack.failures import changed
 from bot.slack.ids import Command
 from bot.slack.payloads import ButtonClick, SlashCommand
+from bot.slack.post_ack import after_ack
 from bot.slack.reply import form_metadata
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.command(Command.FREEZE.value)
     async def freeze_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
-        await handle(SlashCommand.parse(body), respond)
+        async with after_ack(app):
+            await handle(SlashCommand.parse(body), respond)
 
     @app.view(freeze_view.NEW_FORM)
     async def freeze_form(ack: Ack, body: dict[str, Any]) -> None:

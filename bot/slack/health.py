@@ -19,6 +19,7 @@ from bot.slack import blocks
 from bot.slack.health_view import render_change, render_report
 from bot.slack.ids import Command, Event
 from bot.slack.payloads import SlashCommand
+from bot.slack.post_ack import after_ack
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +152,19 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def health_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                              respond: Callable[..., Awaitable[Any]]) -> None:
         await ack()
-        command = SlashCommand.parse(body)
-        question = parse_slash(command.text)
+        question = parse_slash(SlashCommand.parse(body).text)
         if isinstance(question, str):
             await respond(text=question, response_type="ephemeral")
             return
         try:
-            text, rendered = await answer(question)
+            report = await runtime.health.report(question.service)   # waiting for checks holds no slot
         except UnknownService as exc:
             await respond(text=f"{unknown_service_text(exc.names, exc.known)} {USAGE}", response_type="ephemeral")
             return
-        await respond(text=text, blocks=rendered, response_type="ephemeral")
+        async with after_ack(app):
+            text, rendered = render_report(report, runtime.config.tz, runtime.clock.now(),
+                                           runtime.config.health.cache_ttl)
+            await respond(text=text, blocks=rendered, response_type="ephemeral")
 
     async def announce(change: StateChange) -> None:
         channel = runtime.config.channels.alerts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import time
 from typing import Any
 
@@ -261,3 +262,67 @@ async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
     preview = await replay(redis_url).preview(make_ctx())
     assert preview.details == {"failed": 35, "would_replay": 5, "queued": 0}
     assert sorted(sent) == ["LLEN", "ZCARD", "ZINTERCARD"]
+
+
+def busiest_second(url: str, ids: list[str]) -> int:
+    """The most jobs RQ enqueued within any one second (a sliding window over their real `enqueued_at`)."""
+    conn = redis.Redis.from_url(url)
+    times = sorted(job.enqueued_at.timestamp() for job in Job.fetch_many(ids, connection=conn) if job)
+    conn.close()
+    assert len(times) == len(ids)
+    return most_in_any_window(times, 1.0)
+
+
+async def test_never_more_than_per_second_in_any_sliding_second(redis_url: str) -> None:
+    ids = await asyncio.to_thread(fail_jobs, redis_url, 500)
+    outcome = await replay(redis_url, per_second=200).run(make_ctx())
+    assert outcome.details["replayed"] == 500
+    assert await asyncio.to_thread(busiest_second, redis_url, ids) <= 200
+
+
+async def test_a_stalled_redis_does_not_make_the_replay_catch_up_in_a_burst(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = await asyncio.to_thread(fail_jobs, redis_url, 300)
+    original = FailedJobRegistry.requeue
+    calls = 0
+
+    def stalls_once(registry: FailedJobRegistry, job_or_id: str, at_front: bool = False) -> Job:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.sleep(0.3)      # Redis hangs for a moment (in the replay's worker thread)
+        return original(registry, job_or_id, at_front=at_front)
+
+    monkeypatch.setattr(FailedJobRegistry, "requeue", stalls_once)
+    outcome = await replay(redis_url, per_second=200, batch_size=50).run(make_ctx())
+    assert outcome.details["replayed"] == 300
+    assert await asyncio.to_thread(busiest_second, redis_url, ids) <= 200
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    """How many of `times` fall in the fullest half-open window [t, t + window), t anywhere."""
+    times, busiest, first = sorted(times), 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
+
+
+@pytest.mark.parametrize(("per_second", "limit", "window"), [(200, 200, 1.0), (2.5, 2, 1.0), (0.5, 1, 2.0)])
+def test_the_pacer_keeps_any_window_under_the_cap_whatever_the_jitter(per_second: float, limit: int,
+                                                                       window: float) -> None:
+    """Simulated time: a thread that sometimes wakes up late (the next jobs must not catch up in a burst) and
+    requeues of varying length, each enqueueing anywhere between its start and its finish."""
+    rng = random.Random(7)
+    pacer = rq_replay._Pacer(per_second)
+    spacing = window / limit
+    now, enqueued = 0.0, []
+    for _ in range(2000):
+        now = max(now, pacer.next_start()) + rng.choice([0, 0, 0, rng.uniform(0, spacing)])  # late wake-ups
+        finished = now + rng.uniform(0, 0.9 * spacing)
+        enqueued.append(rng.choice([now, finished, rng.uniform(now, finished)]))
+        pacer.record(now, finished)
+        now = finished
+    assert most_in_any_window(enqueued, window) <= limit
+    assert len(enqueued) / enqueued[-1] > 0.6 * limit / window    # not much slower than allowed, even so

@@ -1,0 +1,42 @@
+"""Starting the command stays cheap: what only some commands need is imported by those commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from dotenv import dotenv_values
+
+from tests.test_cli import ROOT
+
+# Each costs 0.1 to 0.3 s to import; `check-config` and `--help` need none of them.
+HEAVY = ("alembic", "sqlalchemy", "sqlmodel", "redis", "rq", "httpx", "slack_bolt", "starlette", "uvicorn")
+
+PROBE = """
+import sys
+from bot.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("LOADED", *sorted(m for m in {heavy} if m in sys.modules), file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
+    env.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})
+    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
+                            text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=60)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("LOADED"), result.stderr
+    return last.split()[1:]
+
+
+def test_check_config_imports_no_database_redis_or_http_client() -> None:
+    # The shipped configuration has an rq_replay step, an rq check and an http action.
+    assert loaded_by("check-config") == []
+
+
+def test_help_imports_none_of_them_either() -> None:
+    assert loaded_by("--help") == []
