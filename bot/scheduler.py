@@ -38,9 +38,10 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         return _with_deadline(name, tick, deadline, metrics)
 
     def lag(event: JobSubmissionEvent) -> None:
-        if event.scheduled_run_times:  # how late the tick starts (a busy event loop shows here first)
+        job = scheduler.get_job(event.job_id)
+        if event.scheduled_run_times and job is not None:  # how late the tick starts (a busy loop shows first)
             late = datetime.now(UTC) - event.scheduled_run_times[-1]
-            metrics.tick_lag.labels(event.job_id).set(max(late.total_seconds(), 0.0))
+            metrics.tick_lag.labels(job.name).set(max(late.total_seconds(), 0.0))
 
     scheduler.add_listener(lag, EVENT_JOB_SUBMITTED)
 
@@ -110,6 +111,7 @@ def _with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: f
             log.warning("%s works again", name)
             failing = False
 
+    run.__qualname__ = name  # the job's name in APScheduler, and the `job` label of tick metrics
     return run
 
 

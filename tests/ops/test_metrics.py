@@ -78,6 +78,8 @@ async def test_a_scrape_shows_requests_by_kind_health_by_service_and_breakers(
     assert breakers  # one per probed target, closed after one failure
     assert all(value(got, "guardrail_breaker_state", target=t, guardrail_breaker_state="closed") == 1
                for t in breakers)
+    # the interrupted-steps sweep is submitted the moment the scheduler starts
+    assert (value(got, "guardrail_scheduler_tick_lag_seconds", job="interrupted-steps sweep") or -1) >= 0
     assert value(got, "guardrail_config_loaded") == 1
     assert value(got, "guardrail_config_problems") == 0
     # probes are not counted: a scrape every 15 s would drown the traffic
