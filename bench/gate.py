@@ -6,7 +6,8 @@
    interleaved and repeated. Reports requests/s, p50/p99 latency and the ratio per repetition.
 2. Ten thousand scheduled windows: the bot's real APScheduler tick (every 1 s) over a database
    holding N windows, of which `--due` fall due during the run; reports how late each reminder,
-   start and end announcement was handed to the announcer, and the process RSS.
+   start and end announcement reached Slack's doorstep (the outbox's courier, which records
+   instead of posting), and the process RSS.
 
     python -m bench.gate [--requests 5000] [--gate-windows 1000] [--repetitions 3] [--windows 10000]
                          [--due 1000] [--database-url URL] [--skip-gate] [--skip-windows]
@@ -25,6 +26,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -165,18 +167,21 @@ async def bench_gate(database_url: str, config: Path, requests: int, concurrency
 
 
 class LatenessRecorder:
-    """An announcer that only records how late each scheduled notice was handed over."""
+    """An outbox courier that only records how late each scheduled notice was handed over."""
 
     def __init__(self) -> None:
         self.lateness: list[float] = []
         self.kinds: dict[str, int] = {}
 
-    async def announce(self, notice: object) -> None:
-        due = getattr(notice, "due_at", None)
-        if due is not None:
-            self.lateness.append((datetime.now(UTC) - due).total_seconds())
-            kind = str(getattr(notice, "kind", "?"))
-            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+    async def deliver(self, message: Any) -> Any:
+        from bot.services.freeze_notices import from_payload
+        from bot.services.outbox import Delivered
+
+        notice = from_payload(message.payload)
+        if notice.due_at is not None:
+            self.lateness.append((datetime.now(UTC) - notice.due_at).total_seconds())
+            self.kinds[notice.kind.value] = self.kinds.get(notice.kind.value, 0) + 1
+        return Delivered("bench", str(message.id))
 
 
 async def bench_windows(database_url: str, config: Path, windows: int, due: int) -> None:
@@ -193,7 +198,7 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
     settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)  # type: ignore[call-arg]
     runtime = build_runtime(settings, load_config(config))
     recorder = LatenessRecorder()
-    runtime.freezes.announcer = recorder
+    runtime.outbox.courier = recorder
     reminders = list(runtime.config.freeze.reminders)
     now = datetime.now(UTC)
     rows = []

@@ -13,7 +13,6 @@ import re
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -215,9 +214,8 @@ def api_routes(runtime: Runtime) -> list[Route]:
             return _unavailable(exc)
         if isinstance(outcome, GateDecision):
             return _frozen(outcome)
-        # CI must not wait on Slack (it would time out and retry): announce after the response.
-        return JSONResponse(_deploy_json(outcome), status_code=201,
-                            background=BackgroundTask(runtime.freezes.announce_deploy, outcome))
+        # CI never waits on Slack: the announcement was written to the outbox with the deploy.
+        return JSONResponse(_deploy_json(outcome), status_code=201)
 
     async def list_deploys(request: Request) -> Response:
         if not authorized(request):

@@ -27,6 +27,7 @@ from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
 from bot.services.incident_freezes import FreezeForIncidents
 from bot.services.incidents import IncidentService
+from bot.services.outbox import Outbox
 from bot.settings import Settings
 
 
@@ -42,6 +43,7 @@ class Runtime:
     freezes: FreezeService
     health: HealthService
     incidents: IncidentService
+    outbox: Outbox
     metrics: Metrics
     steps_in_flight: InFlight
 
@@ -50,6 +52,7 @@ class Runtime:
         return self.loaded.config
 
     async def close(self) -> None:
+        await self.outbox.aclose()
         await self.health.aclose()
         await self.db.dispose()
 
@@ -81,10 +84,13 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     checks.preload(config.services)
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
     responders = Responders(config.access.responders, clock)
-    freezes = FreezeService(db, clock, config, responders=responders, gate_timeout=settings.gate_timeout)
+    # Every announcement that must happen goes through the outbox; the Slack layer gives it a courier.
+    outbox = Outbox(db, clock)
+    freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
+                            gate_timeout=settings.gate_timeout)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
-                                                   observe=metrics.health_result), clock,
-                           watch=HealthWatch(db, clock), freezes=freezes, deploys=freezes)
+                                               observe=metrics.health_result), clock,
+                           watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
@@ -104,6 +110,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         freezes=freezes,
         health=health,
         incidents=incidents,
+        outbox=outbox,
         metrics=metrics,
         steps_in_flight=steps_in_flight,
     )

@@ -24,6 +24,9 @@ DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
 AUDIT_ANCHOR_TICK_SECONDS = 60.0
+# The outbox is kicked right after each commit; this tick retries what failed and picks up what a
+# crashed replica, or a process without Slack (the CLI), left behind.
+OUTBOX_TICK_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         scheduler.add_job(with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline), "interval",
                           seconds=AUDIT_ANCHOR_TICK_SECONDS, id="audit.anchor", replace_existing=True,
                           coalesce=True, max_instances=1)
+    scheduler.add_job(with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), "interval",
+                      seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch", replace_existing=True, coalesce=True,
+                      max_instances=1)
     # A tick still running when the next is due is skipped by APScheduler, which logs a warning
     # each time; the deadline bounds how long that lasts and reports it once, so those are noise.
     logging.getLogger("apscheduler.scheduler").addFilter(_skipped_runs)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Integer, Text, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,10 +75,11 @@ class FreezeExemptionRecord(SQLModel, table=True):
 
 
 class FreezeAnnouncementRecord(SQLModel, table=True):
-    """An announcement claimed by one replica before it is posted: (subject, kind) once.
+    """An announcement claimed by one replica: (subject, kind) once. The claim's transaction also
+    writes the notice to the outbox, so the claim is done at once (`posted_at` = `at`).
 
-    `posted_at` stays empty until Slack took it; a claim left unposted (a failed post, a crash)
-    is taken again by a later tick (`at` moves on, `attempts` counts), from `notice` (JSON).
+    Before the outbox, `posted_at` stayed empty until Slack took it and `notice` (JSON) was kept for
+    retries; such leftovers are handed to the outbox by the ticker.
     """
 
     __tablename__ = "freeze_announcement"
@@ -95,6 +98,18 @@ async def claim_announcement(session: AsyncSession, *, key: str, at: datetime, n
     """
     values = {"key": key[:200], "at": at, "notice": notice, "attempts": 1, "posted_at": None if notice else at}
     return await insert_ignoring_conflict(session, FreezeAnnouncementRecord, values) is not None
+
+
+async def claim_announcements(session: AsyncSession, *, keys: Sequence[str], at: datetime) -> set[str]:
+    """Claim many (done at once: their notices go to the outbox in the same transaction) with one
+    multi-row insert-or-ignore; the keys this caller inserted."""
+    if not keys:
+        return set()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values = [{"key": key[:200], "at": at, "notice": None, "attempts": 1, "posted_at": at} for key in keys]
+    statement = (insert(FreezeAnnouncementRecord).values(values).on_conflict_do_nothing()
+                 .returning(col(FreezeAnnouncementRecord.key)))
+    return {str(key) for key in (await session.execute(statement)).scalars().all()}
 
 
 async def mark_posted(session: AsyncSession, *, keys: Sequence[str], at: datetime) -> None:

@@ -1,9 +1,9 @@
 """Freeze windows: create, list, cancel, extend, enforce (the gate), break-glass, and the scheduler tick.
 
-Each state change runs in one unit of work with its audit entry; announcements are posted after
-the commit. Scheduled announcements are claimed in the database first (insert-or-ignore), so
-with several replicas one posts each of them, and retried until posted (see freeze_ticker).
-A recorded deploy is announced by the caller after answering CI (`announce_deploy`).
+Each state change runs in one unit of work with its audit entry and its announcement, written to
+the outbox (bot.services.outbox) in the same transaction; the outbox posts it after the commit and
+retries until Slack took it. Scheduled announcements are claimed in the database first
+(insert-or-ignore), so with several replicas one enqueues each of them (see freeze_ticker).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.services.access import Membership
 from bot.services.freeze_gate import DEFAULT_TIMEOUT as GATE_TIMEOUT
 from bot.services.freeze_gate import GateSnapshot, decide
 from bot.services.freeze_listing import UpcomingSnapshot
+from bot.services.freeze_notices import expires_at, outbox_kind, to_payload
 from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
 from bot.services.freeze_ticker import FreezeTicker
 from bot.services.freeze_types import (
@@ -34,7 +35,6 @@ from bot.services.freeze_types import (
     MAX_REASON,
     SERVICE_NAME,
     SERVICE_NAME_RULE,
-    Announcer,
     Exemption,
     ExemptionStatus,
     FreezeNotice,
@@ -43,13 +43,14 @@ from bot.services.freeze_types import (
     FreezeWindow,
     GateDecision,
     GateUnavailable,
-    NoAnnouncer,
     NotFound,
     NoticeKind,
     RecordedDeploy,
     ResponderDirectory,
     has_control,
 )
+from bot.services.outbox import Outbox, enqueue_many
+from bot.services.outbox import enqueue as enqueue_message
 from bot.services.ports import ActiveFreeze, DeployInfo
 
 log = logging.getLogger(__name__)
@@ -60,16 +61,17 @@ class FreezeService:
     """Implements `FreezeLookup` and `DeployHistory` (bot.services.ports) for the other features."""
 
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 announcer: Announcer | None = None, responders: ResponderDirectory | None = None,
+                 outbox: Outbox | None = None, responders: ResponderDirectory | None = None,
                  gate_timeout: float = GATE_TIMEOUT) -> None:
         self._db = db
         self._clock = clock
         self._config = config
-        self.announcer: Announcer = announcer or NoAnnouncer()
+        self.outbox = outbox
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
         self._listing = UpcomingSnapshot(self._load_upcoming)
-        self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._changed)
+        self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notices, kick=self._kick,
+                                    on_change=self._changed)
 
     @property
     def environments(self) -> list[str]:
@@ -138,8 +140,9 @@ class FreezeService:
             row.next_event_at = schedule.first_event_at(window, self._reminders)
             await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
                                details=window_details(window))
+            await enqueue_notice(session, FreezeNotice(NoticeKind.CREATED, now, actor, window))
         self._changed()
-        await self.announcer.announce(FreezeNotice(NoticeKind.CREATED, now, actor, window))
+        self._kick()
         return window
 
     async def get(self, window_id: int) -> FreezeWindow:
@@ -185,8 +188,9 @@ class FreezeService:
             window = window_from_row(row)
             await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
                                details=window_details(window))
+            await enqueue_notice(session, FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         self._changed()
-        await self.announcer.announce(FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
+        self._kick()
         return window
 
     async def extend(self, window_id: int, by: timedelta, *, actor: str,
@@ -210,8 +214,9 @@ class FreezeService:
             await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
                                details={**window_details(window), "previous_ends_at": previous_end.isoformat(),
                                         "extended_by": format_duration(by)})
+            await enqueue_notice(session, FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
         self._changed()
-        await self.announcer.announce(FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
+        self._kick()
         return window
 
     # --- the gate (FreezeLookup) -----------------------------------------------------------
@@ -239,7 +244,8 @@ class FreezeService:
                             ) -> RecordedDeploy | GateDecision:
         """Record a deploy, or return the blocking decision when the environment is frozen.
 
-        Does not announce (see `announce_deploy`), so CI never waits on Slack. With an
+        The announcement is written to the outbox with the deploy and posted in the background, so
+        CI never waits on Slack (a replay is not announced again). With an
         `idempotency_key` the same request recorded before is returned (`replayed`), not recorded
         again; the same key with different fields is refused. Bounded like the gate:
         `GateUnavailable` when the database cannot answer within its timeout.
@@ -292,8 +298,12 @@ class FreezeService:
                     await append_entry(session, at=now, actor=actor, action="freeze.exemption_used",
                                        subject=f"exemption#{exemption.id}",
                                        details={"deploy": deploy_id, "window": exemption.window_id})
-                return RecordedDeploy(deploy_id, DeployInfo(env, service, version, actor, now, url),
-                                      decision.exemptions)
+                recorded = RecordedDeploy(deploy_id, DeployInfo(env, service, version, actor, now, url),
+                                          decision.exemptions)
+                await enqueue_notice(session, FreezeNotice(NoticeKind.DEPLOYED, now, actor, deploy=recorded))
+        if deploy_id is not None:
+            self._kick()
+            return recorded
         # A concurrent request with the same key recorded it between our look and our insert.
         assert idempotency_key is not None
         earlier = await self._replay(idempotency_key, digest)
@@ -314,12 +324,6 @@ class FreezeService:
         return RecordedDeploy(row.id, DeployInfo(row.environment, row.service, row.version, row.actor, row.at,
                                                  row.url),
                               (exemption_from_row(used),) if used is not None else (), replayed=True)
-
-    async def announce_deploy(self, deploy: RecordedDeploy) -> None:
-        """Announce a freshly recorded deploy in the deploys channel (never a replay)."""
-        if not deploy.replayed:
-            await self.announcer.announce(FreezeNotice(NoticeKind.DEPLOYED, deploy.info.at, deploy.info.actor,
-                                                       deploy=deploy))
 
     async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
         """DeployHistory: the newest deploy of each (environment, service), newest first."""
@@ -366,8 +370,9 @@ class FreezeService:
                                details={"window": window_id, "service": service, "duration": format_duration(duration),
                                         "reason": reason})
             window = window_from_row(window_row)
-        await self.announcer.announce(FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window,
-                                                   exemption=exemption))
+            await enqueue_notice(session, FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window,
+                                                       exemption=exemption))
+        self._kick()
         return exemption
 
     async def decide_exemption(self, exemption_id: int, *, approve: bool, actor: str) -> Exemption:
@@ -399,9 +404,10 @@ class FreezeService:
                                         "requested_by": row.requested_by,
                                         "expires_at": row.expires_at.isoformat() if row.expires_at else None})
             window = window_from_row(window_row)
+            kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
+            await enqueue_notice(session, FreezeNotice(kind, now, actor, window, exemption=exemption))
         self._changed()
-        kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
-        await self.announcer.announce(FreezeNotice(kind, now, actor, window, exemption=exemption))
+        self._kick()
         return exemption
 
     # --- the scheduler tick ------------------------------------------------------------------
@@ -413,8 +419,9 @@ class FreezeService:
     async def materialize_recurring(self, now: datetime) -> int:
         return await self._ticker.materialize_recurring(now)
 
-    async def _announce(self, notice: FreezeNotice) -> bool | None:
-        return await self.announcer.announce(notice)
+    def _kick(self) -> None:
+        if self.outbox is not None:
+            self.outbox.kick()
 
     # --- reading for rendering ------------------------------------------------------------
 
@@ -424,6 +431,17 @@ class FreezeService:
         async with self._db.reader() as session:
             rows = await tables.exemptions_of(session, window_ids=window_ids)
         return [exemption_from_row(r) for r in rows]
+
+
+async def enqueue_notice(session: tables.Session, notice: FreezeNotice) -> None:
+    """Write the notice to the outbox, in the caller's unit of work."""
+    await enqueue_message(session, kind=outbox_kind(notice), payload=to_payload(notice), at=notice.at,
+                          expires_at=expires_at(notice))
+
+
+async def enqueue_notices(session: tables.Session, notices: Sequence[FreezeNotice]) -> None:
+    """Write many notices to the outbox with one statement, in the caller's unit of work."""
+    await enqueue_many(session, [(outbox_kind(n), to_payload(n), n.at, expires_at(n)) for n in notices])
 
 
 async def _gate_state(session: tables.Session, *, at: datetime, until: datetime, environment: str | None = None

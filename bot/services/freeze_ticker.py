@@ -1,20 +1,17 @@
 """The scheduler tick: recurring windows, reminders, starts, ends and exemption expiry, from database state.
 
 Every due (window, event) is claimed with an insert-or-ignore row in the same transaction as its
-audit entry, before anything is posted, so replicas never both post it. On PostgreSQL the due rows
-are also locked with SKIP LOCKED, so replicas share the work. A claim is marked posted once Slack
-took the notice; one still unmarked RETRY_AFTER later (the post failed, or the replica died
-between claiming and marking) is taken again by one replica and re-posted — effectively once: a
-crash after posting but before marking can, rarely, post it twice. Posts run concurrently
-(POST_CONCURRENCY), so one slow Slack call does not hold up the rest of the tick.
+audit entry and its outbox message, so replicas never both enqueue it. On PostgreSQL the due rows
+are also locked with SKIP LOCKED, so replicas share the work. Posting, retrying and "exactly once
+in the channel" are the outbox's (bot.services.outbox); the ticker kicks it after each batch.
+Claims left unposted by a version before the outbox (notice JSON, no `posted_at`) are handed to
+the outbox once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,22 +28,22 @@ RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes rec
 RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder
 END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this is not announced
 TICK_BATCH = 200                           # due windows claimed per transaction
-RETRY_AFTER = timedelta(minutes=1)         # a claim not marked posted this long after it was taken is retried
-MAX_ATTEMPTS = 5                           # ... at most this many times in all
-POST_CONCURRENCY = 8                       # notices posted at once
+LEGACY_ATTEMPTS = 5                        # a pre-outbox claim tried this often was given up on then
 
-Claim = tuple[str, FreezeNotice]           # (claim key, what to post)
+Enqueue = Callable[[tables.Session, Sequence[FreezeNotice]], Awaitable[None]]
 
 
 class FreezeTicker:
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 notify: Callable[[FreezeNotice], Awaitable[bool | None]], on_change: Callable[[], None]) -> None:
+                 enqueue: Enqueue, kick: Callable[[], None], on_change: Callable[[], None]) -> None:
         self._db = db
         self._clock = clock
         self._config = config
-        self._notify = notify
+        self._enqueue = enqueue
+        self._kick = kick
         self._on_change = on_change
         self._materialized_at: datetime | None = None
+        self._legacy_checked = False
 
     @property
     def _reminders(self) -> list[timedelta]:
@@ -55,88 +52,82 @@ class FreezeTicker:
     async def tick(self) -> int:
         """Materialize recurring windows, then announce every due reminder/start/end and exemption expiry.
 
-        Safe to run on every replica at once; returns how many notices this call posted.
+        Safe to run on every replica at once; returns how many notices this call handed to the outbox.
         """
         now = self._clock.now()
         if self._materialized_at is None or now - self._materialized_at >= RECURRING_EVERY \
                 or now < self._materialized_at:
             await self.materialize_recurring(now)
             self._materialized_at = now
-        posted = 0
+        enqueued = 0
         while True:
-            count, claims = await self._announce_batch(now)
-            posted += await self._post(claims, now)
+            count, claimed = await self._announce_batch(now)
+            enqueued += claimed
+            if claimed:
+                self._kick()
             if count < TICK_BATCH:
                 break
         async with self._db.reader() as session:
             expired_ids = await tables.lapsed_exemption_ids(session, status=ExemptionStatus.APPROVED.value, now=now)
-        expired = [claim for exemption_id in expired_ids if (claim := await self._expire(exemption_id, now))]
-        posted += await self._post(expired, now)
-        posted += await self._post(await self._reclaim(now), now)
-        return posted
+        expired = sum([await self._expire(exemption_id, now) for exemption_id in expired_ids])
+        if not self._legacy_checked:
+            expired += await self._adopt_legacy_claims(now)
+            self._legacy_checked = True
+        if expired:
+            self._kick()
+        return enqueued + expired
 
-    async def _post(self, claims: Sequence[Claim], now: datetime) -> int:
-        """Post concurrently; mark what Slack took as posted (the rest is retried later). How many were."""
-        if not claims:
-            return 0
-        gate = asyncio.Semaphore(POST_CONCURRENCY)
-
-        async def post(notice: FreezeNotice) -> bool:
-            async with gate:
-                return await self._notify(notice) is not False
-
-        taken = await asyncio.gather(*(post(notice) for _, notice in claims))
-        keys = [key for (key, _), ok in zip(claims, taken, strict=True) if ok]
+    async def _adopt_legacy_claims(self, now: datetime) -> int:
+        """Hand claims a pre-outbox version left unposted to the outbox (once per process; idempotent:
+        each is marked posted in the same transaction)."""
+        adopted = 0
         async with self._db.unit_of_work() as session:
-            await tables.mark_posted(session, keys=keys, at=now)
-        return len(keys)
-
-    async def _reclaim(self, now: datetime) -> list[Claim]:
-        """Take again the claims left unposted for RETRY_AFTER (by this replica or one that died)."""
-        claims: list[Claim] = []
-        async with self._db.unit_of_work() as session:
-            for row in await tables.unposted_announcements(session, claimed_before=now - RETRY_AFTER,
-                                                           max_attempts=MAX_ATTEMPTS, limit=TICK_BATCH):
+            for row in await tables.unposted_announcements(session, claimed_before=now, max_attempts=LEGACY_ATTEMPTS,
+                                                           limit=TICK_BATCH):
                 if row.notice is None or not await tables.reclaim_announcement(session, key=row.key,
                                                                                seen_at=row.at, at=now):
                     continue
+                await tables.mark_posted(session, keys=[row.key], at=now)
                 notice = await _notice_from_json(session, row.notice)
                 if notice is not None:
-                    claims.append((row.key, notice))
-        return claims
+                    await self._enqueue(session, [notice])
+                    adopted += 1
+        return adopted
 
-    async def _announce_batch(self, now: datetime) -> tuple[int, list[Claim]]:
-        """Claim the due events of up to TICK_BATCH windows in one transaction; the notices to post.
+    async def _announce_batch(self, now: datetime) -> tuple[int, int]:
+        """Claim the due events of up to TICK_BATCH windows in one transaction, enqueueing their
+        notices; (windows looked at, notices enqueued).
 
         On PostgreSQL, rows another replica is processing are skipped (SKIP LOCKED), so replicas
         share the work; either way the claims make every announcement happen once.
         """
-        claims: list[Claim] = []
         async with self._db.unit_of_work() as session:
             rows = await tables.due_windows(session, now=now, limit=TICK_BATCH)
+            due: list[tuple[str, bool, FreezeNotice]] = []
             for row in rows:
                 window = window_from_row(row)
                 for event in schedule.due_events(window, self._reminders, now):
-                    if event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP:
-                        event = replace(event, post=False)
-                    notice = FreezeNotice(event.kind, now, "system", window, until_start=event.until_start,
-                                          due_at=event.due_at)
-                    claimed = await tables.claim_announcement(session, key=event.key, at=now,
-                                                              notice=_notice_json(notice) if event.post else None)
-                    if claimed and event.post:
-                        await append_entry(session, at=now, actor="system", action="freeze.announced",
-                                           subject=f"freeze#{window.id}",
-                                           details={"kind": event.kind.value, "key": event.key})
-                        claims.append((event.key, notice))
+                    post = event.post and not (event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP)
+                    due.append((event.key, post, FreezeNotice(
+                        event.kind, now, "system", window, until_start=event.until_start, due_at=event.due_at)))
                 row.next_event_at = schedule.next_event_at(window, self._reminders, now)
                 session.add(row)
-        return len(rows), claims
+            # One statement claims the batch; one writes its outbox messages (the audit entries are a chain).
+            claimed = await tables.claim_announcements(session, keys=[key for key, _, _ in due], at=now)
+            chosen = [(key, notice) for key, post, notice in due if post and key[:200] in claimed]
+            for key, notice in chosen:
+                assert notice.window is not None
+                await append_entry(session, at=now, actor="system", action="freeze.announced",
+                                   subject=f"freeze#{notice.window.id}",
+                                   details={"kind": notice.kind.value, "key": key})
+            await self._enqueue(session, [notice for _, notice in chosen])
+        return len(rows), len(chosen)
 
-    async def _expire(self, exemption_id: int, now: datetime) -> Claim | None:
+    async def _expire(self, exemption_id: int, now: datetime) -> int:
         async with self._db.unit_of_work() as session:
             row = await tables.locked_exemption(session, exemption_id=exemption_id)
             if row is None or row.status != ExemptionStatus.APPROVED.value:
-                return None
+                return 0
             row.status = ExemptionStatus.EXPIRED.value
             session.add(row)
             exemption = exemption_from_row(row)
@@ -144,13 +135,14 @@ class FreezeTicker:
             window = window_from_row(window_row) if window_row is not None else None
             notice = FreezeNotice(NoticeKind.EXEMPTION_EXPIRED, now, "system", window, exemption=exemption)
             key = f"x{exemption_id}:expired"
-            if not await tables.claim_announcement(session, key=key, at=now, notice=_notice_json(notice)):
-                return None
+            if not await tables.claim_announcement(session, key=key, at=now):
+                return 0
             await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
                                subject=f"exemption#{exemption_id}", details={"window": row.window_id,
                                                                              "service": row.service})
+            await self._enqueue(session, [notice])
         self._on_change()
-        return key, notice
+        return 1
 
     async def materialize_recurring(self, now: datetime) -> int:
         """Turn `freeze.recurring` rules into windows from (now - duration) to the horizon; idempotent."""
@@ -194,17 +186,8 @@ class FreezeTicker:
         return 1
 
 
-def _notice_json(notice: FreezeNotice) -> str:
-    """What a scheduled notice needs to be posted again: ids and times (the rows are re-read)."""
-    return json.dumps({
-        "kind": notice.kind.value, "at": notice.at.isoformat(),
-        "window": notice.window.id if notice.window else None,
-        "exemption": notice.exemption.id if notice.exemption else None,
-        "until_start": notice.until_start.total_seconds() if notice.until_start is not None else None,
-        "due_at": notice.due_at.isoformat() if notice.due_at else None})
-
-
 async def _notice_from_json(session: tables.Session, text: str) -> FreezeNotice | None:
+    """A pre-outbox claim's notice (ids and times; the rows are re-read)."""
     data: dict[str, Any] = json.loads(text)
     window_row = await tables.window_by_id(session, window_id=data["window"]) if data.get("window") else None
     exemption_row = (await tables.exemption_by_id(session, exemption_id=data["exemption"])

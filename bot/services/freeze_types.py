@@ -161,21 +161,7 @@ class FreezeNotice:
     due_at: datetime | None = None             # scheduled notices: when it fell due (for lateness)
 
 
-class Announcer(Protocol):
-    async def announce(self, notice: FreezeNotice) -> bool | None:
-        """Post the notice; must not raise (the claim is already committed). False when it could not
-        be posted: a scheduled notice is then retried by a later tick."""
-        ...
-
-
 class ResponderDirectory(Protocol):
     async def membership(self, user_id: str) -> Membership:
         """Whether the user is one of `access.responders` (directly or through a user group)."""
         ...
-
-
-class NoAnnouncer:
-    """Used before Slack is wired (CLI): notices are dropped."""
-
-    async def announce(self, notice: FreezeNotice) -> None:
-        return None

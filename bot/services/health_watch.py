@@ -4,7 +4,8 @@ consecutive checks (hysteresis, so a flapping service stays quiet), exactly once
 Each replica counts its own consecutive results. When a streak reaches the threshold (and, while
 it lasts, whenever this replica's memory of the database differs) and differs from the state
 recorded in the database, the replica claims the change with a compare-and-set in
-one unit of work that also writes the audit entry; only the claimant announces it.
+one unit of work that also writes the audit entry and the announcement (to the outbox, which posts
+it and retries until Slack took it); only the claimant writes them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from bot.checks.base import CheckResult, Status
 from bot.clock import Clock
@@ -19,10 +22,13 @@ from bot.config import ServiceConfig
 from bot.db import audit as audit_chain
 from bot.db import health as watch_table
 from bot.db.engine import Database
+from bot.services.outbox import Outbox
+from bot.services.outbox import enqueue as enqueue_message
 
 log = logging.getLogger(__name__)
 
 AUDIT_ACTION = "health.state_changed"
+OUTBOX_KIND = "health.changed"
 
 
 @dataclass(frozen=True)
@@ -33,11 +39,29 @@ class StateChange:
     result: CheckResult
     announce: bool    # False when a newly watched service turns out to be up: nothing to say
 
+    def to_payload(self) -> dict[str, Any]:
+        """The change as an outbox message's payload."""
+        r = self.result
+        return {"service": self.service, "old": self.old, "new": self.new.value, "announce": self.announce,
+                "result": {"service": r.service, "status": r.status.value, "latency_ms": r.latency_ms,
+                           "reason": r.reason, "checked_at": r.checked_at.isoformat(),
+                           "down_since": r.down_since.isoformat() if r.down_since else None}}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> StateChange:
+        """The change an outbox payload holds; KeyError/ValueError when it is not one."""
+        r = data["result"]
+        result = CheckResult(str(r["service"]), Status(r["status"]), r.get("latency_ms"), str(r["reason"]),
+                             datetime.fromisoformat(r["checked_at"]),
+                             datetime.fromisoformat(r["down_since"]) if r.get("down_since") else None)
+        return cls(str(data["service"]), str(data["old"]), Status(data["new"]), result, bool(data["announce"]))
+
 
 class HealthWatch:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, outbox: Outbox | None = None) -> None:
         self._db = db
         self._clock = clock
+        self.outbox = outbox
         self._streaks: dict[str, tuple[Status, int]] = {}
         self._recorded: dict[str, str] = {}  # what this replica last saw in the database
 
@@ -66,6 +90,8 @@ class HealthWatch:
                 continue
             if change is not None:
                 changes.append(change)
+        if self.outbox is not None and any(c.announce for c in changes):
+            self.outbox.kick()
         return changes
 
     async def _claim(self, result: CheckResult) -> StateChange | None:
@@ -82,6 +108,9 @@ class HealthWatch:
                 details={"from": old, "to": new.value, "reason": result.reason,
                          "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 1)},
             )
+            announce = not (old == watch_table.UNKNOWN and new is Status.UP)
+            change = StateChange(result.service, old, new, result, announce)
+            if announce:
+                await enqueue_message(session, kind=OUTBOX_KIND, payload=change.to_payload(), at=now)
         self._recorded[result.service] = new.value
-        announce = not (old == watch_table.UNKNOWN and new is Status.UP)
-        return StateChange(result.service, old, new, result, announce)
+        return change

@@ -20,6 +20,7 @@ from bot.slack import audit, freeze, health, incidents
 from bot.slack.connection import SlackConnection
 from bot.slack.directory import SlackUserGroups
 from bot.slack.failures import error_handler
+from bot.slack.outbox import SlackCourier
 from bot.slack.reply import reply_for
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
     app.middleware(_replies(connection))
     app.middleware(_drop_redeliveries(runtime))
     runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
+    runtime.outbox.courier = SlackCourier(app.client, runtime)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
     return app

@@ -1,4 +1,5 @@
-"""`/freeze` in Slack: the command, the `/freeze new` form, break-glass buttons, and announcements."""
+"""`/freeze` in Slack: the command, the `/freeze new` form and break-glass buttons.
+(Announcements are posted by the outbox: bot/slack/outbox.py.)"""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime
 from bot.services import freeze_grammar as grammar
-from bot.services.freeze_types import FreezeNotice, FreezeRefused
+from bot.services.freeze_types import FreezeRefused
 from bot.slack import blocks, freeze_view
 from bot.slack.failures import changed
 from bot.slack.ids import Command
@@ -30,26 +30,6 @@ _BUTTON_ID = re.compile(r"[0-9]{1,9}")  # ASCII only ("²".isdigit() is True); 9
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
-
-
-class SlackAnnouncer:
-    """Posts freeze notices to `channels.deploys`; failures are logged and reported as False, never raised."""
-
-    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
-        self._client = client
-        self._runtime = runtime
-
-    async def announce(self, notice: FreezeNotice) -> bool:
-        channel = self._runtime.config.channels.deploys
-        try:
-            text, rendered = freeze_view.render_notice(notice, self._runtime.config.tz)
-            await call_outbound("slack:chat.postMessage",
-                                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._runtime.breakers)
-        except Exception:
-            log.exception("could not announce freeze notice %s", notice.kind.value)
-            return False
-        return True
 
 
 def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
@@ -91,7 +71,6 @@ _FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freez
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     freezes = runtime.freezes
-    freezes.announcer = SlackAnnouncer(app.client, runtime)
 
     async def handle(command: SlashCommand, respond: Respond) -> None:
         tz = runtime.config.tz

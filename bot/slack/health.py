@@ -1,5 +1,5 @@
-""""Are we down?" in Slack: questions in channels, `@guardrail status`, `/health [service]`,
-and the watcher's announcements in `channels.alerts`."""
+""""Are we down?" in Slack: questions in channels, `@guardrail status`, `/health [service]`.
+(The watcher's announcements in `channels.alerts` are posted by the outbox: bot/slack/outbox.py.)"""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
 from bot.services.health import UnknownService
-from bot.services.health_watch import StateChange
 from bot.slack import blocks
-from bot.slack.health_view import render_change, render_report
+from bot.slack.health_view import render_report
 from bot.slack.ids import Command, Event
 from bot.slack.payloads import SlashCommand
 from bot.slack.post_ack import after_ack
@@ -166,11 +165,3 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                                            runtime.config.health.cache_ttl)
             await respond(text=text, blocks=rendered, response_type="ephemeral")
 
-    async def announce(change: StateChange) -> None:
-        channel = runtime.config.channels.alerts
-        if channel is None or not change.announce:
-            return
-        text, rendered = render_change(change, runtime.config.tz)
-        await app.client.chat_postMessage(channel=channel, text=text, blocks=rendered)
-
-    runtime.health.on_change(announce)

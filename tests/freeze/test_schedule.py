@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.services.outbox import FIRST_RETRY
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
@@ -145,7 +146,7 @@ async def test_recurring_windows_are_materialized_once_and_follow_daylight_savin
         assert await freezes.materialize_recurring(clock.now()) == 0  # idempotent, ids without gaps
 
 
-async def test_an_announcement_slack_refused_is_posted_by_a_later_tick_once(bot: BotHarness) -> None:
+async def test_an_announcement_slack_refused_is_posted_by_the_outbox_later_once(bot: BotHarness) -> None:
     freezes = bot.runtime.freezes
     start = bot.clock.now() + timedelta(minutes=5)
     await freezes.create(starts_at=start, ends_at=start + timedelta(hours=1), environment=None,
@@ -154,14 +155,17 @@ async def test_an_announcement_slack_refused_is_posted_by_a_later_tick_once(bot:
     bot.fake.fail("chat.postMessage", "ratelimited", times=1)
     bot.clock.set(start)
     await freezes.tick()
+    await bot.runtime.outbox.settle()
     assert "Freeze #1 on production has started: Demo Day" not in announcements(bot)
-    bot.clock.advance(timedelta(seconds=30))
-    assert await freezes.tick() == 0                       # not yet: it may still be in flight elsewhere
-    bot.clock.advance(timedelta(seconds=31))
-    await tick_and_expect(bot, "Freeze #1 on production has started: Demo Day")
+    assert await bot.runtime.outbox.dispatch() == 0        # not yet: it waits FIRST_RETRY
+    bot.clock.advance(FIRST_RETRY)
+    await bot.runtime.outbox.dispatch()
+    await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("text") == "Freeze #1 on production has "
+                                                                             "started: Demo Day")
     for _ in range(3):
         bot.clock.advance(timedelta(minutes=2))
         await freezes.tick()
+        await bot.runtime.outbox.dispatch()
     assert announcements(bot).count("Freeze #1 on production has started: Demo Day") == 1
     announced = [e.details["kind"] for e in await bot.runtime.audit.latest(20) if e.action == "freeze.announced"]
     assert announced == ["started"]

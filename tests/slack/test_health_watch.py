@@ -46,6 +46,7 @@ def alerts(bot: BotHarness) -> list[str]:
 async def tick(bot: BotHarness) -> None:
     bot.clock.advance(INTERVAL)
     await bot.runtime.health.watch_tick()
+    await bot.runtime.outbox.settle()  # alerts are posted by the outbox, right after the change commits
 
 
 async def test_changes_are_announced_after_the_threshold_and_flapping_stays_quiet(
@@ -109,6 +110,7 @@ async def test_two_replicas_announce_each_change_once(
         async def both_tick() -> None:
             clock.advance(INTERVAL)
             await asyncio.gather(*(r.runtime.health.watch_tick() for r in replicas))
+            await asyncio.gather(*(r.runtime.outbox.settle() for r in replicas))
 
         targets.set("/checkout", status=500)
         for _ in range(3):

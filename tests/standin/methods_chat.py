@@ -6,7 +6,9 @@ Each handler takes the workspace and the decoded request arguments and returns t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 from .blocks import MAX_MESSAGE_BLOCKS, check_blocks, check_message_text
 from .errors import SlackError
@@ -39,10 +41,25 @@ def _text(args: Json) -> str:
     )
 
 
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+
+def check_metadata(metadata: Any) -> None:
+    """Message metadata as Slack takes it: {"event_type": word characters, "event_payload": object}."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_payload"), dict):
+        raise SlackError("invalid_metadata_format")
+    if not isinstance(metadata.get("event_type"), str) or not _EVENT_TYPE.fullmatch(metadata["event_type"]):
+        raise SlackError("invalid_metadata_schema")
+
+
 def post_message(ws: Workspace, args: Json) -> Json:
-    """chat.postMessage: store the bot's message (a thread reply when thread_ts is given)."""
+    """chat.postMessage: store the bot's message (a thread reply when thread_ts is given), with its
+    `metadata` (returned by conversations.history with include_all_metadata)."""
     channel = ws.resolve_channel(args.get("channel"))
     check_content(args)
+    check_metadata(args.get("metadata"))
     ts = ws.next_ts()
     text = _text(args)
     thread_ts = args.get("thread_ts") or None

@@ -98,10 +98,45 @@ def members(ws: Workspace, args: Json) -> Json:
     return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
 
+MAX_HISTORY_LIMIT = 999
+
+
+def history(ws: Workspace, args: Json) -> Json:
+    """conversations.history: top-level messages, newest first, paged with an opaque cursor.
+
+    Like Slack, `metadata` is only returned with `include_all_metadata`; thread replies are left
+    out (except those broadcast to the channel); `oldest`/`latest` bound the ts (exclusive unless
+    `inclusive`).
+    """
+    channel = ws.resolve_channel(args.get("channel"))  # unknown ids pass unless strict, as for posting
+    if channel in ws.channels and ws.bot_user_id not in ws.members[channel]:
+        raise SlackError("channel_not_found" if ws.channels[channel]["is_private"] else "not_in_channel")
+    limit = min(int(args.get("limit") or 100) or 100, MAX_HISTORY_LIMIT)
+    start = int(args["cursor"]) if str(args.get("cursor") or "").isdigit() else 0
+    inclusive = _truthy(args.get("inclusive"))
+    oldest, latest = args.get("oldest"), args.get("latest")
+
+    def within(ts: str) -> bool:
+        if oldest and not (float(ts) >= float(oldest) if inclusive else float(ts) > float(oldest)):
+            return False
+        return not (latest and not (float(ts) <= float(latest) if inclusive else float(ts) < float(latest)))
+
+    top = [m for m in reversed(ws.messages.get(channel, []))
+           if (m.get("thread_ts") in (None, m.get("ts")) or m.get("subtype") == "thread_broadcast")
+           and within(str(m.get("ts")))]
+    with_metadata = _truthy(args.get("include_all_metadata"))
+    page = [dict(m) if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in top[start : start + limit]]
+    more = start + limit < len(top)
+    return {"messages": page, "has_more": more, "pin_count": 0,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
 HANDLERS: dict[str, Handler] = {
     "conversations.create": create,
     "conversations.invite": invite,
     "conversations.join": join,
     "conversations.info": info,
     "conversations.members": members,
+    "conversations.history": history,
 }

@@ -164,6 +164,30 @@ async def test_update_delete_and_permalink(fake_slack: FakeSlack, web: AsyncWebC
     await expect_error(web.chat_delete(channel="C0GENERAL", ts=posted["ts"]), "message_not_found")
 
 
+async def test_metadata_is_stored_and_returned_by_history_only_when_asked(web: AsyncWebClient) -> None:
+    tagged = {"event_type": "guardrail_outbox", "event_payload": {"outbox_id": 7}}
+    posted = await web.chat_postMessage(channel="C0GENERAL", text="first", metadata=tagged)
+    assert posted["message"]["metadata"] == tagged
+    await web.chat_postMessage(channel="C0GENERAL", text="reply", thread_ts=posted["ts"])
+    for n in range(3):
+        await web.chat_postMessage(channel="C0GENERAL", text=f"later {n}")
+    plain = await web.conversations_history(channel="C0GENERAL")
+    assert [m["text"] for m in plain["messages"]] == ["later 2", "later 1", "later 0", "first"]  # no replies
+    assert all("metadata" not in m for m in plain["messages"])
+    page = await web.conversations_history(channel="C0GENERAL", limit=3, include_all_metadata=True)
+    assert page["has_more"] and [m["text"] for m in page["messages"]] == ["later 2", "later 1", "later 0"]
+    rest = await web.conversations_history(channel="C0GENERAL", limit=3, include_all_metadata=True,
+                                           cursor=page["response_metadata"]["next_cursor"])
+    assert not rest["has_more"] and rest["messages"][0]["metadata"] == tagged
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a b",
+                                                                                     "event_payload": {}}),
+                       "invalid_metadata_schema")
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a"}),
+                       "invalid_metadata_format")
+    private = (await web.conversations_create(name="secret", is_private=True))["channel"]["id"]
+    await web.conversations_history(channel=private)  # the bot created it, so it is a member
+
+
 def test_messages_are_found_by_ts_in_constant_time_and_forgotten_when_deleted() -> None:
     fake = FakeSlack()
     for n in range(40_000):  # a reminder benchmark's worth of posts: linear scans made this quadratic
