@@ -70,6 +70,8 @@ class Metrics:
                                    registry=r)
         self.config_problems = Gauge("guardrail_config_problems", "Settings problems that keep a feature "
                                      "from working (see the startup log)", registry=r)
+        self.outbox_backlog = Gauge("guardrail_outbox_backlog", "Announcements due but not yet posted (all "
+                                    "replicas; NaN when the database did not answer within 1 s)", registry=r)
         self._breakers: Breakers | None = None
 
     # -- edges report here ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.api import api_routes
+from bot.db import outbox as outbox_rows
 from bot.logs import request_context
 from bot.metrics import Metrics, request_kind
 from bot.resilience import give_up_after
@@ -79,6 +81,7 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
         return JSONResponse({"ready": True, "config_sha256": runtime.loaded.sha256})
 
     async def metrics(request: Request) -> Response:
+        runtime.metrics.outbox_backlog.set(await _outbox_backlog(runtime))
         body, content_type = runtime.metrics.render(request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 
@@ -132,6 +135,20 @@ class RequestEdge:
                 if path not in ("/metrics", "/healthz", "/readyz"):  # probes would drown the rest
                     kind = state.get("kind") or request_kind(path, b"", headers.get("content-type", ""))
                     self.metrics.request_answered(kind, status, time.perf_counter() - started)
+
+
+OUTBOX_COUNT_BOUND = 1.0  # seconds: a scrape must not hang on a database that stopped answering
+
+
+async def _outbox_backlog(runtime: Runtime) -> float:
+    """How many announcements are due and unposted; NaN when the database cannot say within the bound."""
+    async def count() -> int:
+        async with runtime.db.reader(bound=OUTBOX_COUNT_BOUND) as session:
+            return await outbox_rows.backlog(session, now=runtime.clock.now())
+    try:
+        return float(await give_up_after(OUTBOX_COUNT_BOUND, count()))
+    except Exception:
+        return math.nan
 
 
 def _signed(verifier: SignatureVerifier, body: str, headers: dict[str, str]) -> bool:

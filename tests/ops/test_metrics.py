@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,12 +11,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.db import migrate
 from bot.metrics import Metrics, request_kind
 from bot.scheduler import _with_deadline
+from bot.web import OUTBOX_COUNT_BOUND
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.targets import TargetServer, target_server
+from tests.support.tcp_proxy import faulty_proxy
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -80,10 +85,27 @@ async def test_a_scrape_shows_requests_by_kind_health_by_service_and_breakers(
                for t in breakers)
     # the interrupted-steps sweep is submitted the moment the scheduler starts
     assert (value(got, "guardrail_scheduler_tick_lag_seconds", job="interrupted-steps sweep") or -1) >= 0
+    assert value(got, "guardrail_outbox_backlog") == 0
     assert value(got, "guardrail_config_loaded") == 1
     assert value(got, "guardrail_config_problems") == 0
     # probes are not counted: a scrape every 15 s would drown the traffic
     assert not any(dict(labels).get("kind") == "other" for (_, labels) in got)
+
+
+async def test_a_scrape_answers_at_once_when_the_database_does_not(
+        postgres_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    migrate.upgrade(postgres_url)
+    async with faulty_proxy(postgres_url) as proxy, \
+            running_bot(database_url=proxy.url_for(postgres_url), config_dir=config_dir, fake=fake_slack,
+                        migrate_first=False) as bot, httpx.AsyncClient(base_url=bot.url, timeout=30) as http:
+        proxy.mode = "blackhole"  # connections open, nothing ever answers
+        started = time.monotonic()
+        scrape = await http.get("/metrics")
+        took = time.monotonic() - started
+        proxy.mode = "pass"
+    assert scrape.status_code == 200
+    assert took < OUTBOX_COUNT_BOUND + 1.0
+    assert math.isnan(value(samples(scrape.text), "guardrail_outbox_backlog") or 0.0)
 
 
 async def test_a_failing_scheduler_tick_is_counted_by_outcome() -> None:
