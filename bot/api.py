@@ -1,7 +1,8 @@
 """`/api/v1/…`: the freeze gate CI asks before deploying, and recorded deploys.
 
-Bearer `GUARDRAIL_API_TOKEN`, compared in constant time; without a configured token every
-request is 401. Malformed input is a 4xx with the reason, never a 5xx.
+Bearer `GUARDRAIL_API_TOKEN`, compared in constant time; without a configured token the API is
+off and every request is 503 with the reason (a bare 401 left people guessing). Malformed input is a
+4xx with the reason, never a 5xx.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.features import API_DISABLED
 from bot.runtime import Runtime
 from bot.services.freeze_types import (
     SERVICE_NAME,
@@ -156,6 +158,8 @@ def api_routes(runtime: Runtime) -> list[Route]:
         return hmac.compare_digest(given, token.get_secret_value().encode())
 
     def unauthorized() -> JSONResponse:
+        if runtime.settings.guardrail_api_token is None:
+            return JSONResponse({"error": "the API is disabled", "reason": API_DISABLED}, status_code=503)
         return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 

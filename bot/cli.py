@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pydantic import ValidationError
@@ -128,6 +129,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise CliError(_unreachable(settings, exc)) from None
     print(f"database {redacted(settings.database_url)} is at the latest schema")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot import doctor  # imports slack_sdk and the probes only when asked
+
+    settings = _settings()
+    loaded = _load(settings)
+    text, code = doctor.report(asyncio.run(doctor.diagnose(settings, loaded, manifest=args.manifest)))
+    print(text)
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -444,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(handler=cmd_migrate)
+
+    doctor = sub.add_parser("doctor", help="check Slack (token, scopes, channels), the database and every "
+                            "service; exit 0 all good, 1 something to fix, 2 cannot run")
+    doctor.add_argument("--manifest", type=Path, default=None,
+                        help="slack-manifest.yml to compare scopes with (default: ./slack-manifest.yml)")
+    doctor.set_defaults(handler=cmd_doctor)
 
     health = sub.add_parser("health", help="run the health checks once; exit 0 none down, 1 something down")
     health.add_argument("service", nargs="?", default=None, help="one service (default: all)")

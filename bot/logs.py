@@ -9,16 +9,30 @@ connect (… url='wss://…?ticket=…')" at ERROR). aiohttp's own loggers log n
 those loggers rewrites each record before any handler sees it: every URL through `safe_target`
 (no userinfo, query or fragment, opaque path segments masked), header lists dropped. The lines
 stay useful ("HTTP Request: POST http://deploy.example.com/rollback "HTTP/1.1 200 OK"").
+
+`LOG_FORMAT=json` (`use_json_logs`) writes one JSON object a line, with the id of the HTTP
+request the line was logged for (`request_context`, set by web.py's middleware; Bolt runs
+listeners in tasks that inherit it). The scrubbing filters sit on the loggers, before any handler
+or formatter, so JSON lines are scrubbed the same.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import re
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.checks.base import safe_target
 
-__all__ = ["SCRUBBED_LOGGERS", "keep_secrets_out_of_logs", "scrub"]
+__all__ = ["SCRUBBED_LOGGERS", "JsonFormatter", "keep_secrets_out_of_logs", "request_context", "scrub",
+           "use_json_logs"]
 
 SCRUBBED_LOGGERS = (
     "httpx",
@@ -70,3 +84,51 @@ def keep_secrets_out_of_logs() -> None:
         logger = logging.getLogger(name)
         if _SCRUBBER not in logger.filters:
             logger.addFilter(_SCRUBBER)
+
+
+# -- structured logs -----------------------------------------------------------------------------
+
+_request: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("guardrail_request", default=None)
+
+# What every LogRecord has; anything else on a record is an `extra` and goes into the JSON line.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI copy of the message
+
+
+@contextlib.contextmanager
+def request_context(**fields: str | None) -> Iterator[str]:
+    """Mark the log lines of one HTTP request with a fresh `request_id` (and the given fields)."""
+    request_id = uuid.uuid4().hex[:16]
+    token = _request.set({"request_id": request_id, **{k: v for k, v in fields.items() if v}})
+    try:
+        yield request_id
+    finally:
+        _request.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the request's fields, extras, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_request.get() or {})
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in line:
+                line[key] = value
+        if record.exc_info:
+            line["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def use_json_logs() -> None:
+    """Switch the root logger's handlers to JSON lines on stderr (for `LOG_FORMAT=json`)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())

@@ -160,6 +160,10 @@ class Breakers:
                 target, self.failure_threshold, timedelta(seconds=self.recovery_timeout), self.clock)
         return breaker
 
+    def targets(self) -> list[TargetBreaker]:
+        """Every breaker made so far (for metrics)."""
+        return list(self._by_target.values())
+
 
 async def give_up_after(seconds: float, awaitable: Awaitable[T]) -> T:
     """The awaitable's result, or `TimeoutError` after `seconds` — at once, without waiting for the

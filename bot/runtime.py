@@ -16,7 +16,9 @@ from bot.clock import Clock, SystemClock
 from bot.config import GuardrailConfig, LoadedConfig
 from bot.db.audit import AuditKey
 from bot.db.engine import Database, DatabaseBounds
+from bot.inflight import InFlight
 from bot.logs import keep_secrets_out_of_logs
+from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
@@ -44,6 +46,8 @@ class Runtime:
     incidents: IncidentService
     outbox: Outbox
     rollbacks: RollbackCheck
+    metrics: Metrics
+    steps_in_flight: InFlight
 
     @property
     def config(self) -> GuardrailConfig:
@@ -74,6 +78,10 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     db = Database(settings.database_url, database_bounds(settings),
                   audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
+    metrics = Metrics()
+    metrics.watch_breakers(breakers)
+    steps_in_flight = InFlight()
+    metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
     config = loaded.config
     preload(config)                 # the action and probe modules this configuration uses, imported now
     checks.preload(config.services)
@@ -83,7 +91,8 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     outbox = Outbox(db, clock)
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
                             gate_timeout=settings.gate_timeout)
-    health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz), clock,
+    health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
+                                               observe=metrics.health_result), clock,
                            watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=freezes)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
@@ -110,4 +119,6 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         incidents=incidents,
         outbox=outbox,
         rollbacks=rollbacks,
+        metrics=metrics,
+        steps_in_flight=steps_in_flight,
     )

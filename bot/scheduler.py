@@ -11,9 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import deliveries
+from bot.metrics import Metrics
 from bot.resilience import give_up_after
 from bot.runtime import Runtime
 
@@ -33,6 +35,19 @@ log = logging.getLogger(__name__)
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     deadline = runtime.settings.tick_deadline
+    metrics = runtime.metrics
+
+    def with_deadline(name: str, tick: Callable[[], Awaitable[object]],
+                      deadline: float) -> Callable[[], Awaitable[None]]:
+        return _with_deadline(name, tick, deadline, metrics)
+
+    def lag(event: JobSubmissionEvent) -> None:
+        job = scheduler.get_job(event.job_id)
+        if event.scheduled_run_times and job is not None:  # how late the tick starts (a busy loop shows first)
+            late = datetime.now(UTC) - event.scheduled_run_times[-1]
+            metrics.tick_lag.labels(job.name).set(max(late.total_seconds(), 0.0))
+
+    scheduler.add_listener(lag, EVENT_JOB_SUBMITTED)
 
     async def forget_old_deliveries() -> None:
         async with runtime.db.unit_of_work() as session:
@@ -83,6 +98,11 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
 
 def with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: float) -> Callable[[], Awaitable[None]]:
     """`tick`, cut after `deadline` seconds; failures logged once per run of failures, never raised."""
+    return _with_deadline(name, tick, deadline, None)
+
+
+def _with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: float,
+                   metrics: Metrics | None) -> Callable[[], Awaitable[None]]:
     failing = False
 
     async def run() -> None:
@@ -97,11 +117,16 @@ def with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: fl
                             name, why)
                 log.debug("%s failure", name, exc_info=exc)
             failing = True
+            if metrics is not None:
+                metrics.tick(name, ok=False)
             return
+        if metrics is not None:
+            metrics.tick(name, ok=True)
         if failing:
             log.warning("%s works again", name)
             failing = False
 
+    run.__qualname__ = name  # the job's name in APScheduler, and the `job` label of tick metrics
     return run
 
 

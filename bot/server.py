@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import signal
+import sys
 from collections.abc import AsyncIterator
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from uvicorn.config import LOGGING_CONFIG
 
+from bot.features import startup_lines
+from bot.logs import use_json_logs
 from bot.resilience import reconnect_delays
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
@@ -32,6 +38,11 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if not runtime.audit.signed:
             log.warning(UNSIGNED_WARNING)
+        line, problems = startup_lines(runtime)
+        log.info(line)
+        for problem in problems:
+            log.warning("configuration: %s", problem)
+        runtime.metrics.config_problems.set(len(problems) + len(runtime.settings.slack_problems()))
         await slack.open(bolt.client)
         await runtime.audit.record_config(runtime.loaded.sha256, [str(f) for f in runtime.loaded.files])
         scheduler = build_scheduler(runtime)
@@ -46,6 +57,7 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
             # let them unwind before the database and HTTP clients close under them.
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
+            await _finish_steps(runtime)
             if socket_task is not None:
                 socket_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -54,6 +66,18 @@ def build_app(runtime: Runtime) -> tuple[Starlette, AsyncApp]:
             await slack.close()
 
     return create_web_app(runtime, bolt, lifespan=lifespan), bolt
+
+
+async def _finish_steps(runtime: Runtime) -> None:
+    """No new step clicks; running steps get `shutdown_timeout` to finish and record their results."""
+    bound = runtime.settings.shutdown_timeout
+    if runtime.steps_in_flight.running:
+        log.info("shutting down: waiting up to %gs for %d running playbook step(s)", bound,
+                 runtime.steps_in_flight.running)
+    left = await runtime.steps_in_flight.drain(bound)
+    if left:
+        log.warning("shutting down with %d playbook step(s) still running after %gs: each will show as "
+                    "interrupted once its lease expires (GUARDRAIL_STEP_LEASE_SECONDS)", left, bound)
 
 
 async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
@@ -76,6 +100,20 @@ async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
 
 
 def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
+    json_logs = runtime.settings.log_format == "json"
+    if json_logs:
+        use_json_logs()
     app, _ = build_app(runtime)
     log.info("guardrail serving on %s:%d, configuration sha256 %s", host, runtime.settings.port, runtime.loaded.sha256)
-    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True)
+    # log_config=None in JSON mode: uvicorn's own lines go through the root logger's JSON handler.
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found;
+    # a graceful stop is a success (exit 0) for Kubernetes, Heroku and systemd alike.
+    signal.signal(signal.SIGTERM, _stopped)
+    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True,
+                log_config=None if json_logs else LOGGING_CONFIG,
+                # uvicorn's own wait for open connections on SIGTERM; steps are waited for in the lifespan
+                timeout_graceful_shutdown=max(math.ceil(runtime.settings.shutdown_timeout), 1))
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    sys.exit(0)

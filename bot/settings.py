@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
@@ -41,6 +42,13 @@ class Settings(BaseSettings):
     ready_timeout: float = Field(default=2.0, gt=0, le=60, description="/readyz: 503 when the database "
                                  "does not answer within this")
     tick_deadline: float = Field(default=30.0, gt=0, le=3600, description="A scheduler tick is cut after this")
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object a line, with a request id (for log shippers)")
+    shutdown_timeout: float = Field(
+        default=20.0, ge=0, le=600,
+        description="On SIGTERM, how long running playbook steps get to finish before the process exits "
+                    "(unfinished ones show as interrupted)")
 
     # The audit log's signing key (HMAC-SHA-256). Unset: a plain SHA-256 chain, which whoever can
     # write the database can recompute; a warning says so at start.

@@ -34,3 +34,13 @@ def test_services_leave_sql_to_the_db_package() -> None:
     offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
                  for path in (BOT / "services").rglob("*.py") for name in _imports(path) if name.startswith(SQL)]
     assert offenders == []
+
+
+def test_services_leave_metrics_to_the_edges() -> None:
+    """Metrics are counted where requests, ticks and checks enter or leave (web, Slack, scheduler, the
+    check runner's observer), so the product works and is tested without Prometheus."""
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for folder in ("services", "config", "db", "checks", "actions")
+                 for path in (BOT / folder).rglob("*.py") for name in _imports(path)
+                 if name.startswith(("prometheus_client", "bot.metrics"))]
+    assert offenders == []

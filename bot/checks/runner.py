@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
 import httpx
@@ -32,8 +32,10 @@ def preload(services: Sequence[ServiceConfig]) -> None:
 class CheckRunner:
     """Probes for configured services, built on first use and reused (one HTTP client for all)."""
 
-    def __init__(self, *, breakers: Breakers, clock: Clock, tz: tzinfo) -> None:
+    def __init__(self, *, breakers: Breakers, clock: Clock, tz: tzinfo,
+                 observe: Callable[[CheckResult], None] | None = None) -> None:
         self._breakers = breakers
+        self._observe = observe  # hears every result (metrics); must not raise
         self._clock = clock
         self._tz = tz
         self._http: httpx.AsyncClient | None = None
@@ -92,10 +94,14 @@ class CheckRunner:
         try:
             probe = self.probe_for(service)
         except Exception as exc:
-            return CheckResult(service.name, Status.DOWN, None, describe_error(exc), self._clock.now())
-        return await measure(service.name, probe, limit=service.timeout.total_seconds(),
-                             slow_after=slow, breakers=self._breakers, clock=self._clock,
-                             paused_reason=self._paused)
+            result = CheckResult(service.name, Status.DOWN, None, describe_error(exc), self._clock.now())
+        else:
+            result = await measure(service.name, probe, limit=service.timeout.total_seconds(),
+                                   slow_after=slow, breakers=self._breakers, clock=self._clock,
+                                   paused_reason=self._paused)
+        if self._observe is not None:
+            self._observe(result)
+        return result
 
     async def aclose(self) -> None:
         probes = [p for _, p in self._probes.values()]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, insert, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, func, insert, select, update
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -154,3 +154,10 @@ def _utc(value: Any) -> datetime:
 
 def _short(error: str | None) -> str | None:
     return error[:300] if error is not None else None
+
+
+async def backlog(session: AsyncSession, *, now: datetime) -> int:
+    """Pending messages already due (for /metrics): one count on the (status, due_at) index."""
+    query = select(func.count()).select_from(OutboxRecord).where(
+        col(OutboxRecord.status) == PENDING, col(OutboxRecord.due_at) <= now)
+    return int((await session.execute(query)).scalar_one())

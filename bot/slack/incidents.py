@@ -277,6 +277,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))
     async def step_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         await ack()
+        with runtime.steps_in_flight.admit() as admitted:
+            if not admitted:  # shutting down (SIGTERM): another replica, or this one restarted, takes it
+                await respond(response_type="ephemeral", replace_original=False,
+                              text="guardrail is restarting and did not start that step; nothing was changed. "
+                                   "Click again in a moment.")
+                return
+            await step_click(body, respond, client)
+
+    async def step_click(body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         click = ButtonClick.parse(body)
         kind, _, step_id = click.action_id.partition(":")
         value = parse_click_value(click.value)
@@ -325,6 +334,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                               thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
 
         result = await incidents.steps.execute(run, progress)
+        runtime.metrics.step_finished("unrecorded" if not result.stored
+                                      else "succeeded" if result.outcome.ok else "failed")
         await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
         await best_effort("post the step's result", incident_id,
                           thread_reply(client, run.incident, view.finished(result)))

@@ -20,9 +20,11 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -36,6 +38,10 @@ from .socket_mode import SocketModeHub
 from .workspace import Json, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"
+# A token installed from the repository's manifest has exactly its bot scopes.
+MANIFEST_SCOPES: tuple[str, ...] = tuple(
+    yaml.safe_load((Path(__file__).parent.parent.parent / "slack-manifest.yml").read_text())
+    ["oauth_config"]["scopes"]["bot"])
 METHODS = {**methods_chat.HANDLERS, **methods_conversations.HANDLERS, **methods_misc.HANDLERS}
 # Arguments slack_sdk (or a bot) may send as JSON strings inside form data.
 _JSON_ARGS = ("blocks", "attachments", "view", "metadata")
@@ -82,6 +88,8 @@ class FakeSlack(Workspace):
         self._holds: dict[str, list[_Hold]] = {}
         self._gates: list[asyncio.Event] = []  # every hold's gate, pending or holding a call now
         self.last_action: Mark = BEGINNING
+        # What auth.test's `x-oauth-scopes` header lists, as Slack sends it (None: no header).
+        self.token_scopes: list[str] | None = list(MANIFEST_SCOPES)
         self.socket_mode = SocketModeHub(on_send=self.action_started)
         self.app = Starlette(
             routes=[
@@ -206,6 +214,7 @@ class FakeSlack(Workspace):
         self._delays.clear()
         self._holds.clear()
         self._minted.clear()
+        self.token_scopes = list(MANIFEST_SCOPES)
         self.peers.clear()
         self.reset_state()
 
@@ -218,6 +227,8 @@ class FakeSlack(Workspace):
         at = time.time()
         args, token, parse_error = await _read_args(request)
         status, body, headers = self._dispatch(method, args, token, parse_error)
+        if method == "auth.test" and body.get("ok") and self.token_scopes is not None:
+            headers = {**headers, "x-oauth-scopes": ",".join(self.token_scopes)}
         error = None if body.get("ok") else str(body.get("error"))
         call = Call(method, args, at, error, status, body, token)
         await self._recorder.add_call(call)
