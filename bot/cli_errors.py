@@ -101,17 +101,30 @@ def check_output_path(path: str | None) -> None:
 
 @contextmanager
 def open_output(path: str | None) -> Iterator[TextIO]:
-    """The file to write (stdout for none or `-`); OSError becomes one line."""
+    """The file to write (stdout for none or `-`); a full disk or an unwritable file becomes one line.
+
+    A closed pipe on stdout is left to `main`, which ends quietly.
+    """
     if not path or path == "-":
-        yield sys.stdout
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            quiet_stdout()  # what is still buffered would fail again at exit
+            raise CliError(f"cannot write the output: {exc.strerror or exc}") from None
         return
     check_output_path(path)
     try:
         out = open(path, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise CliError(f"-o {path}: cannot write: {exc.strerror or exc}") from None
-    with out:
-        yield out
+    try:
+        with out:
+            yield out
+    except OSError as exc:
+        raise CliError(f"-o {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def sqlite_file(url: str) -> Path | None:
