@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.db.urls import UnsupportedDatabaseURL, async_url, sync_url
-from bot.settings import Settings
+if TYPE_CHECKING:  # `guardrail --help` should not pay for pydantic and SQLAlchemy
+    from bot.settings import Settings
 
 MAX_INCIDENT_ID = 2**31 - 1
 """Incident ids are an INTEGER column: 32 bits on PostgreSQL (SQLite would hold 64)."""
@@ -129,6 +129,8 @@ def open_output(path: str | None) -> Iterator[TextIO]:
 
 def sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL points at; None for other databases and in-memory SQLite."""
+    from bot.db.urls import UnsupportedDatabaseURL, sync_url
+
     try:
         parsed = sync_url(url)
     except UnsupportedDatabaseURL:
@@ -151,6 +153,8 @@ def require_database(url: str) -> None:
 
 def settings_problems(settings: Settings) -> list[str]:
     """What would stop `guardrail migrate` and `guardrail serve` with these settings, in the environment's words."""
+    from bot.db.urls import UnsupportedDatabaseURL, async_url, sync_url
+
     problems = list(settings.slack_problems())
     try:
         sync_url(settings.database_url)
@@ -173,9 +177,9 @@ def quiet_stdout() -> None:
         pass
 
 
-def say(message: str, **kwargs: Any) -> None:
+def say(message: str) -> None:
     """Print a problem to stderr; stderr itself may be the pipe that closed."""
     try:
-        print(f"guardrail: {message}", file=sys.stderr, **kwargs)
+        print(f"guardrail: {message}", file=sys.stderr)
     except OSError:
         pass
