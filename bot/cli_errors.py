@@ -135,18 +135,20 @@ def sqlite_file(url: str) -> Path | None:
         parsed = sync_url(url)
     except UnsupportedDatabaseURL:
         return None
-    if parsed.get_backend_name() != "sqlite":
+    if parsed.get_backend_name() != "sqlite" or _in_memory(parsed.database, parsed.query.get("mode")):
         return None
     database = parsed.database or ""
-    if database in ("", ":memory:") or parsed.query.get("mode") == "memory" or database.startswith("file:"):
-        return None
-    return Path(database)
+    return None if database.startswith("file:") else Path(database)  # file: URIs are left to SQLite
+
+
+def _in_memory(database: str | None, mode: object) -> bool:
+    return database in (None, "", ":memory:") or mode == "memory"
 
 
 def require_database(url: str) -> None:
     """Refuse to open a SQLite file that is not there: connecting would create an empty one."""
     path = sqlite_file(url)
-    if path is not None and not path.exists():
+    if path is not None and not path.is_file():
         raise CliError(f"no database at {path}: run `guardrail migrate` to create it, or point DATABASE_URL "
                        "at the existing one")
 
@@ -163,7 +165,13 @@ def settings_problems(settings: Settings) -> list[str]:
         problems.append(f"DATABASE_URL: {exc}")
         return problems
     path = sqlite_file(settings.database_url)
-    if path is not None and not path.absolute().parent.is_dir():
+    parsed = sync_url(settings.database_url)
+    if parsed.get_backend_name() == "sqlite" and _in_memory(parsed.database, parsed.query.get("mode")):
+        problems.append("DATABASE_URL: an in-memory SQLite database keeps nothing once guardrail stops: name a "
+                        "file, e.g. sqlite:///guardrail.db")
+    elif path is not None and path.is_dir():
+        problems.append(f"DATABASE_URL: {path} is a directory: name the SQLite file, e.g. {path / 'guardrail.db'}")
+    elif path is not None and not path.absolute().parent.is_dir():
         problems.append(f"DATABASE_URL: the directory {path.absolute().parent} for the SQLite file does not exist")
     return problems
 

@@ -265,10 +265,17 @@ def test_serve_refuses_a_port_in_use_before_starting(sqlite_url: str, tmp_path: 
      "DATABASE_URL: not a database URL"),
     ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": "sqlite:////no/such/dir/g.db"},
      "the directory /no/such/dir for the SQLite file does not exist"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": "sqlite:///tmp"},
+     "DATABASE_URL: tmp is a directory"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": "sqlite://"},
+     "an in-memory SQLite database keeps nothing"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": "postgres://db:5432x/app"},
+     "DATABASE_URL: not a database URL: 'postgres://db:5432x/app'"),
 ])
 def test_check_config_is_not_ok_when_serve_would_refuse_the_settings(tmp_path: Path, env: dict[str, str],
                                                                      problem: str) -> None:
     env = {"GUARDRAIL_CONFIG": str(write_config(tmp_path / "config")), **env}
+    (tmp_path / "tmp").mkdir()
     checked = guardrail("check-config", cwd=tmp_path, env=env)
     assert checked.returncode == 2
     assert "configuration OK" not in checked.stdout
@@ -276,6 +283,15 @@ def test_check_config_is_not_ok_when_serve_would_refuse_the_settings(tmp_path: P
     assert problem in line and "--yaml-only" in line
 
     assert guardrail("check-config", "--yaml-only", cwd=tmp_path, env=env).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["audit", "verify"], ["freeze", "check", "--environment", "x"]])
+def test_a_database_url_with_a_bad_port_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    result = guardrail(*command, cwd=tmp_path, env={"DATABASE_URL": "postgres://u:pw@db:5432x/app",
+                                                    "GUARDRAIL_CONFIG": str(write_config(tmp_path / "config"))})
+    assert result.returncode == 2
+    line = one_line_error(result.stderr)
+    assert "DATABASE_URL: not a database URL" in line and "pw" not in line
 
 
 def test_check_config_ok_means_serve_gets_past_its_settings(tmp_path: Path, sqlite_url: str) -> None:
