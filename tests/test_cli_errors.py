@@ -209,7 +209,8 @@ def test_read_only_commands_refuse_a_missing_sqlite_file(tmp_path: Path, monkeyp
     (["serve", "--port", "99999"], "usage: guardrail serve", "a port is a number from 1 to 65535"),
     (["serve", "--port", "0"], "usage: guardrail serve", "a port is a number from 1 to 65535"),
     (["bogus"], "usage: guardrail [-h]", "invalid choice: 'bogus'"),
-])
+], ids=["audit-export-flag", "audit-flag", "freeze-check-flag", "incident-export-extra", "health-extra",
+        "migrate-extra", "serve-port-too-big", "serve-port-zero", "unknown-command"])
 def test_a_wrong_argument_prints_the_usage_of_its_own_subcommand(tmp_path: Path, args: list[str], usage: str,
                                                                   message: str) -> None:
     result = guardrail(*args, cwd=tmp_path, env={})
@@ -271,7 +272,8 @@ def test_serve_refuses_a_port_in_use_before_starting(sqlite_url: str, tmp_path: 
      "an in-memory SQLite database keeps nothing"),
     ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": "postgres://db:5432x/app"},
      "DATABASE_URL: not a database URL: 'postgres://db:5432x/app'"),
-])
+], ids=["no-slack", "no-signing-secret", "user-token", "bot-token-as-app-token", "mysql", "not-a-url",
+        "missing-directory", "directory", "in-memory", "bad-port"])
 def test_check_config_is_not_ok_when_serve_would_refuse_the_settings(tmp_path: Path, env: dict[str, str],
                                                                      problem: str) -> None:
     env = {"GUARDRAIL_CONFIG": str(write_config(tmp_path / "config")), **env}
