@@ -16,6 +16,20 @@ from typing import TYPE_CHECKING, TextIO
 
 from pydantic import ValidationError
 
+from bot.cli_errors import (
+    READ_ONLY_SKIPS,
+    CliError,
+    SubcommandParser,
+    check_listen,
+    check_output_path,
+    incident_number,
+    open_output,
+    port_number,
+    quiet_stdout,
+    require_database,
+    say,
+    settings_problems,
+)
 from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
@@ -37,10 +51,6 @@ EXIT_USAGE = 2
 Handler = Callable[[argparse.Namespace], int]
 
 
-class CliError(Exception):
-    """A problem to print on one line, followed by exit code 2."""
-
-
 def _settings() -> Settings:
     try:
         return Settings()
@@ -49,9 +59,11 @@ def _settings() -> Settings:
         raise CliError(f"invalid environment: {problems}") from None
 
 
-def _load(settings: Settings) -> LoadedConfig:
+def _load(settings: Settings, *, read_only: bool = False) -> LoadedConfig:
+    """The YAML configuration; read-only commands leave out what they never use (and its ${VAR}s)."""
     try:
-        return load_config(settings.guardrail_config, config_environment())
+        return load_config(settings.guardrail_config, config_environment(),
+                           skip=READ_ONLY_SKIPS if read_only else ())
     except ConfigInvalid as exc:
         print(f"guardrail: configuration in {settings.guardrail_config} is invalid "
               f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", file=sys.stderr)
@@ -60,21 +72,23 @@ def _load(settings: Settings) -> LoadedConfig:
         raise SystemExit(EXIT_USAGE) from None
 
 
-def _runtime(settings: Settings, loaded: LoadedConfig | None = None) -> Runtime:
+def _runtime(settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False) -> Runtime:
     from bot.db.urls import UnsupportedDatabaseURL
     from bot.runtime import build_runtime
 
-    loaded = loaded or _load(settings)
+    loaded = loaded or _load(settings, read_only=read_only)
     try:
         return build_runtime(settings, loaded)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
 
 
-def _check_schema(settings: Settings) -> None:
+def _check_schema(settings: Settings, *, read_only: bool = False) -> None:
     from bot.db import migrate as migrations
     from bot.db.urls import UnsupportedDatabaseURL, redacted
 
+    if read_only:  # connecting would create the missing SQLite file; `serve` reports it as not migrated
+        require_database(settings.database_url)
     try:
         state = migrations.schema_state(settings.database_url, connect_timeout=settings.database_connect_timeout)
     except UnsupportedDatabaseURL as exc:
@@ -100,13 +114,28 @@ def _unreachable(settings: Settings, exc: Exception) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """The YAML configuration and, unless --yaml-only, the settings `make run` needs (Slack, DATABASE_URL)."""
     settings = _settings()
     if args.dir:
         settings = settings.model_copy(update={"guardrail_config": args.dir})
-    loaded = _load(settings)
+    problems = [] if args.yaml_only else settings_problems(settings)
+    try:
+        loaded = _load(settings)
+    except SystemExit:
+        if problems:  # every problem at once: the YAML's were listed, the settings' follow
+            say("settings: " + "; ".join(problems))
+        raise
     config = loaded.config
+    if problems:
+        raise CliError("settings: " + "; ".join(problems) + " (the YAML configuration is valid; "
+                       "`guardrail check-config --yaml-only` checks only that)")
     print(f"configuration OK: {len(loaded.files)} file(s), {len(config.services)} service(s), "
           f"{len(config.playbooks)} playbook(s); sha256 {loaded.sha256}")
+    if not args.yaml_only:
+        from bot.db.urls import redacted
+
+        transport = "Socket Mode" if settings.socket_mode else "HTTP"
+        print(f"settings OK: Slack over {transport}, database {redacted(settings.database_url)}")
     from bot.actions.environment import setup_warnings
 
     for warning in setup_warnings(config, settings):
@@ -152,6 +181,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problems:
         raise CliError("Slack is not configured: " + "; ".join(problems))
     _check_schema(settings)
+    check_listen(args.host, settings.port)
     runtime = _runtime(settings, loaded)
     try:
         missing = asyncio.run(_audit_key_missing(runtime))
@@ -182,7 +212,10 @@ def _parse_since(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise CliError(f"--since {text!r}: use a duration like 7d or a date like 2026-12-01") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:  # the database compares UTC times: a zone may push year 1 or 9999 out of range
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise CliError(f"--since {text!r}: that date is out of range") from None
 
 
 def _entry_row(entry: AuditEntry) -> dict[str, object]:
@@ -211,16 +244,15 @@ async def _export(runtime: Runtime, fmt: str, since: datetime | None, out: TextI
 def cmd_audit_export(args: argparse.Namespace) -> int:
     settings = _settings()
     since = _parse_since(args.since)
-    _check_schema(settings)
-    runtime = _runtime(settings)
+    check_output_path(args.output)
+    _check_schema(settings, read_only=True)
+    runtime = _runtime(settings, read_only=True)
 
     async def run() -> int:
         try:
-            if args.output and args.output != "-":
-                # A CLI run with nothing else on its loop: a blocking open() is harmless here.
-                with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
-                    return await _export(runtime, args.format, since, out)
-            return await _export(runtime, args.format, since, sys.stdout)
+            # A CLI run with nothing else on its loop: a blocking open() is harmless here.
+            with open_output(args.output) as out:
+                return await _export(runtime, args.format, since, out)
         finally:
             await runtime.close()
 
@@ -243,8 +275,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     settings = _settings()
     anchors = _anchors(args.anchor or [])
-    _check_schema(settings)
-    runtime = _runtime(settings)
+    _check_schema(settings, read_only=True)
+    runtime = _runtime(settings, read_only=True)
 
     async def run() -> int:
         try:
@@ -345,8 +377,9 @@ def cmd_incident_export(args: argparse.Namespace) -> int:
     from bot.services.incidents import IncidentProblem
 
     settings = _settings()
-    _check_schema(settings)
-    runtime = _runtime(settings)
+    check_output_path(args.output)
+    _check_schema(settings, read_only=True)
+    runtime = _runtime(settings, read_only=True)
 
     async def run() -> str:
         try:
@@ -357,12 +390,10 @@ def cmd_incident_export(args: argparse.Namespace) -> int:
             await runtime.close()
 
     markdown = asyncio.run(run())
+    with open_output(args.output) as out:
+        out.write(markdown)
     if args.output and args.output != "-":
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(markdown)
         print(f"wrote the postmortem draft of incident #{args.id} to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(markdown)
     return EXIT_OK
 
 
@@ -411,8 +442,8 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
     if args.url:
         token = settings.guardrail_api_token.get_secret_value() if settings.guardrail_api_token else None
         return asyncio.run(_ask_api(args.url, token, args.environment, args.service))
-    _check_schema(settings)
-    runtime = _runtime(settings)
+    _check_schema(settings, read_only=True)
+    runtime = _runtime(settings, read_only=True)
 
     async def run() -> int:
         try:
@@ -442,15 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guardrail", description="Freeze windows, live health answers "
                                      "and incident playbooks, in Slack.")
     parser.add_argument("--version", action="version", version=f"guardrail {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
 
     serve = sub.add_parser("serve", help="run the bot (HTTP server, Socket Mode if SLACK_APP_TOKEN is set)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    serve.add_argument("--port", type=port_number, default=None, help="port (default $PORT or 3000)")
     serve.set_defaults(handler=cmd_serve)
 
-    check = sub.add_parser("check-config", help="validate the YAML configuration; exit 0 valid, 2 invalid")
+    check = sub.add_parser("check-config", help="validate the YAML configuration and the settings; exit 0 valid, "
+                           "2 invalid")
     check.add_argument("--dir", default=None, help="configuration directory (default $GUARDRAIL_CONFIG)")
+    check.add_argument("--yaml-only", action="store_true", help="check only the YAML, not the Slack and "
+                       "database settings `guardrail serve` needs (e.g. in CI without secrets)")
     check.set_defaults(handler=cmd_check_config)
 
     migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
@@ -504,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     incident_sub = incident.add_subparsers(dest="incident_command", metavar="SUBCOMMAND")
     pm = incident_sub.add_parser("export", help="write a postmortem draft (timeline, steps, outcomes) from the "
                                  "audit log")
-    pm.add_argument("id", type=int, help="incident number, as in #12")
+    pm.add_argument("id", type=incident_number, help="incident number, as in #12")
     pm.add_argument("--format", choices=["markdown"], default="markdown")
     pm.add_argument("--output", "-o", default=None, help="file to write (default stdout)")
     pm.set_defaults(handler=cmd_incident_export)
@@ -537,9 +571,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         return _usage(parser)
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except CliError as exc:
-        print(f"guardrail: {exc}", file=sys.stderr)
+        say(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        quiet_stdout()
+        say("the output was closed before everything was written (broken pipe)")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -36,9 +36,12 @@ def test_help_for_every_command() -> None:
 
 
 def test_shipped_configuration_passes_check_config() -> None:
-    result = run("check-config")
+    result = run("check-config", "--yaml-only")
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout
+    ready = run("check-config", env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert ready.returncode == 0, ready.stderr
+    assert "configuration OK" in ready.stdout and "settings OK: Slack over HTTP" in ready.stdout
 
 
 def test_a_broken_copy_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
@@ -131,7 +134,8 @@ def _bare_env(**extra: str) -> dict[str, str]:
 
 def test_dot_env_fills_the_playbooks_variables_too(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text()
+                                   + "SLACK_BOT_TOKEN=xoxb-1\nSLACK_SIGNING_SECRET=s\n")
     result = subprocess.run([sys.executable, "-m", "bot", "check-config"], capture_output=True, text=True,
                             timeout=60, cwd=tmp_path, env=_bare_env())
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,14 @@ def config_files(directory: Path) -> list[Path]:
     )
 
 
-def load_config(directory: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(directory: Path, environ: Mapping[str, str] | None = None, *,
+                skip: Collection[str] = ()) -> LoadedConfig:
     """Load, merge, interpolate and validate every YAML file in `directory`.
 
     `environ` (default: os.environ) supplies ${VAR} values. Raises ConfigInvalid
-    listing every problem found.
+    listing every problem found. Top-level sections named in `skip` are left out
+    (their defaults apply) before interpolation and validation: a read-only command
+    that never runs a check or a step need not have the playbooks' ${VAR}s set.
     """
     environ = os.environ if environ is None else environ
     directory = Path(directory)
@@ -87,7 +90,8 @@ def load_config(directory: Path, environ: Mapping[str, str] | None = None) -> Lo
     problems.extend(merged.problems)
     file_of = merged.provenance.file_of
 
-    result = interpolate(merged.data, environ)
+    data = {key: value for key, value in merged.data.items() if key not in skip}
+    result = interpolate(data, environ)
     problems.extend(ConfigProblem(file_of(loc), format_path(loc), m, h) for loc, m, h in result.problems)
 
     config: GuardrailConfig | None = None

@@ -23,7 +23,7 @@ _MYSQL = {"mysql", "mariadb", "mysql+pymysql", "mysql+aiomysql", "mariadb+pymysq
 def _parse(url: str) -> URL:
     try:
         return make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise UnsupportedDatabaseURL(f"not a database URL: {_redact(url)!r}") from exc
 
 
@@ -31,7 +31,7 @@ def _redact(url: str) -> str:
     """Password hidden, and the query dropped (drivers accept `?password=…` and key files there)."""
     try:
         return make_url(url).set(query={}).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return url.rpartition("@")[2].split("?")[0]
 
 

@@ -50,11 +50,11 @@ contexts: [{name: prod, context: {cluster: c, user: u}}]
 
 
 def test_check_config_prints_the_warnings_and_still_passes() -> None:
-    result = run("check-config", env={"HEROKU_API_TOKEN": ""})
+    result = run("check-config", "--yaml-only", env={"HEROKU_API_TOKEN": ""})
     assert result.returncode == 0, result.stderr
     assert ("warning: playbook production-incident, step disable-worker (action): heroku actions need "
             "HEROKU_API_TOKEN, which is not set") in result.stderr
-    quiet = run("check-config", env={"HEROKU_API_TOKEN": "x"})
+    quiet = run("check-config", "--yaml-only", env={"HEROKU_API_TOKEN": "x"})
     assert "HEROKU_API_TOKEN" not in quiet.stderr
 
 
@@ -103,7 +103,7 @@ def test_a_bad_kubeconfig_is_a_warning_naming_the_problem_never_a_traceback_or_t
 def test_check_config_with_a_broken_kubeconfig_warns_and_passes(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(BAD_KUBECONFIGS["ca-not-base64"][0])
-    result = run("check-config", env={"KUBECONFIG": str(kubeconfig)})
+    result = run("check-config", "--yaml-only", env={"KUBECONFIG": str(kubeconfig)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert f"kubeconfig {kubeconfig}: certificate-authority-data is not valid base64" in result.stderr

@@ -276,3 +276,20 @@ def test_hash_is_stable_and_changes_with_the_effective_config(
     # comments and formatting are not part of the effective config
     path.write_text("# a new comment\n" + path.read_text().replace("max_duration: 6d", "max_duration: 7d"))
     assert load_config(example_copy, example_env).sha256 == first.sha256
+
+
+def test_skipped_sections_are_left_out_with_their_variables(write_yaml: WriteYaml) -> None:
+    """What read-only commands load: the playbooks' ${VAR}s need not be set, the rest still counts."""
+    path = write_yaml("a.yaml", MINIMAL + 'services: [{name: db, sql: {url: "${APP_DB}"}}]\n'
+                      'playbooks: [{name: p, steps: [{id: s, label: S, action: {http: {url: "${HOOK}"}}}]}]\n'
+                      "freeze: {environments: [production, staging]}\n")
+    loaded = load_config(path.parent, {}, skip=("services", "playbooks"))
+    assert loaded.config.services == [] and loaded.config.playbooks == []
+    assert loaded.config.freeze.environments == ["production", "staging"]
+    assert {p.message for p in problems(path.parent)} == {"environment variable APP_DB is not set",
+                                                         "environment variable HOOK is not set"}
+
+    write_yaml("b.yaml", 'timezone: "${TZ_NAME}"\n')
+    with pytest.raises(ConfigInvalid) as info:
+        load_config(path.parent, {}, skip=("services", "playbooks"))
+    assert [p.message for p in info.value.problems] == ["environment variable TZ_NAME is not set"]
