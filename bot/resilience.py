@@ -63,6 +63,12 @@ ONE_SHOT = CallPolicy()
 RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0)
 
 
+class DatabaseTimeout(TimeoutError):
+    """The database did not answer within its bound (bot.db.engine has reset its pool).
+
+    Defined here, not in bot.db, so that services can recognise it without importing SQLAlchemy."""
+
+
 class OutboundTimeout(Exception):
     """An attempt took longer than its policy allows."""
 

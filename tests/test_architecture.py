@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 BOT = Path(__file__).parent.parent / "bot"
@@ -34,3 +36,12 @@ def test_services_leave_sql_to_the_db_package() -> None:
     offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
                  for path in (BOT / "services").rglob("*.py") for name in _imports(path) if name.startswith(SQL)]
     assert offenders == []
+
+
+def test_the_freeze_gate_decision_loads_without_sqlalchemy() -> None:
+    """The gate's decision and snapshot are pure: importing them pulls in no SQL library."""
+    probe = ("import sys, bot.services.freeze_gate; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True,
+                            check=True, timeout=60).stdout.strip()
+    assert loaded == "[]", loaded

@@ -31,14 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url
+from bot.resilience import DatabaseTimeout
 
 _READ_ONLY = "guardrail_read_only"
 
 log = logging.getLogger(__name__)
-
-
-class DatabaseTimeout(TimeoutError):
-    """The database did not answer within its bound (the pool has been reset)."""
 
 
 @dataclass(frozen=True)
