@@ -9,10 +9,11 @@ import importlib.metadata
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from pydantic import ValidationError
 
@@ -40,6 +41,7 @@ from bot.settings import Settings, config_environment
 # commands that use them, so `check-config` and `--help` start in a fraction of the time.
 if TYPE_CHECKING:
     from bot.db.audit import Anchor, AuditEntry, ChainVerification
+    from bot.db.migrate import SchemaState
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -83,24 +86,58 @@ def _runtime(settings: Settings, loaded: LoadedConfig | None = None, *, read_onl
         raise CliError(f"DATABASE_URL: {exc}") from None
 
 
-def _check_schema(settings: Settings, *, read_only: bool = False) -> None:
+def _check_schema(settings: Settings, *, read_only: bool = False, within: float | None = None) -> None:
+    """Refuse to run against a database that is unreachable or not migrated. `within`: seconds the
+    database gets to answer (connecting and the query; importing alembic is local work, not counted)."""
     from bot.db import migrate as migrations
     from bot.db.urls import UnsupportedDatabaseURL, redacted
 
     if read_only:  # connecting would create the missing SQLite file; `serve` reports it as not migrated
         require_database(settings.database_url)
+    limit = float("inf") if within is None else within
+
+    def state() -> SchemaState:
+        return migrations.schema_state(settings.database_url,
+                                       connect_timeout=min(settings.database_connect_timeout, limit),
+                                       statement_timeout=min(settings.database_statement_timeout, limit))
+
     try:
-        state = migrations.schema_state(settings.database_url, connect_timeout=settings.database_connect_timeout)
+        schema = _within(within, state)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
     except Exception as exc:
         raise CliError(_unreachable(settings, exc)) from None
-    if state.pending:
+    if schema.pending:
         raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
-                       f"(missing {', '.join(sorted(state.pending))}): run `guardrail migrate` first")
-    if state.newer:
+                       f"(missing {', '.join(sorted(schema.pending))}): run `guardrail migrate` first")
+    if schema.newer:
         log.warning("the database was migrated by a newer guardrail (%s); this version runs against it, as "
-                    "migrations stay compatible with the previous release", ", ".join(sorted(state.newer)))
+                    "migrations stay compatible with the previous release", ", ".join(sorted(schema.newer)))
+
+
+def _within(seconds: float | None, work: Callable[[], T]) -> T:
+    """`work()`, given up on after `seconds` (`TimeoutError`). It runs in a daemon thread, so a
+    blocking call stuck on a silent network neither delays the answer nor keeps the process alive."""
+    if seconds is None:
+        return work()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="guardrail-bounded", daemon=True).start()
+    if not finished.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _unreachable(settings: Settings, exc: Exception) -> str:
@@ -442,7 +479,8 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
     if args.url:
         token = settings.guardrail_api_token.get_secret_value() if settings.guardrail_api_token else None
         return asyncio.run(_ask_api(args.url, token, args.environment, args.service))
-    _check_schema(settings, read_only=True)
+    # Pipelines are promised an answer within seconds: the schema check gets the gate's own bound.
+    _check_schema(settings, read_only=True, within=settings.gate_timeout)
     runtime = _runtime(settings, read_only=True)
 
     async def run() -> int:

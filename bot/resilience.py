@@ -69,6 +69,12 @@ RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_RECORD_ATTEMPTS, backoff=
                             records_outcome=True)
 
 
+class DatabaseTimeout(TimeoutError):
+    """The database did not answer within its bound (bot.db.engine has reset its pool).
+
+    Defined here, not in bot.db, so that services can recognise it without importing SQLAlchemy."""
+
+
 class OutboundTimeout(Exception):
     """An attempt took longer than its policy allows."""
 

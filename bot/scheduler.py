@@ -1,12 +1,15 @@
 """APScheduler ticks that call services. Nothing else lives here.
 
-Every tick has a deadline (`TICK_DEADLINE`): a tick that hangs — on a database that stopped
-answering, say — is cut, and the next tick starts from database state as usual. A run of failing
-ticks is logged once when it starts and once when the ticks work again, not every second.
+Every tick has a deadline (`tick_deadline`): a tick that hangs — on a database that stopped
+answering, say — is cut, and the next tick starts from database state as usual. A cut tick may take
+a while to end (psycopg's cancellation cleanup); until it has, further runs of that job are skipped,
+so each job still runs one at a time. A run of failing ticks is logged once when it starts and once
+when the ticks work again, not every second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -104,11 +107,18 @@ def with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: fl
 def _with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: float,
                    metrics: Metrics | None) -> Callable[[], Awaitable[None]]:
     failing = False
+    last: asyncio.Future[object] | None = None
 
     async def run() -> None:
-        nonlocal failing
+        nonlocal failing, last
+        if last is not None and not last.done():
+            # The last run was cut but is still being cancelled: APScheduler's max_instances=1 no
+            # longer sees it, so this skip is what keeps the job from overlapping itself. The cut
+            # was logged already; the skip is not.
+            return
+        last = asyncio.ensure_future(tick())
         try:
-            await give_up_after(deadline, tick())
+            await give_up_after(deadline, last)
         except Exception as exc:
             if not failing:
                 why = (f"cut after {deadline:g}s (the database is not answering?)" if isinstance(exc, TimeoutError)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 BOT = Path(__file__).parent.parent / "bot"
@@ -44,3 +46,12 @@ def test_services_leave_metrics_to_the_edges() -> None:
                  for path in (BOT / folder).rglob("*.py") for name in _imports(path)
                  if name.startswith(("prometheus_client", "bot.metrics"))]
     assert offenders == []
+
+
+def test_the_freeze_gate_decision_loads_without_sqlalchemy() -> None:
+    """The gate's decision and snapshot are pure: importing them pulls in no SQL library."""
+    probe = ("import sys, bot.services.freeze_gate; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True,
+                            check=True, timeout=60).stdout.strip()
+    assert loaded == "[]", loaded

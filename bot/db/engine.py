@@ -31,14 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url
+from bot.resilience import DatabaseTimeout
 
 _READ_ONLY = "guardrail_read_only"
 
 log = logging.getLogger(__name__)
-
-
-class DatabaseTimeout(TimeoutError):
-    """The database did not answer within its bound (the pool has been reset)."""
 
 
 def unreachable(error: BaseException) -> bool:
@@ -135,6 +132,11 @@ class Database:
             expired.cancel()
 
     def _reset_pool(self, seconds: float) -> None:
+        # The whole pool, not just the cut connection: the usual reason for no answer is a failover
+        # without resets or a partition, and those strand every pooled connection at once — dropping
+        # only the cut one would hand the next caller the next silent one, and cost it a full bound.
+        # (The cut connection may not even be known: a hang in pre-ping happens before checkout.)
+        # A query merely slower than its bound costs reconnecting, lazily, one connection per caller.
         log.warning("database: no answer within %gs; resetting the connection pool", seconds)
         # close=False: closing a checked-out silent connection could wait on it; it is dropped instead.
         task = asyncio.ensure_future(self.engine.dispose(close=False))

@@ -39,7 +39,8 @@ class SchemaState:
     newer: frozenset[str]  # revisions the database has and this code does not know: a newer release migrated it
 
 
-def schema_state(database_url: str, *, connect_timeout: float | None = None) -> SchemaState:
+def schema_state(database_url: str, *, connect_timeout: float | None = None,
+                 statement_timeout: float | None = None) -> SchemaState:
     """Compare the database's alembic heads with this code's revisions.
 
     A head this code does not know means a newer guardrail already migrated the database (a rolling
@@ -47,12 +48,20 @@ def schema_state(database_url: str, *, connect_timeout: float | None = None) -> 
     earlier revisions, so everything this code knows is then taken as applied: the previous release
     keeps running against the new schema instead of refusing to start.
 
-    `connect_timeout` (PostgreSQL) bounds the connection, so a black-holed database fails the
-    caller quickly instead of hanging it."""
+    `connect_timeout` and `statement_timeout` (PostgreSQL, seconds) bound the connection and the
+    query, so a black-holed or stuck database fails the caller instead of hanging it. (A query
+    that never reaches the server is bounded by neither: callers with a deadline run this in a
+    thread they stop waiting for, as `freeze check` does.)"""
     script = ScriptDirectory.from_config(alembic_config(database_url))
     target = sync_url(database_url)
-    connect_args = ({"connect_timeout": max(2, round(connect_timeout))}
-                    if connect_timeout is not None and target.get_backend_name() == "postgresql" else {})
+    connect_args: dict[str, object] = {}
+    if target.get_backend_name() == "postgresql":
+        if connect_timeout is not None:
+            connect_args["connect_timeout"] = max(2, round(connect_timeout))  # libpq: whole seconds, ≥ 2
+        if statement_timeout is not None:
+            connect_args["options"] = " ".join(filter(None, [
+                str(target.query.get("options", "")),  # connect_args replace the URL's own options
+                f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"]))
     engine = create_engine(target, connect_args=connect_args)
     try:
         with engine.connect() as conn:

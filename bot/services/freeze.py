@@ -19,9 +19,9 @@ from bot.clock import Clock
 from bot.config import GuardrailConfig, format_duration
 from bot.db import freeze as tables
 from bot.db.audit import AuditKeyMissing, append_entry
-from bot.db.engine import Database, DatabaseTimeout
+from bot.db.engine import Database
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
-from bot.resilience import give_up_after
+from bot.resilience import DatabaseTimeout, give_up_after
 from bot.services import freeze_schedule as schedule
 from bot.services.access import Membership
 from bot.services.freeze_gate import DEFAULT_TIMEOUT as GATE_TIMEOUT

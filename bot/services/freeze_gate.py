@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock
-from bot.db.engine import DatabaseTimeout
+from bot.resilience import DatabaseTimeout
 from bot.services.freeze_types import Exemption, FreezeWindow, GateDecision, GateUnavailable
 
 TTL_SECONDS = 1.0

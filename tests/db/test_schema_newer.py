@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot import cli
 from bot.db import migrate
@@ -62,3 +64,23 @@ def test_a_missing_revision_still_refuses(database_url: str, tmp_path: Path, con
 
     assert cli.main(["audit", "verify"]) == 2
     assert "run `guardrail migrate` first" in capsys.readouterr().err
+
+
+def test_a_stuck_schema_query_on_postgresql_is_cut_by_statement_timeout(postgres_url: str) -> None:
+    """Another session holds alembic_version locked (a migration stuck mid-way, say): the check fails
+    after its statement_timeout instead of waiting for the lock."""
+    migrate.upgrade(postgres_url)
+    engine = create_engine(sync_url(postgres_url))
+    pool = ThreadPoolExecutor(1)
+    try:
+        with engine.begin() as locker:
+            locker.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+            check = pool.submit(migrate.schema_state, postgres_url, connect_timeout=2, statement_timeout=0.5)
+            try:
+                error = check.exception(timeout=5)
+            except TimeoutError:
+                error = None  # still waiting for the lock: released when this block ends
+        assert isinstance(error, OperationalError) and "statement timeout" in str(error), error
+    finally:
+        pool.shutdown()
+        engine.dispose()

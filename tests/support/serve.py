@@ -13,6 +13,8 @@ import httpx
 
 ROOT = Path(__file__).parent.parent.parent
 START_SECONDS = 30.0  # an interpreter start on a loaded 2-core machine
+STOP_SECONDS = 10.0  # SIGTERM to exit; then SIGKILL
+PORT_ATTEMPTS = 3  # a free port can be taken by another process before the bot binds it
 
 
 def free_port() -> int:
@@ -33,19 +35,44 @@ class ServeProcess:
         await self.proc.wait()
 
     async def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within STOP_SECONDS."""
         if self.proc.returncode is None:
             self.proc.terminate()
-            await self.proc.wait()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=STOP_SECONDS)
+            except TimeoutError:
+                await self.kill()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def _log_since(log: Path, offset: int) -> bytes:
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+class PortTaken(Exception):
+    """The port chosen was taken by another process before the bot could bind it."""
+
+
 async def start_serve(env: dict[str, str], log: Path) -> ServeProcess:
     """Start `python -m bot serve` on a free port and return once `/healthz` answers."""
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            return await _start_serve_once(env, log)
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _start_serve_once(env: dict[str, str], log: Path) -> ServeProcess:
     port = free_port()
     full = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), **env}
     with log.open("ab") as sink:  # a file, not a pipe: a pipe nobody reads would block the bot
+        before = sink.tell()  # earlier starts' output is in the same file
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
                                                     env=full, cwd=ROOT, stdout=sink, stderr=sink)
     process = ServeProcess(proc, f"http://127.0.0.1:{port}", log)
@@ -54,6 +81,8 @@ async def start_serve(env: dict[str, str], log: Path) -> ServeProcess:
     async with httpx.AsyncClient(base_url=process.url) as http:
         while loop.time() < deadline:
             if proc.returncode is not None:
+                if b"address already in use" in _log_since(log, before).lower():
+                    raise PortTaken(port)
                 raise AssertionError(f"guardrail serve exited ({proc.returncode}):\n{process.output()}")
             try:
                 if (await http.get("/healthz")).status_code == 200:
