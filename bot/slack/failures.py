@@ -22,7 +22,9 @@ from typing import Any
 
 from slack_bolt.response import BoltResponse
 
+from bot.db.engine import DatabaseTimeout
 from bot.resilience import CircuitOpen, OutboundTimeout
+from bot.services.freeze_types import GateUnavailable
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,8 @@ def _from(exc: BaseException, modules: tuple[str, ...]) -> bool:
 def classify(exc: BaseException) -> str | None:
     """"database unavailable", "Slack error `code`", or None when the cause is unknown."""
     for link in _chain(exc):
-        if _from(link, _DATABASE_MODULES):
+        # Our own bounds come first: DatabaseTimeout is chained only to the TimeoutError that cut it.
+        if isinstance(link, DatabaseTimeout | GateUnavailable) or _from(link, _DATABASE_MODULES):
             return "database unavailable"
         if isinstance(link, (OutboundTimeout, CircuitOpen)) and link.target.startswith("slack:"):
             return f"Slack error: {link}"
