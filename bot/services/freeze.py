@@ -68,7 +68,7 @@ class FreezeService:
         self.announcer: Announcer = announcer or NoAnnouncer()
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
-        self._listing = UpcomingSnapshot(self._load_upcoming)
+        self._listing = UpcomingSnapshot(self._load_upcoming, timeout=db.bounds.operation)
         self._ticker = FreezeTicker(db, clock, config, notify=self._announce, on_change=self._changed)
 
     @property
