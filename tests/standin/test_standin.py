@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from .blocks import blocks_text
 from .client import SlackEventsClient
-from .fake_slack import DEFAULT_TOKEN, FakeSlack
+from .fake_slack import DEFAULT_TOKEN, AmbiguousWait, FakeSlack
 from .recorder import BEGINNING
 from .server import serve_asgi
 
@@ -362,6 +362,26 @@ async def test_waits_after_an_action_ignore_what_earlier_actions_caused(
     assert fake_slack.calls_to("chat.postMessage")[-1] is second
     assert second_response.name == "deploy" and fake_slack.responses[-1] is second_response
     assert fake_slack.responses_after(fake_slack.last_action) == [second_response]
+
+
+async def test_with_two_clients_the_default_cursor_refuses_and_each_client_keeps_its_own(
+    fake_slack: FakeSlack, replier: SlackEventsClient
+) -> None:
+    """Two replicas, one stand-in: B's request would move the shared cursor past what A caused, so a
+    wait without `after=` is refused; each client's `last_action` (or a mark) says which is meant."""
+    async with SlackEventsClient(str(replier.http.base_url), SECRET, fake_slack) as other:
+        await replier.slash("/deploy", "api")
+        mine = replier.last_action
+        await other.slash("/deploy", "web")
+        with pytest.raises(AmbiguousWait):
+            await fake_slack.wait_for("chat.postMessage")
+        with pytest.raises(AmbiguousWait):
+            await fake_slack.wait_for_response()
+        assert other.last_action.calls >= mine.calls
+        posts = [await fake_slack.wait_for("chat.postMessage", after=mark) for mark in (mine, other.last_action)]
+        assert all(p.args["text"] == "on it" for p in posts)
+    await replier.slash("/deploy", "api")   # the other client is closed: the default is unambiguous again
+    await fake_slack.wait_for_response(lambda r: r.text == "on it")
 
 
 async def test_response_url_posts_are_recorded(fake_slack: FakeSlack) -> None:
