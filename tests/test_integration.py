@@ -15,7 +15,7 @@ from tests.support.bot import API_TOKEN, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_heroku import TOKEN as HEROKU_TOKEN
 from tests.support.fake_heroku import FakeHeroku
-from tests.support.incidents import is_new, text_of, value_of
+from tests.support.incidents import text_of, value_of
 
 
 def _closed_port() -> int:
@@ -69,13 +69,13 @@ async def test_are_we_down_to_incident_to_heroku_step_and_undo(
         assert "v1.4.2" in text and "ci" in text   # the last deploy
 
         # The Declare button starts the incident, pre-filled with what is down.
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         declare_value = next(e["value"] for b in answer.args["blocks"] if b["type"] == "actions"
                              for e in b["elements"] if e["action_id"] == "health.declare_incident")
         assert json.loads(declare_value)["services"] == ["api"]
         await bot.slack.block_action("health.declare_incident", declare_value, user_id="U0CAROL",
                                      channel_id="C0GENERAL", message_ts=answer.response["ts"])
-        created = await fake_slack.wait_for("conversations.create", fresh)
+        created = await fake_slack.wait_for("conversations.create", after=fresh)
         channel = str(created.response["channel"]["id"])
         await fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == channel
                                   and "Disable worker" in blocks_text(c.args.get("blocks") or []))
@@ -86,9 +86,9 @@ async def test_are_we_down_to_incident_to_heroku_step_and_undo(
                                      user_id="U0CAROL", channel_id=channel)
         override = await fake_slack.wait_for_response(lambda r: "frozen" in str(r.text))
         button = override.body["blocks"][-1]["elements"][0]
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "succeeded" in text_of(c))
+        await fake_slack.wait_for("chat.postMessage", lambda c: "succeeded" in text_of(c), after=fresh)
         assert heroku.apps["acme-prod"].formation["worker"]["quantity"] == 0
         assert any("freeze_override" in e.action for e in await bot.runtime.audit.latest(30))
 
@@ -98,9 +98,9 @@ async def test_are_we_down_to_incident_to_heroku_step_and_undo(
                                      channel_id=channel)
         override = await fake_slack.wait_for_response(lambda r: "dynos to 3" in str(r.body.get("blocks")))
         button = override.body["blocks"][-1]["elements"][0]
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await bot.slack.block_action(button["action_id"], button["value"], user_id="U0ERIN", channel_id=channel)
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "Undo of" in text_of(c)
-                                  and "succeeded" in text_of(c))
+        await fake_slack.wait_for("chat.postMessage", lambda c: "Undo of" in text_of(c)
+                                  and "succeeded" in text_of(c), after=fresh)
         assert heroku.apps["acme-prod"].formation["worker"]["quantity"] == 3
         assert (await bot.runtime.audit.verify()).ok

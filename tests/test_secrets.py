@@ -32,7 +32,7 @@ from tests.actions.conftest import FakeHook
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
-from tests.support.incidents import declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import declare, incident_bot, incident_config, text_of
 from tests.support.targets import closed_port, target_server
 
 SECRETS = {
@@ -132,9 +132,9 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
             channel = await declare(bot)
             await bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
             await bot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
-            fresh = is_new(bot.fake)
+            fresh = bot.fake.mark()
             await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
-            await bot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+            await bot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
 
             question = bot.fake.next_ts()
             await bot.slack.message("are we down?", ts=question)

@@ -69,7 +69,7 @@ class FreezeService:
         self.outbox = outbox
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
-        self._listing = UpcomingSnapshot(self._load_upcoming)
+        self._listing = UpcomingSnapshot(self._load_upcoming, timeout=db.bounds.operation)
         self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notices, kick=self._kick,
                                     on_change=self._changed)
 

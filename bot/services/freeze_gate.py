@@ -11,15 +11,15 @@ number of windows in force.
 
 The reload is bounded: an asker waits at most `timeout` seconds for it, then gets `GateUnavailable`
 (the API answers 503, `freeze check` exits 2). No lock is held across the load: askers share the
-loading task and each waits on it with its own deadline; a load still running `timeout` after it
-began is given up on, so the next asker starts a fresh one. A stale snapshot is never used to
+loading task and each waits on it with its own deadline (`shared_load.SharedLoad`); a load still
+running `timeout` after it began is given up on, so the next asker starts a fresh one. A stale snapshot is never used to
 answer: failing closed is the rule (a window created on another replica during the outage would
 be missed by a stale "not frozen").
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock
-from bot.resilience import DatabaseTimeout
 from bot.services.freeze_types import Exemption, FreezeWindow, GateDecision, GateUnavailable
+from bot.services.shared_load import SharedLoad
 
 TTL_SECONDS = 1.0
 HORIZON = timedelta(minutes=5)
@@ -112,17 +112,19 @@ class GateSnapshot:
         self._load = load
         self._clock = clock
         self._monotonic = monotonic
-        self.timeout = timeout
         self._snapshot: _Snapshot | None = None
         self._generation = 0
-        self._loading: asyncio.Task[_Snapshot] | None = None
-        self._loading_since = 0.0  # event-loop time the current load began
+        self._loads: SharedLoad[_Snapshot] = SharedLoad(timeout)
+
+    @property
+    def timeout(self) -> float:
+        return self._loads.timeout
 
     def invalidate(self) -> None:
         """Forget the snapshot (after a local write), so the next question reads the database."""
         self._snapshot = None
         self._generation += 1
-        self._loading = None  # a load begun before the write may miss it: don't let askers join it
+        self._loads.forget()  # a load begun before the write may miss it: don't let askers join it
 
     async def decide(self, environment: str, service: str | None) -> GateDecision:
         """The decision now; `GateUnavailable` when the database cannot tell within `timeout`."""
@@ -133,22 +135,12 @@ class GateSnapshot:
         return snapshot.decide(environment, service, now)
 
     async def _reload(self, now: datetime) -> _Snapshot:
-        loop = asyncio.get_running_loop()
-        task = self._loading
-        if task is None or task.done() or loop.time() - self._loading_since >= self.timeout:
-            task = self._loading = loop.create_task(self._load_snapshot(now, self._generation))
-            task.add_done_callback(_retrieve)
-            self._loading_since = loop.time()
-        remaining = self._loading_since + self.timeout - loop.time()
-        done, _ = await asyncio.wait({task}, timeout=max(remaining, 0.0))
-        if not done:
-            raise GateUnavailable(f"the database did not answer within {self.timeout:g}s")
-        error = task.exception() if not task.cancelled() else TimeoutError()
-        if error is None:
-            return task.result()
-        if isinstance(error, TimeoutError | DatabaseTimeout):
-            raise GateUnavailable(f"the database did not answer within {self.timeout:g}s")
-        raise GateUnavailable(f"the database could not be read ({type(error).__name__})")
+        try:
+            return await self._loads.get(functools.partial(self._load_snapshot, now, self._generation))
+        except TimeoutError:   # our wait, or the database's own bound (DatabaseTimeout)
+            raise GateUnavailable(f"the database did not answer within {self.timeout:g}s") from None
+        except Exception as error:
+            raise GateUnavailable(f"the database could not be read ({type(error).__name__})") from None
 
     async def _load_snapshot(self, now: datetime, generation: int) -> _Snapshot:
         try:
@@ -158,12 +150,7 @@ class GateSnapshot:
             raise
         snapshot = _Snapshot(now, self._monotonic(), tuple(windows), tuple(exemptions))
         # Kept only when nothing was written meanwhile and no newer load replaced this slow one.
-        if generation == self._generation and asyncio.current_task() is self._loading:
+        if generation == self._generation and self._loads.is_current():
             self._snapshot = snapshot
         return snapshot
 
-
-def _retrieve(task: asyncio.Task[_Snapshot]) -> None:
-    """Mark a failed load's exception as seen, even when every asker had given up on it."""
-    if not task.cancelled():
-        task.exception()

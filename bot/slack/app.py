@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.db import deliveries
 from bot.runtime import Runtime
 from bot.slack import audit, freeze, health, incidents
-from bot.slack.connection import SlackConnection
+from bot.slack.connection import SlackConnection, installed_bot_user
 from bot.slack.directory import SlackUserGroups
 from bot.slack.failures import error_handler
 from bot.slack.outbox import SlackCourier
@@ -74,6 +74,7 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
         return bool(await reply(text=text, response_type="ephemeral", replace_original=False))
 
     app.error(error_handler(tell))
+    app.middleware(_drop_own_events(connection))
     app.middleware(_replies(connection))
     app.middleware(_drop_redeliveries(runtime))
     runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
@@ -91,6 +92,24 @@ def _replies(connection: SlackConnection) -> Callable[..., Awaitable[Any]]:
     async def middleware(body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]) -> None:
         context["respond"] = reply_for(body, context, context.client, connection.session)
         await next()
+
+    return middleware
+
+
+def _drop_own_events(connection: SlackConnection) -> Callable[..., Awaitable[Any]]:
+    """While the token is unverified, acknowledge and drop the bot's own messages (see
+    `SlackConnection.own_event`), and give listeners the bot user the event names."""
+
+    async def middleware(body: dict[str, Any], context: Any,
+                         next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        if connection.identity is None:
+            if connection.own_event(body):
+                log.debug("dropping the bot's own event while its token is unverified")
+                return BoltResponse(status=200, body="")
+            if not context.get("bot_user_id") and (bot_user := installed_bot_user(body)):
+                context["bot_user_id"] = bot_user   # so a mention in a message is answered once, as a mention
+        await next()
+        return None
 
     return middleware
 

@@ -9,6 +9,11 @@ redelivers after 3 s) and then saw "Please reinstall this app". Here `auth.test`
 without retries; its answer is cached for good. If it failed, requests are authorized with the
 configured token alone (the bot's own user id unknown) and the check is repeated in the background
 at most once per `RECHECK_AFTER` — a request never waits on it.
+
+While unverified, Bolt cannot tell the bot's own messages from anyone else's (its ignore-self-events
+middleware compares with the ids auth.test would have given), and the message listener could
+answer itself. `own_event` stands in: every event names the bot it is delivered to (its
+`authorizations`), and a message carrying a `bot_id` is never a person's question.
 """
 
 from __future__ import annotations
@@ -94,6 +99,19 @@ class SlackConnection:
             user_id=user_id,
         )
 
+    def own_event(self, body: dict[str, Any]) -> bool:
+        """While the token is unverified: whether `body` is a message or mention the bot itself (or
+        any bot) sent, which Bolt's ignore-self-events cannot see without the bot's ids."""
+        if self.identity is not None or body.get("type") != "event_callback":
+            return False
+        event = body.get("event")
+        if not isinstance(event, dict) or event.get("type") not in ("message", "app_mention"):
+            return False
+        if event.get("bot_id"):
+            return True
+        user = event.get("user")
+        return user is not None and user == installed_bot_user(body)
+
     @property
     def recheck(self) -> asyncio.Task[None] | None:
         """The background re-check of the token, if one was started (tests await it)."""
@@ -103,3 +121,11 @@ class SlackConnection:
         if self._monotonic() < self._next_check or (self._check is not None and not self._check.done()):
             return
         self._check = asyncio.create_task(self.verify(client), name="slack-auth-recheck")
+
+
+def installed_bot_user(body: dict[str, Any]) -> str | None:
+    """The bot user an event is delivered to, from its `authorizations` (None when not named)."""
+    for entry in body.get("authorizations") or ():
+        if isinstance(entry, dict) and entry.get("is_bot") and isinstance(entry.get("user_id"), str):
+            return str(entry["user_id"])
+    return None

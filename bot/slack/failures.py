@@ -22,8 +22,9 @@ from typing import Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.resilience import CircuitOpen, OutboundTimeout
+from bot.resilience import CircuitOpen, DatabaseTimeout, OutboundTimeout
 from bot.services.audit import AuditKeyMissing
+from bot.services.freeze_types import GateUnavailable
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def classify(exc: BaseException) -> str | None:
         if isinstance(link, AuditKeyMissing):
             return ("the audit log is signed with GUARDRAIL_AUDIT_KEY and this guardrail has none: "
                     "an admin must set it")
-        if _from(link, _DATABASE_MODULES):
+        # Our own bounds come first: DatabaseTimeout is chained only to the TimeoutError that cut it.
+        if isinstance(link, DatabaseTimeout | GateUnavailable) or _from(link, _DATABASE_MODULES):
             return "database unavailable"
         if isinstance(link, (OutboundTimeout, CircuitOpen)) and link.target.startswith("slack:"):
             return f"Slack error: {link}"

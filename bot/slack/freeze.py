@@ -65,6 +65,8 @@ def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
     return {"environment": environment, "starts_at": starts_at, "ends_at": ends_at, "reason": reason}, errors
 
 
+Say = Callable[..., Awaitable[None]]  # say(text, blocks=None): the ephemeral answer
+
 _FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freeze_view.FORM_START_DATE,
                  "ends_at": freeze_view.FORM_END_TIME, "reason": freeze_view.FORM_REASON}
 
@@ -85,6 +87,22 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except grammar.GrammarError as exc:
             await say(f"{exc}\n{grammar.USAGE}")
             return
+        if isinstance(request, grammar.OpenForm):
+            # Outside the post-ack bound: the trigger_id lives 3 s and must not queue behind answers.
+            try:
+                await open_form(command)
+            except Exception as exc:
+                log.warning("could not open the /freeze new form: %s", exc)
+                async with after_ack(app):
+                    await say("I could not open the form just now; type the window instead, e.g. "
+                              "`/freeze from tomorrow 09:00 until 12:00 Release`.")
+            return
+        async with after_ack(app):
+            await answer(request, command, say)
+
+    async def answer(request: grammar.FreezeRequest, command: SlashCommand, say: Say) -> None:
+        tz = runtime.config.tz
+        now = runtime.clock.now()
         try:
             if isinstance(request, grammar.ListWindows):
                 text, rendered = freeze_view.render_list(await freezes.upcoming(), runtime.config.freeze, tz, now)
@@ -115,14 +133,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 changed(f"exemption #{exemption.id} was requested")
                 await say(f"Asked for exemption #{exemption.id}; another responder must approve it in "
                           f"<#{runtime.config.channels.deploys}>.")
-            elif isinstance(request, grammar.OpenForm):
-                try:
-                    await open_form(command)
-                except Exception as exc:
-                    log.warning("could not open the /freeze new form: %s", exc)
-                    await say("I could not open the form just now; type the window instead, e.g. "
-                              "`/freeze from tomorrow 09:00 until 12:00 Release`.")
-            else:
+            elif isinstance(request, grammar.ShowUsage):
                 await say(request.message)
         except FreezeRefused as exc:
             await say(exc.message)
@@ -138,8 +149,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.command(Command.FREEZE.value)
     async def freeze_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
-        async with after_ack(app):
-            await handle(SlashCommand.parse(body), respond)
+        await handle(SlashCommand.parse(body), respond)
 
     @app.view(freeze_view.NEW_FORM)
     async def freeze_form(ack: Ack, body: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from bot.actions import build_action
 from tests.actions.conftest import FakeHook
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
-from tests.support.incidents import declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import declare, incident_bot, incident_config, text_of
 
 BODY_TOKEN = "s3cr3t-body-0a1b2c3d4e5f"
 QUERY_TOKEN = "qs3cr3t"
@@ -39,9 +39,9 @@ async def test_tokens_in_an_http_step_never_reach_slack_or_the_audit_log(
             await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL",
                                               channel_id=channel)
             await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
-            fresh = is_new(ibot.fake)
+            fresh = ibot.fake.mark()
             await ibot.bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
-            await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+            await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
             audit = await ibot.bot.runtime.audit.latest(50)
             seen_in_slack = repr([c.args for c in ibot.fake.calls]) + repr([r.body for r in ibot.fake.responses])
     [request] = hook.requests

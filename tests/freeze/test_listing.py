@@ -13,11 +13,12 @@ from sqlalchemy import event
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.db import migrate
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseBounds, DatabaseTimeout
 from bot.services.freeze import FreezeService
 from bot.services.freeze_listing import TTL_SECONDS, UpcomingSnapshot
 from bot.services.freeze_types import FreezeWindow
 from tests.support.bot import write_config
+from tests.support.tcp_proxy import faulty_proxy
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -99,3 +100,26 @@ async def test_listing_asks_the_database_once_for_many_commands(database_url: st
         assert cancelled.id not in [w.id for w in await freezes.upcoming()]
     finally:
         await db.dispose()
+
+
+async def test_askers_during_a_black_hole_all_fail_after_one_bound_not_one_after_another(
+        postgres_url: str, tmp_path: Path) -> None:
+    """The database accepts connections and never answers: five `/freeze list`s at once share the
+    one load and all get `DatabaseTimeout` after one bound (behind a lock they took five bounds)."""
+    migrate.upgrade(postgres_url)
+    bound = 0.5
+    async with faulty_proxy(postgres_url) as proxy:
+        db = Database(proxy.url_for(postgres_url), DatabaseBounds(operation=bound, connect=2))
+        freezes = FreezeService(db, SystemClock(), load_config(write_config(tmp_path / "config"), {}).config)
+        try:
+            proxy.mode = "blackhole"
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            results = await asyncio.gather(*(freezes.upcoming() for _ in range(5)), return_exceptions=True)
+            took = loop.time() - started
+            assert all(isinstance(r, DatabaseTimeout) for r in results), results
+            assert proxy.accepted == 1, proxy.accepted          # one load tried to connect, not five
+            assert took < 2 * bound, took
+        finally:
+            proxy.mode = "refuse"
+            await db.dispose()

@@ -19,7 +19,7 @@ from tests.standin.client import SlackEventsClient
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
-from tests.support.incidents import SRE_GROUP, is_new, text_of
+from tests.support.incidents import SRE_GROUP, text_of
 from tests.support.serve import ServeProcess, start_serve
 
 LEASE_SECONDS = 2  # GUARDRAIL_STEP_LEASE_SECONDS for the subprocess: renewed every 1/3 s
@@ -70,25 +70,25 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
             first = await start_serve(env, tmp_path / "serve.log")
             running.append(first)
             async with SlackEventsClient(first.url, SIGNING_SECRET, fake_slack) as slack:
-                fresh = is_new(fake_slack)
+                fresh = fake_slack.mark()
                 await slack.slash("/incident", "declare API returns 500s sev1", user_id="U0CAROL")
-                created = await fake_slack.wait_for("conversations.create", fresh, timeout=15)
+                created = await fake_slack.wait_for("conversations.create", timeout=15, after=fresh)
                 channel = str(created.response["channel"]["id"])
-                await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "Playbook" in text_of(c),
-                                          timeout=15)
+                await fake_slack.wait_for("chat.postMessage", lambda c: "Playbook" in text_of(c),
+                                          timeout=15, after=fresh)
                 await slack.block_action(RUN, newest_run_value(fake_slack, channel), user_id="U0CAROL",
                                          channel_id=channel)
                 await asyncio.wait_for(reached.wait(), timeout=15)
             await first.kill()  # kill -9 while the rollback is in flight
 
-            after_crash = is_new(fake_slack)
+            after_crash = fake_slack.mark()
             second = await start_serve(env, tmp_path / "serve.log")
             running.append(second)
             told = await fake_slack.wait_for(
-                "chat.postMessage", lambda c: after_crash(c) and "was *interrupted*" in text_of(c), timeout=30)
+                "chat.postMessage", lambda c: "was *interrupted*" in text_of(c), timeout=30, after=after_crash)
             assert "Roll back last deploy" in text_of(told) and "may already have reached its target" in text_of(told)
-            await fake_slack.wait_for("chat.update", lambda c: after_crash(c) and "⚠️ interrupted" in blocks_text(
-                c.args["blocks"]), timeout=10)
+            await fake_slack.wait_for("chat.update", lambda c: "⚠️ interrupted" in blocks_text(
+                c.args["blocks"]), timeout=10, after=after_crash)
             assert "⚠️ interrupted" in blocks_text(fake_slack.messages_in(channel)[1]["blocks"])
 
             db = Database(database_url)

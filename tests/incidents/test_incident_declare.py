@@ -15,7 +15,6 @@ from tests.support.incidents import (
     declare,
     incident_bot,
     incident_config,
-    is_new,
     text_of,
     value_of,
 )
@@ -127,9 +126,9 @@ async def test_unknown_subcommands_and_wrong_channels_get_usage(ibot: IncidentBo
 
 async def test_the_health_answers_button_declares_for_the_failing_services(ibot: IncidentBot) -> None:
     bot = ibot.bot
-    fresh = is_new(bot.fake)
+    fresh = bot.fake.mark()
     await bot.slack.block_action("health.declare_incident", '{"services": ["api", "jobs"]}', user_id="U0DAVE")
-    created = await bot.fake.wait_for("conversations.create", fresh)
+    created = await bot.fake.wait_for("conversations.create", after=fresh)
     assert created.args["name"] == "inc-20261130-api-jobs-down"
     link = await bot.fake.wait_for_response(lambda r: "declared by" in str(r.body.get("text")))
     assert "api, jobs down" in link.body["text"] and "<@U0DAVE>" in link.body["text"]
@@ -150,9 +149,9 @@ async def test_when_slack_refuses_the_playbook_message_the_declarer_is_told_how_
     hint = await bot.fake.wait_for_response(lambda r: "/incident playbook" in str(r.body.get("text")))
     assert hint.body["response_type"] == "ephemeral" and "rate_limited_internal" in hint.body["text"]
     assert (await bot.runtime.incidents.in_channel(channel)) is not None
-    fresh = is_new(bot.fake)
+    fresh = bot.fake.mark()
     await bot.slack.slash("/incident", "playbook", user_id="U0CAROL", channel_id=channel)
-    posted = await bot.fake.wait_for("chat.postMessage", fresh)
+    posted = await bot.fake.wait_for("chat.postMessage", after=fresh)
     assert "Roll back last deploy" in blocks_text(posted.args["blocks"])
 
 

@@ -18,7 +18,6 @@ from tests.support.incidents import (
     declare,
     incident_bot,
     incident_config,
-    is_new,
     text_of,
 )
 
@@ -44,9 +43,9 @@ async def test_a_sev1_freezes_deploys_its_own_fixes_still_run_and_resolve_offers
     assert "Deploys are frozen for this incident (freeze #101)" in header
 
     # the incident's own freeze does not ask for the freeze override
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["rollback"] == 1
 
     await ibot.bot.slack.slash("/incident", "resolve fixed", user_id="U0CAROL", channel_id=channel)

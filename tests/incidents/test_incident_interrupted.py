@@ -23,7 +23,6 @@ from tests.support.incidents import (
     incident_bot,
     incident_config,
     install,
-    is_new,
     text_of,
     value_of,
 )
@@ -53,13 +52,13 @@ async def test_a_dead_run_is_shown_interrupted_in_the_thread_the_playbook_the_st
     bot.clock.advance(lease_of(bot) - timedelta(seconds=1))
     assert await bot.runtime.incidents.sweep_interrupted() == []  # the lease still runs: not yet
 
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     bot.clock.advance(timedelta(seconds=2))
     await bot.runtime.incidents.sweep_interrupted()  # (or the scheduler's sweep, if it ticked first)
-    told = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    told = await ibot.fake.wait_for("chat.postMessage", lambda c: "was *interrupted*" in text_of(c), after=fresh)
     assert "Roll back last deploy" in text_of(told) and "may already have reached its target" in text_of(told)
     assert told.args["thread_ts"] == ibot.fake.messages_in(channel)[1]["ts"]
-    await ibot.fake.wait_for("chat.update", lambda c: fresh(c) and "interrupted" in blocks_text(c.args["blocks"]))
+    await ibot.fake.wait_for("chat.update", lambda c: "interrupted" in blocks_text(c.args["blocks"]), after=fresh)
     assert "⚠️ interrupted" in blocks_text(ibot.fake.messages_in(channel)[1]["blocks"])
 
     [entry] = [e for e in await bot.runtime.audit.latest(10) if e.action == "incident.step.interrupted"]
@@ -95,11 +94,11 @@ async def test_running_an_interrupted_step_again_needs_a_confirmation_that_it_ma
     assert button["text"]["text"] == "Run again anyway"
     assert "may already have reached the target" in button["confirm"]["text"]["text"]
 
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
-    started = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "started by <@U0DAVE>" in text_of(c))
+    started = await ibot.fake.wait_for("chat.postMessage", lambda c: "started by <@U0DAVE>" in text_of(c), after=fresh)
     assert "Run 1 was interrupted" in text_of(started)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["verify"] == 1
     started_entries = [e for e in await bot.runtime.audit.latest(10) if e.action == "incident.step.started"]
     assert sorted((e.details["attempt"], e.details["after_interrupted"]) for e in started_entries) == [
@@ -123,7 +122,7 @@ async def test_two_replicas_sweeping_at_once_mark_a_dead_run_interrupted_once(
         await claim_and_die(one, "rollback")
         await claim_and_die(one, "disable-worker")
         clock.advance(lease_of(one) + timedelta(seconds=1))
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         rounds = await asyncio.gather(*(bot.runtime.incidents.sweep_interrupted()
                                         for _ in range(3) for bot in (one, two)))
         won = sorted((run.key, run.attempt) for found in rounds for run in found)
@@ -133,11 +132,11 @@ async def test_two_replicas_sweeping_at_once_mark_a_dead_run_interrupted_once(
             ("disable-worker", 1), ("rollback", 1)]
         assert len(won) <= 2 and len(set(won)) == len(won)
         def told(c: Call, label: str = "") -> bool:
-            return fresh(c) and "was *interrupted*" in text_of(c) and label in text_of(c)
+            return "was *interrupted*" in text_of(c) and label in text_of(c)
 
         for label in ("Roll back last deploy", "Disable worker"):
-            await fake_slack.wait_for("chat.postMessage", lambda c, x=label: told(c, x))
-        assert len([c for c in fake_slack.calls_to("chat.postMessage") if told(c)]) == 2
+            await fake_slack.wait_for("chat.postMessage", lambda c, x=label: told(c, x), after=fresh)
+        assert len([c for c in fake_slack.calls_to("chat.postMessage", after=fresh) if told(c)]) == 2
         assert (await one.runtime.audit.verify()).ok
         assert "⚠️ interrupted" in blocks_text(fake_slack.messages_in(channel)[1]["blocks"])
 
@@ -158,10 +157,10 @@ async def test_a_dead_run_the_sweep_cannot_mark_is_logged_and_skipped_and_the_ot
                 "VALUES (999, 'rollback', 'running', 1, 'U0GONE', :at, :at)"), {"at": clock.now()})
         await claim_and_die(bot)
         clock.advance(lease_of(bot) + timedelta(seconds=1))
-        fresh = is_new(ibot.fake)
+        fresh = ibot.fake.mark()
         [marked] = await bot.runtime.incidents.sweep_interrupted()
         assert (marked.incident.id, marked.key) == (1, "rollback")
-        await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+        await ibot.fake.wait_for("chat.postMessage", lambda c: "was *interrupted*" in text_of(c), after=fresh)
         [skipped] = [r for r in caplog.records if "could not mark step rollback of incident 999" in r.getMessage()]
         assert skipped.levelname == "ERROR" and "does not exist" in skipped.getMessage()
         assert await bot.runtime.incidents.sweep_interrupted() == []

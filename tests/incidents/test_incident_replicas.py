@@ -24,18 +24,13 @@ async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: s
         rounds = 6
         for n in range(rounds):
             value = value_of(one, channel, "incident.step.run:verify")
-            done_before = sum("* succeeded after" in text_of(c) for c in fake_slack.calls_to("chat.postMessage"))
-            refused_before = sum("⛔" in str(r.text) for r in fake_slack.responses)
+            mark = fake_slack.mark()   # two clients act: wait for what came after both, not after the last
             await asyncio.gather(
                 one.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
                 two.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
             )
-            await fake_slack.wait_for(
-                "chat.postMessage",
-                lambda c, k=done_before: sum("* succeeded after" in text_of(x)
-                                             for x in fake_slack.calls_to("chat.postMessage")) > k)
-            await fake_slack.wait_for_response(
-                lambda r, k=refused_before: sum("⛔" in str(x.text) for x in fake_slack.responses) > k)
+            await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
+            await fake_slack.wait_for_response(lambda r: "⛔" in str(r.text), after=mark)
             assert actions.runs["verify"] == n + 1
         started = [e for e in await one.runtime.audit.latest(100) if e.action == "incident.step.started"]
         assert [e.details["attempt"] for e in started] == list(range(1, rounds + 1))
@@ -53,16 +48,18 @@ async def test_two_replicas_resolving_at_once_resolve_the_incident_once(postgres
         install(two, FakeActions(), FakeFreezes())
         rounds = 4
         for n in range(rounds):
+            mark = fake_slack.mark()
             channel = await declare(one, f"Checkout fails {n} sev2")
-            await fake_slack.wait_for_response(lambda r, k=n: f"Incident #{k + 1} declared" in str(r.text))
-            before = len(fake_slack.responses)
+            await fake_slack.wait_for_response(lambda r, k=n: f"Incident #{k + 1} declared" in str(r.text), after=mark)
+            mark = fake_slack.mark()   # two clients act: wait for what came after both, not after the last
             await asyncio.gather(
                 one.slack.slash("/incident", "resolve rolled back", user_id="U0CAROL", channel_id=channel),
                 two.slack.slash("/incident", "resolve rolled back", user_id="U0DAVE", channel_id=channel),
             )
             await fake_slack.wait_for_response(
-                lambda r, k=before: sum(1 for x in fake_slack.responses[k:] if "resolved" in str(x.text)) >= 2)
-            replies = [str(r.text) for r in fake_slack.responses[before:]]
+                lambda r, m=mark: sum(1 for x in fake_slack.responses_after(m) if "resolved" in str(x.text)) >= 2,
+                after=mark)
+            replies = [str(r.text) for r in fake_slack.responses_after(mark)]
             assert sum("resolved after" in t for t in replies) == 1, replies
             assert sum("was already resolved" in t for t in replies) == 1, replies
         resolved = [e for e in await one.runtime.audit.latest(100) if e.action == "incident.resolved"]

@@ -13,7 +13,7 @@ from bot.actions.base import ActionContext, ActionOutcome
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
-from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, text_of
 
 RUN = "incident.step.run:"
 
@@ -27,18 +27,18 @@ async def test_a_step_runs_even_when_slack_times_out_around_it(
         channel = await declare(ibot.bot)
         # chat.update hangs past the client's timeout: the "running" refresh raises a timeout, not SlackApiError
         fake_slack.delay("chat.update", 1.0)
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+        await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
         assert ibot.actions.runs["rollback"] == 1
 
         # now the thread posts time out: the run still executes and the playbook message shows the result
         fake_slack.delay("chat.update", 0)
         fake_slack.delay("chat.postMessage", 1.0)
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await ibot.bot.slack.block_action(RUN + "verify", user_id="U0CAROL", channel_id=channel)
-        await fake_slack.wait_for("chat.update", lambda c: fresh(c) and "Verify database and queue*\n✅ succeeded"
-                                  in blocks_text(c.args["blocks"]))
+        await fake_slack.wait_for("chat.update", lambda c: "Verify database and queue*\n✅ succeeded"
+                                  in blocks_text(c.args["blocks"]), after=fresh)
         fake_slack.delay("chat.postMessage", 0)
         assert ibot.actions.runs["verify"] == 1
         incident = await ibot.bot.runtime.incidents.get(1)
@@ -70,9 +70,9 @@ async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(ibot: Incident
     channel = await declare(ibot.bot)
     await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
     preview = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
-    done = await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    done = await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     for shown in (str(preview.text), text_of(done)):
         assert "s3cret" not in shown
         assert '"status": 200' in shown and '"user": "deployer"' in shown and "[redacted]" in shown

@@ -35,7 +35,6 @@ from tests.support.incidents import (
     declare,
     incident_config,
     install,
-    is_new,
     text_of,
 )
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
@@ -93,20 +92,20 @@ async def test_the_result_of_a_step_lands_after_the_database_refused_connections
     async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
         bot, fake = s.ibot.bot, s.ibot.fake
         s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
-        fresh = is_new(fake)
+        fresh = fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
         # the action ended; the database still refuses: the thread hears the result is held, not lost
         waiting = await fake.wait_for("chat.postMessage",
-                                      lambda c: fresh(c) and "not taking the result yet" in text_of(c), timeout=15)
+                                      lambda c: "not taking the result yet" in text_of(c), timeout=15, after=fresh)
         assert "Roll back last deploy succeeded" in text_of(waiting)
         await asyncio.sleep(OUTAGE_SECONDS)  # the outage goes on (this is the fault, not a wait)
         assert s.proxy.mode == "refuse"
         s.proxy.mode = "pass"
 
-        done = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
-                                   timeout=20)
+        done = await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
+                                   timeout=20, after=fresh)
         assert "recorded once the database was back" in text_of(done)
-        await fake.wait_for("chat.update", lambda c: fresh(c) and "✅ succeeded" in blocks_text(c.args["blocks"]))
+        await fake.wait_for("chat.update", lambda c: "✅ succeeded" in blocks_text(c.args["blocks"]), after=fresh)
         incident = await bot.runtime.incidents.get(1)
         assert incident is not None
         [rollback] = (await bot.runtime.incidents.playbook_view(incident)).steps
@@ -169,10 +168,10 @@ async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_t
         steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
         steps.keep_trying_every = 0.2
         s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
-        fresh = is_new(fake)
+        fresh = fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
-        kept = await fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
-                                   timeout=15)
+        kept = await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
+                                   timeout=15, after=fresh)
         assert "*Not recorded yet*" in text_of(kept) and "check the target before running it again" in text_of(kept)
         assert not [r for r in caplog.records if "STEP RESULT NOT RECORDED" in r.getMessage()]  # still held
         await asyncio.sleep(1.0)  # the outage outlasts several background tries (the fault, not a wait)
@@ -183,10 +182,10 @@ async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_t
 
     async with running_bot(database_url=postgres_url, config_dir=tmp_path / "config", fake=fake_slack, clock=clock,
                            migrate_first=False) as later:
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         clock.advance(later.runtime.incidents.leases.lease + timedelta(seconds=1))
         await later.runtime.incidents.sweep_interrupted()
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+        await fake_slack.wait_for("chat.postMessage", lambda c: "was *interrupted*" in text_of(c), after=fresh)
         entries = [e.action for e in await later.runtime.audit.latest(20) if e.action.startswith("incident.step.")]
         assert entries == ["incident.step.started", "incident.step.interrupted"]
 
@@ -216,10 +215,10 @@ async def cut_off_mid_step(one: IncidentBot, two: IncidentBot, proxy: FaultyProx
     await one.bot.slack.block_action("incident.step.run:verify", user_id="U0CAROL", channel_id=channel)
     await one.actions.started.wait()
     proxy.mode = "refuse"
-    fresh = is_new(two.fake)
+    fresh = two.fake.mark()
     clock.advance(two.bot.runtime.incidents.leases.lease + timedelta(seconds=1))
     await two.bot.runtime.incidents.sweep_interrupted()
-    told = await two.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "was *interrupted*" in text_of(c))
+    told = await two.fake.wait_for("chat.postMessage", lambda c: "was *interrupted*" in text_of(c), after=fresh)
     # A is alive and its action still runs: the word is "went silent", not "stopped"
     assert "may still be running or may already have reached its target" in text_of(told)
     assert "guardrail stopped" not in text_of(told)
@@ -237,13 +236,13 @@ async def test_a_result_that_lands_after_its_run_was_shown_interrupted_replaces_
     async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
         channel = await declare(one.bot)
         gate = await cut_off_mid_step(one, two, proxy, clock, channel)
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         gate.set()  # A's action ends while A still cannot reach the database
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "not taking the result yet" in text_of(c),
-                                  timeout=15)
+        await fake_slack.wait_for("chat.postMessage", lambda c: "not taking the result yet" in text_of(c),
+                                  timeout=15, after=fresh)
         proxy.mode = "pass"
-        done = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c),
-                                         timeout=20)
+        done = await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
+                                         timeout=20, after=fresh)
         assert "recorded once the database was back" in text_of(done)
         incident = await two.bot.runtime.incidents.get(1)
         assert incident is not None
@@ -261,17 +260,18 @@ async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_bu
         channel = await declare(one.bot)
         gate = await cut_off_mid_step(one, two, proxy, clock, channel)
         await two.bot.slack.block_action("incident.step.run:verify", user_id="U0DAVE", channel_id=channel)
-        ask = await fake_slack.wait_for_response(lambda r: "was interrupted" in str(r.text))
+        ask = await fake_slack.wait_for_response(lambda r: "was interrupted" in str(r.text),
+                                                 after=two.bot.slack.last_action)
         button = ask.body["blocks"][-1]["elements"][0]
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await two.bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+        await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
         assert two.actions.runs["verify"] == 2
 
         proxy.mode = "pass"
         gate.set()  # run 1 comes back at last: posted as late, never over run 2
-        late = await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "(run 1)" in text_of(c),
-                                         timeout=20)
+        late = await fake_slack.wait_for("chat.postMessage", lambda c: "(run 1)" in text_of(c),
+                                         timeout=20, after=fresh)
         assert "late: a newer run had started" in text_of(late)
         incident = await two.bot.runtime.incidents.get(1)
         assert incident is not None

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.standin.blocks import blocks_text
 from tests.standin.recorder import Call
-from tests.support.incidents import IncidentBot, attempt_value, declare, is_new, text_of, value_of
+from tests.support.incidents import IncidentBot, attempt_value, declare, text_of, value_of
 
 RUN = "incident.step.run:"
 
@@ -17,9 +17,9 @@ def playbook_text(ibot: IncidentBot, channel: str) -> str:
 
 async def click_and_wait(ibot: IncidentBot, channel: str, step: str, *, user: str = "U0CAROL",
                          verdict: str = "succeeded") -> Call:
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(RUN + step, user_id=user, channel_id=channel)
-    return await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and f"* {verdict} after" in text_of(c))
+    return await ibot.fake.wait_for("chat.postMessage", lambda c: f"* {verdict} after" in text_of(c), after=fresh)
 
 
 async def test_clicking_each_step_updates_the_playbook_message_in_place(ibot: IncidentBot) -> None:
@@ -140,9 +140,9 @@ async def test_running_a_succeeded_production_step_again_needs_an_explicit_confi
     assert ask.response_type == "ephemeral" and ibot.actions.runs["rollback"] == 1
     button = ask.body["blocks"][-1]["elements"][0]
     assert button["text"]["text"] == "Run again" and button["confirm"]
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["rollback"] == 2
     # the confirmation button is single-use too
     await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0DAVE", channel_id=channel)
@@ -164,12 +164,12 @@ async def test_during_a_freeze_a_production_step_needs_the_critical_fix_override
     assert button["text"]["text"] == "Critical incident fix — run during freeze #7"
     assert ibot.actions.runs["rollback"] == 0 and ibot.freezes.asked == ["production"]
 
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
     announced = await ibot.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0DEPLOYS")
     assert "Freeze #7 (production) overridden by <@U0CAROL>" in text_of(announced) and f"<#{channel}>" in text_of(
         announced)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["rollback"] == 1
     override = [e for e in await ibot.bot.runtime.audit.latest(10) if e.action == "incident.freeze_override"]
     assert [(e.actor, e.details["freeze"], e.details["step"]) for e in override] == [("U0CAROL", freeze.id, "rollback")]
@@ -208,10 +208,10 @@ async def test_undo_is_offered_after_the_step_succeeded_and_gets_what_the_run_re
     undo = next(e for b in blocks if b["type"] == "actions" for e in b["elements"]
                 if e["action_id"] == "incident.step.undo:disable-worker")
     assert undo["confirm"]["text"]["text"] == "POST https://deploy.example.com/enable-worker"
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(undo["action_id"], user_id="U0CAROL", channel_id=channel)
     await ibot.fake.wait_for("chat.postMessage",
-                             lambda c: fresh(c) and "Undo of *Disable worker* succeeded" in text_of(c))
+                             lambda c: "Undo of *Disable worker* succeeded" in text_of(c), after=fresh)
     assert ibot.actions.runs["enable-worker"] == 1
     name, ctx = ibot.actions.contexts[-1]
     assert name == "enable-worker" and ctx.remembered == {"previous_quantity": 3} and ctx.actor == "U0CAROL"
@@ -249,9 +249,9 @@ async def test_a_step_its_process_is_still_running_is_never_taken_over_however_l
     await ibot.fake.wait_for_response(lambda r: "already running" in str(r.text))
     assert ibot.actions.runs["verify"] == 1
 
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     gate.set()
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     incident = await ibot.bot.runtime.incidents.get(1)
     assert incident is not None
     view = await ibot.bot.runtime.incidents.playbook_view(incident)
@@ -270,7 +270,7 @@ async def test_run_again_during_a_freeze_needs_both_confirmations_in_turn(ibot: 
     frozen = await ibot.fake.wait_for_response(lambda r: "freeze #9" in str(r.text))
     assert ibot.actions.runs["rollback"] == 1
     button = frozen.body["blocks"][-1]["elements"][0]
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and "* succeeded after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["rollback"] == 2

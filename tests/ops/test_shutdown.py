@@ -21,7 +21,7 @@ from tests.standin.client import SlackEventsClient
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
-from tests.support.incidents import SRE_GROUP, is_new, text_of
+from tests.support.incidents import SRE_GROUP, text_of
 from tests.support.serve import ServeProcess, start_serve
 
 EXIT_SLACK = 10.0  # seconds beyond the bound for an interpreter to wind down on a loaded machine
@@ -55,11 +55,11 @@ async def start_step(tmp_path: Path, fake_slack: FakeSlack, database_url: str, h
            **extra_env}
     process = await start_serve(env, tmp_path / "serve.log")
     async with SlackEventsClient(process.url, SIGNING_SECRET, fake_slack) as slack:
-        fresh = is_new(fake_slack)
+        fresh = fake_slack.mark()
         await slack.slash("/incident", "declare API returns 500s sev1", user_id="U0CAROL")
-        created = await fake_slack.wait_for("conversations.create", fresh, timeout=15)
+        created = await fake_slack.wait_for("conversations.create", timeout=15, after=fresh)
         channel = str(created.response["channel"]["id"])
-        await fake_slack.wait_for("chat.postMessage", lambda c: fresh(c) and "Playbook" in text_of(c), timeout=15)
+        await fake_slack.wait_for("chat.postMessage", lambda c: "Playbook" in text_of(c), timeout=15, after=fresh)
         await slack.block_action(RUN, newest_run_value(fake_slack, channel), user_id="U0CAROL", channel_id=channel)
     return process, channel
 

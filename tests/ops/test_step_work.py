@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import Script
-from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, is_new, text_of
+from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, text_of
 
 RUN = "incident.step.run:"
 
@@ -25,9 +25,9 @@ async def ibot(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: Fa
 
 
 async def click_and_wait(ibot: IncidentBot, channel: str, step: str, verdict: str) -> None:
-    fresh = is_new(ibot.fake)
+    fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(RUN + step, user_id="U0CAROL", channel_id=channel)
-    await ibot.fake.wait_for("chat.postMessage", lambda c: fresh(c) and f"* {verdict} after" in text_of(c))
+    await ibot.fake.wait_for("chat.postMessage", lambda c: f"* {verdict} after" in text_of(c), after=fresh)
 
 
 async def test_step_runs_are_counted_by_outcome(ibot: IncidentBot) -> None:

@@ -9,7 +9,9 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.db.engine import DatabaseTimeout
 from bot.resilience import OutboundTimeout
+from bot.services.freeze_types import GateUnavailable
 from bot.slack.failures import classify, user_message, what_was_asked
 
 
@@ -29,6 +31,9 @@ def _raised_from(outer: Exception, inner: Exception) -> Exception:
     (sqlite3.OperationalError("attempt to write a readonly database"), "database unavailable"),
     (_raised_from(RuntimeError("could not record"), sqlite3.OperationalError("disk I/O error")),
      "database unavailable"),
+    (_raised_from(DatabaseTimeout("the database did not answer within 15s"), TimeoutError()),
+     "database unavailable"),
+    (GateUnavailable("the database did not answer within 2s"), "database unavailable"),
     (SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"}), "Slack error `ratelimited`"),
     (SlackRequestError("bad"), "Slack error (SlackRequestError)"),
     (OutboundTimeout("slack:views.open", 10), "Slack error: slack:views.open did not answer within 10s"),

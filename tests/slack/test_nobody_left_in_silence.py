@@ -115,6 +115,24 @@ async def test_database_refused_every_request_is_answered_and_the_user_told(
 
 
 
+async def test_database_black_holed_the_user_is_told_database_unavailable(
+        postgres_url: str, proxied: tuple[FaultyProxy, str], tmp_path: Path, fake_slack: FakeSlack,
+        clock: FakeClock) -> None:
+    # A partition: connections are accepted and never answered, so nothing in sqlalchemy or the
+    # driver raises — only our own bound does (DatabaseTimeout, chained to a bare TimeoutError).
+    migrate.upgrade(postgres_url)
+    proxy, url = proxied
+    async with running_bot(database_url=url, config_dir=incident_config(tmp_path), fake=fake_slack, clock=clock,
+                           migrate_first=False, database_timeout=0.5, database_connect_timeout=2) as bot:
+        proxy.mode = "blackhole"
+        for command, text in (("/audit", ""), ("/freeze", "list")):
+            response, took = await timed(bot.slack.slash(command, text, user_id="U0CAROL"))
+            assert response.status_code == 200 and took < ACK_BOUND, (response.status_code, took)
+            post = await fake_slack.wait_for_response(told(fake_slack, command.lstrip("/")), timeout=10)
+            assert "(database unavailable)" in (post.text or ""), post.text
+            assert "unexpected error" not in (post.text or "")
+
+
 async def test_a_failure_after_a_commit_says_what_was_already_done(
         ibot: IncidentBot, proxied: tuple[FaultyProxy, str]) -> None:
     bot, fake = ibot.bot, ibot.fake

@@ -1,5 +1,6 @@
 """A burst of slash commands: every one is acknowledged at once, while at most POST_ACK_CONCURRENCY
-answers are in progress and the rest wait their turn (none is lost)."""
+answers are in progress and the rest wait their turn (none is lost) — but no longer than SLOT_WAIT,
+and a form opens at once whatever the answers in progress."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.slack.post_ack import POST_ACK_CONCURRENCY
+from bot.slack.post_ack import POST_ACK_CONCURRENCY, SLOT_WAIT
 from tests.standin.payloads import slash_form
 from tests.standin.server import serve_asgi
 from tests.standin.workspace import TEAM_ID
@@ -48,6 +49,36 @@ class SlowResponseUrls:
     async def serve(self) -> AsyncIterator[str]:
         async with serve_asgi(self.app) as url:
             yield url
+
+
+async def held_answers(bot: BotHarness, sink: SlowResponseUrls, url: str, count: int) -> None:
+    for n in range(count):
+        form = slash_form("/freeze", "list", team_id=TEAM_ID, user_id=f"U0USER{n}", user_name=f"user{n}",
+                          channel_id="C0GENERAL", channel_name="general", trigger_id=f"{n}.trigger",
+                          response_url=f"{url}/respond/{n}")
+        response = await bot.slack.raw(urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 200
+    await asyncio.wait_for(sink.bound_reached.wait(), 10)   # every slot holds an answer Slack does not take
+
+
+async def test_answers_held_up_delay_neither_a_form_nor_the_next_answer_for_long(bot: BotHarness) -> None:
+    fake = bot.fake
+    sink = SlowResponseUrls(POST_ACK_CONCURRENCY)
+    async with sink.serve() as url:
+        await held_answers(bot, sink, url, POST_ACK_CONCURRENCY)
+        loop = asyncio.get_running_loop()
+        mark, started = fake.mark(), loop.time()
+        await bot.slack.slash("/freeze", "new", user_id="U0CAROL")
+        opened = await fake.wait_for("views.open", timeout=2.5, after=mark)   # its trigger_id lives 3 s
+        assert opened.error is None and loop.time() - started < 2.5
+
+        mark = fake.mark()
+        await bot.slack.slash("/freeze", "list", user_id="U0CAROL")
+        post = await fake.wait_for_response(lambda p: p.name == "freeze", timeout=SLOT_WAIT + 5, after=mark)
+        assert "freeze" in (post.text or "").lower()
+        assert sink.in_progress == POST_ACK_CONCURRENCY and not sink.answered   # answered beyond the bound
+        sink.release.set()
+        await asyncio.wait_for(sink.all_answered.wait(), 10)
 
 
 async def test_a_burst_of_commands_is_acknowledged_while_answers_wait_their_turn(bot: BotHarness) -> None:

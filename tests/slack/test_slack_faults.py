@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.slack.app import create_web_client
 from bot.slack.connection import RECHECK_AFTER, SlackConnection
 from tests.standin.fake_slack import FakeSlack
+from tests.standin.workspace import BOT_ID, BOT_USER_ID
 from tests.support.bot import BOT_TOKEN, running_bot
 
 ACK_BOUND = 2.5  # seconds, against Slack's 3
@@ -91,3 +92,24 @@ async def test_twenty_posts_share_one_or_two_connections(
         used = [(what, peer) for what, peer in fake_slack.peers[start:] if what != "auth.test"]
     assert sorted({what for what, _ in used}) == ["chat.postMessage", "response_url"] and len(used) == 20
     assert len({peer for _, peer in used}) <= 2, used
+
+
+async def test_while_the_token_is_unverified_the_bot_does_not_answer_its_own_messages(
+        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    """auth.test failed at start, so Bolt does not know the bot's ids and cannot drop its own
+    messages: the bot's own "are we down?" (a post, and a file it shared — no bot_id on that one)
+    must not be answered, while a person's still is."""
+    fake_slack.fail("auth.test", "internal_error", times=100)
+    async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
+        mark = fake_slack.mark()
+        own = ["1764580000.000100", "1764580000.000200"]
+        await bot.slack.message("are we down?", user=BOT_USER_ID, bot_id=BOT_ID, ts=own[0])
+        await bot.slack.message("are we down? see the attached graph", user=BOT_USER_ID, subtype="file_share",
+                                ts=own[1])
+        await bot.slack.message("are we down?", user="U0CAROL", ts="1764580000.000300")
+        await fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1764580000.000300",
+                                  after=mark)
+        await asyncio.sleep(0.2)   # an absence cannot be awaited: room for answers to the bot's own posts
+        answered = [c.args.get("thread_ts") for c in fake_slack.calls_to("chat.postMessage", after=mark)]
+    assert not set(own) & set(answered), answered
+    assert fake_slack.calls_to("auth.test")[0].error == "internal_error"

@@ -21,6 +21,7 @@ import httpx
 
 from . import payloads
 from .fake_slack import FakeSlack
+from .recorder import BEGINNING, Mark
 from .workspace import TEAM_ID, Json
 
 
@@ -57,6 +58,7 @@ class SlackEventsClient:
         self.sent_events: dict[str, bytes] = {}
         self.last_event_id: str | None = None
         self._counter = 0
+        self.last_action: Mark = BEGINNING  # the stand-in's mark taken before this client's last request
 
     async def __aenter__(self) -> SlackEventsClient:
         return self
@@ -68,6 +70,7 @@ class SlackEventsClient:
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connection pool."""
+        self.standin.sender_closed(self)
         await self.http.aclose()
 
     # -- ids --------------------------------------------------------------------------------------
@@ -270,5 +273,5 @@ class SlackEventsClient:
             signature = compute_signature(self.signing_secret, ts, body)
         if signature is not None:
             headers["X-Slack-Signature"] = signature
-        self.standin.action_started()  # waits after this request see only what it caused
+        self.last_action = self.standin.action_started(self)  # waits after it see only what it caused
         return await self.http.post(self.path, content=body, headers=headers)

@@ -10,7 +10,10 @@ Waiting only sees what came after the test's last action: every request a `Slack
 the Socket Mode hub) sends first takes a `mark()`, and `wait_for`/`wait_for_response` without
 `after=` start from that mark. So "act, then wait" can never be satisfied by an earlier step's
 output. Pass `after=fake.mark()` taken yourself for anything else (a scheduler tick, concurrent
-actions), or `after=BEGINNING` to search the whole log.
+actions), or `after=BEGINNING` to search the whole log. With more than one client open at once
+(two replicas), "the last action" could be the other replica's and skip past what this one
+caused: the default then refuses (`AmbiguousWait`) — pass `after=` (a client's own
+`last_action` is its last request's mark).
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ MANIFEST_SCOPES: tuple[str, ...] = tuple(
 METHODS = {**methods_chat.HANDLERS, **methods_conversations.HANDLERS, **methods_misc.HANDLERS}
 # Arguments slack_sdk (or a bot) may send as JSON strings inside form data.
 _JSON_ARGS = ("blocks", "attachments", "view", "metadata")
+
+
+class AmbiguousWait(RuntimeError):
+    """A wait without `after=` while several clients send requests (see the module docstring)."""
 
 
 @dataclass
@@ -90,7 +97,8 @@ class FakeSlack(Workspace):
         self.last_action: Mark = BEGINNING
         # What auth.test's `x-oauth-scopes` header lists, as Slack sends it (None: no header).
         self.token_scopes: list[str] | None = list(MANIFEST_SCOPES)
-        self.socket_mode = SocketModeHub(on_send=self.action_started)
+        self._senders: list[object] = []  # clients open that have sent requests (see action_started)
+        self.socket_mode = SocketModeHub(on_send=lambda: self.action_started(self.socket_mode))
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -129,10 +137,22 @@ class FakeSlack(Workspace):
         only what is recorded from now on."""
         return self._recorder.mark()
 
-    def action_started(self) -> Mark:
+    def action_started(self, sender: object | None = None) -> Mark:
         """Called by the events client and the Socket Mode hub before each request they send: the
-        mark that waits without `after=` start from."""
+        mark that waits without `after=` start from (refused once two senders are open)."""
         self.last_action = self._recorder.mark()
+        if sender is not None and not any(s is sender for s in self._senders):
+            self._senders.append(sender)
+        return self.last_action
+
+    def sender_closed(self, sender: object) -> None:
+        """A client is closed: its requests no longer make the default cursor ambiguous."""
+        self._senders = [s for s in self._senders if s is not sender]
+
+    def _default_start(self) -> Mark:
+        if len(self._senders) > 1:
+            raise AmbiguousWait(f"{len(self._senders)} clients are sending requests, so the last action may be "
+                                "another's: pass after=fake.mark() (or after=client.last_action)")
         return self.last_action
 
     async def wait_for(
@@ -145,7 +165,7 @@ class FakeSlack(Workspace):
     ) -> Call:
         """First successful `method` call matching `predicate` recorded after `after` (default: since
         the last request a test client sent), already recorded or yet to come (see Recorder)."""
-        start = self.last_action if after is None else after
+        start = self._default_start() if after is None else after
         return await self._recorder.wait_for(method, predicate, timeout, after=start)
 
     async def wait_for_response(
@@ -157,7 +177,7 @@ class FakeSlack(Workspace):
     ) -> ResponsePost:
         """First accepted response_url post matching `predicate` recorded after `after` (default: since
         the last request a test client sent), already recorded or yet to come."""
-        start = self.last_action if after is None else after
+        start = self._default_start() if after is None else after
         return await self._recorder.wait_for_response(predicate, timeout, after=start)
 
     def describe_calls(self) -> str:

@@ -79,6 +79,5 @@ async def running_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, c
     loaded = load_config(config_dir, environ or {})
     runtime = build_runtime(settings, loaded, clock=clock)
     app, _ = build_app(runtime)
-    async with serve_asgi(app) as url:
-        yield BotHarness(url=url, runtime=runtime, slack=SlackEventsClient(url, SIGNING_SECRET, fake),
-                         fake=fake, clock=clock)
+    async with serve_asgi(app) as url, SlackEventsClient(url, SIGNING_SECRET, fake) as client:
+        yield BotHarness(url=url, runtime=runtime, slack=client, fake=fake, clock=clock)

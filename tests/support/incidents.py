@@ -122,12 +122,6 @@ async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, 
         yield IncidentBot(bot, actions, freezes)
 
 
-def is_new(fake: FakeSlack) -> Callable[[Call], bool]:
-    """A predicate true only for calls recorded after this moment (older form of `after=fake.mark()`)."""
-    seen = {id(c) for c in fake.calls}
-    return lambda call: id(call) not in seen
-
-
 def text_of(call: Call) -> str:
     return str(call.args.get("text", ""))
 
