@@ -148,6 +148,9 @@ async def bench_rq(*, jobs: int, repetitions: int) -> list[Comparison]:
 def _seconds(*args: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
     env.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})   # as check-config's test
+    # check-config also checks the settings `serve` needs: give it well-formed ones (never used)
+    env.update({"SLACK_BOT_TOKEN": "xoxb-0-bench", "SLACK_SIGNING_SECRET": "bench-secret", "SLACK_APP_TOKEN": "",
+                "DATABASE_URL": "sqlite:///" + str(Path(tempfile.gettempdir()) / "guardrail-bench.db")})
     env["PYTHONPATH"] = str(ROOT)
     started = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=ROOT, env=env, timeout=120)
