@@ -174,7 +174,7 @@ class LatenessRecorder:
         self.kinds: dict[str, int] = {}
 
     async def deliver(self, message: Any) -> Any:
-        from bot.services.freeze_notices import from_payload
+        from bot.services.freeze.notices import from_payload
         from bot.services.outbox import Delivered
 
         notice = from_payload(message.payload)
@@ -191,8 +191,8 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
     from bot.db.freeze import FreezeWindowRecord
     from bot.runtime import build_runtime
     from bot.scheduler import build_scheduler
-    from bot.services.freeze_schedule import first_event_at
-    from bot.services.freeze_types import FreezeWindow
+    from bot.services.freeze.models import FreezeWindow
+    from bot.services.freeze.schedule import first_event_at
     from bot.settings import Settings
 
     settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)  # type: ignore[call-arg]

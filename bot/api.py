@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from bot.features import API_DISABLED
 from bot.runtime import Runtime
-from bot.services.freeze_types import (
+from bot.services.freeze.models import (
     SERVICE_NAME,
     SERVICE_NAME_RULE,
     FreezeRefused,
@@ -204,7 +204,7 @@ def api_routes(runtime: Runtime) -> list[Route]:
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             return _unprocessable({"Idempotency-Key": "must be 1-200 printable ASCII characters"})
         try:
-            outcome = await runtime.freezes.record_deploy(
+            outcome = await runtime.deploys.record(
                 environment=fields["environment"], service=fields["service"], version=fields["version"],
                 actor=f"api:{fields['actor']}", url=fields.get("url"), idempotency_key=key)
         except FreezeRefused as exc:
@@ -227,7 +227,7 @@ def api_routes(runtime: Runtime) -> list[Route]:
         if environment is not None and environment not in runtime.freezes.environments:
             return _unprocessable({"environment": f"unknown environment; one of "
                                                   f"{', '.join(runtime.freezes.environments)}"})
-        deploys = await runtime.freezes.last_deploys(environment)
+        deploys = await runtime.deploys.recent(environment)
         return JSONResponse({"deploys": [
             {"environment": d.environment, "service": d.service, "version": d.version, "actor": d.actor,
              "at": d.at.isoformat(), "url": d.url} for d in deploys]})

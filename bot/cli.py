@@ -34,7 +34,7 @@ from bot.cli_errors import (
 from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
-from bot.services.freeze_types import FreezeRefused, GateUnavailable
+from bot.services.freeze.models import FreezeRefused, GateUnavailable
 from bot.settings import Settings, config_environment
 
 # The database, migrations and the runtime (SQLAlchemy, alembic, redis, rq …) are imported by the

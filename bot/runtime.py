@@ -22,10 +22,11 @@ from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
-from bot.services.freeze import FreezeService
+from bot.services.deploys import Deploys
+from bot.services.freeze.on_incident import FreezeForIncidents
+from bot.services.freeze.service import FreezeService
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
-from bot.services.incident_freezes import FreezeForIncidents
 from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
 from bot.services.rollback_check import RollbackCheck
@@ -42,6 +43,7 @@ class Runtime:
     breakers: Breakers
     responders: Responders
     freezes: FreezeService
+    deploys: Deploys
     health: HealthService
     incidents: IncidentService
     outbox: Outbox
@@ -91,9 +93,10 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     outbox = Outbox(db, clock)
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
                             gate_timeout=settings.gate_timeout)
+    deploys = Deploys(db, clock, freezes, outbox=outbox)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
                                                observe=metrics.health_result), clock,
-                           watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=freezes)
+                           watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=deploys)
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
@@ -115,6 +118,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         breakers=breakers,
         responders=responders,
         freezes=freezes,
+        deploys=deploys,
         health=health,
         incidents=incidents,
         outbox=outbox,

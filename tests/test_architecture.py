@@ -50,7 +50,7 @@ def test_services_leave_metrics_to_the_edges() -> None:
 
 def test_the_freeze_gate_decision_loads_without_sqlalchemy() -> None:
     """The gate's decision and snapshot are pure: importing them pulls in no SQL library."""
-    probe = ("import sys, bot.services.freeze_gate; "
+    probe = ("import sys, bot.services.freeze.gate; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))")
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True,
                             check=True, timeout=60).stdout.strip()

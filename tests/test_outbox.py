@@ -193,7 +193,7 @@ async def test_a_database_blip_between_posting_and_marking_posts_the_notice_once
 async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
     from bot.db import migrate
-    from bot.services.freeze import FreezeService
+    from bot.services.freeze.service import FreezeService
 
     config = write_config(tmp_path / "config")
     migrate.upgrade(database_url)
@@ -224,7 +224,7 @@ async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
 
     from bot.db import freeze as freeze_tables
     from bot.db import migrate
-    from bot.services.freeze import FreezeService
+    from bot.services.freeze.service import FreezeService
 
     config = write_config(tmp_path / "config")
     migrate.upgrade(database_url)

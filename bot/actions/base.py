@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.checks.base import ServiceProber
 from bot.clock import Clock
 from bot.resilience import Breakers
-from bot.services.ports import ServiceProber
 
 Progress = Callable[[str], Awaitable[None]]
 

@@ -1,10 +1,12 @@
-"""The one interface every health probe implements, and what a probe reports."""
+"""What a probe reports, and `ServiceProber`: what a playbook step asks of health checks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from bot.redaction import OPAQUE
@@ -26,6 +28,16 @@ class CheckResult:
     reason: str
     checked_at: datetime
     down_since: datetime | None = None  # set when the service has been down for more than this round
+
+
+class ServiceProber(Protocol):
+    """Runs the named services' checks on demand: the `checks` action and the rollback check ask it;
+    the health service implements it. It lives here, with what it returns, so `actions/` need not
+    import `services/`."""
+
+    async def probe(self, names: Sequence[str]) -> list[CheckResult]:
+        """Run the named services' checks now (concurrently) and return their results."""
+        ...
 
 
 def safe_target(url: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from bot.checks.base import CheckResult, Status
+from bot.checks.base import CheckResult, ServiceProber, Status
 from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
@@ -32,7 +32,6 @@ from bot.services.ports import (
     OpenIncident,
     RollbackCheckLookup,
     RollbackCheckStatus,
-    ServiceProber,
 )
 
 log = logging.getLogger(__name__)
@@ -272,7 +271,7 @@ class HealthService:
         return await self.freezes.active_window(environment) if self.freezes is not None else None
 
     async def _last_deploys(self, environment: str) -> list[DeployInfo]:
-        return list(await self.deploys.last_deploys(environment)) if self.deploys is not None else []
+        return list(await self.deploys.recent(environment)) if self.deploys is not None else []
 
     async def _open_incidents(self) -> list[OpenIncident]:
         return list(await self.incidents.open_incidents()) if self.incidents is not None else []

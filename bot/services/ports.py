@@ -1,18 +1,16 @@
 """What one feature asks of another, as small protocols.
 
 Health answers show the active freeze, the last deploys and open incidents; the incident
-playbook runs health checks and respects freezes. Each feature depends on these protocols,
-never on another feature's module, so features stay independently testable.
+playbook respects freezes and freezes deploys. Each feature depends on these protocols, never on
+another feature's module, so features stay independently testable. (Running health checks on
+demand is `bot.checks.base.ServiceProber`: the actions that use it may not import services.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-
-from bot.checks.base import CheckResult
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class FreezeLookup(Protocol):
 
 
 class DeployHistory(Protocol):
-    async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
+    async def recent(self, environment: str | None = None) -> list[DeployInfo]:
         """The most recent recorded deploy of each service, newest first."""
         ...
 
@@ -61,9 +59,20 @@ class IncidentLookup(Protocol):
         ...
 
 
-class ServiceProber(Protocol):
-    async def probe(self, names: Sequence[str]) -> list[CheckResult]:
-        """Run the named services' checks now (concurrently) and return their results."""
+class IncidentFreezer(Protocol):
+    """`freeze.on_incident`: what the incident feature asks of the freeze feature.
+
+    When an incident of a listed severity is declared, deploys to the default environment are
+    frozen for its duration; on resolve, guardrail offers to lift that freeze. The freeze feature
+    implements this (`bot.services.freeze.on_incident`); without one, `on_incident` does nothing."""
+
+    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
+                                  actor: str) -> ActiveFreeze:
+        """Start an open-ended freeze of `environment` for the incident (announced and audited there)."""
+        ...
+
+    async def lift(self, freeze_id: int, *, actor: str) -> bool:
+        """End the freeze now; False when it had already ended or been lifted."""
         ...
 
 

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
 
 from bot.actions.base import ActionContext, ActionOutcome, StepAction
+from bot.checks.base import ServiceProber
 from bot.clock import Clock, as_utc
 from bot.config import Action, GuardrailConfig
 from bot.db import rollback_checks as table
 from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.resilience import Breakers
-from bot.services.ports import RollbackCheckStatus, ServiceProber
+from bot.services.ports import RollbackCheckStatus
 
 PREVIEW_DEADLINE = timedelta(seconds=60)
 ACTOR = "system"

@@ -24,7 +24,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.resilience import CircuitOpen, DatabaseTimeout, OutboundTimeout
 from bot.services.audit import AuditKeyMissing
-from bot.services.freeze_types import GateUnavailable
+from bot.services.freeze.models import GateUnavailable
 from bot.slack import blocks
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.resilience import CallPolicy, call_outbound
 from bot.runtime import Runtime
-from bot.services import freeze_grammar as grammar
-from bot.services.freeze_types import FreezeRefused
+from bot.services.freeze import grammar as grammar
+from bot.services.freeze.models import FreezeRefused
 from bot.slack import blocks, freeze_view
 from bot.slack.failures import changed
 from bot.slack.ids import Command

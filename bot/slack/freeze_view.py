@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import FreezeConfig, format_duration
-from bot.services.freeze_schedule import describe_cron
-from bot.services.freeze_types import Exemption, FreezeNotice, FreezeStatus, FreezeWindow, NoticeKind
+from bot.services.freeze.models import Exemption, FreezeNotice, FreezeStatus, FreezeWindow, NoticeKind
+from bot.services.freeze.schedule import describe_cron
 from bot.slack import blocks
 from bot.slack.blocks import Block, slack_date
 

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.resilience import CallPolicy, CircuitOpen, call_outbound
 from bot.runtime import Runtime
-from bot.services import freeze_notices
+from bot.services.freeze import notices as freeze_notices
 from bot.services.health_watch import OUTBOX_KIND as HEALTH_CHANGED
 from bot.services.health_watch import StateChange
 from bot.services.outbox import Delivered, DeliveryFailed, OutboxMessage

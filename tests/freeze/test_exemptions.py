@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
-from bot.services.incident_freezes import FreezeForIncidents
+from bot.services.freeze.models import Exemption, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
+from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.slack import freeze_view
 from tests.standin.blocks import blocks_text
 from tests.support.bot import API_TOKEN, BotHarness

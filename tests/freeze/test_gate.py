@@ -83,7 +83,7 @@ async def test_a_deploy_is_recorded_announced_and_audited(bot: BotHarness, api: 
     assert call.args["text"] == "api v1.4.2 deployed to production by api:ci"
     entry = (await bot.runtime.audit.latest(1))[0]
     assert (entry.action, entry.actor, entry.subject) == ("freeze.deployed", "api:ci", "deploy#1")
-    deploys = await bot.runtime.freezes.last_deploys()
+    deploys = await bot.runtime.deploys.recent()
     assert [(d.service, d.version, d.actor) for d in deploys] == [("api", "v1.4.2", "api:ci")]
     listed = await api.get("/api/v1/deploys", headers=AUTH)
     assert listed.json()["deploys"][0]["version"] == "v1.4.2"
@@ -125,7 +125,7 @@ async def test_last_deploys_keeps_the_newest_per_service(bot: BotHarness, api: h
         bot.clock.advance(timedelta(minutes=1))
         assert (await api.post("/api/v1/deploys", json={**DEPLOY, "service": service, "version": version},
                                headers=AUTH)).status_code == 201
-    deploys = await bot.runtime.freezes.last_deploys("production")
+    deploys = await bot.runtime.deploys.recent("production")
     assert [(d.service, d.version) for d in deploys] == [("api", "v2"), ("web", "w1")]
 
 
@@ -133,7 +133,7 @@ async def test_a_deploy_during_a_freeze_is_423_and_not_recorded(bot: BotHarness,
     window_id = await freeze_now(bot)
     response = await api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH)
     assert response.status_code == 423 and response.json()["window"]["id"] == window_id
-    assert await bot.runtime.freezes.last_deploys() == []
+    assert await bot.runtime.deploys.recent() == []
     assert (await bot.runtime.audit.latest(1))[0].action == "freeze.deploy_blocked"
 
 

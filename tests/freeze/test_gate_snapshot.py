@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.services.freeze_gate import TTL_SECONDS, GateSnapshot
-from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeWindow, GateUnavailable
+from bot.services.freeze.gate import TTL_SECONDS, GateSnapshot
+from bot.services.freeze.models import Exemption, ExemptionStatus, FreezeWindow, GateUnavailable
 from tests.support.clock import FakeClock
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

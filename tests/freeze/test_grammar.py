@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from bot.clock import SystemClock
-from bot.services import freeze_grammar as g
+from bot.services.freeze import grammar as g
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # 10:00 in Berlin

@@ -14,9 +14,9 @@ from bot.clock import SystemClock
 from bot.config import load_config
 from bot.db import migrate
 from bot.db.engine import Database, DatabaseBounds, DatabaseTimeout
-from bot.services.freeze import FreezeService
-from bot.services.freeze_listing import TTL_SECONDS, UpcomingSnapshot
-from bot.services.freeze_types import FreezeWindow
+from bot.services.freeze.listing import TTL_SECONDS, UpcomingSnapshot
+from bot.services.freeze.models import FreezeWindow
+from bot.services.freeze.service import FreezeService
 from tests.support.bot import write_config
 from tests.support.tcp_proxy import faulty_proxy
 

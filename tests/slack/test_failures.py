@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.db.engine import DatabaseTimeout
 from bot.resilience import OutboundTimeout
-from bot.services.freeze_types import GateUnavailable
+from bot.services.freeze.models import GateUnavailable
 from bot.slack.failures import classify, user_message, what_was_asked
 
 

@@ -59,7 +59,7 @@ class FakeDeploys:
     deploys: list[DeployInfo] = field(default_factory=list)
     broken: bool = False
 
-    async def last_deploys(self, environment: str | None = None) -> list[DeployInfo]:
+    async def recent(self, environment: str | None = None) -> list[DeployInfo]:
         if self.broken:
             raise RuntimeError("deploy table is locked")
         return [d for d in self.deploys if environment is None or d.environment == environment]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock
-from bot.services.freeze_types import Exemption, FreezeWindow, GateDecision, GateUnavailable
+from bot.services.freeze.models import Exemption, FreezeWindow, GateDecision, GateUnavailable
 from bot.services.shared_load import SharedLoad
 
 TTL_SECONDS = 1.0

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.resilience import DatabaseTimeout
-from bot.services.freeze_types import FreezeWindow
+from bot.services.freeze.models import FreezeWindow
 from bot.services.shared_load import SharedLoad
 
 TTL_SECONDS = 1.0

@@ -31,6 +31,18 @@ def without_control(text: str) -> str:
     return "".join(" " if has_control(c) else c for c in text)
 
 
+def check_reason(reason: str) -> str:
+    """The reason on one line; refused when empty, too long, or holding a control character."""
+    reason = " ".join(reason.split())  # line breaks and tabs become spaces
+    if has_control(reason):
+        raise FreezeRefused("The reason contains a control character; write it as plain text.", field="reason")
+    if not reason:
+        raise FreezeRefused("Say why the window is needed.", field="reason")
+    if len(reason) > MAX_REASON:
+        raise FreezeRefused(f"The reason is longer than {MAX_REASON} characters.", field="reason")
+    return reason
+
+
 class FreezeRefused(Exception):
     """A request that breaks a rule; `field` names the input at fault (for form errors)."""
 

@@ -3,11 +3,13 @@ exactly what was true when the change committed, without reading the database ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.services.freeze_types import (
+from bot.db.freeze import Session
+from bot.services.freeze.models import (
     Exemption,
     ExemptionStatus,
     FreezeNotice,
@@ -15,6 +17,7 @@ from bot.services.freeze_types import (
     NoticeKind,
     RecordedDeploy,
 )
+from bot.services.outbox import enqueue, enqueue_many
 from bot.services.ports import DeployInfo
 
 KIND_PREFIX = "freeze."
@@ -40,6 +43,17 @@ def to_payload(notice: FreezeNotice) -> dict[str, Any]:
         "deploy": _deploy(notice.deploy) if notice.deploy is not None else None,
         "due_at": _time(notice.due_at) if notice.due_at is not None else None,
     }
+
+
+async def enqueue_notice(session: Session, notice: FreezeNotice) -> None:
+    """Write the notice to the outbox, in the caller's unit of work."""
+    await enqueue(session, kind=outbox_kind(notice), payload=to_payload(notice), at=notice.at,
+                  expires_at=expires_at(notice))
+
+
+async def enqueue_notices(session: Session, notices: Sequence[FreezeNotice]) -> None:
+    """Write many notices to the outbox with one statement, in the caller's unit of work."""
+    await enqueue_many(session, [(outbox_kind(n), to_payload(n), n.at, expires_at(n)) for n in notices])
 
 
 def from_payload(data: dict[str, Any]) -> FreezeNotice:

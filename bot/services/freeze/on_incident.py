@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import Clock
-from bot.services.freeze import FreezeService
-from bot.services.freeze_types import FreezeRefused, NotFound, without_control
+from bot.services.freeze.models import FreezeRefused, NotFound, without_control
+from bot.services.freeze.service import FreezeService
 from bot.services.ports import ActiveFreeze
 
 
 class FreezeForIncidents:
-    """Implements `bot.services.incidents.IncidentFreezer` over the freeze service."""
+    """Implements `bot.services.ports.IncidentFreezer` over the freeze service."""
 
     def __init__(self, freezes: FreezeService, clock: Clock, longest: timedelta) -> None:
         self._freezes = freezes

@@ -1,12 +1,13 @@
-"""Freeze rows → domain objects."""
+"""Freeze rows → domain objects, and the reads the gate and deploy recording share."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.db import freeze as tables
 from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
-from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeWindow
+from bot.services.freeze.models import Exemption, ExemptionStatus, FreezeWindow
 
 
 def window_from_row(row: FreezeWindowRecord) -> FreezeWindow:
@@ -30,3 +31,15 @@ def window_details(window: FreezeWindow) -> dict[str, Any]:
     return {"environment": window.environment, "reason": window.reason,
             "starts_at": window.starts_at.isoformat(), "ends_at": window.ends_at.isoformat()}
 
+
+
+async def gate_state(session: tables.Session, *, at: datetime, until: datetime, environment: str | None = None
+                     ) -> tuple[list[FreezeWindow], list[Exemption]]:
+    """Windows in force at `at` or starting before `until`, with their approved exemptions."""
+    windows = [window_from_row(r) for r in
+               await tables.windows_in_force(session, at=at, until=until, environment=environment)]
+    if not windows:
+        return [], []
+    rows = await tables.exemptions_of(session, window_ids=[w.id for w in windows],
+                                      status=ExemptionStatus.APPROVED.value)
+    return windows, [exemption_from_row(r) for r in rows]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.services.freeze_types import FreezeWindow, NoticeKind
+from bot.services.freeze.models import FreezeWindow, NoticeKind
 
 _DAYS = {"MON": "Monday", "TUE": "Tuesday", "WED": "Wednesday", "THU": "Thursday", "FRI": "Friday",
          "SAT": "Saturday", "SUN": "Sunday"}

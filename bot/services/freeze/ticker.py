@@ -20,9 +20,9 @@ from bot.config import GuardrailConfig
 from bot.db import freeze as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.services import freeze_schedule as schedule
-from bot.services.freeze_rows import exemption_from_row, window_details, window_from_row
-from bot.services.freeze_types import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
+from bot.services.freeze import schedule
+from bot.services.freeze.models import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
+from bot.services.freeze.records import exemption_from_row, window_details, window_from_row
 
 RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes recurring windows
 RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder

@@ -1,7 +1,6 @@
 """Incidents and their playbooks as buttons: declare, run steps exactly once, note, resolve, export."""
 
 from bot.services.access import GroupDirectory, Responders
-from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.models import (
     ClaimedRun,
     Incident,
@@ -18,6 +17,7 @@ from bot.services.incidents.models import (
     elapsed,
 )
 from bot.services.incidents.service import ActionFactory, IncidentService
+from bot.services.ports import IncidentFreezer
 
 __all__ = [
     "ActionFactory",

@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.actions._masking import mask_text
 from bot.actions.base import ActionContext, ActionOutcome, Progress, StepAction
+from bot.checks.base import ServiceProber
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Step, format_duration
 from bot.db import incidents as tables
@@ -45,7 +46,7 @@ from bot.services.incidents.models import (
     StepState,
 )
 from bot.services.incidents.records import Session, to_incident, to_state
-from bot.services.ports import FreezeLookup, ServiceProber
+from bot.services.ports import FreezeLookup
 
 log = logging.getLogger(__name__)
 

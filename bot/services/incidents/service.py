@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from bot.actions.base import StepAction
+from bot.checks.base import ServiceProber
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Playbook, Severity
 from bot.db import audit as chain
@@ -17,7 +18,6 @@ from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.incidents import naming
-from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
@@ -32,7 +32,7 @@ from bot.services.incidents.models import (
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import to_incident, to_state
 from bot.services.incidents.runs import StepRunner, UndoFactory
-from bot.services.ports import FreezeLookup, OpenIncident, RollbackCheckLookup, RollbackCheckStatus, ServiceProber
+from bot.services.ports import FreezeLookup, IncidentFreezer, OpenIncident, RollbackCheckLookup, RollbackCheckStatus
 
 ActionFactory = Callable[[Action], StepAction]
 log = logging.getLogger(__name__)
