@@ -189,16 +189,15 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
 
     from bot.config import load_config
     from bot.db.freeze import FreezeWindowRecord
-    from bot.runtime import build_runtime
+    from bot.runtime import Overrides, build_runtime
     from bot.scheduler import build_scheduler
     from bot.services.freeze.models import FreezeWindow
     from bot.services.freeze.schedule import first_event_at
     from bot.settings import Settings
 
     settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)  # type: ignore[call-arg]
-    runtime = build_runtime(settings, load_config(config))
     recorder = LatenessRecorder()
-    runtime.outbox.courier = recorder
+    runtime = build_runtime(settings, load_config(config), slack=False, overrides=Overrides(courier=recorder))
     reminders = list(runtime.config.freeze.reminders)
     now = datetime.now(UTC)
     rows = []

@@ -75,13 +75,16 @@ def _load(settings: Settings, *, read_only: bool = False) -> LoadedConfig:
         raise SystemExit(EXIT_USAGE) from None
 
 
-def _runtime(settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False) -> Runtime:
+def _runtime(settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False,
+             slack: bool = False) -> Runtime:
+    """The runtime every command uses; `slack` only for the commands that talk to Slack (without it,
+    announcements wait in the outbox for the server)."""
     from bot.db.urls import UnsupportedDatabaseURL
     from bot.runtime import build_runtime
 
     loaded = loaded or _load(settings, read_only=read_only)
     try:
-        return build_runtime(settings, loaded)
+        return build_runtime(settings, loaded, slack=slack)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
 
@@ -219,7 +222,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("Slack is not configured: " + "; ".join(problems))
     _check_schema(settings)
     check_listen(args.host, settings.port)
-    runtime = _runtime(settings, loaded)
+    runtime = _runtime(settings, loaded, slack=True)
     try:
         missing = asyncio.run(_audit_key_missing(runtime))
     except Exception as exc:
@@ -377,23 +380,14 @@ def cmd_rollback_check(args: argparse.Namespace) -> int:
     """Preview every rollback path now; exit 0 green, 1 red (posted in the deploys channel), 2 cannot run."""
     settings = _settings()
     _check_schema(settings)
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, slack=settings.slack_bot_token is not None)  # red results are posted
 
     async def run() -> int:
-        client = None
-        if settings.slack_bot_token is not None:
-            from bot.slack.app import create_web_client
-            from bot.slack.rollback_check import SlackRedPoster
-
-            client = create_web_client(runtime)
-            runtime.rollbacks.poster = SlackRedPoster(client, runtime.breakers, runtime.config.tz)
         try:
             report = await runtime.rollbacks.run()
         except Exception as exc:
             raise CliError(f"the rollback check could not run: {type(exc).__name__}: {exc}") from None
         finally:
-            if client is not None and client.session is not None:
-                await client.session.close()
             await runtime.close()
         print(report.headline)
         for result in report.results:
@@ -403,8 +397,8 @@ def cmd_rollback_check(args: argparse.Namespace) -> int:
                 print(f"       fix: {result.fix}")
         if not report.ok:
             where = runtime.config.channels.deploys
-            print(f"posted in {where}" if report.posted else
-                  f"could not post in {where}" + ("" if client else " (SLACK_BOT_TOKEN is not set)"), file=sys.stderr)
+            print(f"posted in {where}" if report.posted else f"could not post in {where}"
+                  + ("" if runtime.slack else " (SLACK_BOT_TOKEN is not set)"), file=sys.stderr)
         return EXIT_OK if report.ok else EXIT_FAILED
 
     return asyncio.run(run())

@@ -7,6 +7,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.actions import build_action, build_undo, preload
 from bot.actions.environment import action_endpoints, action_secrets
@@ -27,10 +28,15 @@ from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.services.freeze.service import FreezeService
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
-from bot.services.incidents import IncidentService
-from bot.services.outbox import Outbox
-from bot.services.rollback_check import RollbackCheck
+from bot.services.incidents import ActionFactory, IncidentService
+from bot.services.incidents.records import OpenIncidents
+from bot.services.outbox import Courier, Outbox
+from bot.services.ports import DeployHistory, FreezeLookup, IncidentFreezer, IncidentLookup
+from bot.services.rollback_check import LastRollbackCheck, RollbackCheck
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.slack.ports import SlackPorts
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Runtime:
     rollbacks: RollbackCheck
     metrics: Metrics
     steps_in_flight: InFlight
+    slack: SlackPorts | None = None  # None in the CLI's commands that do not talk to Slack
 
     @property
     def config(self) -> GuardrailConfig:
@@ -73,12 +80,34 @@ def replica_name() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None) -> Runtime:
+@dataclass(frozen=True)
+class Overrides:
+    """Collaborators a test (or a benchmark) puts in place of the real ones. `build_runtime` wires
+    them where the real ones would go, so nothing is swapped on a running service."""
+
+    db: Database | None = None
+    build_action: ActionFactory | None = None     # the playbook's actions (fakes for most tests)
+    freezes: FreezeLookup | None = None           # the freeze in force, as health and playbooks see it
+    freezer: IncidentFreezer | None = None        # `freeze.on_incident`
+    deploys: DeployHistory | None = None          # the last deploys, as health sees them
+    incidents: IncidentLookup | None = None       # the open incidents, as health sees them
+    courier: Courier | None = None                # what posts the outbox (Slack's, when `slack`)
+
+
+def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None, slack: bool = True,
+                  overrides: Overrides | None = None) -> Runtime:
+    """The one place guardrail is put together, for the server, the CLI, the scheduler and tests.
+
+    `slack`: whether this process talks to Slack (the server, and `rollback-check` with a token).
+    Without it there is no Slack client: announcements wait in the outbox for a process that has one,
+    and responder groups grant nobody. The CLI's other commands run without it.
+    """
     clock = clock or SystemClock()
+    o = overrides or Overrides()
     keep_secrets_out_of_logs()  # before the first request any HTTP client logs
     secret = settings.guardrail_audit_key
-    db = Database(settings.database_url, database_bounds(settings),
-                  audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
+    db = o.db or Database(settings.database_url, database_bounds(settings),
+                          audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
     breakers = Breakers(clock=clock)
     metrics = Metrics()
     metrics.watch_breakers(breakers)
@@ -87,34 +116,40 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     config = loaded.config
     preload(config)                 # the action and probe modules this configuration uses, imported now
     checks.preload(config.services)
+    ports = _slack_ports(settings, config, breakers) if slack else None
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
-    responders = Responders(config.access.responders, clock)
-    # Every announcement that must happen goes through the outbox; the Slack layer gives it a courier.
-    outbox = Outbox(db, clock)
+    responders = Responders(config.access.responders, clock, directory=ports.directory if ports else None)
+    # Every announcement that must happen goes through the outbox; Slack gives it a courier.
+    outbox = Outbox(db, clock, courier=o.courier or (ports.courier if ports else None))
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
                             gate_timeout=settings.gate_timeout)
     deploys = Deploys(db, clock, freezes, outbox=outbox)
+    # Health answers list open incidents and the last rollback check, and the incident playbook and
+    # the rollback check run health checks: health is given the two reads, not the services.
+    last_rollback_check = LastRollbackCheck(db)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
                                                observe=metrics.health_result), clock,
-                           watch=HealthWatch(db, clock, outbox=outbox), freezes=freezes, deploys=deploys)
-    incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
-                                freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
+                           watch=HealthWatch(db, clock, outbox=outbox), freezes=o.freezes or freezes,
+                           deploys=o.deploys or deploys, incidents=o.incidents or OpenIncidents(db),
+                           rollbacks=last_rollback_check)
+    build = o.build_action or build_action
+    incidents = IncidentService(db, clock, config, build, breakers, prober=health, freezes=o.freezes or freezes,
+                                freezer=o.freezer or FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
                                 build_undo=build_undo, responders=responders, replica=replica_name(),
-                                step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds))
-    # Health answers list open incidents, and the incident playbook runs health checks: the two
-    # services refer to each other, so the second link is made once both exist.
-    health.incidents = incidents
-    rollbacks = RollbackCheck(db, clock, config, build_action, breakers, secrets=action_secrets(settings),
-                              endpoints=action_endpoints(settings), prober=health)
-    health.rollbacks = incidents.rollbacks = rollbacks
+                                step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
+                                rollbacks=last_rollback_check)
+    rollbacks = RollbackCheck(db, clock, config, build, breakers, secrets=action_secrets(settings),
+                              endpoints=action_endpoints(settings), prober=health,
+                              poster=ports.red_poster if ports else None)
     return Runtime(
         settings=settings,
         loaded=loaded,
         db=db,
         clock=clock,
         audit=AuditLog(db, clock, config.audit,
-                       previous_keys=[AuditKey(key) for key in settings.audit_keys_previous()]),
+                       previous_keys=[AuditKey(key) for key in settings.audit_keys_previous()],
+                       poster=ports.anchor_poster if ports else None),
         breakers=breakers,
         responders=responders,
         freezes=freezes,
@@ -125,4 +160,12 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         rollbacks=rollbacks,
         metrics=metrics,
         steps_in_flight=steps_in_flight,
+        slack=ports,
     )
+
+
+def _slack_ports(settings: Settings, config: GuardrailConfig, breakers: Breakers) -> SlackPorts:
+    # Imported here: the CLI commands that run without Slack never load its client.
+    from bot.slack.ports import slack_ports
+
+    return slack_ports(settings, config, breakers)

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import load_config
 from bot.db import outbox as table
 from bot.db.engine import Database
-from bot.runtime import Runtime, build_runtime
-from bot.services.outbox import LEASE, LONGEST_WAIT, Outbox
+from bot.runtime import Overrides, Runtime, build_runtime
+from bot.services.outbox import LEASE, LONGEST_WAIT
 from bot.slack.app import create_bolt_app
 from tests.standin.fake_slack import FakeSlack
 from tests.support import bot as support
@@ -134,12 +134,8 @@ async def replica(database_url: str, config_dir: Path, fake: FakeSlack, clock: F
     """A guardrail runtime wired to Slack (courier included) but without a server or scheduler, so
     the test decides when the outbox dispatches."""
     settings = support.test_settings(database_url, config_dir, fake)
-    runtime = build_runtime(settings, load_config(config_dir, {}), clock=clock)
-    if db is not None:  # everything on the faulty database, as one process would be
-        await runtime.db.dispose()
-        runtime.db = db
-        runtime.outbox = Outbox(db, clock)
-        runtime.freezes = type(runtime.freezes)(db, clock, runtime.config, outbox=runtime.outbox)
+    # everything on the faulty database (when given), as one process would be
+    runtime = build_runtime(settings, load_config(config_dir, {}), clock=clock, overrides=Overrides(db=db))
     create_bolt_app(runtime)
     try:
         yield runtime

@@ -125,10 +125,9 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
         yaml = textwrap.dedent(_playbook(hook_url)) + textwrap.dedent(_services(targets.url))
         config = incident_config(tmp_path, yaml)
         async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                                clock=clock, guardrail_audit_key=AUDIT_KEY) as ibot:
+                                clock=clock, guardrail_audit_key=AUDIT_KEY, build_action=build_action) as ibot:
             bot = ibot.bot
             assert bot.runtime.audit.signed
-            bot.runtime.incidents.steps.build_action = build_action
             channel = await declare(bot)
             await bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
             await bot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
@@ -210,9 +209,8 @@ async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         every_log_record: pytest.LogCaptureFixture) -> None:
     async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock) as ibot:
+                            clock=clock, build_action=RaisingAction()) as ibot:
         bot = ibot.bot
-        bot.runtime.incidents.steps.build_action = RaisingAction()  # type: ignore[assignment]
         channel = await declare(bot)
         mark = bot.fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)

@@ -49,12 +49,13 @@ class Membership:
 class Responders:
     """Answers "may this user press?" and "whom to invite?" from the configured principals."""
 
-    def __init__(self, principals: Sequence[str], clock: Clock, *, ttl: timedelta = GROUP_CACHE_TTL) -> None:
+    def __init__(self, principals: Sequence[str], clock: Clock, *, ttl: timedelta = GROUP_CACHE_TTL,
+                 directory: GroupDirectory | None = None) -> None:
         self._principals = list(principals)
         self._clock = clock
         self._ttl = ttl
         self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
-        self.directory: GroupDirectory | None = None
+        self.directory = directory
 
     async def _members(self, group_id: str) -> frozenset[str] | str:
         """The group's members, or why they could not be read (and nothing is cached)."""

@@ -55,12 +55,12 @@ class AuditLog:
     """Append-only, hash-chained record of everything guardrail and its users did."""
 
     def __init__(self, db: Database, clock: Clock, settings: AuditSettings | None = None, *,
-                 previous_keys: Sequence[AuditKey] = ()) -> None:
+                 previous_keys: Sequence[AuditKey] = (), poster: AnchorPoster | None = None) -> None:
         self._db = db
         self._previous_keys = tuple(previous_keys)  # verification only: GUARDRAIL_AUDIT_KEY_PREVIOUS
         self._clock = clock
         self._settings = settings or AuditSettings()
-        self.poster: AnchorPoster = NoAnchorPoster()
+        self.poster: AnchorPoster = poster or NoAnchorPoster()
         self._alerts_logged: set[str] = set()
         self._alerts_posted: set[str] = set()
 

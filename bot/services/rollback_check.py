@@ -120,7 +120,8 @@ class RollbackCheck:
 
     def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
                  breakers: Breakers, *, secrets: dict[str, str], endpoints: dict[str, str],
-                 prober: ServiceProber | None = None, deadline: timedelta = PREVIEW_DEADLINE) -> None:
+                 prober: ServiceProber | None = None, poster: RedPoster | None = None,
+                 deadline: timedelta = PREVIEW_DEADLINE) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -130,7 +131,7 @@ class RollbackCheck:
         self._endpoints = endpoints
         self._prober = prober
         self._deadline = deadline
-        self.poster: RedPoster = NoRedPoster()
+        self.poster: RedPoster = poster or NoRedPoster()
 
     @property
     def tz(self) -> tzinfo:
@@ -191,6 +192,17 @@ class RollbackCheck:
             if not await table.claim_run(session, key, at=now):
                 return None
         return await self.run(key=key)
+
+    async def last_rollback_check(self) -> RollbackCheckStatus | None:
+        return await LastRollbackCheck(self._db).last_rollback_check()
+
+
+class LastRollbackCheck:
+    """`RollbackCheckLookup` (bot.services.ports): a read of the database alone, so health and
+    incidents can be given it before the rollback check (which runs health checks) exists."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def last_rollback_check(self) -> RollbackCheckStatus | None:
         async with self._db.reader() as session:

@@ -11,38 +11,23 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
 from bot.runtime import Runtime
-from bot.slack import audit, freeze, health, incidents
+from bot.slack import audit, freeze, health, incidents, ports
 from bot.slack.connection import SlackConnection, installed_bot_user
-from bot.slack.directory import SlackUserGroups
 from bot.slack.failures import error_handler
-from bot.slack.outbox import SlackCourier
 from bot.slack.reply import reply_for
-from bot.slack.rollback_check import SlackRedPoster
 
 log = logging.getLogger(__name__)
 
-# Honour Retry-After on 429 — a rate-limited call was not processed, so repeating it is safe even
-# for chat.postMessage — but give up after a few tries rather than queue work behind a rate limit.
-# Connection errors are NOT retried here: the request may have reached Slack, and a repeated
-# chat.postMessage or conversations.create would act twice.
-RATE_LIMIT_RETRIES = 2
-WEB_API_TIMEOUT = 10
 CLAIM_TIMEOUT = 1.5  # seconds: well inside Slack's 3 s acknowledgement deadline
 
 
 def create_web_client(runtime: Runtime, *, with_token: bool = True) -> AsyncWebClient:
-    token = runtime.settings.slack_bot_token
-    return AsyncWebClient(
-        token=token.get_secret_value() if token and with_token else None,
-        base_url=runtime.settings.slack_api_url,
-        timeout=WEB_API_TIMEOUT,
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
-    )
+    """A client like the runtime's own (for tests and tools that want a second one)."""
+    return ports.create_web_client(runtime.settings, with_token=with_token)
 
 
 def slack_connection(runtime: Runtime) -> SlackConnection:
@@ -51,6 +36,9 @@ def slack_connection(runtime: Runtime) -> SlackConnection:
 
 
 def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None) -> AsyncApp:
+    """The Bolt app over the runtime's Slack client, with every feature's listeners."""
+    if runtime.slack is None:
+        raise ValueError("the runtime was built without Slack (build_runtime(..., slack=True))")
     secret = runtime.settings.slack_signing_secret
     connection = connection or slack_connection(runtime)
 
@@ -58,13 +46,15 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
         return connection.authorization(app.client, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
     # With `authorize`, Bolt wants a client without a token (it sets the token per request from the
-    # AuthorizeResult); the app's own client, used for announcements, gets the token afterwards.
+    # AuthorizeResult); the runtime's client, which the services post with, gets it back afterwards.
+    client = runtime.slack.client
+    client.token = None
     app = AsyncApp(
-        client=create_web_client(runtime, with_token=False),
+        client=client,
         signing_secret=secret.get_secret_value() if secret else "",
         authorize=authorize,
     )
-    app.client.token = connection.token
+    client.token = connection.token
 
     async def tell(body: dict[str, Any], context: Any, text: str) -> bool:
         reply = reply_for(body, context, context.get("client") or app.client, connection.session)
@@ -77,11 +67,8 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
     app.middleware(_drop_own_events(connection))
     app.middleware(_replies(connection))
     app.middleware(_drop_redeliveries(runtime))
-    runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
-    runtime.outbox.courier = SlackCourier(app.client, runtime)
     for feature in (audit, freeze, health, incidents):
         feature.register(app, runtime)
-    runtime.rollbacks.poster = SlackRedPoster(app.client, runtime.breakers, runtime.config.tz)
     return app
 
 

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db.audit import Anchor, AuditEntry
-from bot.resilience import CallPolicy, call_outbound
+from bot.resilience import Breakers, CallPolicy, call_outbound
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.ids import Command
@@ -75,16 +75,16 @@ def render_anchor_alert(text: str) -> tuple[str, list[blocks.Block]]:
 class SlackAnchorPoster:
     """Posts audit anchors to `audit.anchor_channel`; failures are logged and reported as False."""
 
-    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
+    def __init__(self, client: AsyncWebClient, breakers: Breakers) -> None:
         self._client = client
-        self._runtime = runtime
+        self._breakers = breakers
 
     async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
         text, rendered = render_anchor(anchor)
         try:
             await call_outbound("slack:chat.postMessage",
                                 lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._runtime.breakers)
+                                policy=SLACK_CALL, breakers=self._breakers)
         except Exception as exc:
             log.warning("could not post audit anchor #%d: %s: %s", anchor.seq, type(exc).__name__, str(exc)[:200])
             return False
@@ -95,7 +95,7 @@ class SlackAnchorPoster:
         try:
             await call_outbound("slack:chat.postMessage",
                                 lambda: self._client.chat_postMessage(channel=channel, text=summary, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._runtime.breakers)
+                                policy=SLACK_CALL, breakers=self._breakers)
         except Exception as exc:
             log.warning("could not post the audit log warning: %s: %s", type(exc).__name__, str(exc)[:200])
             return False
@@ -103,8 +103,6 @@ class SlackAnchorPoster:
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    runtime.audit.poster = SlackAnchorPoster(app.client, runtime)
-
     @app.command(Command.AUDIT.value)
     async def audit_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                             respond: Callable[..., Awaitable[Any]]) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.resilience import CallPolicy, CircuitOpen, call_outbound
-from bot.runtime import Runtime
+from bot.config import GuardrailConfig
+from bot.resilience import Breakers, CallPolicy, CircuitOpen, call_outbound
 from bot.services.freeze import notices as freeze_notices
 from bot.services.health_watch import OUTBOX_KIND as HEALTH_CHANGED
 from bot.services.health_watch import StateChange
@@ -35,9 +35,8 @@ HISTORY_PAGES = 5   # look through the newest 1,000 messages of the channel at m
 CANNOT_LOOK = ("missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type")
 
 
-def render(message: OutboxMessage, runtime: Runtime) -> tuple[str, str, list[Block]] | None:
+def render(message: OutboxMessage, config: GuardrailConfig) -> tuple[str, str, list[Block]] | None:
     """(channel, text, blocks) for a message; None when there is nothing to post."""
-    config = runtime.config
     if message.kind.startswith(freeze_notices.KIND_PREFIX):
         text, rendered = render_notice(freeze_notices.from_payload(message.payload), config.tz)
         return config.channels.deploys, text, rendered
@@ -57,13 +56,14 @@ def metadata(message_id: int) -> dict[str, Any]:
 class SlackCourier:
     """Implements `bot.services.outbox.Courier` with the Web API client."""
 
-    def __init__(self, client: AsyncWebClient, runtime: Runtime) -> None:
+    def __init__(self, client: AsyncWebClient, config: GuardrailConfig, breakers: Breakers) -> None:
         self._client = client
-        self._runtime = runtime
+        self._config = config
+        self._breakers = breakers
 
     async def deliver(self, message: OutboxMessage) -> Delivered:
         try:
-            rendered = render(message, self._runtime)
+            rendered = render(message, self._config)
         except (KeyError, ValueError, TypeError) as exc:
             raise DeliveryFailed(f"unreadable payload ({type(exc).__name__}: {exc})", maybe_posted=False,
                                  permanent=True) from None
@@ -80,7 +80,7 @@ class SlackCourier:
                 "slack:chat.postMessage",
                 lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=blocks,
                                                       metadata=metadata(message.id)),
-                policy=POST, breakers=self._runtime.breakers)
+                policy=POST, breakers=self._breakers)
         except SlackApiError as exc:
             status = exc.response.status_code
             # Slack's own refusal (4xx, a 200 with ok=false, 429) posted nothing; a 5xx may have.
@@ -104,7 +104,7 @@ class SlackCourier:
                     "slack:conversations.history",
                     lambda c=cursor: self._client.conversations_history(  # type: ignore[misc]
                         channel=channel, limit=HISTORY_PAGE, include_all_metadata=True, cursor=c),
-                    policy=LOOKUP, breakers=self._runtime.breakers, idempotent=True)
+                    policy=LOOKUP, breakers=self._breakers, idempotent=True)
             except SlackApiError as exc:
                 error = str(exc.response.get("error"))
                 if error in CANNOT_LOOK:

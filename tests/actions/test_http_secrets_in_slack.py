@@ -33,8 +33,7 @@ async def test_tokens_in_an_http_step_never_reach_slack_or_the_audit_log(
             """
         config = incident_config(tmp_path, playbook)
         async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                                clock=clock) as ibot:
-            ibot.bot.runtime.incidents.steps.build_action = build_action
+                                clock=clock, build_action=build_action) as ibot:
             channel = await declare(ibot.bot)
             await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL",
                                               channel_id=channel)

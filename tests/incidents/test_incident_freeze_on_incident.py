@@ -28,10 +28,9 @@ ON_INCIDENT = PLAYBOOK + "freeze:\n  on_incident: [sev1]\n"
 async def fbot(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack,
                clock: FakeClock) -> AsyncIterator[tuple[IncidentBot, FakeFreezer]]:
     async with incident_bot(database_url=sqlite_url, config_dir=incident_config(tmp_path, ON_INCIDENT),
-                            fake=fake_slack, clock=clock) as ibot:
-        freezer = FakeFreezer(ibot.freezes, clock.now)
-        ibot.bot.runtime.incidents.freezer = freezer
-        yield ibot, freezer
+                            fake=fake_slack, clock=clock, fake_freezer=True) as ibot:
+        assert ibot.freezer is not None
+        yield ibot, ibot.freezer
 
 
 async def test_a_sev1_freezes_deploys_its_own_fixes_still_run_and_resolve_offers_the_lift(

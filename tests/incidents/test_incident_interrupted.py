@@ -19,10 +19,11 @@ from tests.support.fake_actions import FakeActions
 from tests.support.incidents import (
     FakeFreezes,
     IncidentBot,
+    add_sre_group,
     declare,
+    fakes,
     incident_bot,
     incident_config,
-    install,
     text_of,
     value_of,
 )
@@ -114,10 +115,11 @@ async def test_two_replicas_sweeping_at_once_mark_a_dead_run_interrupted_once(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
     config = incident_config(tmp_path)
     actions = FakeActions()
-    async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
-            running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as two:
-        install(one, actions, FakeFreezes())
-        install(two, actions, FakeFreezes())
+    async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(actions, FakeFreezes())) as one, \
+            running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(actions, FakeFreezes())) as two:
+        add_sre_group(fake_slack)
         channel = await declare(one)
         await claim_and_die(one, "rollback")
         await claim_and_die(one, "disable-worker")

@@ -9,17 +9,18 @@ from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.incidents import FakeFreezes, declare, incident_config, install, text_of, value_of
+from tests.support.incidents import FakeFreezes, add_sre_group, declare, fakes, incident_config, text_of, value_of
 
 
 async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: str, tmp_path: Path,
                                                                   fake_slack: FakeSlack, clock: FakeClock) -> None:
     config = incident_config(tmp_path)
     actions = FakeActions()  # shared: counts executions across both processes
-    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
-        install(one, actions, FakeFreezes())
-        install(two, actions, FakeFreezes())
+    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(actions, FakeFreezes())) as one, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(actions, FakeFreezes())) as two:
+        add_sre_group(fake_slack)
         channel = await declare(one)
         rounds = 6
         for n in range(rounds):
@@ -42,10 +43,11 @@ async def test_two_replicas_resolving_at_once_resolve_the_incident_once(postgres
                                                                        fake_slack: FakeSlack,
                                                                        clock: FakeClock) -> None:
     config = incident_config(tmp_path)
-    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
-        install(one, FakeActions(), FakeFreezes())
-        install(two, FakeActions(), FakeFreezes())
+    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(FakeActions(), FakeFreezes())) as one, \
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
+                        overrides=fakes(FakeActions(), FakeFreezes())) as two:
+        add_sre_group(fake_slack)
         rounds = 4
         for n in range(rounds):
             mark = fake_slack.mark()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import bot.slack.app
+import bot.slack.ports
 from bot.actions.base import ActionContext, ActionOutcome
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
@@ -21,7 +21,7 @@ RUN = "incident.step.run:"
 async def test_a_step_runs_even_when_slack_times_out_around_it(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.slack.app, "WEB_API_TIMEOUT", 0.2)  # Slack calls give up fast in this test
+    monkeypatch.setattr(bot.slack.ports, "WEB_API_TIMEOUT", 0.2)  # Slack calls give up fast in this test
     async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
                             clock=clock) as ibot:
         channel = await declare(ibot.bot)
@@ -65,20 +65,22 @@ class LeakyAction:
         return ActionOutcome(True, "rollback done", details=self._details())
 
 
-async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(ibot: IncidentBot) -> None:
-    ibot.bot.runtime.incidents.steps.build_action = lambda action: LeakyAction()
-    channel = await declare(ibot.bot)
-    await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
-    preview = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
-    fresh = ibot.fake.mark()
-    await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
-    done = await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
-    for shown in (str(preview.text), text_of(done)):
-        assert "s3cret" not in shown
-        assert '"status": 200' in shown and '"user": "deployer"' in shown and "[redacted]" in shown
-    # the audit log keeps the full record (it is redacted by the audit chain itself)
-    succeeded = [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.step.succeeded"]
-    assert "response" in succeeded[0].details["details"]
+async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(
+        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
+                            clock=clock, build_action=lambda action: LeakyAction()) as ibot:
+        channel = await declare(ibot.bot)
+        await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
+        preview = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
+        fresh = ibot.fake.mark()
+        await ibot.bot.slack.block_action(RUN + "rollback", user_id="U0CAROL", channel_id=channel)
+        done = await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
+        for shown in (str(preview.text), text_of(done)):
+            assert "s3cret" not in shown
+            assert '"status": 200' in shown and '"user": "deployer"' in shown and "[redacted]" in shown
+        # the audit log keeps the full record (it is redacted by the audit chain itself)
+        succeeded = [e for e in await ibot.bot.runtime.audit.latest(5) if e.action == "incident.step.succeeded"]
+        assert "response" in succeeded[0].details["details"]
 
 
 async def test_posting_the_playbook_again_tells_the_user_when_slack_refuses(ibot: IncidentBot) -> None:

@@ -32,9 +32,10 @@ from tests.support.fake_actions import FakeActions
 from tests.support.incidents import (
     FakeFreezes,
     IncidentBot,
+    add_sre_group,
     declare,
+    fakes,
     incident_config,
-    install,
     text_of,
 )
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
@@ -66,11 +67,12 @@ async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock:
                     action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
             """
         migrate.upgrade(postgres_url)  # synchronous: not through the proxy, which runs on this loop
+        freezes = FakeFreezes()
         async with running_bot(database_url=proxy.url_for(postgres_url), config_dir=incident_config(tmp_path, playbook),
-                               fake=fake_slack, clock=clock, migrate_first=False, **settings) as bot:
-            ibot = IncidentBot(bot, FakeActions(), FakeFreezes())
-            install(bot, ibot.actions, ibot.freezes)
-            bot.runtime.incidents.steps.build_action = build_action  # the real http action
+                               fake=fake_slack, clock=clock, migrate_first=False,
+                               overrides=fakes(build_action, freezes), **settings) as bot:  # the real http action
+            ibot = IncidentBot(bot, FakeActions(), freezes)
+            add_sre_group(fake_slack)
             channel = await declare(bot)
             yield Stand(ibot, hook, proxy, channel)
 
@@ -196,15 +198,15 @@ async def two_replicas(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack,
     """Replica A reaches PostgreSQL through a proxy the test can cut; replica B directly."""
     config = incident_config(tmp_path)
     actions = FakeActions()
+    freezes_a, freezes_b = FakeFreezes(), FakeFreezes()
     migrate.upgrade(postgres_url)
     async with faulty_proxy(postgres_url) as proxy, \
             running_bot(database_url=proxy.url_for(postgres_url), config_dir=config, fake=fake_slack, clock=clock,
-                        migrate_first=False) as a, \
+                        migrate_first=False, overrides=fakes(actions, freezes_a)) as a, \
             running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
-                        migrate_first=False) as b:
-        one, two = IncidentBot(a, actions, FakeFreezes()), IncidentBot(b, actions, FakeFreezes())
-        install(a, actions, one.freezes)
-        install(b, actions, two.freezes)
+                        migrate_first=False, overrides=fakes(actions, freezes_b)) as b:
+        one, two = IncidentBot(a, actions, freezes_a), IncidentBot(b, actions, freezes_b)
+        add_sre_group(fake_slack)
         yield one, two, proxy
 
 

@@ -43,11 +43,10 @@ async def test_a_result_the_database_refuses_is_not_retried_for_minutes(
         postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+    action = Unstorable()
     async with incident_bot(database_url=postgres_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock) as ibot:
+                            clock=clock, build_action=action) as ibot:
         bot = ibot.bot
-        action = Unstorable()
-        bot.runtime.incidents.steps.build_action = action
         channel = await declare(bot)
         mark = bot.fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)

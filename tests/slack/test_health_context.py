@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.runtime import Overrides
 from bot.services.ports import DeployInfo, OpenIncident
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
@@ -24,15 +25,16 @@ async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_p
               - name: checkout
                 http: {{url: "{targets.set('/checkout', status=502)}"}}
         """)
-        async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            now = clock.now()
-            bot.runtime.health.freezes = FakeFreezes(freeze(now - timedelta(minutes=30)))
-            bot.runtime.health.deploys = FakeDeploys([
-                DeployInfo("production", "api", "v1.4.2", "ci", now - timedelta(minutes=4)),
-                DeployInfo("production", "checkout", "v88", "U0CAROL", now - timedelta(hours=3)),
-                DeployInfo("staging", "api", "v1.5.0-rc1", "ci", now),
-            ])
-            bot.runtime.health.incidents = FakeIncidents([OpenIncident(3, "Checkout failing", "sev1", "C0INC", now)])
+        now = clock.now()
+        deploys = FakeDeploys([
+            DeployInfo("production", "api", "v1.4.2", "ci", now - timedelta(minutes=4)),
+            DeployInfo("production", "checkout", "v88", "U0CAROL", now - timedelta(hours=3)),
+            DeployInfo("staging", "api", "v1.5.0-rc1", "ci", now),
+        ])
+        fakes = Overrides(freezes=FakeFreezes(freeze(now - timedelta(minutes=30))), deploys=deploys,
+                          incidents=FakeIncidents([OpenIncident(3, "Checkout failing", "sev1", "C0INC", now)]))
+        async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock,
+                               overrides=fakes) as bot:
 
             ts = bot.fake.next_ts()
             await bot.slack.message("is prod down?", ts=ts)
@@ -53,7 +55,7 @@ async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_p
             assert "checkout v88" in text and "api v1.4.2" not in text
 
             # a lookup that fails drops its own line and says so
-            bot.runtime.health.deploys = FakeDeploys(broken=True)
+            deploys.broken = True
             clock.advance(timedelta(seconds=11))  # the lookups are cached with the round (cache_ttl 10s)
             bot.fake.reset()
             await bot.slack.slash("/health")

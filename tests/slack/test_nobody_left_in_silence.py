@@ -22,7 +22,7 @@ from tests.standin.recorder import ResponsePost
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.incidents import FakeFreezes, IncidentBot, declare, incident_config, install, value_of
+from tests.support.incidents import FakeFreezes, IncidentBot, add_sre_group, declare, fakes, incident_config, value_of
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
 
 ACK_BOUND = 2.5  # seconds: Slack's limit is 3 s; a listener that raised used to answer 404 after 3 s
@@ -39,10 +39,10 @@ async def ibot(postgres_url: str, proxied: tuple[FaultyProxy, str], tmp_path: Pa
                clock: FakeClock) -> AsyncIterator[IncidentBot]:
     # Migrate directly: alembic is synchronous and would block the loop the proxy runs on.
     migrate.upgrade(postgres_url)
+    actions, freezes = FakeActions(), FakeFreezes()
     async with running_bot(database_url=proxied[1], config_dir=incident_config(tmp_path), fake=fake_slack,
-                           clock=clock, migrate_first=False) as bot:
-        actions, freezes = FakeActions(), FakeFreezes()
-        install(bot, actions, freezes)
+                           clock=clock, migrate_first=False, overrides=fakes(actions, freezes)) as bot:
+        add_sre_group(fake_slack)
         yield IncidentBot(bot, actions, freezes)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.db import migrate
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Overrides, Runtime, build_runtime
 from bot.server import build_app
 from bot.settings import Settings
 from tests.standin.client import SlackEventsClient
@@ -71,13 +71,14 @@ def test_settings(database_url: str, config_dir: Path, fake: FakeSlack, **overri
 @asynccontextmanager
 async def running_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock | None = None,
                       environ: Mapping[str, str] | None = None, migrate_first: bool = True,
+                      overrides: Overrides | None = None,
                       **settings_overrides: object) -> AsyncIterator[BotHarness]:
     clock = clock or FakeClock()
     settings = test_settings(database_url, config_dir, fake, **settings_overrides)
     if migrate_first:
         migrate.upgrade(database_url)
     loaded = load_config(config_dir, environ or {})
-    runtime = build_runtime(settings, loaded, clock=clock)
+    runtime = build_runtime(settings, loaded, clock=clock, overrides=overrides)
     app, _ = build_app(runtime)
     async with serve_asgi(app) as url, SlackEventsClient(url, SIGNING_SECRET, fake) as client:
         yield BotHarness(url=url, runtime=runtime, slack=client, fake=fake, clock=clock)

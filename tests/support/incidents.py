@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.runtime import Overrides
+from bot.services.incidents import ActionFactory
 from bot.services.ports import ActiveFreeze
 from tests.standin.fake_slack import FakeSlack
 from tests.standin.recorder import Call
@@ -95,6 +97,7 @@ class IncidentBot:
     bot: BotHarness
     actions: FakeActions
     freezes: FakeFreezes
+    freezer: FakeFreezer | None = None
 
     @property
     def fake(self) -> FakeSlack:
@@ -105,21 +108,29 @@ def incident_config(tmp_path: Path, extra: str = PLAYBOOK) -> Path:
     return write_config(tmp_path / "config", extra)
 
 
-def install(bot: BotHarness, actions: FakeActions, freezes: FakeFreezes) -> None:
-    bot.runtime.incidents.steps.build_action = actions
-    bot.runtime.incidents.steps.freezes = freezes
-    bot.fake.usergroups.setdefault("S0SRE", list(SRE_GROUP))
+def fakes(actions: ActionFactory, freezes: FakeFreezes, freezer: FakeFreezer | None = None) -> Overrides:
+    """The runtime's collaborators for incident tests: fake actions and a freeze lookup the test sets
+    (and, for `freeze.on_incident`, a fake freezer)."""
+    return Overrides(build_action=actions, freezes=freezes, freezer=freezer)
+
+
+def add_sre_group(fake: FakeSlack) -> None:
+    """The responder group the test playbooks name (`S0SRE`), in the Slack stand-in."""
+    fake.usergroups.setdefault("S0SRE", list(SRE_GROUP))
 
 
 @asynccontextmanager
 async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
-                       actions: FakeActions | None = None, **settings: object) -> AsyncIterator[IncidentBot]:
+                       actions: FakeActions | None = None, build_action: ActionFactory | None = None,
+                       fake_freezer: bool = False, **settings: object) -> AsyncIterator[IncidentBot]:
+    """A running bot with fake actions (or `build_action`, e.g. the real one) and a fake freeze lookup."""
     actions = actions or FakeActions()
     freezes = FakeFreezes()
+    freezer = FakeFreezer(freezes, clock.now) if fake_freezer else None
     async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake, clock=clock,
-                           **settings) as bot:
-        install(bot, actions, freezes)
-        yield IncidentBot(bot, actions, freezes)
+                           overrides=fakes(build_action or actions, freezes, freezer), **settings) as bot:
+        add_sre_group(fake)
+        yield IncidentBot(bot, actions, freezes, freezer)
 
 
 def text_of(call: Call) -> str:

@@ -1,12 +1,15 @@
-"""Table rows → domain objects."""
+"""Table rows → domain objects, and the read other features make (`OpenIncidents`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from bot.db import incidents as tables
+from bot.db.engine import Database
 from bot.db.incidents import IncidentRecord, IncidentStepRecord
 from bot.services.incidents.models import Incident, StepState
+from bot.services.ports import OpenIncident
 
 # A unit of work's session, as `Database.unit_of_work()` / `reader()` yield it. Services only pass it
 # on to `bot.db` functions, so they name it loosely and never import the ORM.
@@ -29,3 +32,17 @@ def to_state(key: str, row: IncidentStepRecord | None) -> StepState:
     return StepState(key=key, status=row.status, attempt=row.attempt, actor=row.actor,
                      started_at=row.started_at, finished_at=row.finished_at, succeeded_at=row.succeeded_at,
                      summary=row.summary, remembered=json.loads(row.remembered) if row.remembered else {})
+
+
+class OpenIncidents:
+    """`IncidentLookup` (bot.services.ports): a read of the database alone, so the health service can
+    be given it before the incident service (which runs health checks) exists."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def open_incidents(self) -> list[OpenIncident]:
+        async with self._db.reader() as session:
+            rows = await tables.open_incidents(session)
+        return [OpenIncident(id=i.id, title=i.title, severity=i.severity, channel_id=i.channel_id,
+                             declared_at=i.declared_at) for i in map(to_incident, rows)]

@@ -30,7 +30,7 @@ from bot.services.incidents.models import (
     StepView,
 )
 from bot.services.incidents.postmortem import render_markdown
-from bot.services.incidents.records import to_incident, to_state
+from bot.services.incidents.records import OpenIncidents, to_incident, to_state
 from bot.services.incidents.runs import StepRunner, UndoFactory
 from bot.services.ports import FreezeLookup, IncidentFreezer, OpenIncident, RollbackCheckLookup, RollbackCheckStatus
 
@@ -55,7 +55,8 @@ class IncidentService:
                  prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
                  build_undo: UndoFactory | None = None, responders: Responders | None = None,
-                 replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE) -> None:
+                 replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE,
+                 rollbacks: RollbackCheckLookup | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -66,7 +67,7 @@ class IncidentService:
                                 freezes=freezes,
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
                                 leases=self.leases, build_undo=build_undo)
-        self.rollbacks: RollbackCheckLookup | None = None  # set once both services exist (runtime)
+        self.rollbacks = rollbacks
 
     # -- runs whose process died -----------------------------------------------------------
 
@@ -93,10 +94,7 @@ class IncidentService:
 
     async def open_incidents(self) -> list[OpenIncident]:
         """`IncidentLookup` for other features (health answers list them)."""
-        async with self._db.reader() as session:
-            rows = await tables.open_incidents(session)
-        return [OpenIncident(id=i.id, title=i.title, severity=i.severity, channel_id=i.channel_id,
-                             declared_at=i.declared_at) for i in map(to_incident, rows)]
+        return await OpenIncidents(self._db).open_incidents()
 
     def playbook_of(self, incident: Incident) -> Playbook | None:
         return self._config.playbook(incident.playbook) if incident.playbook else None
