@@ -23,6 +23,7 @@ from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
+from bot.services.deliveries import Deliveries
 from bot.services.deploys import Deploys
 from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.services.freeze.service import FreezeService
@@ -50,6 +51,7 @@ class Runtime:
     responders: Responders
     freezes: FreezeService
     deploys: Deploys
+    deliveries: Deliveries
     health: HealthService
     incidents: IncidentService
     outbox: Outbox
@@ -92,6 +94,7 @@ class Overrides:
     deploys: DeployHistory | None = None          # the last deploys, as health sees them
     incidents: IncidentLookup | None = None       # the open incidents, as health sees them
     courier: Courier | None = None                # what posts the outbox (Slack's, when `slack`)
+    deliveries: Deliveries | None = None          # Slack redelivery claims
 
 
 def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None, slack: bool = True,
@@ -118,7 +121,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     checks.preload(config.services)
     ports = _slack_ports(settings, config, breakers) if slack else None
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
-    responders = Responders(config.access.responders, clock, directory=ports.directory if ports else None)
+    responders = Responders(config.access.principals, clock, directory=ports.directory if ports else None)
     # Every announcement that must happen goes through the outbox; Slack gives it a courier.
     outbox = Outbox(db, clock, courier=o.courier or (ports.courier if ports else None))
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
@@ -154,6 +157,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         responders=responders,
         freezes=freezes,
         deploys=deploys,
+        deliveries=o.deliveries or Deliveries(db, clock),
         health=health,
         incidents=incidents,
         outbox=outbox,

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.db import deliveries
 from bot.metrics import Metrics
 from bot.resilience import give_up_after
 from bot.runtime import Runtime
 
-DELIVERY_MEMORY = timedelta(hours=2)  # Slack retries for about an hour
 # Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
 # each tick is one indexed query when nothing is due.
 FREEZE_TICK_SECONDS = 1.0
@@ -52,12 +50,8 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
 
     scheduler.add_listener(lag, EVENT_JOB_SUBMITTED)
 
-    async def forget_old_deliveries() -> None:
-        async with runtime.db.unit_of_work() as session:
-            await deliveries.forget_before(session, runtime.clock.now() - DELIVERY_MEMORY)
-
     # Stable ids and replace_existing: a restart re-registers instead of duplicating.
-    scheduler.add_job(with_deadline("housekeeping.deliveries", forget_old_deliveries, deadline), "interval",
+    scheduler.add_job(with_deadline("housekeeping.deliveries", runtime.deliveries.forget_old, deadline), "interval",
                       minutes=30, id="housekeeping.deliveries", replace_existing=True, coalesce=True,
                       max_instances=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,51 @@ def test_the_freeze_gate_decision_loads_without_sqlalchemy() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True,
                             check=True, timeout=60).stdout.strip()
     assert loaded == "[]", loaded
+
+
+# Slack markup: a user or channel mention, a user-group mention, *bold*.
+MARKUP = re.compile(r"<@|<#|<!subteam|(?<![\w*])\*[^*\s][^*\n]*?\*(?![\w*])")
+
+# Services that still write Slack markup into what they return (issue 9, step 3): each entry is the
+# number of string literals in that module. Move the words to `bot/slack/*_view.py` and shrink this
+# to nothing; a new offender, or a module that got better without the list following, fails.
+STILL_SPEAKING_SLACK = {
+    "bot/services/access.py": 1,             # Membership.refusal: <!subteam^…>
+    "bot/services/freeze/exemptions.py": 1,  # "already approved by <@…>"
+    "bot/services/incidents/runs.py": 9,     # refusals and confirmations: <@…>, *step*
+    "bot/services/incidents/service.py": 1,  # "lifted by <@…>"
+}
+
+
+def _literals(tree: ast.AST) -> list[str]:
+    """Every string a module builds (f-strings with {} for their fields), docstrings left out."""
+    docstrings, parts = set(), set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant):
+            docstrings.add(id(body[0].value))
+        if isinstance(node, ast.JoinedStr):
+            parts.update(id(value) for value in node.values)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            found.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings and id(node) not in parts:
+            found.append(node.value)
+    return found
+
+
+def test_services_return_domain_words_not_slack_markup() -> None:
+    speaking = {}
+    for path in sorted((BOT / "services").rglob("*.py")):
+        count = sum(1 for text in _literals(ast.parse(path.read_text())) if MARKUP.search(text))
+        if count:
+            speaking[str(path.relative_to(BOT.parent))] = count
+    assert speaking == STILL_SPEAKING_SLACK
+
+
+def test_the_markup_check_sees_mentions_and_bold() -> None:
+    tree = ast.parse('who = "U1"\nx = f"run by <@{who}>"\ny = f"*{who}* failed"\nz = "**Markdown** is fine"')
+    assert [bool(MARKUP.search(text)) for text in _literals(tree)] == [False, True, True, False]

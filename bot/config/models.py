@@ -9,12 +9,21 @@ the raw data so it can report them alongside per-field problems).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.config import crossfield
 from bot.config.durations import Duration, format_duration
@@ -78,12 +87,36 @@ class Channels(StrictModel):
     alerts: ChannelId | None = Field(default=None, description="Channel id for health state changes.")
 
 
+@dataclass(frozen=True)
+class Principal:
+    """One entry of `access.responders`, typed when the configuration loads: a user, or a user group
+    whose members are looked up (and cached briefly) when someone presses."""
+
+    id: str
+    is_group: bool
+
+    @classmethod
+    def parse(cls, value: str) -> Principal:
+        """A validated `SlackPrincipal`: S… is a user group, U…/W… a user."""
+        return cls(value, value.startswith("S"))
+
+
 class Access(StrictModel):
     """Who may press buttons that change production."""
 
     responders: list[SlackPrincipal] = Field(
         default_factory=list, description="Slack user ids (U…/W…) or user-group ids (S…)."
     )
+
+    @property
+    def principals(self) -> tuple[Principal, ...]:
+        """`responders`, typed (parsed once, when the configuration was validated)."""
+        return self._principals
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._principals = tuple(Principal.parse(value) for value in self.responders)
+
+    _principals: tuple[Principal, ...] = PrivateAttr(default=())
 
 
 class ErrorRate(StrictModel):

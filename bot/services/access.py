@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock
+from bot.config.models import Principal
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Membership:
 class Responders:
     """Answers "may this user press?" and "whom to invite?" from the configured principals."""
 
-    def __init__(self, principals: Sequence[str], clock: Clock, *, ttl: timedelta = GROUP_CACHE_TTL,
+    def __init__(self, principals: Sequence[Principal], clock: Clock, *, ttl: timedelta = GROUP_CACHE_TTL,
                  directory: GroupDirectory | None = None) -> None:
         self._principals = list(principals)
         self._clock = clock
@@ -78,14 +79,14 @@ class Responders:
     async def membership(self, user_id: str) -> Membership:
         """Whether the user is a responder, directly or through a user group, and which groups
         could not be read (they grant nobody)."""
-        if user_id in self._principals:
+        if any(not p.is_group and p.id == user_id for p in self._principals):
             return Membership(True)
         unreadable: list[tuple[str, str]] = []
         for principal in self._principals:
-            if principal.startswith("S"):
-                members = await self._members(principal)
+            if principal.is_group:
+                members = await self._members(principal.id)
                 if isinstance(members, str):
-                    unreadable.append((principal, members))
+                    unreadable.append((principal.id, members))
                 elif user_id in members:
                     return Membership(True)
         return Membership(False, tuple(unreadable))
@@ -98,9 +99,9 @@ class Responders:
         """Every responder as a user id (groups expanded), in configuration order."""
         users: dict[str, None] = {}
         for principal in self._principals:
-            if principal.startswith("S"):
-                members = await self._members(principal)
+            if principal.is_group:
+                members = await self._members(principal.id)
                 users.update(dict.fromkeys(sorted(members) if not isinstance(members, str) else []))
             else:
-                users[principal] = None
+                users[principal.id] = None
         return list(users)

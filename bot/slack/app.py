@@ -13,7 +13,6 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db import deliveries
 from bot.runtime import Runtime
 from bot.slack import audit, freeze, health, incidents, ports
 from bot.slack.connection import SlackConnection, installed_bot_user
@@ -101,11 +100,6 @@ def _drop_own_events(connection: SlackConnection) -> Callable[..., Awaitable[Any
     return middleware
 
 
-async def _claim(runtime: Runtime, event_id: str) -> bool:
-    async with runtime.db.unit_of_work() as session:
-        return await deliveries.claim(session, f"event:{event_id}", runtime.clock.now())
-
-
 def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
     """Events carry an `event_id`; claim it in the database so a retry, or a copy delivered to
     another replica, is acknowledged without being processed twice."""
@@ -114,7 +108,7 @@ def _drop_redeliveries(runtime: Runtime) -> Callable[..., Awaitable[Any]]:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str) and event_id:
             try:
-                first = await asyncio.wait_for(_claim(runtime, event_id), CLAIM_TIMEOUT)
+                first = await asyncio.wait_for(runtime.deliveries.claim(f"event:{event_id}"), CLAIM_TIMEOUT)
             except Exception as exc:
                 # Slack wants its acknowledgement within 3 s, or it redelivers: a slow or failing
                 # database must not hold the event. Better answered twice than not at all.

@@ -249,12 +249,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await incidents.note(incident, actor=command.user_id, text=rest)
             await respond(response_type="in_channel", text=f"📝 Note from <@{command.user_id}>: {blocks.escape(rest)}")
         elif sub == "playbook":
-            if not incident.playbook:
-                await respond(response_type="ephemeral", text="This incident has no playbook.")
-                return
-            if not incident.is_open:
-                raise IncidentProblem(f"Incident #{incident.id} is resolved; its playbook no longer runs.")
-            text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
+            text, rendered = view.playbook(await incidents.playbook_to_post_again(incident), tz)
             try:
                 posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
             except Exception as exc:

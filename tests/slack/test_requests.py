@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 
-from tests.support.bot import BotHarness
+from tests.standin.fake_slack import FakeSlack
+from tests.support.bot import BotHarness, running_bot
+from tests.support.clock import FakeClock
 
 
 async def _audit_count(bot: BotHarness) -> int:
@@ -81,18 +85,23 @@ async def test_readyz_is_503_with_reasons_when_the_database_is_gone(bot: BotHarn
     assert ready.json()["reasons"][0].startswith("database")
 
 
-async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_written(bot: BotHarness) -> None:
+async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_written(
+        database_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock,
+        caplog: pytest.LogCaptureFixture) -> None:
     from bot.db.engine import Database
+    from bot.runtime import Overrides
+    from bot.services.deliveries import Deliveries
 
-    healthy = bot.runtime.db
-    bot.runtime.db = Database("postgresql://nobody@127.0.0.1:1/none")  # the claim cannot be written
+    nowhere = Database("postgresql://nobody@127.0.0.1:1/none")  # the claim cannot be written
     try:
-        response = await bot.slack.message("are we down?", ts="1700000000.000900", event_id="Ev0NODB")
-        assert response.status_code == 200
-        await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1700000000.000900")
+        async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock,
+                               overrides=Overrides(deliveries=Deliveries(nowhere, clock))) as bot:
+            response = await bot.slack.message("are we down?", ts="1700000000.000900", event_id="Ev0NODB")
+            assert response.status_code == 200
+            await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1700000000.000900")
+        assert "could not claim event Ev0NODB" in caplog.text  # the fault was there
     finally:
-        await bot.runtime.db.dispose()
-        bot.runtime.db = healthy
+        await nowhere.dispose()
 
 
 async def test_a_timestamp_that_is_not_a_number_is_401_not_500(bot: BotHarness) -> None:

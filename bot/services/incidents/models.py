@@ -36,6 +36,11 @@ class Incident:
     resolved_by: str | None = None
     summary: str | None = None
 
+    def playbook_closed(self) -> str | None:
+        """Why this incident's playbook no longer runs (None while it does): the one rule for step
+        clicks and for posting the playbook again."""
+        return None if self.is_open else f"Incident #{self.id} is resolved; its playbook no longer runs."
+
     @property
     def is_open(self) -> bool:
         return self.status == "open"

@@ -205,8 +205,8 @@ class StepRunner:
         if row is None:
             return Refusal("unknown", f"There is no incident #{request.incident_id}.")
         incident = to_incident(row)
-        if not incident.is_open:
-            return Refusal("resolved", f"Incident #{incident.id} is resolved; its playbook no longer runs.")
+        if (closed := incident.playbook_closed()) is not None:
+            return Refusal("resolved", closed)
         playbook = self._config.playbook(incident.playbook) if incident.playbook else None
         step = playbook.step(request.step_id) if playbook else None
         if step is None:

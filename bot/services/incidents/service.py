@@ -54,13 +54,13 @@ class IncidentService:
                  freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
                  prober: ServiceProber | None = None,
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
-                 build_undo: UndoFactory | None = None, responders: Responders | None = None,
+                 build_undo: UndoFactory | None = None, responders: Responders,
                  replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE,
                  rollbacks: RollbackCheckLookup | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
-        self.responders = responders or Responders(config.access.responders, clock)
+        self.responders = responders
         self.freezer = freezer
         self.leases = StepLeases(db, clock, config, owner=replica, lease=step_lease)
         self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
@@ -230,6 +230,14 @@ class IncidentService:
             await append_entry(session, at=self._clock.now(), actor="system", action="incident.channel_created",
                                subject=incident.subject, details={"channel": channel_id, "name": channel_name})
             return to_incident(row)
+
+    async def playbook_to_post_again(self, incident: Incident) -> PlaybookView:
+        """`/incident playbook`: the playbook to post again; IncidentProblem when there is none to run."""
+        if not incident.playbook:
+            raise IncidentProblem("This incident has no playbook.")
+        if (closed := incident.playbook_closed()) is not None:
+            raise IncidentProblem(closed)
+        return await self.playbook_view(incident)
 
     async def playbook_posted(self, incident: Incident, *, actor: str, ts: str, audit: bool = True) -> Incident:
         """The buttons were posted (again): step updates go to the newest copy. The first post, right
