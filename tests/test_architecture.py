@@ -104,3 +104,55 @@ def test_services_return_domain_words_not_slack_markup() -> None:
 def test_the_markup_check_sees_mentions_and_bold() -> None:
     tree = ast.parse('who = "U1"\nx = f"run by <@{who}>"\ny = f"*{who}* failed"\nz = "**Markdown** is fine"')
     assert [bool(MARKUP.search(text)) for text in _literals(tree)] == [False, True, True, False]
+
+
+def test_services_import_no_slack_library() -> None:
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for path in (BOT / "services").rglob("*.py") for name in _imports(path)
+                 if name.startswith(("slack_sdk", "slack_bolt", "bot.slack"))]
+    assert offenders == []
+
+
+def test_actions_and_checks_never_import_services() -> None:
+    """What a playbook step or a probe may ask of the rest (`ServiceProber`) lives in `bot/checks/`."""
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for folder in ("actions", "checks") for path in (BOT / folder).rglob("*.py")
+                 for name in _imports(path) if name.startswith(("bot.services", "bot.runtime", "bot.slack"))]
+    assert offenders == []
+
+
+def test_views_import_no_database() -> None:
+    """Views (`bot/slack/*_view.py`) render what services returned; they read nothing themselves."""
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for path in (BOT / "slack").glob("*_view.py") for name in _imports(path)
+                 if name.startswith(("bot.db", "bot.runtime", *SQL))]
+    assert offenders == []
+
+
+def _service_classes() -> set[str]:
+    """The services: the classes the `Runtime` holds that come from `bot.services`."""
+    tree = ast.parse((BOT / "runtime.py").read_text())
+    from_services = {alias.asname or alias.name for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot.services")
+                     for alias in node.names}
+    [runtime] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Runtime"]
+    held = {node.annotation.id for node in runtime.body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name)}
+    return held & from_services
+
+
+def test_only_the_runtime_constructs_a_service() -> None:
+    """`build_runtime` is the one composition root: CLI, server, scheduler and tests get the same
+    wiring (tests replace collaborators through `Overrides`)."""
+    services = _service_classes()
+    assert {"FreezeService", "HealthService", "IncidentService", "Deploys", "Outbox"} <= services
+    offenders = []
+    for path in BOT.rglob("*.py"):
+        if path == BOT / "runtime.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in services:
+                    offenders.append(f"{path.relative_to(BOT.parent)}:{node.lineno} builds {name}")
+    assert offenders == []

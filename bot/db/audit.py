@@ -24,10 +24,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.tables import AuditHead, AuditRecord
-from bot.redaction import header_shown, secret_key
+from bot.redaction import redact
 
 GENESIS_HASH = "0" * 64
-REDACTED = "[redacted]"
 # guardrail's own top-level detail keys that name no secret (an announcement's key, a deploy's
 # idempotency key); nested values come from actions and users and get no such exemption.
 _OWN_KEYS = frozenset({"key", "idempotency_key"})
@@ -81,25 +80,6 @@ class Anchor:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"{text!r}: the hash must be the 64 hexadecimal characters posted with the anchor")
         return cls(int(seq), digest)
-
-
-def redact(value: Any, *, own: frozenset[str] = frozenset()) -> Any:
-    """Replace values under secret-looking keys (`bot.redaction.secret_key`), at any depth, and
-    every header value but a few harmless ones: secrets never reach the log."""
-    if isinstance(value, Mapping):
-        shown: dict[str, Any] = {}
-        for k, v in value.items():
-            name = str(k)
-            if secret_key(name) and name not in own:
-                shown[name] = REDACTED
-            elif name.lower() == "headers" and isinstance(v, Mapping):
-                shown[name] = {str(h): hv if header_shown(str(h)) else REDACTED for h, hv in v.items()}
-            else:
-                shown[name] = redact(v)
-        return shown
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
 
 
 def canonical_json(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions.base import ActionOutcome
-from bot.db.audit import redact
+from bot.redaction import redact
 from bot.services.incidents import (
     ClaimedRun,
     Incident,
