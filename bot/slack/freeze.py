@@ -136,7 +136,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             elif isinstance(request, grammar.ShowUsage):
                 await say(request.message)
         except FreezeRefused as exc:
-            await say(exc.message)
+            await say(freeze_view.refused(exc))
 
     async def open_form(command: SlashCommand) -> None:
         tz = runtime.config.tz
@@ -184,7 +184,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             exemption = await freezes.decide_exemption(int(click.value), approve=approve, actor=click.user_id)
         except FreezeRefused as exc:
-            await respond(text=exc.message, response_type="ephemeral", replace_original=False)
+            await respond(text=freeze_view.refused(exc), response_type="ephemeral", replace_original=False)
             return
         verdict = "approved" if approve else "refused"
         await respond(replace_original=True,

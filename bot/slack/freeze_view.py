@@ -7,7 +7,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import FreezeConfig, format_duration
-from bot.services.freeze.models import Exemption, FreezeNotice, FreezeStatus, FreezeWindow, NoticeKind
+from bot.services.freeze.models import (
+    AlreadyDecided,
+    Exemption,
+    FreezeNotice,
+    FreezeRefused,
+    FreezeStatus,
+    FreezeWindow,
+    NoticeKind,
+)
 from bot.services.freeze.schedule import describe_cron
 from bot.slack import blocks
 from bot.slack.blocks import Block, slack_date
@@ -24,6 +32,14 @@ FORM_END_DATE = "end_date"
 FORM_END_TIME = "end_time"
 FORM_REASON = "reason"
 
+
+
+def refused(exc: FreezeRefused) -> str:
+    """A refusal, in Slack's words (people as mentions)."""
+    if isinstance(exc, AlreadyDecided):
+        by = f" by <@{exc.decided_by}>" if exc.decided_by else ""
+        return f"Exemption #{exc.exemption_id} was already {exc.status}{by}."
+    return exc.message
 
 
 def span(window: FreezeWindow, tz: ZoneInfo) -> str:

@@ -385,7 +385,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if isinstance(result, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {result.reason}")
             return
-        await respond(response_type="in_channel", replace_original=False, text=result)
+        await respond(response_type="in_channel", replace_original=False, text=view.freeze_lift(result))
 
     @app.action(Action.DECLARE_INCIDENT.value)
     async def declare_from_health(ack: Ack, body: dict[str, Any], respond: Respond,

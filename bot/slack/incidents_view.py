@@ -12,6 +12,7 @@ from bot.actions.base import ActionOutcome
 from bot.redaction import redact
 from bot.services.incidents import (
     ClaimedRun,
+    FreezeLift,
     Incident,
     InterruptedRun,
     NeedsConfirmation,
@@ -256,6 +257,12 @@ def freeze_override(run: ClaimedRun) -> str:
     where = f"<#{run.incident.channel_id}>" if run.incident.channel_id else f"incident #{run.incident.id}"
     return (f"⚠️ Freeze #{freeze.id} ({freeze.environment}) overridden by <@{run.request.actor}> for a critical "
             f"incident fix in {where}: *{blocks.escape(run.step.label)}* — {blocks.escape(run.describe)}")
+
+
+def freeze_lift(result: FreezeLift) -> str:
+    if not result.lifted:
+        return f"Freeze #{result.freeze_id} had already ended."
+    return f"Freeze #{result.freeze_id} lifted by <@{result.actor}>: deploys are open again."
 
 
 def declared_link(incident: Incident) -> str:

@@ -19,6 +19,7 @@ from bot.services.access import Membership
 from bot.services.freeze.models import (
     SERVICE_NAME,
     SERVICE_NAME_RULE,
+    AlreadyDecided,
     Exemption,
     ExemptionStatus,
     FreezeNotice,
@@ -97,8 +98,7 @@ class Exemptions:
             if row is None:
                 raise NotFound(f"There is no exemption #{exemption_id}.")
             if row.status != ExemptionStatus.PENDING.value:
-                raise FreezeRefused(f"Exemption #{exemption_id} was already {row.status}"
-                                    f"{f' by <@{row.decided_by}>' if row.decided_by else ''}.")
+                raise AlreadyDecided(exemption_id, row.status, row.decided_by)
             if approve and row.requested_by == actor:
                 raise FreezeRefused("A different responder must approve: you asked for this exemption.")
             window_row = await tables.window_by_id(session, window_id=row.window_id)

@@ -52,6 +52,16 @@ class FreezeRefused(Exception):
         self.field = field
 
 
+class AlreadyDecided(FreezeRefused):
+    """The exemption was approved or refused before this press; `decided_by` says by whom."""
+
+    def __init__(self, exemption_id: int, status: str, decided_by: str | None) -> None:
+        super().__init__(f"Exemption #{exemption_id} was already {status}{f' by {decided_by}' if decided_by else ''}.")
+        self.exemption_id = exemption_id
+        self.status = status
+        self.decided_by = decided_by
+
+
 class GateUnavailable(Exception):
     """The gate cannot know whether deploys may go ahead (the database is away): callers fail closed."""
 

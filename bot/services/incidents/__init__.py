@@ -3,6 +3,7 @@
 from bot.services.access import GroupDirectory, Responders
 from bot.services.incidents.models import (
     ClaimedRun,
+    FreezeLift,
     Incident,
     IncidentProblem,
     InterruptedRun,
@@ -22,6 +23,7 @@ from bot.services.ports import IncidentFreezer
 __all__ = [
     "ActionFactory",
     "ClaimedRun",
+    "FreezeLift",
     "GroupDirectory",
     "Incident",
     "IncidentFreezer",

@@ -115,6 +115,15 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class FreezeLift:
+    """What pressing "lift the incident's freeze" did: lifted by `actor`, or it had already ended."""
+
+    freeze_id: int
+    lifted: bool
+    actor: str
+
+
+@dataclass(frozen=True)
 class NeedsConfirmation:
     """One more explicit click is needed; `request` is what that click will send."""
 

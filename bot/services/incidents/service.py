@@ -21,6 +21,7 @@ from bot.services.incidents import naming
 from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
+    FreezeLift,
     Incident,
     IncidentProblem,
     InterruptedRun,
@@ -195,7 +196,7 @@ class IncidentService:
                                subject=incident.subject, details={"freeze": freeze.id, "environment": environment})
             return to_incident(row)
 
-    async def lift_freeze(self, incident_id: int, *, actor: str) -> Refusal | str:
+    async def lift_freeze(self, incident_id: int, *, actor: str) -> Refusal | FreezeLift:
         """Lift the freeze `freeze.on_incident` started for this incident (responders only)."""
         incident = await self.get(incident_id)
         if incident is None or incident.freeze_id is None or self.freezer is None:
@@ -210,11 +211,11 @@ class IncidentService:
         # The freeze service audits the cancellation itself; the incident's timeline records it
         # only when this press actually lifted the freeze.
         if not await self.freezer.lift(incident.freeze_id, actor=actor):
-            return f"Freeze #{incident.freeze_id} had already ended."
+            return FreezeLift(incident.freeze_id, lifted=False, actor=actor)
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
                                subject=incident.subject, details={"freeze": incident.freeze_id})
-        return f"Freeze #{incident.freeze_id} lifted by <@{actor}>: deploys are open again."
+        return FreezeLift(incident.freeze_id, lifted=True, actor=actor)
 
     def channel_names(self, incident: Incident) -> Iterator[str]:
         """Candidate channel names, the first free one wins (Slack answers `name_taken` for the others)."""
