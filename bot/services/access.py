@@ -34,17 +34,9 @@ class Membership:
     """Whether a user is a responder, and which groups could not be read to find out."""
 
     allowed: bool
-    unreadable: tuple[tuple[str, str], ...] = ()  # (group id, why) — read failed, nothing cached
-
-    def refusal(self, only_responders: str) -> str:
-        """`only_responders` ("Only responders … may …"), unless the real cause is that a group
-        could not be read: a member would be told they are not one."""
-        if not self.unreadable:
-            return only_responders
-        groups = ", ".join(f"<!subteam^{group}>" for group, _ in self.unreadable)
-        why = "; ".join(dict.fromkeys(reason for _, reason in self.unreadable))
-        return (f"Could not check your membership of {groups} ({why}), so I cannot tell whether you are a "
-                "responder. Nothing was changed; try again in a minute.")
+    # (group id, why) — read failed, nothing cached. A refusal then says so (see
+    # `bot.slack.access_view.not_a_responder`): a member must not be told they are not one.
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 class Responders:

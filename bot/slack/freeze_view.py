@@ -18,6 +18,7 @@ from bot.services.freeze.models import (
 )
 from bot.services.freeze.schedule import describe_cron
 from bot.slack import blocks
+from bot.slack.access_view import not_a_responder
 from bot.slack.blocks import Block, slack_date
 
 APPROVE_EXEMPTION = "freeze.exemption.approve"
@@ -39,7 +40,7 @@ def refused(exc: FreezeRefused) -> str:
     if isinstance(exc, AlreadyDecided):
         by = f" by <@{exc.decided_by}>" if exc.decided_by else ""
         return f"Exemption #{exc.exemption_id} was already {exc.status}{by}."
-    return exc.message
+    return not_a_responder(exc.message, exc.unreadable)
 
 
 def span(window: FreezeWindow, tz: ZoneInfo) -> str:

@@ -295,7 +295,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                               confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
         decision = await incidents.steps.claim(request)
         if isinstance(decision, Refusal):
-            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {decision.reason}")
+            await respond(response_type="ephemeral", replace_original=False, text=view.refusal(decision))
             if decision.code == "order":
                 incident = await incidents.get(request.incident_id)
                 if incident is not None:
@@ -364,7 +364,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         outcome = await incidents.steps.preview(incident_id=value["i"], step_id=step_id, actor=click.user_id)
         if isinstance(outcome, Refusal):
-            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {outcome.reason}")
+            await respond(response_type="ephemeral", replace_original=False, text=view.refusal(outcome))
             return
         incident = await incidents.get(value["i"])
         playbook = incidents.playbook_of(incident) if incident else None
@@ -383,7 +383,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         result = await incidents.lift_freeze(incident_id, actor=click.user_id)
         if isinstance(result, Refusal):
-            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {result.reason}")
+            await respond(response_type="ephemeral", replace_original=False, text=view.refusal(result))
             return
         await respond(response_type="in_channel", replace_original=False, text=view.freeze_lift(result))
 

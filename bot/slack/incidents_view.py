@@ -17,6 +17,7 @@ from bot.services.incidents import (
     InterruptedRun,
     NeedsConfirmation,
     PlaybookView,
+    Refusal,
     Resolution,
     StepResult,
     StepState,
@@ -24,6 +25,7 @@ from bot.services.incidents import (
     elapsed,
 )
 from bot.slack import blocks
+from bot.slack.access_view import not_a_responder
 from bot.slack.health_view import last_checked_line
 
 USAGE = (
@@ -257,6 +259,10 @@ def freeze_override(run: ClaimedRun) -> str:
     where = f"<#{run.incident.channel_id}>" if run.incident.channel_id else f"incident #{run.incident.id}"
     return (f"⚠️ Freeze #{freeze.id} ({freeze.environment}) overridden by <@{run.request.actor}> for a critical "
             f"incident fix in {where}: *{blocks.escape(run.step.label)}* — {blocks.escape(run.describe)}")
+
+
+def refusal(refused: Refusal) -> str:
+    return f"⛔ {not_a_responder(refused.reason, refused.unreadable)}"
 
 
 def freeze_lift(result: FreezeLift) -> str:

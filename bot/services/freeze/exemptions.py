@@ -56,7 +56,7 @@ class Exemptions:
         async with self._db.unit_of_work() as session:
             await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
                                subject=subject, details={"attempted": doing, "why": why})
-        raise FreezeRefused(membership.refusal(f"Only responders (`access.responders`) can {doing}."))
+        raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.", unreadable=membership.unreadable)
 
     async def request(self, window_id: int, *, service: str, duration: timedelta, reason: str,
                       actor: str) -> Exemption:

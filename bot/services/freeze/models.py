@@ -46,10 +46,12 @@ def check_reason(reason: str) -> str:
 class FreezeRefused(Exception):
     """A request that breaks a rule; `field` names the input at fault (for form errors)."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None,
+                 unreadable: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.unreadable = unreadable  # responder groups that could not be read, and why
 
 
 class AlreadyDecided(FreezeRefused):

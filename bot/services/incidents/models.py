@@ -112,6 +112,7 @@ RefusalCode = Literal["not_responder", "unknown", "resolved", "running", "stale"
 class Refusal:
     code: RefusalCode
     reason: str
+    unreadable: tuple[tuple[str, str], ...] = ()  # not_responder: the groups that could not be read, and why
 
 
 @dataclass(frozen=True)

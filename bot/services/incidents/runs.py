@@ -118,9 +118,9 @@ class StepRunner:
         """Decide whether this click may run the step; if so, claim the run atomically."""
         membership = await self._responders.membership(request.actor)
         if not membership.allowed:
-            return await self._refuse(request, Refusal("not_responder", membership.refusal(
-                "Only responders (`access.responders`) may run playbook steps. "
-                "Nothing ran; the attempt was recorded in the audit log.")))
+            return await self._refuse(request, Refusal(
+                "not_responder", "Only responders (`access.responders`) may run playbook steps. "
+                "Nothing ran; the attempt was recorded in the audit log.", membership.unreadable))
         freeze = None
         if self.freezes is not None:
             freeze = await self.freezes.active_window(self._config.freeze.default_environment)

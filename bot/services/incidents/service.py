@@ -206,8 +206,8 @@ class IncidentService:
             async with self._db.unit_of_work() as session:
                 await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
                                    subject=incident.subject, details={"freeze": incident.freeze_id})
-            return Refusal("not_responder", membership.refusal(
-                "Only responders (`access.responders`) may lift the incident's freeze."))
+            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.",
+                           membership.unreadable)
         # The freeze service audits the cancellation itself; the incident's timeline records it
         # only when this press actually lifted the freeze.
         if not await self.freezer.lift(incident.freeze_id, actor=actor):
