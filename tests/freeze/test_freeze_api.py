@@ -1,0 +1,198 @@
+"""`/api/v1/freezes`: release tooling and calendars create, list and cancel freeze windows over HTTP,
+with the same rules, announcements and audit entries as `/freeze` in Slack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.standin.blocks import blocks_text
+from tests.standin.fake_slack import FakeSlack
+from tests.support.bot import API_TOKEN, BotHarness, running_bot
+from tests.support.clock import FakeClock
+
+DEPLOYS = "C0DEPLOYS"
+RELEASE_TOKEN = "release-bot-token-0123456789"
+CALENDAR_TOKEN = "calendar-token-abcdefghijklmn"
+RELEASE = {"Authorization": f"Bearer {RELEASE_TOKEN}"}
+CALENDAR = {"Authorization": f"Bearer {CALENDAR_TOKEN}"}
+LEGACY = {"Authorization": f"Bearer {API_TOKEN}"}
+DEMO = {"environment": "production", "reason": "Demo Day", "duration": "2h"}
+
+
+@pytest.fixture
+async def bot(database_url: str, config_dir: Path, fake_slack: FakeSlack,
+              clock: FakeClock) -> AsyncIterator[BotHarness]:
+    """The bot with GUARDRAIL_API_TOKEN and two named tokens beside it."""
+    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock,
+                           guardrail_api_tokens=f"release-bot:{RELEASE_TOKEN}, calendar:{CALENDAR_TOKEN}") as harness:
+        yield harness
+
+
+@pytest.fixture
+async def api(bot: BotHarness) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=bot.url, timeout=10) as client:
+        yield client
+
+
+def in_deploys(text: str):  # type: ignore[no-untyped-def]
+    return lambda c: c.args.get("channel") == DEPLOYS and text in str(c.args.get("text"))
+
+
+async def test_a_window_created_over_the_api_is_announced_and_audited_as_the_token(
+        bot: BotHarness, api: httpx.AsyncClient) -> None:
+    mark = bot.fake.mark()
+    response = await api.post("/api/v1/freezes", json=DEMO, headers=RELEASE)
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == "/api/v1/freezes/1"
+    assert response.json() == {
+        "id": 1, "environment": "production", "reason": "Demo Day", "starts_at": "2026-11-30T09:00:00+00:00",
+        "ends_at": "2026-11-30T11:00:00+00:00", "state": "frozen_now", "created_by": "api:release-bot",
+        "created_at": "2026-11-30T09:00:00+00:00", "cancelled_at": None, "cancelled_by": None, "recurring": False}
+
+    call = await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"), after=mark)
+    text = blocks_text(call.args["blocks"])
+    assert "`api:release-bot` froze `production`: *Demo Day*" in text and "2026-11-30 10:00 CET" in text
+    entry = (await bot.runtime.audit.latest(1))[0]
+    assert (entry.action, entry.actor, entry.subject) == ("freeze.created", "api:release-bot", "freeze#1")
+
+    # The gate CI asks sees it at once, and the listing shows it.
+    gate = await api.get("/api/v1/freeze", params={"environment": "production"}, headers=CALENDAR)
+    assert gate.status_code == 423 and gate.json()["window"]["id"] == 1
+    listed = await api.get("/api/v1/freezes", headers=CALENDAR)
+    assert [(w["id"], w["state"]) for w in listed.json()["freezes"]] == [(1, "frozen_now")]
+    assert (await api.get("/api/v1/freezes", params={"environment": "staging"}, headers=CALENDAR)
+            ).json() == {"freezes": []}
+    one = await api.get("/api/v1/freezes/1", headers=CALENDAR)
+    assert one.status_code == 200 and one.json()["reason"] == "Demo Day"
+
+
+async def test_start_and_end_times_with_offsets(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    body = {"environment": "staging", "reason": "Release 4.2", "starts_at": "2026-12-01T14:00:00+01:00",
+            "ends_at": "2026-12-01T17:30:00Z"}
+    response = await api.post("/api/v1/freezes", json=body, headers=CALENDAR)
+    assert response.status_code == 201, response.text
+    window = response.json()
+    assert (window["starts_at"], window["ends_at"], window["state"], window["created_by"]) == (
+        "2026-12-01T13:00:00+00:00", "2026-12-01T17:30:00+00:00", "upcoming", "api:calendar")
+
+
+async def test_the_single_token_still_works_and_is_audited_as_default(bot: BotHarness,
+                                                                      api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/v1/freezes", json=DEMO, headers=LEGACY)
+    assert response.status_code == 201 and response.json()["created_by"] == "api:default"
+    assert (await bot.runtime.audit.latest(1))[0].actor == "api:default"
+
+
+async def test_a_token_cancels_its_own_windows_announced_and_audited(bot: BotHarness,
+                                                                    api: httpx.AsyncClient) -> None:
+    await api.post("/api/v1/freezes", json=DEMO, headers=RELEASE)
+    mark = bot.fake.mark()
+    response = await api.delete("/api/v1/freezes/1", headers=RELEASE)
+    assert response.status_code == 200, response.text
+    assert (response.json()["state"], response.json()["cancelled_by"]) == ("cancelled", "api:release-bot")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("was cancelled"), after=mark)
+    entry = (await bot.runtime.audit.latest(1))[0]
+    assert (entry.action, entry.actor) == ("freeze.cancelled", "api:release-bot")
+    gate = await api.get("/api/v1/freeze", params={"environment": "production"}, headers=RELEASE)
+    assert gate.status_code == 200
+
+    again = await api.delete("/api/v1/freezes/1", headers=RELEASE)
+    assert again.status_code == 409
+    assert again.json()["error"] == "freeze window #1 was already cancelled by api:release-bot"
+
+
+async def test_a_token_may_not_lift_a_freeze_it_did_not_create(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    await bot.slack.slash("/freeze", "for 2h Demo Day", user_id="U0CAROL")
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    await api.post("/api/v1/freezes", json=DEMO, headers=RELEASE)
+    for window_id, headers in ((1, RELEASE), (2, CALENDAR), (2, LEGACY)):
+        response = await api.delete(f"/api/v1/freezes/{window_id}", headers=headers)
+        assert response.status_code == 403, response.text
+        assert "a token cancels only its own windows" in response.json()["error"]
+    assert [w.cancelled_at for w in await bot.runtime.freezes.upcoming()] == [None, None]
+
+
+async def test_unknown_bad_and_ended_windows(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    for method in ("GET", "DELETE"):
+        missing = await api.request(method, "/api/v1/freezes/42", headers=RELEASE)
+        assert (missing.status_code, missing.json()) == (404, {"error": "there is no freeze window #42"})
+        for bad in ("abc", "-1", "1.5", "%C2%B2", "9999999999", "%00"):
+            response = await api.request(method, f"/api/v1/freezes/{bad}", headers=RELEASE)
+            assert response.status_code == 422, (method, bad, response.text)
+            assert response.json()["errors"] == {"id": "must be a window number, e.g. /api/v1/freezes/3"}
+    await api.post("/api/v1/freezes", json=DEMO, headers=RELEASE)
+    bot.clock.advance(timedelta(hours=3))
+    ended = await api.delete("/api/v1/freezes/1", headers=RELEASE)
+    assert (ended.status_code, ended.json()["error"]) == (409, "freeze window #1 has already ended")
+
+
+async def test_a_missing_or_wrong_token_is_401(api: httpx.AsyncClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": RELEASE_TOKEN},
+                    {"Authorization": f"Bearer {RELEASE_TOKEN}x"}, {"Authorization": f"Bearer release-bot:{RELEASE_TOKEN}"}):
+        for method, url in (("POST", "/api/v1/freezes"), ("GET", "/api/v1/freezes"), ("GET", "/api/v1/freezes/1"),
+                            ("DELETE", "/api/v1/freezes/1")):
+            response = await api.request(method, url, json=DEMO if method == "POST" else None, headers=headers)
+            assert response.status_code == 401, (headers, method, url)
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"reason": "Demo", "duration": "2h"}, "environment", "is required; one of production, staging"),
+    ({**DEMO, "environment": "moon"}, "environment", "unknown environment; one of production, staging"),
+    ({**DEMO, "environment": ["production"]}, "environment", "unknown environment"),
+    ({"environment": "production", "duration": "2h"}, "reason", "is required"),
+    ({**DEMO, "reason": "   "}, "reason", "is required"),
+    ({**DEMO, "reason": 7}, "reason", "must be a string"),
+    ({**DEMO, "reason": "x" * 501}, "reason", "The reason is longer than 500 characters."),
+    ({**DEMO, "reason": "Demo\u0000Day"}, "reason", "control character"),
+    ({**DEMO, "reason": "Demo\ud800"}, "reason", "control character"),
+    ({"environment": "production", "reason": "Demo"}, "ends_at", "is required (or give duration"),
+    ({**DEMO, "ends_at": "2026-11-30T12:00:00Z"}, "duration", "give either ends_at or duration, not both"),
+    ({**DEMO, "duration": "soon"}, "duration", "must be a duration like 30m, 2h"),
+    ({**DEMO, "duration": "０2h"}, "duration", "must be a duration like 30m, 2h"),
+    ({**DEMO, "duration": 7200}, "duration", "must be a duration like 30m, 2h"),
+    ({**DEMO, "duration": "99999999d"}, "duration", "out of range"),
+    ({**DEMO, "duration": "8d"}, "duration", "longer than freeze.max_duration (7d)"),
+    ({**DEMO, "starts_at": "tomorrow"}, "starts_at", "must be an ISO 8601 date and time with a UTC offset"),
+    ({**DEMO, "starts_at": "2026-12-01T14:00:00"}, "starts_at", "has no UTC offset"),
+    ({**DEMO, "starts_at": 1764594000}, "starts_at", "must be an ISO 8601"),
+    ({**DEMO, "starts_at": "0001-01-01T00:30:00+01:00"}, "starts_at", "out of range"),
+    ({**DEMO, "starts_at": "9999-12-31T23:00:00Z"}, "duration", "out of range"),
+    ({**DEMO, "starts_at": "2028-01-01T00:00:00Z"}, "starts_at", "more than a year ahead"),
+    ({"environment": "production", "reason": "Back", "starts_at": "2026-12-01T14:00:00Z",
+      "ends_at": "2026-12-01T13:00:00Z"}, "ends_at", "The window ends before it starts."),
+    ({"environment": "production", "reason": "Past", "starts_at": "2026-11-29T14:00:00Z",
+      "ends_at": "2026-11-29T15:00:00Z"}, "ends_at", "The window ends in the past."),
+    ({**DEMO, "ends_at": "2026-12-01"}, "duration", "give either"),
+    ({"environment": "production", "reason": "x", "ends_at": "2026-12-01"}, "ends_at", "has no UTC offset"),
+    ({**DEMO, "approved": True}, "approved", "unknown field"),
+    ([DEMO], "body", "must be a JSON object"),
+])
+async def test_bad_input_is_422_naming_the_field(api: httpx.AsyncClient, bot: BotHarness, body: object,
+                                                 field: str, message: str) -> None:
+    response = await api.post("/api/v1/freezes", content=json.dumps(body),  # \ud800 escaped, as JSON allows
+                              headers={**RELEASE, "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["errors"][field], response.json()
+    assert "`" not in response.text and "*" not in response.text  # plain text, no Slack markup
+    assert await bot.runtime.freezes.upcoming() == []
+
+
+async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
+    bodies = [b"", b"null", b"{}", b"{not json", b"\xff\xfe", b"[" * 16_000, b"1e999", b"x" * 70_000,
+              b'{"environment": {"$gt": ""}, "reason": "x", "duration": "2h"}',
+              b'{"environment": "production", "reason": "x", "duration": "2h", "\\ud800": 1}',
+              b'{"environment": "production", "reason": "x", "starts_at": "\\ud800", "duration": "2h"}']
+    for body in bodies:
+        response = await api.post("/api/v1/freezes", content=body,
+                                  headers={**RELEASE, "Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
+    for url in ("/api/v1/freezes?environment=%ff", "/api/v1/freezes?environment=a&environment=b",
+                "/api/v1/freezes/" + "9" * 5000):
+        response = await api.get(url, headers=RELEASE)
+        assert 400 <= response.status_code < 500, (url, response.status_code)
