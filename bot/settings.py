@@ -162,7 +162,8 @@ def parse_named_tokens(text: str) -> list[tuple[str, str]]:
         entry = entry.strip()
         name, colon, token = entry.partition(":")
         name, token = name.strip(), token.strip()
-        where = f"entry {number}" + (f" ({name})" if TOKEN_NAME.fullmatch(name) else "")
+        # Named only when there is a name: without a colon the entry may be a bare token, never echoed.
+        where = f"entry {number}" + (f" ({name})" if colon and TOKEN_NAME.fullmatch(name) else "")
         if not colon:
             raise ValueError(f"{where} is not name:token (write e.g. release-bot:<token>,calendar:<token>)")
         if not TOKEN_NAME.fullmatch(name):

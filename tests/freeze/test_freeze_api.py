@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from bot.settings import Settings
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
@@ -134,7 +136,8 @@ async def test_unknown_bad_and_ended_windows(bot: BotHarness, api: httpx.AsyncCl
 
 async def test_a_missing_or_wrong_token_is_401(api: httpx.AsyncClient) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": RELEASE_TOKEN},
-                    {"Authorization": f"Bearer {RELEASE_TOKEN}x"}, {"Authorization": f"Bearer release-bot:{RELEASE_TOKEN}"}):
+                    {"Authorization": f"Bearer {RELEASE_TOKEN}x"},
+                    {"Authorization": f"Bearer release-bot:{RELEASE_TOKEN}"}):
         for method, url in (("POST", "/api/v1/freezes"), ("GET", "/api/v1/freezes"), ("GET", "/api/v1/freezes/1"),
                             ("DELETE", "/api/v1/freezes/1")):
             response = await api.request(method, url, json=DEMO if method == "POST" else None, headers=headers)
@@ -154,7 +157,7 @@ async def test_a_missing_or_wrong_token_is_401(api: httpx.AsyncClient) -> None:
     ({"environment": "production", "reason": "Demo"}, "ends_at", "is required (or give duration"),
     ({**DEMO, "ends_at": "2026-11-30T12:00:00Z"}, "duration", "give either ends_at or duration, not both"),
     ({**DEMO, "duration": "soon"}, "duration", "must be a duration like 30m, 2h"),
-    ({**DEMO, "duration": "０2h"}, "duration", "must be a duration like 30m, 2h"),
+    ({**DEMO, "duration": "\uff102h"}, "duration", "must be a duration like 30m, 2h"),
     ({**DEMO, "duration": 7200}, "duration", "must be a duration like 30m, 2h"),
     ({**DEMO, "duration": "99999999d"}, "duration", "out of range"),
     ({**DEMO, "duration": "8d"}, "duration", "longer than freeze.max_duration (7d)"),
@@ -196,3 +199,31 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
                 "/api/v1/freezes/" + "9" * 5000):
         response = await api.get(url, headers=RELEASE)
         assert 400 <= response.status_code < 500, (url, response.status_code)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("release-bot", "entry 1 is not name:token"),
+    (RELEASE_TOKEN, "entry 1 is not name:token"),  # a bare token: not echoed
+    (f"Release Bot:{RELEASE_TOKEN}", "entry 1: a name is 1-40 characters"),
+    ("release-bot:short", "entry 1 (release-bot): the token must be at least 16 printable characters"),
+    (f"a:{RELEASE_TOKEN},a:{CALENDAR_TOKEN}", "entry 2 (a): the name a is given twice"),
+    (f"a:{RELEASE_TOKEN},b:{RELEASE_TOKEN}", "entry 2 (b): the token is the same as another entry's"),
+    (f"default:{RELEASE_TOKEN}", "the name default is GUARDRAIL_API_TOKEN's"),
+    (f"ci:{API_TOKEN}-long-enough", "the token named ci is also GUARDRAIL_API_TOKEN"),
+])
+def test_named_tokens_are_checked_when_the_settings_are_read(value: str, message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, guardrail_api_token=f"{API_TOKEN}-long-enough",  # type: ignore[call-arg]
+                 guardrail_api_tokens=value)
+    assert message in str(raised.value)
+    reported = " ".join(str(e["msg"]) for e in raised.value.errors())  # what `guardrail` prints
+    assert RELEASE_TOKEN not in reported and CALENDAR_TOKEN not in reported
+
+
+def test_named_tokens_beside_the_single_one() -> None:
+    settings = Settings(_env_file=None, guardrail_api_token=API_TOKEN,  # type: ignore[call-arg]
+                        guardrail_api_tokens=f" release-bot:{RELEASE_TOKEN} ,calendar:{CALENDAR_TOKEN}")
+    assert settings.api_tokens() == {API_TOKEN: "default", RELEASE_TOKEN: "release-bot", CALENDAR_TOKEN: "calendar"}
+    only_named = Settings(_env_file=None, guardrail_api_tokens=f"release-bot:{RELEASE_TOKEN}")  # type: ignore[call-arg]
+    assert only_named.api_enabled and only_named.api_tokens() == {RELEASE_TOKEN: "release-bot"}
+    assert not Settings(_env_file=None, guardrail_api_tokens="").api_enabled  # type: ignore[call-arg]
