@@ -10,6 +10,10 @@ windows it created itself. Lifting someone else's freeze bypasses the two-person
 in Slack only a responder may, and a token is no responder: a window made in Slack or by another
 token is cancelled by a responder in Slack (403 says so).
 
+A POST with an `Idempotency-Key` header (per token) is done once: a retry gets the same window
+(201, `Idempotent-Replayed: true`), the same key with another body is 422, and a retry while the
+first attempt is still at work is 409 (see bot/services/idempotency.py).
+
 Every bad input is a 4xx with a JSON reason, never a 5xx: 422 for invalid fields, 404 for an
 unknown window, 409 for one already cancelled or ended, 503 when the database does not answer.
 """
@@ -26,11 +30,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api import MAX_BODY, _parse_json, _query, _read_body, _TooLarge, _unprocessable
+from bot.api import _IDEMPOTENCY_KEY, MAX_BODY, _parse_json, _query, _read_body, _TooLarge, _unprocessable
 from bot.config import parse_duration
 from bot.freeze_text import plain, window_json
 from bot.runtime import Runtime
 from bot.services.freeze_types import FreezeRefused, FreezeWindow, NotFound
+from bot.services.idempotency import IdempotentRequests, KeyPending, KeyReused
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +137,7 @@ def _unavailable(exc: Exception) -> JSONResponse:
 
 def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callable[[], JSONResponse]) -> list[Route]:
     freezes = runtime.freezes
+    requests = IdempotentRequests(runtime.db, runtime.clock)
 
     def now() -> datetime:
         return runtime.clock.now()
@@ -148,22 +154,46 @@ def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callabl
         if problem is not None:
             return _unprocessable({"body": problem})
         fields, errors = parse_window(body, freezes.environments, now())
+        key = request.headers.get("idempotency-key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            errors["Idempotency-Key"] = "must be 1-200 printable ASCII characters"
         if errors:
             return _unprocessable(errors)
-        try:
+        actor = f"api:{name}"
+
+        async def create_window() -> int:
             window = await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                                          environment=fields["environment"], reason=fields["reason"],
-                                          actor=f"api:{name}")
+                                          environment=fields["environment"], reason=fields["reason"], actor=actor)
+            return window.id
+
+        replayed = False
+        try:
+            if key is None:
+                window_id = await create_window()
+            else:  # a retry (CI after a timeout) gets the window its first attempt created
+                done = await requests.run(scope=f"freeze:{actor}", key=key, request=body, work=create_window)
+                window_id, replayed = done.result_id, done.replayed
+            window = await freezes.get(window_id)
         except FreezeRefused as exc:
             field = exc.field or "body"
             if field == "ends_at" and "duration" in body:
                 field = "duration"
             return _unprocessable({field: plain(exc.message)})
+        except KeyReused:
+            return _unprocessable({"Idempotency-Key": "was used for a different request; use a new key"})
+        except KeyPending as exc:
+            if exc.stale:
+                return _error(409, "an earlier request with this Idempotency-Key did not finish: it may or may not "
+                                   "have created a window; check GET /api/v1/freezes, then retry with a new key")
+            return JSONResponse({"error": "a request with this Idempotency-Key is still being processed; retry "
+                                          "in a few seconds"}, status_code=409, headers={"Retry-After": "2"})
         except Exception as exc:  # the database: a 503 with the reason, never a 500
             return _unavailable(exc)
         # Slack is not waited on: the announcement was written to the outbox with the window.
-        return JSONResponse(window_json(window, now()), status_code=201,
-                            headers={"Location": f"/api/v1/freezes/{window.id}"})
+        headers = {"Location": f"/api/v1/freezes/{window.id}"}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(window_json(window, now()), status_code=201, headers=headers)
 
     async def listing(request: Request) -> Response:
         if token_name(request) is None:

@@ -3,6 +3,7 @@ with the same rules, announcements and audit entries as `/freeze` in Slack."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -227,3 +228,66 @@ def test_named_tokens_beside_the_single_one() -> None:
     only_named = Settings(_env_file=None, guardrail_api_tokens=f"release-bot:{RELEASE_TOKEN}")  # type: ignore[call-arg]
     assert only_named.api_enabled and only_named.api_tokens() == {RELEASE_TOKEN: "release-bot"}
     assert not Settings(_env_file=None, guardrail_api_tokens="").api_enabled  # type: ignore[call-arg]
+
+
+async def test_a_retried_post_with_the_same_idempotency_key_creates_one_window(
+        bot: BotHarness, api: httpx.AsyncClient) -> None:
+    keyed = {**RELEASE, "Idempotency-Key": "release-42-freeze"}
+    first = await api.post("/api/v1/freezes", json=DEMO, headers=keyed)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1"))
+    bot.clock.advance(timedelta(minutes=5))  # `duration` counts from now: the retry still matches
+    retried = await asyncio.gather(*(api.post("/api/v1/freezes", json=DEMO, headers=keyed) for _ in range(3)))
+    assert [r.status_code for r in retried] == [201] * 3
+    assert all(r.json()["id"] == 1 and r.headers["idempotent-replayed"] == "true" for r in retried)
+
+    other = await api.post("/api/v1/freezes", json={**DEMO, "reason": "Other"}, headers=keyed)
+    assert other.status_code == 422
+    assert other.json()["errors"] == {"Idempotency-Key": "was used for a different request; use a new key"}
+    bad = await api.post("/api/v1/freezes", json=DEMO, headers={**RELEASE, "Idempotency-Key": "x" * 201})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["errors"]
+    # Keys belong to their token: another tool's same key is its own request.
+    theirs = await api.post("/api/v1/freezes", json=DEMO, headers={**CALENDAR, "Idempotency-Key": "release-42-freeze"})
+    assert theirs.status_code == 201 and theirs.json()["id"] == 2
+
+    created = [e for e in await bot.runtime.audit.latest(20) if e.action == "freeze.created"]
+    assert [e.subject for e in created] == ["freeze#1", "freeze#2"]
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #2"))
+    assert len([c for c in bot.fake.calls_to("chat.postMessage") if "Freeze #1" in str(c.args.get("text"))]) == 1
+
+
+async def test_concurrent_first_attempts_with_one_key_create_one_window(bot: BotHarness,
+                                                                         api: httpx.AsyncClient) -> None:
+    keyed = {**RELEASE, "Idempotency-Key": "ci-run-9"}
+    answers = await asyncio.gather(*(api.post("/api/v1/freezes", json=DEMO, headers=keyed) for _ in range(4)))
+    assert {r.status_code for r in answers} <= {201, 409}, [r.text for r in answers]
+    assert {r.json()["id"] for r in answers if r.status_code == 201} == {1}
+    pending = [r for r in answers if r.status_code == 409]
+    assert all(r.headers["retry-after"] == "2" and "still being processed" in r.json()["error"] for r in pending)
+    assert [w.id for w in await bot.runtime.freezes.upcoming()] == [1]
+
+
+async def test_a_refused_request_frees_its_key(bot: BotHarness, api: httpx.AsyncClient) -> None:
+    keyed = {**RELEASE, "Idempotency-Key": "calendar-sync-1"}
+    refused = await api.post("/api/v1/freezes", json={**DEMO, "duration": "8d"}, headers=keyed)
+    assert refused.status_code == 422
+    fixed = await api.post("/api/v1/freezes", json=DEMO, headers=keyed)
+    assert fixed.status_code == 201 and fixed.json()["id"] == 1
+
+
+async def test_a_key_left_unresolved_by_a_stopped_process_is_never_a_second_window(
+        bot: BotHarness, api: httpx.AsyncClient) -> None:
+    """The process stopped between creating the window and resolving the key: retries are told to check."""
+    from bot.db import idempotency as keys
+    from bot.services.idempotency import digest
+
+    async with bot.runtime.db.unit_of_work() as session:
+        assert await keys.claim(session, scope="freeze:api:release-bot", key="k-1", digest=digest(DEMO),
+                                at=bot.clock.now())
+    keyed = {**RELEASE, "Idempotency-Key": "k-1"}
+    soon = await api.post("/api/v1/freezes", json=DEMO, headers=keyed)
+    assert soon.status_code == 409 and "still being processed" in soon.json()["error"]
+    bot.clock.advance(timedelta(minutes=2))
+    later = await api.post("/api/v1/freezes", json=DEMO, headers=keyed)
+    assert later.status_code == 409 and "may or may not have created a window" in later.json()["error"]
+    assert await bot.runtime.freezes.upcoming() == []
