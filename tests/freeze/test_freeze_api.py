@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -291,3 +294,33 @@ async def test_a_key_left_unresolved_by_a_stopped_process_is_never_a_second_wind
     later = await api.post("/api/v1/freezes", json=DEMO, headers=keyed)
     assert later.status_code == 409 and "may or may not have created a window" in later.json()["error"]
     assert await bot.runtime.freezes.upcoming() == []
+
+
+async def test_the_curl_examples_in_the_docs_work_as_written(bot: BotHarness) -> None:
+    page = (Path(__file__).parent.parent.parent / "docs" / "freeze-api.md").read_text()
+    examples = [block for block in re.findall(r"```sh\n(.*?)```", page, re.DOTALL) if "curl" in block]
+    assert len(examples) == 3
+    outputs = []
+    for example in examples:
+        process = await asyncio.create_subprocess_exec(  # not subprocess.run: the bot answers on this loop
+            "bash", "-euo", "pipefail", "-c", example, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={"PATH": os.environ["PATH"], "GUARDRAIL_URL": bot.url, "GUARDRAIL_TOKEN": RELEASE_TOKEN})
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, (example, out, err)
+        outputs.append(out.decode())
+    created = json.loads(outputs[0])
+    assert (created["id"], created["created_by"], created["state"]) == (1, "api:release-bot", "frozen_now")
+    assert json.loads(outputs[1])["starts_at"] == "2026-12-03T13:00:00+00:00"
+    listed, shown, cancelled = json_values(outputs[2])
+    assert [w["id"] for w in listed["freezes"]] == [1] and shown["reason"] == "Demo Day"
+    assert cancelled["state"] == "cancelled"
+    await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on production was cancelled"))
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON values printed one after another (curl adds no line break between answers)."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text.strip()):
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+    return values
