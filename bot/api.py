@@ -1,8 +1,9 @@
-"""`/api/v1/…`: the freeze gate CI asks before deploying, and recorded deploys.
+"""`/api/v1/…`: the freeze gate CI asks before deploying, recorded deploys, and freeze windows
+(bot/api_freezes.py).
 
-Bearer `GUARDRAIL_API_TOKEN`, compared in constant time; without a configured token the API is
-off and every request is 503 with the reason (a bare 401 left people guessing). Malformed input is a
-4xx with the reason, never a 5xx.
+Bearer `GUARDRAIL_API_TOKEN` or one of the named `GUARDRAIL_API_TOKENS`, compared in constant time;
+without a configured token the API is off and every request is 503 with the reason (a bare 401 left
+people guessing). Malformed input is a 4xx with the reason, never a 5xx.
 """
 
 from __future__ import annotations
@@ -148,20 +149,37 @@ def _parse_json(raw: bytes) -> tuple[Any, str | None]:
         return None, "is not valid JSON"
 
 
+def token_name(request: Request, tokens: dict[str, str]) -> str | None:
+    """The name of the bearer token the request carries (None: missing or wrong). Every configured
+    token is compared, in constant time, so the answer's timing says nothing about which came close."""
+    header = request.headers.get("authorization", "")
+    if not tokens or not header.lower().startswith("bearer "):
+        return None
+    given = header[7:].strip().encode("utf-8", "replace")
+    found = None
+    for token, name in tokens.items():
+        if hmac.compare_digest(given, token.encode()):
+            found = name
+    return found
+
+
+def _unauthorized(runtime: Runtime) -> JSONResponse:
+    if not runtime.settings.api_enabled:
+        return JSONResponse({"error": "the API is disabled", "reason": API_DISABLED}, status_code=503)
+    return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
 def api_routes(runtime: Runtime) -> list[Route]:
+    from bot.api_freezes import freeze_routes  # it builds on this module's helpers
+
+    tokens = runtime.settings.api_tokens()
+
     def authorized(request: Request) -> bool:
-        token = runtime.settings.guardrail_api_token
-        header = request.headers.get("authorization", "")
-        if token is None or not header.lower().startswith("bearer "):
-            return False
-        given = header[7:].strip().encode("utf-8", "replace")
-        return hmac.compare_digest(given, token.get_secret_value().encode())
+        return token_name(request, tokens) is not None
 
     def unauthorized() -> JSONResponse:
-        if runtime.settings.guardrail_api_token is None:
-            return JSONResponse({"error": "the API is disabled", "reason": API_DISABLED}, status_code=503)
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return _unauthorized(runtime)
 
     async def freeze_gate(request: Request) -> Response:
         if not authorized(request):
@@ -236,6 +254,7 @@ def api_routes(runtime: Runtime) -> list[Route]:
         Route("/api/v1/freeze", freeze_gate, methods=["GET"]),
         Route("/api/v1/deploys", record_deploy, methods=["POST"]),
         Route("/api/v1/deploys", list_deploys, methods=["GET"]),
+        *freeze_routes(runtime, lambda request: token_name(request, tokens), lambda: _unauthorized(runtime)),
     ]
 
 

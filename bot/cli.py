@@ -31,6 +31,7 @@ from bot.cli_errors import (
     say,
     settings_problems,
 )
+from bot.cli_freeze import add_commands as add_freeze_commands
 from bot.config import ConfigInvalid, LoadedConfig, load_config, parse_duration
 from bot.logs import keep_secrets_out_of_logs
 from bot.resilience import CallPolicy, call_outbound
@@ -554,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=cmd_audit_verify)
     audit.set_defaults(handler=lambda _args: _usage(audit))
 
-    freeze = sub.add_parser("freeze", help="ask the freeze gate (for CI pipelines)")
+    freeze = sub.add_parser("freeze", help="ask the freeze gate (for CI pipelines); create, list, cancel windows")
     freeze_sub = freeze.add_subparsers(dest="freeze_command", metavar="SUBCOMMAND")
     check_gate = freeze_sub.add_parser("check", help="exit 0 not frozen, 3 frozen, 2 error",
                                        description="Ask whether a deploy may go ahead: exit 0 when not "
@@ -564,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_gate.add_argument("--url", default=None, help="ask a running guardrail at this URL (with "
                             "$GUARDRAIL_API_TOKEN) instead of the database")
     check_gate.set_defaults(handler=cmd_freeze_check)
+    add_freeze_commands(freeze_sub)
     freeze.set_defaults(handler=lambda _args: _usage(freeze))
 
     incident = sub.add_parser("incident", help="incident records: export a postmortem draft")

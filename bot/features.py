@@ -16,7 +16,7 @@ def features_off(runtime: Runtime) -> list[str]:
     """Optional features that are off, each with the reason and what turns it on."""
     settings, config = runtime.settings, runtime.config
     off: list[str] = []
-    if settings.guardrail_api_token is None:
+    if not settings.api_enabled:
         off.append(f"HTTP API /api/v1 (freeze gate, deploys): {API_DISABLED}; it answers 503")
     if settings.guardrail_audit_key is None:
         off.append("audit signing: GUARDRAIL_AUDIT_KEY is not set (plain SHA-256 chain)")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///guardrail.db", description="SQLAlchemy database URL")
     guardrail_config: Path = Field(default=Path("playbooks"), description="Directory of YAML configuration")
     guardrail_api_token: SecretStr | None = Field(default=None, description="Bearer token for /api/v1/…")
+    # Named tokens, `name:token,name:token`: each caller (release tooling, a calendar) gets its own,
+    # and what it changes is audited as `api:<name>`. GUARDRAIL_API_TOKEN keeps working beside them.
+    guardrail_api_tokens: SecretStr | None = Field(
+        default=None, description="Named bearer tokens for /api/v1/…: name:token,name:token (audited as api:name)")
     port: int = Field(default=3000, ge=1, le=65535, description="HTTP port")
     heroku_api_token: SecretStr | None = Field(default=None, description="Heroku Platform API token")
     heroku_api_url: str = Field(default="https://api.heroku.com", description="Heroku Platform API base URL")
@@ -70,7 +75,8 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "guardrail_api_token",
-                     "heroku_api_token", "guardrail_audit_key", "guardrail_audit_key_previous", mode="before")
+                     "guardrail_api_tokens", "heroku_api_token", "guardrail_audit_key", "guardrail_audit_key_previous",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` leaves optional secrets empty; an empty string means "not set".
@@ -83,6 +89,37 @@ class Settings(BaseSettings):
         if any(len(key.strip()) < 16 for key in keys):
             raise ValueError("must be at least 16 characters: use a random string, e.g. `openssl rand -hex 32`")
         return value
+
+    @field_validator("guardrail_api_tokens")
+    @classmethod
+    def _named_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_named_tokens(value.get_secret_value())  # raises ValueError with the reason
+        return value
+
+    def api_tokens(self) -> dict[str, str]:
+        """Every accepted bearer token → its name: GUARDRAIL_API_TOKEN is `default`, then GUARDRAIL_API_TOKENS."""
+        tokens: dict[str, str] = {}
+        if self.guardrail_api_token is not None:
+            tokens[self.guardrail_api_token.get_secret_value()] = DEFAULT_TOKEN_NAME
+        if self.guardrail_api_tokens is not None:
+            for name, token in parse_named_tokens(self.guardrail_api_tokens.get_secret_value()):
+                tokens.setdefault(token, name)  # never both: refused when the settings were read
+        return tokens
+
+    @model_validator(mode="after")
+    def _tokens_distinct(self) -> Settings:
+        if self.guardrail_api_token is not None and self.guardrail_api_tokens is not None:
+            single = self.guardrail_api_token.get_secret_value()
+            for name, token in parse_named_tokens(self.guardrail_api_tokens.get_secret_value()):
+                if token == single:
+                    raise ValueError(f"GUARDRAIL_API_TOKENS: the token named {name} is also GUARDRAIL_API_TOKEN; "
+                                     "give each caller its own token")
+        return self
+
+    @property
+    def api_enabled(self) -> bool:
+        return self.guardrail_api_token is not None or self.guardrail_api_tokens is not None
 
     def audit_keys_previous(self) -> list[bytes]:
         """GUARDRAIL_AUDIT_KEY_PREVIOUS as keys, oldest first."""
@@ -111,6 +148,38 @@ class Settings(BaseSettings):
         elif _placeholder(self.slack_signing_secret):
             problems.append("SLACK_SIGNING_SECRET is still a placeholder: paste the app's Signing Secret")
         return problems
+
+
+DEFAULT_TOKEN_NAME = "default"  # GUARDRAIL_API_TOKEN's name: what it changes is audited as `api:default`
+TOKEN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+MIN_TOKEN = 16
+
+
+def parse_named_tokens(text: str) -> list[tuple[str, str]]:
+    """`name:token,name:token` → [(name, token)]; ValueError naming the entry (never the token) at fault."""
+    entries: list[tuple[str, str]] = []
+    for number, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        name, colon, token = entry.partition(":")
+        name, token = name.strip(), token.strip()
+        # Named only when there is a name: without a colon the entry may be a bare token, never echoed.
+        where = f"entry {number}" + (f" ({name})" if colon and TOKEN_NAME.fullmatch(name) else "")
+        if not colon:
+            raise ValueError(f"{where} is not name:token (write e.g. release-bot:<token>,calendar:<token>)")
+        if not TOKEN_NAME.fullmatch(name):
+            raise ValueError(f"{where}: a name is 1-40 characters: lower-case letters, digits and . _ - "
+                             "(starting with a letter or digit)")
+        if name == DEFAULT_TOKEN_NAME:
+            raise ValueError(f"{where}: the name {DEFAULT_TOKEN_NAME} is GUARDRAIL_API_TOKEN's; choose another")
+        if len(token) < MIN_TOKEN or any(c.isspace() or not c.isprintable() for c in token):
+            raise ValueError(f"{where}: the token must be at least {MIN_TOKEN} printable characters without "
+                             "spaces: use a random string, e.g. `openssl rand -hex 32`")
+        if any(name == n for n, _ in entries):
+            raise ValueError(f"{where}: the name {name} is given twice")
+        if any(token == t for _, t in entries):
+            raise ValueError(f"{where}: the token is the same as another entry's; give each name its own")
+        entries.append((name, token))
+    return entries
 
 
 def _placeholder(secret: SecretStr) -> bool:
