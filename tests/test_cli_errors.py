@@ -21,8 +21,7 @@ from bot.db import migrate
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from tests.support.bot import write_config
-
-ROOT = Path(__file__).parent.parent
+from tests.support.paths import ROOT
 
 PLAYBOOK_WITH_SECRETS = """\
 services:

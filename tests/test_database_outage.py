@@ -24,9 +24,9 @@ import pytest
 from bot.db import migrate
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
+from tests.support.paths import ROOT
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
 
-ROOT = Path(__file__).parent.parent
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 PROMISE = 5.0  # seconds: the gate's answer when it cannot know (README, Reliability)
 BOUNDS = {"gate_timeout": 0.5, "ready_timeout": 0.5, "database_timeout": 1.0, "database_connect_timeout": 2}

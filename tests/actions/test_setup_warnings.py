@@ -10,7 +10,7 @@ from bot.actions import build_action
 from bot.actions.environment import action_endpoints, action_secrets, setup_warnings
 from bot.config import GuardrailConfig
 from bot.settings import Settings
-from tests.test_cli import run
+from tests.support.cli import run
 
 
 def config() -> GuardrailConfig:

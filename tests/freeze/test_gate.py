@@ -15,8 +15,8 @@ import pytest
 
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 DEPLOY = {"environment": "production", "service": "api", "version": "v1.4.2", "actor": "ci",
           "url": "https://ci.example.com/runs/7"}

@@ -45,6 +45,20 @@ playbooks:
 """
 
 SRE_GROUP = ["U0ERIN", "U0FRANK"]
+RUN_ROLLBACK = "incident.step.run:rollback"  # the Run button of `http_rollback_playbook`'s one step
+
+
+def http_rollback_playbook(hook_url: str) -> str:
+    """One production-changing step: POST {hook_url}/rollback (a `FakeHook` answers it)."""
+    return f"""\
+        playbooks:
+          - name: production-incident
+            steps:
+              - id: rollback
+                label: Roll back last deploy
+                changes_production: true
+                action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
+        """
 
 
 class FakeFreezes:
@@ -138,7 +152,12 @@ async def declare(bot: BotHarness, text: str = "API returns 500s sev1", *, user:
 
 def value_of(bot: BotHarness, channel: str, action_id: str) -> str:
     """The value of the newest button with `action_id` in `channel` (what a click would send)."""
-    for message in reversed(bot.fake.messages_in(channel)):
+    return button_value(bot.fake, channel, action_id)
+
+
+def button_value(fake: FakeSlack, channel: str, action_id: str) -> str:
+    """`value_of` for a bot in another process: only the stand-in knows what it posted."""
+    for message in reversed(fake.messages_in(channel)):
         for block in message.get("blocks") or []:
             for element in block.get("elements") or []:
                 if isinstance(element, dict) and element.get("action_id") == action_id:
