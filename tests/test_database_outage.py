@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,7 +55,7 @@ class Outage:
 
 
 @asynccontextmanager
-async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: object) -> AsyncIterator[Outage]:
+async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: Any) -> AsyncIterator[Outage]:
     migrate.upgrade(postgres_url)  # directly: alembic is synchronous and would block the proxy's loop
     async with faulty_proxy(postgres_url) as proxy, \
             running_bot(database_url=proxy.url_for(postgres_url), config_dir=config_dir, fake=fake,

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -239,7 +240,7 @@ async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
     await asyncio.to_thread(fail_jobs, redis_url, 5)
     monkeypatch.setattr(rq_replay, "PAGE", 4)          # paging through 35 ids would take 9 pages
     sent: list[str] = []
-    original = redis.Redis.execute_command
+    original: Callable[..., Any] = redis.Redis.execute_command
 
     def counted(self: redis.Redis, *args: Any, **options: Any) -> Any:
         sent.append(str(args[0]))

@@ -54,7 +54,7 @@ class Stand:
 
 @asynccontextmanager
 async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-                **settings: object) -> AsyncIterator[Stand]:
+                **settings: Any) -> AsyncIterator[Stand]:
     hook = FakeHook()
     async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
         playbook = http_rollback_playbook(hook_url)

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.services.ports import ActiveFreeze
 from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
+from tests.standin.recorder import Call, ResponsePost
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
@@ -127,7 +128,7 @@ def install(bot: BotHarness, actions: FakeActions, freezes: FakeFreezes) -> None
 
 @asynccontextmanager
 async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
-                       actions: FakeActions | None = None, **settings: object) -> AsyncIterator[IncidentBot]:
+                       actions: FakeActions | None = None, **settings: Any) -> AsyncIterator[IncidentBot]:
     actions = actions or FakeActions()
     freezes = FakeFreezes()
     async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake, clock=clock,
@@ -163,6 +164,11 @@ def button_value(fake: FakeSlack, channel: str, action_id: str) -> str:
                 if isinstance(element, dict) and element.get("action_id") == action_id:
                     return str(element["value"])
     raise AssertionError(f"no button {action_id} in {channel}")
+
+
+def declared(number: int) -> Callable[[ResponsePost], bool]:
+    """Waits for the reply "Incident #<number> declared"."""
+    return lambda reply: f"Incident #{number} declared" in str(reply.text)
 
 
 def attempt_value(incident_id: int, attempt: int) -> str:
