@@ -9,7 +9,7 @@ from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import write_config
 from tests.support.cli import run_awaited
-from tests.support.fake_heroku import TOKEN, FakeHeroku
+from tests.support.fake_heroku import ROLLBACK_PLAYBOOK, TOKEN, FakeHeroku
 
 
 async def rollback_check(env: dict[str, str]) -> tuple[int, str, str]:
@@ -17,16 +17,7 @@ async def rollback_check(env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def environment(tmp_path: Path, heroku_url: str, token: str, fake_slack: FakeSlack | None = None) -> dict[str, str]:
-    config = write_config(tmp_path / "config", """
-        playbooks:
-          - name: production-incident
-            steps:
-              - id: rollback-api
-                label: Roll back the API
-                rollback: true
-                changes_production: true
-                action: {heroku: {rollback: {app: acme-prod}}}
-    """)
+    config = write_config(tmp_path / "config", ROLLBACK_PLAYBOOK)
     database = f"sqlite:///{tmp_path / 'guardrail.db'}"
     migrate.upgrade(database)
     env = {"GUARDRAIL_CONFIG": str(config), "DATABASE_URL": database, "HEROKU_API_URL": heroku_url,
