@@ -241,7 +241,7 @@ async def call_outbound(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(policy.deadline),
-        wait=wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
+        wait=wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_backoff),
         retry=retry_if_exception(retry_on),
         before_sleep=before_sleep,
         reraise=True,

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
 
