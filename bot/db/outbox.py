@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,7 +102,8 @@ async def claim_due(session: AsyncSession, *, now: datetime, lease_until: dateti
                    col(OutboxRecord.look_first))
         .execution_options(synchronize_session=False))
     rows = (await session.execute(statement)).all()
-    claimed = [ClaimedRow(id=r[0], kind=r[1], payload=json.loads(r[2]), created_at=_utc(r[3]),
+    # RETURNING a primary key: never NULL, though the column type allows it before the INSERT.
+    claimed = [ClaimedRow(id=cast(int, r[0]), kind=r[1], payload=json.loads(r[2]), created_at=_utc(r[3]),
                           expires_at=_utc(r[4]) if r[4] is not None else None, attempts=r[5],
                           look_first=bool(r[6])) for r in rows]
     return sorted(claimed, key=lambda c: c.id)
