@@ -36,10 +36,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot tests
 
 # Formats the files you name (make fmt FILES=bot/x.py), else bot, tests and bench.
 fmt: $(STAMP)

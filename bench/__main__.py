@@ -36,6 +36,7 @@ from dotenv import dotenv_values
 
 from bench import acks, gate, health, load
 from bench.report import Comparison, machine, markdown
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).parent.parent
 
@@ -77,7 +78,7 @@ async def bench_gate(url: str, tmp: Path, *, windows: int, requests: int, repeti
     (config / "guardrail.yaml").write_text(gate.CONFIG)
     await seed_windows(url, windows)
     env = {"BENCH_DATABASE_URL": url, "BENCH_CONFIG": str(config)}
-    ports = gate._free_port(), gate._free_port()
+    ports = free_port(), free_port()
     procs = [gate._serve("bench.gate_apps:bare_app", ports[0], env),
              gate._serve("bench.gate_apps:gate_app", ports[1], env)]
     result = Comparison(f"gate req/s, {windows:,} windows in force (shown as time per 1,000 requests)",
@@ -122,7 +123,7 @@ async def bench_rq(*, jobs: int, repetitions: int) -> list[Comparison]:
     from bench.actions import _busiest_second, _failed_jobs
     from bot.actions.rq_replay import RqReplayStep
     from bot.config import RqReplayAction
-    from tests.actions.conftest import make_ctx
+    from tests.support.actions import make_ctx
     from tests.support.redis import redis_test_url
 
     logging.getLogger("rq.worker").disabled = True  # the failing jobs' tracebacks are expected

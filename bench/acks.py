@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.gate import _free_port, _percentile, _serve, _wait_up
+from bench.gate import _percentile, _serve, _wait_up
 from bench.report import Comparison
 from tests.standin.client import compute_signature
 from tests.standin.payloads import slash_form
+from tests.support.ports import free_port
 
 CONFIG = """\
 timezone: Europe/Berlin
@@ -68,13 +69,13 @@ async def ack_p99(url: str, standin: str, command: str, text: str, users: int, p
 async def servers(database_url: str, tmp: Path, *, warm_up: int = 10
                   ) -> AsyncIterator[tuple[str, dict[str, str], dict[str, int]]]:
     """The stand-in and the three apps, started once; yields (stand-in URL, {app: events URL}, {app: pid})."""
-    standin_port = _free_port()
+    standin_port = free_port()
     standin = f"http://127.0.0.1:{standin_port}"
     config = tmp / "acks-config"
     config.mkdir(exist_ok=True)
     (config / "guardrail.yaml").write_text(CONFIG.replace("PORT", str(standin_port)))
     env = {"BENCH_STANDIN_URL": standin, "BENCH_DATABASE_URL": database_url, "BENCH_CONFIG": str(config)}
-    ports = {name: _free_port() for name in APPS}
+    ports = {name: free_port() for name in APPS}
     procs = [_serve("bench.ack_apps:standin", standin_port, env)]
     procs += [_serve(factory, ports[name], env) for name, factory in APPS.items()]
     try:

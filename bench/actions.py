@@ -19,10 +19,11 @@ from bot.actions.http import HttpStep
 from bot.actions.rq_replay import RqReplayStep
 from bot.config import HttpAction, RqReplayAction
 from bot.resilience import Breakers
-from tests.actions.conftest import FakeHook, make_ctx
-from tests.actions.rq_jobs import charge_card
-from tests.actions.test_rq_replay_action import BurstWorker, busiest_second
+from tests.support.actions import make_ctx
+from tests.support.fake_hook import FakeHook
 from tests.support.redis import redis_test_url
+from tests.support.rq_jobs import charge_card
+from tests.support.rq_worker import BurstWorker, busiest_second
 
 
 def _failed_jobs(url: str, count: int) -> None:

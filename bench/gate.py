@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).parent.parent
 CONFIG = """\
 timezone: Europe/Berlin
@@ -39,12 +40,6 @@ freeze:
   reminders: [10s]
   max_duration: 7d
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_mb() -> float:
@@ -135,7 +130,7 @@ async def bench_gate(database_url: str, config: Path, requests: int, concurrency
     the ratio is taken within each repetition because the shared machine's speed swings."""
     await _windows_in_force(database_url, config, windows)
     env = {"BENCH_DATABASE_URL": database_url, "BENCH_CONFIG": str(config)}
-    bare_port, gate_port = _free_port(), _free_port()
+    bare_port, gate_port = free_port(), free_port()
     servers = [_serve("bench.gate_apps:bare_app", bare_port, env), _serve("bench.gate_apps:gate_app", gate_port, env)]
     rounds: list[tuple[dict[str, float], dict[str, float]]] = []
     try:

@@ -15,8 +15,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """Naive datetimes read back from SQLite are UTC; make them aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

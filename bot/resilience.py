@@ -81,7 +81,6 @@ class OutboundTimeout(Exception):
     def __init__(self, target: str, seconds: float) -> None:
         super().__init__(f"{target} did not answer within {seconds:g}s")
         self.target = target
-        self.seconds = seconds
 
 
 class CircuitOpen(Exception):
@@ -92,7 +91,6 @@ class CircuitOpen(Exception):
         super().__init__(f"{target} is failing{since}; calls paused until {retry_at:%H:%M:%S} UTC")
         self.target = target
         self.failing_since = failing_since
-        self.retry_at = retry_at
 
 
 @dataclass
@@ -113,7 +111,6 @@ class TargetBreaker:
     failures: int = 0
     opened_at: datetime | None = None
     failing_since: datetime | None = None
-    last_error: str | None = None
     _trial_in_flight: bool = False
 
     @property
@@ -131,20 +128,19 @@ class TargetBreaker:
         self._trial_in_flight = half_open
         try:
             result = await func()
-        except Exception as exc:
-            self._failed(exc)
+        except Exception:
+            self._failed()
             raise
         finally:
             if half_open:
                 self._trial_in_flight = False
-        self.failures, self.opened_at, self.failing_since, self.last_error = 0, None, None, None
+        self.failures, self.opened_at, self.failing_since = 0, None, None
         return result
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self) -> None:
         now = self.clock.now()
         if self.failing_since is None:
             self.failing_since = now
-        self.last_error = str(exc) or type(exc).__name__
         self.failures += 1
         if self.opened_at is not None or self.failures >= self.failure_threshold:
             self.opened_at = now  # (re)open: a failed trial starts another cool-down
@@ -245,7 +241,7 @@ async def call_outbound(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(policy.deadline),
-        wait=wait_exponential_jitter(initial=policy.backoff, max=policy.max_backoff),
+        wait=wait_exponential_jitter(multiplier=policy.backoff, max=policy.max_backoff),
         retry=retry_if_exception(retry_on),
         before_sleep=before_sleep,
         reraise=True,

@@ -74,8 +74,6 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, *, lifespan: Lifespan | Non
             reasons.append(f"database: no answer within {bound:g}s")
         except Exception as exc:
             reasons.append(f"database: {type(exc).__name__}")
-        if runtime.loaded is None:
-            reasons.append("configuration: not loaded")
         if reasons:
             return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
         return JSONResponse({"ready": True, "config_sha256": runtime.loaded.sha256})

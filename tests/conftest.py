@@ -1,4 +1,4 @@
-"""Shared fixtures: the Slack stand-in, databases (SQLite and PostgreSQL), and a running bot."""
+"""Shared fixtures: the Slack stand-in, databases (SQLite and PostgreSQL), HTTP targets, and a running bot."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 import freezegun
 import pytest
 
+from bot.db import migrate
+from bot.db.engine import Database
 from tests.standin.fake_slack import FakeSlack
 from tests.standin.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
 from tests.support.redis import redis_test_url
+from tests.support.targets import TargetServer, target_server
 
 # freeze_time getattr()s every attribute of every loaded module; kubernetes.client (imported by
 # tests/deploy to validate manifests) answers that by lazily importing pydantic models, which
@@ -41,10 +44,28 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database on `database_url`, disposed of afterwards."""
+    migrate.upgrade(database_url)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
 def redis_url() -> Iterator[str]:
     """A real Redis database (TEST_REDIS_URL), empty at start. Tests using it are not parallel-safe."""
     with redis_test_url() as url:
         yield url
+
+
+@pytest.fixture
+async def targets() -> AsyncIterator[TargetServer]:
+    """A local HTTP server whose paths answer what the test sets (`targets.set("/api", status=503)`)."""
+    async with target_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BOT = Path(__file__).parent.parent / "bot"
+from tests.support.paths import ROOT
+
+BOT = ROOT / "bot"
 TRANSPORTS = ("slack_bolt", "slack_sdk", "starlette", "httpx", "uvicorn", "bot.slack", "bot.web", "bot.cli")
 SQL = ("sqlalchemy", "sqlmodel")
 

@@ -19,8 +19,8 @@ from bot.services.audit import AuditLog
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent
 KEY = "k3y-for-the-audit-log-0123456789"
 
 

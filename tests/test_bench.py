@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_cli import ROOT
+from tests.support.paths import ROOT
 
 
 def test_the_benchmark_command_runs_every_part_and_writes_its_report(tmp_path: Path, redis_url: str) -> None:

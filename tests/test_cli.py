@@ -11,21 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dotenv import dotenv_values
 from sqlalchemy import create_engine, text
 
 from bot.db.urls import sync_url
-
-ROOT = Path(__file__).parent.parent
-
-
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
-    base.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})
-    base["PYTHONPATH"] = str(ROOT)
-    base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=base,
-                          cwd=cwd or ROOT, timeout=60)
+from tests.support.cli import run
+from tests.support.paths import ROOT
 
 
 def test_help_for_every_command() -> None:

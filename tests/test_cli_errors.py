@@ -21,8 +21,7 @@ from bot.db import migrate
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from tests.support.bot import write_config
-
-ROOT = Path(__file__).parent.parent
+from tests.support.paths import ROOT
 
 PLAYBOOK_WITH_SECRETS = """\
 services:
@@ -53,7 +52,7 @@ def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def declare_incident(database_url: str, config_dir: Path) -> int:
     """An incident in the database, as `/incident declare` leaves it."""
     async def run() -> int:
-        settings = Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, database_url=database_url,
                             guardrail_config=config_dir)
         runtime = build_runtime(settings, load_config(config_dir, {}))
         try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.bot import write_config
-from tests.support.targets import closed_port
-from tests.test_cli import run
+from tests.support.cli import run
+from tests.support.ports import free_port
 
 
 def test_health_prints_each_service_and_exits_1_when_something_is_down(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     config = write_config(tmp_path / "config", f"""
         services:
           - name: ledger

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
-
-from dotenv import dotenv_values
 
 from bot.db import migrate
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import write_config
-from tests.support.fake_heroku import TOKEN, FakeHeroku
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.cli import run_awaited
+from tests.support.fake_heroku import ROLLBACK_PLAYBOOK, TOKEN, FakeHeroku
 
 
 async def rollback_check(env: dict[str, str]) -> tuple[int, str, str]:
-    """The CLI in a subprocess, awaited, so the fakes on this loop keep answering it."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL",
-                                                                     "HEROKU_"))}
-    base.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})
-    base.update({"PYTHONPATH": str(ROOT), **env})
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "rollback-check", env=base, cwd=ROOT,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_awaited("rollback-check", env=env)
 
 
 def environment(tmp_path: Path, heroku_url: str, token: str, fake_slack: FakeSlack | None = None) -> dict[str, str]:
-    config = write_config(tmp_path / "config", """
-        playbooks:
-          - name: production-incident
-            steps:
-              - id: rollback-api
-                label: Roll back the API
-                rollback: true
-                changes_production: true
-                action: {heroku: {rollback: {app: acme-prod}}}
-    """)
+    config = write_config(tmp_path / "config", ROLLBACK_PLAYBOOK)
     database = f"sqlite:///{tmp_path / 'guardrail.db'}"
     migrate.upgrade(database)
     env = {"GUARDRAIL_CONFIG": str(config), "DATABASE_URL": database, "HEROKU_API_URL": heroku_url,

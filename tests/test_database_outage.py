@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,9 +25,9 @@ import pytest
 from bot.db import migrate
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
+from tests.support.paths import ROOT
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
 
-ROOT = Path(__file__).parent.parent
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 PROMISE = 5.0  # seconds: the gate's answer when it cannot know (README, Reliability)
 BOUNDS = {"gate_timeout": 0.5, "ready_timeout": 0.5, "database_timeout": 1.0, "database_connect_timeout": 2}
@@ -54,7 +55,7 @@ class Outage:
 
 
 @asynccontextmanager
-async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: object) -> AsyncIterator[Outage]:
+async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: Any) -> AsyncIterator[Outage]:
     migrate.upgrade(postgres_url)  # directly: alembic is synchronous and would block the proxy's loop
     async with faulty_proxy(postgres_url) as proxy, \
             running_bot(database_url=proxy.url_for(postgres_url), config_dir=config_dir, fake=fake,

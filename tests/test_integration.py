@@ -4,7 +4,6 @@ Declare button, and a real Heroku step (against the fake Heroku API) run during 
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import httpx
@@ -16,13 +15,7 @@ from tests.support.clock import FakeClock
 from tests.support.fake_heroku import TOKEN as HEROKU_TOKEN
 from tests.support.fake_heroku import FakeHeroku
 from tests.support.incidents import text_of, value_of
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from tests.support.ports import free_port
 
 PLAYBOOK = """\
 services:
@@ -44,7 +37,7 @@ async def test_are_we_down_to_incident_to_heroku_step_and_undo(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
     heroku = FakeHeroku()
     heroku.add_app("acme-prod", formation={"web": 2, "worker": 3})
-    config_dir = write_config(tmp_path / "config", PLAYBOOK.format(port=_closed_port()))
+    config_dir = write_config(tmp_path / "config", PLAYBOOK.format(port=free_port()))
     fake_slack.usergroups["S0SRE"] = ["U0ERIN"]
     async with heroku.serve() as heroku_url, running_bot(
             database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock,

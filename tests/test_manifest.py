@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from bot.slack.ids import MESSAGE_EVENTS, Command, Event
 from tests.support.bot import BotHarness
+from tests.support.paths import ROOT
 
-MANIFEST = yaml.safe_load((Path(__file__).parent.parent / "slack-manifest.yml").read_text())
+MANIFEST = yaml.safe_load((ROOT / "slack-manifest.yml").read_text())
 
 
 def test_manifest_declares_exactly_the_commands_the_bot_handles() -> None:

@@ -29,7 +29,7 @@ from tests.support import bot as support
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
-from tests.support.targets import TargetServer, target_server
+from tests.support.targets import TargetServer
 from tests.support.tcp_proxy import faulty_proxy
 
 DEPLOYS = "C0DEPLOYS"
@@ -78,12 +78,6 @@ async def test_a_freeze_created_while_slack_fails_is_announced_once_when_slack_i
     [row] = await rows(bot.runtime)
     assert (row.kind, row.status, row.channel) == ("freeze.created", table.POSTED, DEPLOYS)
     assert row.ts == bot.fake.messages_in(DEPLOYS)[0]["ts"]
-
-
-@pytest.fixture
-async def targets() -> AsyncIterator[TargetServer]:
-    async with target_server() as server:
-        yield server
 
 
 async def test_a_health_alert_whose_post_fails_is_retried(

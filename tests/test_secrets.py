@@ -28,12 +28,13 @@ from sqlalchemy import text
 
 from bot.actions import build_action
 from bot.cli import _export
-from tests.actions.conftest import FakeHook
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
+from tests.support.fake_hook import FakeHook
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
-from tests.support.targets import closed_port, target_server
+from tests.support.ports import free_port
+from tests.support.targets import target_server
 
 SECRETS = {
     "action userinfo": "Ua1-usr",
@@ -79,7 +80,7 @@ def _playbook(hook_url: str) -> str:
 def _services(targets_url: str) -> str:
     s = SECRETS
     up = targets_url.replace("http://", f"http://{s['check userinfo']}:{s['check password']}@")
-    refused = f"http://monitor:{s['down check password']}@127.0.0.1:{closed_port()}"
+    refused = f"http://monitor:{s['down check password']}@127.0.0.1:{free_port()}"
     return f"""\
         services:
           - name: api

@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
-from bot.db import migrate
 from tests.standin.fake_slack import FakeSlack
-from tests.support.bot import SIGNING_SECRET, running_bot
-
-ROOT = Path(__file__).parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def serve_process(env: dict[str, str]) -> AsyncIterator[str]:
-    port = _free_port()
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), **env}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                                                env=full, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            for _ in range(200):  # bounded: at most ~20 s for the interpreter to start
-                if proc.returncode is not None:
-                    raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")  # type: ignore[union-attr]
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("guardrail serve did not answer /healthz within 20 s")
-        yield url
-    finally:
-        proc.terminate()
-        await proc.wait()
+from tests.support.bot import running_bot
+from tests.support.serve import serving, shipped_env
 
 
 async def test_serve_starts_when_slack_is_unreachable(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'g.db'}"
-    migrate.upgrade(url)
-    env = {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/", "SLACK_APP_TOKEN": "",
-           "GUARDRAIL_CONFIG": str(ROOT / "playbooks"), "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
-           "DEPLOY_HOOK": "https://deploy.example.com"}
-    async with serve_process(env) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(shipped_env(tmp_path), tmp_path / "serve.log") as base, \
+            httpx.AsyncClient(base_url=base) as http:
         ready = await http.get("/readyz")
     assert ready.status_code == 200
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-from dotenv import dotenv_values
-
-from tests.test_cli import ROOT
+from tests.support.cli import cli_env
+from tests.support.paths import ROOT
 
 # Each costs 0.1 to 0.3 s to import; `check-config` and `--help` need none of them.
 HEAVY = ("alembic", "sqlalchemy", "sqlmodel", "redis", "rq", "httpx", "slack_bolt", "starlette", "uvicorn")
@@ -24,10 +22,8 @@ finally:
 
 
 def loaded_by(*args: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
-    env.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})
     result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
-                            text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=60)
+                            text=True, env=cli_env(), cwd=ROOT, timeout=60)
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("LOADED"), result.stderr
     return last.split()[1:]

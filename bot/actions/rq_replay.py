@@ -63,7 +63,6 @@ class _Batch:
     replayed: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)   # claimed, but the job was gone or taken meanwhile
     exhausted: bool = False                             # no unclaimed failed jobs left
-    out_of_time: bool = False                           # stopped at its deadline, more may remain
     stop: threading.Event = field(default_factory=threading.Event)  # set when nobody awaits the batch any more
 
 
@@ -153,7 +152,7 @@ class _Replayer:
         for job_id in candidates[:size]:
             turn = pacer.next_start()
             if max(turn, time.monotonic()) >= until or result.stop.wait(max(turn - time.monotonic(), 0)):
-                result.exhausted, result.out_of_time = False, True
+                result.exhausted = False
                 return
             started = time.monotonic()
             if not self.conn.sadd(self.key, job_id):
@@ -171,8 +170,6 @@ class _Replayer:
                 raise
             pacer.record(started, time.monotonic())
             result.replayed.append(job_id)
-        if time.monotonic() >= until and not result.exhausted:
-            result.out_of_time = True
 
     def close(self) -> None:
         self.conn.close()

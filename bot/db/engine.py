@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Integer, Text, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
 from bot.db.upsert import insert_ignoring_conflict

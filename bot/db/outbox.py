@@ -14,11 +14,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db.types import UTCDateTime
 
@@ -102,7 +102,8 @@ async def claim_due(session: AsyncSession, *, now: datetime, lease_until: dateti
                    col(OutboxRecord.look_first))
         .execution_options(synchronize_session=False))
     rows = (await session.execute(statement)).all()
-    claimed = [ClaimedRow(id=r[0], kind=r[1], payload=json.loads(r[2]), created_at=_utc(r[3]),
+    # RETURNING a primary key: never NULL, though the column type allows it before the INSERT.
+    claimed = [ClaimedRow(id=cast(int, r[0]), kind=r[1], payload=json.loads(r[2]), created_at=_utc(r[3]),
                           expires_at=_utc(r[4]) if r[4] is not None else None, attempts=r[5],
                           look_first=bool(r[6])) for r in rows]
     return sorted(claimed, key=lambda c: c.id)
@@ -134,10 +135,6 @@ async def forget_done_before(session: AsyncSession, *, cutoff: datetime) -> None
     """Delete rows that were posted, skipped or expired before `cutoff` (failed ones are kept)."""
     await session.execute(delete(OutboxRecord).where(col(OutboxRecord.status).in_([POSTED, SKIPPED, EXPIRED]),
                                                      col(OutboxRecord.done_at) < cutoff))
-
-
-async def by_id(session: AsyncSession, *, row_id: int) -> OutboxRecord | None:
-    return await session.get(OutboxRecord, row_id)
 
 
 async def all_rows(session: AsyncSession) -> Sequence[OutboxRecord]:

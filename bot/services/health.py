@@ -331,8 +331,3 @@ async def _cancel_all(tasks: Sequence[asyncio.Task[T]]) -> None:
         task.cancel()
     if running:
         await asyncio.wait(running, timeout=UNWIND)
-
-
-def as_prober(health: HealthService) -> ServiceProber:
-    """HealthService is the `ServiceProber` other features are given (checked by mypy here)."""
-    return health

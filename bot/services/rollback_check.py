@@ -25,7 +25,7 @@ from typing import Protocol
 
 from bot.actions.base import ActionContext, ActionOutcome, StepAction
 from bot.checks.base import ServiceProber
-from bot.clock import Clock, as_utc
+from bot.clock import Clock
 from bot.config import Action, GuardrailConfig
 from bot.db import rollback_checks as table
 from bot.db.audit import append_entry
@@ -211,4 +211,4 @@ class LastRollbackCheck:
             return None
         results = json.loads(row.results or "[]")
         red = sum(1 for r in results if not r.get("ok"))
-        return RollbackCheckStatus(checked_at=as_utc(row.finished_at), ok=bool(row.ok), paths=len(results), red=red)
+        return RollbackCheckStatus(checked_at=row.finished_at, ok=bool(row.ok), paths=len(results), red=red)

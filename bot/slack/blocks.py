@@ -33,10 +33,6 @@ def context(*texts: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(t, 3000)} for t in texts[:10]]}
 
 
-def divider() -> Block:
-    return {"type": "divider"}
-
-
 def button(text: str, action_id: str, value: str = "", *, style: str | None = None,
            confirm: Block | None = None) -> Block:
     element: Block = {"type": "button", "text": {"type": "plain_text", "text": truncate(text, 75)},

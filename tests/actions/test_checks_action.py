@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.checks.base import CheckResult, Status
-from tests.actions.conftest import action_from, make_ctx
+from tests.support.actions import action_from, make_ctx
 
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 

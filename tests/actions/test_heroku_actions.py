@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from bot.actions import ActionContext, StepAction, build_undo
 from bot.resilience import Breakers
-from tests.actions.conftest import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
+from tests.support.actions import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
 from tests.support.clock import FakeClock
 from tests.support.fake_heroku import TOKEN, FakeHeroku
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from tests.actions.conftest import FakeHook, action_from, make_ctx
+from tests.support.actions import action_from, make_ctx
+from tests.support.fake_hook import FakeHook
 
 Hook = tuple[FakeHook, str]
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Hook]:
+    fake = FakeHook()
+    async with fake.serve() as url:
+        yield fake, url
 
 
 def rollback_hook(url: str, **extra: Any) -> dict[str, Any]:

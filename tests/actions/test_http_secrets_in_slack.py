@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.actions import build_action
-from tests.actions.conftest import FakeHook
 from tests.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
+from tests.support.fake_hook import FakeHook
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
 
 BODY_TOKEN = "s3cr3t-body-0a1b2c3d4e5f"

@@ -14,27 +14,13 @@ import yaml
 from bot.actions import ActionContext, StepAction, build_undo
 from bot.actions.kubeconfig import KubeconfigError, load_credentials
 from bot.resilience import Breakers
-from tests.actions.conftest import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
+from tests.support.actions import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
 from tests.support.clock import FakeClock
-from tests.support.fake_kubernetes import TOKEN, FakeKubernetes
+from tests.support.fake_kubernetes import TOKEN, FakeKubernetes, kubeconfig
 
 SCALE = {"kubernetes": {"scale": {"namespace": "prod", "deployment": "api-consumer", "replicas": 0}}}
 ROLLBACK = {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}}
 Kube = tuple[FakeKubernetes, Path]
-
-
-def kubeconfig(path: Path, server: str, *, token: str = TOKEN, extra_user: dict[str, Any] | None = None) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
-        "clusters": [{"name": "prod-cluster", "cluster": {"server": server}}],
-        "users": [{"name": "guardrail", "user": {"token": token}},
-                  {"name": "stranger", "user": {"token": "wrong"}},
-                  {"name": "plugin", "user": extra_user or {"exec": {"command": "aws"}}}],
-        "contexts": [{"name": "prod", "context": {"cluster": "prod-cluster", "user": "guardrail"}},
-                     {"name": "stranger", "context": {"cluster": "prod-cluster", "user": "stranger"}},
-                     {"name": "plugin", "context": {"cluster": "prod-cluster", "user": "plugin"}}],
-    }))
-    return path
 
 
 @pytest.fixture

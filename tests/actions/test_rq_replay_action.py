@@ -6,32 +6,20 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
-from rq.timeouts import TimerDeathPenalty
 
 from bot.actions import ActionOutcome, StepAction, rq_replay
 from bot.resilience import CallPolicy
-from tests.actions.conftest import FAST_READS, action_from, make_ctx
-from tests.actions.rq_jobs import charge_card, noop
-
-
-class BurstWorker(SimpleWorker):
-    """A real RQ worker that can run in a thread: no signal handlers, timer-based job timeouts
-    (SIGALRM only works in the main thread, and jobs would fail for that instead of their own error)."""
-
-    death_penalty_class = TimerDeathPenalty
-
-    def _install_signal_handlers(self) -> None:
-        return None
-
-    def run_burst(self) -> None:
-        self.work(burst=True, logging_level="WARNING")
+from tests.support.actions import FAST_READS, action_from, make_ctx
+from tests.support.rq_jobs import charge_card, noop
+from tests.support.rq_worker import BurstWorker, busiest_second, most_in_any_window
 
 
 def replay(url: str, **options: object) -> StepAction:
@@ -252,7 +240,7 @@ async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
     await asyncio.to_thread(fail_jobs, redis_url, 5)
     monkeypatch.setattr(rq_replay, "PAGE", 4)          # paging through 35 ids would take 9 pages
     sent: list[str] = []
-    original = redis.Redis.execute_command
+    original: Callable[..., Any] = redis.Redis.execute_command
 
     def counted(self: redis.Redis, *args: Any, **options: Any) -> Any:
         sent.append(str(args[0]))
@@ -262,15 +250,6 @@ async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
     preview = await replay(redis_url).preview(make_ctx())
     assert preview.details == {"failed": 35, "would_replay": 5, "queued": 0}
     assert sorted(sent) == ["LLEN", "ZCARD", "ZINTERCARD"]
-
-
-def busiest_second(url: str, ids: list[str]) -> int:
-    """The most jobs RQ enqueued within any one second (a sliding window over their real `enqueued_at`)."""
-    conn = redis.Redis.from_url(url)
-    times = sorted(job.enqueued_at.timestamp() for job in Job.fetch_many(ids, connection=conn) if job)
-    conn.close()
-    assert len(times) == len(ids)
-    return most_in_any_window(times, 1.0)
 
 
 async def test_never_more_than_per_second_in_any_sliding_second(redis_url: str) -> None:
@@ -297,16 +276,6 @@ async def test_a_stalled_redis_does_not_make_the_replay_catch_up_in_a_burst(
     outcome = await replay(redis_url, per_second=200, batch_size=50).run(make_ctx())
     assert outcome.details["replayed"] == 300
     assert await asyncio.to_thread(busiest_second, redis_url, ids) <= 200
-
-
-def most_in_any_window(times: list[float], window: float) -> int:
-    """How many of `times` fall in the fullest half-open window [t, t + window), t anywhere."""
-    times, busiest, first = sorted(times), 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= window:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
 
 
 @pytest.mark.parametrize(("per_second", "limit", "window"), [(200, 200, 1.0), (2.5, 2, 1.0), (0.5, 1, 2.0)])

@@ -10,7 +10,7 @@ from bot.actions import build_action
 from bot.actions.environment import action_endpoints, action_secrets, setup_warnings
 from bot.config import GuardrailConfig
 from bot.settings import Settings
-from tests.test_cli import run
+from tests.support.cli import run
 
 
 def config() -> GuardrailConfig:
@@ -26,7 +26,7 @@ def config() -> GuardrailConfig:
 
 
 def test_missing_credentials_are_named_per_step(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, kubeconfig=str(tmp_path / "kubeconfig"))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, kubeconfig=str(tmp_path / "kubeconfig"))
     assert setup_warnings(config(), settings) == [
         "playbook prod, step stop-worker (action): heroku actions need HEROKU_API_TOKEN, which is not set",
         f"playbook prod, step scale-down (action): kubeconfig {tmp_path / 'kubeconfig'} does not exist",
@@ -41,7 +41,7 @@ clusters: [{name: c, cluster: {server: "https://k8s.example.com:6443", insecure-
 users: [{name: u, user: {token: t}}]
 contexts: [{name: prod, context: {cluster: c, user: u}}]
 """)
-    settings = Settings(_env_file=None, heroku_api_token="tok", kubeconfig=str(kubeconfig),  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, heroku_api_token="tok", kubeconfig=str(kubeconfig),
                         heroku_api_url="http://127.0.0.1:9999")
     assert setup_warnings(config(), settings) == []
     assert action_secrets(settings) == {"heroku_api_token": "tok"}
@@ -93,7 +93,7 @@ def test_a_bad_kubeconfig_is_a_warning_naming_the_problem_never_a_traceback_or_t
     text, expected = BAD_KUBECONFIGS[name]
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(text)
-    settings = Settings(_env_file=None, heroku_api_token="tok", kubeconfig=str(kubeconfig))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, heroku_api_token="tok", kubeconfig=str(kubeconfig))
     [warning] = setup_warnings(config(), settings)
     assert warning.startswith("playbook prod, step scale-down (action): ")
     assert expected.format(dir=tmp_path, path=kubeconfig) in warning

@@ -9,15 +9,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.actions import build_action, build_undo
 from bot.config.loader import load_config
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 ENV = {"DEPLOY_HOOK": "https://deploy.example.com", "APP_DATABASE_URL": "postgres://db.internal/app",
        "REDIS_URL": "redis://redis.internal:6379/0"}
 

@@ -13,7 +13,7 @@ from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
+from tests.support.targets import TargetServer
 
 
 @pytest.fixture
@@ -21,12 +21,6 @@ async def runner(clock: FakeClock) -> AsyncIterator[CheckRunner]:
     checks = CheckRunner(breakers=Breakers(clock=clock), clock=clock, tz=ZoneInfo("UTC"))
     yield checks
     await checks.aclose()
-
-
-@pytest.fixture
-async def targets() -> AsyncIterator[TargetServer]:
-    async with target_server() as server:
-        yield server
 
 
 def metrics(name: str, url: str, **error_rate: Any) -> ServiceConfig:

@@ -20,7 +20,8 @@ from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, closed_port, silent_server, target_server
+from tests.support.ports import free_port
+from tests.support.targets import TargetServer, silent_server
 
 SLACK = 1.5  # seconds a deadline may overrun on a loaded 2-core CI machine; a hang would overrun far more
 
@@ -34,12 +35,6 @@ async def runner(clock: FakeClock) -> AsyncIterator[CheckRunner]:
     checks = CheckRunner(breakers=Breakers(clock=clock), clock=clock, tz=ZoneInfo("Europe/Berlin"))
     yield checks
     await checks.aclose()
-
-
-@pytest.fixture
-async def targets() -> AsyncIterator[TargetServer]:
-    async with target_server() as server:
-        yield server
 
 
 async def test_http_up_reports_status_and_latency(runner: CheckRunner, targets: TargetServer) -> None:
@@ -101,14 +96,14 @@ async def test_http_body_and_json_conditions(runner: CheckRunner, targets: Targe
 
 
 async def test_http_closed_port_is_down(runner: CheckRunner) -> None:
-    result = await runner.check(service(http={"url": f"http://127.0.0.1:{closed_port()}/healthz"}))
+    result = await runner.check(service(http={"url": f"http://127.0.0.1:{free_port()}/healthz"}))
     assert (result.status, result.reason) == (Status.DOWN, "connection refused or unreachable")
 
 
 async def test_tcp_open_and_closed(runner: CheckRunner, targets: TargetServer) -> None:
     port = int(targets.url.rsplit(":", 1)[1])
     up = await runner.check(service(tcp={"host": "127.0.0.1", "port": port}))
-    dead_port = closed_port()
+    dead_port = free_port()
     down = await runner.check(service(name="dead", tcp={"host": "127.0.0.1", "port": dead_port}))
     assert (up.status, up.reason) == (Status.UP, "connected")
     assert (down.status, down.reason) == (Status.DOWN, f"connection refused on port {dead_port}")
@@ -123,7 +118,7 @@ async def test_sql_against_real_postgres_and_sqlite(runner: CheckRunner, postgre
 
 
 async def test_sql_dead_database_is_down_quickly(runner: CheckRunner) -> None:
-    url = f"postgres://postgres@127.0.0.1:{closed_port()}/test"
+    url = f"postgres://postgres@127.0.0.1:{free_port()}/test"
     started = time.perf_counter()
     result = await runner.check(service(sql={"url": url}, timeout="1s"))
     assert result.status is Status.DOWN
@@ -133,7 +128,7 @@ async def test_sql_dead_database_is_down_quickly(runner: CheckRunner) -> None:
 
 async def test_redis_ping(runner: CheckRunner, redis_url: str) -> None:
     up = await runner.check(service(redis={"url": redis_url}))
-    down = await runner.check(service(name="dead", redis={"url": f"redis://127.0.0.1:{closed_port()}/0"}))
+    down = await runner.check(service(name="dead", redis={"url": f"redis://127.0.0.1:{free_port()}/0"}))
     assert (up.status, up.reason) == (Status.UP, "PONG")
     assert down.status is Status.DOWN and down.reason
 
@@ -170,7 +165,7 @@ async def test_rq_queue_failed_jobs_and_workers(runner: CheckRunner, redis_url: 
 
 
 async def test_rq_unreachable_redis_is_down(runner: CheckRunner) -> None:
-    result = await runner.check(service(rq={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"}))
+    result = await runner.check(service(rq={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
     assert result.status is Status.DOWN and "connect" in result.reason.lower(), result.reason
 
 

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +21,8 @@ from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUND = timedelta(seconds=30)
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-_REPO = Path(__file__).resolve().parents[2]
-_EXAMPLE_DIR = _REPO / "playbooks"
-_ENV_EXAMPLE = _REPO / ".env.example"
+from tests.support.paths import ROOT
+
+_EXAMPLE_DIR = ROOT / "playbooks"
+_ENV_EXAMPLE = ROOT / ".env.example"
 
 
 @pytest.fixture

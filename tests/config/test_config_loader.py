@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigInvalid, ConfigProblem, LoadedConfig, Severity, load_config
+from tests.support.paths import ROOT
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+EXAMPLE_DIR = ROOT / "playbooks"
 MINIMAL = "channels: {deploys: C0DEPLOYS}\n"
 WriteYaml = Callable[[str, str], Path]
 

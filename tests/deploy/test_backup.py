@@ -23,8 +23,8 @@ from bot.clock import SystemClock
 from bot.db import migrate
 from bot.db.engine import Database
 from bot.services.audit import AuditLog
+from tests.support.cli import run
 from tests.support.databases import _libpq, postgres_base_url, postgres_schema_url
-from tests.test_cli import run
 
 ENTRIES = 11
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).parent.parent.parent
+from tests.support.paths import ROOT
+
 DOCS = ROOT / "docs"
 
 

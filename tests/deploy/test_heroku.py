@@ -11,15 +11,14 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import yaml
 from dockerfile_parse import DockerfileParser
 
 from bot.settings import Settings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 REQUIRED_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")          # ${VAR}: must be set (no :-default)
 
 

@@ -23,11 +23,10 @@ import httpx
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from bot.db import migrate
-from tests.support.bot import SIGNING_SECRET
-from tests.test_serve import _free_port, serve_process
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+from tests.support.serve import serving, shipped_env
 
-ROOT = Path(__file__).parent.parent.parent
 COMPILERS = ("gcc", "g++", "build-essential", "clang", "make ")
 
 
@@ -138,20 +137,14 @@ def healthcheck_command() -> list[str]:
 
 async def test_the_health_check_passes_on_a_serving_guardrail_and_fails_when_nothing_answers(
         tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'g.db'}"
-    migrate.upgrade(url)
-    env = {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/", "SLACK_APP_TOKEN": "",
-           "GUARDRAIL_CONFIG": str(ROOT / "playbooks"), "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
-           "DEPLOY_HOOK": "https://deploy.example.com"}
-    async with serve_process(env) as base:
+    async with serving(shipped_env(tmp_path), tmp_path / "serve.log") as base:
         port = httpx.URL(base).port
         healthy = await asyncio.to_thread(subprocess.run, healthcheck_command(),
                                           env={**os.environ, "PORT": str(port)},
                                           capture_output=True, text=True, timeout=30)
     assert healthy.returncode == 0, healthy.stderr
     down = await asyncio.to_thread(subprocess.run, healthcheck_command(),
-                                   env={**os.environ, "PORT": str(_free_port())},
+                                   env={**os.environ, "PORT": str(free_port())},
                                    capture_output=True, text=True, timeout=30)
     assert down.returncode != 0
     assert "Connection refused" in down.stderr

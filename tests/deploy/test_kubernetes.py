@@ -24,12 +24,11 @@ import pytest
 import yaml
 
 from bot.config import load_config
-from tests.actions.conftest import action_from, make_ctx
-from tests.actions.test_kubernetes_actions import kubeconfig
-from tests.support.fake_kubernetes import FakeKubernetes
+from tests.support.actions import action_from, make_ctx
+from tests.support.fake_kubernetes import FakeKubernetes, kubeconfig
 from tests.support.fake_provider import Recorded
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 SCALARS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float),
                                         "object": (str, int, dict, list, bool), "datetime": (str,),

@@ -25,7 +25,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).parent.parent.parent
+from tests.support.paths import ROOT
+
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 TARGET: dict[str, str] = {**{k: str(v) for k, v in default_environment().items()},   # the image: Linux, CPython
                           "python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux",

@@ -15,8 +15,8 @@ import pytest
 
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 DEPLOY = {"environment": "production", "service": "api", "version": "v1.4.2", "actor": "ci",
           "url": "https://ci.example.com/runs/7"}
@@ -60,7 +60,7 @@ async def test_gate_answers_200_when_open_and_423_with_the_window_when_frozen(
 
 async def test_a_missing_or_wrong_token_is_401(api: httpx.AsyncClient) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": API_TOKEN},
-                    {"Authorization": "Bearer " + API_TOKEN + "x"}, {"Authorization": "Bearer ünïcode".encode()}):
+                    {"Authorization": "Bearer " + API_TOKEN + "x"}, {b"Authorization": "Bearer ünïcode".encode()}):
         response = await api.get("/api/v1/freeze", params={"environment": "production"}, headers=headers)
         assert response.status_code == 401, headers
         response = await api.post("/api/v1/deploys", json=DEPLOY, headers=headers)

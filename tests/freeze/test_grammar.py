@@ -22,8 +22,8 @@ def create(text: str, now: datetime = NOW, tz: ZoneInfo = BERLIN) -> g.CreateWin
     return request
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_for_starts_now() -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import event
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.db import migrate
-from bot.db.engine import Database, DatabaseBounds, DatabaseTimeout
+from bot.db.engine import Database, DatabaseBounds
+from bot.resilience import DatabaseTimeout
 from bot.services.freeze.listing import TTL_SECONDS, UpcomingSnapshot
 from bot.services.freeze.models import FreezeWindow
 from bot.services.freeze.service import FreezeService

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.services.outbox import FIRST_RETRY
 from tests.standin.fake_slack import FakeSlack
+from tests.standin.recorder import Call
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 
@@ -17,6 +19,10 @@ DEPLOYS = "C0DEPLOYS"
 def announcements(bot: BotHarness) -> list[str]:
     return [str(c.args.get("text")) for c in bot.fake.calls_to("chat.postMessage")
             if c.ok and c.args.get("channel") == DEPLOYS]
+
+
+def text_starts(prefix: str) -> Callable[[Call], bool]:
+    return lambda call: str(call.args.get("text")).startswith(prefix)
 
 
 async def tick_and_expect(bot: BotHarness, *texts: str) -> None:
@@ -183,8 +189,7 @@ async def test_a_slow_post_does_not_hold_up_the_others(bot: BotHarness) -> None:
     posted = await asyncio.wait_for(freezes.tick(), 5)   # one after the other: at least 8 s
     assert posted in (0, 8)                                # 0 if the bot's own scheduler tick got there first
     for i in range(1, 9):
-        started = f"Freeze #{i} on production has started"
-        await bot.fake.wait_for("chat.postMessage", lambda c, t=started: str(c.args.get("text")).startswith(t))
+        await bot.fake.wait_for("chat.postMessage", text_starts(f"Freeze #{i} on production has started"))
 
 
 async def test_a_recurring_window_already_running_at_first_start_is_announced_once(

@@ -13,40 +13,16 @@ from starlette.responses import JSONResponse, Response
 from bot.db import migrate
 from bot.db.engine import Database
 from bot.services.audit import AuditLog
-from tests.actions.conftest import FakeHook
 from tests.standin.blocks import blocks_text
 from tests.standin.client import SlackEventsClient
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
-from tests.support.incidents import SRE_GROUP, text_of
+from tests.support.fake_hook import FakeHook
+from tests.support.incidents import RUN_ROLLBACK, SRE_GROUP, button_value, http_rollback_playbook, text_of
 from tests.support.serve import ServeProcess, start_serve
 
 LEASE_SECONDS = 2  # GUARDRAIL_STEP_LEASE_SECONDS for the subprocess: renewed every 1/3 s
-RUN = "incident.step.run:rollback"
-
-
-def playbook(hook_url: str) -> str:
-    return f"""\
-        playbooks:
-          - name: production-incident
-            steps:
-              - id: rollback
-                label: Roll back last deploy
-                changes_production: true
-                action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
-        """
-
-
-def newest_run_value(fake: FakeSlack, channel: str) -> str:
-    for message in reversed(fake.messages_in(channel)):
-        for block in message.get("blocks") or []:
-            for element in block.get("elements") or []:
-                if isinstance(element, dict) and element.get("action_id") == RUN:
-                    return str(element["value"])
-    raise AssertionError("no run button")
-
-
 async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_restart_and_asks_before_running_again(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
     reached, release = asyncio.Event(), asyncio.Event()
@@ -62,7 +38,7 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
     migrate.upgrade(database_url)
     running: list[ServeProcess] = []
     async with hook.serve() as hook_url:
-        config = write_config(tmp_path / "config", playbook(hook_url))
+        config = write_config(tmp_path / "config", http_rollback_playbook(hook_url))
         env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                "SLACK_API_URL": fake_slack.api_url, "SLACK_APP_TOKEN": "", "GUARDRAIL_CONFIG": str(config),
                "GUARDRAIL_STEP_LEASE_SECONDS": str(LEASE_SECONDS)}
@@ -76,8 +52,8 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
                 channel = str(created.response["channel"]["id"])
                 await fake_slack.wait_for("chat.postMessage", lambda c: "Playbook" in text_of(c),
                                           timeout=15, after=fresh)
-                await slack.block_action(RUN, newest_run_value(fake_slack, channel), user_id="U0CAROL",
-                                         channel_id=channel)
+                run = button_value(fake_slack, channel, RUN_ROLLBACK)
+                await slack.block_action(RUN_ROLLBACK, run, user_id="U0CAROL", channel_id=channel)
                 await asyncio.wait_for(reached.wait(), timeout=15)
             await first.kill()  # kill -9 while the rollback is in flight
 
@@ -100,8 +76,8 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
             assert steps == [("incident.step.started", 1), ("incident.step.interrupted", 1)]
 
             async with SlackEventsClient(second.url, SIGNING_SECRET, fake_slack) as slack:
-                await slack.block_action(RUN, newest_run_value(fake_slack, channel), user_id="U0DAVE",
-                                         channel_id=channel)
+                run = button_value(fake_slack, channel, RUN_ROLLBACK)
+                await slack.block_action(RUN_ROLLBACK, run, user_id="U0DAVE", channel_id=channel)
                 ask = await fake_slack.wait_for_response(
                     lambda r: "was interrupted" in str(r.text), timeout=10)
             assert ask.response_type == "ephemeral"

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
+from tests.standin.recorder import Call
 from tests.support.clock import FakeClock
 from tests.support.incidents import (
     IncidentBot,
     attempt_value,
     declare,
+    declared,
     incident_bot,
     incident_config,
     text_of,
@@ -68,7 +70,7 @@ async def test_default_severity_is_sev2_and_playbook_can_be_chosen(ibot: Inciden
     # playbook names are compared case-insensitively, whichever way the option is written
     for number, option in ((2, "--playbook Small"), (3, "--playbook=SMALL")):
         channel = await declare(bot, f"Queue backlog {option}")
-        await bot.fake.wait_for_response(lambda r, n=number: f"Incident #{n} declared" in str(r.text))
+        await bot.fake.wait_for_response(declared(number))
         assert "Verify only" in blocks_text(bot.fake.messages_in(channel)[1]["blocks"])
 
 
@@ -100,9 +102,9 @@ async def test_bad_declarations_are_explained(ibot: IncidentBot) -> None:
         "declare API down --force": "Unknown option `--force`",
     }
     for text, expected in cases.items():
-        fresh = len(bot.fake.responses)
+        fresh = bot.fake.mark()
         await bot.slack.slash("/incident", text, user_id="U0CAROL")
-        reply = await bot.fake.wait_for_response(lambda r, n=fresh: r in bot.fake.responses[n:])
+        reply = await bot.fake.wait_for_response(after=fresh)
         assert expected in reply.body["text"], (text, reply.body["text"])
         assert reply.body["response_type"] == "ephemeral"
     assert bot.fake.calls_to("conversations.create") == []
@@ -118,9 +120,9 @@ async def test_unknown_subcommands_and_wrong_channels_get_usage(ibot: IncidentBo
     reply = await bot.fake.wait_for_response(lambda r: r is not bot.fake.responses[0])
     assert reply.body["text"].startswith("Usage:")
     for sub in ("status", "note hi", "playbook", "resolve"):
-        n = len(bot.fake.responses)
+        fresh = bot.fake.mark()
         await bot.slack.slash("/incident", sub, channel_id="C0GENERAL")
-        reply = await bot.fake.wait_for_response(lambda r, n=n: r in bot.fake.responses[n:])
+        reply = await bot.fake.wait_for_response(after=fresh)
         assert "works in an incident's channel" in reply.body["text"], sub
 
 
@@ -239,7 +241,10 @@ async def test_a_click_the_moment_the_buttons_appear_is_heard_in_the_channel(ibo
     channel = str(buttons.args["channel"])
 
     await bot.slack.block_action(run, value_of(bot, channel, run), user_id="U0CAROL", channel_id=channel)
-    in_channel = lambda c: c.args.get("channel") == channel  # noqa: E731
+
+    def in_channel(c: Call) -> bool:
+        return c.args.get("channel") == channel
+
     await fake.wait_for("chat.postMessage", lambda c: in_channel(c) and "started by <@U0CAROL>" in text_of(c))
     await fake.wait_for("chat.postMessage", lambda c: in_channel(c) and "* succeeded after" in text_of(c))
     assert ibot.actions.runs["verify"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,7 @@ async def test_two_replicas_sweeping_at_once_mark_a_dead_run_interrupted_once(
             return "was *interrupted*" in text_of(c) and label in text_of(c)
 
         for label in ("Roll back last deploy", "Disable worker"):
-            await fake_slack.wait_for("chat.postMessage", lambda c, x=label: told(c, x), after=fresh)
+            await fake_slack.wait_for("chat.postMessage", partial(told, label=label), after=fresh)
         assert len([c for c in fake_slack.calls_to("chat.postMessage", after=fresh) if told(c)]) == 2
         assert (await one.runtime.audit.verify()).ok
         assert "⚠️ interrupted" in blocks_text(fake_slack.messages_in(channel)[1]["blocks"])

@@ -6,8 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.standin.blocks import blocks_text
+from tests.support.cli import run
 from tests.support.incidents import IncidentBot, declare, text_of
-from tests.test_cli import run
 
 
 async def slash(ibot: IncidentBot, text: str, channel: str, user: str = "U0CAROL") -> str:

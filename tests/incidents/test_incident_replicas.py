@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.standin.fake_slack import FakeSlack
+from tests.standin.recorder import Mark, ResponsePost
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.incidents import FakeFreezes, add_sre_group, declare, fakes, incident_config, text_of, value_of
+from tests.support.incidents import (
+    FakeFreezes,
+    add_sre_group,
+    declare,
+    declared,
+    fakes,
+    incident_config,
+    text_of,
+    value_of,
+)
+
+
+def resolved_twice(fake: FakeSlack, mark: Mark) -> Callable[[ResponsePost], bool]:
+    """Both replicas have answered a "resolve" since `mark`."""
+    return lambda _: sum(1 for x in fake.responses_after(mark) if "resolved" in str(x.text)) >= 2
 
 
 async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: str, tmp_path: Path,
@@ -52,15 +68,13 @@ async def test_two_replicas_resolving_at_once_resolve_the_incident_once(postgres
         for n in range(rounds):
             mark = fake_slack.mark()
             channel = await declare(one, f"Checkout fails {n} sev2")
-            await fake_slack.wait_for_response(lambda r, k=n: f"Incident #{k + 1} declared" in str(r.text), after=mark)
+            await fake_slack.wait_for_response(declared(n + 1), after=mark)
             mark = fake_slack.mark()   # two clients act: wait for what came after both, not after the last
             await asyncio.gather(
                 one.slack.slash("/incident", "resolve rolled back", user_id="U0CAROL", channel_id=channel),
                 two.slack.slash("/incident", "resolve rolled back", user_id="U0DAVE", channel_id=channel),
             )
-            await fake_slack.wait_for_response(
-                lambda r, m=mark: sum(1 for x in fake_slack.responses_after(m) if "resolved" in str(x.text)) >= 2,
-                after=mark)
+            await fake_slack.wait_for_response(resolved_twice(fake_slack, mark), after=mark)
             replies = [str(r.text) for r in fake_slack.responses_after(mark)]
             assert sum("resolved after" in t for t in replies) == 1, replies
             assert sum("was already resolved" in t for t in replies) == 1, replies

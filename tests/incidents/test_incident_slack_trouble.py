@@ -98,9 +98,9 @@ async def test_buttons_with_ids_no_database_can_hold_are_damaged_buttons(ibot: I
               json.dumps({"i": 0, "a": 0}), json.dumps({"i": True, "a": 0})]
     for action_id in (RUN + "rollback", "incident.step.preview:rollback"):
         for value in forged:
-            n = len(ibot.fake.responses)
+            mark = ibot.fake.mark()
             await ibot.bot.slack.block_action(action_id, value, user_id="U0CAROL", channel_id=channel)
-            reply = await ibot.fake.wait_for_response(lambda r, k=n: r in ibot.fake.responses[k:])
+            reply = await ibot.fake.wait_for_response(after=mark)
             assert "damaged" in str(reply.text), (action_id, value, reply.text)
     n = len(ibot.fake.responses)
     await ibot.bot.slack.block_action("incident.freeze.lift", json.dumps({"i": 2**63}), user_id="U0CAROL",

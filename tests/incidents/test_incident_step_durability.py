@@ -23,18 +23,19 @@ from starlette.responses import JSONResponse, Response
 from bot.actions import build_action
 from bot.db import migrate
 from bot.resilience import RECORD_OUTCOME, CallPolicy
-from tests.actions.conftest import FakeHook
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
+from tests.support.fake_hook import FakeHook
 from tests.support.incidents import (
     FakeFreezes,
     IncidentBot,
     add_sre_group,
     declare,
     fakes,
+    http_rollback_playbook,
     incident_config,
     text_of,
 )
@@ -54,18 +55,10 @@ class Stand:
 
 @asynccontextmanager
 async def stand(postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-                **settings: object) -> AsyncIterator[Stand]:
+                **settings: Any) -> AsyncIterator[Stand]:
     hook = FakeHook()
     async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
-        playbook = f"""\
-            playbooks:
-              - name: production-incident
-                steps:
-                  - id: rollback
-                    label: Roll back last deploy
-                    changes_production: true
-                    action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
-            """
+        playbook = http_rollback_playbook(hook_url)
         migrate.upgrade(postgres_url)  # synchronous: not through the proxy, which runs on this loop
         freezes = FakeFreezes()
         async with running_bot(database_url=proxy.url_for(postgres_url), config_dir=incident_config(tmp_path, playbook),

@@ -11,19 +11,8 @@ from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import FakeHeroku
+from tests.support.fake_heroku import ROLLBACK_PLAYBOOK, FakeHeroku
 from tests.support.incidents import declare
-
-CONFIG = """
-    playbooks:
-      - name: production-incident
-        steps:
-          - id: rollback-api
-            label: Roll back the API
-            rollback: true
-            changes_production: true
-            action: {heroku: {rollback: {app: acme-prod}}}
-"""
 
 
 async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checked_line(
@@ -31,7 +20,7 @@ async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checke
     heroku = FakeHeroku(token="the-new-token")
     heroku.add_app("acme-prod", releases=3)
     async with heroku.serve() as heroku_url, running_bot(
-            database_url=database_url, config_dir=write_config(tmp_path / "config", CONFIG), fake=fake_slack,
+            database_url=database_url, config_dir=write_config(tmp_path / "config", ROLLBACK_PLAYBOOK), fake=fake_slack,
             clock=clock, heroku_api_url=heroku_url, heroku_api_token="the-old-token") as bot:
         mark = bot.fake.mark()
         red = await bot.runtime.rollbacks.daily_tick()  # what the scheduler calls at rollback_check_at
@@ -64,13 +53,13 @@ async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checke
 
 async def test_the_daily_check_is_scheduled_at_the_configured_local_time(
         database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
-    config = write_config(tmp_path / "config", CONFIG + "    incidents: {rollback_check_at: '07:30'}\n")
+    config = write_config(tmp_path / "config", ROLLBACK_PLAYBOOK + "    incidents: {rollback_check_at: '07:30'}\n")
     async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack) as bot:
         job = build_scheduler(bot.runtime).get_job("incidents.rollback_check")
         assert job is not None
         fields = {f.name: str(f) for f in job.trigger.fields}
         assert (fields["hour"], fields["minute"]) == ("7", "30")
         assert str(job.trigger.timezone) == "Europe/Berlin"  # the configured timezone
-    off = write_config(tmp_path / "off", CONFIG + "    incidents: {rollback_check_at: null}\n")
+    off = write_config(tmp_path / "off", ROLLBACK_PLAYBOOK + "    incidents: {rollback_check_at: null}\n")
     async with running_bot(database_url=database_url, config_dir=off, fake=fake_slack) as bot:
         assert build_scheduler(bot.runtime).get_job("incidents.rollback_check") is None

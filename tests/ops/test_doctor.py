@@ -12,9 +12,8 @@ from bot.db import migrate
 from tests.standin.fake_slack import MANIFEST_SCOPES, FakeSlack
 from tests.standin.workspace import BOT_USER_ID
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
+from tests.support.paths import ROOT
 from tests.support.targets import target_server
-
-ROOT = Path(__file__).parent.parent.parent
 
 
 @dataclass

@@ -46,6 +46,7 @@ async def test_a_request_logs_json_lines_with_its_request_id_and_slack_retry_hea
         sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, json_lines: Lines) -> None:
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         first = await bot.slack.message("just chatting")
+        assert bot.slack.last_event_id is not None
         retried = await bot.slack.retry(bot.slack.last_event_id, retry_num=1)
     assert first.status_code == retried.status_code == 200
     request_id = retried.headers["x-request-id"]

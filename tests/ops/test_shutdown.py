@@ -15,13 +15,12 @@ from starlette.responses import JSONResponse, Response
 from bot.db import migrate
 from bot.db.engine import Database
 from bot.services.audit import AuditLog
-from tests.actions.conftest import FakeHook
-from tests.incidents.test_incident_crash import RUN, newest_run_value, playbook
 from tests.standin.client import SlackEventsClient
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
-from tests.support.incidents import SRE_GROUP, text_of
+from tests.support.fake_hook import FakeHook
+from tests.support.incidents import RUN_ROLLBACK, SRE_GROUP, button_value, http_rollback_playbook, text_of
 from tests.support.serve import ServeProcess, start_serve
 
 EXIT_SLACK = 10.0  # seconds beyond the bound for an interpreter to wind down on a loaded machine
@@ -49,7 +48,7 @@ async def start_step(tmp_path: Path, fake_slack: FakeSlack, database_url: str, h
                      extra_env: dict[str, str]) -> tuple[ServeProcess, str]:
     fake_slack.usergroups["S0SRE"] = list(SRE_GROUP)
     migrate.upgrade(database_url)
-    config = write_config(tmp_path / "config", playbook(hook_url))
+    config = write_config(tmp_path / "config", http_rollback_playbook(hook_url))
     env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "SLACK_API_URL": fake_slack.api_url, "SLACK_APP_TOKEN": "", "GUARDRAIL_CONFIG": str(config),
            **extra_env}
@@ -60,7 +59,8 @@ async def start_step(tmp_path: Path, fake_slack: FakeSlack, database_url: str, h
         created = await fake_slack.wait_for("conversations.create", timeout=15, after=fresh)
         channel = str(created.response["channel"]["id"])
         await fake_slack.wait_for("chat.postMessage", lambda c: "Playbook" in text_of(c), timeout=15, after=fresh)
-        await slack.block_action(RUN, newest_run_value(fake_slack, channel), user_id="U0CAROL", channel_id=channel)
+        run = button_value(fake_slack, channel, RUN_ROLLBACK)
+        await slack.block_action(RUN_ROLLBACK, run, user_id="U0CAROL", channel_id=channel)
     return process, channel
 
 

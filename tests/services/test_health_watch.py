@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,20 +9,9 @@ import pytest
 from bot.checks.base import CheckResult, Status
 from bot.config import ServiceConfig
 from bot.db import health as watch_table
-from bot.db import migrate
 from bot.db.engine import Database
 from bot.services.health_watch import HealthWatch
 from tests.support.clock import FakeClock
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    migrate.upgrade(database_url)
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def watched(name: str) -> ServiceConfig:

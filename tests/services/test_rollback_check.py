@@ -14,14 +14,12 @@ import pytest
 
 from bot.actions import build_action
 from bot.config import GuardrailConfig
-from bot.db import migrate
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.rollback_check import RollbackCheck, RollbackCheckReport
-from tests.actions.test_kubernetes_actions import kubeconfig
 from tests.support.clock import FakeClock
 from tests.support.fake_heroku import TOKEN, FakeHeroku
-from tests.support.fake_kubernetes import FakeKubernetes
+from tests.support.fake_kubernetes import FakeKubernetes, kubeconfig
 
 PLAYBOOK = {
     "name": "production-incident",
@@ -73,16 +71,6 @@ async def providers(tmp_path: Path) -> AsyncIterator[Providers]:
     kube.add_deployment("prod", "api", images=["api:1", "api:2"], replicas=2)
     async with heroku.serve() as heroku_url, kube.serve() as kube_url:
         yield Providers(heroku, kube, heroku_url, kubeconfig(tmp_path / "kubeconfig", kube_url))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    migrate.upgrade(database_url)
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def checker(db: Database, providers: Providers, *, token: str = TOKEN,

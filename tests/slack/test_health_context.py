@@ -50,8 +50,7 @@ async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_p
             # one service: only its own deploy
             bot.fake.reset()
             await bot.slack.slash("/health", "checkout")
-            reply = (await bot.fake.wait_for_response()).body
-            text = blocks_text(reply["blocks"])
+            text = blocks_text((await bot.fake.wait_for_response()).body["blocks"])
             assert "checkout v88" in text and "api v1.4.2" not in text
 
             # a lookup that fails drops its own line and says so

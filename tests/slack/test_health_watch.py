@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.scheduler import build_scheduler
 from tests.standin.blocks import blocks_text
 from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
+from tests.support.targets import TargetServer
 
 INTERVAL = timedelta(seconds=30)
-
-
-@pytest.fixture
-async def targets() -> AsyncIterator[TargetServer]:
-    async with target_server() as server:
-        yield server
 
 
 def watch_config(tmp_path: Path, targets: TargetServer) -> Path:

@@ -285,6 +285,7 @@ class FakeSlack(Workspace):
             if parse_error:
                 raise SlackError(parse_error)
             self._raise_injected_fault(method)
+            assert handler is not None  # apps.connections.open, the one method without one, returned above
             return 200, {"ok": True, **handler(self, args)}, {}
         except SlackError as exc:
             return exc.status, exc.body(), exc.headers

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.config import load_config
 from bot.db import migrate
@@ -54,8 +55,8 @@ class BotHarness:
     clock: FakeClock
 
 
-def test_settings(database_url: str, config_dir: Path, fake: FakeSlack, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+def test_settings(database_url: str, config_dir: Path, fake: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": fake.api_url,
@@ -65,14 +66,14 @@ def test_settings(database_url: str, config_dir: Path, fake: FakeSlack, **overri
         "slack_app_token": None,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager
 async def running_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock | None = None,
                       environ: Mapping[str, str] | None = None, migrate_first: bool = True,
                       overrides: Overrides | None = None,
-                      **settings_overrides: object) -> AsyncIterator[BotHarness]:
+                      **settings_overrides: Any) -> AsyncIterator[BotHarness]:
     clock = clock or FakeClock()
     settings = test_settings(database_url, config_dir, fake, **settings_overrides)
     if migrate_first:

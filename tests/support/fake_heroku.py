@@ -25,6 +25,19 @@ from starlette.routing import Route
 from tests.support.fake_provider import FakeProvider
 
 TOKEN = "heroku-test-token"
+
+# A playbook whose one rollback step rolls back the app `acme-prod` on this fake (indented: write_config
+# dedents it, and tests append more top-level keys at the same indent).
+ROLLBACK_PLAYBOOK = """
+    playbooks:
+      - name: production-incident
+        steps:
+          - id: rollback-api
+            label: Roll back the API
+            rollback: true
+            changes_production: true
+            action: {heroku: {rollback: {app: acme-prod}}}
+"""
 _T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 

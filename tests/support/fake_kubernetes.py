@@ -19,8 +19,10 @@ import copy
 import hashlib
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -266,3 +268,19 @@ class FakeKubernetes(FakeProvider):
                  and all(rs["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
         return JSONResponse({"kind": "ReplicaSetList", "apiVersion": "apps/v1",
                              "metadata": {"resourceVersion": "1"}, "items": items})
+
+
+def kubeconfig(path: Path, server: str, *, token: str = TOKEN, extra_user: dict[str, Any] | None = None) -> Path:
+    """A kubeconfig for the fake at `server`: context `prod` has the token, `stranger` a wrong one,
+    `plugin` an exec plugin (which guardrail refuses)."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
+        "clusters": [{"name": "prod-cluster", "cluster": {"server": server}}],
+        "users": [{"name": "guardrail", "user": {"token": token}},
+                  {"name": "stranger", "user": {"token": "wrong"}},
+                  {"name": "plugin", "user": extra_user or {"exec": {"command": "aws"}}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "prod-cluster", "user": "guardrail"}},
+                     {"name": "stranger", "context": {"cluster": "prod-cluster", "user": "stranger"}},
+                     {"name": "plugin", "context": {"cluster": "prod-cluster", "user": "plugin"}}],
+    }))
+    return path

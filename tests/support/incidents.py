@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.runtime import Overrides
 from bot.services.incidents import ActionFactory
 from bot.services.ports import ActiveFreeze
 from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
+from tests.standin.recorder import Call, ResponsePost
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
@@ -47,6 +48,20 @@ playbooks:
 """
 
 SRE_GROUP = ["U0ERIN", "U0FRANK"]
+RUN_ROLLBACK = "incident.step.run:rollback"  # the Run button of `http_rollback_playbook`'s one step
+
+
+def http_rollback_playbook(hook_url: str) -> str:
+    """One production-changing step: POST {hook_url}/rollback (a `FakeHook` answers it)."""
+    return f"""\
+        playbooks:
+          - name: production-incident
+            steps:
+              - id: rollback
+                label: Roll back last deploy
+                changes_production: true
+                action: {{http: {{url: "{hook_url}/rollback", json: {{service: api}}}}}}
+        """
 
 
 class FakeFreezes:
@@ -122,7 +137,7 @@ def add_sre_group(fake: FakeSlack) -> None:
 @asynccontextmanager
 async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
                        actions: FakeActions | None = None, build_action: ActionFactory | None = None,
-                       fake_freezer: bool = False, **settings: object) -> AsyncIterator[IncidentBot]:
+                       fake_freezer: bool = False, **settings: Any) -> AsyncIterator[IncidentBot]:
     """A running bot with fake actions (or `build_action`, e.g. the real one) and a fake freeze lookup."""
     actions = actions or FakeActions()
     freezes = FakeFreezes()
@@ -149,12 +164,22 @@ async def declare(bot: BotHarness, text: str = "API returns 500s sev1", *, user:
 
 def value_of(bot: BotHarness, channel: str, action_id: str) -> str:
     """The value of the newest button with `action_id` in `channel` (what a click would send)."""
-    for message in reversed(bot.fake.messages_in(channel)):
+    return button_value(bot.fake, channel, action_id)
+
+
+def button_value(fake: FakeSlack, channel: str, action_id: str) -> str:
+    """`value_of` for a bot in another process: only the stand-in knows what it posted."""
+    for message in reversed(fake.messages_in(channel)):
         for block in message.get("blocks") or []:
             for element in block.get("elements") or []:
                 if isinstance(element, dict) and element.get("action_id") == action_id:
                     return str(element["value"])
     raise AssertionError(f"no button {action_id} in {channel}")
+
+
+def declared(number: int) -> Callable[[ResponsePost], bool]:
+    """Waits for the reply "Incident #<number> declared"."""
+    return lambda reply: f"Incident #{number} declared" in str(reply.text)
 
 
 def attempt_value(incident_id: int, attempt: int) -> str:

@@ -1,4 +1,4 @@
-"""Jobs for real RQ queues in tests (workers import them by dotted path)."""
+"""Jobs for real RQ queues in tests: workers import them by dotted path, so this module imports nothing."""
 
 from __future__ import annotations
 
@@ -9,3 +9,11 @@ def explode() -> None:
 
 def succeed() -> str:
     return "fine"
+
+
+def charge_card(order: int) -> None:
+    raise RuntimeError(f"payment provider timed out for order {order}")
+
+
+def noop() -> None:
+    return None

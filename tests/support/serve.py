@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).parent.parent.parent
+from bot.db import migrate
+from tests.support.bot import SIGNING_SECRET
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+
 START_SECONDS = 30.0  # an interpreter start on a loaded 2-core machine
 STOP_SECONDS = 10.0  # SIGTERM to exit; then SIGKILL
 PORT_ATTEMPTS = 3  # a free port can be taken by another process before the bot binds it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -92,3 +91,23 @@ async def _start_serve_once(env: dict[str, str], log: Path) -> ServeProcess:
             await asyncio.sleep(0.1)  # polling a process coming up: nothing to await instead
     await process.stop()
     raise AssertionError(f"guardrail serve did not answer /healthz within {START_SECONDS:g}s:\n{process.output()}")
+
+
+def shipped_env(tmp_path: Path) -> dict[str, str]:
+    """`guardrail serve` with the shipped playbooks, a migrated SQLite database and a Slack nobody answers."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    migrate.upgrade(url)
+    return {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/", "SLACK_APP_TOKEN": "",
+            "GUARDRAIL_CONFIG": str(ROOT / "playbooks"), "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
+            "DEPLOY_HOOK": "https://deploy.example.com"}
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], log: Path) -> AsyncIterator[str]:
+    """`guardrail serve` for the length of the block; yields its base URL."""
+    process = await start_serve(env, log)
+    try:
+        yield process.url
+    finally:
+        await process.stop()
