@@ -34,7 +34,7 @@ from bot.api import _IDEMPOTENCY_KEY, MAX_BODY, _parse_json, _query, _read_body,
 from bot.config import parse_duration
 from bot.freeze_text import plain, window_json
 from bot.runtime import Runtime
-from bot.services.freeze_types import FreezeRefused, FreezeWindow, NotFound
+from bot.services.freeze.models import FreezeRefused, FreezeWindow, NotFound
 from bot.services.idempotency import IdempotentRequests, KeyPending, KeyReused
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 from bot.cli_errors import CliError
 from bot.freeze_text import plain, window_json, window_line
-from bot.services import freeze_grammar as grammar
-from bot.services.freeze_types import FreezeRefused, NotFound
+from bot.services.freeze import grammar
+from bot.services.freeze.models import FreezeRefused, NotFound
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import format_duration
-from bot.services.freeze_types import FreezeWindow
+from bot.services.freeze.models import FreezeWindow
 
 _MENTION = re.compile(r"<[@#!]([^>|]+)(?:\|([^>]*))?>")
 

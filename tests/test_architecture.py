@@ -73,7 +73,8 @@ STILL_SPEAKING_SLACK = {
 
 def _literals(tree: ast.AST) -> list[str]:
     """Every string a module builds (f-strings with {} for their fields), docstrings left out."""
-    docstrings, parts = set(), set()
+    docstrings: set[int] = set()
+    parts: set[int] = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
@@ -84,7 +85,7 @@ def _literals(tree: ast.AST) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            found.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+            found.append("".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and id(node) not in docstrings and id(node) not in parts:
             found.append(node.value)

@@ -210,7 +210,7 @@ async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack
         database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
         every_log_record: pytest.LogCaptureFixture) -> None:
     async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock, build_action=RaisingAction()) as ibot:
+                            clock=clock, build_action=RaisingAction()) as ibot:  # type: ignore[arg-type]
         bot = ibot.bot
         channel = await declare(bot)
         mark = bot.fake.mark()

@@ -198,7 +198,7 @@ async def test_a_token_as_the_urls_username_or_in_its_path_is_masked() -> None:
 
 
 def test_the_usual_secret_key_names_are_masked_by_actions_and_the_audit_log() -> None:
-    from bot.db.audit import redact
+    from bot.redaction import redact
     names = ["password", "PASSWD", "db_pass", "pwd", "client_secret", "access_token", "api_key", "X-Api-Key",
              "Authorization", "credentials", "session_id", "Cookie", "signature", "sig"]
     body = {name: "v" for name in names}

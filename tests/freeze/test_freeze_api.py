@@ -217,7 +217,7 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
 ])
 def test_named_tokens_are_checked_when_the_settings_are_read(value: str, message: str) -> None:
     with pytest.raises(ValidationError) as raised:
-        Settings(_env_file=None, guardrail_api_token=f"{API_TOKEN}-long-enough",  # type: ignore[call-arg]
+        Settings(_env_file=None, guardrail_api_token=f"{API_TOKEN}-long-enough",
                  guardrail_api_tokens=value)
     assert message in str(raised.value)
     reported = " ".join(str(e["msg"]) for e in raised.value.errors())  # what `guardrail` prints
@@ -225,12 +225,12 @@ def test_named_tokens_are_checked_when_the_settings_are_read(value: str, message
 
 
 def test_named_tokens_beside_the_single_one() -> None:
-    settings = Settings(_env_file=None, guardrail_api_token=API_TOKEN,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, guardrail_api_token=API_TOKEN,
                         guardrail_api_tokens=f" release-bot:{RELEASE_TOKEN} ,calendar:{CALENDAR_TOKEN}")
     assert settings.api_tokens() == {API_TOKEN: "default", RELEASE_TOKEN: "release-bot", CALENDAR_TOKEN: "calendar"}
-    only_named = Settings(_env_file=None, guardrail_api_tokens=f"release-bot:{RELEASE_TOKEN}")  # type: ignore[call-arg]
+    only_named = Settings(_env_file=None, guardrail_api_tokens=f"release-bot:{RELEASE_TOKEN}")
     assert only_named.api_enabled and only_named.api_tokens() == {RELEASE_TOKEN: "release-bot"}
-    assert not Settings(_env_file=None, guardrail_api_tokens="").api_enabled  # type: ignore[call-arg]
+    assert not Settings(_env_file=None, guardrail_api_tokens="").api_enabled
 
 
 async def test_a_retried_post_with_the_same_idempotency_key_creates_one_window(

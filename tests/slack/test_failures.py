@@ -9,7 +9,6 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-
 from bot.resilience import DatabaseTimeout, OutboundTimeout
 from bot.services.freeze.models import GateUnavailable
 from bot.slack.failures import classify, user_message, what_was_asked
