@@ -8,8 +8,8 @@ from pathlib import Path
 import freezegun
 import pytest
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
+from bot.sandbox.standin.fake_slack import FakeSlack
+from tests.sandbox.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for

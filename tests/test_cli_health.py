@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.bot import write_config
-from tests.support.targets import closed_port
+from bot.sandbox.fakes.targets import closed_port
 from tests.test_cli import run
 
 

@@ -24,12 +24,12 @@ from bot.db.engine import Database
 from bot.runtime import Runtime, build_runtime
 from bot.services.outbox import LEASE, LONGEST_WAIT, Outbox
 from bot.slack.app import create_bolt_app
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support import bot as support
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
-from tests.support.targets import TargetServer, target_server
+from bot.sandbox.fakes.targets import TargetServer, target_server
 from tests.support.tcp_proxy import faulty_proxy
 
 DEPLOYS = "C0DEPLOYS"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from bot.db import migrate
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import SIGNING_SECRET, running_bot
 
 ROOT = Path(__file__).parent.parent

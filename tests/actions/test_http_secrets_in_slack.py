@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.actions import build_action
 from tests.actions.conftest import FakeHook
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
 

@@ -13,7 +13,7 @@ from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
+from bot.sandbox.fakes.targets import TargetServer, target_server
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ import yaml
 from bot.config import load_config
 from tests.actions.conftest import action_from, make_ctx
 from tests.actions.test_kubernetes_actions import kubeconfig
-from tests.support.fake_kubernetes import FakeKubernetes
-from tests.support.fake_provider import Recorded
+from bot.sandbox.fakes.kubernetes import FakeKubernetes
+from bot.sandbox.fakes.provider import Recorded
 
 ROOT = Path(__file__).parent.parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"

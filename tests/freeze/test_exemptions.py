@@ -10,7 +10,7 @@ import httpx
 from bot.services.freeze_types import Exemption, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
 from bot.services.incident_freezes import FreezeForIncidents
 from bot.slack import freeze_view
-from tests.standin.blocks import blocks_text
+from bot.sandbox.standin.blocks import blocks_text
 from tests.support.bot import API_TOKEN, BotHarness
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

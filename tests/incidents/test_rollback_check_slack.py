@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.scheduler import build_scheduler
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import FakeHeroku
+from bot.sandbox.fakes.heroku import FakeHeroku
 from tests.support.incidents import declare
 
 CONFIG = """

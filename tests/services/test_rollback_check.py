@@ -20,8 +20,8 @@ from bot.resilience import Breakers
 from bot.services.rollback_check import RollbackCheck, RollbackCheckReport
 from tests.actions.test_kubernetes_actions import kubeconfig
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import TOKEN, FakeHeroku
-from tests.support.fake_kubernetes import FakeKubernetes
+from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
+from bot.sandbox.fakes.kubernetes import FakeKubernetes
 
 PLAYBOOK = {
     "name": "production-incident",

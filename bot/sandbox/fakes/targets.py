@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.standin.server import serve_asgi
+from bot.sandbox.standin.server import serve_asgi
 
 
 @dataclass
