@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.bot import write_config
 from bot.sandbox.fakes.targets import closed_port
+from tests.support.bot import write_config
 from tests.test_cli import run
 
 

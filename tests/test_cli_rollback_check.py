@@ -10,10 +10,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot.db import migrate
+from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
 from bot.sandbox.standin.blocks import blocks_text
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import write_config
-from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,12 +28,12 @@ from sqlalchemy import text
 
 from bot.actions import build_action
 from bot.cli import _export
-from tests.actions.conftest import FakeHook
+from bot.sandbox.fakes.targets import closed_port, target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
+from tests.actions.conftest import FakeHook
 from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
-from bot.sandbox.fakes.targets import closed_port, target_server
 
 SECRETS = {
     "action userinfo": "Ua1-usr",

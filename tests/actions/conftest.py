@@ -14,8 +14,8 @@ from starlette.routing import Route
 from bot.actions import ActionContext, StepAction, build_action
 from bot.config import Action, Step
 from bot.resilience import Breakers, CallPolicy
-from tests.support.clock import FakeClock
 from bot.sandbox.fakes.provider import FakeProvider
+from tests.support.clock import FakeClock
 
 FAST_READS = CallPolicy(timeout=0.5, attempts=3, backoff=0.01, max_backoff=0.02, deadline=5)
 FAST_WRITE = CallPolicy(timeout=0.5, attempts=1, deadline=5)

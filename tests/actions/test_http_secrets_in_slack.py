@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.actions import build_action
-from tests.actions.conftest import FakeHook
 from bot.sandbox.standin.fake_slack import FakeSlack
+from tests.actions.conftest import FakeHook
 from tests.support.clock import FakeClock
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
 

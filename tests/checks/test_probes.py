@@ -19,8 +19,8 @@ from bot.checks.probe import measure
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
-from tests.support.clock import FakeClock
 from bot.sandbox.fakes.targets import TargetServer, closed_port, silent_server, target_server
+from tests.support.clock import FakeClock
 
 SLACK = 1.5  # seconds a deadline may overrun on a loaded 2-core CI machine; a hang would overrun far more
 

@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from bot.config import load_config
-from tests.actions.conftest import action_from, make_ctx
-from tests.actions.test_kubernetes_actions import kubeconfig
 from bot.sandbox.fakes.kubernetes import FakeKubernetes
 from bot.sandbox.fakes.provider import Recorded
+from tests.actions.conftest import action_from, make_ctx
+from tests.actions.test_kubernetes_actions import kubeconfig
 
 ROOT = Path(__file__).parent.parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"

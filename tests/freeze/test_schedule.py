@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.services.outbox import FIRST_RETRY
 from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.services.outbox import FIRST_RETRY
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.services.incidents import ClaimedRun, StepRequest
 from bot.sandbox.standin.blocks import blocks_text
 from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.sandbox.standin.recorder import Call
+from bot.services.incidents import ClaimedRun, StepRequest
 from tests.support.bot import BotHarness, running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.db import migrate
+from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import MANIFEST_SCOPES, FakeSlack
 from bot.sandbox.standin.workspace import BOT_USER_ID
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
-from bot.sandbox.fakes.targets import target_server
 
 ROOT = Path(__file__).parent.parent.parent
 

@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, Response
 
 from bot.db import migrate
 from bot.db.engine import Database
+from bot.sandbox.standin.client import SlackEventsClient
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.audit import AuditLog
 from tests.actions.conftest import FakeHook
 from tests.incidents.test_incident_crash import RUN, newest_run_value, playbook
-from bot.sandbox.standin.client import SlackEventsClient
-from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
 from tests.support.incidents import SRE_GROUP, text_of

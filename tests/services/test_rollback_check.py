@@ -17,11 +17,11 @@ from bot.config import GuardrailConfig
 from bot.db import migrate
 from bot.db.engine import Database
 from bot.resilience import Breakers
+from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
+from bot.sandbox.fakes.kubernetes import FakeKubernetes
 from bot.services.rollback_check import RollbackCheck, RollbackCheckReport
 from tests.actions.test_kubernetes_actions import kubeconfig
 from tests.support.clock import FakeClock
-from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
-from bot.sandbox.fakes.kubernetes import FakeKubernetes
 
 PLAYBOOK = {
     "name": "production-incident",

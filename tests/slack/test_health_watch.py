@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.scheduler import build_scheduler
+from bot.sandbox.fakes.targets import TargetServer, target_server
 from bot.sandbox.standin.blocks import blocks_text
 from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.scheduler import build_scheduler
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from bot.sandbox.fakes.targets import TargetServer, target_server
 
 INTERVAL = timedelta(seconds=30)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.app import RATE_LIMIT_RETRIES, create_web_client
 from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.slack.app import RATE_LIMIT_RETRIES, create_web_client
 from tests.support.bot import running_bot
 
 

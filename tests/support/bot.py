@@ -11,11 +11,11 @@ from pathlib import Path
 from bot.config import load_config
 from bot.db import migrate
 from bot.runtime import Runtime, build_runtime
-from bot.server import build_app
-from bot.settings import Settings
 from bot.sandbox.standin.client import SlackEventsClient
 from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.sandbox.standin.server import serve_asgi
+from bot.server import build_app
+from bot.settings import Settings
 from tests.support.clock import FakeClock
 
 BOT_TOKEN = "xoxb-test-token"

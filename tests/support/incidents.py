@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.services.ports import ActiveFreeze
 from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.sandbox.standin.recorder import Call
+from bot.services.ports import ActiveFreeze
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
