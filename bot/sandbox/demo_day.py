@@ -52,6 +52,8 @@ class DemoDay:
 
     async def set_the_scene(self) -> None:
         """Deploy, shared variable, API down, worker failing; the stopwatch reset."""
+        self.side.stopwatch = Stopwatch(self.side.stopwatch.stop_label)
+        self.side.notice = "Setting up the demo-day drill…"
         environment = self.settings_environment()
         token = self.settings.guardrail_api_token
         async with httpx.AsyncClient(base_url=self.bot_url, timeout=10) as http:
@@ -68,7 +70,8 @@ class DemoDay:
         if self.jobs_queue and not self.world.redis_problem:
             failed = await seed_failed_jobs(self.world.redis_url, self.jobs_queue, FAILED_JOBS)
             self.log.append(f"worker failed {failed} jobs")
-        self.side.stopwatch = Stopwatch(self.side.stopwatch.stop_label)
+        self.side.notice = ('The demo-day drill is ready: the API is down and the worker failing. Ask "are we down?" '
+                            "in #general, declare, and run the playbook.")
         self.side.changed()
 
     def settings_environment(self) -> str:

@@ -60,11 +60,13 @@ class SlackSide:
     people: list[Person]
     stopwatch: Stopwatch
     version: int = 0
+    notice: str | None = None  # a line for the page (the demo-day drill's progress)
     _mark: Mark = field(default_factory=Mark)
     _trigger_users: dict[str, str] = field(default_factory=dict)
     view_users: dict[str, str] = field(default_factory=dict)
     closed_views: set[str] = field(default_factory=set)
     view_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    seen_at: dict[str, float] = field(default_factory=dict)  # ts → when the page first had it (stand-in ts are not times)
     _waiters: list[asyncio.Event] = field(default_factory=list)
     on_change: list[Callable[[], None]] = field(default_factory=list)
 
@@ -265,6 +267,8 @@ class SlackSide:
                 if eph.get("channel") == channel_id and eph.get("user") == user:
                     messages.append({**eph, "ephemeral": True})
             messages.sort(key=lambda m: float(m.get("ts", 0)))
+            for message in messages:
+                message["at"] = self.seen_at.setdefault(str(message.get("ts")), time.time())
             channels.append({"id": channel_id, "name": info.get("name", channel_id), "messages": messages})
         view = next(({**v, "errors": self.view_errors.get(vid, {})} for vid, v in reversed(self.fake.views.items())
                      if self.view_users.get(vid) == user and vid not in self.closed_views), None)
@@ -274,5 +278,5 @@ class SlackSide:
             "names": {"users": {uid: str(u.get("name", uid)) for uid, u in self.fake.users.items()},
                       "channels": {cid: str(c.get("name", cid)) for cid, c in self.fake.channels.items()},
                       "groups": {gid: gid.lower() for gid in self.fake.usergroups}},
-            "stopwatch": self.stopwatch.as_json(),
+            "stopwatch": self.stopwatch.as_json(), "notice": self.notice,
         }

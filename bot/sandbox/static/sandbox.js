@@ -71,6 +71,13 @@ function special(inner) {
   return `<a href="${esc(href)}" target="_blank" rel="noopener">${esc(label || href)}</a>`;
 }
 
+// The emoji shortcodes guardrail's messages use (Slack shows them as pictures); others stay as typed.
+const EMOJI = {
+  grey_question: "❔", hourglass: "⌛", large_green_circle: "🟢", large_yellow_circle: "🟡", lock: "🔒",
+  no_entry: "⛔", package: "📦", red_circle: "🔴", rocket: "🚀", rotating_light: "🚨", snowflake: "❄️",
+  sunny: "☀️", warning: "⚠️", white_check_mark: "✅", x: "❌", fire: "🔥", eyes: "👀",
+};
+
 // Slack mrkdwn (already escaped by the sender for & < >) to HTML.
 function mrkdwn(text) {
   if (!text) return "";
@@ -79,6 +86,7 @@ function mrkdwn(text) {
   s = s.replace(/"/g, "&quot;");
   s = s.replace(/<([^<>]+)>/g, (m, inner) => { blocks.push(special(inner.replace(/&quot;/g, '"'))); return `\u0000${blocks.length - 1}\u0000`; });
   s = s.replace(/`([^`\n]+)`/g, "<code>$1</code>");
+  s = s.replace(/:([a-z0-9_+-]+):/g, (m, name) => EMOJI[name] || m);
   s = s.replace(/(^|[\s(>])\*([^*\n]+)\*(?=$|[\s.,:;!?)<])/g, "$1<b>$2</b>");
   s = s.replace(/(^|[\s(>])_([^_\n]+)_(?=$|[\s.,:;!?)<])/g, "$1<i>$2</i>");
   s = s.replace(/(^|[\s(>])~([^~\n]+)~(?=$|[\s.,:;!?)<])/g, "$1<s>$2</s>");
@@ -132,7 +140,7 @@ function richText(block) {
 function messageHtml(m, channel, inThread) {
   const bot = !!m.bot_id;
   const name = bot ? "guardrail" : (state.names.users[m.user] || m.user);
-  const when = new Date(Number(m.ts) * 1000).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const when = new Date(Number(m.at || m.ts) * 1000).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
   const where = { channel: channel, ts: m.ts };
   const content = m.blocks && m.blocks.length ? renderBlocks(m.blocks, where) : mrkdwn(m.text);
   const only = m.ephemeral ? `<div class="only-you">👁 Only visible to you</div>` : "";
@@ -190,7 +198,8 @@ function renderStopwatch() {
   const w = state.stopwatch;
   const secs = w.started == null ? 0 : ((w.stopped || Date.now() / 1000) - w.started);
   const status = w.started == null ? `starts when someone asks "are we down?"` : (w.stopped ? `stopped: ${esc(w.step)} succeeded` : `running until ${esc(w.step || "verify")} succeeds`);
-  $("stopwatch").innerHTML = `<h2>Stopwatch</h2><div class="time" id="stopwatch-time">${secs.toFixed(1)} s</div>
+  const notice = state.notice ? `<div class="notice">${esc(state.notice)}</div>` : "";
+  $("stopwatch").innerHTML = `${notice}<h2>Stopwatch</h2><div class="time" id="stopwatch-time">${secs.toFixed(1)} s</div>
     <div>${status}</div><div>clicks: <b id="clicks">${w.clicks}</b></div>`;
   clearInterval(tick);
   if (w.started != null && !w.stopped) tick = setInterval(() => {
