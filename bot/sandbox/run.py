@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -98,9 +99,11 @@ async def _served_targets(targets: DrillTargets) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(options: SandboxOptions, *, say: Callable[[str], None] = print) -> AsyncIterator[Sandbox]:
+async def running_sandbox(options: SandboxOptions, *,
+                          say: Callable[[str], None] | None = None) -> AsyncIterator[Sandbox]:
     """Start everything; yields once the page answers. Leaves the temporary directory's files behind
     only when `--db` names the database file."""
+    say = say or _say
     with tempfile.TemporaryDirectory(prefix="guardrail-sandbox-") as tmp:
         workdir = Path(tmp)
         targets, heroku, kube = DrillTargets(), FakeHeroku(), FakeKubernetes()
@@ -179,13 +182,21 @@ async def running_sandbox(options: SandboxOptions, *, say: Callable[[str], None]
                 fake.release_holds()
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # a line at a time, also when the output is a pipe or a file
+
+
 def run_sandbox(options: SandboxOptions) -> int:
     """`guardrail sandbox`: serve until Ctrl-C."""
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the fakes, the bot, the temporary files
+            loop.add_signal_handler(signum, stop.set)
         async with running_sandbox(options):
-            await asyncio.Event().wait()
+            await stop.wait()
+            _say("guardrail sandbox: stopping")
 
     logging.basicConfig(level=logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
     return 0

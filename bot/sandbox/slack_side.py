@@ -66,7 +66,7 @@ class SlackSide:
     view_users: dict[str, str] = field(default_factory=dict)
     closed_views: set[str] = field(default_factory=set)
     view_errors: dict[str, dict[str, str]] = field(default_factory=dict)
-    seen_at: dict[str, float] = field(default_factory=dict)  # ts → when the page first had it (stand-in ts are not times)
+    seen_at: dict[str, float] = field(default_factory=dict)  # ts → when the page first had it (ts are not times)
     _waiters: list[asyncio.Event] = field(default_factory=list)
     on_change: list[Callable[[], None]] = field(default_factory=list)
 

@@ -33,14 +33,20 @@ async def sandbox(redis_url: str, tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
-async def page(sandbox: Sandbox) -> AsyncIterator[Page]:
+def chromium() -> Path:
+    """Debian's Chromium; missing fails under CI=true (it must run there) and skips elsewhere."""
     if not CHROMIUM.exists():
         message = "Debian's chromium is not installed: apt-get install -y chromium chromium-driver"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def page(sandbox: Sandbox, chromium: Path) -> AsyncIterator[Page]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = await playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 900}, timezone_id="America/New_York")
             page.set_default_timeout(WAIT_MS)
