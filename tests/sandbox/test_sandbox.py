@@ -6,6 +6,7 @@ fakes), acts through the page's own HTTP routes, and waits on the stand-in for w
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.sandbox.page import KEEPALIVE_SECONDS
 from bot.sandbox.run import Sandbox, SandboxOptions, running_sandbox
 from bot.sandbox.standin import blocks_text
 from bot.sandbox.standin.recorder import Call
@@ -250,3 +252,27 @@ async def test_demo_day_sets_the_scene_and_the_rollback_mends_the_api(
     await sandbox.fake.wait_for("chat.postMessage", lambda c: "✅ Step *Roll back last deploy* succeeded"
                                 in text_of(c), after=mark, timeout=30)
     assert sandbox.world.services["api"].state == "up"
+
+
+async def test_the_page_hears_the_bots_answer_live(sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+    """Server-Sent Events: the bot's answer (a Web API call the stand-in records) is a new version at
+    once, not at the next keep-alive."""
+    sandbox.world.set_service("api", "down")
+    async with page.stream("GET", "/sandbox/events") as events:
+        lines = events.aiter_lines()
+        await anext(lines)
+        mark = sandbox.fake.mark()
+        await post(page, "/sandbox/say", user=CAROL, channel=GENERAL, text="are we down?")
+        asked = (await page.get("/sandbox/state")).json()["version"]
+        await sandbox.fake.wait_for("chat.postMessage", after=mark, timeout=15)
+
+        async def next_version() -> int:
+            async for line in lines:
+                if line.startswith("data: ") and int(line.removeprefix("data: ")) > asked:
+                    return int(line.removeprefix("data: "))
+            raise AssertionError("the event stream ended")
+
+        version = await asyncio.wait_for(next_version(), timeout=KEEPALIVE_SECONDS - 5)
+    state = (await page.get("/sandbox/state")).json()
+    assert state["version"] >= version
+    assert next(c for c in state["channels"] if c["id"] == GENERAL)["messages"][0]["reply_count"] == 1
