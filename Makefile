@@ -27,9 +27,15 @@ lock lock-upgrade:
 	$(LOCK) $(if $(filter lock-upgrade,$@),--upgrade) -o requirements.lock
 	$(LOCK) $(if $(filter lock-upgrade,$@),--upgrade) --extra dev --extra docs -o requirements-dev.lock
 
+# With no SLACK_BOT_TOKEN (environment or .env) there is no Slack to serve: run the sandbox instead,
+# the real bot against a simulated Slack in the browser (docs/sandbox.md).
 run: $(STAMP)
-	$(BIN)/guardrail migrate
-	$(BIN)/guardrail serve
+	@if $(BIN)/python -m bot.sandbox.configured; then \
+	  $(BIN)/guardrail migrate && $(BIN)/guardrail serve; \
+	else \
+	  echo "make run: SLACK_BOT_TOKEN is not set (environment or .env), so this is the sandbox, a simulated Slack at http://127.0.0.1:3000/ -- for real Slack put SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env (README: Create the Slack app)"; \
+	  $(BIN)/guardrail sandbox; \
+	fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -23,7 +23,7 @@ COMMANDS = ("/freeze", "/health")
 
 def standin() -> Starlette:
     """The Slack stand-in (Web API and response_urls)."""
-    from tests.standin.fake_slack import FakeSlack
+    from bot.sandbox.standin.fake_slack import FakeSlack
 
     fake = FakeSlack()
     fake.url = os.environ["BENCH_STANDIN_URL"]

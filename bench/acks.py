@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from bench.gate import _percentile, _serve, _wait_up
 from bench.report import Comparison
-from tests.standin.client import compute_signature
-from tests.standin.payloads import slash_form
+from bot.sandbox.standin.client import compute_signature
+from bot.sandbox.standin.payloads import slash_form
 from tests.support.ports import free_port
 
 CONFIG = """\

@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.server import serve_asgi
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.server import serve_asgi
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
 
 SLOWEST = 1.0
 

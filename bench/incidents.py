@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.server import serve_asgi
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.server import serve_asgi
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from bench.acks import command_body, servers, signed
 from bench.gate import _percentile
 from bench.report import machine
-from tests.standin import payloads
+from bot.sandbox.standin import payloads
 
 
 def _rss_mb(pid: int) -> float:

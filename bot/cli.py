@@ -234,6 +234,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """The sandbox: imports the stand-in, the fakes and uvicorn only when asked for."""
+    from bot.sandbox.run import SandboxOptions, run_sandbox
+
+    if not args.config.is_dir():
+        raise CliError(f"--config {args.config}: no such directory (run from the repository, or name yours)")
+    check_listen("127.0.0.1", args.port)
+    try:
+        return run_sandbox(SandboxOptions(config_dir=args.config, port=args.port, drill=args.drill, db=args.db))
+    except ConfigInvalid as exc:
+        raise CliError(f"configuration in {args.config} is invalid: " + "; ".join(map(str, exc.problems))) from None
+    except (RuntimeError, OSError) as exc:
+        raise CliError(f"sandbox: {exc}") from None
+
+
 async def _audit_key_missing(runtime: Runtime) -> Exception | None:
     """Whether the audit log is signed and this process has no key: it could record nothing."""
     try:
@@ -512,6 +527,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=port_number, default=None, help="port (default $PORT or 3000)")
     serve.set_defaults(handler=cmd_serve)
+
+    sandbox = sub.add_parser("sandbox", help="try guardrail without Slack: the real bot, a simulated Slack in "
+                             "your browser and drills against local fakes")
+    sandbox.add_argument("--config", type=Path, default=Path("playbooks"), metavar="DIR",
+                         help="configuration directory (default ./playbooks, the shipped one)")
+    sandbox.add_argument("--port", type=port_number, default=3000, help="port of the page (default 3000)")
+    sandbox.add_argument("--drill", choices=["demo-day"], default=None, help="set up a scripted drill")
+    sandbox.add_argument("--db", type=Path, default=None, metavar="FILE",
+                         help="SQLite file to keep (default: a temporary one, removed on exit)")
+    sandbox.set_defaults(handler=cmd_sandbox)
 
     check = sub.add_parser("check-config", help="validate the YAML configuration and the settings; exit 0 valid, "
                            "2 invalid")

@@ -10,13 +10,13 @@ import pytest
 
 from bot.db import migrate
 from bot.db.engine import Database
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
+from tests.sandbox.fixtures import fake_slack  # noqa: F401  (re-exported fixture)
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
 from tests.support.redis import redis_test_url
-from tests.support.targets import TargetServer, target_server
 
 # freeze_time getattr()s every attribute of every loaded module; kubernetes.client (imported by
 # tests/deploy to validate manifests) answers that by lazily importing pydantic models, which

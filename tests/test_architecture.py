@@ -156,3 +156,27 @@ def test_only_the_runtime_constructs_a_service() -> None:
                 if name in services:
                     offenders.append(f"{path.relative_to(BOT.parent)}:{node.lineno} builds {name}")
     assert offenders == []
+
+
+def test_the_package_never_imports_the_tests() -> None:
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}" for path in BOT.rglob("*.py")
+                 for name in _imports(path) if name == "tests" or name.startswith("tests.")]
+    assert offenders == []
+
+
+def test_the_slack_standin_is_slack_not_the_bot() -> None:
+    """The stand-in (and the provider fakes) know nothing of guardrail's features: they are Slack,
+    Heroku and Kubernetes, shared by the tests and the sandbox."""
+    allowed = {"standin": ("bot.sandbox.standin",), "fakes": ("bot.sandbox.standin", "bot.sandbox.fakes")}
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
+                 for folder, ok in allowed.items() for path in (BOT / "sandbox" / folder).rglob("*.py")
+                 for name in _imports(path) if name.startswith("bot") and not name.startswith(ok)]
+    assert offenders == []
+
+
+def test_no_feature_knows_about_the_sandbox() -> None:
+    """No sandbox branches inside features: only the CLI starts it."""
+    offenders = [f"{path.relative_to(BOT.parent)} imports {name}" for path in BOT.rglob("*.py")
+                 if "sandbox" not in path.relative_to(BOT).parts and path.name != "cli.py"
+                 for name in _imports(path) if name.startswith("bot.sandbox")]
+    assert offenders == []

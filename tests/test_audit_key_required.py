@@ -15,8 +15,8 @@ import httpx
 from bot.db import migrate
 from bot.db.audit import AuditKey
 from bot.db.engine import Database
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.audit import AuditLog
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
 from tests.support.paths import ROOT

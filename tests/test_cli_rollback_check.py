@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.db import migrate
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.fakes.heroku import ROLLBACK_PLAYBOOK, TOKEN, FakeHeroku
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import write_config
 from tests.support.cli import run_awaited
-from tests.support.fake_heroku import ROLLBACK_PLAYBOOK, TOKEN, FakeHeroku
 
 
 async def rollback_check(env: dict[str, str]) -> tuple[int, str, str]:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from bot.db import migrate
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.paths import ROOT
 from tests.support.tcp_proxy import FaultyProxy, faulty_proxy

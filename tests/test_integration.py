@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.fakes.heroku import TOKEN as HEROKU_TOKEN
+from bot.sandbox.fakes.heroku import FakeHeroku
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import TOKEN as HEROKU_TOKEN
-from tests.support.fake_heroku import FakeHeroku
 from tests.support.incidents import text_of, value_of
 from tests.support.ports import free_port
 

@@ -22,14 +22,14 @@ from bot.config import load_config
 from bot.db import outbox as table
 from bot.db.engine import Database
 from bot.runtime import Overrides, Runtime, build_runtime
+from bot.sandbox.fakes.targets import TargetServer
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.outbox import LEASE, LONGEST_WAIT
 from bot.slack.app import create_bolt_app
-from tests.standin.fake_slack import FakeSlack
 from tests.support import bot as support
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
-from tests.support.targets import TargetServer
 from tests.support.tcp_proxy import faulty_proxy
 
 DEPLOYS = "C0DEPLOYS"

@@ -28,13 +28,13 @@ from sqlalchemy import text
 
 from bot.actions import build_action
 from bot.cli import _export
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BOT_TOKEN, SIGNING_SECRET, running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_hook import FakeHook
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
 from tests.support.ports import free_port
-from tests.support.targets import target_server
 
 SECRETS = {
     "action userinfo": "Ua1-usr",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.serve import serving, shipped_env
 

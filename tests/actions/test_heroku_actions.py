@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, Response
 
 from bot.actions import ActionContext, StepAction, build_undo
 from bot.resilience import Breakers
+from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
 from tests.support.actions import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import TOKEN, FakeHeroku
 
 ROLLBACK = {"heroku": {"rollback": {"app": "acme-prod"}}}
 SCALE = {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 0}}}

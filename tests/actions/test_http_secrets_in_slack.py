@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.actions import build_action
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.fake_hook import FakeHook
 from tests.support.incidents import declare, incident_bot, incident_config, text_of

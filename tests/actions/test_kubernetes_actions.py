@@ -14,9 +14,9 @@ import yaml
 from bot.actions import ActionContext, StepAction, build_undo
 from bot.actions.kubeconfig import KubeconfigError, load_credentials
 from bot.resilience import Breakers
+from bot.sandbox.fakes.kubernetes import TOKEN, FakeKubernetes, kubeconfig
 from tests.support.actions import FAST_READS, FAST_SET, FAST_WRITE, action_from, make_ctx, step_from
 from tests.support.clock import FakeClock
-from tests.support.fake_kubernetes import TOKEN, FakeKubernetes, kubeconfig
 
 SCALE = {"kubernetes": {"scale": {"namespace": "prod", "deployment": "api-consumer", "replicas": 0}}}
 ROLLBACK = {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}}

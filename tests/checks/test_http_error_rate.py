@@ -12,8 +12,8 @@ from bot.checks.base import Status
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
+from bot.sandbox.fakes.targets import TargetServer
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer
 
 
 @pytest.fixture

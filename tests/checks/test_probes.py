@@ -19,9 +19,9 @@ from bot.checks.probe import measure
 from bot.checks.runner import CheckRunner
 from bot.config import ServiceConfig
 from bot.resilience import Breakers
+from bot.sandbox.fakes.targets import TargetServer, silent_server
 from tests.support.clock import FakeClock
 from tests.support.ports import free_port
-from tests.support.targets import TargetServer, silent_server
 
 SLACK = 1.5  # seconds a deadline may overrun on a loaded 2-core CI machine; a hang would overrun far more
 

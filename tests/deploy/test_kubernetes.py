@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from bot.config import load_config
+from bot.sandbox.fakes.kubernetes import FakeKubernetes, kubeconfig
+from bot.sandbox.fakes.provider import Recorded
 from tests.support.actions import action_from, make_ctx
-from tests.support.fake_kubernetes import FakeKubernetes, kubeconfig
-from tests.support.fake_provider import Recorded
 from tests.support.paths import ROOT
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.sandbox.standin.blocks import blocks_text
 from bot.services.freeze.models import Exemption, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
 from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.slack import freeze_view
-from tests.standin.blocks import blocks_text
 from tests.support.bot import API_TOKEN, BotHarness
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

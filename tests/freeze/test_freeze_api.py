@@ -16,9 +16,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.settings import Settings
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.clock import FakeClock
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot
 
 ROOT = Path(__file__).parent.parent.parent

@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.db.freeze import FreezeWindowRecord
-from tests.standin.blocks import blocks_text
-from tests.standin.recorder import Call
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.recorder import Call
 from tests.support.bot import BotHarness
 
 DEPLOYS = "C0DEPLOYS"

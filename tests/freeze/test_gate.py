@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.paths import ROOT
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.db.engine import Database
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.freeze.service import FreezeService
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call
 from bot.services.outbox import FIRST_RETRY
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.incidents import IncidentBot, incident_bot, incident_config
 

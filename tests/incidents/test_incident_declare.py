@@ -6,9 +6,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call
 from tests.support.clock import FakeClock
 from tests.support.incidents import (
     IncidentBot,

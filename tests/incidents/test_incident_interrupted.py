@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call
 from bot.services.incidents import ClaimedRun, StepRequest
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
 from tests.support.bot import BotHarness, running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.standin.blocks import blocks_text
+from bot.sandbox.standin.blocks import blocks_text
 from tests.support.cli import run
 from tests.support.incidents import IncidentBot, declare, text_of
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Mark, ResponsePost
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Mark, ResponsePost
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

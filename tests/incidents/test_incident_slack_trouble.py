@@ -10,8 +10,8 @@ import pytest
 
 import bot.slack.ports
 from bot.actions.base import ActionContext, ActionOutcome
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, text_of
 

@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse, Response
 from bot.actions import build_action
 from bot.db import migrate
 from bot.resilience import RECORD_OUTCOME, CallPolicy
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

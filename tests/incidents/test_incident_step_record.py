@@ -14,7 +14,7 @@ import pytest
 
 from bot.actions.base import ActionContext, ActionOutcome, StepAction
 from bot.config import Action
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.incidents import declare, incident_bot, incident_config, text_of
 

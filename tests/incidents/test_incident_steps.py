@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.standin.blocks import blocks_text
-from tests.standin.recorder import Call
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.recorder import Call
 from tests.support.incidents import IncidentBot, attempt_value, declare, text_of, value_of
 
 RUN = "incident.step.run:"

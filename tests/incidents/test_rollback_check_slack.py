@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.sandbox.fakes.heroku import ROLLBACK_PLAYBOOK, FakeHeroku
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.scheduler import build_scheduler
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import ROLLBACK_PLAYBOOK, FakeHeroku
 from tests.support.incidents import declare
 
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.db import migrate
-from tests.standin.fake_slack import MANIFEST_SCOPES, FakeSlack
-from tests.standin.workspace import BOT_USER_ID
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import MANIFEST_SCOPES, FakeSlack
+from bot.sandbox.standin.workspace import BOT_USER_ID
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.paths import ROOT
-from tests.support.targets import target_server
 
 
 @dataclass

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.logs import JsonFormatter
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import target_server
 
 SECRET = "hunter2-very-secret-token-value"
 

@@ -13,12 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.db import migrate
 from bot.metrics import Metrics, request_kind
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.scheduler import _with_deadline
 from bot.web import OUTBOX_COUNT_BOUND
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
 from tests.support.tcp_proxy import faulty_proxy
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

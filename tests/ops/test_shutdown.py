@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, Response
 
 from bot.db import migrate
 from bot.db.engine import Database
+from bot.sandbox.standin.client import SlackEventsClient
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.audit import AuditLog
-from tests.standin.client import SlackEventsClient
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BOT_TOKEN, SIGNING_SECRET, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_hook import FakeHook

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import Script
 from tests.support.incidents import IncidentBot, declare, incident_bot, incident_config, text_of

@@ -16,10 +16,10 @@ from bot.actions import build_action
 from bot.config import GuardrailConfig
 from bot.db.engine import Database
 from bot.resilience import Breakers
+from bot.sandbox.fakes.heroku import TOKEN, FakeHeroku
+from bot.sandbox.fakes.kubernetes import FakeKubernetes, kubeconfig
 from bot.services.rollback_check import RollbackCheck, RollbackCheckReport
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import TOKEN, FakeHeroku
-from tests.support.fake_kubernetes import FakeKubernetes, kubeconfig
 
 PLAYBOOK = {
     "name": "production-incident",

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.db.audit import Anchor
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.scheduler import build_scheduler
 from bot.services.audit import UNSIGNED_WARNING
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.standin.blocks import blocks_text
+from bot.sandbox.standin.blocks import blocks_text
 from tests.support.bot import BotHarness
 
 

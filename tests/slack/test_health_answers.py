@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin import payloads
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call
 from bot.slack.health import MENTION_USAGE
-from tests.standin import payloads
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer, target_server
 
 HANG_TIMEOUT = 0.5
 

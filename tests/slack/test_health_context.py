@@ -6,13 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.runtime import Overrides
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.ports import DeployInfo, OpenIncident
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.health_fakes import FakeDeploys, FakeFreezes, FakeIncidents, freeze
-from tests.support.targets import target_server
 
 
 async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack,

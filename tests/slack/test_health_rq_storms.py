@@ -8,8 +8,8 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
 

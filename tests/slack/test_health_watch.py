@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
+from bot.sandbox.fakes.targets import TargetServer
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.scheduler import build_scheduler
-from tests.standin.blocks import blocks_text
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
-from tests.support.targets import TargetServer
 
 INTERVAL = timedelta(seconds=30)
 

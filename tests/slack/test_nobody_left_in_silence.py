@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from bot.db import migrate
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import ResponsePost
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import ResponsePost
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

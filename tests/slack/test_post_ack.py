@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.sandbox.standin.payloads import slash_form
+from bot.sandbox.standin.server import serve_asgi
+from bot.sandbox.standin.workspace import TEAM_ID
 from bot.slack.post_ack import POST_ACK_CONCURRENCY, SLOT_WAIT
-from tests.standin.payloads import slash_form
-from tests.standin.server import serve_asgi
-from tests.standin.workspace import TEAM_ID
 from tests.support.bot import BotHarness
 
 

@@ -6,7 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
-from tests.standin import payloads
+from bot.sandbox.standin import payloads
 from tests.support.bot import BotHarness
 
 

@@ -11,10 +11,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.workspace import BOT_ID, BOT_USER_ID
 from bot.slack.app import create_web_client
 from bot.slack.connection import RECHECK_AFTER, SlackConnection
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.workspace import BOT_ID, BOT_USER_ID
 from tests.support.bot import BOT_TOKEN, running_bot
 
 ACK_BOUND = 2.5  # seconds, against Slack's 3

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from slack_sdk.errors import SlackApiError
 
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.slack.app import create_web_client
 from bot.slack.ports import RATE_LIMIT_RETRIES
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 
 

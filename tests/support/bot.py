@@ -12,11 +12,11 @@ from typing import Any
 from bot.config import load_config
 from bot.db import migrate
 from bot.runtime import Overrides, Runtime, build_runtime
+from bot.sandbox.standin.client import SlackEventsClient
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.server import serve_asgi
 from bot.server import build_app
 from bot.settings import Settings
-from tests.standin.client import SlackEventsClient
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.server import serve_asgi
 from tests.support.clock import FakeClock
 
 BOT_TOKEN = "xoxb-test-token"

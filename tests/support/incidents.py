@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.runtime import Overrides
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call, ResponsePost
 from bot.services.incidents import ActionFactory
 from bot.services.ports import ActiveFreeze
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call, ResponsePost
 from tests.support.bot import BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions

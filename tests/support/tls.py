@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from tests.standin.server import STARTUP_TIMEOUT, _InLoopServer, _serve
+from bot.sandbox.standin.server import STARTUP_TIMEOUT, _InLoopServer, _serve
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.fake_provider import FakeProvider
+from bot.sandbox.fakes.provider import FakeProvider
 
 TOKEN = "kube-test-token"
 REVISION = "deployment.kubernetes.io/revision"

@@ -1,6 +1,6 @@
 """pytest fixtures for the Slack stand-in; import them into a conftest.py to use them.
 
-    from tests.standin.fixtures import fake_slack, make_events_client  # noqa: F401
+    from tests.sandbox.fixtures import fake_slack, make_events_client  # noqa: F401
 
 Function-scoped async fixtures, so they run on pytest-asyncio's per-test loop (auto mode).
 """
@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest_asyncio
 
-from .client import SlackEventsClient
-from .fake_slack import FakeSlack
-from .server import serve_asgi
+from bot.sandbox.standin.client import SlackEventsClient
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.server import serve_asgi
 
 EventsClientFactory = Callable[[str, str], SlackEventsClient]
 

@@ -1,7 +1,8 @@
 """Real local HTTP targets for health checks: up, slow, erroring, hanging — counting every hit.
 
-One Starlette app answers any path with the behaviour set for it (`server.set("/up", ...)`);
-unknown paths answer 200 "ok". Hanging handlers wait on an event released at teardown, so the
+One Starlette app answers any path with the behaviour set for it (`server.set("/up", ...)`), else
+the one set for the longest matching prefix (`prefix_behaviours`, e.g. every path under a deploy
+hook); unknown paths answer 200 "ok". Hanging handlers wait on an event released at teardown, so the
 server stops at once instead of waiting for them.
 """
 
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.standin.server import serve_asgi
+from bot.sandbox.standin.server import serve_asgi
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Behaviour:
 class TargetServer:
     def __init__(self) -> None:
         self.behaviours: dict[str, Behaviour] = {}
+        self.prefix_behaviours: dict[str, Behaviour] = {}
         self.hits: Counter[str] = Counter()
         self.url = ""
         self.release = asyncio.Event()
@@ -51,12 +53,17 @@ class TargetServer:
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
         self.hits[path] += 1
-        behaviour = self.behaviours.get(path, Behaviour())
+        behaviour = self.behaviours.get(path) or self._by_prefix(path)
         if behaviour.hang:
             await self.release.wait()
         elif behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         return Response(behaviour.body, status_code=behaviour.status, media_type=behaviour.content_type)
+
+
+    def _by_prefix(self, path: str) -> Behaviour:
+        prefixes = [p for p in self.prefix_behaviours if path == p or path.startswith(p.rstrip("/") + "/")]
+        return self.prefix_behaviours[max(prefixes, key=len)] if prefixes else Behaviour()
 
 
 @asynccontextmanager

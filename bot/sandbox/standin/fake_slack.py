@@ -23,11 +23,9 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -36,15 +34,14 @@ from starlette.routing import Route, WebSocketRoute
 from . import methods_chat, methods_conversations, methods_misc
 from .blocks import MAX_MESSAGE_BLOCKS, check_blocks, check_message_text
 from .errors import SlackError
+from .manifest import bot_scopes
 from .recorder import BEGINNING, Call, Mark, Recorder, ResponsePost
 from .socket_mode import SocketModeHub
 from .workspace import Json, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"
 # A token installed from the repository's manifest has exactly its bot scopes.
-MANIFEST_SCOPES: tuple[str, ...] = tuple(
-    yaml.safe_load((Path(__file__).parent.parent.parent / "slack-manifest.yml").read_text())
-    ["oauth_config"]["scopes"]["bot"])
+MANIFEST_SCOPES: tuple[str, ...] = bot_scopes()
 METHODS = {**methods_chat.HANDLERS, **methods_conversations.HANDLERS, **methods_misc.HANDLERS}
 # Arguments slack_sdk (or a bot) may send as JSON strings inside form data.
 _JSON_ARGS = ("blocks", "attachments", "view", "metadata")
@@ -98,6 +95,7 @@ class FakeSlack(Workspace):
         # What auth.test's `x-oauth-scopes` header lists, as Slack sends it (None: no header).
         self.token_scopes: list[str] | None = list(MANIFEST_SCOPES)
         self._senders: list[object] = []  # clients open that have sent requests (see action_started)
+        self._listeners: list[Callable[[], None]] = []
         self.socket_mode = SocketModeHub(on_send=lambda: self.action_started(self.socket_mode))
         self.app = Starlette(
             routes=[
@@ -127,6 +125,10 @@ class FakeSlack(Workspace):
     def calls_to(self, method: str, *, after: Mark = BEGINNING) -> list[Call]:
         """Every call of `method` recorded after `after` (default: all), failed ones included."""
         return self._recorder.calls_to(method, after=after)
+
+    def calls_after(self, mark: Mark) -> list[Call]:
+        """Web API calls recorded after `mark`, oldest first."""
+        return self._recorder.calls_after(mark)
 
     def responses_after(self, mark: Mark) -> list[ResponsePost]:
         """response_url posts recorded after `mark`, oldest first."""
@@ -179,6 +181,15 @@ class FakeSlack(Workspace):
         the last request a test client sent), already recorded or yet to come."""
         start = self._default_start() if after is None else after
         return await self._recorder.wait_for_response(predicate, timeout, after=start)
+
+    def on_record(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every recorded call or response_url post (the sandbox page's live
+        updates); it runs on the serving loop and must not block."""
+        self._listeners.append(listener)
+
+    def _recorded(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def describe_calls(self) -> str:
         """The call log as text, for custom assertion messages."""
@@ -252,6 +263,7 @@ class FakeSlack(Workspace):
         error = None if body.get("ok") else str(body.get("error"))
         call = Call(method, args, at, error, status, body, token)
         await self._recorder.add_call(call)
+        self._recorded()
         await self._held(call)
         if method in self._delays:
             await asyncio.sleep(self._delays[method])
@@ -323,6 +335,7 @@ class FakeSlack(Workspace):
         await self._recorder.add_response(
             ResponsePost(self._minted.get(token, token), body, time.time(), error)
         )
+        self._recorded()
         if error:
             return PlainTextResponse(error, status_code=400)
         return PlainTextResponse("ok")

@@ -2,7 +2,7 @@
 
 `FakeSlack` answers slack_sdk like Slack does and records every call; `SlackEventsClient` sends
 the bot signed events, slash commands and interactions; `serve_asgi` runs either side under
-uvicorn in the test's event loop. Fixtures live in `tests.standin.fixtures`.
+uvicorn in the test's event loop. Fixtures live in `tests.sandbox.fixtures`.
 """
 
 from .blocks import blocks_text

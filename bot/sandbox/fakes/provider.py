@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from tests.standin import serve_asgi
+from bot.sandbox.standin import serve_asgi
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

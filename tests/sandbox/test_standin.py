@@ -26,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from .blocks import blocks_text
-from .client import SlackEventsClient
-from .fake_slack import DEFAULT_TOKEN, AmbiguousWait, FakeSlack
-from .recorder import BEGINNING
-from .server import serve_asgi
+from bot.sandbox.standin.blocks import blocks_text
+from bot.sandbox.standin.client import SlackEventsClient
+from bot.sandbox.standin.fake_slack import DEFAULT_TOKEN, AmbiguousWait, FakeSlack
+from bot.sandbox.standin.recorder import BEGINNING
+from bot.sandbox.standin.server import serve_asgi
 
 SECRET = "test-signing-secret"
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.fake_provider import FakeProvider
+from bot.sandbox.fakes.provider import FakeProvider
 
 TOKEN = "heroku-test-token"
 

@@ -1,0 +1,1 @@
+"""`guardrail sandbox`: the real bot against an embedded Slack stand-in and local fakes, in a browser."""

@@ -1,0 +1,1 @@
+"""Local fakes of what playbooks act on and check: HTTP targets, Heroku, Kubernetes."""
