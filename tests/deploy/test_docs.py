@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,9 +28,18 @@ def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
     assert "make lock" in contributing                     # CONTRIBUTING.md is included, not copied
 
 
+def nav_pages(entries: list[Any]) -> set[str]:
+    """Every page the nav lists, sections included."""
+    pages: set[str] = set()
+    for entry in entries:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        pages |= nav_pages(value) if isinstance(value, list) else {value}
+    return pages
+
+
 def test_every_page_is_in_the_nav() -> None:
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    listed = {next(iter(entry.values())) for entry in config["nav"]}
+    listed = nav_pages(config["nav"])
     assert listed == {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
 
 
@@ -44,3 +54,18 @@ def test_the_operations_page_names_real_files_and_every_deployment_file() -> Non
         assert manifest.name in text, f"docs/operations.md does not mention {manifest.name}"
     for file in ("Dockerfile", "compose.yaml", "app.json", "Procfile", "requirements.lock", "bin/post_compile"):
         assert file in text, f"docs/operations.md does not mention {file}"
+
+
+def test_the_configuration_reference_is_generated_from_the_current_models() -> None:
+    """docs/reference/configuration.md is written by tools/config_reference.py; a changed setting or config
+    model without `make reference` fails here, so the reference never drifts from the code."""
+    result = subprocess.run([sys.executable, "tools/config_reference.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    page = (DOCS / "reference" / "configuration.md").read_text()
+    from bot.config.models import GuardrailConfig
+    from bot.settings import Settings
+    for name in Settings.model_fields:
+        assert f"| `{name.upper()}` |" in page, name
+    for name, field in GuardrailConfig.model_fields.items():
+        assert f"| `{field.alias or name}` |" in page, name
