@@ -22,10 +22,13 @@ def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
                             cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index.html", "getting-started/index.html", "operations/index.html", "contributing/index.html"):
+    for page in ("index.html", "getting-started/index.html", "operations/index.html", "contributing/index.html",
+                 "reference/configuration/index.html", "ci-gate/index.html", "benchmarks/index.html"):
         assert (site / page).is_file(), page
     contributing = (site / "contributing" / "index.html").read_text()
     assert "make lock" in contributing                     # CONTRIBUTING.md is included, not copied
+    results = (ROOT / "bench" / "RESULTS.md").read_text().splitlines()[0].removeprefix("# ")
+    assert results in (site / "benchmarks" / "index.html").read_text()   # so is bench/RESULTS.md, with its date
 
 
 def nav_pages(entries: list[Any]) -> set[str]:
@@ -69,3 +72,15 @@ def test_the_configuration_reference_is_generated_from_the_current_models() -> N
         assert f"| `{name.upper()}` |" in page, name
     for name, field in GuardrailConfig.model_fields.items():
         assert f"| `{field.alias or name}` |" in page, name
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere() -> None:
+    """The README is what a newcomer reads first: under 200 lines, and every relative link (the docs site
+    is outside mkdocs' link check when read on GitHub) names a file that exists."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL))
+    local = [link for link in links if "://" not in link]
+    assert "docs/getting-started.md" in local and "docs/reference/configuration.md" in local
+    for link in local:
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
