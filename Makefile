@@ -49,10 +49,11 @@ fmt: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# Regenerates docs/reference/configuration.md from bot/settings.py and bot/config/ (commit the result;
-# tests/deploy/test_docs.py fails while it is stale).
+# Regenerates docs/reference/configuration.md (from bot/settings.py and bot/config/) and
+# docs/reference/cli.md (from bot/cli.py); commit the result: tests/deploy/test_docs.py fails while stale.
 reference: $(STAMP)
 	$(BIN)/python tools/config_reference.py
+	$(BIN)/python tools/cli_reference.py
 
 # Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
 # PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).

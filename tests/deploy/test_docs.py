@@ -59,12 +59,13 @@ def test_the_operations_page_names_real_files_and_every_deployment_file() -> Non
         assert file in text, f"docs/operations.md does not mention {file}"
 
 
-def test_the_configuration_reference_is_generated_from_the_current_models() -> None:
-    """docs/reference/configuration.md is written by tools/config_reference.py; a changed setting or config
-    model without `make reference` fails here, so the reference never drifts from the code."""
-    result = subprocess.run([sys.executable, "tools/config_reference.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+def test_the_references_are_generated_from_the_current_code() -> None:
+    """docs/reference/configuration.md and cli.md are written by tools/; a changed setting, config model or
+    command without `make reference` fails here, so the references never drift from the code."""
+    for tool in ("tools/config_reference.py", "tools/cli_reference.py"):
+        result = subprocess.run([sys.executable, tool, "--check"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
     page = (DOCS / "reference" / "configuration.md").read_text()
     from bot.config.models import GuardrailConfig
     from bot.settings import Settings
