@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 UV := uv==0.13.9
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: run test lint typecheck fmt docs bench check-config migrate clean lock lock-upgrade
+.PHONY: run test lint typecheck fmt docs reference bench check-config migrate clean lock lock-upgrade
 
 # Installs exactly the dev lock; the editable install after it adds nothing when the lock is fresh
 # (a dependency added to pyproject.toml without `make lock` still installs, and tests/deploy says so).
@@ -41,19 +41,25 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot tests bench
+	$(BIN)/ruff check bot tests bench tools
 	$(BIN)/mypy bot tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bot tests
 
-# Formats the files you name (make fmt FILES=bot/x.py), else bot, tests and bench.
+# Formats the files you name (make fmt FILES=bot/x.py), else bot, tests, bench and tools.
 fmt: $(STAMP)
-	$(BIN)/ruff format $(or $(FILES),bot tests bench)
+	$(BIN)/ruff format $(or $(FILES),bot tests bench tools)
 
 # The docs site (MkDocs + Material) into site/; tests/deploy/test_docs.py runs the same build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Regenerates docs/reference/configuration.md (from bot/settings.py and bot/config/) and
+# docs/reference/cli.md (from bot/cli.py); commit the result: tests/deploy/test_docs.py fails while stale.
+reference: $(STAMP)
+	$(BIN)/python tools/config_reference.py
+	$(BIN)/python tools/cli_reference.py
 
 # Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
 # PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).

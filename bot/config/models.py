@@ -223,7 +223,8 @@ class RqCheck(StrictModel):
 class ServiceConfig(StrictModel):
     """Something guardrail can health-check: exactly one of http, tcp, sql, redis or rq."""
 
-    name: Slug = Field(description="Service name, used by `checks` in playbooks and in /guardrail health.")
+    name: Slug = Field(
+        description="Service name, used by `checks` in playbooks, `/health <name>` and \"is <name> down?\".")
     http: HttpCheck | None = Field(default=None, description="HTTP check.")
     tcp: TcpCheck | None = Field(default=None, description="TCP connect check.")
     sql: SqlCheck | None = Field(default=None, description="SQL database check.")
@@ -231,7 +232,7 @@ class ServiceConfig(StrictModel):
     rq: RqCheck | None = Field(default=None, description="RQ queue check.")
     timeout: Duration = Field(default=timedelta(seconds=2), description="A check slower than this fails.")
     slow_after: Duration | None = Field(
-        default=None, description="A check slower than this is reported as degraded; below timeout."
+        default=None, description="A check slower than this is reported as slow; must be below timeout."
     )
     watch: bool = Field(default=False, description="Check periodically and announce state changes.")
     watch_interval: Duration = Field(
@@ -265,7 +266,7 @@ class HealthSettings(StrictModel):
 
     cache_ttl: Duration = Field(
         default=timedelta(seconds=10),
-        description="Reuse a check result for this long instead of re-checking.",
+        description="Reuse a finished round of checks for this long instead of re-checking.",
     )
 
 
@@ -291,7 +292,7 @@ class FreezeConfig(StrictModel):
     )
     reminders: list[Duration] = Field(
         default_factory=list,
-        description="Remind this long before a window starts (start and end always are).",
+        description="Announce this long before each window starts (the start and end are always announced).",
     )
     max_duration: Duration = Field(default=timedelta(days=7), description="Longest allowed freeze.")
     recurring: list[RecurringFreeze] = Field(default_factory=list, description="Freezes on a schedule.")
@@ -353,7 +354,8 @@ class IncidentSettings(StrictModel):
     """Incident handling."""
 
     verify_freshness: Duration = Field(
-        default=timedelta(minutes=15), description="Health results older than this must be re-checked."
+        default=timedelta(minutes=15),
+        description="A step with `after: [...]` needs those steps to have succeeded this recently."
     )
     channel_prefix: ChannelPrefix = Field(
         default="inc",
