@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 
 ROOT = Path(__file__).parent.parent.parent
@@ -127,7 +127,7 @@ async def test_the_snippet_records_the_deploy_then_deploys(ci: str, bot: BotHarn
     assert (deploy["environment"], deploy["service"], deploy["version"], deploy["actor"]) == \
         ("production", "api", SHA, "api:carol")
     assert deploy["url"].startswith("https://")
-    last = await bot.runtime.freezes.last_deploys("production")
+    last = await bot.runtime.deploys.recent("production")
     assert [(d.service, d.version) for d in last] == [("api", SHA)]
 
 
@@ -139,7 +139,7 @@ async def test_while_production_is_frozen_the_snippet_stops_before_deploying(
     run = await RUNNERS[ci](bot, workspace(tmp_path))
     assert run.code != 0 and not run.deployed, run.output
     assert "Demo Day" in run.output                    # --fail-with-body: the log says which window blocks
-    assert await bot.runtime.freezes.last_deploys("production") == []
+    assert await bot.runtime.deploys.recent("production") == []
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])

@@ -20,10 +20,19 @@ def shell_lines(page: Path) -> list[str]:
     """Each command line of the page's shell blocks, comments and line continuations removed."""
     lines: list[str] = []
     for block in SHELL_BLOCK.findall(page.read_text()):
+        pending = ""   # a quoted string (a JSON body) may span lines: one command until its quote closes
         for line in block.replace("\\\n", " ").splitlines():
-            command = re.sub(r"\s+#.*$", "", line).strip()   # a trailing comment: two spaces, then #
-            if command and not command.startswith("#"):
-                lines.append(command)
+            command = (pending + "\n" + line) if pending else re.sub(r"\s+#.*$", "", line).strip()
+            if not command or command.startswith("#"):
+                continue
+            try:
+                shlex.split(command)
+            except ValueError:
+                pending = command
+                continue
+            pending = ""
+            lines.append(command)
+        assert not pending, f"{page.name}: a shell block ends inside a quoted string: {pending!r}"
     return lines
 
 
