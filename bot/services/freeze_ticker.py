@@ -77,6 +77,11 @@ class FreezeTicker:
             self._kick()
         return enqueued + expired
 
+    async def seconds_to_next_event(self) -> float | None:
+        async with self._db.reader() as session:
+            due = await tables.next_event_at(session)
+        return None if due is None else (due - self._clock.now()).total_seconds()
+
     async def _adopt_legacy_claims(self, now: datetime) -> int:
         """Hand claims a pre-outbox version left unposted to the outbox (once per process; idempotent:
         each is marked posted in the same transaction)."""
