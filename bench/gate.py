@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,23 @@ class LatenessRecorder:
         return Delivered("bench", str(message.id))
 
 
-async def bench_windows(database_url: str, config: Path, windows: int, due: int) -> None:
+@dataclass
+class Lateness:
+    expected: int
+    lateness: list[float]        # seconds from each notice's due time to its hand-over to the courier
+    kinds: dict[str, int]
+    rss_before: float
+    rss_peak: float
+
+    @property
+    def p99(self) -> float:
+        return _percentile(self.lateness, 0.99) if self.lateness else float("inf")
+
+
+async def bench_windows(database_url: str, config: Path, windows: int, due: int, *, spread: float = 60.0,
+                        length: float = 20.0, lead: float = 15.0) -> Lateness:
+    """`windows` in the table, `due` of them starting within `spread` seconds (each `length` long), under the
+    real scheduler; every reminder, start and end is timed from its due time to the courier."""
     from sqlalchemy import insert
 
     from bot.config import load_config
@@ -203,14 +220,14 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
     now = datetime.now(UTC)
     rows = []
     for i in range(windows):
-        if i < due:   # these fall due during the run: reminders 10 s before starts spread over 60 s
-            start = now + timedelta(seconds=15 + 60 * i / due)
-            length = timedelta(seconds=20)
+        if i < due:   # these fall due during the run: reminders 10 s before starts spread over `spread` s
+            start = now + timedelta(seconds=lead + spread * i / due)
+            span = timedelta(seconds=length)
         else:         # the rest wait in the table, spread over the next week
             start = now + timedelta(hours=1) + timedelta(seconds=(7 * 86400) * i / windows)
-            length = timedelta(hours=2)
+            span = timedelta(hours=2)
         window = FreezeWindow(id=i + 1, environment="production" if i % 2 else "staging", reason=f"Bench {i}",
-                              starts_at=start, ends_at=start + length, created_by="bench", created_at=now)
+                              starts_at=start, ends_at=start + span, created_by="bench", created_at=now)
         rows.append({"environment": window.environment, "reason": window.reason, "starts_at": start,
                      "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
                      "next_event_at": first_event_at(window, reminders)})
@@ -228,13 +245,16 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
         peak = max(peak, _rss_mb())
     scheduler.shutdown(wait=False)
     await runtime.close()
-    late = recorder.lateness
+    return Lateness(expected, recorder.lateness, recorder.kinds, rss_before, peak)
+
+
+def print_lateness(result: Lateness, windows: int, due: int) -> None:
+    late = result.lateness
     print(f"scheduler benchmark: {windows} windows in the table, {due} falling due during the run "
-          f"({expected} announcements expected, {len(late)} made: {recorder.kinds})")
+          f"({result.expected} announcements expected, {len(late)} made: {result.kinds})")
     if late:
-        print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {_percentile(late, 0.99):.2f} s   "
-              f"max {max(late):.2f} s")
-    print(f"  RSS: {rss_before:.0f} MB after loading, peak {peak:.0f} MB while announcing")
+        print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {result.p99:.2f} s   max {max(late):.2f} s")
+    print(f"  RSS: {result.rss_before:.0f} MB after loading, peak {result.rss_peak:.0f} MB while announcing")
 
 
 async def main() -> None:
@@ -264,7 +284,7 @@ async def main() -> None:
             if part == "gate":
                 await bench_gate(url, config, args.requests, args.concurrency, args.gate_windows, args.repetitions)
             else:
-                await bench_windows(url, config, args.windows, args.due)
+                print_lateness(await bench_windows(url, config, args.windows, args.due), args.windows, args.due)
 
 
 if __name__ == "__main__":
