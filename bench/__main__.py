@@ -131,7 +131,7 @@ async def bench_lateness(url: str, backend: str, tmp: Path, *, windows: int, due
         run = await gate.bench_windows(url, config, windows, due, spread=spread, length=1.0 if quick else 5.0,
                                        lead=3.0 if quick else 15.0)
         if len(run.lateness) != run.expected:
-            raise RuntimeError(f"lateness run: {len(run.lateness)} of {run.expected} notices arrived")
+            raise RuntimeError(f"lateness run: {len(run.lateness)} of {run.expected} notices arrived ({run.kinds})")
         result.pairs.append((2.0, run.p99))
     await reset_freezes(url)
     return result

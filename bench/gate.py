@@ -217,9 +217,8 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int,
     recorder = LatenessRecorder()
     runtime.outbox.courier = recorder
     reminders = list(runtime.config.freeze.reminders)
-    now = datetime.now(UTC)
-    rows = []
-    for i in range(windows):
+
+    def row(i: int, now: datetime) -> dict[str, object]:
         if i < due:   # these fall due during the run: reminders 10 s before starts spread over `spread` s
             start = now + timedelta(seconds=lead + spread * i / due)
             span = timedelta(seconds=length)
@@ -228,12 +227,18 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int,
             span = timedelta(hours=2)
         window = FreezeWindow(id=i + 1, environment="production" if i % 2 else "staging", reason=f"Bench {i}",
                               starts_at=start, ends_at=start + span, created_by="bench", created_at=now)
-        rows.append({"environment": window.environment, "reason": window.reason, "starts_at": start,
-                     "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
-                     "next_event_at": first_event_at(window, reminders)})
+        return {"environment": window.environment, "reason": window.reason, "starts_at": start,
+                "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
+                "next_event_at": first_event_at(window, reminders)}
+
+    # The waiting windows first: then the due ones are timed from when the (slow) bulk insert is over.
+    waiting = [row(i, datetime.now(UTC)) for i in range(due, windows)]
     async with runtime.db.engine.begin() as conn:
-        for chunk in range(0, len(rows), 1000):
-            await conn.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
+        for chunk in range(0, len(waiting), 1000):
+            await conn.execute(insert(FreezeWindowRecord), waiting[chunk:chunk + 1000])
+    now = datetime.now(UTC)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(insert(FreezeWindowRecord), [row(i, now) for i in range(due)])
     rss_before = _rss_mb()
     scheduler = build_scheduler(runtime)
     scheduler.start()
