@@ -130,8 +130,10 @@ async def bench_lateness(url: str, backend: str, tmp: Path, *, windows: int, due
         await reset_freezes(url)
         run = await gate.bench_windows(url, config, windows, due, spread=spread, length=1.0 if quick else 5.0,
                                        lead=3.0 if quick else 15.0)
-        if len(run.lateness) != run.expected:
-            raise RuntimeError(f"lateness run: {len(run.lateness)} of {run.expected} notices arrived ({run.kinds})")
+        missing = run.expected - len(run.lateness)
+        if missing:   # never announced in time (a reminder a late tick folds into "started"): infinitely late
+            print(f"lateness run, {backend}: {missing} of {run.expected} notices missing ({run.kinds})")
+            run.lateness += [float("inf")] * missing
         result.pairs.append((2.0, run.p99))
     await reset_freezes(url)
     return result
