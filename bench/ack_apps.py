@@ -55,6 +55,17 @@ def _bolt(respond_once: bool, shared_session: bool = False) -> Starlette:
     return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
 
 
+def bare_health() -> Starlette:
+    """The startup baseline: the bare Bolt app plus a `/healthz` that answers 200."""
+    app = _bolt(respond_once=False)
+
+    async def healthz(_: Request) -> Response:
+        return Response("ok")
+
+    app.router.routes.append(Route("/healthz", healthz, methods=["GET"]))
+    return app
+
+
 def bare_ack() -> Starlette:
     """The baseline: a bare Bolt AsyncApp whose command listeners only ack."""
     return _bolt(respond_once=False)

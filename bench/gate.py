@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,23 @@ class LatenessRecorder:
         return Delivered("bench", str(message.id))
 
 
-async def bench_windows(database_url: str, config: Path, windows: int, due: int) -> None:
+@dataclass
+class Lateness:
+    expected: int
+    lateness: list[float]        # seconds from each notice's due time to its hand-over to the courier
+    kinds: dict[str, int]
+    rss_before: float
+    rss_peak: float
+
+    @property
+    def p99(self) -> float:
+        return _percentile(self.lateness, 0.99) if self.lateness else float("inf")
+
+
+async def bench_windows(database_url: str, config: Path, windows: int, due: int, *, spread: float = 60.0,
+                        length: float = 20.0, lead: float = 15.0) -> Lateness:
+    """`windows` in the table, `due` of them starting within `spread` seconds (each `length` long), under the
+    real scheduler; every reminder, start and end is timed from its due time to the courier."""
     from sqlalchemy import insert
 
     from bot.config import load_config
@@ -194,23 +211,28 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
     recorder = LatenessRecorder()
     runtime = build_runtime(settings, load_config(config), slack=False, overrides=Overrides(courier=recorder))
     reminders = list(runtime.config.freeze.reminders)
-    now = datetime.now(UTC)
-    rows = []
-    for i in range(windows):
-        if i < due:   # these fall due during the run: reminders 10 s before starts spread over 60 s
-            start = now + timedelta(seconds=15 + 60 * i / due)
-            length = timedelta(seconds=20)
+
+    def row(i: int, now: datetime) -> dict[str, object]:
+        if i < due:   # these fall due during the run: reminders 10 s before starts spread over `spread` s
+            start = now + timedelta(seconds=lead + spread * i / due)
+            span = timedelta(seconds=length)
         else:         # the rest wait in the table, spread over the next week
             start = now + timedelta(hours=1) + timedelta(seconds=(7 * 86400) * i / windows)
-            length = timedelta(hours=2)
+            span = timedelta(hours=2)
         window = FreezeWindow(id=i + 1, environment="production" if i % 2 else "staging", reason=f"Bench {i}",
-                              starts_at=start, ends_at=start + length, created_by="bench", created_at=now)
-        rows.append({"environment": window.environment, "reason": window.reason, "starts_at": start,
-                     "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
-                     "next_event_at": first_event_at(window, reminders)})
+                              starts_at=start, ends_at=start + span, created_by="bench", created_at=now)
+        return {"environment": window.environment, "reason": window.reason, "starts_at": start,
+                "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
+                "next_event_at": first_event_at(window, reminders)}
+
+    # The waiting windows first: then the due ones are timed from when the (slow) bulk insert is over.
+    waiting = [row(i, datetime.now(UTC)) for i in range(due, windows)]
     async with runtime.db.engine.begin() as conn:
-        for chunk in range(0, len(rows), 1000):
-            await conn.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
+        for chunk in range(0, len(waiting), 1000):
+            await conn.execute(insert(FreezeWindowRecord), waiting[chunk:chunk + 1000])
+    now = datetime.now(UTC)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(insert(FreezeWindowRecord), [row(i, now) for i in range(due)])
     rss_before = _rss_mb()
     scheduler = build_scheduler(runtime)
     scheduler.start()
@@ -222,13 +244,16 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int)
         peak = max(peak, _rss_mb())
     scheduler.shutdown(wait=False)
     await runtime.close()
-    late = recorder.lateness
+    return Lateness(expected, recorder.lateness, recorder.kinds, rss_before, peak)
+
+
+def print_lateness(result: Lateness, windows: int, due: int) -> None:
+    late = result.lateness
     print(f"scheduler benchmark: {windows} windows in the table, {due} falling due during the run "
-          f"({expected} announcements expected, {len(late)} made: {recorder.kinds})")
+          f"({result.expected} announcements expected, {len(late)} made: {result.kinds})")
     if late:
-        print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {_percentile(late, 0.99):.2f} s   "
-              f"max {max(late):.2f} s")
-    print(f"  RSS: {rss_before:.0f} MB after loading, peak {peak:.0f} MB while announcing")
+        print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {result.p99:.2f} s   max {max(late):.2f} s")
+    print(f"  RSS: {result.rss_before:.0f} MB after loading, peak {result.rss_peak:.0f} MB while announcing")
 
 
 async def main() -> None:
@@ -258,7 +283,7 @@ async def main() -> None:
             if part == "gate":
                 await bench_gate(url, config, args.requests, args.concurrency, args.gate_windows, args.repetitions)
             else:
-                await bench_windows(url, config, args.windows, args.due)
+                print_lateness(await bench_windows(url, config, args.windows, args.due), args.windows, args.due)
 
 
 if __name__ == "__main__":

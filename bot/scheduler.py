@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,9 +21,11 @@ from bot.metrics import Metrics
 from bot.resilience import give_up_after
 from bot.runtime import Runtime
 
-# Freeze announcements are driven from database state; a 1 s tick keeps reminders < 2 s late and
-# each tick is one indexed query when nothing is due.
+# Freeze announcements are driven from database state; each tick is two indexed queries when nothing
+# is due (what is due now, when the next is). An event due before the next 1 s tick gets an extra
+# tick at its due time, at most one per FREEZE_MIN_GAP, so announcements are not a second late.
 FREEZE_TICK_SECONDS = 1.0
+FREEZE_MIN_GAP = 0.2
 AUDIT_ANCHOR_TICK_SECONDS = 60.0
 # The outbox is kicked right after each commit; this tick retries what failed and picks up what a
 # crashed replica, or a process without Slack (the CLI), left behind.
@@ -67,9 +69,21 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
                       "interval", seconds=runtime.incidents.leases.sweep_interval,
                       id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
                       replace_existing=True, coalesce=True, max_instances=1)
-    scheduler.add_job(with_deadline("freeze tick", runtime.freezes.tick, deadline), "interval",
-                      seconds=FREEZE_TICK_SECONDS, id="freeze.tick", replace_existing=True, coalesce=True,
-                      max_instances=1)
+    freeze_tick: list[Callable[[], Awaitable[None]]] = []
+
+    async def tick_freezes() -> None:
+        await runtime.freezes.tick()
+        # An event due before the next interval tick gets a tick of its own at its due time (no
+        # earlier than FREEZE_MIN_GAP from now), so it is announced on time, not up to a second late.
+        wait = await runtime.freezes.seconds_to_next_event()
+        if wait is not None and wait < FREEZE_TICK_SECONDS:
+            scheduler.add_job(freeze_tick[0], "date", id="freeze.tick.due", replace_existing=True,
+                              run_date=datetime.now(UTC) + timedelta(seconds=max(wait, FREEZE_MIN_GAP)))
+
+    # Both jobs run the one deadline wrapper, whose guard keeps them from overlapping each other.
+    freeze_tick.append(with_deadline("freeze tick", tick_freezes, deadline))
+    scheduler.add_job(freeze_tick[0], "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
+                      replace_existing=True, coalesce=True, max_instances=1)
 
     if runtime.audit.anchoring:
         # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, Index, Integer, Text, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -231,6 +231,14 @@ async def locked_exemption(session: AsyncSession, *, exemption_id: int) -> Freez
     rows = await session.execute(
         select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update())
     return rows.scalars().first()
+
+
+async def next_event_at(session: AsyncSession) -> datetime | None:
+    """When the scheduler next has something to announce (one read of the `next_event_at` index)."""
+    value = (await session.execute(select(func.min(col(FreezeWindowRecord.next_event_at))))).scalar()
+    if isinstance(value, str):   # SQLite hands an aggregate back as naive text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 async def lapsed_exemption_ids(session: AsyncSession, *, status: str, now: datetime) -> list[int]:

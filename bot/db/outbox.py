@@ -16,7 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Text, delete, false, func, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -119,6 +133,23 @@ async def finish(session: AsyncSession, *, row_id: int, status: str, at: datetim
                 maybe_posted=status == POSTED)
         .execution_options(synchronize_session=False))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def finish_many(session: AsyncSession, *, done: Sequence[tuple[int, str, str | None, str | None]],
+                      at: datetime) -> None:
+    """Mark claimed rows done, (row id, status, channel, ts) each, in one executemany; as `finish`,
+    only a pending row changes."""
+    if not done:
+        return
+    # Through the connection, so it is a plain executemany (the ORM session would want primary keys).
+    statement = (update(OutboxRecord).where(col(OutboxRecord.id) == bindparam("row_id"),
+                                            col(OutboxRecord.status) == PENDING)
+                 .values(status=bindparam("new_status"), done_at=at, channel=bindparam("new_channel"),
+                         ts=bindparam("new_ts"), last_error=None, maybe_posted=bindparam("posted")))
+    connection = await session.connection()
+    await connection.execute(statement, [{"row_id": row_id, "new_status": status, "new_channel": channel,
+                                          "new_ts": ts, "posted": status == POSTED}
+                                         for row_id, status, channel, ts in done])
 
 
 async def retry_later(session: AsyncSession, *, row_id: int, due_at: datetime, maybe_posted: bool,

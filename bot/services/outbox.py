@@ -201,8 +201,7 @@ class Outbox:
         at = self._clock.now()
         try:
             async with self._db.unit_of_work() as session:
-                for d in done:
-                    await table.finish(session, row_id=d.row_id, status=d.status, at=at, channel=d.channel, ts=d.ts)
+                await table.finish_many(session, at=at, done=[(d.row_id, d.status, d.channel, d.ts) for d in done])
         except Exception as exc:
             log.warning("outbox messages %s were delivered but could not be marked (%s); each will be looked "
                         "for in the channel before any new attempt", [d.row_id for d in done], type(exc).__name__)

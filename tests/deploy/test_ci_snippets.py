@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -103,7 +103,7 @@ async def run_gitlab(bot: BotHarness, work: Path, job_id: str = "88001") -> Run:
     return Run(0, output, (work / "deployed.txt").exists())
 
 
-RUNNERS = {"github": run_github, "gitlab": run_gitlab}
+RUNNERS: dict[str, Callable[[BotHarness, Path], Awaitable[Run]]] = {"github": run_github, "gitlab": run_gitlab}
 
 
 @pytest.fixture

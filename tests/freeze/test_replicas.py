@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.config import load_config
 from bot.db.engine import Database
 from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.services.audit import AuditLog
 from bot.services.freeze.service import FreezeService
 from tests.support.bot import running_bot, write_config
 from tests.support.clock import FakeClock
@@ -59,6 +60,12 @@ async def test_two_replicas_announce_each_reminder_start_and_end_once(
         # finds nothing left to post.
         third = FreezeService(db, clock, loaded)
         assert [await third.tick() for _ in range(5)] == [0] * 5  # nothing enqueued
+        # Both replicas appended their batches' audit entries to one chain: each notice once, nothing forked.
+        audit = AuditLog(db, clock)
+        announced = Counter([e.details["key"] async for e in audit.entries() if e.action == "freeze.announced"])
+        assert len(announced) == 3 * WINDOWS and set(announced.values()) == {1}
+        verified = await audit.verify()
+        assert verified.ok, verified.reason
 
     posted = Counter(str(c.args.get("text")) for c in fake_slack.calls_to("chat.postMessage") if c.ok)
     assert set(posted.values()) == {1}, posted

@@ -242,6 +242,10 @@ class FreezeService:
         """Announce what fell due (see FreezeTicker); safe on every replica at once."""
         return await self._ticker.tick()
 
+    async def seconds_to_next_event(self) -> float | None:
+        """Seconds until the next reminder, start or end falls due (≤ 0: due now); None: nothing scheduled."""
+        return await self._ticker.seconds_to_next_event()
+
     async def materialize_recurring(self, now: datetime) -> int:
         return await self._ticker.materialize_recurring(now)
 

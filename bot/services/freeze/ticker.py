@@ -18,7 +18,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import GuardrailConfig
 from bot.db import freeze as tables
-from bot.db.audit import append_entry
+from bot.db.audit import NewEntry, append_entries, append_entry
 from bot.db.engine import Database
 from bot.services.freeze import schedule
 from bot.services.freeze.models import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
@@ -77,6 +77,11 @@ class FreezeTicker:
             self._kick()
         return enqueued + expired
 
+    async def seconds_to_next_event(self) -> float | None:
+        async with self._db.reader() as session:
+            due = await tables.next_event_at(session)
+        return None if due is None else (due - self._clock.now()).total_seconds()
+
     async def _adopt_legacy_claims(self, now: datetime) -> int:
         """Hand claims a pre-outbox version left unposted to the outbox (once per process; idempotent:
         each is marked posted in the same transaction)."""
@@ -112,14 +117,11 @@ class FreezeTicker:
                         event.kind, now, "system", window, until_start=event.until_start, due_at=event.due_at)))
                 row.next_event_at = schedule.next_event_at(window, self._reminders, now)
                 session.add(row)
-            # One statement claims the batch; one writes its outbox messages (the audit entries are a chain).
+            # One statement claims the batch, three append its audit entries (one chain lock, hashes
+            # chained in memory), one writes its outbox messages: a few statements per batch, not per notice.
             claimed = await tables.claim_announcements(session, keys=[key for key, _, _ in due], at=now)
             chosen = [(key, notice) for key, post, notice in due if post and key[:200] in claimed]
-            for key, notice in chosen:
-                assert notice.window is not None
-                await append_entry(session, at=now, actor="system", action="freeze.announced",
-                                   subject=f"freeze#{notice.window.id}",
-                                   details={"kind": notice.kind.value, "key": key})
+            await append_entries(session, at=now, entries=[_announced(key, notice) for key, notice in chosen])
             await self._enqueue(session, [notice for _, notice in chosen])
         return len(rows), len(chosen)
 
@@ -184,6 +186,11 @@ class FreezeTicker:
                                details={**window_details(window), "recurring": name})
         self._on_change()
         return 1
+
+
+def _announced(key: str, notice: FreezeNotice) -> NewEntry:
+    assert notice.window is not None   # the ticker announces windows' events only
+    return NewEntry("system", "freeze.announced", f"freeze#{notice.window.id}", {"kind": notice.kind.value, "key": key})
 
 
 async def _notice_from_json(session: tables.Session, text: str) -> FreezeNotice | None:
