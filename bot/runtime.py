@@ -22,6 +22,7 @@ from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
+from bot.services.changes import ChangeService
 from bot.services.freeze import FreezeService
 from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
@@ -46,6 +47,7 @@ class Runtime:
     incidents: IncidentService
     outbox: Outbox
     rollbacks: RollbackCheck
+    changes: ChangeService
     metrics: Metrics
     steps_in_flight: InFlight
 
@@ -55,6 +57,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.outbox.aclose()
+        await self.changes.aclose()
         await self.incidents.steps.close()  # results still waiting for the database are logged, loudly
         await self.health.aclose()
         await self.db.dispose()
@@ -89,6 +92,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     responders = Responders(config.access.responders, clock)
     # Every announcement that must happen goes through the outbox; the Slack layer gives it a courier.
     outbox = Outbox(db, clock)
+    replica = replica_name()
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
                             gate_timeout=settings.gate_timeout)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
@@ -97,7 +101,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     incidents = IncidentService(db, clock, config, build_action, breakers, prober=health, freezes=freezes,
                                 freezer=FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo, responders=responders, replica=replica_name(),
+                                build_undo=build_undo, responders=responders, replica=replica,
                                 step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds))
     # Health answers list open incidents, and the incident playbook runs health checks: the two
     # services refer to each other, so the second link is made once both exist.
@@ -105,6 +109,12 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     rollbacks = RollbackCheck(db, clock, config, build_action, breakers, secrets=action_secrets(settings),
                               endpoints=action_endpoints(settings), prober=health)
     health.rollbacks = incidents.rollbacks = rollbacks
+    # Changes probe through the health service (its checks, breakers and metrics) and declare their
+    # rollback's incident through the incident service.
+    changes = ChangeService(db, clock, config, health, breakers=breakers, responders=responders, owner=replica,
+                            outbox=outbox, incidents=incidents, secrets=action_secrets(settings),
+                            endpoints=action_endpoints(settings),
+                            last_results=lambda: health.last_round.results if health.last_round else ())
     return Runtime(
         settings=settings,
         loaded=loaded,
@@ -119,6 +129,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         incidents=incidents,
         outbox=outbox,
         rollbacks=rollbacks,
+        changes=changes,
         metrics=metrics,
         steps_in_flight=steps_in_flight,
     )

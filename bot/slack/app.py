@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db import deliveries
 from bot.runtime import Runtime
-from bot.slack import audit, freeze, health, incidents
+from bot.slack import audit, changes, freeze, health, incidents
 from bot.slack.connection import SlackConnection, installed_bot_user
 from bot.slack.directory import SlackUserGroups
 from bot.slack.failures import error_handler
@@ -79,8 +79,9 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
     app.middleware(_drop_redeliveries(runtime))
     runtime.responders.directory = SlackUserGroups(app.client, runtime.breakers)
     runtime.outbox.courier = SlackCourier(app.client, runtime)
-    for feature in (audit, freeze, health, incidents):
+    for feature in (audit, freeze, health):
         feature.register(app, runtime)
+    changes.register(app, runtime, incidents.register(app, runtime))
     runtime.rollbacks.poster = SlackRedPoster(app.client, runtime.breakers, runtime.config.tz)
     return app
 

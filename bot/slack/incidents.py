@@ -97,7 +97,16 @@ def parse_click_value(value: str) -> dict[str, Any] | None:
 # -- listeners --------------------------------------------------------------------------------
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+@dataclass(frozen=True)
+class IncidentFlows:
+    """The incident feature's Slack flows other features start (a change watch's [Roll back])."""
+
+    open_channel: Callable[[AsyncWebClient, Respond, Incident], Awaitable[None]]
+    run_claimed: Callable[[AsyncWebClient, ClaimedRun], Awaitable[None]]
+    declare: Callable[[AsyncWebClient, Respond, str, str | None, DeclareArgs], Awaitable[None]]
+
+
+def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
     incidents = runtime.incidents
     tz = runtime.config.tz
 
@@ -406,3 +415,5 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         title = f"{', '.join(services)} down" if services else "Service outage"
         await declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))
+
+    return IncidentFlows(open_channel=open_channel, run_claimed=run_claimed, declare=declare)
