@@ -123,7 +123,9 @@ class ChangeService:
         settings = self._config.changes
         affected = settings.affected(service)
         at = min(found.at, now) if found.at is not None else now
-        watched = watch and bool(self.watch.known(affected)) and now - at < settings.watch_for
+        # New to guardrail is what counts, not the provider's timestamp (its clock is not ours); the
+        # deploys sweep only looks back `watch_for`.
+        watched = watch and bool(self.watch.known(affected))
         values = {"key": key[:300], "environment": environment, "source": source, "kind": found.kind.value,
                   "service": service, "services": json.dumps(affected), "version": found.label[:100],
                   "description": found.description[:300] or None, "actor": found.actor[:200], "at": at,
