@@ -115,6 +115,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
                             outbox=outbox, incidents=incidents, secrets=action_secrets(settings),
                             endpoints=action_endpoints(settings),
                             last_results=lambda: health.last_round.results if health.last_round else ())
+    health.changes = incidents.changes = changes   # "is it the deploy?" in health answers and incidents
     return Runtime(
         settings=settings,
         loaded=loaded,

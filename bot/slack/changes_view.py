@@ -25,7 +25,6 @@ from bot.services.changes import (
 )
 from bot.services.changes import payloads as changes_payloads
 from bot.slack import blocks
-from bot.slack.health_view import ago
 
 ICONS = {"up": ":large_green_circle:", "slow": ":large_yellow_circle:", "down": ":red_circle:"}
 KIND_LABELS = {ChangeKind.DEPLOY: "deploy", ChangeKind.CONFIG: "config change", ChangeKind.ROLLBACK: "rollback",
@@ -151,6 +150,8 @@ def _about(change: Change) -> str:
 
 def recent_lines(changes: Sequence[RecentChange], tz: ZoneInfo, now: datetime) -> list[str]:
     """"Is it the deploy?": each change newest first, with who and when; likely related ones marked."""
+    from bot.slack.health_view import ago  # health answers render these lines: import at use, no cycle
+
     lines = []
     for recent in changes:
         change = recent.change
@@ -159,6 +160,13 @@ def recent_lines(changes: Sequence[RecentChange], tz: ZoneInfo, now: datetime) -
         lines.append(f"{mark}:package: {kind}: {blocks.escape(change.service)} {blocks.escape(change.version)} by "
                      f"{by(change.actor)} {ago(now - change.at)} ({blocks.slack_date(change.at, tz, style='{time}')})")
     return lines
+
+
+def recent_section(changes: Sequence[RecentChange], tz: ZoneInfo, now: datetime) -> str | None:
+    """The "is it the deploy?" block of an answer or incident header; None when nothing changed."""
+    if not changes:
+        return None
+    return "\n".join(["*What changed recently (is it the deploy?)*", *recent_lines(changes, tz, now)])
 
 
 def render_outbox(kind: str, payload: dict[str, Any], config: GuardrailConfig) -> tuple[str, str, list[blocks.Block]]:

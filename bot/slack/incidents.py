@@ -120,10 +120,16 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
         except SlackApiError as exc:
             log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
 
+    async def header(incident: Incident) -> tuple[str, list[blocks.Block]]:
+        """The header, with what changed before the incident ("is it the deploy?")."""
+        last = runtime.health.last_round
+        changes = await incidents.changes_before(incident.declared_at, last.results if last else ())
+        return view.header(incident, tz, changes)
+
     async def refresh_header(client: AsyncWebClient, incident: Incident) -> None:
         if not incident.channel_id or not incident.header_ts:
             return
-        text, rendered = view.header(incident, tz)
+        text, rendered = await header(incident)
         try:
             await client.chat_update(channel=incident.channel_id, ts=incident.header_ts, text=text, blocks=rendered)
         except SlackApiError as exc:
@@ -179,7 +185,7 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
         await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
         header_ts, problem = None, None
         try:
-            text, rendered = view.header(incident, tz)
+            text, rendered = await header(incident)
             header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))

@@ -15,8 +15,9 @@ from bot.services.changes.models import (
     WatchStarted,
     WatchStatus,
     WatchVerdict,
+    mark_related,
 )
-from bot.services.changes.service import ChangeService, mark_related
+from bot.services.changes.service import ChangeService
 
 __all__ = [
     "Change",

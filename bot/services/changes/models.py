@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bot.services.incidents.models import Incident
+from bot.checks.base import CheckResult, Status
+
+if TYPE_CHECKING:  # the incident feature imports these types (postmortem, header): no import cycle at runtime
+    from bot.services.incidents.models import Incident
+
+LIKELY_RELATED = timedelta(minutes=30)   # a change this long before a service went down is "likely related"
 
 
 class ChangeKind(StrEnum):
@@ -150,3 +156,11 @@ class WatchEvents:
     rounds: list[WatchRound] = field(default_factory=list)
     verdicts: list[WatchVerdict] = field(default_factory=list)
     rollbacks: list[RollbackStarted] = field(default_factory=list)
+
+
+def mark_related(changes: Sequence[Change], results: Sequence[CheckResult]) -> list[RecentChange]:
+    """Each change, "likely related" when made within 30 minutes before an affected service went down."""
+    down_at = {r.service: r.down_since or r.checked_at for r in results if r.status is Status.DOWN}
+    return [RecentChange(change, likely_related=any(
+        service in down_at and timedelta(0) <= down_at[service] - change.at <= LIKELY_RELATED
+        for service in change.services)) for change in changes]

@@ -43,6 +43,7 @@ from bot.services.changes.models import (
     WatchEvents,
     WatchStarted,
     WatchStatus,
+    mark_related,
 )
 from bot.services.changes.records import to_change
 from bot.services.changes.sources import ChangeFeed
@@ -56,7 +57,6 @@ from bot.services.ports import ServiceProber
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "guardrail"          # who an automatic rollback is by
-LIKELY_RELATED = timedelta(minutes=30)
 POLL_DEADLINE = 15.0              # seconds for one poll of all sources (each is bounded by its policy too)
 MAX_LISTED = 20
 
@@ -276,16 +276,17 @@ class ChangeService:
             return None
         return posted.channel, posted.ts
 
-    async def recent(self, services: Sequence[str] | None = None, *,
-                     results: Sequence[CheckResult] = ()) -> list[RecentChange]:
-        """Changes within `changes.lookback` affecting `services` (all when None), newest first; a change
-        made within 30 minutes before a service in `results` went down is "likely related"."""
-        now = self._clock.now()
+    async def recent(self, services: Sequence[str] | None = None, *, results: Sequence[CheckResult] = (),
+                     until: datetime | None = None) -> list[RecentChange]:
+        """Changes within `changes.lookback` before `until` (default now) affecting `services` (all when
+        None), newest first; one made within 30 minutes before a service in `results` went down is
+        "likely related"."""
+        end = until or self._clock.now()
         async with self._db.reader() as session:
-            rows = await table.since(session, cutoff=now - self._config.changes.lookback)
+            rows = await table.since(session, cutoff=end - self._config.changes.lookback)
         wanted = set(services) if services is not None else None
-        changes = [c for c in map(to_change, rows) if wanted is None or wanted & set(c.services)]
-        return mark_related(changes[:MAX_LISTED], results, now)
+        changes = [c for c in map(to_change, rows) if c.at <= end and (wanted is None or wanted & set(c.services))]
+        return mark_related(changes[:MAX_LISTED], results)
 
     # -- answers to the alarm -----------------------------------------------------------------
 
@@ -369,17 +370,6 @@ class ChangeService:
     async def aclose(self) -> None:
         for task in list(self._background):
             task.cancel()
-
-
-def mark_related(changes: Sequence[Change], results: Sequence[CheckResult], now: datetime) -> list[RecentChange]:
-    """Each change, "likely related" when made within 30 minutes before an affected service went down."""
-    down_at = {r.service: r.down_since or r.checked_at for r in results if r.status.value == "down"}
-    marked = []
-    for change in changes:
-        related = any(service in down_at and timedelta(0) <= down_at[service] - change.at <= LIKELY_RELATED
-                      for service in change.services)
-        marked.append(RecentChange(change, likely_related=related))
-    return marked
 
 
 def _feed(source: ChangeSource, ctx: ActionContext) -> ChangeFeed:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from bot.actions.base import StepAction
+from bot.checks.base import CheckResult
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Playbook, Severity
 from bot.db import audit as chain
@@ -16,6 +18,7 @@ from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.access import Responders
+from bot.services.changes.models import LIKELY_RELATED, RecentChange
 from bot.services.incidents import naming
 from bot.services.incidents.freezes import IncidentFreezer
 from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
@@ -32,7 +35,14 @@ from bot.services.incidents.models import (
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import to_incident, to_state
 from bot.services.incidents.runs import StepRunner, UndoFactory
-from bot.services.ports import FreezeLookup, OpenIncident, RollbackCheckLookup, RollbackCheckStatus, ServiceProber
+from bot.services.ports import (
+    ChangeLookup,
+    FreezeLookup,
+    OpenIncident,
+    RollbackCheckLookup,
+    RollbackCheckStatus,
+    ServiceProber,
+)
 
 ActionFactory = Callable[[Action], StepAction]
 log = logging.getLogger(__name__)
@@ -67,6 +77,7 @@ class IncidentService:
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
                                 leases=self.leases, build_undo=build_undo)
         self.rollbacks: RollbackCheckLookup | None = None  # set once both services exist (runtime)
+        self.changes: ChangeLookup | None = None           # "is it the deploy?" (runtime)
 
     # -- runs whose process died -----------------------------------------------------------
 
@@ -141,7 +152,23 @@ class IncidentService:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         async with self._db.reader() as session:
             entries = [e async for e in chain.iterate(session, subject=incident.subject)]
-        return render_markdown(incident, entries, self._config.tz)
+        return render_markdown(incident, entries, self._config.tz,
+                               changes=await self.changes_before(incident.declared_at))
+
+    async def changes_before(self, moment: datetime, results: Sequence[CheckResult] = ()) -> list[RecentChange]:
+        """"Is it the deploy?": the changes in `changes.lookback` before `moment`; left out (never an
+        error) when the lookup fails or dawdles."""
+        if self.changes is None:
+            return []
+        try:
+            found = await asyncio.wait_for(self.changes.recent(results=results, until=moment), timeout=LOOKUP_TIMEOUT)
+        except Exception as exc:
+            log.warning("incident: changes lookup failed: %s: %s", type(exc).__name__, exc)
+            return []
+        if any(r.status.value == "down" for r in results):
+            return found
+        # Nothing known to be down: the declaration itself is when things went wrong.
+        return [replace(r, likely_related=timedelta(0) <= moment - r.change.at <= LIKELY_RELATED) for r in found]
 
     # -- changes ---------------------------------------------------------------------------
 
