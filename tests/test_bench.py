@@ -18,6 +18,7 @@ def test_the_benchmark_command_runs_every_part_and_writes_its_report(tmp_path: P
     assert "cores" in report and "load average" in report
     for measure in ("import bot.cli", "check-config", "ack p99, `/freeze list`, 10 users, SQLite",
                     "ack p99, `/health`, 1 user, SQLite", "ack + respond() control", "gate req/s",
-                    "rq_replay 50 failed jobs", "most in any sliding second"):
+                    "rq_replay 50 failed jobs", "most in any sliding second",
+                    "probes per target per round", "change watch alarm latency"):
         row = next((line for line in report.splitlines() if measure in line), None)
         assert row is not None and row.count("|") == 6, (measure, report)

@@ -3,6 +3,7 @@ thread, and the alarm's buttons — [Roll back vN], [Declare incident], [Not the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
-from bot.services.changes import Change, RollbackRefused, RollbackStarted, WatchEvents, WatchVerdict
+from bot.services.changes import Change, RollbackRefused, RollbackStarted, WatchEvents, WatchRound, WatchVerdict
 from bot.services.incidents import NeedsConfirmation, Refusal, StepRequest
 from bot.slack import changes_view as view
 from bot.slack import incidents_view
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
+EDITS_AT_ONCE = 8   # watch-message edits in flight (the message only changes once a minute or on a new status)
 
 
 def parse_change_id(value: str) -> int | None:
@@ -71,10 +73,14 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
             log.warning("could not post the alarm about change %s in the deploys channel (the alerts channel "
                         "still gets it): %s", verdict.change.id, exc)
 
+    edits = asyncio.Semaphore(EDITS_AT_ONCE)
+
+    async def progress(round_: WatchRound) -> None:
+        async with edits:
+            await edit(round_.change.id, *view.progress(round_))
+
     async def on_events(events: WatchEvents) -> None:
-        for round_ in events.rounds:
-            text, rendered = view.progress(round_)
-            await edit(round_.change.id, text, rendered)
+        # Alarms first: fifty progress edits must not hold back the one message that matters.
         for verdict in events.verdicts:
             text, rendered = view.verdict_message(verdict)
             await edit(verdict.change.id, text, rendered)
@@ -82,6 +88,7 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
                 await raise_alarm(verdict)
         for started in events.rollbacks:   # automatic, after the countdown
             await start_rollback(app.client, started, _poster(app.client, config.channels.deploys))
+        await asyncio.gather(*(progress(r) for r in events.rounds))
 
     changes.on_events(on_events)
 

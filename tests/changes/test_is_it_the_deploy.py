@@ -50,7 +50,8 @@ async def test_the_rollback_incident_header_and_postmortem_list_the_change(
             channel = created.response["channel"]["id"]
             header = await fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == channel
                                                and text_of(c).startswith("Incident #1"), after=mark)
-            assert "likely related* · :package: deploy: api v142 by @ana" in json.dumps(header.args["blocks"], ensure_ascii=False)
+            shown = json.dumps(header.args["blocks"], ensure_ascii=False)
+            assert "likely related* · :package: deploy: api v142 by @ana" in shown
             draft = await bot.runtime.incidents.postmortem_markdown(1)
             assert "## Changes before the incident" in draft
             assert "| deploy | api | v142 | api:ana | likely related |" in draft

@@ -17,6 +17,7 @@ change cannot be blamed on it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +58,8 @@ class ChangeWatch:
         self._history: dict[str, deque[tuple[datetime, str]]] = {}
         self.probes: Counter[str] = Counter()   # probes per service (the benchmark's count)
         self.rounds = 0
+        self._last_round: datetime | None = None
+        self._lock = asyncio.Lock()
 
     # -- baselines --------------------------------------------------------------------------
 
@@ -92,9 +95,20 @@ class ChangeWatch:
     # -- rounds -----------------------------------------------------------------------------
 
     async def tick(self) -> tuple[list[WatchRound], list[WatchVerdict]]:
-        """One round of every watch this replica holds (or can take); the rounds and verdicts it made."""
+        """One round of every watch this replica holds (or can take); the rounds and verdicts it made.
+
+        At most one round per `watch_every` on this replica, however often it is ticked (half a round
+        of slack for scheduler jitter): a round is what the probe count and the threshold are in."""
+        async with self._lock:
+            now = self._clock.now()
+            every = self._config.changes.watch_every
+            if self._last_round is not None and now - self._last_round < every / 2:
+                return [], []
+            self._last_round = now
+            return await self._tick(now)
+
+    async def _tick(self, now: datetime) -> tuple[list[WatchRound], list[WatchVerdict]]:
         settings = self._config.changes
-        now = self._clock.now()
         async with self._db.unit_of_work() as session:
             rows = await table.claim_watches(session, owner=self.owner, now=now,
                                              lease_until=now + settings.watch_every * LEASE_ROUNDS)
