@@ -65,16 +65,13 @@ async def test_a_healthy_deploy_ends_looking_healthy_without_an_alarm(
         async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
             await deploy(bot, "v143", actor="ben")
             mark = fake_slack.mark()
-            rounds = 0
-            while rounds < 70:
-                events = await watch_round(bot)
-                rounds += 1
-                if events.verdicts:
-                    break
-            assert rounds == 60  # 15 min of 15 s rounds
-            assert events.verdicts[0].healthy
-            final = fake_slack.calls_to("chat.update", after=mark)[-1]
+            for _ in range(59):                         # 15 min of 15 s rounds, less one
+                await watch_round(bot)
+            assert not [e for e in await bot.runtime.audit.latest(10) if e.action.startswith("change.watch_")]
+            await watch_round(bot)
+            final = await fake_slack.wait_for("chat.update", lambda c: "looks healthy" in text_of(c), after=mark)
             assert text_of(final) == "v143 looks healthy"
+            assert [e.action for e in await bot.runtime.audit.latest(10)].count("change.watch_healthy") == 1
             posted = fake_slack.calls_to("chat.postMessage", after=mark)
             assert not [c for c in posted if "went down" in text_of(c)]
             assert target.hits["/api"] == 61   # the baseline at the change, then one probe a round
@@ -86,10 +83,8 @@ async def break_after_deploy(bot: BotHarness, target: TargetServer, version: str
     await deploy(bot, version, actor="ana")
     await watch_round(bot)
     target.set("/api", status=500)
-    for _ in range(THRESHOLD + 1):
-        events = await watch_round(bot)
-        if events.verdicts:
-            break
+    for _ in range(THRESHOLD):
+        await watch_round(bot)
     return await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0ALERTS", after=mark)
 
 
