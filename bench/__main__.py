@@ -15,6 +15,8 @@ taken under the same machine load; the report gives median [min-max] over the re
   lateness  reminders, starts and ends under the real scheduler with 10,000 windows in the table, on
             SQLite and PostgreSQL: p99 from due time to the outbox's courier vs the 2 s goal
   load      50 requests/s of mixed traffic for 60 s (bench.load): p99, errors, RSS drift
+  watch     concurrent change watches (bench.watch): probes per target per round vs 1, alarm latency
+            vs watch_threshold x watch_every, a watch round vs a plain health round
 
 `--quick` runs every part once with tiny sizes on SQLite only (the test suite's smoke test) and
 writes no report unless `--output` is given.
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bench import acks, gate, health, load, startup
+from bench import acks, gate, health, load, startup, watch
 from bench.report import Comparison, machine, markdown
 from tests.support.ports import free_port
 
@@ -147,6 +149,20 @@ async def bench_health(*, targets: int, runs: int) -> Comparison:
     return result
 
 
+async def bench_watch(*, services: int, rounds: int) -> list[Comparison]:
+    run = await watch.measure(services, rounds)
+    probes = Comparison(f"change watch, {run.watches} concurrent watches: probes per target per round",
+                        "one probe", "probes", "= 1")
+    probes.pairs = [(1.0, float(count)) for count in run.probes_per_target_round]
+    latency = Comparison(f"change watch alarm latency (injected clock), {len(run.alarm_latency)} broken services",
+                         "watch_threshold x watch_every", "s", "≤ +1 round")
+    latency.pairs = [(run.expected_latency, seconds) for seconds in run.alarm_latency]
+    rounds_time = Comparison(f"change watch round, {run.watches} watches (wall time)",
+                             "plain health round of the same services", "s", "—")
+    rounds_time.pairs = list(zip(run.health_round_seconds, run.round_seconds, strict=True))
+    return [probes, latency, rounds_time]
+
+
 def _rq_requeue_all(url: str) -> None:
     import redis
     from rq import Queue
@@ -233,6 +249,7 @@ async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
                                             repetitions=reps))
     results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
     notes = []
+    results += await bench_watch(services=5 if quick else 50, rounds=2 if quick else 4)
     if not quick:
         results.append(await bench_health(targets=50, runs=3))
         with tempfile.TemporaryDirectory() as name:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from bot.features import API_DISABLED
 from bot.runtime import Runtime
+from bot.services.changes.deploys import deploy_recorded
 from bot.services.freeze.models import (
     SERVICE_NAME,
     SERVICE_NAME_RULE,
@@ -232,6 +233,8 @@ def api_routes(runtime: Runtime) -> list[Route]:
             return _unavailable(exc)
         if isinstance(outcome, GateDecision):
             return _frozen(outcome)
+        if not outcome.replayed:
+            await deploy_recorded(runtime.changes, outcome)  # a change, and its watch starts
         # CI never waits on Slack: the announcement was written to the outbox with the deploy.
         return JSONResponse(_deploy_json(outcome), status_code=201)
 

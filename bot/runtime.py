@@ -23,6 +23,8 @@ from bot.metrics import Metrics
 from bot.resilience import Breakers
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
+from bot.services.changes import ChangeService
+from bot.services.changes.recent import RecentChanges
 from bot.services.deliveries import Deliveries
 from bot.services.deploys import Deploys
 from bot.services.freeze.on_incident import FreezeForIncidents
@@ -56,6 +58,7 @@ class Runtime:
     incidents: IncidentService
     outbox: Outbox
     rollbacks: RollbackCheck
+    changes: ChangeService
     metrics: Metrics
     steps_in_flight: InFlight
     slack: SlackPorts | None = None  # None in the CLI's commands that do not talk to Slack
@@ -66,6 +69,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.outbox.aclose()
+        await self.changes.aclose()
         await self.incidents.steps.close()  # results still waiting for the database are logged, loudly
         await self.health.aclose()
         await self.db.dispose()
@@ -124,27 +128,36 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     responders = Responders(config.access.principals, clock, directory=ports.directory if ports else None)
     # Every announcement that must happen goes through the outbox; Slack gives it a courier.
     outbox = Outbox(db, clock, courier=o.courier or (ports.courier if ports else None))
+    replica = replica_name()
     freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
                             gate_timeout=settings.gate_timeout)
     deploys = Deploys(db, clock, freezes, outbox=outbox)
     # Health answers list open incidents and the last rollback check, and the incident playbook and
     # the rollback check run health checks: health is given the two reads, not the services.
     last_rollback_check = LastRollbackCheck(db)
+    recent_changes = RecentChanges(db, clock, config)
     health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
                                                observe=metrics.health_result), clock,
                            watch=HealthWatch(db, clock, outbox=outbox), freezes=o.freezes or freezes,
                            deploys=o.deploys or deploys, incidents=o.incidents or OpenIncidents(db),
-                           rollbacks=last_rollback_check)
+                           rollbacks=last_rollback_check, changes=recent_changes)
     build = o.build_action or build_action
     incidents = IncidentService(db, clock, config, build, breakers, prober=health, freezes=o.freezes or freezes,
                                 freezer=o.freezer or FreezeForIncidents(freezes, clock, config.freeze.max_duration),
                                 secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo, responders=responders, replica=replica_name(),
+                                build_undo=build_undo, responders=responders, replica=replica,
                                 step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
-                                rollbacks=last_rollback_check)
+                                rollbacks=last_rollback_check, changes=recent_changes)
     rollbacks = RollbackCheck(db, clock, config, build, breakers, secrets=action_secrets(settings),
                               endpoints=action_endpoints(settings), prober=health,
                               poster=ports.red_poster if ports else None)
+    # Changes probe through the health service (its checks, breakers and metrics) and declare their
+    # rollback's incident through the incident service; both read "is it the deploy?" from
+    # `recent_changes`, so nothing is linked after construction.
+    changes = ChangeService(db, clock, config, health, breakers=breakers, responders=responders, owner=replica,
+                            outbox=outbox, incidents=incidents, recent=recent_changes,
+                            secrets=action_secrets(settings), endpoints=action_endpoints(settings),
+                            last_results=lambda: health.last_round.results if health.last_round else ())
     return Runtime(
         settings=settings,
         loaded=loaded,
@@ -162,6 +175,7 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
         incidents=incidents,
         outbox=outbox,
         rollbacks=rollbacks,
+        changes=changes,
         metrics=metrics,
         steps_in_flight=steps_in_flight,
         slack=ports,

@@ -93,6 +93,13 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler.add_job(with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), "interval",
                       seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch", replace_existing=True, coalesce=True,
                       max_instances=1)
+    # Every replica ticks; leases on the watches let one of them drive each watch.
+    scheduler.add_job(with_deadline("change watch", runtime.changes.watch_tick, deadline), "interval",
+                      seconds=runtime.changes.watch_every.total_seconds(), id="changes.watch",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(with_deadline("change poll", runtime.changes.poll_tick, deadline), "interval",
+                      seconds=runtime.changes.poll_every.total_seconds(), id="changes.poll",
+                      replace_existing=True, coalesce=True, max_instances=1)
     at = runtime.config.incidents.rollback_check_at
     if at is not None:
         # Every replica fires; the day's claim in the database lets one of them run it.

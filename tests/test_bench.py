@@ -19,6 +19,7 @@ def test_the_benchmark_command_runs_every_part_and_writes_its_report(tmp_path: P
     for measure in ("import bot.cli", "check-config", "ack p99, `/freeze list`, 10 users, SQLite",
                     "ack p99, `/health`, 1 user, SQLite", "ack + respond() control", "gate req/s",
                     "rq_replay 50 failed jobs", "most in any sliding second", "startup to `/healthz`", "idle RSS",
-                    "lateness p99, 200 windows in the table, 60 notices"):
+                    "lateness p99, 200 windows in the table, 60 notices",
+                    "probes per target per round", "change watch alarm latency"):
         row = next((line for line in report.splitlines() if measure in line), None)
         assert row is not None and row.count("|") == 6, (measure, report)

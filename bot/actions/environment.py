@@ -45,4 +45,14 @@ def setup_warnings(config: GuardrailConfig, settings: Settings) -> list[str]:
                         load_credentials(endpoints, action.kubernetes.context)
                     except KubeconfigError as exc:
                         warnings.append(f"{where}: {exc}")
+    for environment, sources in config.changes.sources.items():
+        for source in sources:
+            where = f"changes source {source.kind} {source.target} ({environment})"
+            if source.heroku is not None and settings.heroku_api_token is None:
+                warnings.append(f"{where}: reading Heroku releases needs HEROKU_API_TOKEN, which is not set")
+            if source.kubernetes is not None:
+                try:
+                    load_credentials(endpoints, source.kubernetes.context)
+                except KubeconfigError as exc:
+                    warnings.append(f"{where}: {exc}")
     return warnings

@@ -18,7 +18,7 @@ from bot.actions import _outbound
 from bot.actions.base import ActionContext, ActionOutcome
 from bot.resilience import CallPolicy, CircuitOpen
 
-__all__ = ["DEFAULT_API_URL", "HerokuRollbackStep", "HerokuScaleStep"]
+__all__ = ["DEFAULT_API_URL", "HerokuRollbackStep", "HerokuScaleStep", "release_list"]
 
 DEFAULT_API_URL = "https://api.heroku.com"
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -80,6 +80,20 @@ class _Api:
         data = await self.call("GET", f"/apps/{app}/releases", policy=self.reads, idempotent=True,
                                headers={"Range": f"version ..; order=desc, max={newest}"})
         return sorted((Release.from_api(item) for item in data), key=lambda r: r.version, reverse=True)
+
+
+async def release_list(ctx: ActionContext, app: str, *, newest: int, reads: CallPolicy) -> list[dict[str, Any]]:
+    """The app's newest releases as Heroku sends them (newest first), for the change feed; raises
+    HerokuError (4xx, no token) or what `_outbound.request` raises."""
+    if not ctx.secrets.get("heroku_api_token"):
+        raise HerokuError("HEROKU_API_TOKEN is not set, so guardrail cannot read Heroku releases")
+    async with _outbound.client(reads.timeout) as client:
+        data = await _Api(ctx, client, reads).call(
+            "GET", f"/apps/{app}/releases", policy=reads, idempotent=True,
+            headers={"Range": f"version ..; order=desc, max={newest}"})
+    if not isinstance(data, list):
+        raise HerokuError(f"Heroku answered an unexpected body to GET /apps/{app}/releases")
+    return [item for item in data if isinstance(item, dict)]
 
 
 def _no_token(ctx: ActionContext) -> ActionOutcome | None:

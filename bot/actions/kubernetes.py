@@ -23,7 +23,7 @@ from bot.actions.base import ActionContext, ActionOutcome
 from bot.actions.kubeconfig import KubeconfigError, KubeCredentials, load_credentials
 from bot.resilience import CallPolicy, CircuitOpen
 
-__all__ = ["KubernetesRollbackStep", "KubernetesScaleStep"]
+__all__ = ["KubernetesRollbackStep", "KubernetesScaleStep", "read_deployment"]
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
@@ -68,6 +68,15 @@ async def _connect(ctx: ActionContext, context: str | None) -> KubeCredentials:
 
 def _failure(exc: Exception) -> str:
     return str(exc) if isinstance(exc, KubeError | KubeconfigError) else _outbound.describe_failure(exc)
+
+
+async def read_deployment(ctx: ActionContext, namespace: str, name: str, *, context: str | None,
+                          reads: CallPolicy) -> dict[str, Any]:
+    """The Deployment object (for the change feed: its revision annotation); raises KubeError,
+    KubeconfigError or what `_outbound.request` raises."""
+    creds = await _connect(ctx, context)
+    async with _outbound.client(reads.timeout, verify=creds.verify) as client:
+        return await _Api(ctx, creds, client, reads).get(_deployment_path(namespace, name))
 
 
 def _deployment_path(namespace: str, name: str) -> str:

@@ -53,6 +53,7 @@ def check(data: Mapping[str, Any]) -> list[Finding]:
         *_check_services(services),
         *_check_freeze(data),
         *_check_playbooks(_items(data.get("playbooks")), service_names),
+        *_check_changes(data, service_names),
     ]
 
 
@@ -216,3 +217,55 @@ def _check_cycles(
         if node not in done:
             visit(node)
     return found
+
+
+def _check_changes(data: Mapping[str, Any], services: set[str]) -> list[Finding]:
+    """`changes:` names services, environments and a rollback step defined elsewhere."""
+    changes = _mapping(data.get("changes"))
+    if not changes:
+        return []
+    found: list[Finding] = []
+    known = f"services: {', '.join(sorted(services)) or 'none defined'}"
+    for name, affected in _mapping(changes.get("services")).items():
+        for j, service in _strings(affected):
+            if service not in services:
+                found.append((("changes", "services", name, j), f"unknown service '{service}'",
+                              suggest(service, services) or known))
+    raw_envs = _mapping(data.get("freeze")).get("environments", ["production"])
+    environments = [e for _, e in _strings(raw_envs)]
+    mapped = _mapping(changes.get("services"))
+    for environment, sources in _mapping(changes.get("sources")).items():
+        if isinstance(environment, str) and environments and environment not in environments:
+            found.append((("changes", "sources", environment), f"unknown environment '{environment}'",
+                          suggest(environment, environments) or f"freeze.environments is [{', '.join(environments)}]"))
+        for index, source in _items(sources):
+            source_name: Any = source.get("service")
+            if not isinstance(source_name, str):
+                source_name = (_mapping(source.get("heroku")).get("app")
+                               or _mapping(source.get("kubernetes")).get("deployment"))
+            if isinstance(source_name, str) and source_name not in services and source_name not in mapped:
+                found.append((("changes", "sources", environment, index),
+                              f"changes to '{source_name}' affect no configured service",
+                              f"set service: to one of the {known}, or map it under changes.services"))
+    found.extend(_check_rollback_ref(changes, _items(data.get("playbooks"))))
+    return found
+
+
+def _check_rollback_ref(changes: Mapping[str, Any], playbooks: list[tuple[int, Mapping[str, Any]]]) -> list[Finding]:
+    ref = _mapping(changes.get("rollback"))
+    steps = {(p.get("name"), s.get("id")): s for _, p in playbooks for _, s in _items(p.get("steps"))}
+    if ref:
+        wanted = (ref.get("playbook"), ref.get("step"))
+        step = steps.get(wanted)
+        if step is None:
+            names = [f"{p}/{s}" for p, s in steps if isinstance(p, str) and isinstance(s, str)]
+            return [(("changes", "rollback"), f"no step '{wanted[1]}' in playbook '{wanted[0]}'",
+                     suggest(f"{wanted[0]}/{wanted[1]}", names) or f"steps: {', '.join(names) or 'none'}")]
+        if step.get("rollback") is not True:
+            return [(("changes", "rollback"), f"step '{wanted[1]}' is not marked rollback: true",
+                     "mark the step rollback: true (the rollback check then proves it daily)")]
+        return []
+    if changes.get("auto_rollback") is True and not any(s.get("rollback") is True for s in steps.values()):
+        return [(("changes", "auto_rollback"), "auto_rollback needs a playbook step marked rollback: true",
+                 "add rollback: true to the step that rolls production back, or turn auto_rollback off")]
+    return []

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.config import crossfield
+from bot.config.changes import ChangesConfig
 from bot.config.durations import Duration, format_duration
 from bot.config.fields import (
     SERVICE_KINDS,
@@ -42,13 +43,14 @@ from bot.config.fields import (
     matching,
     service_kind_problem,
 )
-from bot.config.playbooks import Playbook
+from bot.config.playbooks import Playbook, Step
 from bot.config.problems import custom_error, format_path
 
 __all__ = [
     "SKIP_CROSS_CHECKS",
     "Access",
     "AuditSettings",
+    "ChangesConfig",
     "Channels",
     "ErrorRate",
     "FreezeConfig",
@@ -398,6 +400,7 @@ class GuardrailConfig(StrictModel):
     health: HealthSettings = Field(default_factory=HealthSettings, description="Health check settings.")
     incidents: IncidentSettings = Field(default_factory=IncidentSettings, description="Incident settings.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log anchors.")
+    changes: ChangesConfig = Field(default_factory=ChangesConfig, description="Changes and the watch after each.")
 
     @field_validator("timezone")
     @classmethod
@@ -427,6 +430,17 @@ class GuardrailConfig(StrictModel):
     def service(self, name: str) -> ServiceConfig | None:
         """The service with this name, or None."""
         return next((s for s in self.services if s.name == name), None)
+
+    def rollback_step(self) -> tuple[Playbook, Step] | None:
+        """The step a change watch's [Roll back] runs: `changes.rollback`, else the first step marked
+        `rollback: true`; None when there is none (crossfield rejects a `changes.rollback` that is wrong)."""
+        ref = self.changes.rollback
+        for playbook in self.playbooks:
+            for step in playbook.steps:
+                if (ref is None and step.rollback) or (ref is not None and ref.playbook == playbook.name
+                                                       and ref.step == step.id):
+                    return playbook, step
+        return None
 
     def playbook(self, name: str | None = None) -> Playbook | None:
         """The playbook with this name; the first one when name is None; None if there is none."""

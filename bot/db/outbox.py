@@ -168,6 +168,10 @@ async def forget_done_before(session: AsyncSession, *, cutoff: datetime) -> None
                                                      col(OutboxRecord.done_at) < cutoff))
 
 
+async def by_id(session: AsyncSession, *, row_id: int) -> OutboxRecord | None:
+    return await session.get(OutboxRecord, row_id)
+
+
 async def all_rows(session: AsyncSession) -> Sequence[OutboxRecord]:
     return (await session.execute(select(OutboxRecord).order_by(col(OutboxRecord.id)))).scalars().all()
 

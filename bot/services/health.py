@@ -22,9 +22,11 @@ from bot.checks.base import CheckResult, Status
 from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
+from bot.services.changes.models import RecentChange, mark_related
 from bot.services.health_watch import HealthWatch, StateChange
 from bot.services.ports import (
     ActiveFreeze,
+    ChangeLookup,
     DeployHistory,
     DeployInfo,
     FreezeLookup,
@@ -83,6 +85,7 @@ class HealthReport:
     incidents: list[OpenIncident] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # lookups that failed: "deploys", …
     rollback_check: RollbackCheckStatus | None = None  # the last rollback check (the "last checked" line)
+    changes: list[RecentChange] = field(default_factory=list)  # "is it the deploy?", newest first
 
     @property
     def down(self) -> list[str]:
@@ -118,6 +121,7 @@ class _Context:
     incidents: list[OpenIncident]
     unavailable: list[str]
     rollback_check: RollbackCheckStatus | None = None
+    changes: list[RecentChange] = field(default_factory=list)
 
 
 Listener = Callable[[StateChange], Awaitable[None]]
@@ -129,7 +133,7 @@ class HealthService:
     def __init__(self, config: GuardrailConfig, checker: ServiceChecker, clock: Clock, *,
                  watch: HealthWatch | None = None, freezes: FreezeLookup | None = None,
                  deploys: DeployHistory | None = None, incidents: IncidentLookup | None = None,
-                 rollbacks: RollbackCheckLookup | None = None) -> None:
+                 rollbacks: RollbackCheckLookup | None = None, changes: ChangeLookup | None = None) -> None:
         self._config = config
         self._checker = checker
         self._clock = clock
@@ -138,6 +142,7 @@ class HealthService:
         self.deploys = deploys
         self.incidents = incidents
         self.rollbacks = rollbacks
+        self.changes = changes
         self._inflight: asyncio.Task[tuple[HealthRound, _Context]] | None = None
         self._last: HealthRound | None = None
         self._last_context: _Context | None = None
@@ -237,13 +242,16 @@ class HealthService:
         health_round, context, reused = await self._shared_round()
         deploys = context.deploys
         results = [r for r in health_round.results if wanted is None or r.service == service]
+        changes = [r.change for r in context.changes]
         if service:
             deploys = [d for d in deploys if d.service == service]
+            changes = [c for c in changes if service in c.services]
         return HealthReport(results=results, checked_at=health_round.finished_at,
                             age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
                             reused=reused, environment=environment, freeze=context.freeze,
                             deploys=deploys[:MAX_DEPLOYS], incidents=list(context.incidents),
-                            unavailable=list(context.unavailable), rollback_check=context.rollback_check)
+                            unavailable=list(context.unavailable), rollback_check=context.rollback_check,
+                            changes=mark_related(changes, results))
 
     async def _context(self, environment: str, limit: float) -> _Context:
         """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
@@ -259,13 +267,15 @@ class HealthService:
 
         no_deploys: list[DeployInfo] = []
         no_incidents: list[OpenIncident] = []
-        freeze, deploys, incidents, rollback_check = await asyncio.gather(
+        no_changes: list[RecentChange] = []
+        freeze, deploys, incidents, rollback_check, changes = await asyncio.gather(
             guarded("freeze", self._active_freeze(environment), None),
             guarded("deploys", self._last_deploys(environment), no_deploys),
             guarded("incidents", self._open_incidents(), no_incidents),
             guarded("rollback check", self._last_rollback_check(), None),
+            guarded("changes", self._recent_changes(), no_changes),
         )
-        return _Context(freeze, deploys, incidents, unavailable, rollback_check)
+        return _Context(freeze, deploys, incidents, unavailable, rollback_check, changes)
 
     async def _active_freeze(self, environment: str) -> ActiveFreeze | None:
         return await self.freezes.active_window(environment) if self.freezes is not None else None
@@ -275,6 +285,9 @@ class HealthService:
 
     async def _open_incidents(self) -> list[OpenIncident]:
         return list(await self.incidents.open_incidents()) if self.incidents is not None else []
+
+    async def _recent_changes(self) -> list[RecentChange]:
+        return list(await self.changes.recent()) if self.changes is not None else []
 
     async def _last_rollback_check(self) -> RollbackCheckStatus | None:
         return await self.rollbacks.last_rollback_check() if self.rollbacks is not None else None

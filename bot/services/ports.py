@@ -8,9 +8,15 @@ demand is `bot.checks.base.ServiceProber`: the actions that use it may not impor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from bot.checks.base import CheckResult
+
+if TYPE_CHECKING:
+    from bot.services.changes.models import RecentChange
 
 
 @dataclass(frozen=True)
@@ -89,4 +95,12 @@ class RollbackCheckStatus:
 class RollbackCheckLookup(Protocol):
     async def last_rollback_check(self) -> RollbackCheckStatus | None:
         """The last finished rollback check (None when none ran yet)."""
+        ...
+
+
+class ChangeLookup(Protocol):
+    async def recent(self, services: Sequence[str] | None = None, *, results: Sequence[CheckResult] = (),
+                     until: datetime | None = None) -> list[RecentChange]:
+        """Changes within `changes.lookback` before `until` (default now), newest first, the ones made
+        within 30 minutes before a service in `results` went down marked "likely related"."""
         ...

@@ -14,7 +14,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
-from bot.slack import audit, freeze, health, incidents, ports
+from bot.slack import audit, changes, freeze, health, incidents, ports
 from bot.slack.connection import SlackConnection, installed_bot_user
 from bot.slack.failures import error_handler
 from bot.slack.reply import reply_for
@@ -66,8 +66,9 @@ def create_bolt_app(runtime: Runtime, connection: SlackConnection | None = None)
     app.middleware(_drop_own_events(connection))
     app.middleware(_replies(connection))
     app.middleware(_drop_redeliveries(runtime))
-    for feature in (audit, freeze, health, incidents):
+    for feature in (audit, freeze, health):
         feature.register(app, runtime)
+    changes.register(app, runtime, incidents.register(app, runtime))
     return app
 
 

@@ -12,6 +12,7 @@ from bot.services.health import HealthReport
 from bot.services.health_watch import StateChange
 from bot.services.ports import RollbackCheckStatus
 from bot.slack import blocks
+from bot.slack.changes_view import recent_section
 from bot.slack.ids import Action
 
 ICONS = {Status.UP: ":large_green_circle:", Status.SLOW: ":large_yellow_circle:", Status.DOWN: ":red_circle:"}
@@ -108,7 +109,8 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
         facts.append(f":snowflake: *{blocks.escape(window.environment)} is frozen* until "
                      f"{blocks.slack_date(window.ends_at, tz)}: {blocks.escape(window.reason)} "
                      f"(#{window.id}, by {blocks.who(window.created_by)})")
-    for deploy in report.deploys:
+    # Recorded changes include the deploys (with config changes and rollbacks): list those when there are any.
+    for deploy in report.deploys if not report.changes else []:
         facts.append(f":package: {blocks.escape(deploy.service)} {blocks.escape(deploy.version)} deployed "
                      f"{ago(now - deploy.at)} by {blocks.escape(deploy.actor)}")
     for incident in report.incidents:
@@ -117,6 +119,9 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
                      f"{blocks.escape(incident.title)}{where}")
     for chunk in _chunks(facts):
         rendered.append(blocks.section(chunk))
+    changed = recent_section(report.changes, tz, now)
+    if changed is not None:
+        rendered.extend(blocks.section(chunk) for chunk in _chunks(changed.split("\n")))
     if report.rollback_check is not None:
         rendered.append(blocks.context(last_checked_line(report.rollback_check, tz, now)))
     if report.unavailable:

@@ -97,7 +97,16 @@ def parse_click_value(value: str) -> dict[str, Any] | None:
 # -- listeners --------------------------------------------------------------------------------
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+@dataclass(frozen=True)
+class IncidentFlows:
+    """The incident feature's Slack flows other features start (a change watch's [Roll back])."""
+
+    open_channel: Callable[[AsyncWebClient, Respond, Incident], Awaitable[None]]
+    run_claimed: Callable[[AsyncWebClient, ClaimedRun], Awaitable[None]]
+    declare: Callable[[AsyncWebClient, Respond, str, str | None, DeclareArgs], Awaitable[None]]
+
+
+def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
     incidents = runtime.incidents
     tz = runtime.config.tz
 
@@ -111,10 +120,16 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except SlackApiError as exc:
             log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
 
+    async def header(incident: Incident) -> tuple[str, list[blocks.Block]]:
+        """The header, with what changed before the incident ("is it the deploy?")."""
+        last = runtime.health.last_round
+        changes = await incidents.changes_before(incident.declared_at, last.results if last else ())
+        return view.header(incident, tz, changes)
+
     async def refresh_header(client: AsyncWebClient, incident: Incident) -> None:
         if not incident.channel_id or not incident.header_ts:
             return
-        text, rendered = view.header(incident, tz)
+        text, rendered = await header(incident)
         try:
             await client.chat_update(channel=incident.channel_id, ts=incident.header_ts, text=text, blocks=rendered)
         except SlackApiError as exc:
@@ -170,7 +185,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
         header_ts, problem = None, None
         try:
-            text, rendered = view.header(incident, tz)
+            text, rendered = await header(incident)
             header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))
@@ -401,3 +416,5 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         title = f"{', '.join(services)} down" if services else "Service outage"
         await declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))
+
+    return IncidentFlows(open_channel=open_channel, run_claimed=run_claimed, declare=declare)

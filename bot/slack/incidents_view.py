@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions.base import ActionOutcome
 from bot.redaction import redact
+from bot.services.changes import RecentChange
 from bot.services.incidents import (
     ClaimedRun,
     FreezeLift,
@@ -26,6 +27,7 @@ from bot.services.incidents import (
 )
 from bot.slack import blocks
 from bot.slack.access_view import not_a_responder
+from bot.slack.changes_view import recent_section
 from bot.slack.health_view import last_checked_line
 
 USAGE = (
@@ -69,7 +71,7 @@ def severity_label(severity: str) -> str:
     return {"sev1": "🔴 SEV1", "sev2": "🟠 SEV2", "sev3": "🟡 SEV3"}.get(severity, severity.upper())
 
 
-def header(incident: Incident, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
+def header(incident: Incident, tz: ZoneInfo, changes: Sequence[RecentChange] = ()) -> tuple[str, list[blocks.Block]]:
     text = f"Incident #{incident.id}: {incident.title}"
     status = "🟢 resolved" if not incident.is_open else "🔥 open"
     facts = (f"*Severity:* {severity_label(incident.severity)}   *Commander:* <@{incident.commander}>   "
@@ -82,6 +84,9 @@ def header(incident: Incident, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
         blocks.context(f"Declared {blocks.slack_date(incident.declared_at, tz)}"
                        + (f" · playbook `{incident.playbook}`" if incident.playbook else " · no playbook")),
     ]
+    changed = recent_section(changes, tz, incident.declared_at)
+    if changed is not None:
+        rendered.append(blocks.section(changed))
     return text, rendered
 
 

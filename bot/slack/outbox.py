@@ -16,11 +16,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import GuardrailConfig
 from bot.resilience import Breakers, CallPolicy, CircuitOpen, call_outbound
+from bot.services.changes import payloads as changes_payloads
 from bot.services.freeze import notices as freeze_notices
 from bot.services.health_watch import OUTBOX_KIND as HEALTH_CHANGED
 from bot.services.health_watch import StateChange
 from bot.services.outbox import Delivered, DeliveryFailed, OutboxMessage
 from bot.slack.blocks import Block
+from bot.slack.changes_view import render_outbox as render_change_message
 from bot.slack.freeze_view import render_notice
 from bot.slack.health_view import render_change
 
@@ -46,6 +48,8 @@ def render(message: OutboxMessage, config: GuardrailConfig) -> tuple[str, str, l
             return None
         text, rendered = render_change(change, config.tz)
         return config.channels.alerts, text, rendered
+    if message.kind.startswith(changes_payloads.KIND_PREFIX):
+        return render_change_message(message.kind, message.payload, config)
     raise DeliveryFailed(f"unknown outbox message kind {message.kind!r}", maybe_posted=False, permanent=True)
 
 

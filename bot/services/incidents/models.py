@@ -99,6 +99,7 @@ class StepRequest:
     undo: bool = False
     confirmed_rerun: bool = False
     freeze_override: int | None = None   # id of the freeze the clicker explicitly overrode
+    automatic: bool = False              # started by guardrail itself (changes.auto_rollback), not a click
 
     @property
     def key(self) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.db.audit import AuditEntry
+from bot.services.changes.models import RecentChange
 from bot.services.incidents.models import Incident, elapsed
 
 TODO = "_To be written._"
@@ -53,7 +54,22 @@ def _local(moment: datetime, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S %Z") ->
     return moment.astimezone(tz).strftime(fmt)
 
 
-def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneInfo) -> str:
+def _changes(changes: Sequence[RecentChange], tz: ZoneInfo) -> list[str]:
+    """"Is it the deploy?": what changed before the incident, newest first."""
+    if not changes:
+        return ["No deploys, config changes or rollbacks were recorded in the hours before."]
+    lines = ["| When | What | Service | Version | Who | |", "|---|---|---|---|---|---|"]
+    for recent in changes:
+        change = recent.change
+        what = change.kind.value + (" (freeze exemption)" if change.exemption else "")
+        lines.append(f"| {_local(change.at, tz, '%Y-%m-%d %H:%M')} | {what} | {_cell(change.service)} | "
+                     f"{_cell(change.version)} | {_cell(change.actor)} | "
+                     f"{'likely related' if recent.likely_related else ''} |")
+    return lines
+
+
+def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneInfo, *,
+                    changes: Sequence[RecentChange] = ()) -> str:
     lines = [f"# Postmortem draft: incident #{incident.id} — {incident.title}", ""]
     end = incident.resolved_at
     resolved = f"{_local(end, tz)} (after {elapsed(end - incident.declared_at)})" if end else "not yet"
@@ -82,6 +98,7 @@ def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneI
                            summary=entry.details.get("summary"), took=entry.details.get("duration_s"))
             elif entry.action == "incident.step.interrupted" and "outcome" not in run:
                 run.update(outcome="interrupted", summary="may have reached its target")
+    lines += ["", "## Changes before the incident", "", *_changes(changes, tz)]
     lines += ["", "## Steps run", ""]
     if runs:
         lines += ["| Step | Run | By | Started | Took | Outcome |", "|---|---|---|---|---|---|"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from bot.actions.base import StepAction
-from bot.checks.base import ServiceProber
+from bot.checks.base import CheckResult, ServiceProber
 from bot.clock import Clock
 from bot.config import Action, GuardrailConfig, Playbook, Severity
 from bot.db import audit as chain
@@ -17,6 +18,7 @@ from bot.db.audit import append_entry
 from bot.db.engine import Database
 from bot.resilience import Breakers
 from bot.services.access import Responders
+from bot.services.changes.models import LIKELY_RELATED, RecentChange
 from bot.services.incidents import naming
 from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
 from bot.services.incidents.models import (
@@ -33,7 +35,14 @@ from bot.services.incidents.models import (
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import OpenIncidents, to_incident, to_state
 from bot.services.incidents.runs import StepRunner, UndoFactory
-from bot.services.ports import FreezeLookup, IncidentFreezer, OpenIncident, RollbackCheckLookup, RollbackCheckStatus
+from bot.services.ports import (
+    ChangeLookup,
+    FreezeLookup,
+    IncidentFreezer,
+    OpenIncident,
+    RollbackCheckLookup,
+    RollbackCheckStatus,
+)
 
 ActionFactory = Callable[[Action], StepAction]
 log = logging.getLogger(__name__)
@@ -57,7 +66,7 @@ class IncidentService:
                  secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
                  build_undo: UndoFactory | None = None, responders: Responders,
                  replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE,
-                 rollbacks: RollbackCheckLookup | None = None) -> None:
+                 rollbacks: RollbackCheckLookup | None = None, changes: ChangeLookup | None = None) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -69,6 +78,7 @@ class IncidentService:
                                 prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
                                 leases=self.leases, build_undo=build_undo)
         self.rollbacks = rollbacks
+        self.changes = changes                           # "is it the deploy?"
 
     # -- runs whose process died -----------------------------------------------------------
 
@@ -140,7 +150,23 @@ class IncidentService:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         async with self._db.reader() as session:
             entries = [e async for e in chain.iterate(session, subject=incident.subject)]
-        return render_markdown(incident, entries, self._config.tz)
+        return render_markdown(incident, entries, self._config.tz,
+                               changes=await self.changes_before(incident.declared_at))
+
+    async def changes_before(self, moment: datetime, results: Sequence[CheckResult] = ()) -> list[RecentChange]:
+        """"Is it the deploy?": the changes in `changes.lookback` before `moment`; left out (never an
+        error) when the lookup fails or dawdles."""
+        if self.changes is None:
+            return []
+        try:
+            found = await asyncio.wait_for(self.changes.recent(results=results, until=moment), timeout=LOOKUP_TIMEOUT)
+        except Exception as exc:
+            log.warning("incident: changes lookup failed: %s: %s", type(exc).__name__, exc)
+            return []
+        if any(r.status.value == "down" for r in results):
+            return found
+        # Nothing known to be down: the declaration itself is when things went wrong.
+        return [replace(r, likely_related=timedelta(0) <= moment - r.change.at <= LIKELY_RELATED) for r in found]
 
     # -- changes ---------------------------------------------------------------------------
 

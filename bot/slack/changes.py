@@ -1,0 +1,204 @@
+"""The change watch in Slack: edit the watch message as rounds come in, raise the alarm in its
+thread, and the alarm's buttons — [Roll back vN], [Declare incident], [Not the deploy], [Cancel]."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Runtime
+from bot.services.changes import Change, RollbackRefused, RollbackStarted, WatchEvents, WatchRound, WatchVerdict
+from bot.services.incidents import NeedsConfirmation, Refusal, StepRequest
+from bot.slack import changes_view as view
+from bot.slack import incidents_view
+from bot.slack.blocks import Block
+from bot.slack.failures import changed
+from bot.slack.incidents import DeclareArgs, IncidentFlows, db_int
+from bot.slack.payloads import ButtonClick, json_value
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[..., Awaitable[None]]
+Respond = Callable[..., Awaitable[Any]]
+EDITS_AT_ONCE = 8   # watch-message edits in flight (the message only changes once a minute or on a new status)
+
+
+def parse_change_id(value: str) -> int | None:
+    parsed = json_value(value)
+    change_id = parsed.get("c") if isinstance(parsed, dict) else None
+    return change_id if isinstance(change_id, int) and db_int(change_id, least=1) else None
+
+
+def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
+    changes = runtime.changes
+    config = runtime.config
+    tz = config.tz
+    shown: dict[int, list[Block]] = {}   # what each watch message shows now (edit only when it changes)
+
+    async def message_of(change_id: int) -> tuple[str, str] | None:
+        where = await changes.message_of(change_id)
+        if where is None:
+            await runtime.outbox.settle()   # the start message may still be on its way
+            where = await changes.message_of(change_id)
+        return where
+
+    async def edit(change_id: int, text: str, rendered: list[Block]) -> None:
+        if shown.get(change_id) == rendered:
+            return
+        where = await message_of(change_id)
+        if where is None:
+            return
+        try:
+            await app.client.chat_update(channel=where[0], ts=where[1], text=text, blocks=rendered)
+            shown[change_id] = rendered
+        except Exception as exc:  # the next round edits again
+            log.warning("could not edit the watch message of change %s: %s", change_id, exc)
+
+    async def raise_alarm(verdict: WatchVerdict) -> None:
+        """The loud thread reply (also shown in the channel); the alerts post goes through the outbox."""
+        text, rendered = view.alarm(verdict, tz, can_roll_back=config.rollback_step() is not None)
+        where = await message_of(verdict.change.id)
+        try:
+            if where is not None:
+                await app.client.chat_postMessage(channel=where[0], thread_ts=where[1], reply_broadcast=True,
+                                                  text=text, blocks=rendered)
+            else:
+                await app.client.chat_postMessage(channel=config.channels.deploys, text=text, blocks=rendered)
+        except Exception as exc:
+            log.warning("could not post the alarm about change %s in the deploys channel (the alerts channel "
+                        "still gets it): %s", verdict.change.id, exc)
+
+    edits = asyncio.Semaphore(EDITS_AT_ONCE)
+
+    async def progress(round_: WatchRound) -> None:
+        async with edits:
+            await edit(round_.change.id, *view.progress(round_))
+
+    async def on_events(events: WatchEvents) -> None:
+        # Alarms first: fifty progress edits must not hold back the one message that matters.
+        for verdict in events.verdicts:
+            text, rendered = view.verdict_message(verdict)
+            await edit(verdict.change.id, text, rendered)
+            if not verdict.healthy:
+                await raise_alarm(verdict)
+        for started in events.rollbacks:   # automatic, after the countdown
+            await start_rollback(app.client, started, _poster(app.client, config.channels.deploys))
+        await asyncio.gather(*(progress(r) for r in events.rounds))
+
+    changes.on_events(on_events)
+
+    async def in_thread(change: Change, text: str) -> None:
+        where = await changes.message_of(change.id)
+        try:
+            await app.client.chat_postMessage(channel=where[0] if where else config.channels.deploys,
+                                              thread_ts=where[1] if where else None, text=text)
+        except Exception as exc:
+            log.warning("could not post in the thread of change %s: %s", change.id, exc)
+
+    async def start_rollback(client: AsyncWebClient, started: RollbackStarted, respond: Respond) -> None:
+        """The incident declared for the rollback gets its channel; then its rollback step runs through
+        the playbook's own claim (confirmation, freeze override, audit, exactly once)."""
+        changed(f"incident #{started.incident.id} was declared to roll back {started.change.version}")
+        await flows.open_channel(client, respond, started.incident)
+        incident = await runtime.incidents.get(started.incident.id) or started.incident
+        await in_thread(started.change, view.rollback_started(started, incident.channel_id))
+        request = StepRequest(incident_id=incident.id, step_id=started.step_id, actor=started.actor, seen_attempt=0,
+                              automatic=started.automatic)
+        decision = await runtime.incidents.steps.claim(request)
+        if isinstance(decision, Refusal):
+            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {decision.reason}")
+            return
+        if isinstance(decision, NeedsConfirmation):
+            if started.automatic:
+                await in_thread(started.change, view.automatic_needs_a_person(decision.message))
+                return
+            text, rendered = incidents_view.confirmation(decision)
+            await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)
+            return
+        await flows.run_claimed(client, decision)
+
+    async def refused(respond: Respond, outcome: RollbackRefused) -> None:
+        await respond(response_type="ephemeral", replace_original=False, text=view.refusal(outcome))
+
+    async def damaged(respond: Respond) -> None:
+        await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
+
+    @app.action(view.ChangeActionId.ROLLBACK.value)
+    async def rollback_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        change_id = parse_change_id(click.value)
+        if change_id is None:
+            await damaged(respond)
+            return
+        with runtime.steps_in_flight.admit() as admitted:
+            if not admitted:
+                await respond(response_type="ephemeral", replace_original=False,
+                              text="guardrail is restarting and did not start the rollback; click again in a moment.")
+                return
+            outcome = await changes.claim_rollback(change_id, actor=click.user_id)
+            if isinstance(outcome, RollbackRefused):
+                await refused(respond, outcome)
+                return
+            await start_rollback(client, outcome, respond)
+
+    @app.action(view.ChangeActionId.DECLARE.value)
+    async def declare_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        change_id = parse_change_id(click.value)
+        change = await changes.get(change_id) if change_id is not None else None
+        if change is None:
+            await damaged(respond)
+            return
+        found = config.rollback_step()
+        title = f"{change.alert_service or change.service} bad after {change.version}"
+        await flows.declare(client, respond, click.user_id, click.channel_id,
+                            DeclareArgs(title, None, found[0].name if found else None))
+
+    @app.action(view.ChangeActionId.NOT_THE_DEPLOY.value)
+    async def not_the_deploy(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        change_id = parse_change_id(click.value)
+        if change_id is None:
+            await damaged(respond)
+            return
+        outcome = await changes.dismiss(change_id, actor=click.user_id)
+        if isinstance(outcome, RollbackRefused):
+            await refused(respond, outcome)
+            return
+        await respond(response_type="in_channel", replace_original=False, text=view.dismissed(outcome))
+
+    @app.action(view.ChangeActionId.CANCEL_AUTO.value)
+    async def cancel_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = ButtonClick.parse(body)
+        change_id = parse_change_id(click.value)
+        if change_id is None:
+            await damaged(respond)
+            return
+        outcome = await changes.cancel_countdown(change_id, actor=click.user_id)
+        if isinstance(outcome, RollbackRefused):
+            await refused(respond, outcome)
+            return
+        await respond(response_type="in_channel", replace_original=False, text=view.cancelled(outcome))
+
+
+def _poster(client: AsyncWebClient, channel: str) -> Respond:
+    """A `respond` for work nobody clicked (the automatic rollback): it posts in `channel`."""
+
+    async def post(text: str = "", blocks: list[Any] | None = None, **_: Any) -> bool:
+        try:
+            await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except Exception as exc:
+            log.warning("could not post to %s: %s", channel, exc)
+            return False
+        return True
+
+    return post

@@ -1,0 +1,83 @@
+"""Helpers for change-watch tests: a configuration with a watched service and a rollback step,
+deploys through the real API, and watch rounds on the injected clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from bot.services.changes import WatchEvents
+from tests.standin.recorder import Call
+from tests.support.bot import API_TOKEN, BotHarness, write_config
+
+WATCH_EVERY = timedelta(seconds=15)
+THRESHOLD = 2
+
+CONFIG = """\
+services:
+  - name: api
+    http: {{url: "{url}"}}
+    timeout: 1s
+changes:
+  watch_for: 15m
+  watch_every: 15s
+  watch_threshold: 2
+{extra}
+playbooks:
+  - name: production-incident
+    steps:
+      - id: rollback
+        label: Roll back last deploy
+        changes_production: true
+        rollback: true
+        action: {{http: {{url: "https://deploy.example.com/rollback", json: {{service: api}}}}}}
+      - id: verify
+        label: Verify
+        action: {{http: {{method: GET, url: "https://deploy.example.com/verify"}}}}
+"""
+
+
+def change_config(tmp_path: Path, url: str, extra: str = "") -> Path:
+    return write_config(tmp_path / "config", CONFIG.format(url=url, extra=extra))
+
+
+async def deploy(bot: BotHarness, version: str = "v142", *, service: str = "api", actor: str = "ana") -> int:
+    """`POST /api/v1/deploys` as CI does; the deploy's id."""
+    async with httpx.AsyncClient(base_url=bot.url) as http:
+        answer = await http.post("/api/v1/deploys", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                                 json={"environment": "production", "service": service, "version": version,
+                                       "actor": actor})
+    assert answer.status_code == 201, answer.text
+    await bot.runtime.changes.settle()   # the baseline probe taken at the change
+    await bot.runtime.outbox.settle()    # the watch message
+    return int(answer.json()["id"])
+
+
+async def watch_round(bot: BotHarness) -> WatchEvents:
+    """The next round: the injected clock moves one watch_every on, then the scheduler's tick runs."""
+    bot.clock.advance(WATCH_EVERY)
+    events = await bot.runtime.changes.watch_tick()
+    await bot.runtime.outbox.settle()
+    return events
+
+
+def text_of(call: Call) -> str:
+    return str(call.args.get("text", ""))
+
+
+def buttons_of(call: Call) -> list[str]:
+    blocks = call.args.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return [str(e["text"]["text"]) for b in blocks if b.get("type") == "actions" for e in b["elements"]]
+
+
+def button_value(call: Call, label: str) -> str:
+    blocks = call.args.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return next(str(e["value"]) for b in blocks if b.get("type") == "actions" for e in b["elements"]
+                if str(e["text"]["text"]) == label)
