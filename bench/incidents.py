@@ -26,7 +26,7 @@ from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.databases import database_url_for
 from tests.support.fake_actions import FakeActions
-from tests.support.incidents import FakeFreezes, declare, incident_config, install, is_new, text_of, value_of
+from tests.support.incidents import FakeFreezes, add_sre_group, declare, fakes, incident_config, text_of, value_of
 
 RUN = "incident.step.run:verify"
 
@@ -46,18 +46,18 @@ async def bench(db: str, clicks: int, racers: int) -> None:
                 config = incident_config(tmp_path)
                 clock = FakeClock()
                 actions = FakeActions()
-                async with running_bot(database_url=url, config_dir=config, fake=fake, clock=clock) as one, \
-                        running_bot(database_url=url, config_dir=config, fake=fake, clock=clock) as two:
-                    install(one, actions, FakeFreezes())
-                    install(two, actions, FakeFreezes())
+                async with running_bot(database_url=url, config_dir=config, fake=fake, clock=clock,
+                                       overrides=fakes(actions, FakeFreezes())) as one, \
+                        running_bot(database_url=url, config_dir=config, fake=fake, clock=clock,
+                                    overrides=fakes(actions, FakeFreezes())) as two:
+                    add_sre_group(fake)
                     channel = await declare(one)
                     latencies: list[float] = []
                     for _ in range(clicks):
-                        fresh = is_new(fake)
+                        mark = fake.mark()
                         started = time.perf_counter()
                         await one.slack.block_action(RUN, user_id="U0CAROL", channel_id=channel)
-                        await fake.wait_for("chat.postMessage",
-                                            lambda c, f=fresh: f(c) and "* succeeded after" in text_of(c))
+                        await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
                         latencies.append((time.perf_counter() - started) * 1000)
                     print(f"[{db}] click → result in thread: n={clicks} median {statistics.median(latencies):.1f} ms, "
                           f"p95 {_pct(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms")

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.gate import ROOT, _free_port, _wait_up
+from bench.gate import ROOT, _wait_up
 from bench.report import Comparison
+from tests.support.ports import free_port
 
 
 def rss_mb(pid: int) -> float:
@@ -67,18 +68,18 @@ async def bench_serve(database_url: str, config: Path, *, repetitions: int, idle
     startup = Comparison("startup to `/healthz` 200 (spawn → first 200)", "bare Bolt + /healthz under uvicorn",
                          "s", "—")
     rss = Comparison(f"idle RSS, {idle:.0f} s after healthy", "bare Bolt + /healthz under uvicorn", "MB", "—")
-    standin_port = _free_port()
+    standin_port = free_port()
     standin = f"http://127.0.0.1:{standin_port}"
     stand_in = _serve("bench.ack_apps:standin", standin_port, {"BENCH_STANDIN_URL": standin})
     try:
         await _wait_up(f"{standin}/api/api.test")
         for _ in range(repetitions):
-            port = _free_port()
+            port = free_port()
             bare = await _measure(
                 [sys.executable, "-m", "uvicorn", "--factory", "bench.ack_apps:bare_health", "--host", "127.0.0.1",
                  "--port", str(port), "--log-level", "warning", "--no-access-log"],
                 {"BENCH_STANDIN_URL": standin}, port, idle)
-            port = _free_port()
+            port = free_port()
             ours = await _measure(
                 [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                 {"DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(config), "SLACK_BOT_TOKEN": TOKEN,

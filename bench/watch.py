@@ -35,10 +35,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.server import serve_asgi
-from tests.support.targets import target_server
-
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.server import serve_asgi
 from tests.support.bot import API_TOKEN, BotHarness, running_bot, write_config
 from tests.support.clock import FakeClock
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.changes.test_change_watch import break_after_deploy
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.changes import button_value, buttons_of, change_config, text_of, watch_round
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.targets import target_server
 
 AUTO = "  auto_rollback: true\n  auto_rollback_after: 60s\n"
 

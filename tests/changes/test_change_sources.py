@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from bot.sandbox.fakes.heroku import TOKEN as HEROKU_TOKEN
+from bot.sandbox.fakes.heroku import FakeHeroku
+from bot.sandbox.fakes.kubernetes import TOKEN as KUBE_TOKEN
+from bot.sandbox.fakes.kubernetes import FakeKubernetes
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.services.changes import ChangeKind
 from bot.services.changes.sources.heroku import kind_of
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.changes import change_config, text_of
 from tests.support.clock import FakeClock
-from tests.support.fake_heroku import TOKEN as HEROKU_TOKEN
-from tests.support.fake_heroku import FakeHeroku
-from tests.support.fake_kubernetes import TOKEN as KUBE_TOKEN
-from tests.support.fake_kubernetes import FakeKubernetes
-from tests.support.targets import target_server
 
 HEROKU_SOURCE = """\
   sources:
@@ -48,7 +49,7 @@ async def test_a_new_config_var_release_is_one_change_across_two_replicas(
     app = heroku.add_app("acme-prod", releases=3)
     async with target_server() as target, heroku.serve() as heroku_url:
         config = change_config(tmp_path, target.set("/api"), HEROKU_SOURCE)
-        settings = {"heroku_api_url": heroku_url, "heroku_api_token": HEROKU_TOKEN}
+        settings: dict[str, Any] = {"heroku_api_url": heroku_url, "heroku_api_token": HEROKU_TOKEN}
         async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
                                **settings) as one, \
                 running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.standin.fake_slack import FakeSlack
-from tests.standin.recorder import Call
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
+from bot.sandbox.standin.recorder import Call
 from tests.support.bot import BotHarness, running_bot
 from tests.support.changes import (
     THRESHOLD,
@@ -20,7 +21,6 @@ from tests.support.changes import (
 )
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.targets import TargetServer, target_server
 
 
 async def test_a_deploy_that_breaks_the_api_gets_a_roll_back_button_within_the_threshold(

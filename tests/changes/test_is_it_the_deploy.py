@@ -6,13 +6,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.changes.test_change_watch import break_after_deploy
-from tests.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.changes import button_value, change_config, deploy, text_of
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
-from tests.support.targets import target_server
 
 
 async def test_the_health_answer_names_the_deploy_just_before_the_api_went_down(

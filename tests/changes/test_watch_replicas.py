@@ -7,11 +7,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from tests.standin.fake_slack import FakeSlack
+from bot.sandbox.fakes.targets import target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
 from tests.support.changes import THRESHOLD, change_config, deploy, text_of, watch_round
 from tests.support.clock import FakeClock
-from tests.support.targets import target_server
 
 
 async def test_two_replicas_ticking_probe_once_a_round_and_raise_one_alarm(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from bot.sandbox.standin.recorder import Call
 from bot.services.changes import WatchEvents
-from tests.standin.recorder import Call
 from tests.support.bot import API_TOKEN, BotHarness, write_config
 
 WATCH_EVERY = timedelta(seconds=15)
