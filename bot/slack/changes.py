@@ -111,11 +111,12 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
                               automatic=started.automatic)
         decision = await runtime.incidents.steps.claim(request)
         if isinstance(decision, Refusal):
-            await respond(response_type="ephemeral", replace_original=False, text=f"⛔ {decision.reason}")
+            await respond(response_type="ephemeral", replace_original=False, text=incidents_view.refusal(decision))
             return
         if isinstance(decision, NeedsConfirmation):
             if started.automatic:
-                await in_thread(started.change, view.automatic_needs_a_person(decision.message))
+                question = incidents_view.confirmation_question(decision)
+                await in_thread(started.change, view.automatic_needs_a_person(question))
                 return
             text, rendered = incidents_view.confirmation(decision)
             await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)

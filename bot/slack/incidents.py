@@ -106,40 +106,55 @@ class IncidentFlows:
     declare: Callable[[AsyncWebClient, Respond, str, str | None, DeclareArgs], Awaitable[None]]
 
 
-def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
-    incidents = runtime.incidents
-    tz = runtime.config.tz
+async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
+    """A Slack message about a run: a timeout or a dropped connection is logged, never raised,
+    so a claimed step always executes and always records how it ended."""
+    try:
+        await call
+    except Exception:
+        log.warning("could not %s for incident %s", what, incident_id, exc_info=True)
 
-    async def refresh_playbook(client: AsyncWebClient, incident: Incident) -> None:
-        current = await incidents.get(incident.id) or incident
+
+class IncidentHandlers:
+    """The incident feature's Slack handlers: each parses a request, calls the incident service and
+    renders what it returned with `incidents_view`. `register` wires them to Bolt."""
+
+    def __init__(self, app: AsyncApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.incidents = runtime.incidents
+        self.tz = runtime.config.tz
+
+    async def refresh_playbook(self, client: AsyncWebClient, incident: Incident) -> None:
+        current = await self.incidents.get(incident.id) or incident
         if not current.channel_id or not current.playbook_ts or not current.playbook:
             return
-        text, rendered = view.playbook(await incidents.playbook_view(current), tz)
+        text, rendered = view.playbook(await self.incidents.playbook_view(current), self.tz)
         try:
             await client.chat_update(channel=current.channel_id, ts=current.playbook_ts, text=text, blocks=rendered)
         except SlackApiError as exc:
             log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
 
-    async def header(incident: Incident) -> tuple[str, list[blocks.Block]]:
+    async def header(self, incident: Incident) -> tuple[str, list[blocks.Block]]:
         """The header, with what changed before the incident ("is it the deploy?")."""
-        last = runtime.health.last_round
-        changes = await incidents.changes_before(incident.declared_at, last.results if last else ())
-        return view.header(incident, tz, changes)
+        last = self.runtime.health.last_round
+        changes = await self.incidents.changes_before(incident.declared_at, last.results if last else ())
+        return view.header(incident, self.tz, changes)
 
-    async def refresh_header(client: AsyncWebClient, incident: Incident) -> None:
+    async def refresh_header(self, client: AsyncWebClient, incident: Incident) -> None:
         if not incident.channel_id or not incident.header_ts:
             return
-        text, rendered = await header(incident)
+        text, rendered = await self.header(incident)
         try:
             await client.chat_update(channel=incident.channel_id, ts=incident.header_ts, text=text, blocks=rendered)
         except SlackApiError as exc:
             log.warning("could not update the header of incident %s: %s", incident.id, exc)
 
-    async def thread_reply(client: AsyncWebClient, incident: Incident, text: str) -> None:
+    async def thread_reply(self, client: AsyncWebClient, incident: Incident, text: str) -> None:
         """Post in the playbook's thread. A click can come while the playbook's post is still in
         flight (its ts not yet recorded): then the message goes to the channel itself."""
         if not incident.channel_id or not incident.playbook_ts:
-            incident = await incidents.get(incident.id) or incident
+            incident = await self.incidents.get(incident.id) or incident
         if not incident.channel_id:
             log.warning("incident %s has no channel; not posted: %s", incident.id, text[:200])
             return
@@ -148,7 +163,7 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
         except SlackApiError as exc:
             log.warning("could not post to incident %s's thread: %s", incident.id, exc)
 
-    async def invite(client: AsyncWebClient, channel_id: str, users: list[str]) -> None:
+    async def invite(self, client: AsyncWebClient, channel_id: str, users: list[str]) -> None:
         """Invite everyone at once; if Slack refuses the batch (one deactivated user fails it all),
         invite one by one so the others still get in."""
         people = list(dict.fromkeys(users))
@@ -163,10 +178,10 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
             except SlackApiError as exc:
                 log.warning("cannot invite %s to %s: %s", user, channel_id, exc.response.get("error"))
 
-    async def open_channel(client: AsyncWebClient, respond: Respond, incident: Incident) -> None:
+    async def open_channel(self, client: AsyncWebClient, respond: Respond, incident: Incident) -> None:
         """Create the channel (next free name), invite people, post header and playbook, link it."""
         created = None
-        for name in incidents.channel_names(incident):
+        for name in self.incidents.channel_names(incident):
             try:
                 created = await client.conversations_create(name=name)
                 changed(f"its channel <#{created['channel']['id']}> was created")
@@ -182,51 +197,50 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
                           text=f"Incident #{incident.id} is declared, but every channel name I tried is taken.")
             return
         channel_id, channel_name = created["channel"]["id"], created["channel"]["name"]
-        await invite(client, channel_id, [incident.commander, *await incidents.responders.user_ids()])
+        await self.invite(client, channel_id, [incident.commander, *await self.incidents.responders.user_ids()])
         header_ts, problem = None, None
         try:
-            text, rendered = await header(incident)
+            text, rendered = await self.header(incident)
             header_ts = (await client.chat_postMessage(channel=channel_id, text=text, blocks=rendered))["ts"]
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))
         # The channel is recorded before any button exists: a click must find where to report.
-        incident = await incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
-                                                  header_ts=header_ts, playbook_ts=None)
+        incident = await self.incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
+                                                       header_ts=header_ts, playbook_ts=None)
         if incident.playbook and problem is None:
-            problem = await post_playbook(client, incident)
+            problem = await self.post_playbook(client, incident)
         await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
         if problem is not None:
             await respond(response_type="ephemeral", replace_original=False,
                           text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
                                "there to post the buttons again.")
 
-    async def post_playbook(client: AsyncWebClient, incident: Incident) -> str | None:
+    async def post_playbook(self, client: AsyncWebClient, incident: Incident) -> str | None:
         """Post the buttons and record where; Slack's error if it refused. A step clicked before the
         ts was recorded could not update this message, so it is redrawn if anything ran meanwhile."""
         assert incident.channel_id is not None
-        text, rendered = view.playbook(await incidents.playbook_view(incident), tz)
+        text, rendered = view.playbook(await self.incidents.playbook_view(incident), self.tz)
         try:
             posted = await client.chat_postMessage(channel=incident.channel_id, text=text, blocks=rendered)
         except SlackApiError as exc:
             return str(exc.response.get("error"))
-        incident = await incidents.playbook_posted(incident, actor="system", ts=posted["ts"], audit=False)
-        if view.playbook(await incidents.playbook_view(incident), tz)[1] != rendered:
-            await refresh_playbook(client, incident)
+        incident = await self.incidents.playbook_posted(incident, actor="system", ts=posted["ts"], audit=False)
+        if view.playbook(await self.incidents.playbook_view(incident), self.tz)[1] != rendered:
+            await self.refresh_playbook(client, incident)
         return None
 
-    async def declare(client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
+    async def declare(self, client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
                       args: DeclareArgs) -> None:
         try:
-            incident = await incidents.declare(title=args.title, severity=args.severity, commander=user,
-                                               playbook=args.playbook, declared_in=channel)
+            incident = await self.incidents.declare(title=args.title, severity=args.severity, commander=user,
+                                                    playbook=args.playbook, declared_in=channel)
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", replace_original=False, text=str(exc))
             return
         changed(f"incident #{incident.id} was declared")
-        await open_channel(client, respond, incident)
+        await self.open_channel(client, respond, incident)
 
-    @app.command(Command.INCIDENT.value)
-    async def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+    async def incident_command(self, ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         await ack()
         command = SlashCommand.parse(body)
         words = command.args
@@ -236,35 +250,35 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
             if isinstance(parsed, str):
                 await respond(response_type="ephemeral", text=f"{parsed}\n{USAGE}")
                 return
-            await declare(client, respond, command.user_id, command.channel_id, parsed)
+            await self.declare(client, respond, command.user_id, command.channel_id, parsed)
             return
         if sub not in IN_CHANNEL_ONLY:
             lead = f"I don't know `/incident {blocks.quoted(sub)}`.\n" if sub else ""
             await respond(response_type="ephemeral", text=lead + USAGE)
             return
-        incident = await incidents.in_channel(command.channel_id)
+        incident = await self.incidents.in_channel(command.channel_id)
         if incident is None:
-            open_now = await incidents.open_incidents()
+            open_now = await self.incidents.open_incidents()
             listed = ", ".join(f"#{i.id} <#{i.channel_id}>" for i in open_now if i.channel_id) or "none"
             await respond(response_type="ephemeral",
                           text=f"`/incident {sub}` works in an incident's channel. Open incidents: {listed}.")
             return
         rest = command.text.split(None, 1)[1] if len(words) > 1 else ""
         try:
-            await in_channel_command(client, respond, command, incident, sub, rest)
+            await self.in_channel_command(client, respond, command, incident, sub, rest)
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", text=str(exc))
 
-    async def in_channel_command(client: AsyncWebClient, respond: Respond, command: SlashCommand,
+    async def in_channel_command(self, client: AsyncWebClient, respond: Respond, command: SlashCommand,
                                  incident: Incident, sub: str, rest: str) -> None:
         if sub == "status":
-            text, rendered = view.status(await incidents.playbook_view(incident), tz)
+            text, rendered = view.status(await self.incidents.playbook_view(incident), self.tz)
             await respond(response_type="ephemeral", text=text, blocks=rendered)
         elif sub == "note":
-            await incidents.note(incident, actor=command.user_id, text=rest)
+            await self.incidents.note(incident, actor=command.user_id, text=rest)
             await respond(response_type="in_channel", text=f"📝 Note from <@{command.user_id}>: {blocks.escape(rest)}")
         elif sub == "playbook":
-            text, rendered = view.playbook(await incidents.playbook_to_post_again(incident), tz)
+            text, rendered = view.playbook(await self.incidents.playbook_to_post_again(incident), self.tz)
             try:
                 posted = await client.chat_postMessage(channel=command.channel_id, text=text, blocks=rendered)
             except Exception as exc:
@@ -274,28 +288,27 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
                               text=f"Slack did not take the playbook message (`{reason}`); nothing changed. "
                                    "Try `/incident playbook` again in a moment.")
                 return
-            await incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
+            await self.incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
             await respond(response_type="ephemeral",
                           text="The playbook is posted again below; step updates now go to that copy.")
         elif sub == "resolve":
-            resolution = await incidents.resolve(incident, actor=command.user_id, summary=rest or None)
-            await refresh_playbook(client, resolution.incident)
-            await refresh_header(client, resolution.incident)
-            text, rendered = view.resolution(resolution, tz)
+            resolution = await self.incidents.resolve(incident, actor=command.user_id, summary=rest or None)
+            await self.refresh_playbook(client, resolution.incident)
+            await self.refresh_header(client, resolution.incident)
+            text, rendered = view.resolution(resolution, self.tz)
             await respond(response_type="in_channel", text=text, blocks=rendered)
 
-    @app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))
-    async def step_clicked(ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+    async def step_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         await ack()
-        with runtime.steps_in_flight.admit() as admitted:
+        with self.runtime.steps_in_flight.admit() as admitted:
             if not admitted:  # shutting down (SIGTERM): another replica, or this one restarted, takes it
                 await respond(response_type="ephemeral", replace_original=False,
                               text="guardrail is restarting and did not start that step; nothing was changed. "
                                    "Click again in a moment.")
                 return
-            await step_click(body, respond, client)
+            await self.step_click(body, respond, client)
 
-    async def step_click(body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+    async def step_click(self, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         click = ButtonClick.parse(body)
         kind, _, step_id = click.action_id.partition(":")
         value = parse_click_value(click.value)
@@ -308,67 +321,56 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
         request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
                               undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
                               confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
-        decision = await incidents.steps.claim(request)
+        decision = await self.incidents.steps.claim(request)
         if isinstance(decision, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=view.refusal(decision))
             if decision.code == "order":
-                incident = await incidents.get(request.incident_id)
+                incident = await self.incidents.get(request.incident_id)
                 if incident is not None:
-                    await refresh_playbook(client, incident)
+                    await self.refresh_playbook(client, incident)
             return
         if isinstance(decision, NeedsConfirmation):
             text, rendered = view.confirmation(decision)
             await respond(response_type="ephemeral", replace_original=False, text=text, blocks=rendered)
             return
         changed(f"step `{step_id}` was started")
-        await run_claimed(client, decision)
+        await self.run_claimed(client, decision)
 
-    async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
-        """A Slack message about a run: a timeout or a dropped connection is logged, never raised,
-        so a claimed step always executes and always records how it ended."""
-        try:
-            await call
-        except Exception:
-            log.warning("could not %s for incident %s", what, incident_id, exc_info=True)
-
-    async def run_claimed(client: AsyncWebClient, run: ClaimedRun) -> None:
+    async def run_claimed(self, client: AsyncWebClient, run: ClaimedRun) -> None:
         incident_id = run.incident.id
         if run.freeze_override is not None:
             await best_effort("announce a freeze override", incident_id, client.chat_postMessage(
-                channel=runtime.config.channels.deploys, text=view.freeze_override(run)))
-        await best_effort("show the step running", incident_id, refresh_playbook(client, run.incident))
-        await best_effort("post the step's start", incident_id, thread_reply(client, run.incident, view.started(run)))
+                channel=self.runtime.config.channels.deploys, text=view.freeze_override(run)))
+        await best_effort("show the step running", incident_id, self.refresh_playbook(client, run.incident))
+        await best_effort("post the step's start", incident_id,
+                          self.thread_reply(client, run.incident, view.started(run)))
 
         async def progress(line: str) -> None:
             await best_effort("post progress", incident_id,
-                              thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
+                              self.thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
 
-        result = await incidents.steps.execute(run, progress)
-        runtime.metrics.step_finished("unrecorded" if not result.stored
-                                      else "succeeded" if result.outcome.ok else "failed")
-        await best_effort("show the step's result", incident_id, refresh_playbook(client, run.incident))
+        result = await self.incidents.steps.execute(run, progress)
+        self.runtime.metrics.step_finished("unrecorded" if not result.stored
+                                           else "succeeded" if result.outcome.ok else "failed")
+        await best_effort("show the step's result", incident_id, self.refresh_playbook(client, run.incident))
         await best_effort("post the step's result", incident_id,
-                          thread_reply(client, run.incident, view.finished(result)))
+                          self.thread_reply(client, run.incident, view.finished(result)))
 
-    async def tell_interrupted(run: InterruptedRun) -> None:
+    async def tell_interrupted(self, run: InterruptedRun) -> None:
         """A sweep on this replica found a run whose process died: say so where people look."""
-        await best_effort("show the step interrupted", run.incident.id, refresh_playbook(app.client, run.incident))
+        await best_effort("show the step interrupted", run.incident.id,
+                          self.refresh_playbook(self.app.client, run.incident))
         await best_effort("post the interruption", run.incident.id,
-                          thread_reply(app.client, run.incident, view.interrupted(run, tz)))
+                          self.thread_reply(self.app.client, run.incident, view.interrupted(run, self.tz)))
 
-    incidents.on_interrupted(tell_interrupted)
-
-    async def tell_late_record(result: StepResult) -> None:
+    async def tell_late_record(self, result: StepResult) -> None:
         """A result the database did not take at first landed at last (from the background retrier)."""
         incident = result.run.incident
-        await best_effort("show the step's late result", incident.id, refresh_playbook(app.client, incident))
+        await best_effort("show the step's late result", incident.id, self.refresh_playbook(self.app.client, incident))
         await best_effort("post the step's late result", incident.id,
-                          thread_reply(app.client, incident, view.finished(result)))
+                          self.thread_reply(self.app.client, incident, view.finished(result)))
 
-    incidents.steps.on_late_record(tell_late_record)
-
-    @app.action(re.compile(r"^incident\.step\.preview:"))
-    async def preview_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    async def preview_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         click = ButtonClick.parse(body)
         step_id = click.action_id.partition(":")[2]
@@ -377,18 +379,17 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
             await respond(response_type="ephemeral", replace_original=False,
                           text="That button's data is damaged; post the playbook again with `/incident playbook`.")
             return
-        outcome = await incidents.steps.preview(incident_id=value["i"], step_id=step_id, actor=click.user_id)
+        outcome = await self.incidents.steps.preview(incident_id=value["i"], step_id=step_id, actor=click.user_id)
         if isinstance(outcome, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=view.refusal(outcome))
             return
-        incident = await incidents.get(value["i"])
-        playbook = incidents.playbook_of(incident) if incident else None
+        incident = await self.incidents.get(value["i"])
+        playbook = self.incidents.playbook_of(incident) if incident else None
         step = playbook.step(step_id) if playbook else None
         await respond(response_type="ephemeral", replace_original=False,
                       text=view.preview(step.label if step else step_id, outcome))
 
-    @app.action(IncidentActionId.LIFT_FREEZE.value)
-    async def lift_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    async def lift_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         click = ButtonClick.parse(body)
         parsed = json_value(click.value)
@@ -396,14 +397,13 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
         if not isinstance(incident_id, int) or not db_int(incident_id, least=1):
             await respond(response_type="ephemeral", replace_original=False, text="That button's data is damaged.")
             return
-        result = await incidents.lift_freeze(incident_id, actor=click.user_id)
+        result = await self.incidents.lift_freeze(incident_id, actor=click.user_id)
         if isinstance(result, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=view.refusal(result))
             return
         await respond(response_type="in_channel", replace_original=False, text=view.freeze_lift(result))
 
-    @app.action(Action.DECLARE_INCIDENT.value)
-    async def declare_from_health(ack: Ack, body: dict[str, Any], respond: Respond,
+    async def declare_from_health(self, ack: Ack, body: dict[str, Any], respond: Respond,
                                   client: AsyncWebClient) -> None:
         await ack()
         click = ButtonClick.parse(body)
@@ -415,6 +415,17 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
                                "`/incident declare <title>` instead.")
             return
         title = f"{', '.join(services)} down" if services else "Service outage"
-        await declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))
+        await self.declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))
 
-    return IncidentFlows(open_channel=open_channel, run_claimed=run_claimed, declare=declare)
+
+def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
+    handlers = IncidentHandlers(app, runtime)
+    app.command(Command.INCIDENT.value)(handlers.incident_command)
+    app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))(handlers.step_clicked)
+    app.action(re.compile(r"^incident\.step\.preview:"))(handlers.preview_clicked)
+    app.action(IncidentActionId.LIFT_FREEZE.value)(handlers.lift_clicked)
+    app.action(Action.DECLARE_INCIDENT.value)(handlers.declare_from_health)
+    runtime.incidents.on_interrupted(handlers.tell_interrupted)
+    runtime.incidents.steps.on_late_record(handlers.tell_late_record)
+    return IncidentFlows(open_channel=handlers.open_channel, run_claimed=handlers.run_claimed,
+                         declare=handlers.declare)

@@ -165,6 +165,20 @@ def status(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
     return text, rendered[:50]
 
 
+def confirmation_question(needed: NeedsConfirmation) -> str:
+    """Why one more click is needed, as a question."""
+    if needed.kind == "interrupted":
+        by = f", started by <@{needed.actor}>" if needed.actor else ""
+        return (f"The previous run of *{needed.label}* (run {needed.attempt}{by}) was interrupted: its guardrail "
+                "process went silent before it recorded how it ended. *That attempt may still be running or may "
+                "already have reached the target* — check before running it again. Run it again?")
+    if needed.kind == "rerun":
+        return f"*{needed.label}* already succeeded in this incident (run by <@{needed.actor}>). Run it again?"
+    freeze = needed.freeze
+    where = f"Deploys to {freeze.environment} are frozen (freeze #{freeze.id}: {freeze.reason}). " if freeze else ""
+    return f"{where}Run *{needed.label}* anyway as a critical incident fix?"
+
+
 def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     """The extra explicit confirmation (run again / run during a freeze), to the clicker only."""
     request = needed.request
@@ -181,8 +195,9 @@ def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     dialog = blocks.confirm_dialog(label, warning + blocks.escape(needed.describe), confirm="Run it")
     button = blocks.button(label, IncidentActionId.CONFIRM.for_step(request.step_id), value, style="danger",
                            confirm=dialog)
-    return needed.message, [blocks.section(needed.message), blocks.context(blocks.escape(needed.describe)),
-                            blocks.actions(button)]
+    question = confirmation_question(needed)
+    return question, [blocks.section(question), blocks.context(blocks.escape(needed.describe)),
+                      blocks.actions(button)]
 
 
 def started(run: ClaimedRun) -> str:
@@ -266,8 +281,17 @@ def freeze_override(run: ClaimedRun) -> str:
             f"incident fix in {where}: *{blocks.escape(run.step.label)}* — {blocks.escape(run.describe)}")
 
 
+def refusal_text(refused: Refusal) -> str:
+    """The service's plain reason, said the Slack way: the step's label in bold, who is running it mentioned."""
+    if refused.code == "running" and refused.actor:
+        return f"This step is already running (started by <@{refused.actor}>). It will not be started twice."
+    if refused.label and refused.reason.startswith(refused.label):
+        return f"*{refused.label}*{refused.reason[len(refused.label):]}"
+    return not_a_responder(refused.reason, refused.unreadable)
+
+
 def refusal(refused: Refusal) -> str:
-    return f"⛔ {not_a_responder(refused.reason, refused.unreadable)}"
+    return f"⛔ {refusal_text(refused)}"
 
 
 def freeze_lift(result: FreezeLift) -> str:

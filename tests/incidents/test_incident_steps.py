@@ -117,8 +117,10 @@ async def test_replay_is_refused_until_verify_succeeded_recently(ibot: IncidentB
     await ibot.bot.slack.block_action(RUN + "replay", user_id="U0CAROL", channel_id=channel)
     refusal = await ibot.fake.wait_for_response(lambda r: "only after `verify`" in str(r.text))
     assert refusal.response_type == "ephemeral"
+    assert str(refusal.text).startswith("⛔ *Replay failed jobs* runs only after `verify`")  # the view's bold
     await ibot.fake.wait_for("chat.update", lambda c: "refused" in blocks_text(c.args["blocks"]))
-    assert "only after `verify`" in playbook_text(ibot, channel)
+    # the stored reason is plain words: no markup of the service's own inside the playbook's line
+    assert "Replay failed jobs runs only after `verify`" in playbook_text(ibot, channel)
     assert ibot.actions.runs["replay"] == 0
 
     await click_and_wait(ibot, channel, "verify")

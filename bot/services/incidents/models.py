@@ -111,9 +111,14 @@ RefusalCode = Literal["not_responder", "unknown", "resolved", "running", "stale"
 
 @dataclass(frozen=True)
 class Refusal:
+    """Why a click did not run. `reason` is plain words (audit log, a refused step's stored summary);
+    the data beside it lets `bot/slack/incidents_view.py` say the same with mentions and the step in bold."""
+
     code: RefusalCode
     reason: str
     unreadable: tuple[tuple[str, str], ...] = ()  # not_responder: the groups that could not be read, and why
+    label: str | None = None    # the step refused, when `reason` begins with its label
+    actor: str | None = None    # running: who started the run in progress
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,12 @@ class NeedsConfirmation:
     """One more explicit click is needed; `request` is what that click will send."""
 
     kind: Literal["rerun", "interrupted", "freeze"]
-    message: str
+    label: str                  # the step's label
     request: StepRequest
     describe: str
     freeze: ActiveFreeze | None = None
+    actor: str | None = None    # rerun/interrupted: who started the earlier run
+    attempt: int = 0            # interrupted: which run was interrupted
 
 
 @dataclass(frozen=True)

@@ -150,22 +150,14 @@ class StepRunner:
             describe = self.describe_built(action)
             interrupted = state.status == tables.INTERRUPTED
             if interrupted and not request.confirmed_rerun:
-                by = f", started by <@{state.actor}>" if state.actor else ""
-                return NeedsConfirmation(
-                    "interrupted", f"The previous run of *{step.label}* (run {state.attempt}{by}) was interrupted: "
-                    "its guardrail process went silent before it recorded how it ended. *That attempt may still "
-                    "be running or may already have reached the target* — check before running it again. "
-                    "Run it again?",
-                    replace(request, confirmed_rerun=True), describe)
+                return NeedsConfirmation("interrupted", step.label, replace(request, confirmed_rerun=True), describe,
+                                         actor=state.actor, attempt=state.attempt)
             if step.changes_production and state.succeeded_at is not None and not request.confirmed_rerun:
-                return NeedsConfirmation(
-                    "rerun", f"*{step.label}* already succeeded in this incident (run by <@{state.actor}>). "
-                    "Run it again?", replace(request, confirmed_rerun=True), describe)
+                return NeedsConfirmation("rerun", step.label, replace(request, confirmed_rerun=True), describe,
+                                         actor=state.actor)
             if step.changes_production and freeze is not None and request.freeze_override != freeze.id:
-                return NeedsConfirmation(
-                    "freeze", f"Deploys to {freeze.environment} are frozen (freeze #{freeze.id}: "
-                    f"{freeze.reason}). Run *{step.label}* anyway as a critical incident fix?",
-                    replace(request, freeze_override=freeze.id), describe, freeze)
+                return NeedsConfirmation("freeze", step.label, replace(request, freeze_override=freeze.id), describe,
+                                         freeze)
             attempt = await tables.claim_step(session, incident_id=incident.id, step_key=request.key,
                                               seen_attempt=request.seen_attempt, actor=request.actor, at=now,
                                               owner=self.leases.owner, lease_until=self.leases.until(now))
@@ -216,10 +208,11 @@ class StepRunner:
             return incident, step, self.build_action(step.action)
         main = await tables.steps_of(session, incident.id)
         if main.get(step.id) is None or main[step.id].succeeded_at is None:
-            return Refusal("no_undo", f"*{step.label}* has not succeeded, so there is nothing to undo.")
+            return Refusal("no_undo", f"{step.label} has not succeeded, so there is nothing to undo.",
+                           label=step.label)
         undo = self.undo_for(step, to_state(step.id, main.get(step.id)).remembered)
         if undo is None:
-            return Refusal("no_undo", f"*{step.label}* has no undo.")
+            return Refusal("no_undo", f"{step.label} has no undo.", label=step.label)
         return incident, step, undo
 
     def _order_problem(self, step: Step, request: StepRequest,
@@ -230,18 +223,18 @@ class StepRunner:
         for before in step.after:
             row = rows.get(before)
             if row is None or row.succeeded_at is None:
-                return Refusal("order", f"*{step.label}* runs only after `{before}` has succeeded in this "
-                                        f"incident, and it has not yet. Run `{before}` first.")
+                return Refusal("order", f"{step.label} runs only after `{before}` has succeeded in this "
+                                        f"incident, and it has not yet. Run `{before}` first.", label=step.label)
             if row.succeeded_at < cutoff:
-                return Refusal("order", f"*{step.label}* needs `{before}` to have succeeded within the last "
+                return Refusal("order", f"{step.label} needs `{before}` to have succeeded within the last "
                                         f"{format_duration(freshness)}; it last succeeded longer ago. Run `{before}` "
-                                        "again first.")
+                                        "again first.", label=step.label)
         return None
 
     def _busy(self, state: StepState) -> Refusal:
         if state.status == tables.RUNNING:
-            return Refusal("running", f"This step is already running (started by <@{state.actor}>). "
-                                      "It will not be started twice.")
+            return Refusal("running", f"This step is already running (started by {state.actor}). "
+                                      "It will not be started twice.", actor=state.actor)
         return Refusal("stale", "This step ran since that button was drawn (a repeated or delayed click). "
                                 "Nothing ran; check the updated playbook message.")
 
