@@ -21,6 +21,7 @@ from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.settings import Settings
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.clock import FakeClock
+from tests.support.paths import ROOT
 
 DEPLOYS = "C0DEPLOYS"
 RELEASE_TOKEN = "release-bot-token-0123456789"
@@ -297,7 +298,7 @@ async def test_a_key_left_unresolved_by_a_stopped_process_is_never_a_second_wind
 
 
 async def test_the_curl_examples_in_the_docs_work_as_written(bot: BotHarness) -> None:
-    page = (Path(__file__).parent.parent.parent / "docs" / "freeze-api.md").read_text()
+    page = (ROOT / "docs" / "freeze-api.md").read_text()
     examples = [block for block in re.findall(r"```sh\n(.*?)```", page, re.DOTALL) if "curl" in block]
     assert len(examples) == 3
     outputs = []

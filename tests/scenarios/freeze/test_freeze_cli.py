@@ -18,8 +18,8 @@ from bot.cli import main
 from bot.sandbox.standin.blocks import blocks_text
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 Cli = Callable[..., Awaitable[tuple[int, str, str]]]
 DEPLOYS = "C0DEPLOYS"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
-from tests.changes.test_change_watch import break_after_deploy
+from tests.scenarios.changes.test_change_watch import break_after_deploy
 from tests.support.bot import running_bot
 from tests.support.changes import button_value, change_config, deploy, text_of
 from tests.support.clock import FakeClock
