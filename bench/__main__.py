@@ -66,9 +66,17 @@ async def seed_windows(url: str, count: int) -> None:
     from bot.db.freeze import FreezeWindowRecord
 
     now = datetime.now(UTC)
-    rows = [{"environment": "production", "reason": f"Bench {i}", "starts_at": now - timedelta(minutes=1),
-             "ends_at": now + timedelta(hours=6 + i / 100), "created_by": "bench", "created_at": now}
-            for i in range(count)]
+    rows = [
+        {
+            "environment": "production",
+            "reason": f"Bench {i}",
+            "starts_at": now - timedelta(minutes=1),
+            "ends_at": now + timedelta(hours=6 + i / 100),
+            "created_by": "bench",
+            "created_at": now,
+        }
+        for i in range(count)
+    ]
     db = Database(url)
     async with db.engine.begin() as conn:
         await conn.execute(delete(FreezeWindowRecord))
@@ -84,10 +92,16 @@ async def bench_gate(url: str, tmp: Path, *, windows: int, requests: int, repeti
     await seed_windows(url, windows)
     env = {"BENCH_DATABASE_URL": url, "BENCH_CONFIG": str(config)}
     ports = free_port(), free_port()
-    procs = [gate._serve("bench.gate_apps:bare_app", ports[0], env),
-             gate._serve("bench.gate_apps:gate_app", ports[1], env)]
-    result = Comparison(f"gate req/s, {windows:,} windows in force (shown as time per 1,000 requests)",
-                        "bare Starlette JSON", "s", "≤ 2 (req/s ≥ half)")
+    procs = [
+        gate._serve("bench.gate_apps:bare_app", ports[0], env),
+        gate._serve("bench.gate_apps:gate_app", ports[1], env),
+    ]
+    result = Comparison(
+        f"gate req/s, {windows:,} windows in force (shown as time per 1,000 requests)",
+        "bare Starlette JSON",
+        "s",
+        "≤ 2 (req/s ≥ half)",
+    )
     try:
         bare = f"http://127.0.0.1:{ports[0]}/api/v1/freeze?environment=production"
         ours = f"http://127.0.0.1:{ports[1]}/api/v1/freeze?environment=production&service=api"
@@ -120,21 +134,28 @@ async def reset_freezes(url: str) -> None:
     await db.dispose()
 
 
-async def bench_lateness(url: str, backend: str, tmp: Path, *, windows: int, due: int, spread: float,
-                         repetitions: int) -> Comparison:
+async def bench_lateness(
+    url: str, backend: str, tmp: Path, *, windows: int, due: int, spread: float, repetitions: int
+) -> Comparison:
     config = tmp / "lateness-config"
     config.mkdir(exist_ok=True)
-    quick = windows < 1000   # the smoke run: a 1 s reminder, so the first falls due 3 s in, not 15
+    quick = windows < 1000  # the smoke run: a 1 s reminder, so the first falls due 3 s in, not 15
     (config / "guardrail.yaml").write_text(gate.CONFIG.replace("[10s]", "[1s]") if quick else gate.CONFIG)
     notices = due * 3
-    result = Comparison(f"reminder/start/end lateness p99, {windows:,} windows in the table, {notices:,} notices "
-                        f"over ~{spread + 5:.0f} s, {backend}", "the goal", "s", "< 2 s (ratio < 1)")
+    result = Comparison(
+        f"reminder/start/end lateness p99, {windows:,} windows in the table, {notices:,} notices "
+        f"over ~{spread + 5:.0f} s, {backend}",
+        "the goal",
+        "s",
+        "< 2 s (ratio < 1)",
+    )
     for _ in range(repetitions):
         await reset_freezes(url)
-        run = await gate.bench_windows(url, config, windows, due, spread=spread, length=1.0 if quick else 5.0,
-                                       lead=3.0 if quick else 15.0)
+        run = await gate.bench_windows(
+            url, config, windows, due, spread=spread, length=1.0 if quick else 5.0, lead=3.0 if quick else 15.0
+        )
         missing = run.expected - len(run.lateness)
-        if missing:   # never announced in time (a reminder a late tick folds into "started"): infinitely late
+        if missing:  # never announced in time (a reminder a late tick folds into "started"): infinitely late
             print(f"lateness run, {backend}: {missing} of {run.expected} notices missing ({run.kinds})")
             run.lateness += [float("inf")] * missing
         result.pairs.append((2.0, run.p99))
@@ -151,14 +172,20 @@ async def bench_health(*, targets: int, runs: int) -> Comparison:
 
 async def bench_watch(*, services: int, rounds: int) -> list[Comparison]:
     run = await watch.measure(services, rounds)
-    probes = Comparison(f"change watch, {run.watches} concurrent watches: probes per target per round",
-                        "one probe", "probes", "= 1")
+    probes = Comparison(
+        f"change watch, {run.watches} concurrent watches: probes per target per round", "one probe", "probes", "= 1"
+    )
     probes.pairs = [(1.0, float(count)) for count in run.probes_per_target_round]
-    latency = Comparison(f"change watch alarm latency (injected clock), {len(run.alarm_latency)} broken services",
-                         "watch_threshold x watch_every", "s", "≤ +1 round")
+    latency = Comparison(
+        f"change watch alarm latency (injected clock), {len(run.alarm_latency)} broken services",
+        "watch_threshold x watch_every",
+        "s",
+        "≤ +1 round",
+    )
     latency.pairs = [(run.expected_latency, seconds) for seconds in run.alarm_latency]
-    rounds_time = Comparison(f"change watch round, {run.watches} watches (wall time)",
-                             "plain health round of the same services", "s", "—")
+    rounds_time = Comparison(
+        f"change watch round, {run.watches} watches (wall time)", "plain health round of the same services", "s", "—"
+    )
     rounds_time.pairs = list(zip(run.health_round_seconds, run.round_seconds, strict=True))
     return [probes, latency, rounds_time]
 
@@ -184,8 +211,9 @@ async def bench_rq(*, jobs: int, repetitions: int) -> list[Comparison]:
 
     logging.getLogger("rq.worker").disabled = True  # the failing jobs' tracebacks are expected
     speed = Comparison(f"rq_replay {jobs:,} failed jobs, no cap, batch 200", "RQ's own requeue loop", "s", "—")
-    capped = Comparison(f"rq_replay {jobs:,} jobs at per_second: 200, most in any sliding second",
-                        "the cap", "jobs", "≤ 1.0")
+    capped = Comparison(
+        f"rq_replay {jobs:,} jobs at per_second: 200, most in any sliding second", "the cap", "jobs", "≤ 1.0"
+    )
     with redis_test_url() as url:
         for _ in range(repetitions):
             await asyncio.to_thread(_failed_jobs, url, jobs)
@@ -204,10 +232,16 @@ async def bench_rq(*, jobs: int, repetitions: int) -> list[Comparison]:
 
 def _seconds(*args: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
-    env.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})   # as check-config's test
+    env.update({k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()})  # as check-config's test
     # check-config also checks the settings `serve` needs: give it well-formed ones (never used)
-    env.update({"SLACK_BOT_TOKEN": "xoxb-0-bench", "SLACK_SIGNING_SECRET": "bench-secret", "SLACK_APP_TOKEN": "",
-                "DATABASE_URL": "sqlite:///" + str(Path(tempfile.gettempdir()) / "guardrail-bench.db")})
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-0-bench",
+            "SLACK_SIGNING_SECRET": "bench-secret",
+            "SLACK_APP_TOKEN": "",
+            "DATABASE_URL": "sqlite:///" + str(Path(tempfile.gettempdir()) / "guardrail-bench.db"),
+        }
+    )
     env["PYTHONPATH"] = str(ROOT)
     started = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, capture_output=True, cwd=ROOT, env=env, timeout=120)
@@ -240,13 +274,22 @@ async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
                     config.mkdir(exist_ok=True)
                     (config / "guardrail.yaml").write_text(gate.CONFIG)
                     results += await startup.bench_serve(url, config, repetitions=reps, idle=1.0 if quick else 5.0)
-                results.append(await bench_lateness(url, backend, tmp, windows=200 if quick else 10_000,
-                                                    due=20 if quick else 1000, spread=5 if quick else 30,
-                                                    repetitions=reps))
+                results.append(
+                    await bench_lateness(
+                        url,
+                        backend,
+                        tmp,
+                        windows=200 if quick else 10_000,
+                        due=20 if quick else 1000,
+                        spread=5 if quick else 30,
+                        repetitions=reps,
+                    )
+                )
                 await seed_windows(url, 5)
                 results += await acks.bench_acks(url, backend, tmp, repetitions=reps, per_user=2 if quick else 50)
-            results.append(await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000,
-                                            repetitions=reps))
+            results.append(
+                await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000, repetitions=reps)
+            )
     results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
     notes = []
     results += await bench_watch(services=5 if quick else 50, rounds=2 if quick else 4)
@@ -256,25 +299,32 @@ async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
             url = f"sqlite:///{name}/load.db"
             await asyncio.to_thread(migrate.upgrade, url)
             sustained = await load.sustained(url, Path(name), rate=50, seconds=60)
-        notes.append(f"Sustained mixed load (`python -m bench.load`; /freeze list, /health, \"are we down?\", "
-                     f"button clicks, gate calls; SQLite): {sustained.summary(50, 60)}.")
+        notes.append(
+            f'Sustained mixed load (`python -m bench.load`; /freeze list, /health, "are we down?", '
+            f"button clicks, gate calls; SQLite): {sustained.summary(50, 60)}."
+        )
     return results, reps, notes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one tiny repetition of everything (smoke test)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="where to write the report (default bench/RESULTS.md; --quick: only printed)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write the report (default bench/RESULTS.md; --quick: only printed)",
+    )
     args = parser.parse_args()
     before = machine()
     results, reps, notes = asyncio.run(run(args.quick))
     command = "python -m bench" + (" --quick" if args.quick else "")
-    notes += ["Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
-             "and connection per call), and one that posts to the response_url over one shared session instead. "
-             "Between them they show what answering costs the event loop, apart from guardrail's own work."]
-    report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before,
-                      load_after=machine())
+    notes += [
+        "Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
+        "and connection per call), and one that posts to the response_url over one shared session instead. "
+        "Between them they show what answering costs the event loop, apart from guardrail's own work."
+    ]
+    report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before, load_after=machine())
     output = args.output or (None if args.quick else ROOT / "bench" / "RESULTS.md")
     if output is not None:
         output.write_text(report)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-TOKEN = "xoxb-test-token"      # the stand-in's default valid token
+TOKEN = "xoxb-test-token"  # the stand-in's default valid token
 SECRET = "bench-signing-secret"
 COMMANDS = ("/freeze", "/health")
 
@@ -31,8 +31,9 @@ def standin() -> Starlette:
 
 
 def _bolt(respond_once: bool, shared_session: bool = False) -> Starlette:
-    app = AsyncApp(client=AsyncWebClient(token=TOKEN, base_url=os.environ["BENCH_STANDIN_URL"] + "/api/"),
-                   signing_secret=SECRET)
+    app = AsyncApp(
+        client=AsyncWebClient(token=TOKEN, base_url=os.environ["BENCH_STANDIN_URL"] + "/api/"), signing_secret=SECRET
+    )
     sessions: list[aiohttp.ClientSession] = []
 
     async def listener(ack: Any, respond: Any, body: dict[str, Any]) -> None:
@@ -41,7 +42,8 @@ def _bolt(respond_once: bool, shared_session: bool = False) -> Starlette:
             if not sessions:
                 sessions.append(aiohttp.ClientSession())
             await AsyncWebhookClient(body["response_url"], session=sessions[0]).send_dict(
-                {"text": "Nothing is frozen.", "response_type": "ephemeral"})
+                {"text": "Nothing is frozen.", "response_type": "ephemeral"}
+            )
         elif respond_once:
             await respond(text="Nothing is frozen.", response_type="ephemeral")
 
@@ -88,9 +90,15 @@ def guardrail() -> Starlette:
     from bot.server import build_app
     from bot.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
-                        guardrail_config=Path(os.environ["BENCH_CONFIG"]), slack_bot_token=TOKEN,
-                        slack_signing_secret=SECRET, slack_api_url=os.environ["BENCH_STANDIN_URL"] + "/api/",
-                        slack_app_token=None, guardrail_api_token="bench-token")
+    settings = Settings(
+        _env_file=None,
+        database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
+        guardrail_config=Path(os.environ["BENCH_CONFIG"]),
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=os.environ["BENCH_STANDIN_URL"] + "/api/",
+        slack_app_token=None,
+        guardrail_api_token="bench-token",
+    )
     app, _ = build_app(build_runtime(settings, load_config(settings.guardrail_config)))
     return app

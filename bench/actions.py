@@ -39,8 +39,7 @@ def _failed_jobs(url: str, count: int) -> None:
 
 
 async def bench_replay(url: str) -> None:
-    for count, per_second, batch in ((2000, 1_000_000, 200), (2000, 1_000_000, 50), (1000, 500, 50),
-                                     (1000, 200, 50)):
+    for count, per_second, batch in ((2000, 1_000_000, 200), (2000, 1_000_000, 50), (1000, 500, 50), (1000, 200, 50)):
         await asyncio.to_thread(_failed_jobs, url, count)
         step = RqReplayStep(RqReplayAction(redis_url=url, per_second=per_second, batch_size=batch))
         started = time.perf_counter()
@@ -48,9 +47,11 @@ async def bench_replay(url: str) -> None:
         seconds = time.perf_counter() - started
         cap = "no cap" if per_second >= 1_000_000 else f"per_second={per_second}"
         busiest = await asyncio.to_thread(_busiest_second, url)
-        print(f"rq_replay {count} jobs, batch_size={batch}, {cap}: {outcome.details['replayed']} replayed in "
-              f"{seconds:.2f}s = {outcome.details['replayed'] / seconds:,.0f} jobs/s; "
-              f"at most {busiest} enqueued in any sliding second")
+        print(
+            f"rq_replay {count} jobs, batch_size={batch}, {cap}: {outcome.details['replayed']} replayed in "
+            f"{seconds:.2f}s = {outcome.details['replayed'] / seconds:,.0f} jobs/s; "
+            f"at most {busiest} enqueued in any sliding second"
+        )
 
 
 def _busiest_second(url: str) -> int:
@@ -74,23 +75,33 @@ async def bench_http() -> None:
             timings.append((time.perf_counter() - started) * 1000)
             assert outcome.ok
         timings.sort()
-        print(f"http action, 300 sequential runs against a local hook: median {statistics.median(timings):.2f} ms, "
-              f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms (new client per run)")
+        print(
+            f"http action, 300 sequential runs against a local hook: median {statistics.median(timings):.2f} ms, "
+            f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms (new client per run)"
+        )
 
 
 async def bench_storm() -> None:
     fake = FakeHook()
     async with fake.serve() as url:
         fake.faults.fail(503)
-        step = HttpStep(HttpAction.model_validate({"url": f"{url}/rollback", "timeout": "1s",
-                                                   "retry": {"attempts": 3, "backoff": "10ms"}}))
+        step = HttpStep(
+            HttpAction.model_validate(
+                {"url": f"{url}/rollback", "timeout": "1s", "retry": {"attempts": 3, "backoff": "10ms"}}
+            )
+        )
         ctx = make_ctx(breakers=Breakers(failure_threshold=5, recovery_timeout=30))
         outcomes = await asyncio.gather(*(step.run(ctx) for _ in range(50)))
-        print(f"50 concurrent presses of a failing idempotent http step (attempts: 3, breaker threshold 5): "
-              f"{len(fake.requests)} requests reached the target (unguarded: 150); "
-              f"{sum('calls paused' in o.summary for o in outcomes)} answered 'calls paused' without calling")
-        sequential = HttpStep(HttpAction.model_validate({"url": f"{url}/rollback", "timeout": "1s",
-                                                         "retry": {"attempts": 3, "backoff": "10ms"}}))
+        print(
+            f"50 concurrent presses of a failing idempotent http step (attempts: 3, breaker threshold 5): "
+            f"{len(fake.requests)} requests reached the target (unguarded: 150); "
+            f"{sum('calls paused' in o.summary for o in outcomes)} answered 'calls paused' without calling"
+        )
+        sequential = HttpStep(
+            HttpAction.model_validate(
+                {"url": f"{url}/rollback", "timeout": "1s", "retry": {"attempts": 3, "backoff": "10ms"}}
+            )
+        )
         fake.requests.clear()
         ctx = make_ctx(breakers=Breakers(failure_threshold=5, recovery_timeout=30))
         for _ in range(50):

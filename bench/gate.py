@@ -60,9 +60,23 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _serve(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+    )
 
 
 async def _wait_up(url: str) -> None:
@@ -103,8 +117,12 @@ async def _load(url: str, requests: int, concurrency: int, headers: dict[str, st
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return {"rps": len(latencies) / elapsed, "p50_ms": _percentile(latencies, 0.5) * 1000,
-            "p99_ms": _percentile(latencies, 0.99) * 1000, "statuses": statuses}  # type: ignore[dict-item]
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": _percentile(latencies, 0.5) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "statuses": statuses,
+    }  # type: ignore[dict-item]
 
 
 async def _windows_in_force(database_url: str, config: Path, count: int) -> None:
@@ -115,18 +133,28 @@ async def _windows_in_force(database_url: str, config: Path, count: int) -> None
     from bot.db.freeze import FreezeWindowRecord
 
     now = datetime.now(UTC)
-    rows = [{"environment": "production", "reason": f"Benchmark freeze {i}", "starts_at": now - timedelta(minutes=1),
-             "ends_at": now + timedelta(hours=2, seconds=i), "created_by": "bench", "created_at": now,
-             "next_event_at": None} for i in range(count)]
+    rows = [
+        {
+            "environment": "production",
+            "reason": f"Benchmark freeze {i}",
+            "starts_at": now - timedelta(minutes=1),
+            "ends_at": now + timedelta(hours=2, seconds=i),
+            "created_by": "bench",
+            "created_at": now,
+            "next_event_at": None,
+        }
+        for i in range(count)
+    ]
     db = Database(database_url)
     async with db.engine.begin() as conn:
         for chunk in range(0, len(rows), 1000):
-            await conn.execute(insert(FreezeWindowRecord), rows[chunk:chunk + 1000])
+            await conn.execute(insert(FreezeWindowRecord), rows[chunk : chunk + 1000])
     await db.dispose()
 
 
-async def bench_gate(database_url: str, config: Path, requests: int, concurrency: int, windows: int,
-                     repetitions: int) -> None:
+async def bench_gate(
+    database_url: str, config: Path, requests: int, concurrency: int, windows: int, repetitions: int
+) -> None:
     """Bare Starlette and the gate, interleaved (bare, gate, bare, gate …), `repetitions` times;
     the ratio is taken within each repetition because the shared machine's speed swings."""
     await _windows_in_force(database_url, config, windows)
@@ -147,16 +175,22 @@ async def bench_gate(database_url: str, config: Path, requests: int, concurrency
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
-    print(f"gate benchmark: {windows} windows in force, {requests} requests per run, concurrency {concurrency}, "
-          f"{repetitions} interleaved repetitions ({os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    print(
+        f"gate benchmark: {windows} windows in force, {requests} requests per run, concurrency {concurrency}, "
+        f"{repetitions} interleaved repetitions ({os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})"
+    )
     for i, (bare, gate) in enumerate(rounds, 1):
         for name, result in (("bare Starlette constant", bare), ("guardrail GET /api/v1/freeze", gate)):
-            print(f"  #{i} {name:30s} {result['rps']:8.0f} req/s   p50 {result['p50_ms']:6.1f} ms   "
-                  f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}")
+            print(
+                f"  #{i} {name:30s} {result['rps']:8.0f} req/s   p50 {result['p50_ms']:6.1f} ms   "
+                f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}"
+            )
     ratios = [gate["rps"] / bare["rps"] for bare, gate in rounds]
-    print(f"  gate / bare throughput: median {statistics.median(ratios):.2f} "
-          f"[{min(ratios):.2f}-{max(ratios):.2f}] (goal ≥ 0.5)")
+    print(
+        f"  gate / bare throughput: median {statistics.median(ratios):.2f} "
+        f"[{min(ratios):.2f}-{max(ratios):.2f}] (goal ≥ 0.5)"
+    )
 
 
 # --- 2. ten thousand windows -----------------------------------------------------------------
@@ -183,7 +217,7 @@ class LatenessRecorder:
 @dataclass
 class Lateness:
     expected: int
-    lateness: list[float]        # seconds from each notice's due time to its hand-over to the courier
+    lateness: list[float]  # seconds from each notice's due time to its hand-over to the courier
     kinds: dict[str, int]
     rss_before: float
     rss_peak: float
@@ -193,8 +227,16 @@ class Lateness:
         return _percentile(self.lateness, 0.99) if self.lateness else float("inf")
 
 
-async def bench_windows(database_url: str, config: Path, windows: int, due: int, *, spread: float = 60.0,
-                        length: float = 20.0, lead: float = 15.0) -> Lateness:
+async def bench_windows(
+    database_url: str,
+    config: Path,
+    windows: int,
+    due: int,
+    *,
+    spread: float = 60.0,
+    length: float = 20.0,
+    lead: float = 15.0,
+) -> Lateness:
     """`windows` in the table, `due` of them starting within `spread` seconds (each `length` long), under the
     real scheduler; every reminder, start and end is timed from its due time to the courier."""
     from sqlalchemy import insert
@@ -213,23 +255,36 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int,
     reminders = list(runtime.config.freeze.reminders)
 
     def row(i: int, now: datetime) -> dict[str, object]:
-        if i < due:   # these fall due during the run: reminders 10 s before starts spread over `spread` s
+        if i < due:  # these fall due during the run: reminders 10 s before starts spread over `spread` s
             start = now + timedelta(seconds=lead + spread * i / due)
             span = timedelta(seconds=length)
-        else:         # the rest wait in the table, spread over the next week
+        else:  # the rest wait in the table, spread over the next week
             start = now + timedelta(hours=1) + timedelta(seconds=(7 * 86400) * i / windows)
             span = timedelta(hours=2)
-        window = FreezeWindow(id=i + 1, environment="production" if i % 2 else "staging", reason=f"Bench {i}",
-                              starts_at=start, ends_at=start + span, created_by="bench", created_at=now)
-        return {"environment": window.environment, "reason": window.reason, "starts_at": start,
-                "ends_at": window.ends_at, "created_by": "bench", "created_at": now,
-                "next_event_at": first_event_at(window, reminders)}
+        window = FreezeWindow(
+            id=i + 1,
+            environment="production" if i % 2 else "staging",
+            reason=f"Bench {i}",
+            starts_at=start,
+            ends_at=start + span,
+            created_by="bench",
+            created_at=now,
+        )
+        return {
+            "environment": window.environment,
+            "reason": window.reason,
+            "starts_at": start,
+            "ends_at": window.ends_at,
+            "created_by": "bench",
+            "created_at": now,
+            "next_event_at": first_event_at(window, reminders),
+        }
 
     # The waiting windows first: then the due ones are timed from when the (slow) bulk insert is over.
     waiting = [row(i, datetime.now(UTC)) for i in range(due, windows)]
     async with runtime.db.engine.begin() as conn:
         for chunk in range(0, len(waiting), 1000):
-            await conn.execute(insert(FreezeWindowRecord), waiting[chunk:chunk + 1000])
+            await conn.execute(insert(FreezeWindowRecord), waiting[chunk : chunk + 1000])
     now = datetime.now(UTC)
     async with runtime.db.engine.begin() as conn:
         await conn.execute(insert(FreezeWindowRecord), [row(i, now) for i in range(due)])
@@ -249,8 +304,10 @@ async def bench_windows(database_url: str, config: Path, windows: int, due: int,
 
 def print_lateness(result: Lateness, windows: int, due: int) -> None:
     late = result.lateness
-    print(f"scheduler benchmark: {windows} windows in the table, {due} falling due during the run "
-          f"({result.expected} announcements expected, {len(late)} made: {result.kinds})")
+    print(
+        f"scheduler benchmark: {windows} windows in the table, {due} falling due during the run "
+        f"({result.expected} announcements expected, {len(late)} made: {result.kinds})"
+    )
     if late:
         print(f"  lateness: p50 {statistics.median(late):.2f} s   p99 {result.p99:.2f} s   max {max(late):.2f} s")
     print(f"  RSS: {result.rss_before:.0f} MB after loading, peak {result.rss_peak:.0f} MB while announcing")

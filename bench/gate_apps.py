@@ -27,10 +27,15 @@ def gate_app() -> Starlette:
     from bot.server import build_app
     from bot.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
-                        guardrail_config=Path(os.environ["BENCH_CONFIG"]), guardrail_api_token="bench-token",
-                        slack_bot_token="xoxb-bench", slack_signing_secret="bench",
-                        slack_api_url="http://127.0.0.1:9/api/")
+    settings = Settings(
+        _env_file=None,
+        database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
+        guardrail_config=Path(os.environ["BENCH_CONFIG"]),
+        guardrail_api_token="bench-token",
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret="bench",
+        slack_api_url="http://127.0.0.1:9/api/",
+    )
     runtime = build_runtime(settings, load_config(settings.guardrail_config))
     app, _ = build_app(runtime)
     return app

@@ -1,4 +1,4 @@
-""""Are we down?" benchmark: answer time against the slowest target, and traffic per target.
+""" "Are we down?" benchmark: answer time against the slowest target, and traffic per target.
 
 Fifty local HTTP targets (each its own server): one answers in 1.0 s, the rest in 10-100 ms.
 The real bot (over HTTP, SQLite) answers through the Slack stand-in.
@@ -54,9 +54,9 @@ def slowest_latency(bot: BotHarness) -> float:
 
 @dataclass
 class HealthRun:
-    answers: list[float]            # seconds to the reply, one per fresh round
-    slowest: list[float]            # the slowest target's measured latency in the same round
-    per_target: list[int]           # requests each target got from the concurrent questions
+    answers: list[float]  # seconds to the reply, one per fresh round
+    slowest: list[float]  # the slowest target's measured latency in the same round
+    per_target: list[int]  # requests each target got from the concurrent questions
     concurrent_seconds: float
     concurrent_times: list[float]
 
@@ -69,14 +69,15 @@ async def measure(targets: int, questions: int, runs: int) -> HealthRun:
         lines = ["services:"]
         for i, server in enumerate(servers):
             delay = SLOWEST if i == 0 else rng.uniform(0.010, 0.100)
-            lines += [f"  - name: t{i:02d}", f"    http: {{url: \"{server.set('/health', delay=delay)}\"}}"]
+            lines += [f"  - name: t{i:02d}", f'    http: {{url: "{server.set("/health", delay=delay)}"}}']
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         config = write_config(tmp / "config", "\n".join(lines) + "\n")
         fake = FakeSlack()
         fake.url = await stack.enter_async_context(serve_asgi(fake.app))
         clock = FakeClock()
-        bot = await stack.enter_async_context(running_bot(database_url=f"sqlite:///{tmp / 'bench.db'}",
-                                                          config_dir=config, fake=fake, clock=clock))
+        bot = await stack.enter_async_context(
+            running_bot(database_url=f"sqlite:///{tmp / 'bench.db'}", config_dir=config, fake=fake, clock=clock)
+        )
         await ask(bot, "U0WARMUP")  # connections, Bolt's auth.test, imports
 
         answers, slowest = [], []
@@ -90,8 +91,9 @@ async def measure(targets: int, questions: int, runs: int) -> HealthRun:
             server.hits.clear()
         started = time.time()
         times = await asyncio.gather(*(ask(bot, f"U0P{i:03d}") for i in range(questions)))
-        return HealthRun(answers, slowest, [server.hits["/health"] for server in servers], time.time() - started,
-                         list(times))
+        return HealthRun(
+            answers, slowest, [server.hits["/health"] for server in servers], time.time() - started, list(times)
+        )
 
 
 async def main(targets: int, questions: int, runs: int) -> int:
@@ -103,10 +105,14 @@ async def main(targets: int, questions: int, runs: int) -> int:
         print(f"  answer {answer * 1000:7.1f} ms   slowest target {slow * 1000:7.1f} ms   ratio {ratio:.3f}")
     print(f"  median ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f} (target <= 1.2)")
     print(f"{questions} concurrent questions (fresh round):")
-    print(f"  all answered within {run.concurrent_seconds * 1000:.1f} ms (per question: median "
-          f"{statistics.median(run.concurrent_times) * 1000:.1f} ms, max {max(run.concurrent_times) * 1000:.1f} ms)")
-    print(f"  requests per target: max {max(run.per_target)}, min {min(run.per_target)}, "
-          f"total {sum(run.per_target)} for {targets} targets (target <= 2 each)")
+    print(
+        f"  all answered within {run.concurrent_seconds * 1000:.1f} ms (per question: median "
+        f"{statistics.median(run.concurrent_times) * 1000:.1f} ms, max {max(run.concurrent_times) * 1000:.1f} ms)"
+    )
+    print(
+        f"  requests per target: max {max(run.per_target)}, min {min(run.per_target)}, "
+        f"total {sum(run.per_target)} for {targets} targets (target <= 2 each)"
+    )
     ok = max(ratios) <= 1.2 and max(run.per_target) <= 2
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -46,10 +46,22 @@ async def bench(db: str, clicks: int, racers: int) -> None:
                 config = incident_config(tmp_path)
                 clock = FakeClock()
                 actions = FakeActions()
-                async with running_bot(database_url=url, config_dir=config, fake=fake, clock=clock,
-                                       overrides=fakes(actions, FakeFreezes())) as one, \
-                        running_bot(database_url=url, config_dir=config, fake=fake, clock=clock,
-                                    overrides=fakes(actions, FakeFreezes())) as two:
+                async with (
+                    running_bot(
+                        database_url=url,
+                        config_dir=config,
+                        fake=fake,
+                        clock=clock,
+                        overrides=fakes(actions, FakeFreezes()),
+                    ) as one,
+                    running_bot(
+                        database_url=url,
+                        config_dir=config,
+                        fake=fake,
+                        clock=clock,
+                        overrides=fakes(actions, FakeFreezes()),
+                    ) as two,
+                ):
                     add_sre_group(fake)
                     channel = await declare(one)
                     latencies: list[float] = []
@@ -59,25 +71,35 @@ async def bench(db: str, clicks: int, racers: int) -> None:
                         await one.slack.block_action(RUN, user_id="U0CAROL", channel_id=channel)
                         await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
                         latencies.append((time.perf_counter() - started) * 1000)
-                    print(f"[{db}] click → result in thread: n={clicks} median {statistics.median(latencies):.1f} ms, "
-                          f"p95 {_pct(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms")
+                    print(
+                        f"[{db}] click → result in thread: n={clicks} median {statistics.median(latencies):.1f} ms, "
+                        f"p95 {_pct(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
+                    )
 
                     before = actions.runs["verify"]
                     value = value_of(one, channel, RUN)
                     answered = len(fake.responses)
                     started = time.perf_counter()
-                    await asyncio.gather(*(
-                        (one if i % 2 == 0 else two).slack.block_action(RUN, value, user_id="U0CAROL",
-                                                                        channel_id=channel)
-                        for i in range(racers)))
-                    await fake.wait_for_response(lambda r: len(fake.responses) - answered >= racers - 1,
-                                                 timeout=60)
-                    await fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c)
-                                        and f"(run {clicks + 1})" in text_of(c), timeout=60)
+                    await asyncio.gather(
+                        *(
+                            (one if i % 2 == 0 else two).slack.block_action(
+                                RUN, value, user_id="U0CAROL", channel_id=channel
+                            )
+                            for i in range(racers)
+                        )
+                    )
+                    await fake.wait_for_response(lambda r: len(fake.responses) - answered >= racers - 1, timeout=60)
+                    await fake.wait_for(
+                        "chat.postMessage",
+                        lambda c: "* succeeded after" in text_of(c) and f"(run {clicks + 1})" in text_of(c),
+                        timeout=60,
+                    )
                     elapsed = (time.perf_counter() - started) * 1000
                     executed = actions.runs["verify"] - before
-                    print(f"[{db}] {racers} copies of one click over 2 bot instances: executed {executed}x, "
-                          f"{racers - 1} refused, all answered in {elapsed:.0f} ms")
+                    print(
+                        f"[{db}] {racers} copies of one click over 2 bot instances: executed {executed}x, "
+                        f"{racers - 1} refused, all answered in {elapsed:.0f} ms"
+                    )
                     assert executed == 1
 
 

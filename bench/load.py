@@ -33,14 +33,16 @@ def _rss_mb(pid: int) -> float:
 class LoadResult:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    rss: list[float] = field(default_factory=list)     # MB, sampled every 5 s after a 10 s warm-up
+    rss: list[float] = field(default_factory=list)  # MB, sampled every 5 s after a 10 s warm-up
 
     def summary(self, rate: float, seconds: float) -> str:
         p99 = _percentile(self.latencies, 0.99) * 1000 if self.latencies else float("nan")
         drift = (max(self.rss) - self.rss[0]) / self.rss[0] * 100 if self.rss else float("nan")
-        return (f"{rate:g} requests/s for {seconds:g} s: {len(self.latencies)} answered, p99 {p99:.0f} ms "
-                f"(goal < 300), {len(self.errors)} errors (goal 0), RSS {self.rss[0] if self.rss else 0:.0f} → "
-                f"max {max(self.rss, default=0):.0f} MB ({drift:+.1f} %, goal within ± 10 %)")
+        return (
+            f"{rate:g} requests/s for {seconds:g} s: {len(self.latencies)} answered, p99 {p99:.0f} ms "
+            f"(goal < 300), {len(self.errors)} errors (goal 0), RSS {self.rss[0] if self.rss else 0:.0f} → "
+            f"max {max(self.rss, default=0):.0f} MB ({drift:+.1f} %, goal within ± 10 %)"
+        )
 
 
 def _request(i: int, events: str, gate: str, standin: str) -> tuple[str, bytes | None, dict[str, str]]:
@@ -50,16 +52,34 @@ def _request(i: int, events: str, gate: str, standin: str) -> tuple[str, bytes |
         body = command_body(standin, "/freeze" if kind == 0 else "/health", "list" if kind == 0 else "", i % 10, i)
         return events, body, signed(body, "application/x-www-form-urlencoded")
     if kind == 2:
-        event = payloads.message_event("message", "are we down?", user=f"U0USER{i % 10}", channel="C0GENERAL",
-                                       ts=f"{time.time():.6f}", team_id="T0BENCH")
+        event = payloads.message_event(
+            "message",
+            "are we down?",
+            user=f"U0USER{i % 10}",
+            channel="C0GENERAL",
+            ts=f"{time.time():.6f}",
+            team_id="T0BENCH",
+        )
         body = json.dumps(payloads.event_envelope(event, team_id="T0BENCH", event_id=f"Ev{i:08d}")).encode()
         return events, body, signed(body, "application/json")
-    if kind == 3:   # a click on a break-glass button whose exemption does not exist: a clear answer, no change
-        action = {"action_id": "freeze.exemption.refuse", "block_id": "b", "value": "999999", "type": "button",
-                  "text": {"type": "plain_text", "text": "Refuse"}, "action_ts": f"{time.time():.6f}"}
-        payload = payloads.block_actions(action, team_id="T0BENCH", user_id=f"U0USER{i % 10}",
-                                         channel_id="C0GENERAL", message={"ts": "1.000001", "blocks": []},
-                                         trigger_id=f"{i}.trigger", response_url=f"{standin}/response/click-{i}")
+    if kind == 3:  # a click on a break-glass button whose exemption does not exist: a clear answer, no change
+        action = {
+            "action_id": "freeze.exemption.refuse",
+            "block_id": "b",
+            "value": "999999",
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Refuse"},
+            "action_ts": f"{time.time():.6f}",
+        }
+        payload = payloads.block_actions(
+            action,
+            team_id="T0BENCH",
+            user_id=f"U0USER{i % 10}",
+            channel_id="C0GENERAL",
+            message={"ts": "1.000001", "blocks": []},
+            trigger_id=f"{i}.trigger",
+            response_url=f"{standin}/response/click-{i}",
+        )
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return events, body, signed(body, "application/x-www-form-urlencoded")
     return gate, None, {"Authorization": "Bearer bench-token"}
@@ -74,12 +94,16 @@ async def sustained(database_url: str, tmp: Path, *, rate: float, seconds: float
         gate = events.replace("/slack/events", "/api/v1/freeze?environment=production&service=api")
         pid = pids["guardrail"]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
             async def send(i: int) -> None:
                 url, body, headers = _request(i, events, gate, standin)
                 started = time.perf_counter()
                 try:
-                    call = (session.post(url, data=body, headers=headers) if body is not None
-                            else session.get(url, headers=headers))
+                    call = (
+                        session.post(url, data=body, headers=headers)
+                        if body is not None
+                        else session.get(url, headers=headers)
+                    )
                     async with call as response:
                         await response.read()
                         if response.status not in (200, 423):

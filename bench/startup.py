@@ -44,8 +44,13 @@ async def _healthy_after(proc: subprocess.Popen[bytes], url: str, started: float
 
 
 def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _measure(command: list[str], env: dict[str, str], port: int, idle: float) -> tuple[float, float]:
@@ -65,8 +70,9 @@ async def bench_serve(database_url: str, config: Path, *, repetitions: int, idle
     from bench.ack_apps import SECRET, TOKEN
     from bench.gate import _serve
 
-    startup = Comparison("startup to `/healthz` 200 (spawn → first 200)", "bare Bolt + /healthz under uvicorn",
-                         "s", "—")
+    startup = Comparison(
+        "startup to `/healthz` 200 (spawn → first 200)", "bare Bolt + /healthz under uvicorn", "s", "—"
+    )
     rss = Comparison(f"idle RSS, {idle:.0f} s after healthy", "bare Bolt + /healthz under uvicorn", "MB", "—")
     standin_port = free_port()
     standin = f"http://127.0.0.1:{standin_port}"
@@ -76,15 +82,39 @@ async def bench_serve(database_url: str, config: Path, *, repetitions: int, idle
         for _ in range(repetitions):
             port = free_port()
             bare = await _measure(
-                [sys.executable, "-m", "uvicorn", "--factory", "bench.ack_apps:bare_health", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                {"BENCH_STANDIN_URL": standin}, port, idle)
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "bench.ack_apps:bare_health",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                {"BENCH_STANDIN_URL": standin},
+                port,
+                idle,
+            )
             port = free_port()
             ours = await _measure(
                 [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                {"DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(config), "SLACK_BOT_TOKEN": TOKEN,
-                 "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": standin + "/api/", "SLACK_APP_TOKEN": "",
-                 "GUARDRAIL_AUDIT_KEY": ""}, port, idle)
+                {
+                    "DATABASE_URL": database_url,
+                    "GUARDRAIL_CONFIG": str(config),
+                    "SLACK_BOT_TOKEN": TOKEN,
+                    "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_API_URL": standin + "/api/",
+                    "SLACK_APP_TOKEN": "",
+                    "GUARDRAIL_AUDIT_KEY": "",
+                },
+                port,
+                idle,
+            )
             startup.pairs.append((bare[0], ours[0]))
             rss.pairs.append((bare[1], ours[1]))
     finally:

@@ -49,17 +49,19 @@ SHARED = "shared"
 @dataclass
 class WatchRun:
     watches: int
-    probes_per_target_round: list[int]   # every (target, round) pair before the break
-    alarm_latency: list[float]           # injected-clock seconds from break to alarm, per broken service
-    expected_latency: float              # watch_threshold x watch_every
-    round_seconds: list[float]           # wall time of a watch round with every watch running
-    health_round_seconds: list[float]    # wall time of one plain health round of the same services
+    probes_per_target_round: list[int]  # every (target, round) pair before the break
+    alarm_latency: list[float]  # injected-clock seconds from break to alarm, per broken service
+    expected_latency: float  # watch_threshold x watch_every
+    round_seconds: list[float]  # wall time of a watch round with every watch running
+    health_round_seconds: list[float]  # wall time of one plain health round of the same services
 
 
 async def _deploy(http: httpx.AsyncClient, service: str, version: str) -> None:
-    answer = await http.post("/api/v1/deploys", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                             json={"environment": "production", "service": service, "version": version,
-                                   "actor": "bench"})
+    answer = await http.post(
+        "/api/v1/deploys",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        json={"environment": "production", "service": service, "version": version, "actor": "bench"},
+    )
     assert answer.status_code == 201, answer.text
 
 
@@ -78,16 +80,26 @@ async def measure(services: int, rounds: int) -> WatchRun:
         names = [f"s{i:02d}" for i in range(services)]
         lines = ["services:"]
         for name in [*names, SHARED]:
-            lines += [f"  - name: {name}", f"    http: {{url: \"{server.set('/' + name)}\"}}", "    timeout: 5s"]
-        lines += ["changes:", "  watch_for: 15m", f"  watch_every: {int(WATCH_EVERY.total_seconds())}s",
-                  f"  watch_threshold: {THRESHOLD}"]
+            lines += [f"  - name: {name}", f'    http: {{url: "{server.set("/" + name)}"}}', "    timeout: 5s"]
+        lines += [
+            "changes:",
+            "  watch_for: 15m",
+            f"  watch_every: {int(WATCH_EVERY.total_seconds())}s",
+            f"  watch_threshold: {THRESHOLD}",
+        ]
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         config = write_config(tmp / "config", "\n".join(lines) + "\n")
         fake = FakeSlack()
         fake.url = await stack.enter_async_context(serve_asgi(fake.app))
-        bot = await stack.enter_async_context(running_bot(database_url=f"sqlite:///{tmp / 'bench.db'}",
-                                                          config_dir=config, fake=fake, clock=FakeClock(),
-                                                          gate_timeout=30.0))
+        bot = await stack.enter_async_context(
+            running_bot(
+                database_url=f"sqlite:///{tmp / 'bench.db'}",
+                config_dir=config,
+                fake=fake,
+                clock=FakeClock(),
+                gate_timeout=30.0,
+            )
+        )
         async with httpx.AsyncClient(base_url=bot.url) as http:
             for name in names:
                 await _deploy(http, name, "v2")
@@ -99,7 +111,7 @@ async def measure(services: int, rounds: int) -> WatchRun:
 
         per_target: list[int] = []
         round_seconds: list[float] = []
-        probes = bot.runtime.changes.watch.probes   # the probes the watch sent, per service
+        probes = bot.runtime.changes.watch.probes  # the probes the watch sent, per service
         for _ in range(rounds):
             before = dict(probes)
             seconds = await _round(bot)
@@ -113,7 +125,7 @@ async def measure(services: int, rounds: int) -> WatchRun:
             health_seconds.append(time.perf_counter() - started)
 
         broken = names[::3]
-        bot.clock.advance(WATCH_EVERY / 3)   # the break falls between two rounds
+        bot.clock.advance(WATCH_EVERY / 3)  # the break falls between two rounds
         broke_at = bot.clock.now()
         for name in broken:
             server.set("/" + name, status=500)
@@ -131,21 +143,35 @@ async def measure(services: int, rounds: int) -> WatchRun:
                 break
         missing = wanted - set(latency)
         assert not missing, f"no alarm for {sorted(changes[c].service for c in missing)}"
-        return WatchRun(watches, per_target, [latency[c] for c in sorted(wanted)],
-                        (THRESHOLD * WATCH_EVERY).total_seconds(), round_seconds, health_seconds)
+        return WatchRun(
+            watches,
+            per_target,
+            [latency[c] for c in sorted(wanted)],
+            (THRESHOLD * WATCH_EVERY).total_seconds(),
+            round_seconds,
+            health_seconds,
+        )
 
 
 async def main(services: int, rounds: int) -> int:
     run = await measure(services, rounds)
-    print(f"{run.watches} concurrent watches: {services} services deployed once each, and {services} deploys "
-          f"of one shared service")
-    print(f"probes per target per round: max {max(run.probes_per_target_round)}, min "
-          f"{min(run.probes_per_target_round)} over {rounds} rounds (target: 1)")
-    print(f"alarm latency (injected clock): median {statistics.median(run.alarm_latency):.1f} s, max "
-          f"{max(run.alarm_latency):.1f} s for {len(run.alarm_latency)} broken services; threshold x every = "
-          f"{run.expected_latency:.0f} s (target: within one round, <= {run.expected_latency + 15:.0f} s)")
-    print(f"watch round wall time: median {statistics.median(run.round_seconds) * 1000:.1f} ms "
-          f"(plain health round of the same services: {statistics.median(run.health_round_seconds) * 1000:.1f} ms)")
+    print(
+        f"{run.watches} concurrent watches: {services} services deployed once each, and {services} deploys "
+        f"of one shared service"
+    )
+    print(
+        f"probes per target per round: max {max(run.probes_per_target_round)}, min "
+        f"{min(run.probes_per_target_round)} over {rounds} rounds (target: 1)"
+    )
+    print(
+        f"alarm latency (injected clock): median {statistics.median(run.alarm_latency):.1f} s, max "
+        f"{max(run.alarm_latency):.1f} s for {len(run.alarm_latency)} broken services; threshold x every = "
+        f"{run.expected_latency:.0f} s (target: within one round, <= {run.expected_latency + 15:.0f} s)"
+    )
+    print(
+        f"watch round wall time: median {statistics.median(run.round_seconds) * 1000:.1f} ms "
+        f"(plain health round of the same services: {statistics.median(run.health_round_seconds) * 1000:.1f} ms)"
+    )
     ok = max(run.probes_per_target_round) == 1 and max(run.alarm_latency) <= run.expected_latency + 15
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

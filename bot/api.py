@@ -40,20 +40,29 @@ _LOOSE = {"version", "actor"}  # "1.4.2 (build 7)", "github-actions[bot]"
 
 
 def window_json(window: FreezeWindow) -> dict[str, Any]:
-    return {"id": window.id, "reason": window.reason, "starts_at": window.starts_at.isoformat(),
-            "ends_at": window.ends_at.isoformat(), "created_by": window.created_by}
+    return {
+        "id": window.id,
+        "reason": window.reason,
+        "starts_at": window.starts_at.isoformat(),
+        "ends_at": window.ends_at.isoformat(),
+        "created_by": window.created_by,
+    }
 
 
 def _frozen(decision: GateDecision) -> JSONResponse:
     assert decision.window is not None
-    return JSONResponse({"environment": decision.environment, "frozen": True,
-                         "window": window_json(decision.window)}, status_code=423)
+    return JSONResponse(
+        {"environment": decision.environment, "frozen": True, "window": window_json(decision.window)}, status_code=423
+    )
 
 
 def _unavailable(exc: GateUnavailable) -> JSONResponse:
     """The gate cannot know: fail closed (CI must not deploy), say why, and when to ask again."""
-    return JSONResponse({"error": "the freeze gate cannot tell whether deploys may go ahead: do not deploy",
-                         "reason": exc.reason}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        {"error": "the freeze gate cannot tell whether deploys may go ahead: do not deploy", "reason": exc.reason},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _unprocessable(errors: dict[str, str]) -> JSONResponse:
@@ -72,11 +81,17 @@ def validate_deploy(body: Any, environments: list[str]) -> tuple[dict[str, Any],
             errors[field] = "is required"
         elif not isinstance(value, str):
             errors[field] = "must be a string"
-        elif len(value) > limit or value != value.strip() \
-                or (has_control(value) if field in _LOOSE else not _NAME.fullmatch(value)):
-            errors[field] = (f"must be 1-{limit} printable characters without surrounding spaces or control "
-                             "characters" if field in _LOOSE else f"must be 1-{limit} characters: letters, digits "
-                             "and . _ : / @ + - (starting with a letter or digit)")
+        elif (
+            len(value) > limit
+            or value != value.strip()
+            or (has_control(value) if field in _LOOSE else not _NAME.fullmatch(value))
+        ):
+            errors[field] = (
+                f"must be 1-{limit} printable characters without surrounding spaces or control characters"
+                if field in _LOOSE
+                else f"must be 1-{limit} characters: letters, digits "
+                "and . _ : / @ + - (starting with a letter or digit)"
+            )
         else:
             clean[field] = value
     if "environment" in clean and clean["environment"] not in environments:
@@ -167,8 +182,9 @@ def token_name(request: Request, tokens: dict[str, str]) -> str | None:
 def _unauthorized(runtime: Runtime) -> JSONResponse:
     if not runtime.settings.api_enabled:
         return JSONResponse({"error": "the API is disabled", "reason": API_DISABLED}, status_code=503)
-    return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                        headers={"WWW-Authenticate": "Bearer"})
+    return JSONResponse(
+        {"error": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def api_routes(runtime: Runtime) -> list[Route]:
@@ -224,8 +240,13 @@ def api_routes(runtime: Runtime) -> list[Route]:
             return _unprocessable({"Idempotency-Key": "must be 1-200 printable ASCII characters"})
         try:
             outcome = await runtime.deploys.record(
-                environment=fields["environment"], service=fields["service"], version=fields["version"],
-                actor=f"api:{fields['actor']}", url=fields.get("url"), idempotency_key=key)
+                environment=fields["environment"],
+                service=fields["service"],
+                version=fields["version"],
+                actor=f"api:{fields['actor']}",
+                url=fields.get("url"),
+                idempotency_key=key,
+            )
         except FreezeRefused as exc:
             field = "Idempotency-Key" if exc.field == "idempotency_key" else exc.field or "body"
             return _unprocessable({field: exc.message})
@@ -246,12 +267,25 @@ def api_routes(runtime: Runtime) -> list[Route]:
             return _unprocessable(errors)
         environment = params["environment"] or None
         if environment is not None and environment not in runtime.freezes.environments:
-            return _unprocessable({"environment": f"unknown environment; one of "
-                                                  f"{', '.join(runtime.freezes.environments)}"})
+            return _unprocessable(
+                {"environment": f"unknown environment; one of {', '.join(runtime.freezes.environments)}"}
+            )
         deploys = await runtime.deploys.recent(environment)
-        return JSONResponse({"deploys": [
-            {"environment": d.environment, "service": d.service, "version": d.version, "actor": d.actor,
-             "at": d.at.isoformat(), "url": d.url} for d in deploys]})
+        return JSONResponse(
+            {
+                "deploys": [
+                    {
+                        "environment": d.environment,
+                        "service": d.service,
+                        "version": d.version,
+                        "actor": d.actor,
+                        "at": d.at.isoformat(),
+                        "url": d.url,
+                    }
+                    for d in deploys
+                ]
+            }
+        )
 
     return [
         Route("/api/v1/freeze", freeze_gate, methods=["GET"]),
@@ -263,6 +297,13 @@ def api_routes(runtime: Runtime) -> list[Route]:
 
 def _deploy_json(deploy: RecordedDeploy) -> dict[str, Any]:
     info = deploy.info
-    return {"id": deploy.id, "environment": info.environment, "service": info.service, "version": info.version,
-            "actor": info.actor, "at": info.at.isoformat(), "url": info.url,
-            "exemptions": [e.id for e in deploy.exemptions]}
+    return {
+        "id": deploy.id,
+        "environment": info.environment,
+        "service": info.service,
+        "version": info.version,
+        "actor": info.actor,
+        "at": info.at.isoformat(),
+        "url": info.url,
+        "exemptions": [e.id for e in deploy.exemptions],
+    }

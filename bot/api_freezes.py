@@ -62,12 +62,12 @@ def parse_time(value: object) -> datetime | str:
         return "is out of range: keep dates between year 1 and 9999"
 
 
-def parse_window(body: Any, environments: list[str], now: datetime
-                 ) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_window(body: Any, environments: list[str], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
     """The body of POST /api/v1/freezes → (environment, reason, starts_at, ends_at) and field errors."""
     if not isinstance(body, dict):
-        return {}, {"body": "must be a JSON object with environment, reason, optional starts_at, and ends_at "
-                            "or duration"}
+        return {}, {
+            "body": "must be a JSON object with environment, reason, optional starts_at, and ends_at or duration"
+        }
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     environment = body.get("environment")
@@ -106,7 +106,7 @@ def parse_window(body: Any, environments: list[str], now: datetime
             except OverflowError:
                 errors["duration"] = "ends out of range: keep dates between year 1 and 9999"
     else:
-        errors["ends_at"] = "is required (or give duration, e.g. \"2h\")"
+        errors["ends_at"] = 'is required (or give duration, e.g. "2h")'
     if isinstance(start, datetime) and isinstance(end, datetime):
         clean["starts_at"], clean["ends_at"] = start, end
     for key in sorted(set(body) - set(_FIELDS))[:10]:  # shown back safely: a lone surrogate cannot be encoded
@@ -131,8 +131,11 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def _unavailable(exc: Exception) -> JSONResponse:
     log.warning("/api/v1/freezes: the database failed: %s: %s", type(exc).__name__, str(exc)[:200])
-    return JSONResponse({"error": "the database did not answer; nothing was changed, retry later",
-                         "reason": type(exc).__name__}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        {"error": "the database did not answer; nothing was changed, retry later", "reason": type(exc).__name__},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callable[[], JSONResponse]) -> list[Route]:
@@ -162,8 +165,13 @@ def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callabl
         actor = f"api:{name}"
 
         async def create_window() -> int:
-            window = await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                                          environment=fields["environment"], reason=fields["reason"], actor=actor)
+            window = await freezes.create(
+                starts_at=fields["starts_at"],
+                ends_at=fields["ends_at"],
+                environment=fields["environment"],
+                reason=fields["reason"],
+                actor=actor,
+            )
             return window.id
 
         replayed = False
@@ -183,10 +191,16 @@ def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callabl
             return _unprocessable({"Idempotency-Key": "was used for a different request; use a new key"})
         except KeyPending as exc:
             if exc.stale:
-                return _error(409, "an earlier request with this Idempotency-Key did not finish: it may or may not "
-                                   "have created a window; check GET /api/v1/freezes, then retry with a new key")
-            return JSONResponse({"error": "a request with this Idempotency-Key is still being processed; retry "
-                                          "in a few seconds"}, status_code=409, headers={"Retry-After": "2"})
+                return _error(
+                    409,
+                    "an earlier request with this Idempotency-Key did not finish: it may or may not "
+                    "have created a window; check GET /api/v1/freezes, then retry with a new key",
+                )
+            return JSONResponse(
+                {"error": "a request with this Idempotency-Key is still being processed; retry in a few seconds"},
+                status_code=409,
+                headers={"Retry-After": "2"},
+            )
         except Exception as exc:  # the database: a 503 with the reason, never a 500
             return _unavailable(exc)
         # Slack is not waited on: the announcement was written to the outbox with the window.
@@ -209,8 +223,9 @@ def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callabl
         except Exception as exc:
             return _unavailable(exc)
         at = now()
-        return JSONResponse({"freezes": [window_json(w, at) for w in windows
-                                         if environment is None or w.environment == environment]})
+        return JSONResponse(
+            {"freezes": [window_json(w, at) for w in windows if environment is None or w.environment == environment]}
+        )
 
     async def window_or_error(request: Request) -> FreezeWindow | Response:
         text = request.path_params["window_id"]
@@ -238,14 +253,20 @@ def freeze_routes(runtime: Runtime, token_name: TokenName, unauthorized: Callabl
             return found
         actor, at = f"api:{name}", now()
         if found.cancelled_at is not None:
-            return _error(409, f"freeze window #{found.id} was already cancelled by {found.cancelled_by}",
-                          window=window_json(found, at))
+            return _error(
+                409,
+                f"freeze window #{found.id} was already cancelled by {found.cancelled_by}",
+                window=window_json(found, at),
+            )
         if found.ends_at <= at:
             return _error(409, f"freeze window #{found.id} has already ended", window=window_json(found, at))
         if found.created_by != actor:
-            return _error(403, f"freeze window #{found.id} was created by {found.created_by}, not by this token "
-                               f"({actor}): a token cancels only its own windows; a responder can cancel it in "
-                               f"Slack with /freeze cancel #{found.id}")
+            return _error(
+                403,
+                f"freeze window #{found.id} was created by {found.created_by}, not by this token "
+                f"({actor}): a token cancels only its own windows; a responder can cancel it in "
+                f"Slack with /freeze cancel #{found.id}",
+            )
         try:
             window = await freezes.cancel(found.id, actor=actor)
         except NotFound:

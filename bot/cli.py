@@ -66,18 +66,21 @@ def _settings() -> Settings:
 def _load(settings: Settings, *, read_only: bool = False) -> LoadedConfig:
     """The YAML configuration; read-only commands leave out what they never use (and its ${VAR}s)."""
     try:
-        return load_config(settings.guardrail_config, config_environment(),
-                           skip=READ_ONLY_SKIPS if read_only else ())
+        return load_config(settings.guardrail_config, config_environment(), skip=READ_ONLY_SKIPS if read_only else ())
     except ConfigInvalid as exc:
-        print(f"guardrail: configuration in {settings.guardrail_config} is invalid "
-              f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", file=sys.stderr)
+        print(
+            f"guardrail: configuration in {settings.guardrail_config} is invalid "
+            f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            file=sys.stderr,
+        )
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 
-def _runtime(settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False,
-             slack: bool = False) -> Runtime:
+def _runtime(
+    settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False, slack: bool = False
+) -> Runtime:
     """The runtime every command uses; `slack` only for the commands that talk to Slack (without it,
     announcements wait in the outbox for the server)."""
     from bot.db.urls import UnsupportedDatabaseURL
@@ -101,9 +104,11 @@ def _check_schema(settings: Settings, *, read_only: bool = False, within: float 
     limit = float("inf") if within is None else within
 
     def state() -> SchemaState:
-        return migrations.schema_state(settings.database_url,
-                                       connect_timeout=min(settings.database_connect_timeout, limit),
-                                       statement_timeout=min(settings.database_statement_timeout, limit))
+        return migrations.schema_state(
+            settings.database_url,
+            connect_timeout=min(settings.database_connect_timeout, limit),
+            statement_timeout=min(settings.database_statement_timeout, limit),
+        )
 
     try:
         schema = _within(within, state)
@@ -112,11 +117,16 @@ def _check_schema(settings: Settings, *, read_only: bool = False, within: float 
     except Exception as exc:
         raise CliError(_unreachable(settings, exc)) from None
     if schema.pending:
-        raise CliError(f"the database at {redacted(settings.database_url)} is not migrated "
-                       f"(missing {', '.join(sorted(schema.pending))}): run `guardrail migrate` first")
+        raise CliError(
+            f"the database at {redacted(settings.database_url)} is not migrated "
+            f"(missing {', '.join(sorted(schema.pending))}): run `guardrail migrate` first"
+        )
     if schema.newer:
-        log.warning("the database was migrated by a newer guardrail (%s); this version runs against it, as "
-                    "migrations stay compatible with the previous release", ", ".join(sorted(schema.newer)))
+        log.warning(
+            "the database was migrated by a newer guardrail (%s); this version runs against it, as "
+            "migrations stay compatible with the previous release",
+            ", ".join(sorted(schema.newer)),
+        )
 
 
 def _within(seconds: float | None, work: Callable[[], T]) -> T:
@@ -168,10 +178,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         raise
     config = loaded.config
     if problems:
-        raise CliError("settings: " + "; ".join(problems) + " (the YAML configuration is valid; "
-                       "`guardrail check-config --yaml-only` checks only that)")
-    print(f"configuration OK: {len(loaded.files)} file(s), {len(config.services)} service(s), "
-          f"{len(config.playbooks)} playbook(s); sha256 {loaded.sha256}")
+        raise CliError(
+            "settings: " + "; ".join(problems) + " (the YAML configuration is valid; "
+            "`guardrail check-config --yaml-only` checks only that)"
+        )
+    print(
+        f"configuration OK: {len(loaded.files)} file(s), {len(config.services)} service(s), "
+        f"{len(config.playbooks)} playbook(s); sha256 {loaded.sha256}"
+    )
     if not args.yaml_only:
         from bot.db.urls import redacted
 
@@ -275,17 +289,25 @@ def _parse_since(text: str | None) -> datetime | None:
 
 
 def _entry_row(entry: AuditEntry) -> dict[str, object]:
-    return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
-            "subject": entry.subject, "details": entry.details, "prev_hash": entry.prev_hash,
-            "hash": entry.hash}
+    return {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
 
 
 async def _export(runtime: Runtime, fmt: str, since: datetime | None, out: TextIO) -> int:
     count = 0
     writer = None
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=["seq", "at", "actor", "action", "subject", "details",
-                                                 "prev_hash", "hash"])
+        writer = csv.DictWriter(
+            out, fieldnames=["seq", "at", "actor", "action", "subject", "details", "prev_hash", "hash"]
+        )
         writer.writeheader()
     async for entry in runtime.audit.entries(since=since):
         row = _entry_row(entry)
@@ -342,8 +364,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         if result.key_problem:
             raise CliError(f"cannot verify the audit log: {result.reason}")
         if not result.ok:
-            print(f"audit log BROKEN at entry #{result.first_bad_seq}: {result.reason} "
-                  f"({result.checked} entries verified before it)", file=sys.stderr)
+            print(
+                f"audit log BROKEN at entry #{result.first_bad_seq}: {result.reason} "
+                f"({result.checked} entries verified before it)",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         print(f"audit log intact: {result.checked} entries verified{_how(result)}")
         if not runtime.audit.signed:
@@ -413,8 +438,12 @@ def cmd_rollback_check(args: argparse.Namespace) -> int:
                 print(f"       fix: {result.fix}")
         if not report.ok:
             where = runtime.config.channels.deploys
-            print(f"posted in {where}" if report.posted else f"could not post in {where}"
-                  + ("" if runtime.slack else " (SLACK_BOT_TOKEN is not set)"), file=sys.stderr)
+            print(
+                f"posted in {where}"
+                if report.posted
+                else f"could not post in {where}" + ("" if runtime.slack else " (SLACK_BOT_TOKEN is not set)"),
+                file=sys.stderr,
+            )
         return EXIT_OK if report.ok else EXIT_FAILED
 
     return asyncio.run(run())
@@ -449,8 +478,10 @@ GATE_POLICY = CallPolicy(timeout=10.0, attempts=3, backoff=0.5, deadline=30.0)
 
 
 def _print_frozen(environment: str, window: dict[str, object]) -> None:
-    print(f"FROZEN: {environment} is frozen by window #{window.get('id')} until {window.get('ends_at')}: "
-          f"{window.get('reason')} (created by {window.get('created_by')})")
+    print(
+        f"FROZEN: {environment} is frozen by window #{window.get('id')} until {window.get('ends_at')}: "
+        f"{window.get('reason')} (created by {window.get('created_by')})"
+    )
 
 
 async def _ask_api(url: str, token: str | None, environment: str, service: str | None) -> int:
@@ -461,9 +492,12 @@ async def _ask_api(url: str, token: str | None, environment: str, service: str |
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(timeout=GATE_POLICY.timeout) as client:
         try:
-            response = await call_outbound(f"gate:{url}", lambda: client.get(endpoint, params=params,
-                                                                             headers=headers),
-                                           policy=GATE_POLICY, idempotent=True)
+            response = await call_outbound(
+                f"gate:{url}",
+                lambda: client.get(endpoint, params=params, headers=headers),
+                policy=GATE_POLICY,
+                idempotent=True,
+            )
         except Exception as exc:
             raise CliError(f"cannot ask {endpoint}: {type(exc).__name__}: {exc}") from None
     try:
@@ -479,8 +513,10 @@ async def _ask_api(url: str, token: str | None, environment: str, service: str |
     if response.status_code == 401:
         raise CliError(f"{endpoint} refused the token (401): set GUARDRAIL_API_TOKEN to the bot's API token")
     if response.status_code == 503 and isinstance(body, dict) and "reason" in body:
-        raise CliError(f"the freeze gate cannot tell whether {environment} may deploy ({body['reason']}): "
-                       "failing closed, do not deploy")
+        raise CliError(
+            f"the freeze gate cannot tell whether {environment} may deploy ({body['reason']}): "
+            "failing closed, do not deploy"
+        )
     raise CliError(f"{endpoint} answered HTTP {response.status_code}: {str(body)[:300]}")
 
 
@@ -499,16 +535,20 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
         except FreezeRefused as exc:
             raise CliError(exc.message) from None
         except GateUnavailable as exc:
-            raise CliError(f"the freeze gate cannot tell whether {args.environment} may deploy ({exc.reason}): "
-                           "failing closed, do not deploy") from None
+            raise CliError(
+                f"the freeze gate cannot tell whether {args.environment} may deploy ({exc.reason}): "
+                "failing closed, do not deploy"
+            ) from None
         finally:
             await runtime.close()
         if decision.window is None:
             print(f"not frozen: {args.environment} may deploy{f' {args.service}' if args.service else ''}")
             return EXIT_OK
         w = decision.window
-        _print_frozen(args.environment, {"id": w.id, "ends_at": w.ends_at.isoformat(), "reason": w.reason,
-                                         "created_by": w.created_by})
+        _print_frozen(
+            args.environment,
+            {"id": w.id, "ends_at": w.ends_at.isoformat(), "reason": w.reason, "created_by": w.created_by},
+        )
         return EXIT_FROZEN
 
     return asyncio.run(run())
@@ -518,8 +558,9 @@ def cmd_freeze_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="guardrail", description="Freeze windows, live health answers "
-                                     "and incident playbooks, in Slack.")
+    parser = argparse.ArgumentParser(
+        prog="guardrail", description="Freeze windows, live health answers and incident playbooks, in Slack."
+    )
     parser.add_argument("--version", action="version", version=f"guardrail {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
 
@@ -528,40 +569,68 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port_number, default=None, help="port (default $PORT or 3000)")
     serve.set_defaults(handler=cmd_serve)
 
-    sandbox = sub.add_parser("sandbox", help="try guardrail without Slack: the real bot, a simulated Slack in "
-                             "your browser and drills against local fakes")
-    sandbox.add_argument("--config", type=Path, default=Path("playbooks"), metavar="DIR",
-                         help="configuration directory (default ./playbooks, the shipped one)")
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try guardrail without Slack: the real bot, a simulated Slack in "
+        "your browser and drills against local fakes",
+    )
+    sandbox.add_argument(
+        "--config",
+        type=Path,
+        default=Path("playbooks"),
+        metavar="DIR",
+        help="configuration directory (default ./playbooks, the shipped one)",
+    )
     sandbox.add_argument("--port", type=port_number, default=3000, help="port of the page (default 3000)")
     sandbox.add_argument("--drill", choices=["demo-day"], default=None, help="set up a scripted drill")
-    sandbox.add_argument("--db", type=Path, default=None, metavar="FILE",
-                         help="SQLite file to keep (default: a temporary one, removed on exit)")
+    sandbox.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="SQLite file to keep (default: a temporary one, removed on exit)",
+    )
     sandbox.set_defaults(handler=cmd_sandbox)
 
-    check = sub.add_parser("check-config", help="validate the YAML configuration and the settings; exit 0 valid, "
-                           "2 invalid")
+    check = sub.add_parser(
+        "check-config", help="validate the YAML configuration and the settings; exit 0 valid, 2 invalid"
+    )
     check.add_argument("--dir", default=None, help="configuration directory (default $GUARDRAIL_CONFIG)")
-    check.add_argument("--yaml-only", action="store_true", help="check only the YAML, not the Slack and "
-                       "database settings `guardrail serve` needs (e.g. in CI without secrets)")
+    check.add_argument(
+        "--yaml-only",
+        action="store_true",
+        help="check only the YAML, not the Slack and "
+        "database settings `guardrail serve` needs (e.g. in CI without secrets)",
+    )
     check.set_defaults(handler=cmd_check_config)
 
     migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(handler=cmd_migrate)
 
-    doctor = sub.add_parser("doctor", help="check Slack (token, scopes, channels), the database and every "
-                            "service; exit 0 all good, 1 something to fix, 2 cannot run")
-    doctor.add_argument("--manifest", type=Path, default=None,
-                        help="slack-manifest.yml to compare scopes with (default: ./slack-manifest.yml)")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check Slack (token, scopes, channels), the database and every "
+        "service; exit 0 all good, 1 something to fix, 2 cannot run",
+    )
+    doctor.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="slack-manifest.yml to compare scopes with (default: ./slack-manifest.yml)",
+    )
     doctor.set_defaults(handler=cmd_doctor)
 
     health = sub.add_parser("health", help="run the health checks once; exit 0 none down, 1 something down")
     health.add_argument("service", nargs="?", default=None, help="one service (default: all)")
     health.set_defaults(handler=cmd_health)
 
-    rollback = sub.add_parser("rollback-check", help="preview every rollback path; exit 0 green, 1 red, "
-                              "2 cannot run", description="Preview every step marked rollback: true or "
-                              "changes_production: true, and every undo: credentials, reachability, something to "
-                              "roll back to. Changes nothing. Red results are posted in the deploys channel.")
+    rollback = sub.add_parser(
+        "rollback-check",
+        help="preview every rollback path; exit 0 green, 1 red, 2 cannot run",
+        description="Preview every step marked rollback: true or "
+        "changes_production: true, and every undo: credentials, reachability, something to "
+        "roll back to. Changes nothing. Red results are posted in the deploys channel.",
+    )
     rollback.set_defaults(handler=cmd_rollback_check)
 
     audit = sub.add_parser("audit", help="export or verify the audit log")
@@ -571,32 +640,43 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", default=None, help="a duration (7d) or an ISO date/time (2026-12-01)")
     export.add_argument("--output", "-o", default=None, help="file to write (default stdout)")
     export.set_defaults(handler=cmd_audit_export)
-    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 intact, 1 broken, 2 cannot check",
-                                  description="Check every entry's hash (HMAC with GUARDRAIL_AUDIT_KEY) and link. "
-                                  "Each --anchor (an entry number and hash posted in audit.anchor_channel) must "
-                                  "still be in the chain: that catches a deleted tail with a rewound head.")
-    verify.add_argument("--anchor", action="append", metavar="SEQ:HASH",
-                        help="an anchor the chain must still contain (repeatable)")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the hash chain; exit 0 intact, 1 broken, 2 cannot check",
+        description="Check every entry's hash (HMAC with GUARDRAIL_AUDIT_KEY) and link. "
+        "Each --anchor (an entry number and hash posted in audit.anchor_channel) must "
+        "still be in the chain: that catches a deleted tail with a rewound head.",
+    )
+    verify.add_argument(
+        "--anchor", action="append", metavar="SEQ:HASH", help="an anchor the chain must still contain (repeatable)"
+    )
     verify.set_defaults(handler=cmd_audit_verify)
     audit.set_defaults(handler=lambda _args: _usage(audit))
 
     freeze = sub.add_parser("freeze", help="ask the freeze gate (for CI pipelines); create, list, cancel windows")
     freeze_sub = freeze.add_subparsers(dest="freeze_command", metavar="SUBCOMMAND")
-    check_gate = freeze_sub.add_parser("check", help="exit 0 not frozen, 3 frozen, 2 error",
-                                       description="Ask whether a deploy may go ahead: exit 0 when not "
-                                       "frozen, 3 when frozen (printing the window), 2 on any error.")
+    check_gate = freeze_sub.add_parser(
+        "check",
+        help="exit 0 not frozen, 3 frozen, 2 error",
+        description="Ask whether a deploy may go ahead: exit 0 when not "
+        "frozen, 3 when frozen (printing the window), 2 on any error.",
+    )
     check_gate.add_argument("--environment", required=True, help="environment to deploy to, e.g. production")
     check_gate.add_argument("--service", default=None, help="service being deployed (break-glass exemptions)")
-    check_gate.add_argument("--url", default=None, help="ask a running guardrail at this URL (with "
-                            "$GUARDRAIL_API_TOKEN) instead of the database")
+    check_gate.add_argument(
+        "--url",
+        default=None,
+        help="ask a running guardrail at this URL (with $GUARDRAIL_API_TOKEN) instead of the database",
+    )
     check_gate.set_defaults(handler=cmd_freeze_check)
     add_freeze_commands(freeze_sub)
     freeze.set_defaults(handler=lambda _args: _usage(freeze))
 
     incident = sub.add_parser("incident", help="incident records: export a postmortem draft")
     incident_sub = incident.add_subparsers(dest="incident_command", metavar="SUBCOMMAND")
-    pm = incident_sub.add_parser("export", help="write a postmortem draft (timeline, steps, outcomes) from the "
-                                 "audit log")
+    pm = incident_sub.add_parser(
+        "export", help="write a postmortem draft (timeline, steps, outcomes) from the audit log"
+    )
     pm.add_argument("id", type=incident_number, help="incident number, as in #12")
     pm.add_argument("--format", choices=["markdown"], default="markdown")
     pm.add_argument("--output", "-o", default=None, help="file to write (default stdout)")

@@ -38,8 +38,11 @@ class SubcommandParser(argparse.ArgumentParser):
     innermost subcommand parses first, so it is the one that complains.
     """
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -149,8 +152,9 @@ def require_database(url: str) -> None:
     """Refuse to open a SQLite file that is not there: connecting would create an empty one."""
     path = sqlite_file(url)
     if path is not None and not path.is_file():
-        raise CliError(f"no database at {path}: run `guardrail migrate` to create it, or point DATABASE_URL "
-                       "at the existing one")
+        raise CliError(
+            f"no database at {path}: run `guardrail migrate` to create it, or point DATABASE_URL at the existing one"
+        )
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -167,8 +171,10 @@ def settings_problems(settings: Settings) -> list[str]:
     path = sqlite_file(settings.database_url)
     parsed = sync_url(settings.database_url)
     if parsed.get_backend_name() == "sqlite" and _in_memory(parsed.database, parsed.query.get("mode")):
-        problems.append("DATABASE_URL: an in-memory SQLite database keeps nothing once guardrail stops: name a "
-                        "file, e.g. sqlite:///guardrail.db")
+        problems.append(
+            "DATABASE_URL: an in-memory SQLite database keeps nothing once guardrail stops: name a "
+            "file, e.g. sqlite:///guardrail.db"
+        )
     elif path is not None and path.is_dir():
         problems.append(f"DATABASE_URL: {path} is a directory: name the SQLite file, e.g. {path / 'guardrail.db'}")
     elif path is not None and not path.absolute().parent.is_dir():

@@ -54,13 +54,15 @@ def actor_name(given: str | None) -> str:
         except (OSError, KeyError):  # no user name in a bare container
             raise CliError("cannot tell who you are (no user name): say it with --actor NAME") from None
     if not ACTOR.fullmatch(name):
-        raise CliError(f"--actor {name!r}: 1-60 characters: letters, digits and . _ @ + - "
-                       "(starting with a letter or digit)")
+        raise CliError(
+            f"--actor {name!r}: 1-60 characters: letters, digits and . _ @ + - (starting with a letter or digit)"
+        )
     return f"cli:{name}"
 
 
-def window_span(start: str | None, length: str | None, end: str | None, *, now: datetime,
-                tz: ZoneInfo) -> tuple[datetime, datetime]:
+def window_span(
+    start: str | None, length: str | None, end: str | None, *, now: datetime, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
     """--start/--for/--end as `/freeze from … for …|until …` reads them."""
     words: list[str] = []
     for flag, clause, value in (("--start", "from", start), ("--for", "for", length), ("--end", "until", end)):
@@ -71,8 +73,10 @@ def window_span(start: str | None, length: str | None, end: str | None, *, now: 
             raise CliError(f"{flag} is empty")
         clash = next((w for w in parts if w.lower() in _CLAUSES), None)
         if clash is not None or (clause == "for" and len(parts) > 1):
-            raise CliError(f"{flag} {value!r}: write only the {'duration' if clause == 'for' else 'time'}, "
-                           "e.g. --start 'tomorrow 09:00' --for 2h")
+            raise CliError(
+                f"{flag} {value!r}: write only the {'duration' if clause == 'for' else 'time'}, "
+                "e.g. --start 'tomorrow 09:00' --for 2h"
+            )
         words += [clause, *parts]
     try:
         request = grammar.parse_window([*words, _REASON], now=now, tz=tz)
@@ -82,8 +86,10 @@ def window_span(start: str | None, length: str | None, end: str | None, *, now: 
         raise CliError("that time is out of range: keep dates between year 1 and 9999") from None
     if request.reason != _REASON:
         leftover = request.reason.replace(_REASON, "").strip()
-        raise CliError(f"did not understand {leftover!r} in --start/--end: write a time like 14:00, "
-                       "'tomorrow 09:00' or '2026-12-01 14:00 UTC'")
+        raise CliError(
+            f"did not understand {leftover!r} in --start/--end: write a time like 14:00, "
+            "'tomorrow 09:00' or '2026-12-01 14:00 UTC'"
+        )
     return request.starts_at, request.ends_at
 
 
@@ -123,8 +129,9 @@ def cmd_freeze_create(args: argparse.Namespace) -> int:
 
     async def create() -> Any:
         starts_at, ends_at = window_span(args.start, args.duration, args.end, now=runtime.clock.now(), tz=tz)
-        return await runtime.freezes.create(starts_at=starts_at, ends_at=ends_at, environment=args.env,
-                                            reason=args.reason, actor=actor)
+        return await runtime.freezes.create(
+            starts_at=starts_at, ends_at=ends_at, environment=args.env, reason=args.reason, actor=actor
+        )
 
     window = _run(runtime, create)
     now = runtime.clock.now()
@@ -142,8 +149,7 @@ def cmd_freeze_list(args: argparse.Namespace) -> int:
 
     async def upcoming() -> Any:
         if environment is not None and environment not in runtime.freezes.environments:
-            raise CliError(f"unknown environment {environment!r}: use one of "
-                           f"{', '.join(runtime.freezes.environments)}")
+            raise CliError(f"unknown environment {environment!r}: use one of {', '.join(runtime.freezes.environments)}")
         return await runtime.freezes.upcoming()
 
     windows = [w for w in _run(runtime, upcoming) if environment is None or w.environment == environment]
@@ -177,10 +183,12 @@ def cmd_freeze_cancel(args: argparse.Namespace) -> int:
 def add_commands(freeze_sub: Any) -> None:
     """`create`, `list` and `cancel` under `guardrail freeze`."""
     create = freeze_sub.add_parser(
-        "create", help="create a freeze window (announced in the deploys channel)",
+        "create",
+        help="create a freeze window (announced in the deploys channel)",
         description="Create a freeze window, as /freeze does in Slack: the same rules, audit entry and "
         "announcement. Times as in Slack, in the configured time zone: now, 14:00, 'tomorrow 09:00', "
-        "'2026-12-01 14:00', '2026-12-01 14:00 UTC'. Exit 0 created, 2 refused (with the reason).")
+        "'2026-12-01 14:00', '2026-12-01 14:00 UTC'. Exit 0 created, 2 refused (with the reason).",
+    )
     create.add_argument("--env", default=None, help="environment (default: freeze.default_environment)")
     create.add_argument("--start", default=None, help="when it starts (default: now)")
     create.add_argument("--for", dest="duration", default=None, metavar="DURATION", help="how long, e.g. 2h, 1h30m")
@@ -192,7 +200,7 @@ def add_commands(freeze_sub: Any) -> None:
 
     listing = freeze_sub.add_parser("list", help="list active and upcoming freeze windows")
     listing.add_argument("--env", default=None, help="only this environment")
-    listing.add_argument("--json", action="store_true", help="print {\"freezes\": [...]} as the API does")
+    listing.add_argument("--json", action="store_true", help='print {"freezes": [...]} as the API does')
     listing.set_defaults(handler=cmd_freeze_list)
 
     cancel = freeze_sub.add_parser("cancel", help="cancel a freeze window (announced in the deploys channel)")
@@ -200,4 +208,3 @@ def add_commands(freeze_sub: Any) -> None:
     cancel.add_argument("--actor", default=None, help="who to audit it as (default: your user name), as cli:NAME")
     cancel.add_argument("--json", action="store_true", help="print the cancelled window as JSON")
     cancel.set_defaults(handler=cmd_freeze_cancel)
-

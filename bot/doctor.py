@@ -63,21 +63,40 @@ async def check_slack(settings: Settings, loaded: LoadedConfig, manifest: Path |
     if problems:
         return [Finding(False, "Slack settings", "; ".join(problems), "set them in the environment or .env")]
     assert settings.slack_bot_token is not None
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
-                            timeout=SLACK_TIMEOUT, retry_handlers=[])
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        retry_handlers=[],
+    )
     try:
         me = await asyncio.wait_for(client.auth_test(), SLACK_TIMEOUT)
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else str(exc)
-        return [Finding(False, "Slack token", f"auth.test answered `{error}`",
-                        "paste the app's current Bot User OAuth Token into SLACK_BOT_TOKEN")]
+        return [
+            Finding(
+                False,
+                "Slack token",
+                f"auth.test answered `{error}`",
+                "paste the app's current Bot User OAuth Token into SLACK_BOT_TOKEN",
+            )
+        ]
     except Exception as exc:
-        return [Finding(False, "Slack token", f"could not reach {settings.slack_api_url} ({type(exc).__name__})",
-                        "check SLACK_API_URL and outbound network access")]
+        return [
+            Finding(
+                False,
+                "Slack token",
+                f"could not reach {settings.slack_api_url} ({type(exc).__name__})",
+                "check SLACK_API_URL and outbound network access",
+            )
+        ]
     findings = [Finding(True, "Slack token", f"bot {me.get('user_id')} in team {me.get('team_id')}")]
     findings.append(_scopes(_header(me.headers, "x-oauth-scopes"), manifest_scopes(manifest)))
-    channels = {"channels.deploys": loaded.config.channels.deploys, "channels.alerts": loaded.config.channels.alerts,
-                "audit.anchor_channel": loaded.config.audit.anchor_channel}
+    channels = {
+        "channels.deploys": loaded.config.channels.deploys,
+        "channels.alerts": loaded.config.channels.alerts,
+        "audit.anchor_channel": loaded.config.audit.anchor_channel,
+    }
     for name, channel in channels.items():
         if channel:
             findings.append(await _membership(client, name, channel))
@@ -88,12 +107,20 @@ def _scopes(granted: str | None, required: set[str] | None) -> Finding:
     if required is None:
         return Finding(True, "Slack scopes", f"not compared: no {MANIFEST} here (run doctor from the checkout)")
     if granted is None:
-        return Finding(False, "Slack scopes", "Slack did not say which scopes the token has",
-                       f"compare the app's OAuth scopes with {MANIFEST} by hand")
+        return Finding(
+            False,
+            "Slack scopes",
+            "Slack did not say which scopes the token has",
+            f"compare the app's OAuth scopes with {MANIFEST} by hand",
+        )
     missing = sorted(required - {s.strip() for s in granted.split(",") if s.strip()})
     if missing:
-        return Finding(False, "Slack scopes", f"missing {', '.join(missing)}",
-                       f"add them under OAuth & Permissions (or update the app from {MANIFEST}) and reinstall")
+        return Finding(
+            False,
+            "Slack scopes",
+            f"missing {', '.join(missing)}",
+            f"add them under OAuth & Permissions (or update the app from {MANIFEST}) and reinstall",
+        )
     return Finding(True, "Slack scopes", f"all {len(required)} scopes of {MANIFEST}")
 
 
@@ -103,14 +130,22 @@ async def _membership(client: AsyncWebClient, name: str, channel: str) -> Findin
         answer = await asyncio.wait_for(client.conversations_info(channel=channel), SLACK_TIMEOUT)
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else str(exc)
-        return Finding(False, what, f"{channel}: conversations.info answered `{error}`",
-                       "check the channel id in the configuration; for a private channel, invite the bot first")
+        return Finding(
+            False,
+            what,
+            f"{channel}: conversations.info answered `{error}`",
+            "check the channel id in the configuration; for a private channel, invite the bot first",
+        )
     except Exception as exc:
         return Finding(False, what, f"{channel}: no answer ({type(exc).__name__})")
     info = answer.get("channel") or {}
     if not info.get("is_member"):
-        return Finding(False, what, f"the bot is not a member of #{info.get('name', channel)} ({channel})",
-                       f"in Slack: /invite @guardrail in #{info.get('name', channel)}")
+        return Finding(
+            False,
+            what,
+            f"the bot is not a member of #{info.get('name', channel)} ({channel})",
+            f"in Slack: /invite @guardrail in #{info.get('name', channel)}",
+        )
     return Finding(True, what, f"member of #{info.get('name', channel)}")
 
 
@@ -120,12 +155,15 @@ def check_database(settings: Settings) -> Finding:
         missing = migrations.pending(settings.database_url, connect_timeout=settings.database_connect_timeout)
     except Exception as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return Finding(False, "database", f"cannot reach {where}: {type(exc).__name__}: {first}",
-                       "check DATABASE_URL and that the database is running")
+        return Finding(
+            False,
+            "database",
+            f"cannot reach {where}: {type(exc).__name__}: {first}",
+            "check DATABASE_URL and that the database is running",
+        )
     if missing:
         which = ", ".join(sorted(missing)) if len(missing) <= 3 else f"{len(missing)} migrations"
-        return Finding(False, "database", f"{where} is not migrated (missing {which})",
-                       "run `guardrail migrate`")
+        return Finding(False, "database", f"{where} is not migrated (missing {which})", "run `guardrail migrate`")
     return Finding(True, "database", f"{where} reachable, schema current")
 
 
@@ -136,9 +174,15 @@ async def check_services(loaded: LoadedConfig) -> list[Finding]:
         results = await asyncio.gather(*(runner.check(s) for s in config.services))
     finally:
         await runner.aclose()
-    return [Finding(r.status is not Status.DOWN, f"service {r.service}", f"{r.status}: {r.reason}",
-                    "check the service, or its check in the configuration" if r.status is Status.DOWN else None)
-            for r in results]
+    return [
+        Finding(
+            r.status is not Status.DOWN,
+            f"service {r.service}",
+            f"{r.status}: {r.reason}",
+            "check the service, or its check in the configuration" if r.status is Status.DOWN else None,
+        )
+        for r in results
+    ]
 
 
 async def diagnose(settings: Settings, loaded: LoadedConfig, *, manifest: Path | None = None) -> list[Finding]:

@@ -24,8 +24,9 @@ def features_off(runtime: Runtime) -> list[str]:
         off.append("audit anchoring: audit.anchor_channel is not set")
     if runtime.health.watch_interval is None:
         off.append("health watch: no service has watch_interval")
-    uses_heroku = any(a is not None and a.heroku is not None for p in config.playbooks for s in p.steps
-                      for a in (s.action, s.undo))
+    uses_heroku = any(
+        a is not None and a.heroku is not None for p in config.playbooks for s in p.steps for a in (s.action, s.undo)
+    )
     if settings.heroku_api_token is None and not uses_heroku:
         off.append("heroku actions: HEROKU_API_TOKEN is not set")
     return off
@@ -34,8 +35,11 @@ def features_off(runtime: Runtime) -> list[str]:
 def startup_lines(runtime: Runtime) -> tuple[str, list[str]]:
     """The startup line (transport, then what is off) and the problems that will make actions fail."""
     settings = runtime.settings
-    transport = ("Slack over Socket Mode (SLACK_APP_TOKEN is set; /slack/events refuses HTTP requests)"
-                 if settings.socket_mode else "Slack over HTTP at /slack/events (SLACK_APP_TOKEN is not set)")
+    transport = (
+        "Slack over Socket Mode (SLACK_APP_TOKEN is set; /slack/events refuses HTTP requests)"
+        if settings.socket_mode
+        else "Slack over HTTP at /slack/events (SLACK_APP_TOKEN is not set)"
+    )
     off = features_off(runtime)
     line = f"features: {transport}; off: {'; '.join(off)}" if off else f"features: {transport}; all on"
     return line, setup_warnings(runtime.config, settings)

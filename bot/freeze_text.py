@@ -27,7 +27,7 @@ def plain(message: str) -> str:
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    """"2026-12-01 14:00 CET"; in UTC at the edge of the calendar, where no local time exists."""
+    """ "2026-12-01 14:00 CET"; in UTC at the edge of the calendar, where no local time exists."""
     try:
         return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     except (OverflowError, ValueError):
@@ -44,9 +44,11 @@ def state(window: FreezeWindow, now: datetime) -> str:
 
 def window_line(window: FreezeWindow, tz: ZoneInfo, now: datetime, others: Sequence[FreezeWindow] = ()) -> str:
     """One line: `#3 production 2026-12-01 14:00 CET → 2026-12-01 16:00 CET (2h) upcoming: Demo (by api:x)`."""
-    line = (f"#{window.id} {window.environment} {local_time(window.starts_at, tz)} → "
-            f"{local_time(window.ends_at, tz)} ({format_duration(window.ends_at - window.starts_at)}) "
-            f"{state(window, now)}: {window.reason} (by {window.created_by})")
+    line = (
+        f"#{window.id} {window.environment} {local_time(window.starts_at, tz)} → "
+        f"{local_time(window.ends_at, tz)} ({format_duration(window.ends_at - window.starts_at)}) "
+        f"{state(window, now)}: {window.reason} (by {window.created_by})"
+    )
     overlapping = [f"#{o.id}" for o in others if window.overlaps(o)]
     if overlapping:
         line += f", overlaps {', '.join(overlapping)}"
@@ -61,8 +63,16 @@ def _time(moment: datetime | None) -> str | None:
 
 def window_json(window: FreezeWindow, now: datetime) -> dict[str, Any]:
     """A window as the API and `guardrail freeze list --json` show it (times in UTC, ISO 8601)."""
-    return {"id": window.id, "environment": window.environment, "reason": window.reason,
-            "starts_at": _time(window.starts_at), "ends_at": _time(window.ends_at),
-            "state": state(window, now).replace(" ", "_"), "created_by": window.created_by,
-            "created_at": _time(window.created_at), "cancelled_at": _time(window.cancelled_at),
-            "cancelled_by": window.cancelled_by, "recurring": window.recurring}
+    return {
+        "id": window.id,
+        "environment": window.environment,
+        "reason": window.reason,
+        "starts_at": _time(window.starts_at),
+        "ends_at": _time(window.ends_at),
+        "state": state(window, now).replace(" ", "_"),
+        "created_by": window.created_by,
+        "created_at": _time(window.created_at),
+        "cancelled_at": _time(window.cancelled_at),
+        "cancelled_by": window.cancelled_by,
+        "recurring": window.recurring,
+    }

@@ -31,16 +31,25 @@ from typing import Any
 
 from bot.checks.base import safe_target
 
-__all__ = ["SCRUBBED_LOGGERS", "JsonFormatter", "keep_secrets_out_of_logs", "request_context", "scrub",
-           "use_json_logs"]
+__all__ = ["SCRUBBED_LOGGERS", "JsonFormatter", "keep_secrets_out_of_logs", "request_context", "scrub", "use_json_logs"]
 
 SCRUBBED_LOGGERS = (
     "httpx",
-    "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy", "httpcore.socks",
-    "slack_sdk.web.async_base_client", "slack_sdk.web.base_client",
-    "slack_sdk.webhook.async_client", "slack_sdk.webhook.client",
-    "slack_sdk.socket_mode.aiohttp", "slack_sdk.socket_mode.websockets", "slack_sdk.socket_mode.websocket_client",
-    "slack_sdk.socket_mode.builtin.client", "slack_bolt.AsyncApp", "slack_bolt.App",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "slack_sdk.web.async_base_client",
+    "slack_sdk.web.base_client",
+    "slack_sdk.webhook.async_client",
+    "slack_sdk.webhook.client",
+    "slack_sdk.socket_mode.aiohttp",
+    "slack_sdk.socket_mode.websockets",
+    "slack_sdk.socket_mode.websocket_client",
+    "slack_sdk.socket_mode.builtin.client",
+    "slack_bolt.AsyncApp",
+    "slack_bolt.App",
     "bot.server",  # logs why a Socket Mode connection failed: the error can name the URL
 )
 
@@ -92,7 +101,11 @@ _request: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 
 # What every LogRecord has; anything else on a record is an `extra` and goes into the JSON line.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI copy of the message
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}  # uvicorn's ANSI copy of the message
 
 
 @contextlib.contextmanager

@@ -47,31 +47,60 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("guardrail_requests", "HTTP requests answered, by kind and status code",
-                                ["kind", "status"], registry=r)
-        self.latency = Histogram("guardrail_request_seconds", "Time to answer an HTTP request (for Slack "
-                                 "requests: the acknowledgement latency)", ["kind"], buckets=LATENCY_BUCKETS,
-                                 registry=r)
-        self.health = Enum("guardrail_health_status", "The last health check result of each service",
-                           ["service"], states=HEALTH_STATES, registry=r)
-        self.health_checks = Counter("guardrail_health_checks", "Health checks run, by service and result",
-                                     ["service", "status"], registry=r)
-        self.steps = Counter("guardrail_step_runs", "Playbook step runs finished on this replica, by outcome "
-                             "(succeeded / failed / unrecorded)", ["outcome"], registry=r)
-        self.steps_in_flight = Gauge("guardrail_steps_in_flight", "Playbook steps running on this replica",
-                                     registry=r)
-        self.breakers = Enum("guardrail_breaker_state", "Circuit breaker state per outbound target", ["target"],
-                             states=BREAKER_STATES, registry=r)
-        self.ticks = Counter("guardrail_scheduler_ticks", "Scheduler ticks run, by job and result",
-                             ["job", "result"], registry=r)
-        self.tick_lag = Gauge("guardrail_scheduler_tick_lag_seconds", "How late the last tick of each job "
-                              "started, against its schedule", ["job"], registry=r)
-        self.config_loaded = Gauge("guardrail_config_loaded", "1 when a validated configuration is loaded",
-                                   registry=r)
-        self.config_problems = Gauge("guardrail_config_problems", "Settings problems that keep a feature "
-                                     "from working (see the startup log)", registry=r)
-        self.outbox_backlog = Gauge("guardrail_outbox_backlog", "Announcements due but not yet posted (all "
-                                    "replicas; NaN when the database did not answer within 1 s)", registry=r)
+        self.requests = Counter(
+            "guardrail_requests", "HTTP requests answered, by kind and status code", ["kind", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "guardrail_request_seconds",
+            "Time to answer an HTTP request (for Slack requests: the acknowledgement latency)",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.health = Enum(
+            "guardrail_health_status",
+            "The last health check result of each service",
+            ["service"],
+            states=HEALTH_STATES,
+            registry=r,
+        )
+        self.health_checks = Counter(
+            "guardrail_health_checks", "Health checks run, by service and result", ["service", "status"], registry=r
+        )
+        self.steps = Counter(
+            "guardrail_step_runs",
+            "Playbook step runs finished on this replica, by outcome (succeeded / failed / unrecorded)",
+            ["outcome"],
+            registry=r,
+        )
+        self.steps_in_flight = Gauge("guardrail_steps_in_flight", "Playbook steps running on this replica", registry=r)
+        self.breakers = Enum(
+            "guardrail_breaker_state",
+            "Circuit breaker state per outbound target",
+            ["target"],
+            states=BREAKER_STATES,
+            registry=r,
+        )
+        self.ticks = Counter(
+            "guardrail_scheduler_ticks", "Scheduler ticks run, by job and result", ["job", "result"], registry=r
+        )
+        self.tick_lag = Gauge(
+            "guardrail_scheduler_tick_lag_seconds",
+            "How late the last tick of each job started, against its schedule",
+            ["job"],
+            registry=r,
+        )
+        self.config_loaded = Gauge("guardrail_config_loaded", "1 when a validated configuration is loaded", registry=r)
+        self.config_problems = Gauge(
+            "guardrail_config_problems",
+            "Settings problems that keep a feature from working (see the startup log)",
+            registry=r,
+        )
+        self.outbox_backlog = Gauge(
+            "guardrail_outbox_backlog",
+            "Announcements due but not yet posted (all replicas; NaN when the database did not answer within 1 s)",
+            registry=r,
+        )
         self._breakers: Breakers | None = None
 
     # -- edges report here ----------------------------------------------------------------------

@@ -17,14 +17,26 @@ from typing import Any
 
 __all__ = ["OPAQUE", "REDACTED", "SECRET_KEY_PARTS", "SHOWN_HEADERS", "header_shown", "redact", "secret_key"]
 
-SECRET_KEY_PARTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "session", "cookie",
-                    "signature", "sig")
+SECRET_KEY_PARTS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "session",
+    "cookie",
+    "signature",
+    "sig",
+)
 _SECRET_KEY = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
 
 REDACTED = "[redacted]"
 
-SHOWN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "content-type",
-                           "user-agent"})
+SHOWN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "cache-control", "content-type", "user-agent"}
+)
 
 # A long opaque run (a webhook's secret path segment, a bare token): ≥ 20 chars of [A-Za-z0-9_-].
 OPAQUE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")

@@ -35,19 +35,19 @@ from bot.clock import Clock, SystemClock
 T = TypeVar("T")
 
 
-MAX_ATTEMPTS = 10           # any policy
-MAX_RECORD_ATTEMPTS = 100   # only a policy that records an effect that already happened (`records_outcome`)
+MAX_ATTEMPTS = 10  # any policy
+MAX_RECORD_ATTEMPTS = 100  # only a policy that records an effect that already happened (`records_outcome`)
 
 
 @dataclass(frozen=True)
 class CallPolicy:
     """Limits for one logical outbound call."""
 
-    timeout: float = 10.0      # seconds, per attempt
-    attempts: int = 1          # total attempts; more than 1 only for idempotent calls
-    backoff: float = 0.5       # first wait between attempts; grows exponentially, jittered
+    timeout: float = 10.0  # seconds, per attempt
+    attempts: int = 1  # total attempts; more than 1 only for idempotent calls
+    backoff: float = 0.5  # first wait between attempts; grows exponentially, jittered
     max_backoff: float = 8.0
-    deadline: float = 30.0     # seconds for all attempts together
+    deadline: float = 30.0  # seconds for all attempts together
     records_outcome: bool = False  # writes down an effect that already happened: may retry for longer
 
     def __post_init__(self) -> None:
@@ -65,8 +65,9 @@ ONE_SHOT = CallPolicy()
 # it means nobody knows what production got: keep trying for three minutes — longer than a
 # database failover or restart — at most 5 s apart once the database is back. Callers pass a
 # `retry_on` that admits only connection trouble: a permanent error is not worth three minutes.
-RECORD_OUTCOME = CallPolicy(timeout=10.0, attempts=MAX_RECORD_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0,
-                            records_outcome=True)
+RECORD_OUTCOME = CallPolicy(
+    timeout=10.0, attempts=MAX_RECORD_ATTEMPTS, backoff=0.5, max_backoff=5.0, deadline=180.0, records_outcome=True
+)
 
 
 class DatabaseTimeout(TimeoutError):
@@ -159,7 +160,8 @@ class Breakers:
         breaker = self._by_target.get(target)
         if breaker is None:
             breaker = self._by_target[target] = TargetBreaker(
-                target, self.failure_threshold, timedelta(seconds=self.recovery_timeout), self.clock)
+                target, self.failure_threshold, timedelta(seconds=self.recovery_timeout), self.clock
+            )
         return breaker
 
     def targets(self) -> list[TargetBreaker]:

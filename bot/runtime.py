@@ -76,9 +76,13 @@ class Runtime:
 
 
 def database_bounds(settings: Settings) -> DatabaseBounds:
-    return DatabaseBounds(connect=settings.database_connect_timeout, statement=settings.database_statement_timeout,
-                          operation=settings.database_timeout, pool=settings.database_pool_timeout,
-                          busy=settings.database_busy_timeout)
+    return DatabaseBounds(
+        connect=settings.database_connect_timeout,
+        statement=settings.database_statement_timeout,
+        operation=settings.database_timeout,
+        pool=settings.database_pool_timeout,
+        busy=settings.database_busy_timeout,
+    )
 
 
 def replica_name() -> str:
@@ -92,17 +96,23 @@ class Overrides:
     them where the real ones would go, so nothing is swapped on a running service."""
 
     db: Database | None = None
-    build_action: ActionFactory | None = None     # the playbook's actions (fakes for most tests)
-    freezes: FreezeLookup | None = None           # the freeze in force, as health and playbooks see it
-    freezer: IncidentFreezer | None = None        # `freeze.on_incident`
-    deploys: DeployHistory | None = None          # the last deploys, as health sees them
-    incidents: IncidentLookup | None = None       # the open incidents, as health sees them
-    courier: Courier | None = None                # what posts the outbox (Slack's, when `slack`)
-    deliveries: Deliveries | None = None          # Slack redelivery claims
+    build_action: ActionFactory | None = None  # the playbook's actions (fakes for most tests)
+    freezes: FreezeLookup | None = None  # the freeze in force, as health and playbooks see it
+    freezer: IncidentFreezer | None = None  # `freeze.on_incident`
+    deploys: DeployHistory | None = None  # the last deploys, as health sees them
+    incidents: IncidentLookup | None = None  # the open incidents, as health sees them
+    courier: Courier | None = None  # what posts the outbox (Slack's, when `slack`)
+    deliveries: Deliveries | None = None  # Slack redelivery claims
 
 
-def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | None = None, slack: bool = True,
-                  overrides: Overrides | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    loaded: LoadedConfig,
+    *,
+    clock: Clock | None = None,
+    slack: bool = True,
+    overrides: Overrides | None = None,
+) -> Runtime:
     """The one place guardrail is put together, for the server, the CLI, the scheduler and tests.
 
     `slack`: whether this process talks to Slack (the server, and `rollback-check` with a token).
@@ -113,15 +123,18 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     o = overrides or Overrides()
     keep_secrets_out_of_logs()  # before the first request any HTTP client logs
     secret = settings.guardrail_audit_key
-    db = o.db or Database(settings.database_url, database_bounds(settings),
-                          audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None)
+    db = o.db or Database(
+        settings.database_url,
+        database_bounds(settings),
+        audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None,
+    )
     breakers = Breakers(clock=clock)
     metrics = Metrics()
     metrics.watch_breakers(breakers)
     steps_in_flight = InFlight()
     metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
     config = loaded.config
-    preload(config)                 # the action and probe modules this configuration uses, imported now
+    preload(config)  # the action and probe modules this configuration uses, imported now
     checks.preload(config.services)
     ports = _slack_ports(settings, config, breakers) if slack else None
     # One answer to "who is a responder?" for break-glass approvals and playbook buttons.
@@ -129,43 +142,83 @@ def build_runtime(settings: Settings, loaded: LoadedConfig, *, clock: Clock | No
     # Every announcement that must happen goes through the outbox; Slack gives it a courier.
     outbox = Outbox(db, clock, courier=o.courier or (ports.courier if ports else None))
     replica = replica_name()
-    freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders,
-                            gate_timeout=settings.gate_timeout)
+    freezes = FreezeService(db, clock, config, outbox=outbox, responders=responders, gate_timeout=settings.gate_timeout)
     deploys = Deploys(db, clock, freezes, outbox=outbox)
     # Health answers list open incidents and the last rollback check, and the incident playbook and
     # the rollback check run health checks: health is given the two reads, not the services.
     last_rollback_check = LastRollbackCheck(db)
     recent_changes = RecentChanges(db, clock, config)
-    health = HealthService(config, CheckRunner(breakers=breakers, clock=clock, tz=config.tz,
-                                               observe=metrics.health_result), clock,
-                           watch=HealthWatch(db, clock, outbox=outbox), freezes=o.freezes or freezes,
-                           deploys=o.deploys or deploys, incidents=o.incidents or OpenIncidents(db),
-                           rollbacks=last_rollback_check, changes=recent_changes)
+    health = HealthService(
+        config,
+        CheckRunner(breakers=breakers, clock=clock, tz=config.tz, observe=metrics.health_result),
+        clock,
+        watch=HealthWatch(db, clock, outbox=outbox),
+        freezes=o.freezes or freezes,
+        deploys=o.deploys or deploys,
+        incidents=o.incidents or OpenIncidents(db),
+        rollbacks=last_rollback_check,
+        changes=recent_changes,
+    )
     build = o.build_action or build_action
-    incidents = IncidentService(db, clock, config, build, breakers, prober=health, freezes=o.freezes or freezes,
-                                freezer=o.freezer or FreezeForIncidents(freezes, clock, config.freeze.max_duration),
-                                secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                                build_undo=build_undo, responders=responders, replica=replica,
-                                step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
-                                rollbacks=last_rollback_check, changes=recent_changes)
-    rollbacks = RollbackCheck(db, clock, config, build, breakers, secrets=action_secrets(settings),
-                              endpoints=action_endpoints(settings), prober=health,
-                              poster=ports.red_poster if ports else None)
+    incidents = IncidentService(
+        db,
+        clock,
+        config,
+        build,
+        breakers,
+        prober=health,
+        freezes=o.freezes or freezes,
+        freezer=o.freezer or FreezeForIncidents(freezes, clock, config.freeze.max_duration),
+        secrets=action_secrets(settings),
+        endpoints=action_endpoints(settings),
+        build_undo=build_undo,
+        responders=responders,
+        replica=replica,
+        step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
+        rollbacks=last_rollback_check,
+        changes=recent_changes,
+    )
+    rollbacks = RollbackCheck(
+        db,
+        clock,
+        config,
+        build,
+        breakers,
+        secrets=action_secrets(settings),
+        endpoints=action_endpoints(settings),
+        prober=health,
+        poster=ports.red_poster if ports else None,
+    )
     # Changes probe through the health service (its checks, breakers and metrics) and declare their
     # rollback's incident through the incident service; both read "is it the deploy?" from
     # `recent_changes`, so nothing is linked after construction.
-    changes = ChangeService(db, clock, config, health, breakers=breakers, responders=responders, owner=replica,
-                            outbox=outbox, incidents=incidents, recent=recent_changes,
-                            secrets=action_secrets(settings), endpoints=action_endpoints(settings),
-                            last_results=lambda: health.last_round.results if health.last_round else ())
+    changes = ChangeService(
+        db,
+        clock,
+        config,
+        health,
+        breakers=breakers,
+        responders=responders,
+        owner=replica,
+        outbox=outbox,
+        incidents=incidents,
+        recent=recent_changes,
+        secrets=action_secrets(settings),
+        endpoints=action_endpoints(settings),
+        last_results=lambda: health.last_round.results if health.last_round else (),
+    )
     return Runtime(
         settings=settings,
         loaded=loaded,
         db=db,
         clock=clock,
-        audit=AuditLog(db, clock, config.audit,
-                       previous_keys=[AuditKey(key) for key in settings.audit_keys_previous()],
-                       poster=ports.anchor_poster if ports else None),
+        audit=AuditLog(
+            db,
+            clock,
+            config.audit,
+            previous_keys=[AuditKey(key) for key in settings.audit_keys_previous()],
+            poster=ports.anchor_poster if ports else None,
+        ),
         breakers=breakers,
         responders=responders,
         freezes=freezes,

@@ -40,8 +40,9 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     deadline = runtime.settings.tick_deadline
     metrics = runtime.metrics
 
-    def with_deadline(name: str, tick: Callable[[], Awaitable[object]],
-                      deadline: float) -> Callable[[], Awaitable[None]]:
+    def with_deadline(
+        name: str, tick: Callable[[], Awaitable[object]], deadline: float
+    ) -> Callable[[], Awaitable[None]]:
         return _with_deadline(name, tick, deadline, metrics)
 
     def lag(event: JobSubmissionEvent) -> None:
@@ -53,22 +54,40 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler.add_listener(lag, EVENT_JOB_SUBMITTED)
 
     # Stable ids and replace_existing: a restart re-registers instead of duplicating.
-    scheduler.add_job(with_deadline("housekeeping.deliveries", runtime.deliveries.forget_old, deadline), "interval",
-                      minutes=30, id="housekeeping.deliveries", replace_existing=True, coalesce=True,
-                      max_instances=1)
+    scheduler.add_job(
+        with_deadline("housekeeping.deliveries", runtime.deliveries.forget_old, deadline),
+        "interval",
+        minutes=30,
+        id="housekeeping.deliveries",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
 
     interval = runtime.health.watch_interval
     if interval is not None:
         # Ticks at the shortest watch_interval; the service checks only the services that are due.
-        scheduler.add_job(with_deadline("health watch", runtime.health.watch_tick, deadline), "interval",
-                          seconds=max(interval.total_seconds(), 1.0), id="health.watch", replace_existing=True,
-                          coalesce=True, max_instances=1)
+        scheduler.add_job(
+            with_deadline("health watch", runtime.health.watch_tick, deadline),
+            "interval",
+            seconds=max(interval.total_seconds(), 1.0),
+            id="health.watch",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
 
     # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
-    scheduler.add_job(with_deadline("interrupted-steps sweep", runtime.incidents.sweep_interrupted, deadline),
-                      "interval", seconds=runtime.incidents.leases.sweep_interval,
-                      id="incidents.interrupted_sweep", next_run_time=datetime.now(UTC),
-                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(
+        with_deadline("interrupted-steps sweep", runtime.incidents.sweep_interrupted, deadline),
+        "interval",
+        seconds=runtime.incidents.leases.sweep_interval,
+        id="incidents.interrupted_sweep",
+        next_run_time=datetime.now(UTC),
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     freeze_tick: list[Callable[[], Awaitable[None]]] = []
 
     async def tick_freezes() -> None:
@@ -77,37 +96,81 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         # earlier than FREEZE_MIN_GAP from now), so it is announced on time, not up to a second late.
         wait = await runtime.freezes.seconds_to_next_event()
         if wait is not None and wait < FREEZE_TICK_SECONDS:
-            scheduler.add_job(freeze_tick[0], "date", id="freeze.tick.due", replace_existing=True,
-                              run_date=datetime.now(UTC) + timedelta(seconds=max(wait, FREEZE_MIN_GAP)))
+            scheduler.add_job(
+                freeze_tick[0],
+                "date",
+                id="freeze.tick.due",
+                replace_existing=True,
+                run_date=datetime.now(UTC) + timedelta(seconds=max(wait, FREEZE_MIN_GAP)),
+            )
 
     # Both jobs run the one deadline wrapper, whose guard keeps them from overlapping each other.
     freeze_tick.append(with_deadline("freeze tick", tick_freezes, deadline))
-    scheduler.add_job(freeze_tick[0], "interval", seconds=FREEZE_TICK_SECONDS, id="freeze.tick",
-                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(
+        freeze_tick[0],
+        "interval",
+        seconds=FREEZE_TICK_SECONDS,
+        id="freeze.tick",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
 
     if runtime.audit.anchoring:
         # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.
-        scheduler.add_job(with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline), "interval",
-                          seconds=AUDIT_ANCHOR_TICK_SECONDS, id="audit.anchor", replace_existing=True,
-                          coalesce=True, max_instances=1)
-    scheduler.add_job(with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), "interval",
-                      seconds=OUTBOX_TICK_SECONDS, id="outbox.dispatch", replace_existing=True, coalesce=True,
-                      max_instances=1)
+        scheduler.add_job(
+            with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline),
+            "interval",
+            seconds=AUDIT_ANCHOR_TICK_SECONDS,
+            id="audit.anchor",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+    scheduler.add_job(
+        with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline),
+        "interval",
+        seconds=OUTBOX_TICK_SECONDS,
+        id="outbox.dispatch",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     # Every replica ticks; leases on the watches let one of them drive each watch.
-    scheduler.add_job(with_deadline("change watch", runtime.changes.watch_tick, deadline), "interval",
-                      seconds=runtime.changes.watch_every.total_seconds(), id="changes.watch",
-                      replace_existing=True, coalesce=True, max_instances=1)
-    scheduler.add_job(with_deadline("change poll", runtime.changes.poll_tick, deadline), "interval",
-                      seconds=runtime.changes.poll_every.total_seconds(), id="changes.poll",
-                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(
+        with_deadline("change watch", runtime.changes.watch_tick, deadline),
+        "interval",
+        seconds=runtime.changes.watch_every.total_seconds(),
+        id="changes.watch",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        with_deadline("change poll", runtime.changes.poll_tick, deadline),
+        "interval",
+        seconds=runtime.changes.poll_every.total_seconds(),
+        id="changes.poll",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     at = runtime.config.incidents.rollback_check_at
     if at is not None:
         # Every replica fires; the day's claim in the database lets one of them run it.
         hour, minute = (int(part) for part in at.split(":"))
-        scheduler.add_job(with_deadline("rollback check", runtime.rollbacks.daily_tick,
-                                        max(deadline, ROLLBACK_CHECK_DEADLINE)),
-                          "cron", hour=hour, minute=minute, timezone=runtime.config.tz, id="incidents.rollback_check",
-                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+        scheduler.add_job(
+            with_deadline("rollback check", runtime.rollbacks.daily_tick, max(deadline, ROLLBACK_CHECK_DEADLINE)),
+            "cron",
+            hour=hour,
+            minute=minute,
+            timezone=runtime.config.tz,
+            id="incidents.rollback_check",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
     # A tick still running when the next is due is skipped by APScheduler, which logs a warning
     # each time; the deadline bounds how long that lasts and reports it once, so those are noise.
     logging.getLogger("apscheduler.scheduler").addFilter(_skipped_runs)
@@ -119,8 +182,9 @@ def with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: fl
     return _with_deadline(name, tick, deadline, None)
 
 
-def _with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: float,
-                   metrics: Metrics | None) -> Callable[[], Awaitable[None]]:
+def _with_deadline(
+    name: str, tick: Callable[[], Awaitable[object]], deadline: float, metrics: Metrics | None
+) -> Callable[[], Awaitable[None]]:
     failing = False
     last: asyncio.Future[object] | None = None
 
@@ -136,10 +200,14 @@ def _with_deadline(name: str, tick: Callable[[], Awaitable[object]], deadline: f
             await give_up_after(deadline, last)
         except Exception as exc:
             if not failing:
-                why = (f"cut after {deadline:g}s (the database is not answering?)" if isinstance(exc, TimeoutError)
-                       else f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-                log.warning("%s %s; the next ticks retry from database state (logged once until it works again)",
-                            name, why)
+                why = (
+                    f"cut after {deadline:g}s (the database is not answering?)"
+                    if isinstance(exc, TimeoutError)
+                    else f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                )
+                log.warning(
+                    "%s %s; the next ticks retry from database state (logged once until it works again)", name, why
+                )
                 log.debug("%s failure", name, exc_info=exc)
             failing = True
             if metrics is not None:

@@ -72,12 +72,17 @@ async def _finish_steps(runtime: Runtime) -> None:
     """No new step clicks; running steps get `shutdown_timeout` to finish and record their results."""
     bound = runtime.settings.shutdown_timeout
     if runtime.steps_in_flight.running:
-        log.info("shutting down: waiting up to %gs for %d running playbook step(s)", bound,
-                 runtime.steps_in_flight.running)
+        log.info(
+            "shutting down: waiting up to %gs for %d running playbook step(s)", bound, runtime.steps_in_flight.running
+        )
     left = await runtime.steps_in_flight.drain(bound)
     if left:
-        log.warning("shutting down with %d playbook step(s) still running after %gs: each will show as "
-                    "interrupted once its lease expires (GUARDRAIL_STEP_LEASE_SECONDS)", left, bound)
+        log.warning(
+            "shutting down with %d playbook step(s) still running after %gs: each will show as "
+            "interrupted once its lease expires (GUARDRAIL_STEP_LEASE_SECONDS)",
+            left,
+            bound,
+        )
 
 
 async def _socket_mode(runtime: Runtime, bolt: AsyncApp) -> None:
@@ -109,10 +114,16 @@ def serve(runtime: Runtime, *, host: str = "0.0.0.0") -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found;
     # a graceful stop is a success (exit 0) for Kubernetes, Heroku and systemd alike.
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(app, host=host, port=runtime.settings.port, log_level="info", proxy_headers=True,
-                log_config=None if json_logs else LOGGING_CONFIG,
-                # uvicorn's own wait for open connections on SIGTERM; steps are waited for in the lifespan
-                timeout_graceful_shutdown=max(math.ceil(runtime.settings.shutdown_timeout), 1))
+    uvicorn.run(
+        app,
+        host=host,
+        port=runtime.settings.port,
+        log_level="info",
+        proxy_headers=True,
+        log_config=None if json_logs else LOGGING_CONFIG,
+        # uvicorn's own wait for open connections on SIGTERM; steps are waited for in the lifespan
+        timeout_graceful_shutdown=max(math.ceil(runtime.settings.shutdown_timeout), 1),
+    )
 
 
 def _stopped(signum: int, _frame: object) -> None:

@@ -124,9 +124,12 @@ class RequestEdge:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with request_context(method=scope.get("method", ""), path=path,
-                             slack_retry_num=headers.get("x-slack-retry-num"),
-                             slack_retry_reason=headers.get("x-slack-retry-reason")) as request_id:
+        with request_context(
+            method=scope.get("method", ""),
+            path=path,
+            slack_retry_num=headers.get("x-slack-retry-num"),
+            slack_retry_reason=headers.get("x-slack-retry-reason"),
+        ) as request_id:
             try:
                 await self.app(scope, receive, sending)
             finally:
@@ -140,9 +143,11 @@ OUTBOX_COUNT_BOUND = 1.0  # seconds: a scrape must not hang on a database that s
 
 async def _outbox_backlog(runtime: Runtime) -> float:
     """How many announcements are due and unposted; NaN when the database cannot say within the bound."""
+
     async def count() -> int:
         async with runtime.db.reader(bound=OUTBOX_COUNT_BOUND) as session:
             return await outbox_rows.backlog(session, now=runtime.clock.now())
+
     try:
         return float(await give_up_after(OUTBOX_COUNT_BOUND, count()))
     except Exception:

@@ -79,8 +79,11 @@ def config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def bot(database_url: str, config_dir: Path, fake_slack: FakeSlack,  # noqa: F811
-              clock: FakeClock) -> AsyncIterator[BotHarness]:
-    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack,
-                           clock=clock) as harness:
+async def bot(
+    database_url: str,
+    config_dir: Path,
+    fake_slack: FakeSlack,  # noqa: F811
+    clock: FakeClock,
+) -> AsyncIterator[BotHarness]:
+    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock) as harness:
         yield harness

@@ -36,27 +36,37 @@ def test_services_and_config_never_import_a_transport() -> None:
 
 
 def test_services_leave_sql_to_the_db_package() -> None:
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for path in (BOT / "services").rglob("*.py") for name in _imports(path) if name.startswith(SQL)]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for path in (BOT / "services").rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(SQL)
+    ]
     assert offenders == []
 
 
 def test_services_leave_metrics_to_the_edges() -> None:
     """Metrics are counted where requests, ticks and checks enter or leave (web, Slack, scheduler, the
     check runner's observer), so the product works and is tested without Prometheus."""
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for folder in ("services", "config", "db", "checks", "actions")
-                 for path in (BOT / folder).rglob("*.py") for name in _imports(path)
-                 if name.startswith(("prometheus_client", "bot.metrics"))]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for folder in ("services", "config", "db", "checks", "actions")
+        for path in (BOT / folder).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(("prometheus_client", "bot.metrics"))
+    ]
     assert offenders == []
 
 
 def test_the_freeze_gate_decision_loads_without_sqlalchemy() -> None:
     """The gate's decision and snapshot are pure: importing them pulls in no SQL library."""
-    probe = ("import sys, bot.services.freeze.gate; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))")
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True,
-                            check=True, timeout=60).stdout.strip()
+    probe = (
+        "import sys, bot.services.freeze.gate; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
     assert loaded == "[]", loaded
 
 
@@ -74,8 +84,12 @@ def _literals(tree: ast.AST) -> list[str]:
     parts: set[int] = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+        ):
             docstrings.add(id(body[0].value))
         if isinstance(node, ast.JoinedStr):
             parts.update(id(value) for value in node.values)
@@ -83,8 +97,12 @@ def _literals(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             found.append("".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and id(node) not in docstrings and id(node) not in parts:
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and id(node) not in parts
+        ):
             found.append(node.value)
     return found
 
@@ -104,37 +122,53 @@ def test_the_markup_check_sees_mentions_and_bold() -> None:
 
 
 def test_services_import_no_slack_library() -> None:
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for path in (BOT / "services").rglob("*.py") for name in _imports(path)
-                 if name.startswith(("slack_sdk", "slack_bolt", "bot.slack"))]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for path in (BOT / "services").rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(("slack_sdk", "slack_bolt", "bot.slack"))
+    ]
     assert offenders == []
 
 
 def test_actions_and_checks_never_import_services() -> None:
     """What a playbook step or a probe may ask of the rest (`ServiceProber`) lives in `bot/checks/`."""
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for folder in ("actions", "checks") for path in (BOT / folder).rglob("*.py")
-                 for name in _imports(path) if name.startswith(("bot.services", "bot.runtime", "bot.slack"))]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for folder in ("actions", "checks")
+        for path in (BOT / folder).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(("bot.services", "bot.runtime", "bot.slack"))
+    ]
     assert offenders == []
 
 
 def test_views_import_no_database() -> None:
     """Views (`bot/slack/*_view.py`) render what services returned; they read nothing themselves."""
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for path in (BOT / "slack").glob("*_view.py") for name in _imports(path)
-                 if name.startswith(("bot.db", "bot.runtime", *SQL))]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for path in (BOT / "slack").glob("*_view.py")
+        for name in _imports(path)
+        if name.startswith(("bot.db", "bot.runtime", *SQL))
+    ]
     assert offenders == []
 
 
 def _service_classes() -> set[str]:
     """The services: the classes the `Runtime` holds that come from `bot.services`."""
     tree = ast.parse((BOT / "runtime.py").read_text())
-    from_services = {alias.asname or alias.name for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot.services")
-                     for alias in node.names}
+    from_services = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot.services")
+        for alias in node.names
+    }
     [runtime] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Runtime"]
-    held = {node.annotation.id for node in runtime.body
-            if isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name)}
+    held = {
+        node.annotation.id
+        for node in runtime.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name)
+    }
     return held & from_services
 
 
@@ -156,8 +190,12 @@ def test_only_the_runtime_constructs_a_service() -> None:
 
 
 def test_the_package_never_imports_the_tests() -> None:
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}" for path in BOT.rglob("*.py")
-                 for name in _imports(path) if name == "tests" or name.startswith("tests.")]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for path in BOT.rglob("*.py")
+        for name in _imports(path)
+        if name == "tests" or name.startswith("tests.")
+    ]
     assert offenders == []
 
 
@@ -165,15 +203,23 @@ def test_the_slack_standin_is_slack_not_the_bot() -> None:
     """The stand-in (and the provider fakes) know nothing of guardrail's features: they are Slack,
     Heroku and Kubernetes, shared by the tests and the sandbox."""
     allowed = {"standin": ("bot.sandbox.standin",), "fakes": ("bot.sandbox.standin", "bot.sandbox.fakes")}
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}"
-                 for folder, ok in allowed.items() for path in (BOT / "sandbox" / folder).rglob("*.py")
-                 for name in _imports(path) if name.startswith("bot") and not name.startswith(ok)]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for folder, ok in allowed.items()
+        for path in (BOT / "sandbox" / folder).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("bot") and not name.startswith(ok)
+    ]
     assert offenders == []
 
 
 def test_no_feature_knows_about_the_sandbox() -> None:
     """No sandbox branches inside features: only the CLI starts it."""
-    offenders = [f"{path.relative_to(BOT.parent)} imports {name}" for path in BOT.rglob("*.py")
-                 if "sandbox" not in path.relative_to(BOT).parts and path.name != "cli.py"
-                 for name in _imports(path) if name.startswith("bot.sandbox")]
+    offenders = [
+        f"{path.relative_to(BOT.parent)} imports {name}"
+        for path in BOT.rglob("*.py")
+        if "sandbox" not in path.relative_to(BOT).parts and path.name != "cli.py"
+        for name in _imports(path)
+        if name.startswith("bot.sandbox")
+    ]
     assert offenders == []

@@ -24,8 +24,10 @@ def test_manifest_subscribes_to_exactly_the_events_the_bot_handles() -> None:
 
 def test_manifest_points_every_url_at_the_events_endpoint() -> None:
     urls = [c["url"] for c in MANIFEST["features"]["slash_commands"]]
-    urls += [MANIFEST["settings"]["event_subscriptions"]["request_url"],
-             MANIFEST["settings"]["interactivity"]["request_url"]]
+    urls += [
+        MANIFEST["settings"]["event_subscriptions"]["request_url"],
+        MANIFEST["settings"]["interactivity"]["request_url"],
+    ]
     assert all(u.endswith("/slack/events") for u in urls)
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
@@ -35,8 +37,9 @@ async def test_every_declared_command_and_event_is_handled(bot: BotHarness) -> N
         response = await bot.slack.slash(command["command"], "")
         assert response.status_code == 200, command["command"]
     for event in ("message", "app_mention"):
-        response = await bot.slack.event({"type": event, "text": "hi", "user": "U0ALICE",
-                                          "channel": "C0GENERAL", "ts": "1.000001"})
+        response = await bot.slack.event(
+            {"type": event, "text": "hi", "user": "U0ALICE", "channel": "C0GENERAL", "ts": "1.000001"}
+        )
         assert response.status_code == 200, event
 
 

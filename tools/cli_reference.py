@@ -38,9 +38,18 @@ def _argument(action: argparse.Action) -> str:
     if not action.option_strings:
         name = action.metavar or action.dest
         return f"`{name}`" if action.nargs != "?" else f"`[{name}]`"
-    value = "" if action.nargs == 0 else " " + (
-        str(action.metavar) if action.metavar else "{" + ",".join(map(str, action.choices)) + "}" if action.choices
-        else action.dest.upper())
+    value = (
+        ""
+        if action.nargs == 0
+        else " "
+        + (
+            str(action.metavar)
+            if action.metavar
+            else "{" + ",".join(map(str, action.choices)) + "}"
+            if action.choices
+            else action.dest.upper()
+        )
+    )
     return " · ".join(f"`{option}{value}`" for option in action.option_strings)
 
 
@@ -50,8 +59,12 @@ def _details(action: argparse.Action) -> str:
         notes.append("required")
     if isinstance(action, argparse._AppendAction):
         notes.append("repeatable")
-    if action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS) \
-            and "default" not in (action.help or ""):
+    if (
+        action.option_strings
+        and action.nargs != 0
+        and action.default not in (None, argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ):
         notes.append(f"default `{action.default}`")
     return "; ".join(notes)
 
@@ -80,7 +93,7 @@ def render() -> str:
         "# Command reference",
         "",
         "Every `guardrail` command and argument, generated from the command's own parser. Exit codes:",
-        "**0** success; **1** the answer is \"no\" (something down, red, broken, to fix); **2** the command",
+        '**0** success; **1** the answer is "no" (something down, red, broken, to fix); **2** the command',
         "could not run (bad arguments or configuration, unreachable database; one line on stderr);",
         "**3** `freeze check`: frozen.",
         "",

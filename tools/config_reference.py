@@ -82,8 +82,15 @@ def type_words(annotation: Any, metadata: list[Any] | None = None) -> str:
         return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " · ".join(f"`{member.value}`" for member in annotation)
-    words = {str: "text", int: "integer", float: "number", bool: "`true` · `false`", timedelta: "duration",
-             SecretStr: "secret", Path: "path"}
+    words = {
+        str: "text",
+        int: "integer",
+        float: "number",
+        bool: "`true` · `false`",
+        timedelta: "duration",
+        SecretStr: "secret",
+        Path: "path",
+    }
     if annotation is Any:
         return "any JSON value"
     return words.get(annotation, getattr(annotation, "__name__", str(annotation)))
@@ -151,8 +158,10 @@ def settings_section() -> list[str]:
     for name, field in Settings.model_fields.items():
         kind = type_words(field.annotation, list(field.metadata))
         bound = limits(field)
-        lines.append(f"| `{name.upper()}` | {cell(kind)}{' (' + bound + ')' if bound else ''} | "
-                     f"{default_words(field)} | {cell(field.description or '')} |")
+        lines.append(
+            f"| `{name.upper()}` | {cell(kind)}{' (' + bound + ')' if bound else ''} | "
+            f"{default_words(field)} | {cell(field.description or '')} |"
+        )
     return lines
 
 
@@ -180,14 +189,22 @@ def models_in_order(root: type[BaseModel]) -> dict[type[BaseModel], list[str]]:
 def model_section(model: type[BaseModel], paths: list[str]) -> list[str]:
     doc = " ".join((model.__doc__ or "").split())
     where = ", ".join(f"`{path}`" for path in paths) if paths != [""] else "the top level of the YAML"
-    lines = [f"### {model.__name__}", "", f"{doc} Where: {where}.", "",
-             "| key | type | default | meaning |", "|---|---|---|---|"]
+    lines = [
+        f"### {model.__name__}",
+        "",
+        f"{doc} Where: {where}.",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
     for name, field in model.model_fields.items():
         key = field.alias or name
         kind = type_words(field.annotation, list(field.metadata))
         bound = limits(field)
-        lines.append(f"| `{key}` | {cell(kind)}{' (' + bound + ')' if bound else ''} | {default_words(field)} | "
-                     f"{cell(field.description or '')} |")
+        lines.append(
+            f"| `{key}` | {cell(kind)}{' (' + bound + ')' if bound else ''} | {default_words(field)} | "
+            f"{cell(field.description or '')} |"
+        )
     return [*lines, ""]
 
 

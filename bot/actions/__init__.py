@@ -21,8 +21,13 @@ from bot.actions.base import ActionContext, ActionOutcome, StepAction
 from bot.actions.environment import action_endpoints, action_secrets
 from bot.config import Action, GuardrailConfig, Step
 
-MODULES = {"http": "bot.actions.http", "checks": "bot.actions.checks", "heroku": "bot.actions.heroku",
-           "kubernetes": "bot.actions.kubernetes", "rq_replay": "bot.actions.rq_replay"}
+MODULES = {
+    "http": "bot.actions.http",
+    "checks": "bot.actions.checks",
+    "heroku": "bot.actions.heroku",
+    "kubernetes": "bot.actions.kubernetes",
+    "rq_replay": "bot.actions.rq_replay",
+}
 
 __all__ = [
     "ActionContext",
@@ -50,12 +55,15 @@ def build_action(action: Action, *, step: Step | None = None) -> StepAction:
     kind = action.kind
     if action.http is not None:
         from bot.actions.http import HttpStep
+
         return HttpStep(action.http)
     if action.checks is not None:
         from bot.actions.checks import ChecksStep
+
         return ChecksStep(tuple(action.checks))
     if action.heroku is not None:
         from bot.actions.heroku import HerokuRollbackStep, HerokuScaleStep
+
         if action.heroku.rollback is not None:
             return HerokuRollbackStep(app=action.heroku.rollback.app)
         if action.heroku.scale is not None:
@@ -63,15 +71,19 @@ def build_action(action: Action, *, step: Step | None = None) -> StepAction:
             return HerokuScaleStep(app=s.app, process=s.process, quantity=s.quantity)
     if action.kubernetes is not None:
         from bot.actions.kubernetes import KubernetesRollbackStep, KubernetesScaleStep
+
         k = action.kubernetes
         if k.rollback is not None:
-            return KubernetesRollbackStep(namespace=k.rollback.namespace, deployment=k.rollback.deployment,
-                                          context=k.context)
+            return KubernetesRollbackStep(
+                namespace=k.rollback.namespace, deployment=k.rollback.deployment, context=k.context
+            )
         if k.scale is not None:
-            return KubernetesScaleStep(namespace=k.scale.namespace, deployment=k.scale.deployment,
-                                       replicas=k.scale.replicas, context=k.context)
+            return KubernetesScaleStep(
+                namespace=k.scale.namespace, deployment=k.scale.deployment, replicas=k.scale.replicas, context=k.context
+            )
     if action.rq_replay is not None:
         from bot.actions.rq_replay import RqReplayStep
+
         return RqReplayStep(action.rq_replay)
     where = f" in step {step.id}" if step is not None else ""
     raise ValueError(f"unsupported action kind '{kind}'{where}")  # config validation makes this unreachable
@@ -88,20 +100,32 @@ def build_undo(step: Step, remembered: Mapping[str, Any]) -> StepAction | None:
     action = step.action
     if action.heroku is not None:
         from bot.actions.heroku import HerokuRollbackStep, HerokuScaleStep
+
         if action.heroku.scale is not None and "previous_quantity" in remembered:
             s = action.heroku.scale
             return HerokuScaleStep(app=s.app, process=s.process, quantity=int(remembered["previous_quantity"]))
         if action.heroku.rollback is not None and remembered.get("previous_release_id"):
-            return HerokuRollbackStep(app=action.heroku.rollback.app,
-                                      target_release_id=str(remembered["previous_release_id"]),
-                                      target_label=f"v{remembered.get('previous_version', '?')}")
+            return HerokuRollbackStep(
+                app=action.heroku.rollback.app,
+                target_release_id=str(remembered["previous_release_id"]),
+                target_label=f"v{remembered.get('previous_version', '?')}",
+            )
     if action.kubernetes is not None:
         from bot.actions.kubernetes import KubernetesRollbackStep, KubernetesScaleStep
+
         k = action.kubernetes
         if k.scale is not None and "previous_replicas" in remembered:
-            return KubernetesScaleStep(namespace=k.scale.namespace, deployment=k.scale.deployment,
-                                       replicas=int(remembered["previous_replicas"]), context=k.context)
+            return KubernetesScaleStep(
+                namespace=k.scale.namespace,
+                deployment=k.scale.deployment,
+                replicas=int(remembered["previous_replicas"]),
+                context=k.context,
+            )
         if k.rollback is not None and remembered.get("previous_replicaset"):
-            return KubernetesRollbackStep(namespace=k.rollback.namespace, deployment=k.rollback.deployment,
-                                          context=k.context, target_replicaset=str(remembered["previous_replicaset"]))
+            return KubernetesRollbackStep(
+                namespace=k.rollback.namespace,
+                deployment=k.rollback.deployment,
+                context=k.context,
+                target_replicaset=str(remembered["previous_replicaset"]),
+            )
     return None

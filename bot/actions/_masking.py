@@ -23,9 +23,10 @@ MASK = "***"
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
 # `token=abc`, `"api_key": "abc"`, `password: abc`, `Authorization: Bearer abc` in free text.
 _KEY_VALUE = re.compile(
-    rf"""(?P<key>[A-Za-z0-9_-]*(?:{'|'.join(SECRET_KEY_PARTS)})[A-Za-z0-9_-]*)"""
+    rf"""(?P<key>[A-Za-z0-9_-]*(?:{"|".join(SECRET_KEY_PARTS)})[A-Za-z0-9_-]*)"""
     r"""(?P<sep>["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|(?:bearer|basic|token)\s+\S+|[^\s,;&}"']+)""",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -47,8 +48,7 @@ def shown_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(secret_key(k) or _OPAQUE.fullmatch(v) for k, v in pairs):
-            query = urlencode([(k, MASK if secret_key(k) or _OPAQUE.fullmatch(v) else v) for k, v in pairs],
-                              safe="*")
+            query = urlencode([(k, MASK if secret_key(k) or _OPAQUE.fullmatch(v) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 

@@ -92,8 +92,9 @@ async def request(
             raise ProviderUnavailable(target, response)
         return response
 
-    return await call_outbound(target, once, policy=policy, breakers=breakers, idempotent=idempotent,
-                               retry_on=_retry_worthwhile)
+    return await call_outbound(
+        target, once, policy=policy, breakers=breakers, idempotent=idempotent, retry_on=_retry_worthwhile
+    )
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -118,8 +119,9 @@ def _default_tls() -> ssl.SSLContext:
 def client(timeout: float, *, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """An httpx client whose own timeout backs up the policy's (so sockets are closed too), without retries."""
     tls = _default_tls() if verify is True else verify
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout + 1.0),
-                             transport=httpx.AsyncHTTPTransport(retries=0, verify=tls))
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout + 1.0), transport=httpx.AsyncHTTPTransport(retries=0, verify=tls)
+    )
 
 
 async def say(ctx: ActionContext, line: str) -> None:

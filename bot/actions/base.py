@@ -27,7 +27,7 @@ class ActionOutcome:
     """What an action did (or, in a preview, would do)."""
 
     ok: bool
-    summary: str                                              # one line for the playbook message
+    summary: str  # one line for the playbook message
     details: Mapping[str, Any] = field(default_factory=dict)  # goes to the thread and the audit log
     remembered: Mapping[str, Any] = field(default_factory=dict)  # state an undo needs (e.g. previous quantity)
 
@@ -36,16 +36,16 @@ class ActionOutcome:
 class ActionContext:
     """What an action may use while it runs."""
 
-    actor: str                                  # Slack user id of whoever pressed the button
+    actor: str  # Slack user id of whoever pressed the button
     incident_id: int | None
     step_id: str
     clock: Clock
     breakers: Breakers
-    prober: ServiceProber | None = None         # runs health checks (the `checks` action)
-    secrets: Mapping[str, str] = field(default_factory=dict)   # e.g. {"heroku_api_token": "..."}
+    prober: ServiceProber | None = None  # runs health checks (the `checks` action)
+    secrets: Mapping[str, str] = field(default_factory=dict)  # e.g. {"heroku_api_token": "..."}
     endpoints: Mapping[str, str] = field(default_factory=dict)  # e.g. {"heroku_api_url": "https://api.heroku.com"}
     remembered: Mapping[str, Any] = field(default_factory=dict)  # from the run an undo reverts
-    progress: Progress = _no_progress           # short progress lines, posted to the thread
+    progress: Progress = _no_progress  # short progress lines, posted to the thread
 
 
 class StepAction(Protocol):

@@ -27,8 +27,9 @@ class ChecksStep:
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         outcome = await self.run(ctx)
-        return ActionOutcome(ok=outcome.ok, summary=f"Checks change nothing, so they ran: {outcome.summary}",
-                             details=outcome.details)
+        return ActionOutcome(
+            ok=outcome.ok, summary=f"Checks change nothing, so they ran: {outcome.summary}", details=outcome.details
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         if ctx.prober is None:
@@ -49,9 +50,10 @@ class ChecksStep:
             lines.append(_line(result))
             if result.status is Status.DOWN:
                 failed.append(name)
-        details = {"results": {name: (by_name[name].status.value if name in by_name else "missing")
-                               for name in self.services}, "lines": lines}
+        details = {
+            "results": {name: (by_name[name].status.value if name in by_name else "missing") for name in self.services},
+            "lines": lines,
+        }
         if failed:
-            return ActionOutcome(ok=False, summary=f"Down: {', '.join(failed)} — " + "; ".join(lines),
-                                 details=details)
+            return ActionOutcome(ok=False, summary=f"Down: {', '.join(failed)} — " + "; ".join(lines), details=details)
         return ActionOutcome(ok=True, summary="All healthy — " + "; ".join(lines), details=details)

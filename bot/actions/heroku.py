@@ -42,9 +42,14 @@ class Release:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Release:
         slug = data.get("slug") or {}
-        return cls(id=str(data["id"]), version=int(data["version"]), description=str(data.get("description", "")),
-                   status=str(data.get("status", "succeeded")), current=bool(data.get("current", False)),
-                   slug_id=slug.get("id") if isinstance(slug, dict) else None)
+        return cls(
+            id=str(data["id"]),
+            version=int(data["version"]),
+            description=str(data.get("description", "")),
+            status=str(data.get("status", "succeeded")),
+            current=bool(data.get("current", False)),
+            slug_id=slug.get("id") if isinstance(slug, dict) else None,
+        )
 
     @property
     def label(self) -> str:
@@ -65,20 +70,42 @@ class _Api:
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Accept": ACCEPT, "Authorization": f"Bearer {self.token}", **(extra or {})}
 
-    async def call(self, method: str, path: str, *, policy: CallPolicy, idempotent: bool,
-                   json_body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        policy: CallPolicy,
+        idempotent: bool,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         response = await _outbound.request(
-            self.client, method, self.base + path, target=self.target, breakers=self.ctx.breakers,
-            policy=policy, idempotent=idempotent, headers=self._headers(headers), json_body=json_body)
+            self.client,
+            method,
+            self.base + path,
+            target=self.target,
+            breakers=self.ctx.breakers,
+            policy=policy,
+            idempotent=idempotent,
+            headers=self._headers(headers),
+            json_body=json_body,
+        )
         if not response.is_success:
-            raise HerokuError(f"Heroku answered {response.status_code} to {method} {path}: "
-                              f"{_outbound.error_message(response)}")
+            raise HerokuError(
+                f"Heroku answered {response.status_code} to {method} {path}: {_outbound.error_message(response)}"
+            )
         return response.json()
 
     async def releases(self, app: str, newest: int = 10) -> list[Release]:
         """The newest releases, newest first (Range header: order=desc)."""
-        data = await self.call("GET", f"/apps/{app}/releases", policy=self.reads, idempotent=True,
-                               headers={"Range": f"version ..; order=desc, max={newest}"})
+        data = await self.call(
+            "GET",
+            f"/apps/{app}/releases",
+            policy=self.reads,
+            idempotent=True,
+            headers={"Range": f"version ..; order=desc, max={newest}"},
+        )
         return sorted((Release.from_api(item) for item in data), key=lambda r: r.version, reverse=True)
 
 
@@ -89,8 +116,12 @@ async def release_list(ctx: ActionContext, app: str, *, newest: int, reads: Call
         raise HerokuError("HEROKU_API_TOKEN is not set, so guardrail cannot read Heroku releases")
     async with _outbound.client(reads.timeout) as client:
         data = await _Api(ctx, client, reads).call(
-            "GET", f"/apps/{app}/releases", policy=reads, idempotent=True,
-            headers={"Range": f"version ..; order=desc, max={newest}"})
+            "GET",
+            f"/apps/{app}/releases",
+            policy=reads,
+            idempotent=True,
+            headers={"Range": f"version ..; order=desc, max={newest}"},
+        )
     if not isinstance(data, list):
         raise HerokuError(f"Heroku answered an unexpected body to GET /apps/{app}/releases")
     return [item for item in data if isinstance(item, dict)]
@@ -119,7 +150,7 @@ class HerokuRollbackStep:
     """Roll `app` back to the release before the current one, or to a fixed release (undo / pinned)."""
 
     app: str
-    target_release_id: str | None = None   # fixed target; None = the release before the current one
+    target_release_id: str | None = None  # fixed target; None = the release before the current one
     target_label: str | None = None
     reads: CallPolicy = _outbound.READS
     write: CallPolicy = WRITE_ONCE
@@ -137,8 +168,10 @@ class HerokuRollbackStep:
         if self.target_release_id:
             fixed = next((r for r in releases if r.id == self.target_release_id), None)
             if fixed is None:
-                raise HerokuError(f"release {self.target_label or self.target_release_id} is not among "
-                                  f"{self.app}'s last {len(releases)} releases")
+                raise HerokuError(
+                    f"release {self.target_label or self.target_release_id} is not among "
+                    f"{self.app}'s last {len(releases)} releases"
+                )
             return current, fixed
         if previous is None:
             raise HerokuError(f"{self.app} has no successful release before {current.label}")
@@ -155,9 +188,15 @@ class HerokuRollbackStep:
         return ActionOutcome(
             ok=True,
             summary=f"Would roll back {self.app} from {current.label} to {target.label}: "
-                    f'POST /apps/{self.app}/releases {{"release": "{target.id}"}}',
-            details={"app": self.app, "current_release": current.id, "current_version": current.version,
-                     "target_release_id": target.id, "target_version": target.version})
+            f'POST /apps/{self.app}/releases {{"release": "{target.id}"}}',
+            details={
+                "app": self.app,
+                "current_release": current.id,
+                "current_version": current.version,
+                "target_release_id": target.id,
+                "target_version": target.version,
+            },
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         if (missing := _no_token(ctx)) is not None:
@@ -168,20 +207,33 @@ class HerokuRollbackStep:
                 current, target = await self._plan(api)
             except Exception as exc:
                 return ActionOutcome(ok=False, summary=f"Did not roll back {self.app}: {_failure(exc)}")
-            details: dict[str, Any] = {"app": self.app, "from_version": current.version,
-                                       "to_version": target.version, "target_release_id": target.id}
+            details: dict[str, Any] = {
+                "app": self.app,
+                "from_version": current.version,
+                "to_version": target.version,
+                "target_release_id": target.id,
+            }
             if target.id == current.id or current.description == f"Rollback to v{target.version}":
                 # A second press (or an undo pressed twice): already there, so nothing is sent.
-                return ActionOutcome(ok=True, summary=f"{self.app} already runs {target.label} (current release "
-                                     f"{current.label}); nothing sent", details=details)
+                return ActionOutcome(
+                    ok=True,
+                    summary=f"{self.app} already runs {target.label} (current release {current.label}); nothing sent",
+                    details=details,
+                )
             remembered = {"app": self.app, "previous_release_id": current.id, "previous_version": current.version}
             await _outbound.say(ctx, f"Rolling {self.app} back from {current.label} to {target.label}")
             try:
-                created = await api.call("POST", f"/apps/{self.app}/releases", policy=self.write,
-                                         idempotent=False, json_body={"release": target.id})
+                created = await api.call(
+                    "POST",
+                    f"/apps/{self.app}/releases",
+                    policy=self.write,
+                    idempotent=False,
+                    json_body={"release": target.id},
+                )
             except (HerokuError, CircuitOpen) as exc:
-                return ActionOutcome(ok=False, summary=f"Did not roll back {self.app}: {_failure(exc)}",
-                                     details=details)
+                return ActionOutcome(
+                    ok=False, summary=f"Did not roll back {self.app}: {_failure(exc)}", details=details
+                )
             except Exception as exc:
                 # The POST may or may not have happened. Never send it again: look.
                 return await self._after_uncertain_post(api, current, target, exc, details, remembered)
@@ -190,35 +242,59 @@ class HerokuRollbackStep:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 # The POST was accepted but its answer is not a release: whether it rolled back is for the
                 # releases list to say, and `remembered` must survive for the undo.
-                odd = HerokuError("Heroku accepted the rollback but answered an unexpected body "
-                                  f"({type(exc).__name__})")
+                odd = HerokuError(
+                    f"Heroku accepted the rollback but answered an unexpected body ({type(exc).__name__})"
+                )
                 return await self._after_uncertain_post(api, current, target, odd, details, remembered)
             details["new_version"] = new.version
-            return ActionOutcome(ok=True, summary=f"Rolled {self.app} back from {current.label} to "
-                                 f"{target.label} (new release v{new.version})", details=details,
-                                 remembered=remembered)
+            return ActionOutcome(
+                ok=True,
+                summary=f"Rolled {self.app} back from {current.label} to {target.label} (new release v{new.version})",
+                details=details,
+                remembered=remembered,
+            )
 
-    async def _after_uncertain_post(self, api: _Api, current: Release, target: Release, exc: Exception,
-                                    details: dict[str, Any], remembered: dict[str, Any]) -> ActionOutcome:
+    async def _after_uncertain_post(
+        self,
+        api: _Api,
+        current: Release,
+        target: Release,
+        exc: Exception,
+        details: dict[str, Any],
+        remembered: dict[str, Any],
+    ) -> ActionOutcome:
         why = _failure(exc)
         details["post_error"] = why
         try:
             releases = await api.releases(self.app, newest=5)
         except Exception as reread:
-            return ActionOutcome(ok=False, summary=f"Rollback of {self.app} is uncertain: {why}; re-reading the "
-                                 f"releases failed too ({_failure(reread)}). Check Heroku before pressing again.",
-                                 details=details)
+            return ActionOutcome(
+                ok=False,
+                summary=f"Rollback of {self.app} is uncertain: {why}; re-reading the "
+                f"releases failed too ({_failure(reread)}). Check Heroku before pressing again.",
+                details=details,
+            )
         newest = releases[0] if releases else current
         rolled = newest.version > current.version and (
             newest.description == f"Rollback to v{target.version}"
-            or (newest.slug_id is not None and newest.slug_id == target.slug_id))
+            or (newest.slug_id is not None and newest.slug_id == target.slug_id)
+        )
         if rolled:
             details["new_version"] = newest.version
-            return ActionOutcome(ok=True, summary=f"Rolled {self.app} back to {target.label} (new release "
-                                 f"v{newest.version}); the API answered badly ({why}) but the release is there, "
-                                 "so it was not sent again", details=details, remembered=remembered)
-        return ActionOutcome(ok=False, summary=f"Did not roll back {self.app}: {why}. The current release is "
-                             f"still {newest.label}; not retried automatically.", details=details)
+            return ActionOutcome(
+                ok=True,
+                summary=f"Rolled {self.app} back to {target.label} (new release "
+                f"v{newest.version}); the API answered badly ({why}) but the release is there, "
+                "so it was not sent again",
+                details=details,
+                remembered=remembered,
+            )
+        return ActionOutcome(
+            ok=False,
+            summary=f"Did not roll back {self.app}: {why}. The current release is "
+            f"still {newest.label}; not retried automatically.",
+            details=details,
+        )
 
 
 @dataclass(frozen=True)
@@ -235,8 +311,9 @@ class HerokuScaleStep:
         return f"Scale {self.app} {self.process} dynos to {self.quantity}"
 
     async def _current(self, api: _Api) -> int:
-        formation = await api.call("GET", f"/apps/{self.app}/formation/{self.process}", policy=self.reads,
-                                   idempotent=True)
+        formation = await api.call(
+            "GET", f"/apps/{self.app}/formation/{self.process}", policy=self.reads, idempotent=True
+        )
         return int(formation["quantity"])
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
@@ -246,13 +323,14 @@ class HerokuScaleStep:
             async with _outbound.client(self.reads.timeout) as client:
                 previous = await self._current(_Api(ctx, client, self.reads))
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Cannot preview scaling {self.app} {self.process}: "
-                                 f"{_failure(exc)}")
-        return ActionOutcome(ok=True, summary=f"Would scale {self.app} {self.process} dynos from {previous} to "
-                             f'{self.quantity}: PATCH /apps/{self.app}/formation/{self.process} '
-                             f'{{"quantity": {self.quantity}}}',
-                             details={"app": self.app, "process": self.process, "current_quantity": previous,
-                                      "quantity": self.quantity})
+            return ActionOutcome(ok=False, summary=f"Cannot preview scaling {self.app} {self.process}: {_failure(exc)}")
+        return ActionOutcome(
+            ok=True,
+            summary=f"Would scale {self.app} {self.process} dynos from {previous} to "
+            f"{self.quantity}: PATCH /apps/{self.app}/formation/{self.process} "
+            f'{{"quantity": {self.quantity}}}',
+            details={"app": self.app, "process": self.process, "current_quantity": previous, "quantity": self.quantity},
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         if (missing := _no_token(ctx)) is not None:
@@ -265,15 +343,28 @@ class HerokuScaleStep:
                 remembered = {"app": self.app, "process": self.process, "previous_quantity": previous}
                 details["previous_quantity"] = previous
                 if previous == self.quantity:
-                    return ActionOutcome(ok=True, summary=f"{self.app} {self.process} already runs "
-                                         f"{self.quantity} dynos; nothing changed", details=details,
-                                         remembered=remembered)
+                    return ActionOutcome(
+                        ok=True,
+                        summary=f"{self.app} {self.process} already runs {self.quantity} dynos; nothing changed",
+                        details=details,
+                        remembered=remembered,
+                    )
                 await _outbound.say(ctx, f"Scaling {self.app} {self.process} from {previous} to {self.quantity}")
                 # Setting an absolute quantity is idempotent, so this PATCH may be retried (bounded).
-                await api.call("PATCH", f"/apps/{self.app}/formation/{self.process}", policy=self.write,
-                               idempotent=True, json_body={"quantity": self.quantity})
+                await api.call(
+                    "PATCH",
+                    f"/apps/{self.app}/formation/{self.process}",
+                    policy=self.write,
+                    idempotent=True,
+                    json_body={"quantity": self.quantity},
+                )
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Did not scale {self.app} {self.process}: {_failure(exc)}",
-                                 details=details)
-        return ActionOutcome(ok=True, summary=f"Scaled {self.app} {self.process} dynos from {previous} to "
-                             f"{self.quantity}", details=details, remembered=remembered)
+            return ActionOutcome(
+                ok=False, summary=f"Did not scale {self.app} {self.process}: {_failure(exc)}", details=details
+            )
+        return ActionOutcome(
+            ok=True,
+            summary=f"Scaled {self.app} {self.process} dynos from {previous} to {self.quantity}",
+            details=details,
+            remembered=remembered,
+        )

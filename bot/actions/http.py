@@ -18,7 +18,7 @@ from bot.resilience import CallPolicy
 
 __all__ = ["HttpStep"]
 
-_FIRST_LINE = 120   # characters of an answer's first line kept in the details (masked)
+_FIRST_LINE = 120  # characters of an answer's first line kept in the details (masked)
 
 
 def _body_phrase(body: Any) -> str:
@@ -27,8 +27,9 @@ def _body_phrase(body: Any) -> str:
         return ""
     body = mask_value(body)
     if isinstance(body, dict) and body and all(isinstance(v, str | int | float | bool) for v in body.values()):
-        return " for " + ", ".join(f"{key} {value if isinstance(value, str) else json.dumps(value)}"
-                                   for key, value in body.items())
+        return " for " + ", ".join(
+            f"{key} {value if isinstance(value, str) else json.dumps(value)}" for key, value in body.items()
+        )
     text = json.dumps(body, separators=(",", ":"), sort_keys=True)
     return f" with JSON {text[:120]}{'…' if len(text) > 120 else ''}"
 
@@ -45,9 +46,13 @@ class HttpStep:
         retry = self.config.retry
         attempts = retry.attempts if retry else 1
         backoff = retry.backoff.total_seconds() if retry else 0.5
-        policy = CallPolicy(timeout=timeout, attempts=attempts, backoff=max(backoff, 0.001),
-                            max_backoff=max(backoff * 8, 0.001),
-                            deadline=timeout * attempts + max(backoff * 8, 0.001) * (attempts - 1) + 1)
+        policy = CallPolicy(
+            timeout=timeout,
+            attempts=attempts,
+            backoff=max(backoff, 0.001),
+            max_backoff=max(backoff * 8, 0.001),
+            deadline=timeout * attempts + max(backoff * 8, 0.001) * (attempts - 1) + 1,
+        )
         object.__setattr__(self, "policy", policy)
 
     @property
@@ -64,15 +69,23 @@ class HttpStep:
 
     def _request_details(self) -> dict[str, Any]:
         # Header values are never kept (bar Content-Type and the like): custom headers carry credentials.
-        return {"method": self.config.method, "url": self.url, "headers": mask_headers(self.config.headers),
-                "json": mask_value(self.config.json_body), "timeout_s": self.policy.timeout,
-                "attempts": self.policy.attempts if self.idempotent else 1}
+        return {
+            "method": self.config.method,
+            "url": self.url,
+            "headers": mask_headers(self.config.headers),
+            "json": mask_value(self.config.json_body),
+            "timeout_s": self.policy.timeout,
+            "attempts": self.policy.attempts if self.idempotent else 1,
+        }
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         # Nothing is sent: even a GET hook may have side effects we cannot know about.
         retries = f", up to {self.policy.attempts} attempts" if self.idempotent else ", one attempt"
-        return ActionOutcome(ok=True, summary=f"Would send {self.describe()} (timeout "
-                             f"{self.policy.timeout:g}s{retries})", details=self._request_details())
+        return ActionOutcome(
+            ok=True,
+            summary=f"Would send {self.describe()} (timeout {self.policy.timeout:g}s{retries})",
+            details=self._request_details(),
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         target = _outbound.target_of(self.config.url)
@@ -81,19 +94,36 @@ class HttpStep:
         try:
             async with _outbound.client(self.policy.timeout) as client:
                 response = await _outbound.request(
-                    client, self.config.method, self.config.url, target=target, breakers=ctx.breakers,
-                    policy=self.policy, idempotent=self.idempotent, headers=self.config.headers,
-                    json_body=self.config.json_body)
+                    client,
+                    self.config.method,
+                    self.config.url,
+                    target=target,
+                    breakers=ctx.breakers,
+                    policy=self.policy,
+                    idempotent=self.idempotent,
+                    headers=self.config.headers,
+                    json_body=self.config.json_body,
+                )
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} failed: "
-                                 f"{mask_text(_outbound.describe_failure(exc))}", details=details)
+            return ActionOutcome(
+                ok=False,
+                summary=f"{self.config.method} {shown} failed: {mask_text(_outbound.describe_failure(exc))}",
+                details=details,
+            )
         details["status"] = response.status_code
         # Never the body itself: a hook may answer with the token it was sent, or a new one.
         first_line = mask_text(next(iter(response.text.strip().splitlines()), ""))
         if first_line:
             details["response_first_line"] = first_line[:_FIRST_LINE] + ("…" if len(first_line) > _FIRST_LINE else "")
         if response.is_success:
-            return ActionOutcome(ok=True, summary=f"{self.config.method} {shown} → "
-                                 f"{response.status_code} {response.reason_phrase}", details=details)
-        return ActionOutcome(ok=False, summary=f"{self.config.method} {shown} answered "
-                             f"{response.status_code}: {mask_text(_outbound.error_message(response))}", details=details)
+            return ActionOutcome(
+                ok=True,
+                summary=f"{self.config.method} {shown} → {response.status_code} {response.reason_phrase}",
+                details=details,
+            )
+        return ActionOutcome(
+            ok=False,
+            summary=f"{self.config.method} {shown} answered "
+            f"{response.status_code}: {mask_text(_outbound.error_message(response))}",
+            details=details,
+        )

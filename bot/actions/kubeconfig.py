@@ -35,7 +35,7 @@ class KubeCredentials:
     server: str
     token: str | None
     verify: ssl.SSLContext | bool
-    source: str                         # "kubeconfig /path (context x)" or "in-cluster", for messages
+    source: str  # "kubeconfig /path (context x)" or "in-cluster", for messages
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -64,7 +64,7 @@ def _file_bytes(value: Any, base: Path, field: str) -> bytes:
 def _b64(value: Any, field: str) -> bytes:
     try:
         return base64.b64decode(str(value), validate=True)
-    except ValueError:   # binascii.Error; the value itself (a key, a certificate) is never quoted
+    except ValueError:  # binascii.Error; the value itself (a key, a certificate) is never quoted
         raise KubeconfigError(f"{field} is not valid base64") from None
 
 
@@ -97,11 +97,20 @@ def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any], base: Path
         context = _verifying_context(_pem(_file_bytes(cluster[field], base, field), field), field)
     else:
         context = ssl.create_default_context()
-    cert = (_b64(user["client-certificate-data"], "client-certificate-data") if user.get("client-certificate-data")
-            else _file_bytes(user["client-certificate"], base, "client-certificate") if user.get("client-certificate")
-            else None)
-    key = (_b64(user["client-key-data"], "client-key-data") if user.get("client-key-data")
-           else _file_bytes(user["client-key"], base, "client-key") if user.get("client-key") else None)
+    cert = (
+        _b64(user["client-certificate-data"], "client-certificate-data")
+        if user.get("client-certificate-data")
+        else _file_bytes(user["client-certificate"], base, "client-certificate")
+        if user.get("client-certificate")
+        else None
+    )
+    key = (
+        _b64(user["client-key-data"], "client-key-data")
+        if user.get("client-key-data")
+        else _file_bytes(user["client-key"], base, "client-key")
+        if user.get("client-key")
+        else None
+    )
     if cert is not None and key is not None:
         # ssl only loads certificate chains from files: write them privately, load, remove.
         with tempfile.TemporaryDirectory() as tmp:
@@ -112,8 +121,9 @@ def _ssl_context(cluster: Mapping[str, Any], user: Mapping[str, Any], base: Path
             try:
                 context.load_cert_chain(cert_path, key_path)
             except ssl.SSLError as exc:
-                raise KubeconfigError("the kubeconfig user's client certificate and key cannot be loaded "
-                                      f"({exc.reason or exc.strerror})") from None
+                raise KubeconfigError(
+                    f"the kubeconfig user's client certificate and key cannot be loaded ({exc.reason or exc.strerror})"
+                ) from None
     elif cert is not None or key is not None:
         raise KubeconfigError("the kubeconfig user has a client certificate without a key (or a key without one)")
     return context
@@ -155,17 +165,21 @@ def _credentials(path: Path, config: Any, context_name: str | None) -> KubeCrede
     cluster = _named(config.get("clusters"), str(context.get("cluster")), "cluster", path)
     user = _named(config.get("users"), str(context.get("user")), "user", path) if context.get("user") else {}
     if user.get("exec") or user.get("auth-provider"):
-        raise KubeconfigError(f"{path}: user '{context.get('user')}' gets credentials from a plugin (exec/"
-                              "auth-provider), which guardrail does not run; use a service-account token")
+        raise KubeconfigError(
+            f"{path}: user '{context.get('user')}' gets credentials from a plugin (exec/"
+            "auth-provider), which guardrail does not run; use a service-account token"
+        )
     server = cluster.get("server")
     if not isinstance(server, str) or not server:
         raise KubeconfigError(f"{path}: cluster '{context.get('cluster')}' has no server")
     base = path.parent
-    token = user.get("token") or (_file_bytes(user["tokenFile"], base, "tokenFile").decode().strip()
-                                  if user.get("tokenFile") else None)
+    token = user.get("token") or (
+        _file_bytes(user["tokenFile"], base, "tokenFile").decode().strip() if user.get("tokenFile") else None
+    )
     verify: ssl.SSLContext | bool = _ssl_context(cluster, user, base) if server.startswith("https") else True
-    return KubeCredentials(server=server.rstrip("/"), token=token, verify=verify,
-                           source=f"kubeconfig {path} (context {name})")
+    return KubeCredentials(
+        server=server.rstrip("/"), token=token, verify=verify, source=f"kubeconfig {path} (context {name})"
+    )
 
 
 def _in_cluster(endpoints: Mapping[str, str]) -> KubeCredentials:
@@ -177,9 +191,12 @@ def _in_cluster(endpoints: Mapping[str, str]) -> KubeCredentials:
     except OSError as exc:
         raise KubeconfigError(f"in-cluster credentials unreadable: {exc}") from None
     host = f"[{host}]" if ":" in host else host
-    return KubeCredentials(server=f"https://{host}:{port}", token=token,
-                           verify=_verifying_context(ca, f"in-cluster {sa_dir / 'ca.crt'}"),
-                           source="in-cluster service account")
+    return KubeCredentials(
+        server=f"https://{host}:{port}",
+        token=token,
+        verify=_verifying_context(ca, f"in-cluster {sa_dir / 'ca.crt'}"),
+        source="in-cluster service account",
+    )
 
 
 def load_credentials(endpoints: Mapping[str, str], context: str | None = None) -> KubeCredentials:

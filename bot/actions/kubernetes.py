@@ -38,21 +38,38 @@ class KubeError(Exception):
 
 
 class _Api:
-    def __init__(self, ctx: ActionContext, creds: KubeCredentials, client: httpx.AsyncClient,
-                 reads: CallPolicy) -> None:
+    def __init__(
+        self, ctx: ActionContext, creds: KubeCredentials, client: httpx.AsyncClient, reads: CallPolicy
+    ) -> None:
         self.ctx, self.creds, self.client, self.reads = ctx, creds, client, reads
         self.target = _outbound.target_of(creds.server)
 
-    async def call(self, method: str, path: str, *, policy: CallPolicy, idempotent: bool,
-                   body: Any = None, content_type: str | None = None) -> dict[str, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        policy: CallPolicy,
+        idempotent: bool,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
         headers = {"Accept": "application/json", **self.creds.headers()}
         content = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             content = json.dumps(body).encode()
         response = await _outbound.request(
-            self.client, method, self.creds.server + path, target=self.target, breakers=self.ctx.breakers,
-            policy=policy, idempotent=idempotent, headers=headers, content=content)
+            self.client,
+            method,
+            self.creds.server + path,
+            target=self.target,
+            breakers=self.ctx.breakers,
+            policy=policy,
+            idempotent=idempotent,
+            headers=headers,
+            content=content,
+        )
         if not response.is_success:
             raise KubeError(f"Kubernetes answered {response.status_code}: {_outbound.error_message(response)}")
         data: dict[str, Any] = response.json()
@@ -70,8 +87,9 @@ def _failure(exc: Exception) -> str:
     return str(exc) if isinstance(exc, KubeError | KubeconfigError) else _outbound.describe_failure(exc)
 
 
-async def read_deployment(ctx: ActionContext, namespace: str, name: str, *, context: str | None,
-                          reads: CallPolicy) -> dict[str, Any]:
+async def read_deployment(
+    ctx: ActionContext, namespace: str, name: str, *, context: str | None, reads: CallPolicy
+) -> dict[str, Any]:
     """The Deployment object (for the change feed: its revision annotation); raises KubeError,
     KubeconfigError or what `_outbound.request` raises."""
     creds = await _connect(ctx, context)
@@ -107,38 +125,60 @@ class KubernetesScaleStep:
             async with _outbound.client(self.reads.timeout, verify=creds.verify) as client:
                 scale = await _Api(ctx, creds, client, self.reads).get(self._path)
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Cannot preview scaling {self.namespace}/{self.deployment}: "
-                                 f"{_failure(exc)}")
+            return ActionOutcome(
+                ok=False, summary=f"Cannot preview scaling {self.namespace}/{self.deployment}: {_failure(exc)}"
+            )
         current = int(scale.get("spec", {}).get("replicas", 0))
         body = json.dumps({"spec": {"replicas": self.replicas}})
-        return ActionOutcome(ok=True, summary=f"Would scale {self.namespace}/{self.deployment} from {current} to "
-                             f"{self.replicas} replicas: PATCH {self._path} {body}",
-                             details={"current_replicas": current, "replicas": self.replicas, "api": creds.source})
+        return ActionOutcome(
+            ok=True,
+            summary=f"Would scale {self.namespace}/{self.deployment} from {current} to "
+            f"{self.replicas} replicas: PATCH {self._path} {body}",
+            details={"current_replicas": current, "replicas": self.replicas, "api": creds.source},
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
-        details: dict[str, Any] = {"namespace": self.namespace, "deployment": self.deployment,
-                                   "replicas": self.replicas}
+        details: dict[str, Any] = {
+            "namespace": self.namespace,
+            "deployment": self.deployment,
+            "replicas": self.replicas,
+        }
         try:
             creds = await _connect(ctx, self.context)
             async with _outbound.client(max(self.reads.timeout, self.write.timeout), verify=creds.verify) as client:
                 api = _Api(ctx, creds, client, self.reads)
                 previous = int((await api.get(self._path)).get("spec", {}).get("replicas", 0))
                 details["previous_replicas"] = previous
-                remembered = {"namespace": self.namespace, "deployment": self.deployment,
-                              "previous_replicas": previous}
+                remembered = {"namespace": self.namespace, "deployment": self.deployment, "previous_replicas": previous}
                 if previous == self.replicas:
-                    return ActionOutcome(ok=True, summary=f"{self.namespace}/{self.deployment} already has "
-                                         f"{self.replicas} replicas; nothing changed", details=details,
-                                         remembered=remembered)
-                await _outbound.say(ctx, f"Scaling {self.namespace}/{self.deployment} from {previous} to "
-                                         f"{self.replicas}")
-                await api.call("PATCH", self._path, policy=self.write, idempotent=True,
-                               body={"spec": {"replicas": self.replicas}}, content_type=MERGE_PATCH)
+                    return ActionOutcome(
+                        ok=True,
+                        summary=f"{self.namespace}/{self.deployment} already has "
+                        f"{self.replicas} replicas; nothing changed",
+                        details=details,
+                        remembered=remembered,
+                    )
+                await _outbound.say(
+                    ctx, f"Scaling {self.namespace}/{self.deployment} from {previous} to {self.replicas}"
+                )
+                await api.call(
+                    "PATCH",
+                    self._path,
+                    policy=self.write,
+                    idempotent=True,
+                    body={"spec": {"replicas": self.replicas}},
+                    content_type=MERGE_PATCH,
+                )
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Did not scale {self.namespace}/{self.deployment}: "
-                                 f"{_failure(exc)}", details=details)
-        return ActionOutcome(ok=True, summary=f"Scaled {self.namespace}/{self.deployment} from {previous} to "
-                             f"{self.replicas} replicas", details=details, remembered=remembered)
+            return ActionOutcome(
+                ok=False, summary=f"Did not scale {self.namespace}/{self.deployment}: {_failure(exc)}", details=details
+            )
+        return ActionOutcome(
+            ok=True,
+            summary=f"Scaled {self.namespace}/{self.deployment} from {previous} to {self.replicas} replicas",
+            details=details,
+            remembered=remembered,
+        )
 
 
 def _revision(obj: dict[str, Any]) -> int:
@@ -179,14 +219,13 @@ class KubernetesRollbackStep:
     namespace: str
     deployment: str
     context: str | None = None
-    target_replicaset: str | None = None   # fixed target (undo); None = the previous revision
+    target_replicaset: str | None = None  # fixed target (undo); None = the previous revision
     reads: CallPolicy = _outbound.READS
     write: CallPolicy = WRITE_ONCE
 
     def describe(self) -> str:
         if self.target_replicaset:
-            return (f"Roll back Deployment {self.namespace}/{self.deployment} to ReplicaSet "
-                    f"{self.target_replicaset}")
+            return f"Roll back Deployment {self.namespace}/{self.deployment} to ReplicaSet {self.target_replicaset}"
         return f"Roll back Deployment {self.namespace}/{self.deployment} to its previous revision"
 
     async def _plan(self, api: _Api) -> _Plan:
@@ -196,23 +235,33 @@ class KubernetesRollbackStep:
         uid = deployment.get("metadata", {}).get("uid")
         match_labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels", {})
         selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
-        listing = await api.get(f"/apis/apps/v1/namespaces/{quote(self.namespace, safe='')}/replicasets"
-                                f"?labelSelector={quote(selector, safe='')}")
-        owned = [rs for rs in listing.get("items", [])
-                 if any(ref.get("uid") == uid and ref.get("controller")
-                        for ref in rs.get("metadata", {}).get("ownerReferences", []))]
+        listing = await api.get(
+            f"/apis/apps/v1/namespaces/{quote(self.namespace, safe='')}/replicasets"
+            f"?labelSelector={quote(selector, safe='')}"
+        )
+        owned = [
+            rs
+            for rs in listing.get("items", [])
+            if any(
+                ref.get("uid") == uid and ref.get("controller")
+                for ref in rs.get("metadata", {}).get("ownerReferences", [])
+            )
+        ]
         current_revision = _revision(deployment)
         current = next((rs for rs in owned if _revision(rs) == current_revision), None)
         if self.target_replicaset:
             target = next((rs for rs in owned if rs["metadata"]["name"] == self.target_replicaset), None)
             if target is None:
-                raise KubeError(f"ReplicaSet {self.target_replicaset} of {self.namespace}/{self.deployment} "
-                                "no longer exists")
+                raise KubeError(
+                    f"ReplicaSet {self.target_replicaset} of {self.namespace}/{self.deployment} no longer exists"
+                )
         else:
             older = [rs for rs in owned if 0 < _revision(rs) < current_revision]
             if not older:
-                raise KubeError(f"{self.namespace}/{self.deployment} has no revision before revision "
-                                f"{current_revision} to roll back to")
+                raise KubeError(
+                    f"{self.namespace}/{self.deployment} has no revision before revision "
+                    f"{current_revision} to roll back to"
+                )
             target = max(older, key=_revision)
         return _Plan(deployment, current, target)
 
@@ -225,12 +274,15 @@ class KubernetesRollbackStep:
             async with _outbound.client(self.reads.timeout, verify=creds.verify) as client:
                 plan = await self._plan(_Api(ctx, creds, client, self.reads))
         except Exception as exc:
-            return ActionOutcome(ok=False, summary=f"Cannot preview the rollback of {self.namespace}/"
-                                 f"{self.deployment}: {_failure(exc)}")
+            return ActionOutcome(
+                ok=False, summary=f"Cannot preview the rollback of {self.namespace}/{self.deployment}: {_failure(exc)}"
+            )
         return ActionOutcome(
-            ok=True, summary=f"Would roll back {self.namespace}/{self.deployment} from {plan.current_label} to "
-                             f"{plan.target_label}: PATCH the Deployment's spec.template ({JSON_PATCH})",
-            details={"patch": self._patch(plan), "api": creds.source})
+            ok=True,
+            summary=f"Would roll back {self.namespace}/{self.deployment} from {plan.current_label} to "
+            f"{plan.target_label}: PATCH the Deployment's spec.template ({JSON_PATCH})",
+            details={"patch": self._patch(plan), "api": creds.source},
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         name = f"{self.namespace}/{self.deployment}"
@@ -244,39 +296,69 @@ class KubernetesRollbackStep:
                 plan = await self._plan(api)
             except Exception as exc:
                 return ActionOutcome(ok=False, summary=f"Did not roll back {name}: {_failure(exc)}")
-            details = {"from_revision": _revision(plan.deployment), "to_revision": _revision(plan.target),
-                       "to_replicaset": plan.target["metadata"]["name"]}
+            details = {
+                "from_revision": _revision(plan.deployment),
+                "to_revision": _revision(plan.target),
+                "to_replicaset": plan.target["metadata"]["name"],
+            }
             if plan.deployment.get("spec", {}).get("template") == _bare_template(plan.target):
-                return ActionOutcome(ok=True, summary=f"{name} already runs the template of {plan.target_label}; "
-                                     "nothing sent", details=details)
-            remembered = {"namespace": self.namespace, "deployment": self.deployment,
-                          "previous_revision": _revision(plan.deployment),
-                          "previous_replicaset": plan.current["metadata"]["name"] if plan.current else None}
+                return ActionOutcome(
+                    ok=True,
+                    summary=f"{name} already runs the template of {plan.target_label}; nothing sent",
+                    details=details,
+                )
+            remembered = {
+                "namespace": self.namespace,
+                "deployment": self.deployment,
+                "previous_revision": _revision(plan.deployment),
+                "previous_replicaset": plan.current["metadata"]["name"] if plan.current else None,
+            }
             await _outbound.say(ctx, f"Rolling {name} back from {plan.current_label} to {plan.target_label}")
             try:
-                await api.call("PATCH", _deployment_path(self.namespace, self.deployment), policy=self.write,
-                               idempotent=False, body=self._patch(plan), content_type=JSON_PATCH)
+                await api.call(
+                    "PATCH",
+                    _deployment_path(self.namespace, self.deployment),
+                    policy=self.write,
+                    idempotent=False,
+                    body=self._patch(plan),
+                    content_type=JSON_PATCH,
+                )
             except (KubeError, CircuitOpen) as exc:
                 return ActionOutcome(ok=False, summary=f"Did not roll back {name}: {_failure(exc)}", details=details)
             except Exception as exc:
                 return await self._verify(api, plan, exc, details, remembered)
-        return ActionOutcome(ok=True, summary=f"Rolled {name} back from {plan.current_label} to {plan.target_label}",
-                             details=details, remembered=remembered)
+        return ActionOutcome(
+            ok=True,
+            summary=f"Rolled {name} back from {plan.current_label} to {plan.target_label}",
+            details=details,
+            remembered=remembered,
+        )
 
-    async def _verify(self, api: _Api, plan: _Plan, exc: Exception, details: dict[str, Any],
-                      remembered: dict[str, Any]) -> ActionOutcome:
+    async def _verify(
+        self, api: _Api, plan: _Plan, exc: Exception, details: dict[str, Any], remembered: dict[str, Any]
+    ) -> ActionOutcome:
         """The PATCH's answer was lost: it is not sent again; the Deployment says whether it happened."""
         name = f"{self.namespace}/{self.deployment}"
         why = _failure(exc)
         try:
             now = await api.get(_deployment_path(self.namespace, self.deployment))
         except Exception as reread:
-            return ActionOutcome(ok=False, summary=f"Rollback of {name} is uncertain: {why}; re-reading it failed "
-                                 f"too ({_failure(reread)}). Check the cluster before pressing again.",
-                                 details=details)
+            return ActionOutcome(
+                ok=False,
+                summary=f"Rollback of {name} is uncertain: {why}; re-reading it failed "
+                f"too ({_failure(reread)}). Check the cluster before pressing again.",
+                details=details,
+            )
         if now.get("spec", {}).get("template") == _bare_template(plan.target):
-            return ActionOutcome(ok=True, summary=f"Rolled {name} back to {plan.target_label}; the API answered "
-                                 f"badly ({why}) but the Deployment has the template, so it was not sent again",
-                                 details=details, remembered=remembered)
-        return ActionOutcome(ok=False, summary=f"Did not roll back {name}: {why}. The Deployment is unchanged; "
-                             "not retried automatically.", details=details)
+            return ActionOutcome(
+                ok=True,
+                summary=f"Rolled {name} back to {plan.target_label}; the API answered "
+                f"badly ({why}) but the Deployment has the template, so it was not sent again",
+                details=details,
+                remembered=remembered,
+            )
+        return ActionOutcome(
+            ok=False,
+            summary=f"Did not roll back {name}: {why}. The Deployment is unchanged; not retried automatically.",
+            details=details,
+        )

@@ -38,12 +38,12 @@ from bot.resilience import CallPolicy, CircuitOpen, call_outbound
 
 __all__ = ["CLAIM_TTL_SECONDS", "RqReplayStep", "claim_key"]
 
-CLAIM_TTL_SECONDS = 90 * 24 * 3600   # forget claims after 90 days (failed jobs rarely live that long)
+CLAIM_TTL_SECONDS = 90 * 24 * 3600  # forget claims after 90 days (failed jobs rarely live that long)
 PAGE = 500
 BATCH_CALL = CallPolicy(timeout=30.0, attempts=1, deadline=30.0)
-BATCH_SECONDS = 15.0                  # a batch takes no new job after this (BATCH_CALL's 30 s is only a backstop)
-PROGRESS_EVERY = 10.0                 # seconds between progress lines in the thread
-TIME_BUDGET = 600.0                   # one press replays for at most 10 minutes, then reports
+BATCH_SECONDS = 15.0  # a batch takes no new job after this (BATCH_CALL's 30 s is only a backstop)
+PROGRESS_EVERY = 10.0  # seconds between progress lines in the thread
+TIME_BUDGET = 600.0  # one press replays for at most 10 minutes, then reports
 
 
 def claim_key(queue: str) -> str:
@@ -53,16 +53,16 @@ def claim_key(queue: str) -> str:
 
 @dataclass(frozen=True)
 class _Counts:
-    failed: int          # in the failed-job registry now
-    unclaimed: int       # of those, never replayed by guardrail
-    queued: int          # waiting in the queue
+    failed: int  # in the failed-job registry now
+    unclaimed: int  # of those, never replayed by guardrail
+    queued: int  # waiting in the queue
 
 
 @dataclass
 class _Batch:
     replayed: list[str] = field(default_factory=list)
-    vanished: list[str] = field(default_factory=list)   # claimed, but the job was gone or taken meanwhile
-    exhausted: bool = False                             # no unclaimed failed jobs left
+    vanished: list[str] = field(default_factory=list)  # claimed, but the job was gone or taken meanwhile
+    exhausted: bool = False  # no unclaimed failed jobs left
     stop: threading.Event = field(default_factory=threading.Event)  # set when nobody awaits the batch any more
 
 
@@ -84,7 +84,7 @@ class _Pacer:
         self.spacing = self.window / self.limit
         self.slack = self.window / 20
         self.finished: deque[float] = deque(maxlen=self.limit)
-        self.due = -math.inf      # when the next job is due on the even schedule
+        self.due = -math.inf  # when the next job is due on the even schedule
 
     def next_start(self) -> float:
         """The earliest moment the next job may start."""
@@ -135,7 +135,7 @@ class _Replayer:
         failed = int(self.conn.zcard(self.registry.key))
         try:
             again = int(self.conn.zintercard(2, [self.registry.key, self.key]))
-        except redis.ResponseError:   # Redis < 7 has no ZINTERCARD: page through the registry instead
+        except redis.ResponseError:  # Redis < 7 has no ZINTERCARD: page through the registry instead
             unclaimed, seen = self._unclaimed(None)
             again = seen - len(unclaimed)
         return _Counts(failed=failed, unclaimed=max(failed - again, 0), queued=self.queued())
@@ -147,7 +147,7 @@ class _Replayer:
         """Requeue up to `size` jobs into `result` at `pacer`'s rate, taking no new job whose turn comes at or
         after `until` (time.monotonic()) or once `result.stop` is set; `result` fills as it goes, so even a
         batch whose await timed out reports what it did."""
-        candidates, _ = self._unclaimed(size + 1, until)   # one more than we take: are there more after this?
+        candidates, _ = self._unclaimed(size + 1, until)  # one more than we take: are there more after this?
         result.exhausted = len(candidates) <= size and time.monotonic() < until
         for job_id in candidates[:size]:
             turn = pacer.next_start()
@@ -156,12 +156,12 @@ class _Replayer:
                 return
             started = time.monotonic()
             if not self.conn.sadd(self.key, job_id):
-                continue                                   # another replay claimed it first
+                continue  # another replay claimed it first
             self.conn.expire(self.key, CLAIM_TTL_SECONDS)
             try:
                 self.registry.requeue(job_id)
             except (NoSuchJobError, InvalidJobOperation):
-                result.vanished.append(job_id)             # expired, or requeued by hand meanwhile
+                result.vanished.append(job_id)  # expired, or requeued by hand meanwhile
                 continue
             except Exception:
                 # Not requeued (Redis went away mid-batch): release the claim so a later replay can do it.
@@ -186,12 +186,15 @@ class _Threads:
     async def call(self, ctx: ActionContext, func: Callable[[], Any], *, policy: CallPolicy) -> Any:
         """Run `func` in a thread under `policy`'s timeout and the target's breaker, exactly once: a timeout
         abandons the await, not the thread, so a retry would run beside it on the same connection."""
+
         async def call() -> Any:
             work = asyncio.ensure_future(asyncio.to_thread(func))
             self.running.append(work)
             return await asyncio.shield(work)
-        return await call_outbound(self.target, call, policy=dataclasses.replace(policy, attempts=1),
-                                   breakers=ctx.breakers)
+
+        return await call_outbound(
+            self.target, call, policy=dataclasses.replace(policy, attempts=1), breakers=ctx.breakers
+        )
 
     async def close(self) -> None:
         await asyncio.gather(*self.running, return_exceptions=True)
@@ -204,7 +207,7 @@ class RqReplayStep:
     service's step deadline), then reports what it did and what remains; pressing again continues."""
 
     config: RqReplayAction
-    reads: CallPolicy = _outbound.READS          # its timeout only: calls run in a thread are never retried
+    reads: CallPolicy = _outbound.READS  # its timeout only: calls run in a thread are never retried
     time_budget: float = TIME_BUDGET
     batch_call: CallPolicy = BATCH_CALL
     batch_seconds: float = BATCH_SECONDS
@@ -213,7 +216,6 @@ class RqReplayStep:
         c = self.config
         limit = f", stopping if more than {c.max_queued} jobs are queued" if c.max_queued else ""
         return f"Requeue failed jobs of RQ queue {c.queue} at most {c.per_second:g} per second{limit}"
-
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
@@ -231,10 +233,11 @@ class RqReplayStep:
         return ActionOutcome(
             ok=True,
             summary=f"Would requeue {counts.unclaimed} failed jobs of {c.queue} in batches of {c.batch_size} "
-                    f"at most {c.per_second:g}/s" + (f"; {skipped} failed again after an earlier replay and stay "
-                                                      "failed" if skipped else "")
-                    + f"; {counts.queued} jobs queued now",
-            details={"failed": counts.failed, "would_replay": counts.unclaimed, "queued": counts.queued})
+            f"at most {c.per_second:g}/s"
+            + (f"; {skipped} failed again after an earlier replay and stay failed" if skipped else "")
+            + f"; {counts.queued} jobs queued now",
+            details={"failed": counts.failed, "would_replay": counts.unclaimed, "queued": counts.queued},
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         c = self.config
@@ -272,8 +275,11 @@ class RqReplayStep:
                     batch = _Batch()
                     batches.append(batch)
                     until = min(ends, time.monotonic() + self.batch_seconds)
-                    await threads.call(ctx, functools.partial(replayer.batch, c.batch_size, until, pacer, batch),
-                                       policy=self.batch_call)
+                    await threads.call(
+                        ctx,
+                        functools.partial(replayer.batch, c.batch_size, until, pacer, batch),
+                        policy=self.batch_call,
+                    )
                     if batch.exhausted:
                         break
                     if time.monotonic() >= ends:
@@ -285,27 +291,44 @@ class RqReplayStep:
                 counts: _Counts = await threads.call(ctx, replayer.counts, policy=self.reads)
             finally:
                 for batch in batches:
-                    batch.stop.set()    # a timed-out batch's thread takes no further job…
-                await threads.close()   # …and the connection closes only once it returned
+                    batch.stop.set()  # a timed-out batch's thread takes no further job…
+                await threads.close()  # …and the connection closes only once it returned
         except Exception as exc:
             done = replayed()
-            return ActionOutcome(ok=False, summary=f"Replay of {c.queue} failed after {len(done)} jobs: "
-                                 f"{_reason(exc)}", details={"replayed": len(done), "job_ids": done[:100]})
+            return ActionOutcome(
+                ok=False,
+                summary=f"Replay of {c.queue} failed after {len(done)} jobs: {_reason(exc)}",
+                details={"replayed": len(done), "job_ids": done[:100]},
+            )
         elapsed = time.monotonic() - started
         done = replayed()
         vanished = sum(len(b.vanished) for b in batches)
         again = counts.failed - counts.unclaimed
-        summary = (f"Replayed {len(done)} failed jobs of {c.queue}; {counts.unclaimed} remain to replay"
-                   + (f"; {again} failed again after an earlier replay and were not requeued twice" if again else "")
-                   + (f"; {vanished} had disappeared" if vanished else "")
-                   + (f" ({stopped})" if stopped else "")
-                   + (f" (paused after {self.time_budget:g}s so the step reports; press again to continue)"
-                      if paused and counts.unclaimed else ""))
+        summary = (
+            f"Replayed {len(done)} failed jobs of {c.queue}; {counts.unclaimed} remain to replay"
+            + (f"; {again} failed again after an earlier replay and were not requeued twice" if again else "")
+            + (f"; {vanished} had disappeared" if vanished else "")
+            + (f" ({stopped})" if stopped else "")
+            + (
+                f" (paused after {self.time_budget:g}s so the step reports; press again to continue)"
+                if paused and counts.unclaimed
+                else ""
+            )
+        )
         return ActionOutcome(
-            ok=stopped is None, summary=summary,
-            details={"replayed": len(done), "remaining": counts.unclaimed, "failed_again": again,
-                     "vanished": vanished, "queued": counts.queued, "seconds": round(elapsed, 3),
-                     "stopped_early": stopped, "job_ids": done[:100]})
+            ok=stopped is None,
+            summary=summary,
+            details={
+                "replayed": len(done),
+                "remaining": counts.unclaimed,
+                "failed_again": again,
+                "vanished": vanished,
+                "queued": counts.queued,
+                "seconds": round(elapsed, 3),
+                "stopped_early": stopped,
+                "job_ids": done[:100],
+            },
+        )
 
 
 def _reason(exc: Exception) -> str:
@@ -314,5 +337,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, redis.RedisError):
         return f"Redis error: {type(exc).__name__}: {exc}"
     return _outbound.describe_failure(exc)
-
-

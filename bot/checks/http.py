@@ -35,7 +35,7 @@ def _same(actual: Any, expected: str | int | float | bool) -> bool:
 
 
 def _error_rate(document: Any, limit: ErrorRate) -> str:
-    """"error rate 0.01"; raises Unhealthy above the limit or when the field is not a number."""
+    """ "error rate 0.01"; raises Unhealthy above the limit or when the field is not a number."""
     value = _field(document, limit.field)
     if value is _MISSING:
         raise Unhealthy(f"JSON has no {limit.field}")
@@ -81,8 +81,9 @@ class HttpProbe:
             if value is _MISSING:
                 raise Unhealthy(f"JSON has no {check.json_field}")
             if check.json_equals is not None and not _same(value, check.json_equals):
-                raise Unhealthy(short(f"{check.json_field} is {json.dumps(value)}, expected "
-                                      f"{json.dumps(check.json_equals)}"))
+                raise Unhealthy(
+                    short(f"{check.json_field} is {json.dumps(value)}, expected {json.dumps(check.json_equals)}")
+                )
         if check.error_rate is not None:
             return f"HTTP {response.status_code}, {_error_rate(document, check.error_rate)}"
         return f"HTTP {response.status_code}"

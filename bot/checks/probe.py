@@ -70,8 +70,9 @@ async def measure(
     started = time.perf_counter()
     policy = CallPolicy(timeout=limit, attempts=1, deadline=limit)
     try:
-        detail = await call_outbound(f"health:{service}:{probe.target}", probe, policy=policy,
-                                     breakers=breakers, idempotent=False)
+        detail = await call_outbound(
+            f"health:{service}:{probe.target}", probe, policy=policy, breakers=breakers, idempotent=False
+        )
     except CircuitOpen as exc:
         return CheckResult(service, Status.DOWN, None, paused_reason(exc.failing_since), checked_at)
     except OutboundTimeout:
@@ -85,6 +86,7 @@ async def measure(
         # a probe that swallowed its cancellation can still hand `wait_for` a late answer
         return CheckResult(service, Status.DOWN, latency, f"no answer within {limit:g}s", checked_at)
     if slow_after is not None and latency > slow_after * 1000:
-        return CheckResult(service, Status.SLOW, latency,
-                           short(f"slower than {slow_after * 1000:g} ms ({detail})"), checked_at)
+        return CheckResult(
+            service, Status.SLOW, latency, short(f"slower than {slow_after * 1000:g} ms ({detail})"), checked_at
+        )
     return CheckResult(service, Status.UP, latency, short(detail), checked_at)

@@ -14,8 +14,14 @@ def redis_client(url: str, timeout: float) -> aioredis.Redis:
     """A client that never retries. The check's own timeout cancels it; the socket timeouts,
     a little longer, are only a backstop so a socket never outlives a cancelled check for long."""
     backstop = timeout + 0.5
-    return aioredis.Redis.from_url(url, socket_connect_timeout=backstop, socket_timeout=backstop,
-                                   retry_on_timeout=False, retry=None, decode_responses=True)
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=backstop,
+        socket_timeout=backstop,
+        retry_on_timeout=False,
+        retry=None,
+        decode_responses=True,
+    )
 
 
 async def redis_failure(exc: RedisError) -> Unhealthy:

@@ -78,9 +78,11 @@ class RqProbe:
         check = self.check
         problems = []
         if trend.workers_started > check.worker_start_limit:
-            problems.append(f"worker crash-looping: {trend.workers_started} workers started in "
-                            f"{_window(check.crash_window)}, "
-                            f"{_plural(trend.jobs_finished, 'job')} finished")
+            problems.append(
+                f"worker crash-looping: {trend.workers_started} workers started in "
+                f"{_window(check.crash_window)}, "
+                f"{_plural(trend.jobs_finished, 'job')} finished"
+            )
         elif check.workers is not None and workers == 0 and queued > 0 and check.min_workers == 0:
             problems.append(f"no worker alive while {queued} jobs are queued (expected {check.workers})")
         rate = trend.failed_per_minute
@@ -111,8 +113,11 @@ class RqProbe:
         for key, (birth, failed, finished, death) in zip(keys, rows, strict=True):
             if birth is None or death is not None:
                 continue  # expired or dead, only not yet unregistered
-            snapshots.append(WorkerSnapshot(name=_text(key), born=_parse_birth(birth),
-                                            failed=_count(failed), finished=_count(finished)))
+            snapshots.append(
+                WorkerSnapshot(
+                    name=_text(key), born=_parse_birth(birth), failed=_count(failed), finished=_count(finished)
+                )
+            )
         return snapshots
 
     async def aclose(self) -> None:

@@ -87,8 +87,7 @@ class QueueHistory:
         while len(self._samples) > 2 and self._samples[1][0] <= keep_from:
             self._samples.popleft()
         born_after = now - self._crash_window
-        for name in [n for n, s in self._workers.items()
-                     if n not in alive and (s.born is None or s.born < born_after)]:
+        for name in [n for n, s in self._workers.items() if n not in alive and (s.born is None or s.born < born_after)]:
             del self._workers[name]
 
     def _judge(self, now: datetime) -> Trend:

@@ -32,8 +32,9 @@ def preload(services: Sequence[ServiceConfig]) -> None:
 class CheckRunner:
     """Probes for configured services, built on first use and reused (one HTTP client for all)."""
 
-    def __init__(self, *, breakers: Breakers, clock: Clock, tz: tzinfo,
-                 observe: Callable[[CheckResult], None] | None = None) -> None:
+    def __init__(
+        self, *, breakers: Breakers, clock: Clock, tz: tzinfo, observe: Callable[[CheckResult], None] | None = None
+    ) -> None:
         self._breakers = breakers
         self._observe = observe  # hears every result (metrics); must not raise
         self._clock = clock
@@ -45,9 +46,12 @@ class CheckRunner:
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
             # No retries, no redirects to somewhere else: one request is the measurement.
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=HTTP_POOL,
-                                           follow_redirects=False,
-                                           headers={"User-Agent": "guardrail-health/1"})
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0),
+                limits=HTTP_POOL,
+                follow_redirects=False,
+                headers={"User-Agent": "guardrail-health/1"},
+            )
         return self._http
 
     def _build(self, service: ServiceConfig) -> Probe:
@@ -61,9 +65,11 @@ class CheckRunner:
             return SqlProbe(service.sql, timeout)
         if service.redis is not None:
             from bot.checks.redis import RedisProbe
+
             return RedisProbe(service.redis, timeout)
         if service.rq is not None:
             from bot.checks.rq import RqProbe
+
             return RqProbe(service.rq, timeout, self._clock)
         raise ValueError(f"service {service.name} has no check")  # config validation prevents this
 
@@ -96,9 +102,15 @@ class CheckRunner:
         except Exception as exc:
             result = CheckResult(service.name, Status.DOWN, None, describe_error(exc), self._clock.now())
         else:
-            result = await measure(service.name, probe, limit=service.timeout.total_seconds(),
-                                   slow_after=slow, breakers=self._breakers, clock=self._clock,
-                                   paused_reason=self._paused)
+            result = await measure(
+                service.name,
+                probe,
+                limit=service.timeout.total_seconds(),
+                slow_after=slow,
+                breakers=self._breakers,
+                clock=self._clock,
+                paused_reason=self._paused,
+            )
         if self._observe is not None:
             self._observe(result)
         return result

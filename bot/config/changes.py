@@ -42,8 +42,10 @@ class ChangeSource(StrictModel):
     heroku: HerokuSource | None = Field(default=None, description="A Heroku app's releases.")
     kubernetes: KubernetesSource | None = Field(default=None, description="A Kubernetes Deployment's rollouts.")
     service: Slug | None = Field(
-        default=None, description="What the change is named after (and, through changes.services, which "
-        "services it affects); default: the app or Deployment name.")
+        default=None,
+        description="What the change is named after (and, through changes.services, which "
+        "services it affects); default: the app or Deployment name.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -86,22 +88,27 @@ class ChangesConfig(StrictModel):
     """Changes (deploys, releases, rollouts) and the watch after each of them."""
 
     sources: dict[EnvironmentName, list[ChangeSource]] = Field(
-        default_factory=dict, description="Per environment, where to discover changes by polling.")
+        default_factory=dict, description="Per environment, where to discover changes by polling."
+    )
     services: dict[Slug, list[Slug]] = Field(
-        default_factory=dict, description="A change named X affects these services (default: X alone).")
+        default_factory=dict, description="A change named X affects these services (default: X alone)."
+    )
     poll_every: Duration = Field(default=timedelta(seconds=30), description="How often sources are polled.")
-    lookback: Duration = Field(
-        default=timedelta(hours=6), description="How far back \"is it the deploy?\" lists look.")
+    lookback: Duration = Field(default=timedelta(hours=6), description='How far back "is it the deploy?" lists look.')
     watch_for: Duration = Field(default=timedelta(minutes=15), description="How long each change is watched.")
     watch_every: Duration = Field(default=timedelta(seconds=15), description="How often a watch probes.")
     watch_threshold: int = Field(
-        default=2, ge=1, le=20, description="Consecutive bad rounds (that were not bad before) before the alarm.")
+        default=2, ge=1, le=20, description="Consecutive bad rounds (that were not bad before) before the alarm."
+    )
     rollback: RollbackStepRef | None = Field(
-        default=None, description="The step [Roll back] runs; default: the first step marked rollback: true.")
+        default=None, description="The step [Roll back] runs; default: the first step marked rollback: true."
+    )
     auto_rollback: bool = Field(
-        default=False, description="Roll back by itself after a countdown with a Cancel button.")
+        default=False, description="Roll back by itself after a countdown with a Cancel button."
+    )
     auto_rollback_after: Duration = Field(
-        default=timedelta(seconds=60), description="The countdown before an automatic rollback.")
+        default=timedelta(seconds=60), description="The countdown before an automatic rollback."
+    )
 
     @field_validator("watch_every", "poll_every")
     @classmethod
@@ -127,8 +134,10 @@ class ChangesConfig(StrictModel):
     @model_validator(mode="after")
     def _rounds(self) -> Self:
         if self.watch_every * self.watch_threshold >= self.watch_for:
-            raise custom_error("watch_threshold times watch_every must be shorter than watch_for",
-                               "the watch would end before it could raise the alarm; lower one or raise watch_for")
+            raise custom_error(
+                "watch_threshold times watch_every must be shorter than watch_for",
+                "the watch would end before it could raise the alarm; lower one or raise watch_for",
+            )
         return self
 
     def affected(self, service: str) -> list[str]:

@@ -153,9 +153,7 @@ def _check_steps(base: Loc, steps: list[tuple[int, Mapping[str, Any]]], services
         own = step.get("id")
         for j, dep in _strings(step.get("after")):
             if dep == own:
-                found.append(
-                    ((*loc, "after", j), f"step '{dep}' cannot wait for itself", "remove it from after")
-                )
+                found.append(((*loc, "after", j), f"step '{dep}' cannot wait for itself", "remove it from after"))
             elif dep not in index_of:
                 hint = suggest(dep, index_of) or f"steps in this playbook: {', '.join(index_of) or 'none'}"
                 found.append(((*loc, "after", j), f"unknown step '{dep}'", hint))
@@ -188,9 +186,7 @@ def _check_action(loc: Loc, action: Mapping[str, Any], services: set[str]) -> li
     return found
 
 
-def _check_cycles(
-    base: Loc, graph: dict[str, list[tuple[str, int]]], index_of: dict[str, int]
-) -> list[Finding]:
+def _check_cycles(base: Loc, graph: dict[str, list[tuple[str, int]]], index_of: dict[str, int]) -> list[Finding]:
     """Depth-first search for back edges in the `after` graph; each back edge closes one cycle."""
     found: list[Finding] = []
     done: set[str] = set()
@@ -229,24 +225,39 @@ def _check_changes(data: Mapping[str, Any], services: set[str]) -> list[Finding]
     for name, affected in _mapping(changes.get("services")).items():
         for j, service in _strings(affected):
             if service not in services:
-                found.append((("changes", "services", name, j), f"unknown service '{service}'",
-                              suggest(service, services) or known))
+                found.append(
+                    (
+                        ("changes", "services", name, j),
+                        f"unknown service '{service}'",
+                        suggest(service, services) or known,
+                    )
+                )
     raw_envs = _mapping(data.get("freeze")).get("environments", ["production"])
     environments = [e for _, e in _strings(raw_envs)]
     mapped = _mapping(changes.get("services"))
     for environment, sources in _mapping(changes.get("sources")).items():
         if isinstance(environment, str) and environments and environment not in environments:
-            found.append((("changes", "sources", environment), f"unknown environment '{environment}'",
-                          suggest(environment, environments) or f"freeze.environments is [{', '.join(environments)}]"))
+            found.append(
+                (
+                    ("changes", "sources", environment),
+                    f"unknown environment '{environment}'",
+                    suggest(environment, environments) or f"freeze.environments is [{', '.join(environments)}]",
+                )
+            )
         for index, source in _items(sources):
             source_name: Any = source.get("service")
             if not isinstance(source_name, str):
-                source_name = (_mapping(source.get("heroku")).get("app")
-                               or _mapping(source.get("kubernetes")).get("deployment"))
+                source_name = _mapping(source.get("heroku")).get("app") or _mapping(source.get("kubernetes")).get(
+                    "deployment"
+                )
             if isinstance(source_name, str) and source_name not in services and source_name not in mapped:
-                found.append((("changes", "sources", environment, index),
-                              f"changes to '{source_name}' affect no configured service",
-                              f"set service: to one of the {known}, or map it under changes.services"))
+                found.append(
+                    (
+                        ("changes", "sources", environment, index),
+                        f"changes to '{source_name}' affect no configured service",
+                        f"set service: to one of the {known}, or map it under changes.services",
+                    )
+                )
     found.extend(_check_rollback_ref(changes, _items(data.get("playbooks"))))
     return found
 
@@ -259,13 +270,28 @@ def _check_rollback_ref(changes: Mapping[str, Any], playbooks: list[tuple[int, M
         step = steps.get(wanted)
         if step is None:
             names = [f"{p}/{s}" for p, s in steps if isinstance(p, str) and isinstance(s, str)]
-            return [(("changes", "rollback"), f"no step '{wanted[1]}' in playbook '{wanted[0]}'",
-                     suggest(f"{wanted[0]}/{wanted[1]}", names) or f"steps: {', '.join(names) or 'none'}")]
+            return [
+                (
+                    ("changes", "rollback"),
+                    f"no step '{wanted[1]}' in playbook '{wanted[0]}'",
+                    suggest(f"{wanted[0]}/{wanted[1]}", names) or f"steps: {', '.join(names) or 'none'}",
+                )
+            ]
         if step.get("rollback") is not True:
-            return [(("changes", "rollback"), f"step '{wanted[1]}' is not marked rollback: true",
-                     "mark the step rollback: true (the rollback check then proves it daily)")]
+            return [
+                (
+                    ("changes", "rollback"),
+                    f"step '{wanted[1]}' is not marked rollback: true",
+                    "mark the step rollback: true (the rollback check then proves it daily)",
+                )
+            ]
         return []
     if changes.get("auto_rollback") is True and not any(s.get("rollback") is True for s in steps.values()):
-        return [(("changes", "auto_rollback"), "auto_rollback needs a playbook step marked rollback: true",
-                 "add rollback: true to the step that rolls production back, or turn auto_rollback off")]
+        return [
+            (
+                ("changes", "auto_rollback"),
+                "auto_rollback needs a playbook step marked rollback: true",
+                "add rollback: true to the step that rolls production back, or turn auto_rollback off",
+            )
+        ]
     return []

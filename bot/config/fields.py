@@ -127,9 +127,7 @@ def _url_with_scheme(schemes: Sequence[str], what: str, example: str) -> Callabl
 
 HttpUrl = Annotated[
     str,
-    AfterValidator(
-        _url_with_scheme(("http", "https"), "an http:// or https://", "https://example.com/health")
-    ),
+    AfterValidator(_url_with_scheme(("http", "https"), "an http:// or https://", "https://example.com/health")),
 ]
 SqlUrl = Annotated[
     str,
@@ -143,9 +141,7 @@ SqlUrl = Annotated[
 ]
 RedisUrl = Annotated[
     str,
-    AfterValidator(
-        _url_with_scheme(("redis", "rediss"), "a redis:// or rediss://", "redis://127.0.0.1:6379/0")
-    ),
+    AfterValidator(_url_with_scheme(("redis", "rediss"), "a redis:// or rediss://", "redis://127.0.0.1:6379/0")),
 ]
 
 
@@ -153,9 +149,7 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-HttpMethod = Annotated[
-    Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], BeforeValidator(_upper)
-]
+HttpMethod = Annotated[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], BeforeValidator(_upper)]
 
 
 def exactly_one_problem(data: Mapping[str, Any], choices: Sequence[str], what: str) -> tuple[str, str] | None:

@@ -76,9 +76,7 @@ def interpolate_string(text: str, environ: Mapping[str, str]) -> tuple[str, list
         if default is not None and not value:
             out.append(default)
         elif value is None:
-            issues.append(
-                (f"environment variable {name} is not set", f"export {name}, or write ${{{name}:-default}}")
-            )
+            issues.append((f"environment variable {name} is not set", f"export {name}, or write ${{{name}:-default}}"))
         else:
             out.append(value)
             used.append(name)

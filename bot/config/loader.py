@@ -56,8 +56,9 @@ def config_files(directory: Path) -> list[Path]:
     )
 
 
-def load_config(directory: Path, environ: Mapping[str, str] | None = None, *,
-                skip: Collection[str] = ()) -> LoadedConfig:
+def load_config(
+    directory: Path, environ: Mapping[str, str] | None = None, *, skip: Collection[str] = ()
+) -> LoadedConfig:
     """Load, merge, interpolate and validate every YAML file in `directory`.
 
     `environ` (default: os.environ) supplies ${VAR} values. Raises ConfigInvalid
@@ -69,9 +70,7 @@ def load_config(directory: Path, environ: Mapping[str, str] | None = None, *,
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
-        raise ConfigInvalid(
-            [ConfigProblem(None, "", f"config directory {directory} {what}", _DIRECTORY_HINT)]
-        )
+        raise ConfigInvalid([ConfigProblem(None, "", f"config directory {directory} {what}", _DIRECTORY_HINT)])
     files = config_files(directory)
     if not files:
         raise ConfigInvalid([ConfigProblem(None, "", f"no *.yaml files in {directory}", _DIRECTORY_HINT)])
@@ -97,9 +96,7 @@ def load_config(directory: Path, environ: Mapping[str, str] | None = None, *,
     config: GuardrailConfig | None = None
     if all_parsed:  # with a file missing, "required key" errors would only mislead
         data = result.value
-        problems.extend(
-            ConfigProblem(file_of(loc), format_path(loc), m, h) for loc, m, h in crossfield.check(data)
-        )
+        problems.extend(ConfigProblem(file_of(loc), format_path(loc), m, h) for loc, m, h in crossfield.check(data))
         try:
             config = GuardrailConfig.model_validate(data, context={SKIP_CROSS_CHECKS: True})
         except ValidationError as exc:
@@ -149,9 +146,7 @@ def _read(path: Path) -> tuple[dict[str, Any], ConfigProblem | None]:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        return {}, ConfigProblem(
-            name, "", f"{where}{what}", "check indentation, quoting and colons around there"
-        )
+        return {}, ConfigProblem(name, "", f"{where}{what}", "check indentation, quoting and colons around there")
     except yaml.YAMLError as exc:
         return {}, ConfigProblem(name, "", f"invalid YAML: {exc}", None)
     if document is None:

@@ -74,6 +74,7 @@ SKIP_CROSS_CHECKS = "guardrail_skip_cross_checks"
 # A health answer is due within about a second; a check that may take longer than this is not a check.
 MAX_CHECK_TIMEOUT = timedelta(seconds=30)
 
+
 class Severity(StrEnum):
     """Incident severity, most severe first."""
 
@@ -135,9 +136,7 @@ class HttpCheck(StrictModel):
     method: HttpMethod = Field(default="GET", description="HTTP method.")
     expect_status: int = Field(default=200, ge=100, le=599, description="Status code that means healthy.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
-    body_contains: str | None = Field(
-        default=None, description="Healthy only if the body contains this text."
-    )
+    body_contains: str | None = Field(default=None, description="Healthy only if the body contains this text.")
     json_field: str | None = Field(
         default=None, description="Dotted path into the JSON body, e.g. status.db; see json_equals."
     )
@@ -190,17 +189,26 @@ class RqCheck(StrictModel):
     max_failed: int | None = Field(default=None, ge=0, description="Unhealthy above this many failed jobs.")
     min_workers: int = Field(default=0, ge=0, description="Unhealthy with fewer workers than this.")
     workers: int | None = Field(
-        default=None, ge=1, description="How many workers should run; when set, no live worker while jobs "
-        "are queued is down. Default for the crash-loop limit: min_workers, at least 1.")
+        default=None,
+        ge=1,
+        description="How many workers should run; when set, no live worker while jobs "
+        "are queued is down. Default for the crash-loop limit: min_workers, at least 1.",
+    )
     crash_window: Duration = Field(
-        default=timedelta(minutes=5), description="Count workers started within this long (crash loops).")
+        default=timedelta(minutes=5), description="Count workers started within this long (crash loops)."
+    )
     max_worker_starts: int | None = Field(
-        default=None, ge=1, description="Down (crash-looping) when more workers than this started within "
-        "crash_window; default 3 times the expected workers.")
+        default=None,
+        ge=1,
+        description="Down (crash-looping) when more workers than this started within "
+        "crash_window; default 3 times the expected workers.",
+    )
     storm_window: Duration = Field(
-        default=timedelta(minutes=2), description="Failure rate over the rounds within this long (retry storms).")
+        default=timedelta(minutes=2), description="Failure rate over the rounds within this long (retry storms)."
+    )
     max_failed_per_minute: float = Field(
-        default=10, gt=0, description="Down (retry storm) when jobs fail faster than this, retries included.")
+        default=10, gt=0, description="Down (retry storm) when jobs fail faster than this, retries included."
+    )
 
     @field_validator("crash_window", "storm_window")
     @classmethod
@@ -226,7 +234,8 @@ class ServiceConfig(StrictModel):
     """Something guardrail can health-check: exactly one of http, tcp, sql, redis or rq."""
 
     name: Slug = Field(
-        description="Service name, used by `checks` in playbooks, `/health <name>` and \"is <name> down?\".")
+        description='Service name, used by `checks` in playbooks, `/health <name>` and "is <name> down?".'
+    )
     http: HttpCheck | None = Field(default=None, description="HTTP check.")
     tcp: TcpCheck | None = Field(default=None, description="TCP connect check.")
     sql: SqlCheck | None = Field(default=None, description="SQL database check.")
@@ -237,9 +246,7 @@ class ServiceConfig(StrictModel):
         default=None, description="A check slower than this is reported as slow; must be below timeout."
     )
     watch: bool = Field(default=False, description="Check periodically and announce state changes.")
-    watch_interval: Duration = Field(
-        default=timedelta(seconds=30), description="How often to check when watching."
-    )
+    watch_interval: Duration = Field(default=timedelta(seconds=30), description="How often to check when watching.")
     watch_threshold: int = Field(
         default=2, ge=1, description="Consecutive results needed before a state change is announced."
     )
@@ -253,8 +260,10 @@ class ServiceConfig(StrictModel):
             raise custom_error("slow_after must be shorter than timeout", "lower slow_after or raise timeout")
         if self.timeout > MAX_CHECK_TIMEOUT:
             # Every "are we down?" answer waits for the slowest check of its round.
-            raise custom_error(f"timeout is at most {format_duration(MAX_CHECK_TIMEOUT)}: every answer waits for "
-                               "the slowest check", "use a shorter timeout; a health check measures, it does not wait")
+            raise custom_error(
+                f"timeout is at most {format_duration(MAX_CHECK_TIMEOUT)}: every answer waits for the slowest check",
+                "use a shorter timeout; a health check measures, it does not wait",
+            )
         return self
 
     @property
@@ -357,28 +366,35 @@ class IncidentSettings(StrictModel):
 
     verify_freshness: Duration = Field(
         default=timedelta(minutes=15),
-        description="A step with `after: [...]` needs those steps to have succeeded this recently."
+        description="A step with `after: [...]` needs those steps to have succeeded this recently.",
     )
     channel_prefix: ChannelPrefix = Field(
         default="inc",
         description="Incident channels are named <prefix>-<date>-<slug>.",
     )
     rollback_check_at: ClockTime | None = Field(
-        default="09:00", description="Daily, at this time (HH:MM, configured timezone), preview every rollback "
-        "and production step and its undo; red results go to the deploys channel. null: never.")
+        default="09:00",
+        description="Daily, at this time (HH:MM, configured timezone), preview every rollback "
+        "and production step and its undo; red results go to the deploys channel. null: never.",
+    )
 
 
 class AuditSettings(StrictModel):
     """Anchors: the audit log's head posted where a database writer cannot change it."""
 
     anchor_channel: ChannelId | None = Field(
-        default=None, description="Channel id where the chain's head (entry number and hash) is posted; "
-        "unset: no anchors.")
+        default=None,
+        description="Channel id where the chain's head (entry number and hash) is posted; unset: no anchors.",
+    )
     anchor_every: int = Field(
-        default=100, ge=1, le=1_000_000, description="Post an anchor once this many entries were written since "
-        "the last one.")
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Post an anchor once this many entries were written since the last one.",
+    )
     anchor_interval: Duration = Field(
-        default=timedelta(days=1), description="Post an anchor at least this often while entries are written.")
+        default=timedelta(days=1), description="Post an anchor at least this often while entries are written."
+    )
 
     @field_validator("anchor_interval")
     @classmethod
@@ -437,8 +453,9 @@ class GuardrailConfig(StrictModel):
         ref = self.changes.rollback
         for playbook in self.playbooks:
             for step in playbook.steps:
-                if (ref is None and step.rollback) or (ref is not None and ref.playbook == playbook.name
-                                                       and ref.step == step.id):
+                if (ref is None and step.rollback) or (
+                    ref is not None and ref.playbook == playbook.name and ref.step == step.id
+                ):
                     return playbook, step
         return None
 

@@ -118,9 +118,7 @@ class KubernetesAction(StrictModel):
 
     rollback: KubernetesRollback | None = Field(default=None, description="Undo the last rollout.")
     scale: KubernetesScale | None = Field(default=None, description="Change the replica count.")
-    context: str | None = Field(
-        default=None, description="kubeconfig context to use; default: the current one."
-    )
+    context: str | None = Field(default=None, description="kubeconfig context to use; default: the current one.")
 
     @model_validator(mode="after")
     def _one_operation(self) -> Self:
@@ -171,8 +169,9 @@ class Step(StrictModel):
         default=False, description="Ask for confirmation and announce it, because it changes production."
     )
     rollback: bool = Field(
-        default=False, description="This step rolls production back; `guardrail rollback-check` and the daily "
-        "check prove it can run.")
+        default=False,
+        description="This step rolls production back; `guardrail rollback-check` and the daily check prove it can run.",
+    )
     after: list[Slug] = Field(
         default_factory=list, description="Ids of steps in this playbook that must have run first."
     )
@@ -183,8 +182,10 @@ class Step(StrictModel):
     @model_validator(mode="after")
     def _rollback_changes_something(self) -> Self:
         if self.rollback and self.action.kind not in ROLLBACK_KINDS:
-            raise custom_error(f"a {self.action.kind} step cannot be a rollback",
-                               "mark rollback: true on a heroku or kubernetes rollback or an http deploy-hook step")
+            raise custom_error(
+                f"a {self.action.kind} step cannot be a rollback",
+                "mark rollback: true on a heroku or kubernetes rollback or an http deploy-hook step",
+            )
         if self.rollback and not self.changes_production:
             raise custom_error("a rollback changes production", "add changes_production: true to this step")
         return self

@@ -53,10 +53,10 @@ class ChainVerification:
     checked: int
     first_bad_seq: int | None = None
     reason: str | None = None
-    problem: str | None = None      # TAMPERED, or WRONG_KEY / NO_KEY: the key, not the log, is the problem
-    unkeyed: int = 0                # version 1 (SHA-256 only) entries, all before `keyed_from`
-    keyed_from: int | None = None   # the first entry signed with the key
-    anchors: int = 0                # anchors checked
+    problem: str | None = None  # TAMPERED, or WRONG_KEY / NO_KEY: the key, not the log, is the problem
+    unkeyed: int = 0  # version 1 (SHA-256 only) entries, all before `keyed_from`
+    keyed_from: int | None = None  # the first entry signed with the key
+    anchors: int = 0  # anchors checked
 
     @property
     def key_problem(self) -> bool:
@@ -90,25 +90,45 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def entry_content(*, seq: int, at: datetime, actor: str, action: str, subject: str, details_json: str,
-                  prev_hash: str, key_id: str | None = None) -> str:
+def entry_content(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details_json: str,
+    prev_hash: str,
+    key_id: str | None = None,
+) -> str:
     """The text an entry's hash covers: every column and the previous hash, as canonical JSON.
 
     Version 1 (no key) is the original format, so rows written before the content was stored
     are verified by rebuilding it; version 2 also names its version and the key's id.
     """
-    fields: dict[str, Any] = {"seq": seq, "at": _iso(at), "actor": actor, "action": action, "subject": subject,
-                              "details": details_json, "prev": prev_hash}
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": _iso(at),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details_json,
+        "prev": prev_hash,
+    }
     if key_id is not None:
         fields.update(v=2, kid=key_id)
     return canonical_json(fields)
 
 
-def entry_hash(*, seq: int, at: datetime, actor: str, action: str, subject: str, details_json: str,
-               prev_hash: str) -> str:
+def entry_hash(
+    *, seq: int, at: datetime, actor: str, action: str, subject: str, details_json: str, prev_hash: str
+) -> str:
     """The version 1 (plain SHA-256) hash of an entry."""
-    return sha256_hex(entry_content(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                                 details_json=details_json, prev_hash=prev_hash))
+    return sha256_hex(
+        entry_content(
+            seq=seq, at=at, actor=actor, action=action, subject=subject, details_json=details_json, prev_hash=prev_hash
+        )
+    )
 
 
 def sha256_hex(content: str) -> str:
@@ -140,8 +160,10 @@ class AuditKeyMissing(RuntimeError):
 
     def __init__(self, signed_seq: int) -> None:
         self.signed_seq = signed_seq
-        super().__init__(f"the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #{signed_seq} is) and this "
-                         "process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica")
+        super().__init__(
+            f"the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #{signed_seq} is) and this "
+            "process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica"
+        )
 
 
 # Column widths: values are clipped to these *before* hashing, so what is stored is what was hashed.
@@ -158,8 +180,15 @@ class NewEntry:
     details: Mapping[str, Any] | None = None
 
 
-async def append_entry(session: AsyncSession, *, at: datetime, actor: str, action: str, subject: str,
-                       details: Mapping[str, Any] | None = None) -> AuditEntry:
+async def append_entry(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
     """Append one entry inside the caller's transaction (commit makes it visible).
 
     Signed with the key the unit of work carries (`Database(audit_key=…)`), else SHA-256 — but
@@ -178,7 +207,9 @@ async def append_entries(session: AsyncSession, *, at: datetime, entries: Sequen
         return []
     key: AuditKey | None = session.info.get(AUDIT_KEY)
     locked = await session.execute(
-        update(AuditHead).where(col(AuditHead.id) == 1).values(seq=col(AuditHead.seq) + len(entries))
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + len(entries))
         .returning(col(AuditHead.seq), col(AuditHead.hash))
     )
     last_seq, prev_hash = locked.one()
@@ -192,17 +223,36 @@ async def append_entries(session: AsyncSession, *, at: datetime, entries: Sequen
         clean = redact(dict(new.details or {}), own=_OWN_KEYS)
         details_json = canonical_json(clean)
         actor, action, subject = new.actor[:ACTOR_MAX], new.action[:ACTION_MAX], new.subject[:SUBJECT_MAX]
-        content = entry_content(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                                details_json=details_json, prev_hash=prev_hash, key_id=key.id if key else None)
+        content = entry_content(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            subject=subject,
+            details_json=details_json,
+            prev_hash=prev_hash,
+            key_id=key.id if key else None,
+        )
         digest = key.sign(content) if key else sha256_hex(content)
-        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
-                     "details": details_json, "prev_hash": prev_hash, "hash": digest,
-                     "version": 2 if key else 1, "content": content})
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": details_json,
+                "prev_hash": prev_hash,
+                "hash": digest,
+                "version": 2 if key else 1,
+                "content": content,
+            }
+        )
         written.append(AuditEntry(seq, at, actor, action, subject, clean, prev_hash, digest))
         prev_hash = digest
     await session.execute(insert(AuditRecord), rows)
     await session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(hash=prev_hash))
-    await session.flush()   # as before batching: the caller's pending rows are written by now too
+    await session.flush()  # as before batching: the caller's pending rows are written by now too
     return written
 
 
@@ -218,8 +268,9 @@ async def signed_head(session: AsyncSession) -> int | None:
 
 
 def _to_entry(row: AuditRecord) -> AuditEntry:
-    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, json.loads(row.details),
-                      row.prev_hash, row.hash)
+    return AuditEntry(
+        row.seq, row.at, row.actor, row.action, row.subject, json.loads(row.details), row.prev_hash, row.hash
+    )
 
 
 async def latest(session: AsyncSession, limit: int, *, action_prefix: str | None = None) -> list[AuditEntry]:
@@ -231,8 +282,9 @@ async def latest(session: AsyncSession, limit: int, *, action_prefix: str | None
     return [_to_entry(r) for r in reversed(rows)]
 
 
-async def entries_after(session: AsyncSession, after: int, *, limit: int, since: datetime | None = None,
-                        subject: str | None = None) -> list[AuditEntry]:
+async def entries_after(
+    session: AsyncSession, after: int, *, limit: int, since: datetime | None = None, subject: str | None = None
+) -> list[AuditEntry]:
     """Up to `limit` entries numbered above `after`, in sequence order: one batch of a long read."""
     query = select(AuditRecord).where(col(AuditRecord.seq) > after).order_by(col(AuditRecord.seq)).limit(limit)
     if since is not None:
@@ -242,8 +294,9 @@ async def entries_after(session: AsyncSession, after: int, *, limit: int, since:
     return [_to_entry(row) for row in (await session.execute(query)).scalars().all()]
 
 
-async def iterate(session: AsyncSession, *, since: datetime | None = None, batch: int = 500,
-                  subject: str | None = None) -> AsyncIterator[AuditEntry]:
+async def iterate(
+    session: AsyncSession, *, since: datetime | None = None, batch: int = 500, subject: str | None = None
+) -> AsyncIterator[AuditEntry]:
     """Every entry in sequence order, read in batches in this one session (short lists only;
     `AuditLog.entries` reads a long log in separate sessions)."""
     last = 0

@@ -31,16 +31,27 @@ async def broken_anchor(session: AsyncSession, head: Anchor | None, anchored: An
     if seq < anchored.seq:
         return f"audit log head #{seq} is behind the last anchor #{anchored.seq}: the log was rewound"
     if await hash_at(session, anchored.seq) != anchored.hash:
-        return (f"audit log entry #{anchored.seq} no longer has the hash posted in its anchor "
-                f"({anchored.hash[:12]}…): the log was rewritten")
+        return (
+            f"audit log entry #{anchored.seq} no longer has the hash posted in its anchor "
+            f"({anchored.hash[:12]}…): the log was rewritten"
+        )
     return None
 
 
 async def last_posted_anchor(session: AsyncSession) -> tuple[Anchor, datetime] | None:
     """The newest anchor that was posted, and when."""
-    row = (await session.execute(
-        select(AuditAnchorRecord).where(col(AuditAnchorRecord.posted_at).is_not(None))
-        .order_by(col(AuditAnchorRecord.seq).desc()).limit(1))).scalars().first()
+    row = (
+        (
+            await session.execute(
+                select(AuditAnchorRecord)
+                .where(col(AuditAnchorRecord.posted_at).is_not(None))
+                .order_by(col(AuditAnchorRecord.seq).desc())
+                .limit(1)
+            )
+        )
+        .scalars()
+        .first()
+    )
     return None if row is None or row.posted_at is None else (Anchor(row.seq, row.hash), row.posted_at)
 
 
@@ -52,12 +63,18 @@ async def claim_anchor(session: AsyncSession, anchor: Anchor, *, at: datetime, r
         return True
     retaken = await session.execute(
         update(AuditAnchorRecord)
-        .where(col(AuditAnchorRecord.seq) == anchor.seq, col(AuditAnchorRecord.posted_at).is_(None),
-               col(AuditAnchorRecord.at) <= retry_before)
-        .values(at=at).returning(col(AuditAnchorRecord.seq)))
+        .where(
+            col(AuditAnchorRecord.seq) == anchor.seq,
+            col(AuditAnchorRecord.posted_at).is_(None),
+            col(AuditAnchorRecord.at) <= retry_before,
+        )
+        .values(at=at)
+        .returning(col(AuditAnchorRecord.seq))
+    )
     return retaken.first() is not None
 
 
 async def mark_anchor_posted(session: AsyncSession, anchor: Anchor, *, at: datetime) -> None:
-    await session.execute(update(AuditAnchorRecord).where(col(AuditAnchorRecord.seq) == anchor.seq)
-                          .values(posted_at=at))
+    await session.execute(
+        update(AuditAnchorRecord).where(col(AuditAnchorRecord.seq) == anchor.seq).values(posted_at=at)
+    )

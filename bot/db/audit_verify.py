@@ -45,8 +45,9 @@ class ChainCheck:
     that read; entries appended meanwhile are simply read by a later step.
     """
 
-    def __init__(self, *, key: AuditKey | None = None, anchors: Sequence[Anchor] = (),
-                 previous: Sequence[AuditKey] = ()) -> None:
+    def __init__(
+        self, *, key: AuditKey | None = None, anchors: Sequence[Anchor] = (), previous: Sequence[AuditKey] = ()
+    ) -> None:
         self._key = key
         # Key id → (rank, key): previous keys oldest first, then the current one. Along the chain a
         # key may only give way to a newer one, so a leaked old key cannot rewrite what followed it.
@@ -62,8 +63,12 @@ class ChainCheck:
         """Check the next `batch` entries: the result once the chain is read to its end or found
         broken, else None (call again, in a fresh session)."""
         head = (await session.execute(select(AuditHead).where(col(AuditHead.id) == 1))).scalars().one()
-        query = (select(AuditRecord).where(col(AuditRecord.seq) >= self._next_seq)
-                 .order_by(col(AuditRecord.seq)).limit(batch))
+        query = (
+            select(AuditRecord)
+            .where(col(AuditRecord.seq) >= self._next_seq)
+            .order_by(col(AuditRecord.seq))
+            .limit(batch)
+        )
         rows = (await session.execute(query)).scalars().all()
         broken = self._check_rows(rows)
         if broken is not None:
@@ -79,18 +84,23 @@ class ChainCheck:
             if row.seq != self._next_seq:
                 return ChainVerification(False, checked, self._next_seq, f"entry #{self._next_seq} is missing")
             if row.prev_hash != self._prev:
-                return ChainVerification(False, checked, row.seq,
-                                         f"entry #{row.seq} does not link to entry #{row.seq - 1}")
+                return ChainVerification(
+                    False, checked, row.seq, f"entry #{row.seq} does not link to entry #{row.seq - 1}"
+                )
             bad = _check_entry(row, self._key, self._keys, keyed=self._keyed_from is not None, rank=self._rank)
             if bad is not None:
                 return ChainVerification(False, checked, row.seq, bad[1], problem=bad[0])
             if row.version == 2:
                 self._rank = self._keys[str(_parsed(row.content or "").get("kid"))][0]
             if row.seq in expected and expected[row.seq] != row.hash:
-                return ChainVerification(False, checked, row.seq,
-                                         f"entry #{row.seq} is not the one anchored outside the database "
-                                         f"(anchor {expected[row.seq][:12]}…, chain {row.hash[:12]}…): "
-                                         "it and the entries after it were rewritten")
+                return ChainVerification(
+                    False,
+                    checked,
+                    row.seq,
+                    f"entry #{row.seq} is not the one anchored outside the database "
+                    f"(anchor {expected[row.seq][:12]}…, chain {row.hash[:12]}…): "
+                    "it and the entries after it were rewritten",
+                )
             if row.version == 2 and self._keyed_from is None:
                 self._keyed_from = row.seq
             self._unkeyed += row.version == 1
@@ -101,25 +111,38 @@ class ChainCheck:
     def _finish(self, head: AuditHead) -> ChainVerification:
         checked, expected = self._checked, self._expected
         if head.seq != checked or head.hash != self._prev:
-            return ChainVerification(False, checked, checked + 1 if head.seq > checked else checked,
-                                     f"the chain ends at entry #{checked} but its head says #{head.seq}: "
-                                     "entries were removed")
+            return ChainVerification(
+                False,
+                checked,
+                checked + 1 if head.seq > checked else checked,
+                f"the chain ends at entry #{checked} but its head says #{head.seq}: entries were removed",
+            )
         beyond = sorted(seq for seq in expected if seq > checked)
         if beyond:
-            return ChainVerification(False, checked, checked + 1,
-                                     f"the chain ends at entry #{checked}, but an anchor posted outside the "
-                                     f"database says entry #{beyond[-1]} existed: entries were removed and the "
-                                     "head rewound")
+            return ChainVerification(
+                False,
+                checked,
+                checked + 1,
+                f"the chain ends at entry #{checked}, but an anchor posted outside the "
+                f"database says entry #{beyond[-1]} existed: entries were removed and the "
+                "head rewound",
+            )
         if self._key is not None and checked and self._keyed_from is None:
-            return ChainVerification(False, checked, checked,
-                                     f"none of the {checked} entries is signed with GUARDRAIL_AUDIT_KEY: no "
-                                     "process has written with the key yet, or the log was rewritten without it")
-        return ChainVerification(True, checked, unkeyed=self._unkeyed, keyed_from=self._keyed_from,
-                                 anchors=len(expected))
+            return ChainVerification(
+                False,
+                checked,
+                checked,
+                f"none of the {checked} entries is signed with GUARDRAIL_AUDIT_KEY: no "
+                "process has written with the key yet, or the log was rewritten without it",
+            )
+        return ChainVerification(
+            True, checked, unkeyed=self._unkeyed, keyed_from=self._keyed_from, anchors=len(expected)
+        )
 
 
-def _check_entry(row: AuditRecord, key: AuditKey | None, keys: Mapping[str, tuple[int, AuditKey]], *,
-                 keyed: bool, rank: int) -> tuple[str, str] | None:
+def _check_entry(
+    row: AuditRecord, key: AuditKey | None, keys: Mapping[str, tuple[int, AuditKey]], *, keyed: bool, rank: int
+) -> tuple[str, str] | None:
     """(problem, reason) when the row's hash or stored content does not verify, else None.
 
     `keys`: the current key and GUARDRAIL_AUDIT_KEY_PREVIOUS by key id, with their rank (oldest 0);
@@ -127,11 +150,24 @@ def _check_entry(row: AuditRecord, key: AuditKey | None, keys: Mapping[str, tupl
     n = row.seq
     if row.version == 1:
         if keyed:
-            return (TAMPERED, f"entry #{n} is not signed with the key although earlier entries are: it was "
-                              "rewritten (or written by a process without GUARDRAIL_AUDIT_KEY)")
-        content = row.content if row.content is not None else entry_content(
-            seq=row.seq, at=row.at, actor=row.actor, action=row.action, subject=row.subject,
-            details_json=row.details, prev_hash=row.prev_hash)
+            return (
+                TAMPERED,
+                f"entry #{n} is not signed with the key although earlier entries are: it was "
+                "rewritten (or written by a process without GUARDRAIL_AUDIT_KEY)",
+            )
+        content = (
+            row.content
+            if row.content is not None
+            else entry_content(
+                seq=row.seq,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                subject=row.subject,
+                details_json=row.details,
+                prev_hash=row.prev_hash,
+            )
+        )
         digest = sha256_hex(content)
     elif row.version == 2:
         if not keys:
@@ -143,17 +179,26 @@ def _check_entry(row: AuditRecord, key: AuditKey | None, keys: Mapping[str, tupl
         if key_id not in keys:
             if not keyed:
                 known = ", ".join(keys)
-                return (WRONG_KEY, f"GUARDRAIL_AUDIT_KEY is not the key this log was signed with (entry #{n} "
-                                   f"names key id {key_id[:12]}; this key's id is "
-                                   f"{key.id if key is not None else 'unset'}"
-                                   f"{'' if len(keys) < 2 or key is None else f'; known ids {known}'}). "
-                                   "After changing the key, set the old one in GUARDRAIL_AUDIT_KEY_PREVIOUS")
-            return (TAMPERED, f"entry #{n} names another key than the entries before it, not one in "
-                              "GUARDRAIL_AUDIT_KEY_PREVIOUS: it was rewritten (or an old key is missing there)")
+                return (
+                    WRONG_KEY,
+                    f"GUARDRAIL_AUDIT_KEY is not the key this log was signed with (entry #{n} "
+                    f"names key id {key_id[:12]}; this key's id is "
+                    f"{key.id if key is not None else 'unset'}"
+                    f"{'' if len(keys) < 2 or key is None else f'; known ids {known}'}). "
+                    "After changing the key, set the old one in GUARDRAIL_AUDIT_KEY_PREVIOUS",
+                )
+            return (
+                TAMPERED,
+                f"entry #{n} names another key than the entries before it, not one in "
+                "GUARDRAIL_AUDIT_KEY_PREVIOUS: it was rewritten (or an old key is missing there)",
+            )
         entry_rank, signing_key = keys[key_id]
         if entry_rank < rank:
-            return (TAMPERED, f"entry #{n} is signed with an older key than the entries before it: it was "
-                              "rewritten with a retired key")
+            return (
+                TAMPERED,
+                f"entry #{n} is signed with an older key than the entries before it: it was "
+                "rewritten with a retired key",
+            )
         digest = signing_key.sign(content)
     else:
         return (TAMPERED, f"entry #{n} has an unknown version {row.version}: it was rewritten")
@@ -180,7 +225,13 @@ def _differs(row: AuditRecord, signed: Mapping[str, Any]) -> str | None:
         at_matches = datetime.fromisoformat(str(signed.get("at"))) == row.at
     except ValueError:
         at_matches = False
-    checks = [("seq", signed.get("seq") == row.seq), ("time", at_matches), ("actor", signed.get("actor") == row.actor),
-              ("action", signed.get("action") == row.action), ("subject", signed.get("subject") == row.subject),
-              ("details", signed.get("details") == row.details), ("link", signed.get("prev") == row.prev_hash)]
+    checks = [
+        ("seq", signed.get("seq") == row.seq),
+        ("time", at_matches),
+        ("actor", signed.get("actor") == row.actor),
+        ("action", signed.get("action") == row.action),
+        ("subject", signed.get("subject") == row.subject),
+        ("details", signed.get("details") == row.details),
+        ("link", signed.get("prev") == row.prev_hash),
+    ]
     return next((name for name, same in checks if not same), None)

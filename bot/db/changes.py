@@ -28,7 +28,7 @@ Session = AsyncSession
 WATCHING = "watching"
 HEALTHY = "healthy"
 ALERTED = "alerted"
-UNWATCHED = "unwatched"     # seen on a source's first poll, or older than the watch: listed, not watched
+UNWATCHED = "unwatched"  # seen on a source's first poll, or older than the watch: listed, not watched
 
 
 class ChangeRecord(SQLModel, table=True):
@@ -40,7 +40,7 @@ class ChangeRecord(SQLModel, table=True):
     source: str = Field(max_length=20)
     kind: str = Field(max_length=20)
     service: str = Field(max_length=100, index=True)
-    services: str = Field(sa_column=Column(Text, nullable=False))          # JSON list of affected services
+    services: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of affected services
     version: str = Field(max_length=100)
     description: str | None = Field(default=None, max_length=300)
     actor: str = Field(max_length=200)
@@ -48,7 +48,7 @@ class ChangeRecord(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     watch_status: str = Field(max_length=20, index=True)
     watch_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    watch_state: str | None = Field(default=None, sa_column=Column(Text, nullable=True))   # JSON
+    watch_state: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     message_outbox_id: int | None = Field(default=None)
@@ -72,8 +72,9 @@ class ChangeCursor(SQLModel, table=True):
 
 async def insert_change(session: AsyncSession, values: dict[str, Any]) -> int | None:
     """The new row's id, or None when a change with this key was recorded already."""
-    inserted = await insert_ignoring_conflict(session, ChangeRecord, values, conflict_on=["key"],
-                                              returning=col(ChangeRecord.id))
+    inserted = await insert_ignoring_conflict(
+        session, ChangeRecord, values, conflict_on=["key"], returning=col(ChangeRecord.id)
+    )
     return None if inserted is None else int(inserted)
 
 
@@ -83,40 +84,64 @@ async def get(session: AsyncSession, change_id: int) -> ChangeRecord | None:
 
 async def since(session: AsyncSession, *, cutoff: datetime, limit: int = 200) -> Sequence[ChangeRecord]:
     """Changes at or after `cutoff`, newest first."""
-    rows = await session.execute(select(ChangeRecord).where(col(ChangeRecord.at) >= cutoff)
-                                 .order_by(col(ChangeRecord.at).desc(), col(ChangeRecord.id).desc()).limit(limit))
+    rows = await session.execute(
+        select(ChangeRecord)
+        .where(col(ChangeRecord.at) >= cutoff)
+        .order_by(col(ChangeRecord.at).desc(), col(ChangeRecord.id).desc())
+        .limit(limit)
+    )
     return rows.scalars().all()
 
 
-async def claim_watches(session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
-                        ) -> Sequence[ChangeRecord]:
+async def claim_watches(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime
+) -> Sequence[ChangeRecord]:
     """Lease every watch that is free (or already ours) and return them; another replica's live lease
     is left alone, so one replica drives each watch (and posts its rounds) at a time."""
-    free = and_(col(ChangeRecord.watch_status) == WATCHING,
-                or_(col(ChangeRecord.lease_until).is_(None), col(ChangeRecord.lease_until) < now,
-                    col(ChangeRecord.lease_owner) == owner))
+    free = and_(
+        col(ChangeRecord.watch_status) == WATCHING,
+        or_(
+            col(ChangeRecord.lease_until).is_(None),
+            col(ChangeRecord.lease_until) < now,
+            col(ChangeRecord.lease_owner) == owner,
+        ),
+    )
     await session.execute(update(ChangeRecord).where(free).values(lease_owner=owner, lease_until=lease_until))
-    rows = await session.execute(select(ChangeRecord).where(col(ChangeRecord.watch_status) == WATCHING,
-                                                            col(ChangeRecord.lease_owner) == owner,
-                                                            col(ChangeRecord.lease_until) == lease_until)
-                                 .order_by(col(ChangeRecord.id)))
+    rows = await session.execute(
+        select(ChangeRecord)
+        .where(
+            col(ChangeRecord.watch_status) == WATCHING,
+            col(ChangeRecord.lease_owner) == owner,
+            col(ChangeRecord.lease_until) == lease_until,
+        )
+        .order_by(col(ChangeRecord.id))
+    )
     return rows.scalars().all()
 
 
 async def save_round(session: AsyncSession, *, change_id: int, owner: str, state: str) -> bool:
     """Store a round's state; False when the lease was lost (another replica took the watch)."""
-    result = await session.execute(update(ChangeRecord).where(
-        col(ChangeRecord.id) == change_id, col(ChangeRecord.lease_owner) == owner,
-        col(ChangeRecord.watch_status) == WATCHING).values(watch_state=state))
+    result = await session.execute(
+        update(ChangeRecord)
+        .where(
+            col(ChangeRecord.id) == change_id,
+            col(ChangeRecord.lease_owner) == owner,
+            col(ChangeRecord.watch_status) == WATCHING,
+        )
+        .values(watch_state=state)
+    )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def finish_watch(session: AsyncSession, *, change_id: int, status: str, state: str,
-                       values: dict[str, Any] | None = None) -> bool:
+async def finish_watch(
+    session: AsyncSession, *, change_id: int, status: str, state: str, values: dict[str, Any] | None = None
+) -> bool:
     """Move a watch from watching to `status` (healthy or alerted); True only for the one caller."""
-    result = await session.execute(update(ChangeRecord).where(
-        col(ChangeRecord.id) == change_id, col(ChangeRecord.watch_status) == WATCHING)
-        .values(watch_status=status, watch_state=state, lease_owner=None, lease_until=None, **(values or {})))
+    result = await session.execute(
+        update(ChangeRecord)
+        .where(col(ChangeRecord.id) == change_id, col(ChangeRecord.watch_status) == WATCHING)
+        .values(watch_status=status, watch_state=state, lease_owner=None, lease_until=None, **(values or {}))
+    )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -125,10 +150,15 @@ async def set_values(session: AsyncSession, *, change_id: int, values: dict[str,
 
 
 async def due_auto_rollbacks(session: AsyncSession, *, now: datetime) -> Sequence[ChangeRecord]:
-    rows = await session.execute(select(ChangeRecord).where(
-        col(ChangeRecord.auto_rollback_at).is_not(None), col(ChangeRecord.auto_rollback_at) <= now,
-        col(ChangeRecord.auto_cancelled_by).is_(None), col(ChangeRecord.rollback_by).is_(None),
-        col(ChangeRecord.dismissed_by).is_(None)))
+    rows = await session.execute(
+        select(ChangeRecord).where(
+            col(ChangeRecord.auto_rollback_at).is_not(None),
+            col(ChangeRecord.auto_rollback_at) <= now,
+            col(ChangeRecord.auto_cancelled_by).is_(None),
+            col(ChangeRecord.rollback_by).is_(None),
+            col(ChangeRecord.dismissed_by).is_(None),
+        )
+    )
     return rows.scalars().all()
 
 
@@ -139,18 +169,22 @@ async def cursor(session: AsyncSession, source: str) -> int | None:
 
 async def advance_cursor(session: AsyncSession, source: str, *, version: int, at: datetime) -> None:
     """Move the cursor forward (never back: a slower replica's older answer must not rewind it)."""
-    inserted = await insert_ignoring_conflict(session, ChangeCursor,
-                                              {"source": source, "version": version, "updated_at": at})
+    inserted = await insert_ignoring_conflict(
+        session, ChangeCursor, {"source": source, "version": version, "updated_at": at}
+    )
     if inserted is None:
-        await session.execute(update(ChangeCursor).where(col(ChangeCursor.source) == source,
-                                                         col(ChangeCursor.version) < version)
-                              .values(version=version, updated_at=at))
+        await session.execute(
+            update(ChangeCursor)
+            .where(col(ChangeCursor.source) == source, col(ChangeCursor.version) < version)
+            .values(version=version, updated_at=at)
+        )
 
 
 async def deploys_since(session: AsyncSession, *, cutoff: datetime) -> Sequence[DeployRecord]:
     """Deploys recorded through the API at or after `cutoff` (the sweep that makes each one a change)."""
-    rows = await session.execute(select(DeployRecord).where(col(DeployRecord.at) >= cutoff)
-                                 .order_by(col(DeployRecord.id)))
+    rows = await session.execute(
+        select(DeployRecord).where(col(DeployRecord.at) >= cutoff).order_by(col(DeployRecord.id))
+    )
     return rows.scalars().all()
 
 
@@ -164,22 +198,33 @@ async def claim_rollback(session: AsyncSession, *, change_id: int, actor: str, a
 
 
 async def release_rollback(session: AsyncSession, *, change_id: int, actor: str) -> None:
-    await session.execute(update(ChangeRecord).where(col(ChangeRecord.id) == change_id,
-                                                     col(ChangeRecord.rollback_by) == actor)
-                          .values(rollback_by=None))
+    await session.execute(
+        update(ChangeRecord)
+        .where(col(ChangeRecord.id) == change_id, col(ChangeRecord.rollback_by) == actor)
+        .values(rollback_by=None)
+    )
 
 
 async def cancel_countdown(session: AsyncSession, *, change_id: int, actor: str) -> bool:
     """Stop an automatic rollback that has not started; True only for the one caller that stopped it."""
-    result = await session.execute(update(ChangeRecord).where(
-        col(ChangeRecord.id) == change_id, col(ChangeRecord.auto_rollback_at).is_not(None),
-        col(ChangeRecord.auto_cancelled_by).is_(None), col(ChangeRecord.rollback_by).is_(None))
-        .values(auto_cancelled_by=actor))
+    result = await session.execute(
+        update(ChangeRecord)
+        .where(
+            col(ChangeRecord.id) == change_id,
+            col(ChangeRecord.auto_rollback_at).is_not(None),
+            col(ChangeRecord.auto_cancelled_by).is_(None),
+            col(ChangeRecord.rollback_by).is_(None),
+        )
+        .values(auto_cancelled_by=actor)
+    )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def dismiss(session: AsyncSession, *, change_id: int, actor: str) -> bool:
-    """"Not the deploy": True only for the first press."""
-    result = await session.execute(update(ChangeRecord).where(
-        col(ChangeRecord.id) == change_id, col(ChangeRecord.dismissed_by).is_(None)).values(dismissed_by=actor))
+    """ "Not the deploy": True only for the first press."""
+    result = await session.execute(
+        update(ChangeRecord)
+        .where(col(ChangeRecord.id) == change_id, col(ChangeRecord.dismissed_by).is_(None))
+        .values(dismissed_by=actor)
+    )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -50,11 +50,11 @@ def unreachable(error: BaseException) -> bool:
 class DatabaseBounds:
     """How long any wait on the database may last, in seconds (see the module docstring)."""
 
-    connect: float = 5.0      # PostgreSQL connect_timeout (libpq rounds to whole seconds, at least 2)
-    statement: float = 10.0   # PostgreSQL statement_timeout, enforced by the server
-    operation: float = 15.0   # client side: a whole unit of work or read, connecting and pre-ping included
-    pool: float = 5.0         # waiting for a free pooled connection
-    busy: float = 10.0        # SQLite busy_timeout: waiting for the write lock
+    connect: float = 5.0  # PostgreSQL connect_timeout (libpq rounds to whole seconds, at least 2)
+    statement: float = 10.0  # PostgreSQL statement_timeout, enforced by the server
+    operation: float = 15.0  # client side: a whole unit of work or read, connecting and pre-ping included
+    pool: float = 5.0  # waiting for a free pooled connection
+    busy: float = 10.0  # SQLite busy_timeout: waiting for the write lock
 
 
 class Database:
@@ -70,12 +70,24 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": bounds.busy}
         else:
-            options = " ".join(filter(None, [str(target.query.get("options", "")),
-                                             f"-c statement_timeout={max(1, round(bounds.statement * 1000))}"]))
+            options = " ".join(
+                filter(
+                    None,
+                    [
+                        str(target.query.get("options", "")),
+                        f"-c statement_timeout={max(1, round(bounds.statement * 1000))}",
+                    ],
+                )
+            )
             # Pre-ping: a connection reset by a restart is replaced without the caller noticing;
             # one that never answers is cut by the `operation` bound around it.
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=bounds.pool,
-                          connect_args={"connect_timeout": max(2, round(bounds.connect)), "options": options})
+            kwargs.update(
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=10,
+                pool_timeout=bounds.pool,
+                connect_args={"connect_timeout": max(2, round(bounds.connect)), "options": options},
+            )
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
         if self.is_sqlite:
             _sqlite_immediate_transactions(self.engine, busy_ms=max(0, round(bounds.busy * 1000)))

@@ -33,16 +33,17 @@ class FreezeWindowRecord(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     cancelled_by: str | None = Field(default=None, max_length=100)
     recurring_key: str | None = Field(default=None, max_length=200, unique=True)
-    next_event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True,
-                                                                           index=True))
+    next_event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
 
 
 class DeployRecord(SQLModel, table=True):
     """A deploy CI reported through `POST /api/v1/deploys`."""
 
     __tablename__ = "freeze_deploy"
-    __table_args__ = (Index("ix_freeze_deploy_env_service", "environment", "service", "id"),
-                      Index("ux_freeze_deploy_idempotency_key", "idempotency_key", unique=True))
+    __table_args__ = (
+        Index("ix_freeze_deploy_env_service", "environment", "service", "id"),
+        Index("ux_freeze_deploy_idempotency_key", "idempotency_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     environment: str = Field(max_length=64)
@@ -53,7 +54,7 @@ class DeployRecord(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     exemption_id: int | None = Field(default=None)
     idempotency_key: str | None = Field(default=None, max_length=200)  # CI's `Idempotency-Key` header
-    request_digest: str | None = Field(default=None, max_length=64)    # sha256 of what was recorded
+    request_digest: str | None = Field(default=None, max_length=64)  # sha256 of what was recorded
 
 
 class FreezeExemptionRecord(SQLModel, table=True):
@@ -107,27 +108,39 @@ async def claim_announcements(session: AsyncSession, *, keys: Sequence[str], at:
         return set()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     values = [{"key": key[:200], "at": at, "notice": None, "attempts": 1, "posted_at": at} for key in keys]
-    statement = (insert(FreezeAnnouncementRecord).values(values).on_conflict_do_nothing()
-                 .returning(col(FreezeAnnouncementRecord.key)))
+    statement = (
+        insert(FreezeAnnouncementRecord)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(col(FreezeAnnouncementRecord.key))
+    )
     return {str(key) for key in (await session.execute(statement)).scalars().all()}
 
 
 async def mark_posted(session: AsyncSession, *, keys: Sequence[str], at: datetime) -> None:
     if keys:
-        await session.execute(update(FreezeAnnouncementRecord)
-                              .where(col(FreezeAnnouncementRecord.key).in_([k[:200] for k in keys]))
-                              .values(posted_at=at))
+        await session.execute(
+            update(FreezeAnnouncementRecord)
+            .where(col(FreezeAnnouncementRecord.key).in_([k[:200] for k in keys]))
+            .values(posted_at=at)
+        )
 
 
-async def unposted_announcements(session: AsyncSession, *, claimed_before: datetime, max_attempts: int,
-                                 limit: int) -> Sequence[FreezeAnnouncementRecord]:
+async def unposted_announcements(
+    session: AsyncSession, *, claimed_before: datetime, max_attempts: int, limit: int
+) -> Sequence[FreezeAnnouncementRecord]:
     """Claims that were never marked posted, last taken before `claimed_before`, oldest first."""
     rows = await session.execute(
-        select(FreezeAnnouncementRecord).where(
-            col(FreezeAnnouncementRecord.posted_at).is_(None), col(FreezeAnnouncementRecord.notice).is_not(None),
+        select(FreezeAnnouncementRecord)
+        .where(
+            col(FreezeAnnouncementRecord.posted_at).is_(None),
+            col(FreezeAnnouncementRecord.notice).is_not(None),
             col(FreezeAnnouncementRecord.at) <= claimed_before,
-            col(FreezeAnnouncementRecord.attempts) < max_attempts)
-        .order_by(col(FreezeAnnouncementRecord.at)).limit(limit))
+            col(FreezeAnnouncementRecord.attempts) < max_attempts,
+        )
+        .order_by(col(FreezeAnnouncementRecord.at))
+        .limit(limit)
+    )
     return rows.scalars().all()
 
 
@@ -135,24 +148,30 @@ async def reclaim_announcement(session: AsyncSession, *, key: str, seen_at: date
     """Take an unposted claim again (compare-and-set on `at`): True for the one replica that did."""
     rows = await session.execute(
         update(FreezeAnnouncementRecord)
-        .where(col(FreezeAnnouncementRecord.key) == key, col(FreezeAnnouncementRecord.at) == seen_at,
-               col(FreezeAnnouncementRecord.posted_at).is_(None))
+        .where(
+            col(FreezeAnnouncementRecord.key) == key,
+            col(FreezeAnnouncementRecord.at) == seen_at,
+            col(FreezeAnnouncementRecord.posted_at).is_(None),
+        )
         .values(at=at, attempts=FreezeAnnouncementRecord.attempts + 1)
-        .returning(col(FreezeAnnouncementRecord.key)))
+        .returning(col(FreezeAnnouncementRecord.key))
+    )
     return rows.first() is not None
 
 
 async def insert_recurring(session: AsyncSession, *, values: dict[str, object]) -> int | None:
     """Insert a materialized recurring occurrence unless its `recurring_key` exists; its id if inserted."""
-    inserted = await insert_ignoring_conflict(session, FreezeWindowRecord, values, conflict_on=["recurring_key"],
-                                              returning=FreezeWindowRecord.id)
+    inserted = await insert_ignoring_conflict(
+        session, FreezeWindowRecord, values, conflict_on=["recurring_key"], returning=FreezeWindowRecord.id
+    )
     return int(inserted) if inserted is not None else None
 
 
 async def insert_deploy(session: AsyncSession, *, values: dict[str, object]) -> int | None:
     """Insert a deploy; its id, or None when its `idempotency_key` was recorded already (by anyone)."""
-    inserted = await insert_ignoring_conflict(session, DeployRecord, values, conflict_on=["idempotency_key"],
-                                              returning=DeployRecord.id)
+    inserted = await insert_ignoring_conflict(
+        session, DeployRecord, values, conflict_on=["idempotency_key"], returning=DeployRecord.id
+    )
     return int(inserted) if inserted is not None else None
 
 
@@ -172,26 +191,31 @@ async def window_by_id(session: AsyncSession, *, window_id: int) -> FreezeWindow
 async def locked_window(session: AsyncSession, *, window_id: int) -> FreezeWindowRecord | None:
     """The window, locked for this transaction (FOR UPDATE on PostgreSQL) so writers take turns."""
     rows = await session.execute(
-        select(FreezeWindowRecord).where(col(FreezeWindowRecord.id) == window_id).with_for_update())
+        select(FreezeWindowRecord).where(col(FreezeWindowRecord.id) == window_id).with_for_update()
+    )
     return rows.scalars().first()
 
 
-async def upcoming_windows(session: AsyncSession, *, now: datetime, limit: int = 200
-                           ) -> Sequence[FreezeWindowRecord]:
+async def upcoming_windows(session: AsyncSession, *, now: datetime, limit: int = 200) -> Sequence[FreezeWindowRecord]:
     """Windows not cancelled that have not ended, soonest start first."""
     rows = await session.execute(
         select(FreezeWindowRecord)
         .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
-        .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id)).limit(limit))
+        .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id))
+        .limit(limit)
+    )
     return rows.scalars().all()
 
 
-async def windows_in_force(session: AsyncSession, *, at: datetime, until: datetime,
-                           environment: str | None = None) -> Sequence[FreezeWindowRecord]:
+async def windows_in_force(
+    session: AsyncSession, *, at: datetime, until: datetime, environment: str | None = None
+) -> Sequence[FreezeWindowRecord]:
     """Windows not cancelled that are in force at `at` or start before `until`."""
     query = select(FreezeWindowRecord).where(
-        col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.starts_at) <= until,
-        col(FreezeWindowRecord.ends_at) > at)
+        col(FreezeWindowRecord.cancelled_at).is_(None),
+        col(FreezeWindowRecord.starts_at) <= until,
+        col(FreezeWindowRecord.ends_at) > at,
+    )
     if environment is not None:
         query = query.where(col(FreezeWindowRecord.environment) == environment)
     return (await session.execute(query)).scalars().all()
@@ -200,22 +224,28 @@ async def windows_in_force(session: AsyncSession, *, at: datetime, until: dateti
 async def due_windows(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[FreezeWindowRecord]:
     """Windows with something to announce by `now`, locked; rows another replica holds are skipped."""
     rows = await session.execute(
-        select(FreezeWindowRecord).where(col(FreezeWindowRecord.next_event_at) <= now)
-        .order_by(col(FreezeWindowRecord.next_event_at)).limit(limit).with_for_update(skip_locked=True))
+        select(FreezeWindowRecord)
+        .where(col(FreezeWindowRecord.next_event_at) <= now)
+        .order_by(col(FreezeWindowRecord.next_event_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return rows.scalars().all()
 
 
 async def existing_recurring_keys(session: AsyncSession, *, keys: Sequence[str]) -> set[str]:
     rows = await session.execute(
-        select(col(FreezeWindowRecord.recurring_key)).where(col(FreezeWindowRecord.recurring_key).in_(list(keys))))
+        select(col(FreezeWindowRecord.recurring_key)).where(col(FreezeWindowRecord.recurring_key).in_(list(keys)))
+    )
     return {key for key in rows.scalars().all() if key is not None}
 
 
 # --- exemptions ----------------------------------------------------------------------------------
 
 
-async def exemptions_of(session: AsyncSession, *, window_ids: Sequence[int], status: str | None = None
-                        ) -> Sequence[FreezeExemptionRecord]:
+async def exemptions_of(
+    session: AsyncSession, *, window_ids: Sequence[int], status: str | None = None
+) -> Sequence[FreezeExemptionRecord]:
     """The exemptions of these windows (only those with `status`, when given)."""
     query = select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.window_id).in_(list(window_ids)))
     if status is not None:
@@ -229,14 +259,15 @@ async def exemption_by_id(session: AsyncSession, *, exemption_id: int) -> Freeze
 
 async def locked_exemption(session: AsyncSession, *, exemption_id: int) -> FreezeExemptionRecord | None:
     rows = await session.execute(
-        select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update())
+        select(FreezeExemptionRecord).where(col(FreezeExemptionRecord.id) == exemption_id).with_for_update()
+    )
     return rows.scalars().first()
 
 
 async def next_event_at(session: AsyncSession) -> datetime | None:
     """When the scheduler next has something to announce (one read of the `next_event_at` index)."""
     value = (await session.execute(select(func.min(col(FreezeWindowRecord.next_event_at))))).scalar()
-    if isinstance(value, str):   # SQLite hands an aggregate back as naive text
+    if isinstance(value, str):  # SQLite hands an aggregate back as naive text
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
@@ -244,21 +275,27 @@ async def next_event_at(session: AsyncSession) -> datetime | None:
 async def lapsed_exemption_ids(session: AsyncSession, *, status: str, now: datetime) -> list[int]:
     """Ids of exemptions in `status` whose `expires_at` has passed."""
     rows = await session.execute(
-        select(col(FreezeExemptionRecord.id)).where(col(FreezeExemptionRecord.status) == status,
-                                                    col(FreezeExemptionRecord.expires_at) <= now))
+        select(col(FreezeExemptionRecord.id)).where(
+            col(FreezeExemptionRecord.status) == status, col(FreezeExemptionRecord.expires_at) <= now
+        )
+    )
     return [i for i in rows.scalars().all() if i is not None]
 
 
 # --- deploys -------------------------------------------------------------------------------------
 
 
-async def latest_deploys(session: AsyncSession, *, environment: str | None = None, limit: int = 100
-                         ) -> Sequence[DeployRecord]:
+async def latest_deploys(
+    session: AsyncSession, *, environment: str | None = None, limit: int = 100
+) -> Sequence[DeployRecord]:
     """The newest deploy of each (environment, service), newest first."""
     latest = select(func.max(DeployRecord.id)).group_by(col(DeployRecord.environment), col(DeployRecord.service))
     if environment is not None:
         latest = latest.where(col(DeployRecord.environment) == environment)
     rows = await session.execute(
-        select(DeployRecord).where(col(DeployRecord.id).in_(latest.scalar_subquery()))
-        .order_by(col(DeployRecord.id).desc()).limit(limit))
+        select(DeployRecord)
+        .where(col(DeployRecord.id).in_(latest.scalar_subquery()))
+        .order_by(col(DeployRecord.id).desc())
+        .limit(limit)
+    )
     return rows.scalars().all()

@@ -27,25 +27,35 @@ class IdempotencyKeyRecord(SQLModel, table=True):
 
 async def claim(session: AsyncSession, *, scope: str, key: str, digest: str, at: datetime) -> bool:
     """True for the one caller that inserted the key."""
-    inserted = await insert_ignoring_conflict(session, IdempotencyKeyRecord,
-                                              {"scope": scope, "key": key, "digest": digest, "claimed_at": at})
+    inserted = await insert_ignoring_conflict(
+        session, IdempotencyKeyRecord, {"scope": scope, "key": key, "digest": digest, "claimed_at": at}
+    )
     return inserted is not None
 
 
 async def find(session: AsyncSession, *, scope: str, key: str) -> IdempotencyKeyRecord | None:
-    rows = await session.execute(select(IdempotencyKeyRecord).where(col(IdempotencyKeyRecord.scope) == scope,
-                                                                    col(IdempotencyKeyRecord.key) == key))
+    rows = await session.execute(
+        select(IdempotencyKeyRecord).where(
+            col(IdempotencyKeyRecord.scope) == scope, col(IdempotencyKeyRecord.key) == key
+        )
+    )
     return rows.scalars().first()
 
 
 async def resolve(session: AsyncSession, *, scope: str, key: str, result_id: int) -> None:
-    await session.execute(update(IdempotencyKeyRecord).where(col(IdempotencyKeyRecord.scope) == scope,
-                                                             col(IdempotencyKeyRecord.key) == key)
-                          .values(result_id=result_id))
+    await session.execute(
+        update(IdempotencyKeyRecord)
+        .where(col(IdempotencyKeyRecord.scope) == scope, col(IdempotencyKeyRecord.key) == key)
+        .values(result_id=result_id)
+    )
 
 
 async def release(session: AsyncSession, *, scope: str, key: str) -> None:
     """Forget an unresolved claim (its work was refused or failed), so the key can be used again."""
-    await session.execute(delete(IdempotencyKeyRecord).where(col(IdempotencyKeyRecord.scope) == scope,
-                                                             col(IdempotencyKeyRecord.key) == key,
-                                                             col(IdempotencyKeyRecord.result_id).is_(None)))
+    await session.execute(
+        delete(IdempotencyKeyRecord).where(
+            col(IdempotencyKeyRecord.scope) == scope,
+            col(IdempotencyKeyRecord.key) == key,
+            col(IdempotencyKeyRecord.result_id).is_(None),
+        )
+    )

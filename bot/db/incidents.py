@@ -31,7 +31,7 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 REFUSED = "refused"
-INTERRUPTED = "interrupted"   # its process died mid-run: the action may or may not have happened
+INTERRUPTED = "interrupted"  # its process died mid-run: the action may or may not have happened
 
 # A run claimed before leases existed (no `lease_until`) counts as dead this long after it started
 # (the old 15-minute step deadline plus a minute).
@@ -74,7 +74,7 @@ class IncidentStepRecord(SQLModel, table=True):
     succeeded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     remembered: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
-    lease_owner: str | None = Field(default=None, max_length=100)   # the process running it
+    lease_owner: str | None = Field(default=None, max_length=100)  # the process running it
     lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
@@ -92,11 +92,26 @@ async def open_incidents(session: AsyncSession) -> list[IncidentRecord]:
     return list((await session.execute(query)).scalars().all())
 
 
-async def create_incident(session: AsyncSession, *, title: str, severity: str, commander: str,
-                          playbook: str | None, declared_in: str | None, declared_at: datetime) -> IncidentRecord:
+async def create_incident(
+    session: AsyncSession,
+    *,
+    title: str,
+    severity: str,
+    commander: str,
+    playbook: str | None,
+    declared_in: str | None,
+    declared_at: datetime,
+) -> IncidentRecord:
     """Insert an open incident; its id is assigned (flushed) before the caller's commit."""
-    row = IncidentRecord(title=title, severity=severity, status=OPEN, commander=commander, playbook=playbook,
-                         declared_in=declared_in, declared_at=declared_at)
+    row = IncidentRecord(
+        title=title,
+        severity=severity,
+        status=OPEN,
+        commander=commander,
+        playbook=playbook,
+        declared_in=declared_in,
+        declared_at=declared_at,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -117,11 +132,24 @@ async def set_freeze(session: AsyncSession, *, incident_id: int, freeze_id: int)
     return await _change(session, incident_id, freeze_id=freeze_id)
 
 
-async def attach_channel(session: AsyncSession, *, incident_id: int, channel_id: str, channel_name: str,
-                         header_ts: str | None, playbook_ts: str | None) -> IncidentRecord | None:
+async def attach_channel(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    channel_id: str,
+    channel_name: str,
+    header_ts: str | None,
+    playbook_ts: str | None,
+) -> IncidentRecord | None:
     """Link the incident to its Slack channel and the messages posted there."""
-    return await _change(session, incident_id, channel_id=channel_id, channel_name=channel_name,
-                         header_ts=header_ts, playbook_ts=playbook_ts)
+    return await _change(
+        session,
+        incident_id,
+        channel_id=channel_id,
+        channel_name=channel_name,
+        header_ts=header_ts,
+        playbook_ts=playbook_ts,
+    )
 
 
 async def set_playbook_ts(session: AsyncSession, *, incident_id: int, ts: str) -> IncidentRecord | None:
@@ -129,8 +157,9 @@ async def set_playbook_ts(session: AsyncSession, *, incident_id: int, ts: str) -
     return await _change(session, incident_id, playbook_ts=ts)
 
 
-async def resolve_incident(session: AsyncSession, *, incident_id: int, actor: str, at: datetime,
-                           summary: str | None) -> IncidentRecord | None:
+async def resolve_incident(
+    session: AsyncSession, *, incident_id: int, actor: str, at: datetime, summary: str | None
+) -> IncidentRecord | None:
     """Resolve the incident if it is still open; None when it is not (another resolve won).
 
     A conditional UPDATE, so two concurrent resolves (two replicas, a double submit) cannot both
@@ -154,46 +183,75 @@ async def steps_of(session: AsyncSession, incident_id: int) -> dict[str, Inciden
 async def ensure_step(session: AsyncSession, incident_id: int, step_key: str) -> None:
     """Create the step's row if it does not exist yet (concurrent callers are fine)."""
     await insert_ignoring_conflict(
-        session, IncidentStepRecord,
+        session,
+        IncidentStepRecord,
         {"incident_id": incident_id, "step_key": step_key, "status": NOT_RUN, "attempt": 0},
-        conflict_on=["incident_id", "step_key"])
+        conflict_on=["incident_id", "step_key"],
+    )
 
 
-async def claim_step(session: AsyncSession, *, incident_id: int, step_key: str, seen_attempt: int,
-                     actor: str, at: datetime, owner: str, lease_until: datetime) -> int | None:
+async def claim_step(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    step_key: str,
+    seen_attempt: int,
+    actor: str,
+    at: datetime,
+    owner: str,
+    lease_until: datetime,
+) -> int | None:
     """Atomically start run number `seen_attempt + 1`, leased to `owner`; None when another click
     got there first. A running step is never taken over: only an interrupted one may be run again."""
     result = await session.execute(
         update(IncidentStepRecord)
-        .where(col(IncidentStepRecord.incident_id) == incident_id,
-               col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.attempt) == seen_attempt,
-               col(IncidentStepRecord.status) != RUNNING)
-        .values(status=RUNNING, attempt=seen_attempt + 1, actor=actor, started_at=at, finished_at=None,
-                summary=None, lease_owner=owner, lease_until=lease_until)
+        .where(
+            col(IncidentStepRecord.incident_id) == incident_id,
+            col(IncidentStepRecord.step_key) == step_key,
+            col(IncidentStepRecord.attempt) == seen_attempt,
+            col(IncidentStepRecord.status) != RUNNING,
+        )
+        .values(
+            status=RUNNING,
+            attempt=seen_attempt + 1,
+            actor=actor,
+            started_at=at,
+            finished_at=None,
+            summary=None,
+            lease_owner=owner,
+            lease_until=lease_until,
+        )
     )
     return seen_attempt + 1 if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-async def renew_lease(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int,
-                      owner: str, until: datetime) -> bool:
+async def renew_lease(
+    session: AsyncSession, *, incident_id: int, step_key: str, attempt: int, owner: str, until: datetime
+) -> bool:
     """The heartbeat: extend the lease of run `attempt` if it is still running; False otherwise."""
     result = await session.execute(
         update(IncidentStepRecord)
-        .where(col(IncidentStepRecord.incident_id) == incident_id,
-               col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.attempt) == attempt,
-               col(IncidentStepRecord.status) == RUNNING)
+        .where(
+            col(IncidentStepRecord.incident_id) == incident_id,
+            col(IncidentStepRecord.step_key) == step_key,
+            col(IncidentStepRecord.attempt) == attempt,
+            col(IncidentStepRecord.status) == RUNNING,
+        )
         .values(lease_owner=owner, lease_until=until)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _expired(now: datetime) -> ColumnElement[bool]:
-    return and_(col(IncidentStepRecord.status) == RUNNING,
-                or_(col(IncidentStepRecord.lease_until) < now,
-                    and_(col(IncidentStepRecord.lease_until).is_(None),
-                         col(IncidentStepRecord.started_at) < now - UNLEASED_GRACE)))
+    return and_(
+        col(IncidentStepRecord.status) == RUNNING,
+        or_(
+            col(IncidentStepRecord.lease_until) < now,
+            and_(
+                col(IncidentStepRecord.lease_until).is_(None), col(IncidentStepRecord.started_at) < now - UNLEASED_GRACE
+            ),
+        ),
+    )
 
 
 async def expired_runs(session: AsyncSession, *, now: datetime) -> list[IncidentStepRecord]:
@@ -202,56 +260,79 @@ async def expired_runs(session: AsyncSession, *, now: datetime) -> list[Incident
     return list((await session.execute(query)).scalars().all())
 
 
-async def interrupt_expired(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int,
-                            now: datetime, summary: str) -> bool:
+async def interrupt_expired(
+    session: AsyncSession, *, incident_id: int, step_key: str, attempt: int, now: datetime, summary: str
+) -> bool:
     """Mark run `attempt` interrupted if it is still running on an expired lease. True for exactly
     one caller however many replicas try at once (the losers match no row)."""
     result = await session.execute(
         update(IncidentStepRecord)
-        .where(col(IncidentStepRecord.incident_id) == incident_id,
-               col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.attempt) == attempt, _expired(now))
+        .where(
+            col(IncidentStepRecord.incident_id) == incident_id,
+            col(IncidentStepRecord.step_key) == step_key,
+            col(IncidentStepRecord.attempt) == attempt,
+            _expired(now),
+        )
         .values(status=INTERRUPTED, finished_at=now, summary=summary, lease_until=None)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def finish_step(session: AsyncSession, *, incident_id: int, step_key: str, attempt: int, ok: bool,
-                      summary: str, remembered: str | None, at: datetime) -> bool:
+async def finish_step(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    step_key: str,
+    attempt: int,
+    ok: bool,
+    summary: str,
+    remembered: str | None,
+    at: datetime,
+) -> bool:
     """Record how run `attempt` ended; False if that run is no longer the current one.
 
     An interrupted run still takes its result: it was marked interrupted because its lease ran out
     (the database was away longer than the lease), and the real outcome beats "we don't know".
     """
-    values: dict[str, object] = {"status": SUCCEEDED if ok else FAILED, "finished_at": at, "summary": summary,
-                                 "lease_until": None}
+    values: dict[str, object] = {
+        "status": SUCCEEDED if ok else FAILED,
+        "finished_at": at,
+        "summary": summary,
+        "lease_until": None,
+    }
     if ok:
         values.update(succeeded_at=at, remembered=remembered)
     result = await session.execute(
         update(IncidentStepRecord)
-        .where(col(IncidentStepRecord.incident_id) == incident_id,
-               col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.attempt) == attempt,
-               col(IncidentStepRecord.status).in_([RUNNING, INTERRUPTED]))
+        .where(
+            col(IncidentStepRecord.incident_id) == incident_id,
+            col(IncidentStepRecord.step_key) == step_key,
+            col(IncidentStepRecord.attempt) == attempt,
+            col(IncidentStepRecord.status).in_([RUNNING, INTERRUPTED]),
+        )
         .values(**values)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def step_row(session: AsyncSession, *, incident_id: int, step_key: str) -> IncidentStepRecord | None:
-    query = select(IncidentStepRecord).where(col(IncidentStepRecord.incident_id) == incident_id,
-                                             col(IncidentStepRecord.step_key) == step_key)
+    query = select(IncidentStepRecord).where(
+        col(IncidentStepRecord.incident_id) == incident_id, col(IncidentStepRecord.step_key) == step_key
+    )
     return (await session.execute(query)).scalars().first()
 
 
-async def mark_refused(session: AsyncSession, *, incident_id: int, step_key: str, actor: str, reason: str,
-                       at: datetime) -> None:
+async def mark_refused(
+    session: AsyncSession, *, incident_id: int, step_key: str, actor: str, reason: str, at: datetime
+) -> None:
     """Show a refusal on the step (never over a running or interrupted step: that state must stay
     visible; the attempt counter stays)."""
     await session.execute(
         update(IncidentStepRecord)
-        .where(col(IncidentStepRecord.incident_id) == incident_id,
-               col(IncidentStepRecord.step_key) == step_key,
-               col(IncidentStepRecord.status).not_in([RUNNING, INTERRUPTED]))
+        .where(
+            col(IncidentStepRecord.incident_id) == incident_id,
+            col(IncidentStepRecord.step_key) == step_key,
+            col(IncidentStepRecord.status).not_in([RUNNING, INTERRUPTED]),
+        )
         .values(status=REFUSED, actor=actor, finished_at=at, summary=reason)
     )

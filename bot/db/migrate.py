@@ -39,8 +39,9 @@ class SchemaState:
     newer: frozenset[str]  # revisions the database has and this code does not know: a newer release migrated it
 
 
-def schema_state(database_url: str, *, connect_timeout: float | None = None,
-                 statement_timeout: float | None = None) -> SchemaState:
+def schema_state(
+    database_url: str, *, connect_timeout: float | None = None, statement_timeout: float | None = None
+) -> SchemaState:
     """Compare the database's alembic heads with this code's revisions.
 
     A head this code does not know means a newer guardrail already migrated the database (a rolling
@@ -59,9 +60,15 @@ def schema_state(database_url: str, *, connect_timeout: float | None = None,
         if connect_timeout is not None:
             connect_args["connect_timeout"] = max(2, round(connect_timeout))  # libpq: whole seconds, ≥ 2
         if statement_timeout is not None:
-            connect_args["options"] = " ".join(filter(None, [
-                str(target.query.get("options", "")),  # connect_args replace the URL's own options
-                f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"]))
+            connect_args["options"] = " ".join(
+                filter(
+                    None,
+                    [
+                        str(target.query.get("options", "")),  # connect_args replace the URL's own options
+                        f"-c statement_timeout={max(1, round(statement_timeout * 1000))}",
+                    ],
+                )
+            )
     engine = create_engine(target, connect_args=connect_args)
     try:
         with engine.connect() as conn:

@@ -70,29 +70,46 @@ class ClaimedRow:
     payload: dict[str, Any]
     created_at: datetime
     expires_at: datetime | None
-    attempts: int          # including the attempt this claim starts
-    look_first: bool       # an earlier attempt may have reached Slack
+    attempts: int  # including the attempt this claim starts
+    look_first: bool  # an earlier attempt may have reached Slack
 
 
-async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], at: datetime,
-                  expires_at: datetime | None = None) -> int:
+async def enqueue(
+    session: AsyncSession, *, kind: str, payload: dict[str, Any], at: datetime, expires_at: datetime | None = None
+) -> int:
     """Add a message to post, due now; part of the caller's transaction. Its id."""
-    row = OutboxRecord(kind=kind, payload=json.dumps(payload, sort_keys=True), created_at=at, due_at=at,
-                       expires_at=expires_at)
+    row = OutboxRecord(
+        kind=kind, payload=json.dumps(payload, sort_keys=True), created_at=at, due_at=at, expires_at=expires_at
+    )
     session.add(row)
     await session.flush()
     assert row.id is not None
     return row.id
 
 
-async def enqueue_many(session: AsyncSession, *, messages: Sequence[tuple[str, dict[str, Any], datetime,
-                                                                          datetime | None]]) -> None:
+async def enqueue_many(
+    session: AsyncSession, *, messages: Sequence[tuple[str, dict[str, Any], datetime, datetime | None]]
+) -> None:
     """Add many messages (kind, payload, at, expires_at) with one multi-row INSERT."""
     if messages:
-        await session.execute(insert(OutboxRecord).values([
-            {"kind": kind, "payload": json.dumps(payload, sort_keys=True), "created_at": at, "due_at": at,
-             "expires_at": expires_at, "status": PENDING, "attempts": 0, "maybe_posted": False, "look_first": False}
-            for kind, payload, at, expires_at in messages]))
+        await session.execute(
+            insert(OutboxRecord).values(
+                [
+                    {
+                        "kind": kind,
+                        "payload": json.dumps(payload, sort_keys=True),
+                        "created_at": at,
+                        "due_at": at,
+                        "expires_at": expires_at,
+                        "status": PENDING,
+                        "attempts": 0,
+                        "maybe_posted": False,
+                        "look_first": False,
+                    }
+                    for kind, payload, at, expires_at in messages
+                ]
+            )
+        )
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedRow]:
@@ -101,71 +118,125 @@ async def claim_due(session: AsyncSession, *, now: datetime, lease_until: dateti
     The outer WHERE repeats the due condition, so on PostgreSQL a replica that waited for another's
     row lock re-checks it and takes nothing; SKIP LOCKED lets replicas take different rows instead.
     """
-    due = (select(col(OutboxRecord.id))
-           .where(col(OutboxRecord.status) == PENDING, col(OutboxRecord.due_at) <= now)
-           .order_by(col(OutboxRecord.due_at), col(OutboxRecord.id)).limit(limit)
-           .with_for_update(skip_locked=True))
+    due = (
+        select(col(OutboxRecord.id))
+        .where(col(OutboxRecord.status) == PENDING, col(OutboxRecord.due_at) <= now)
+        .order_by(col(OutboxRecord.due_at), col(OutboxRecord.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     statement = (
         update(OutboxRecord)
-        .where(col(OutboxRecord.id).in_(due.scalar_subquery()), col(OutboxRecord.status) == PENDING,
-               col(OutboxRecord.due_at) <= now)
-        .values(due_at=lease_until, attempts=col(OutboxRecord.attempts) + 1,
-                look_first=col(OutboxRecord.maybe_posted), maybe_posted=True)
-        .returning(col(OutboxRecord.id), col(OutboxRecord.kind), col(OutboxRecord.payload),
-                   col(OutboxRecord.created_at), col(OutboxRecord.expires_at), col(OutboxRecord.attempts),
-                   col(OutboxRecord.look_first))
-        .execution_options(synchronize_session=False))
+        .where(
+            col(OutboxRecord.id).in_(due.scalar_subquery()),
+            col(OutboxRecord.status) == PENDING,
+            col(OutboxRecord.due_at) <= now,
+        )
+        .values(
+            due_at=lease_until,
+            attempts=col(OutboxRecord.attempts) + 1,
+            look_first=col(OutboxRecord.maybe_posted),
+            maybe_posted=True,
+        )
+        .returning(
+            col(OutboxRecord.id),
+            col(OutboxRecord.kind),
+            col(OutboxRecord.payload),
+            col(OutboxRecord.created_at),
+            col(OutboxRecord.expires_at),
+            col(OutboxRecord.attempts),
+            col(OutboxRecord.look_first),
+        )
+        .execution_options(synchronize_session=False)
+    )
     rows = (await session.execute(statement)).all()
     # RETURNING a primary key: never NULL, though the column type allows it before the INSERT.
-    claimed = [ClaimedRow(id=cast(int, r[0]), kind=r[1], payload=json.loads(r[2]), created_at=_utc(r[3]),
-                          expires_at=_utc(r[4]) if r[4] is not None else None, attempts=r[5],
-                          look_first=bool(r[6])) for r in rows]
+    claimed = [
+        ClaimedRow(
+            id=cast(int, r[0]),
+            kind=r[1],
+            payload=json.loads(r[2]),
+            created_at=_utc(r[3]),
+            expires_at=_utc(r[4]) if r[4] is not None else None,
+            attempts=r[5],
+            look_first=bool(r[6]),
+        )
+        for r in rows
+    ]
     return sorted(claimed, key=lambda c: c.id)
 
 
-async def finish(session: AsyncSession, *, row_id: int, status: str, at: datetime, channel: str | None = None,
-                 ts: str | None = None, error: str | None = None) -> bool:
+async def finish(
+    session: AsyncSession,
+    *,
+    row_id: int,
+    status: str,
+    at: datetime,
+    channel: str | None = None,
+    ts: str | None = None,
+    error: str | None = None,
+) -> bool:
     """Mark a claimed row done (posted, skipped, expired or failed); idempotent: only a pending row
     changes. True when this call changed it."""
     result = await session.execute(
-        update(OutboxRecord).where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
-        .values(status=status, done_at=at, channel=channel, ts=ts, last_error=_short(error),
-                maybe_posted=status == POSTED)
-        .execution_options(synchronize_session=False))
+        update(OutboxRecord)
+        .where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
+        .values(
+            status=status, done_at=at, channel=channel, ts=ts, last_error=_short(error), maybe_posted=status == POSTED
+        )
+        .execution_options(synchronize_session=False)
+    )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def finish_many(session: AsyncSession, *, done: Sequence[tuple[int, str, str | None, str | None]],
-                      at: datetime) -> None:
+async def finish_many(
+    session: AsyncSession, *, done: Sequence[tuple[int, str, str | None, str | None]], at: datetime
+) -> None:
     """Mark claimed rows done, (row id, status, channel, ts) each, in one executemany; as `finish`,
     only a pending row changes."""
     if not done:
         return
     # Through the connection, so it is a plain executemany (the ORM session would want primary keys).
-    statement = (update(OutboxRecord).where(col(OutboxRecord.id) == bindparam("row_id"),
-                                            col(OutboxRecord.status) == PENDING)
-                 .values(status=bindparam("new_status"), done_at=at, channel=bindparam("new_channel"),
-                         ts=bindparam("new_ts"), last_error=None, maybe_posted=bindparam("posted")))
+    statement = (
+        update(OutboxRecord)
+        .where(col(OutboxRecord.id) == bindparam("row_id"), col(OutboxRecord.status) == PENDING)
+        .values(
+            status=bindparam("new_status"),
+            done_at=at,
+            channel=bindparam("new_channel"),
+            ts=bindparam("new_ts"),
+            last_error=None,
+            maybe_posted=bindparam("posted"),
+        )
+    )
     connection = await session.connection()
-    await connection.execute(statement, [{"row_id": row_id, "new_status": status, "new_channel": channel,
-                                          "new_ts": ts, "posted": status == POSTED}
-                                         for row_id, status, channel, ts in done])
+    await connection.execute(
+        statement,
+        [
+            {"row_id": row_id, "new_status": status, "new_channel": channel, "new_ts": ts, "posted": status == POSTED}
+            for row_id, status, channel, ts in done
+        ],
+    )
 
 
-async def retry_later(session: AsyncSession, *, row_id: int, due_at: datetime, maybe_posted: bool,
-                      error: str) -> None:
+async def retry_later(session: AsyncSession, *, row_id: int, due_at: datetime, maybe_posted: bool, error: str) -> None:
     """An attempt failed: due again at `due_at`; `maybe_posted` when this or an earlier attempt may
     have reached Slack."""
     await session.execute(
-        update(OutboxRecord).where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
+        update(OutboxRecord)
+        .where(col(OutboxRecord.id) == row_id, col(OutboxRecord.status) == PENDING)
         .values(due_at=due_at, maybe_posted=maybe_posted, last_error=_short(error))
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def forget_done_before(session: AsyncSession, *, cutoff: datetime) -> None:
     """Delete rows that were posted, skipped or expired before `cutoff` (failed ones are kept)."""
-    await session.execute(delete(OutboxRecord).where(col(OutboxRecord.status).in_([POSTED, SKIPPED, EXPIRED]),
-                                                     col(OutboxRecord.done_at) < cutoff))
+    await session.execute(
+        delete(OutboxRecord).where(
+            col(OutboxRecord.status).in_([POSTED, SKIPPED, EXPIRED]), col(OutboxRecord.done_at) < cutoff
+        )
+    )
 
 
 async def by_id(session: AsyncSession, *, row_id: int) -> OutboxRecord | None:
@@ -190,6 +261,9 @@ def _short(error: str | None) -> str | None:
 
 async def backlog(session: AsyncSession, *, now: datetime) -> int:
     """Pending messages already due (for /metrics): one count on the (status, due_at) index."""
-    query = select(func.count()).select_from(OutboxRecord).where(
-        col(OutboxRecord.status) == PENDING, col(OutboxRecord.due_at) <= now)
+    query = (
+        select(func.count())
+        .select_from(OutboxRecord)
+        .where(col(OutboxRecord.status) == PENDING, col(OutboxRecord.due_at) <= now)
+    )
     return int((await session.execute(query)).scalar_one())

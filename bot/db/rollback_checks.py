@@ -31,11 +31,18 @@ async def claim_run(session: AsyncSession, key: str, *, at: datetime) -> bool:
 
 
 async def finish_run(session: AsyncSession, key: str, *, at: datetime, ok: bool, results: str) -> None:
-    await session.execute(update(RollbackCheckRecord).where(col(RollbackCheckRecord.key) == key)
-                          .values(finished_at=at, ok=ok, results=results))
+    await session.execute(
+        update(RollbackCheckRecord)
+        .where(col(RollbackCheckRecord.key) == key)
+        .values(finished_at=at, ok=ok, results=results)
+    )
 
 
 async def last_finished(session: AsyncSession) -> RollbackCheckRecord | None:
-    rows = await session.execute(select(RollbackCheckRecord).where(col(RollbackCheckRecord.finished_at).is_not(None))
-                                 .order_by(col(RollbackCheckRecord.finished_at).desc()).limit(1))
+    rows = await session.execute(
+        select(RollbackCheckRecord)
+        .where(col(RollbackCheckRecord.finished_at).is_not(None))
+        .order_by(col(RollbackCheckRecord.finished_at).desc())
+        .limit(1)
+    )
     return rows.scalars().first()

@@ -15,8 +15,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def insert_ignoring_conflict(session: AsyncSession, table: Any, values: Mapping[str, Any], *,
-                                   conflict_on: Sequence[str] | None = None, returning: Any = None) -> Any:
+async def insert_ignoring_conflict(
+    session: AsyncSession,
+    table: Any,
+    values: Mapping[str, Any],
+    *,
+    conflict_on: Sequence[str] | None = None,
+    returning: Any = None,
+) -> Any:
     """Insert `values` unless a row conflicts; the RETURNING value when inserted, else None.
 
     Without `returning`, the first primary-key column is returned.

@@ -36,8 +36,9 @@ class DemoDay:
     @staticmethod
     def fits(config: GuardrailConfig) -> bool:
         """The story needs a switchable `api` service and a playbook with a rollback step."""
-        return (any(s.name == "api" and s.http is not None for s in config.services)
-                and any(step.rollback for playbook in config.playbooks for step in playbook.steps))
+        return any(s.name == "api" and s.http is not None for s in config.services) and any(
+            step.rollback for playbook in config.playbooks for step in playbook.steps
+        )
 
     def __post_init__(self) -> None:
         self.world.targets.on_hit.append(self._rollback_mends_the_api)
@@ -57,21 +58,26 @@ class DemoDay:
         environment = self.settings_environment()
         token = self.settings.guardrail_api_token
         async with httpx.AsyncClient(base_url=self.bot_url, timeout=10) as http:
-            answer = await http.post("/api/v1/deploys", json={
-                "environment": environment, "service": self.api, "version": "v142 (9f3c2e1)", "actor": "ci"},
-                headers={"Authorization": f"Bearer {token.get_secret_value() if token else ''}"})
+            answer = await http.post(
+                "/api/v1/deploys",
+                json={"environment": environment, "service": self.api, "version": "v142 (9f3c2e1)", "actor": "ci"},
+                headers={"Authorization": f"Bearer {token.get_secret_value() if token else ''}"},
+            )
         self.log.append(f"deploy of {self.api} v142 recorded ({answer.status_code})")
         for app in self.world.heroku.apps.values():
             app.add_release(f"Set {SHARED_VARIABLE} config vars")
         deploys = next((cid for cid, c in self.side.fake.channels.items() if c.get("name") == "deploys"), "C0GENERAL")
-        await self.side.say(NON_RESPONDER_ID, deploys,
-                            f"heads-up: I changed {SHARED_VARIABLE} from 20 to 5 on every app (it is shared)")
+        await self.side.say(
+            NON_RESPONDER_ID, deploys, f"heads-up: I changed {SHARED_VARIABLE} from 20 to 5 on every app (it is shared)"
+        )
         self.world.set_service(self.api, "down")
         if self.jobs_queue and not self.world.redis_problem:
             failed = await seed_failed_jobs(self.world.redis_url, self.jobs_queue, FAILED_JOBS)
             self.log.append(f"worker failed {failed} jobs")
-        self.side.notice = ('The demo-day drill is ready: the API is down and the worker failing. Ask "are we down?" '
-                            "in #general, declare, and run the playbook.")
+        self.side.notice = (
+            'The demo-day drill is ready: the API is down and the worker failing. Ask "are we down?" '
+            "in #general, declare, and run the playbook."
+        )
         self.side.changed()
 
     def settings_environment(self) -> str:

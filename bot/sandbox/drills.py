@@ -142,15 +142,17 @@ class DrillWorld:
         for service in config.services:
             url = str(service.http.url) if service.http is not None else None
             if url is not None and url.startswith(base):
-                path = url[len(base):].split("?")[0]
+                path = url[len(base) :].split("?")[0]
                 timeout = service.timeout.total_seconds()
                 slow_after = service.slow_after.total_seconds() if service.slow_after else timeout / 2
-                self.services[service.name] = ServiceDrill(service.name, "http", path, "local target server",
-                                                           slow_delay=(slow_after + timeout) / 2)
+                self.services[service.name] = ServiceDrill(
+                    service.name, "http", path, "local target server", slow_delay=(slow_after + timeout) / 2
+                )
             else:
                 kind = next(k for k in ("http", "tcp", "sql", "redis", "rq") if getattr(service, k) is not None)
-                note = {"rq": "the RQ queue in local Redis", "redis": "local Redis",
-                        "sql": "a local SQLite file"}.get(kind, "not a local fake: checked for real")
+                note = {"rq": "the RQ queue in local Redis", "redis": "local Redis", "sql": "a local SQLite file"}.get(
+                    kind, "not a local fake: checked for real"
+                )
                 self.services[service.name] = ServiceDrill(service.name, kind, None, note)
         for playbook in config.playbooks:
             for step in playbook.steps:
@@ -158,37 +160,46 @@ class DrillWorld:
                     if action is None:
                         continue
                     if action.http is not None and str(action.http.url).startswith(base):
-                        prefix = "/" + str(action.http.url)[len(base):].strip("/").split("/")[0]
+                        prefix = "/" + str(action.http.url)[len(base) :].strip("/").split("/")[0]
                         self.deploy_targets.setdefault(prefix, TargetDrill(prefix.strip("/"), prefix))
                     heroku = action.heroku
                     if heroku is not None:
-                        app = (heroku.scale or heroku.rollback)
+                        app = heroku.scale or heroku.rollback
                         assert app is not None
                         if app.app not in self.heroku.apps:
                             self.heroku.add_app(app.app, releases=3, formation={"web": 2, "worker": 3})
                         if heroku.scale is not None:
-                            self.heroku.apps[app.app].formation.setdefault(heroku.scale.process, {
-                                **self.heroku.apps[app.app].formation["web"], "type": heroku.scale.process})
+                            self.heroku.apps[app.app].formation.setdefault(
+                                heroku.scale.process,
+                                {**self.heroku.apps[app.app].formation["web"], "type": heroku.scale.process},
+                            )
                     kube = action.kubernetes
                     if kube is not None:
                         deployment = kube.scale or kube.rollback
                         assert deployment is not None
                         key = (deployment.namespace, deployment.deployment)
                         if key not in self.kube.deployments:
-                            self.kube.add_deployment(*key, replicas=3, images=[f"{deployment.deployment}:1",
-                                                                               f"{deployment.deployment}:2"])
+                            self.kube.add_deployment(
+                                *key, replicas=3, images=[f"{deployment.deployment}:1", f"{deployment.deployment}:2"]
+                            )
         for target in self.deploy_targets.values():
             self.set_target(target.name, target.state)
 
     def kubeconfig(self) -> Path:
         """A kubeconfig for the fake cluster (plain HTTP, a bearer token)."""
         path = self.workdir / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "sandbox",
-            "clusters": [{"name": "sandbox", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "guardrail", "user": {"token": KUBE_TOKEN}}],
-            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "guardrail"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "sandbox",
+                    "clusters": [{"name": "sandbox", "cluster": {"server": self.kube_url}}],
+                    "users": [{"name": "guardrail", "user": {"token": KUBE_TOKEN}}],
+                    "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "guardrail"}}],
+                }
+            )
+        )
         return path
 
     @property
@@ -207,8 +218,12 @@ class DrillWorld:
         if state not in SERVICE_STATES:
             raise ValueError(f"state must be one of {', '.join(SERVICE_STATES)}")
         drill.state = state
-        behaviour = {"up": Behaviour(), "slow": Behaviour(delay=drill.slow_delay), "down": Behaviour(status=503,
-                     body="service unavailable"), "hanging": Behaviour(hang=True)}[drill.state]
+        behaviour = {
+            "up": Behaviour(),
+            "slow": Behaviour(delay=drill.slow_delay),
+            "down": Behaviour(status=503, body="service unavailable"),
+            "hanging": Behaviour(hang=True),
+        }[drill.state]
         self.targets.behaviours[drill.path] = behaviour
         return drill
 
@@ -216,24 +231,37 @@ class DrillWorld:
         """Make a deploy target answer 200, 503 or hang; ValueError with the reason otherwise."""
         drill = next((t for t in self.deploy_targets.values() if t.name == name), None)
         if drill is None:
-            raise ValueError(f"no deploy target named {name!r} (configured: "
-                             f"{', '.join(t.name for t in self.deploy_targets.values()) or 'none'})")
+            raise ValueError(
+                f"no deploy target named {name!r} (configured: "
+                f"{', '.join(t.name for t in self.deploy_targets.values()) or 'none'})"
+            )
         if state not in TARGET_STATES:
             raise ValueError(f"state must be one of {', '.join(TARGET_STATES)}")
         drill.state = state
         self.targets.prefix_behaviours[drill.prefix] = (
-            Behaviour(hang=True) if state == "hang" else Behaviour(status=int(state)))
+            Behaviour(hang=True) if state == "hang" else Behaviour(status=int(state))
+        )
         return drill
 
     def panel(self) -> dict[str, object]:
         """What the drill panel shows."""
         return {
-            "services": [{"name": s.name, "check": s.check, "state": s.state if s.path else None, "note": s.note,
-                          "states": list(SERVICE_STATES) if s.path else []} for s in self.services.values()],
-            "targets": [{"name": t.name, "state": t.state, "states": list(TARGET_STATES)}
-                        for t in self.deploy_targets.values()],
-            "heroku": {name: {p: f["quantity"] for p, f in app.formation.items()}
-                       for name, app in self.heroku.apps.items()},
+            "services": [
+                {
+                    "name": s.name,
+                    "check": s.check,
+                    "state": s.state if s.path else None,
+                    "note": s.note,
+                    "states": list(SERVICE_STATES) if s.path else [],
+                }
+                for s in self.services.values()
+            ],
+            "targets": [
+                {"name": t.name, "state": t.state, "states": list(TARGET_STATES)} for t in self.deploy_targets.values()
+            ],
+            "heroku": {
+                name: {p: f["quantity"] for p, f in app.formation.items()} for name, app in self.heroku.apps.items()
+            },
             "kubernetes": {f"{ns}/{name}": d["spec"]["replicas"] for (ns, name), d in self.kube.deployments.items()},
             "redis": {"url": self.redis_url, "problem": self.redis_problem},
             "variables": dict(self.described),

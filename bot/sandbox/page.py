@@ -24,14 +24,18 @@ from bot.sandbox.standin.manifest import slash_commands
 
 STATIC = files("bot.sandbox") / "static"
 KEEPALIVE_SECONDS = 15.0
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
-def sandbox_routes(side: SlackSide, world: DrillWorld, *, demo: Callable[[], Awaitable[None]] | None = None,
-                   rq_queue: str = "default") -> list[BaseRoute]:
+def sandbox_routes(
+    side: SlackSide, world: DrillWorld, *, demo: Callable[[], Awaitable[None]] | None = None, rq_queue: str = "default"
+) -> list[BaseRoute]:
     async def index(_: Request) -> Response:
         return _static("index.html")
 
@@ -47,8 +51,9 @@ def sandbox_routes(side: SlackSide, world: DrillWorld, *, demo: Callable[[], Awa
             side.person(user)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({**side.state(user), "drills": world.panel(), "commands": slash_commands(),
-                             "demo": demo is not None})
+        return JSONResponse(
+            {**side.state(user), "drills": world.panel(), "commands": slash_commands(), "demo": demo is not None}
+        )
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
@@ -57,17 +62,22 @@ def sandbox_routes(side: SlackSide, world: DrillWorld, *, demo: Callable[[], Awa
                 seen = await side.wait_change(seen, KEEPALIVE_SECONDS)
                 yield f"data: {seen}\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
 
     async def say(body: dict[str, Any]) -> Any:
-        status = await side.say(_str(body, "user"), _str(body, "channel"), _str(body, "text"),
-                                body.get("thread_ts") or None)
+        status = await side.say(
+            _str(body, "user"), _str(body, "channel"), _str(body, "text"), body.get("thread_ts") or None
+        )
         return {"status": status}
 
     async def click(body: dict[str, Any]) -> Any:
-        return {"status": await side.click(_str(body, "user"), _str(body, "channel"), _str(body, "ts"),
-                                           _str(body, "action_id"))}
+        return {
+            "status": await side.click(
+                _str(body, "user"), _str(body, "channel"), _str(body, "ts"), _str(body, "action_id")
+            )
+        }
 
     async def submit(body: dict[str, Any]) -> Any:
         values = body.get("values")
@@ -143,4 +153,3 @@ def _post(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return JSONResponse({"error": str(exc)}, status_code=400)
 
     return endpoint
-

@@ -43,8 +43,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own: the dr
 NON_RESPONDER = Person(NON_RESPONDER_ID, "alice", responder=False)
 _SPARE_RESPONDERS = ("U0DAVE", "U0ERIN")
 CHANNEL_NAMES = {"deploys": "deploys", "alerts": "alerts"}
-SWITCH_TO_SLACK = ("to use real Slack instead, put SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env "
-                   "(see README, \"Create the Slack app\") and run `make run` again")
+SWITCH_TO_SLACK = (
+    "to use real Slack instead, put SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env "
+    '(see README, "Create the Slack app") and run `make run` again'
+)
 
 
 @dataclass
@@ -99,8 +101,9 @@ async def _served_targets(targets: DrillTargets) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(options: SandboxOptions, *,
-                          say: Callable[[str], None] | None = None) -> AsyncIterator[Sandbox]:
+async def running_sandbox(
+    options: SandboxOptions, *, say: Callable[[str], None] | None = None
+) -> AsyncIterator[Sandbox]:
     """Start everything; yields once the page answers. Leaves the temporary directory's files behind
     only when `--db` names the database file."""
     say = say or _say
@@ -111,9 +114,16 @@ async def running_sandbox(options: SandboxOptions, *,
             await stack.enter_async_context(_served_targets(targets))
             heroku_url = await stack.enter_async_context(heroku.serve())
             kube_url = await stack.enter_async_context(kube.serve())
-            world = DrillWorld(targets, heroku, kube, workdir, options.redis_url,
-                               redis_problem=await redis_problem_async(options.redis_url),
-                               heroku_url=heroku_url, kube_url=kube_url)
+            world = DrillWorld(
+                targets,
+                heroku,
+                kube,
+                workdir,
+                options.redis_url,
+                redis_problem=await redis_problem_async(options.redis_url),
+                heroku_url=heroku_url,
+                kube_url=kube_url,
+            )
             loaded = load_config(options.config_dir, world.supply(variables_used(options.config_dir)))
             world.adopt(loaded.config)
             people, groups = people_for(loaded.config)
@@ -133,17 +143,33 @@ async def running_sandbox(options: SandboxOptions, *,
             await asyncio.to_thread(migrate.upgrade, database_url)
             signing_secret = secrets.token_hex(16)
             settings = Settings(
-                _env_file=None, slack_bot_token=DEFAULT_TOKEN, slack_signing_secret=signing_secret,
-                slack_app_token=None, slack_api_url=fake.api_url, database_url=database_url,
-                guardrail_config=options.config_dir, guardrail_api_token=secrets.token_hex(16),
+                _env_file=None,
+                slack_bot_token=DEFAULT_TOKEN,
+                slack_signing_secret=signing_secret,
+                slack_app_token=None,
+                slack_api_url=fake.api_url,
+                database_url=database_url,
+                guardrail_config=options.config_dir,
+                guardrail_api_token=secrets.token_hex(16),
                 guardrail_audit_key=secrets.token_hex(16),
-                heroku_api_token=world.heroku_token, heroku_api_url=heroku_url, kubeconfig=str(world.kubeconfig()),
-                port=options.port or 3000)  # the setting is informational here; uvicorn binds options.port
+                heroku_api_token=world.heroku_token,
+                heroku_api_url=heroku_url,
+                kubeconfig=str(world.kubeconfig()),
+                port=options.port or 3000,
+            )  # the setting is informational here; uvicorn binds options.port
             runtime = build_runtime(settings, loaded)
             app, _ = build_app(runtime)
             # The stand-in's in-loop server: readiness is an event, and Ctrl-C stays a KeyboardInterrupt.
-            server = _InLoopServer(uvicorn.Config(app, host=options.host, port=options.port, log_level="warning",
-                                                  lifespan="on", timeout_graceful_shutdown=2))
+            server = _InLoopServer(
+                uvicorn.Config(
+                    app,
+                    host=options.host,
+                    port=options.port,
+                    log_level="warning",
+                    lifespan="on",
+                    timeout_graceful_shutdown=2,
+                )
+            )
             serving = asyncio.create_task(_serve(server), name="sandbox")
             ready = asyncio.create_task(server.ready.wait())
             await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,8 +181,10 @@ async def running_sandbox(options: SandboxOptions, *,
             port = server.servers[0].sockets[0].getsockname()[1]
             url = f"http://{options.host}:{port}"
             client = await stack.enter_async_context(SlackEventsClient(url, signing_secret, fake))
-            verify = next((step.label for playbook in loaded.config.playbooks for step in playbook.steps
-                           if step.action.checks), None)
+            verify = next(
+                (step.label for playbook in loaded.config.playbooks for step in playbook.steps if step.action.checks),
+                None,
+            )
             side = SlackSide(fake, client, people, Stopwatch(verify))
             demo = DemoDay(world, side, url, settings) if DemoDay.fits(loaded.config) else None
             app.router.routes.extend(sandbox_routes(side, world, demo=demo.set_the_scene if demo else None))
@@ -170,10 +198,12 @@ async def running_sandbox(options: SandboxOptions, *,
                     say(f"  {world.redis_problem}")
                 if options.drill == "demo-day":
                     if demo is None:
-                        raise RuntimeError("the demo-day drill needs the shipped playbooks "
-                                           "(an `api` service and a playbook with a rollback step)")
+                        raise RuntimeError(
+                            "the demo-day drill needs the shipped playbooks "
+                            "(an `api` service and a playbook with a rollback step)"
+                        )
                     await demo.set_the_scene()
-                    say("  demo-day drill: the API is down and the worker failing; ask \"are we down?\" in #general")
+                    say('  demo-day drill: the API is down and the worker failing; ask "are we down?" in #general')
                 yield Sandbox(url, runtime, fake, side, world, demo)
             finally:
                 server.should_exit = True
@@ -188,6 +218,7 @@ def _say(line: str) -> None:
 
 def run_sandbox(options: SandboxOptions) -> int:
     """`guardrail sandbox`: serve until Ctrl-C."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

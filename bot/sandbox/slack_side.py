@@ -47,8 +47,13 @@ class Stopwatch:
     clicks: int = 0
 
     def as_json(self) -> Json:
-        return {"started": self.started, "stopped": self.stopped, "clicks": self.clicks, "step": self.stop_label,
-                "seconds": None if self.started is None else round((self.stopped or time.time()) - self.started, 1)}
+        return {
+            "started": self.started,
+            "stopped": self.stopped,
+            "clicks": self.clicks,
+            "step": self.stop_label,
+            "seconds": None if self.started is None else round((self.stopped or time.time()) - self.started, 1),
+        }
 
 
 @dataclass
@@ -148,8 +153,16 @@ class SlackSide:
             self.fake.add_message(channel, self.fake.bot_message(new_ts, text, blocks, {}))
             self._check_stop(text)
         else:
-            self.fake.ephemerals.append({"channel": channel, "user": user, "ts": self.fake.next_ts(), "text": text,
-                                         "blocks": blocks, "thread_ts": None})
+            self.fake.ephemerals.append(
+                {
+                    "channel": channel,
+                    "user": user,
+                    "ts": self.fake.next_ts(),
+                    "text": text,
+                    "blocks": blocks,
+                    "thread_ts": None,
+                }
+            )
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -177,9 +190,16 @@ class SlackSide:
             command, _, rest = text.partition(" ")
             info = self.fake.channels.get(channel, {})
             form = payloads.slash_form(
-                command, rest.strip(), team_id=self.client.team_id, user_id=person.id, user_name=person.name,
-                channel_id=channel, channel_name=str(info.get("name", channel)), trigger_id=self._trigger(person.id),
-                response_url=self._response_url(channel, person.id))
+                command,
+                rest.strip(),
+                team_id=self.client.team_id,
+                user_id=person.id,
+                user_name=person.name,
+                channel_id=channel,
+                channel_name=str(info.get("name", channel)),
+                trigger_id=self._trigger(person.id),
+                response_url=self._response_url(channel, person.id),
+            )
             response = await self.client.raw(urlencode(form).encode(), dict(_FORM))
         else:
             if ARE_WE_DOWN.search(text) and self.stopwatch.started is None:
@@ -200,14 +220,26 @@ class SlackSide:
         block_id, element = payloads.find_button(message.get("blocks"), action_id)
         if element is None:
             raise ValueError("that button is gone (the message was updated)")
-        action = {"action_id": action_id, "block_id": block_id or "block", "text": element.get("text"),
-                  "value": str(element.get("value", "")), "type": "button", "action_ts": f"{time.time():.6f}"}
+        action = {
+            "action_id": action_id,
+            "block_id": block_id or "block",
+            "text": element.get("text"),
+            "value": str(element.get("value", "")),
+            "type": "button",
+            "action_ts": f"{time.time():.6f}",
+        }
         if element.get("style"):
             action["style"] = element["style"]
         shown = {k: v for k, v in message.items() if k not in ("channel", "user")} if ephemeral else dict(message)
         payload = payloads.block_actions(
-            action, team_id=self.client.team_id, user_id=person.id, channel_id=channel, message=shown,
-            trigger_id=self._trigger(person.id), response_url=self._response_url(channel, person.id, ts))
+            action,
+            team_id=self.client.team_id,
+            user_id=person.id,
+            channel_id=channel,
+            message=shown,
+            trigger_id=self._trigger(person.id),
+            response_url=self._response_url(channel, person.id, ts),
+        )
         if ephemeral:  # Slack sends no message body for a click in an ephemeral, only its container
             payload["container"]["is_ephemeral"] = True
             payload.pop("message")
@@ -227,8 +259,9 @@ class SlackSide:
         if opened is None or view_id in self.closed_views:
             raise ValueError("that dialog is closed")
         view = {**opened, "state": {"values": payloads.state_values(values)}}
-        payload = payloads.view_submission(view, team_id=self.client.team_id, user_id=person.id,
-                                           trigger_id=self._trigger(person.id))
+        payload = payloads.view_submission(
+            view, team_id=self.client.team_id, user_id=person.id, trigger_id=self._trigger(person.id)
+        )
         self._count_click()
         response = await self.client.raw(urlencode({"payload": json.dumps(payload)}).encode(), dict(_FORM))
         errors: dict[str, str] = {}
@@ -270,13 +303,25 @@ class SlackSide:
             for message in messages:
                 message["at"] = self.seen_at.setdefault(str(message.get("ts")), time.time())
             channels.append({"id": channel_id, "name": info.get("name", channel_id), "messages": messages})
-        view = next(({**v, "errors": self.view_errors.get(vid, {})} for vid, v in reversed(self.fake.views.items())
-                     if self.view_users.get(vid) == user and vid not in self.closed_views), None)
+        view = next(
+            (
+                {**v, "errors": self.view_errors.get(vid, {})}
+                for vid, v in reversed(self.fake.views.items())
+                if self.view_users.get(vid) == user and vid not in self.closed_views
+            ),
+            None,
+        )
         return {
-            "version": self.version, "me": user, "channels": channels, "view": view,
+            "version": self.version,
+            "me": user,
+            "channels": channels,
+            "view": view,
             "people": [{"id": p.id, "name": p.name, "responder": p.responder} for p in self.people],
-            "names": {"users": {uid: str(u.get("name", uid)) for uid, u in self.fake.users.items()},
-                      "channels": {cid: str(c.get("name", cid)) for cid, c in self.fake.channels.items()},
-                      "groups": {gid: gid.lower() for gid in self.fake.usergroups}},
-            "stopwatch": self.stopwatch.as_json(), "notice": self.notice,
+            "names": {
+                "users": {uid: str(u.get("name", uid)) for uid, u in self.fake.users.items()},
+                "channels": {cid: str(c.get("name", cid)) for cid, c in self.fake.channels.items()},
+                "groups": {gid: gid.lower() for gid in self.fake.usergroups},
+            },
+            "stopwatch": self.stopwatch.as_json(),
+            "notice": self.notice,
         }

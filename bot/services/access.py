@@ -42,8 +42,14 @@ class Membership:
 class Responders:
     """Answers "may this user press?" and "whom to invite?" from the configured principals."""
 
-    def __init__(self, principals: Sequence[Principal], clock: Clock, *, ttl: timedelta = GROUP_CACHE_TTL,
-                 directory: GroupDirectory | None = None) -> None:
+    def __init__(
+        self,
+        principals: Sequence[Principal],
+        clock: Clock,
+        *,
+        ttl: timedelta = GROUP_CACHE_TTL,
+        directory: GroupDirectory | None = None,
+    ) -> None:
         self._principals = list(principals)
         self._clock = clock
         self._ttl = ttl

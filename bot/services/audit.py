@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 CONFIG_LOADED = "config.loaded"
 READ_BATCH = 1000  # entries per read of a long log; each read is bounded on its own (DATABASE_TIMEOUT)
 ANCHOR_RETRY = timedelta(minutes=1)  # a claimed anchor not posted by then is posted by the next tick
-UNSIGNED_WARNING = ("GUARDRAIL_AUDIT_KEY is not set: the audit log is chained with plain SHA-256, which whoever "
-                    "can write the database can recompute. Set it (and audit.anchor_channel) to make "
-                    "rewriting the log detectable.")
+UNSIGNED_WARNING = (
+    "GUARDRAIL_AUDIT_KEY is not set: the audit log is chained with plain SHA-256, which whoever "
+    "can write the database can recompute. Set it (and audit.anchor_channel) to make "
+    "rewriting the log detectable."
+)
 
 
 class AnchorPoster(Protocol):
@@ -54,8 +56,15 @@ class _Unchanged(Exception):
 class AuditLog:
     """Append-only, hash-chained record of everything guardrail and its users did."""
 
-    def __init__(self, db: Database, clock: Clock, settings: AuditSettings | None = None, *,
-                 previous_keys: Sequence[AuditKey] = (), poster: AnchorPoster | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: AuditSettings | None = None,
+        *,
+        previous_keys: Sequence[AuditKey] = (),
+        poster: AnchorPoster | None = None,
+    ) -> None:
         self._db = db
         self._previous_keys = tuple(previous_keys)  # verification only: GUARDRAIL_AUDIT_KEY_PREVIOUS
         self._clock = clock
@@ -81,12 +90,14 @@ class AuditLog:
     def anchoring(self) -> bool:
         return self._settings.anchor_channel is not None
 
-    async def record(self, *, actor: str, action: str, subject: str,
-                     details: Mapping[str, Any] | None = None) -> AuditEntry:
+    async def record(
+        self, *, actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
         """Append one entry in its own transaction (features write theirs inside their own)."""
         async with self._db.unit_of_work() as session:
-            return await chain.append_entry(session, at=self._clock.now(), actor=actor, action=action,
-                                            subject=subject, details=details)
+            return await chain.append_entry(
+                session, at=self._clock.now(), actor=actor, action=action, subject=subject, details=details
+            )
 
     async def record_config(self, sha256: str, files: list[str]) -> bool:
         """Write `config.loaded` when the configuration hash differs from the last one recorded.
@@ -97,8 +108,14 @@ class AuditLog:
         try:
             async with self._db.unit_of_work() as session:
                 # Appending first takes the chain lock; then the check cannot race another replica.
-                await chain.append_entry(session, at=self._clock.now(), actor="system",
-                                         action=CONFIG_LOADED, subject=sha256, details={"files": files})
+                await chain.append_entry(
+                    session,
+                    at=self._clock.now(),
+                    actor="system",
+                    action=CONFIG_LOADED,
+                    subject=sha256,
+                    details={"files": files},
+                )
                 previous = await chain.latest(session, 2, action_prefix=CONFIG_LOADED)
                 if len(previous) == 2 and previous[0].subject == sha256:
                     raise _Unchanged
@@ -110,8 +127,9 @@ class AuditLog:
         async with self._db.reader() as session:
             return await chain.latest(session, limit)
 
-    async def entries(self, *, since: datetime | None = None, subject: str | None = None,
-                      batch: int = READ_BATCH) -> AsyncIterator[AuditEntry]:
+    async def entries(
+        self, *, since: datetime | None = None, subject: str | None = None, batch: int = READ_BATCH
+    ) -> AsyncIterator[AuditEntry]:
         """Every entry in order, read `batch` at a time, each read bounded on its own and finished
         before its entries are handed out: a slow consumer holds no session open."""
         last = 0
@@ -159,8 +177,9 @@ class AuditLog:
                 if last is not None:
                     anchored, posted_at = last
                     written = head.seq - anchored.seq
-                    if written <= 0 or (written < self._settings.anchor_every
-                                        and now - posted_at < self._settings.anchor_interval):
+                    if written <= 0 or (
+                        written < self._settings.anchor_every and now - posted_at < self._settings.anchor_interval
+                    ):
                         return None
                 if not await anchors_table.claim_anchor(session, head, at=now, retry_before=now - ANCHOR_RETRY):
                     return None
@@ -182,4 +201,3 @@ class AuditLog:
             log.error("%s (check with `guardrail audit verify --anchor …`)", text)
         if text not in self._alerts_posted and await self.poster.post_alert(channel, text):
             self._alerts_posted.add(text)
-

@@ -44,8 +44,16 @@ class Deploys:
         self._freezes = freezes
         self._outbox = outbox
 
-    async def record(self, *, environment: str, service: str, version: str, actor: str,
-                     url: str | None = None, idempotency_key: str | None = None) -> RecordedDeploy | GateDecision:
+    async def record(
+        self,
+        *,
+        environment: str,
+        service: str,
+        version: str,
+        actor: str,
+        url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RecordedDeploy | GateDecision:
         """Record a deploy, or return the blocking decision when the environment is frozen.
 
         With an `idempotency_key` the same request recorded before is returned (`replayed`, not
@@ -59,15 +67,18 @@ class Deploys:
         except FreezeRefused:
             raise
         except (TimeoutError, DatabaseTimeout):
-            raise GateUnavailable(f"the database did not answer within {seconds:g}s; the deploy may or may "
-                                  "not have been recorded: retry with the same Idempotency-Key") from None
+            raise GateUnavailable(
+                f"the database did not answer within {seconds:g}s; the deploy may or may "
+                "not have been recorded: retry with the same Idempotency-Key"
+            ) from None
         except AuditKeyMissing as exc:
             log.error("recording a deploy failed: %s", exc)
             raise GateUnavailable(f"{exc}; nothing was recorded") from None
         except Exception as exc:
             log.warning("recording a deploy failed: %s: %s", type(exc).__name__, str(exc)[:200])
-            raise GateUnavailable(f"the database could not be written ({type(exc).__name__}); "
-                                  "nothing was recorded") from None
+            raise GateUnavailable(
+                f"the database could not be written ({type(exc).__name__}); nothing was recorded"
+            ) from None
 
     async def recent(self, environment: str | None = None) -> list[DeployInfo]:
         """DeployHistory: the newest deploy of each (environment, service), newest first."""
@@ -75,8 +86,9 @@ class Deploys:
             rows = await tables.latest_deploys(session, environment=environment)
         return [DeployInfo(r.environment, r.service, r.version, r.actor, r.at, r.url) for r in rows]
 
-    async def _record(self, env: str, service: str, version: str, actor: str, url: str | None,
-                      idempotency_key: str | None) -> RecordedDeploy | GateDecision:
+    async def _record(
+        self, env: str, service: str, version: str, actor: str, url: str | None, idempotency_key: str | None
+    ) -> RecordedDeploy | GateDecision:
         now = self._clock.now()
         digest = hashlib.sha256(json.dumps([env, service, version, actor, url]).encode()).hexdigest()
         if idempotency_key is not None:
@@ -87,29 +99,56 @@ class Deploys:
             windows, exemptions = await gate_state(session, at=now, until=now, environment=env)
             decision = decide(env, service, windows, exemptions, now)
             if decision.window is not None:
-                await append_entry(session, at=now, actor=actor, action="freeze.deploy_blocked",
-                                   subject=f"freeze#{decision.window.id}",
-                                   details={"environment": env, "service": service, "version": version})
+                await append_entry(
+                    session,
+                    at=now,
+                    actor=actor,
+                    action="freeze.deploy_blocked",
+                    subject=f"freeze#{decision.window.id}",
+                    details={"environment": env, "service": service, "version": version},
+                )
                 return decision
             used = decision.exemptions[0] if decision.exemptions else None
-            deploy_id = await tables.insert_deploy(session, values={
-                "environment": env, "service": service, "version": version, "actor": actor, "url": url, "at": now,
-                "exemption_id": used.id if used else None, "idempotency_key": idempotency_key,
-                "request_digest": digest if idempotency_key is not None else None})
+            deploy_id = await tables.insert_deploy(
+                session,
+                values={
+                    "environment": env,
+                    "service": service,
+                    "version": version,
+                    "actor": actor,
+                    "url": url,
+                    "at": now,
+                    "exemption_id": used.id if used else None,
+                    "idempotency_key": idempotency_key,
+                    "request_digest": digest if idempotency_key is not None else None,
+                },
+            )
             if deploy_id is not None:
                 details: dict[str, Any] = {"environment": env, "service": service, "version": version, "url": url}
                 if decision.exemptions:
                     details["exemptions"] = [e.id for e in decision.exemptions]
                 if idempotency_key is not None:
                     details["idempotency_key"] = idempotency_key
-                await append_entry(session, at=now, actor=actor, action="freeze.deployed",
-                                   subject=f"deploy#{deploy_id}", details=details)
+                await append_entry(
+                    session,
+                    at=now,
+                    actor=actor,
+                    action="freeze.deployed",
+                    subject=f"deploy#{deploy_id}",
+                    details=details,
+                )
                 for exemption in decision.exemptions:
-                    await append_entry(session, at=now, actor=actor, action="freeze.exemption_used",
-                                       subject=f"exemption#{exemption.id}",
-                                       details={"deploy": deploy_id, "window": exemption.window_id})
-                recorded = RecordedDeploy(deploy_id, DeployInfo(env, service, version, actor, now, url),
-                                          decision.exemptions)
+                    await append_entry(
+                        session,
+                        at=now,
+                        actor=actor,
+                        action="freeze.exemption_used",
+                        subject=f"exemption#{exemption.id}",
+                        details={"deploy": deploy_id, "window": exemption.window_id},
+                    )
+                recorded = RecordedDeploy(
+                    deploy_id, DeployInfo(env, service, version, actor, now, url), decision.exemptions
+                )
                 await enqueue_notice(session, FreezeNotice(NoticeKind.DEPLOYED, now, actor, deploy=recorded))
         if deploy_id is not None:
             if self._outbox is not None:
@@ -128,10 +167,14 @@ class Deploys:
             if row is None:
                 return None
             if row.request_digest != digest:
-                raise FreezeRefused("This Idempotency-Key was used for a different deploy; use a new key.",
-                                    field="idempotency_key")
+                raise FreezeRefused(
+                    "This Idempotency-Key was used for a different deploy; use a new key.", field="idempotency_key"
+                )
             used = await tables.exemption_by_id(session, exemption_id=row.exemption_id) if row.exemption_id else None
         assert row.id is not None
-        return RecordedDeploy(row.id, DeployInfo(row.environment, row.service, row.version, row.actor, row.at,
-                                                 row.url),
-                              (exemption_from_row(used),) if used is not None else (), replayed=True)
+        return RecordedDeploy(
+            row.id,
+            DeployInfo(row.environment, row.service, row.version, row.actor, row.at, row.url),
+            (exemption_from_row(used),) if used is not None else (),
+            replayed=True,
+        )

@@ -1,4 +1,4 @@
-""""Are we down?": rounds of health checks shared by everyone asking, and what surrounds them.
+""" "Are we down?": rounds of health checks shared by everyone asking, and what surrounds them.
 
 A round runs every service's check at once and is over no later than the largest timeout plus
 `ROUND_SLACK` (and `UNWIND` for cancelled checks to let go), whatever the targets do. Concurrent
@@ -38,9 +38,9 @@ from bot.services.ports import (
 
 log = logging.getLogger(__name__)
 
-ROUND_SLACK = 0.25       # seconds a round may run past its largest check timeout
-UNWIND = 0.1            # seconds a cancelled check gets to let go of its connection
-CONTEXT_TIMEOUT = 0.75   # seconds for the freeze / deploy / incident lookups (never past the round's deadline)
+ROUND_SLACK = 0.25  # seconds a round may run past its largest check timeout
+UNWIND = 0.1  # seconds a cancelled check gets to let go of its connection
+CONTEXT_TIMEOUT = 0.75  # seconds for the freeze / deploy / incident lookups (never past the round's deadline)
 MAX_DEPLOYS = 10
 
 T = TypeVar("T")
@@ -60,8 +60,7 @@ class ServiceChecker(Protocol):
         """One measured attempt under the service's timeout; never raises."""
         ...
 
-    async def aclose(self) -> None:
-        ...
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,9 @@ class HealthReport:
     """What guardrail answers to "are we down?"."""
 
     results: list[CheckResult]
-    checked_at: datetime           # when the round finished
-    age: timedelta                 # how old the round was when this report was made
-    reused: bool                   # answered from a round that had already finished
+    checked_at: datetime  # when the round finished
+    age: timedelta  # how old the round was when this report was made
+    reused: bool  # answered from a round that had already finished
     environment: str
     freeze: ActiveFreeze | None = None
     deploys: list[DeployInfo] = field(default_factory=list)
@@ -97,7 +96,7 @@ class HealthReport:
 
     @property
     def headline(self) -> str:
-        """"All 6 services up" / "2 of 6 down: checkout, jobs" — the notification text."""
+        """ "All 6 services up" / "2 of 6 down: checkout, jobs" — the notification text."""
         total = len(self.results)
         if total == 0:
             return "No services are configured"
@@ -130,10 +129,19 @@ Listener = Callable[[StateChange], Awaitable[None]]
 class HealthService:
     """Health rounds for Slack, the incident playbook (`probe`) and the watcher."""
 
-    def __init__(self, config: GuardrailConfig, checker: ServiceChecker, clock: Clock, *,
-                 watch: HealthWatch | None = None, freezes: FreezeLookup | None = None,
-                 deploys: DeployHistory | None = None, incidents: IncidentLookup | None = None,
-                 rollbacks: RollbackCheckLookup | None = None, changes: ChangeLookup | None = None) -> None:
+    def __init__(
+        self,
+        config: GuardrailConfig,
+        checker: ServiceChecker,
+        clock: Clock,
+        *,
+        watch: HealthWatch | None = None,
+        freezes: FreezeLookup | None = None,
+        deploys: DeployHistory | None = None,
+        incidents: IncidentLookup | None = None,
+        rollbacks: RollbackCheckLookup | None = None,
+        changes: ChangeLookup | None = None,
+    ) -> None:
         self._config = config
         self._checker = checker
         self._clock = clock
@@ -198,8 +206,11 @@ class HealthService:
     async def _shared_round(self) -> tuple[HealthRound, _Context, bool]:
         """The fresh-enough finished round, or the one in flight, or a new one; and whether reused."""
         last, cached = self._last, self._last_context
-        if (last is not None and cached is not None
-                and self._clock.now() - last.finished_at < self._config.health.cache_ttl):
+        if (
+            last is not None
+            and cached is not None
+            and self._clock.now() - last.finished_at < self._config.health.cache_ttl
+        ):
             return last, cached, True
         if self._inflight is None:
             self._inflight = asyncio.create_task(self._full_round(), name="health:round")
@@ -246,12 +257,19 @@ class HealthService:
         if service:
             deploys = [d for d in deploys if d.service == service]
             changes = [c for c in changes if service in c.services]
-        return HealthReport(results=results, checked_at=health_round.finished_at,
-                            age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
-                            reused=reused, environment=environment, freeze=context.freeze,
-                            deploys=deploys[:MAX_DEPLOYS], incidents=list(context.incidents),
-                            unavailable=list(context.unavailable), rollback_check=context.rollback_check,
-                            changes=mark_related(changes, results))
+        return HealthReport(
+            results=results,
+            checked_at=health_round.finished_at,
+            age=max(self._clock.now() - health_round.finished_at, timedelta(0)),
+            reused=reused,
+            environment=environment,
+            freeze=context.freeze,
+            deploys=deploys[:MAX_DEPLOYS],
+            incidents=list(context.incidents),
+            unavailable=list(context.unavailable),
+            rollback_check=context.rollback_check,
+            changes=mark_related(changes, results),
+        )
 
     async def _context(self, environment: str, limit: float) -> _Context:
         """The other features' facts for the answer; a lookup that fails or dawdles is left out."""
@@ -312,8 +330,7 @@ class HealthService:
         tick = self.watch_interval or timedelta(0)
         # A tick runs a little late or early (scheduler latency); a service whose interval equals
         # the tick must still be checked on every tick, so "due" allows half a tick of slack.
-        due = [s for s in self._config.services
-               if s.watch and self._next_watch.get(s.name, now) < now + tick / 2]
+        due = [s for s in self._config.services if s.watch and self._next_watch.get(s.name, now) < now + tick / 2]
         if not due:
             return []
         for service in due:

@@ -34,26 +34,41 @@ OUTBOX_KIND = "health.changed"
 @dataclass(frozen=True)
 class StateChange:
     service: str
-    old: str          # "unknown" the first time a service is watched, else a Status value
+    old: str  # "unknown" the first time a service is watched, else a Status value
     new: Status
     result: CheckResult
-    announce: bool    # False when a newly watched service turns out to be up: nothing to say
+    announce: bool  # False when a newly watched service turns out to be up: nothing to say
 
     def to_payload(self) -> dict[str, Any]:
         """The change as an outbox message's payload."""
         r = self.result
-        return {"service": self.service, "old": self.old, "new": self.new.value, "announce": self.announce,
-                "result": {"service": r.service, "status": r.status.value, "latency_ms": r.latency_ms,
-                           "reason": r.reason, "checked_at": r.checked_at.isoformat(),
-                           "down_since": r.down_since.isoformat() if r.down_since else None}}
+        return {
+            "service": self.service,
+            "old": self.old,
+            "new": self.new.value,
+            "announce": self.announce,
+            "result": {
+                "service": r.service,
+                "status": r.status.value,
+                "latency_ms": r.latency_ms,
+                "reason": r.reason,
+                "checked_at": r.checked_at.isoformat(),
+                "down_since": r.down_since.isoformat() if r.down_since else None,
+            },
+        }
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> StateChange:
         """The change an outbox payload holds; KeyError/ValueError when it is not one."""
         r = data["result"]
-        result = CheckResult(str(r["service"]), Status(r["status"]), r.get("latency_ms"), str(r["reason"]),
-                             datetime.fromisoformat(r["checked_at"]),
-                             datetime.fromisoformat(r["down_since"]) if r.get("down_since") else None)
+        result = CheckResult(
+            str(r["service"]),
+            Status(r["status"]),
+            r.get("latency_ms"),
+            str(r["reason"]),
+            datetime.fromisoformat(r["checked_at"]),
+            datetime.fromisoformat(r["down_since"]) if r.get("down_since") else None,
+        )
         return cls(str(data["service"]), str(data["old"]), Status(data["new"]), result, bool(data["announce"]))
 
 
@@ -99,14 +114,23 @@ class HealthWatch:
         new = result.status
         async with self._db.unit_of_work() as session:
             old = await watch_table.current_state(session, result.service, now)
-            if old == new.value or not await watch_table.claim_change(session, result.service, old=old,
-                                                                     new=new.value, at=now):
+            if old == new.value or not await watch_table.claim_change(
+                session, result.service, old=old, new=new.value, at=now
+            ):
                 self._recorded[result.service] = new.value
                 return None
             await audit_chain.append_entry(
-                session, at=now, actor="system", action=AUDIT_ACTION, subject=result.service,
-                details={"from": old, "to": new.value, "reason": result.reason,
-                         "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 1)},
+                session,
+                at=now,
+                actor="system",
+                action=AUDIT_ACTION,
+                subject=result.service,
+                details={
+                    "from": old,
+                    "to": new.value,
+                    "reason": result.reason,
+                    "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 1),
+                },
             )
             announce = not (old == watch_table.UNKNOWN and new is Status.UP)
             change = StateChange(result.service, old, new, result, announce)

@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 # A claimed row is another replica's again after LEASE: longer than a batch can take (BATCH /
 # CONCURRENCY rounds of a post bounded at 10 s plus a lookup bounded at 20 s).
 LEASE = timedelta(minutes=5)
-BATCH = 50                             # rows claimed per statement, marked per transaction
-BUDGET = 20.0                          # seconds one dispatch keeps claiming batches (inside the tick deadline)
-CONCURRENCY = 8                        # posts in flight at once
-FIRST_RETRY = timedelta(seconds=5)     # backoff doubles from here ...
-LONGEST_WAIT = timedelta(minutes=5)    # ... up to this
+BATCH = 50  # rows claimed per statement, marked per transaction
+BUDGET = 20.0  # seconds one dispatch keeps claiming batches (inside the tick deadline)
+CONCURRENCY = 8  # posts in flight at once
+FIRST_RETRY = timedelta(seconds=5)  # backoff doubles from here ...
+LONGEST_WAIT = timedelta(minutes=5)  # ... up to this
 MAX_ATTEMPTS = 30
-MAX_AGE = timedelta(hours=2)           # a message older than this is not posted any more
-KEEP_DONE = timedelta(days=7)          # delivered rows are kept this long for inspection
+MAX_AGE = timedelta(hours=2)  # a message older than this is not posted any more
+KEEP_DONE = timedelta(days=7)  # delivered rows are kept this long for inspection
 FORGET_EVERY = timedelta(hours=1)
 
 Session = table.Session  # what services name in annotations
@@ -52,7 +52,7 @@ class OutboxMessage:
     payload: dict[str, Any]
     created_at: datetime
     attempt: int
-    look_first: bool   # an earlier attempt may have reached Slack: look before posting again
+    look_first: bool  # an earlier attempt may have reached Slack: look before posting again
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Delivered:
     channel: str | None = None
     ts: str | None = None
     found: bool = False
-    skipped: bool = False   # nothing to post (e.g. no channel configured for it)
+    skipped: bool = False  # nothing to post (e.g. no channel configured for it)
 
 
 class DeliveryFailed(Exception):
@@ -72,7 +72,7 @@ class DeliveryFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.maybe_posted = maybe_posted
-        self.permanent = permanent   # retrying cannot help (an unknown kind, a payload it cannot read)
+        self.permanent = permanent  # retrying cannot help (an unknown kind, a payload it cannot read)
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,16 @@ class Courier(Protocol):
         ...
 
 
-async def enqueue(session: Session, *, kind: str, payload: dict[str, Any], at: datetime,
-                  expires_at: datetime | None = None) -> int:
+async def enqueue(
+    session: Session, *, kind: str, payload: dict[str, Any], at: datetime, expires_at: datetime | None = None
+) -> int:
     """Add a message to the outbox inside the caller's unit of work (so it commits with the change)."""
     return await table.enqueue(session, kind=kind, payload=payload, at=at, expires_at=expires_at)
 
 
-async def enqueue_many(session: Session, messages: Sequence[tuple[str, dict[str, Any], datetime, datetime | None]]
-                       ) -> None:
+async def enqueue_many(
+    session: Session, messages: Sequence[tuple[str, dict[str, Any], datetime, datetime | None]]
+) -> None:
     """Add many messages (kind, payload, at, expires_at) in one statement, inside the caller's unit of work."""
     await table.enqueue_many(session, messages=messages)
 
@@ -183,8 +185,9 @@ class Outbox:
             async with gate:
                 outcome = await courier.deliver(message)
         except DeliveryFailed as exc:
-            await self._failed(row, exc.reason, maybe_posted=row.look_first or exc.maybe_posted,
-                               permanent=exc.permanent)
+            await self._failed(
+                row, exc.reason, maybe_posted=row.look_first or exc.maybe_posted, permanent=exc.permanent
+            )
             return None
         except Exception as exc:  # a courier bug or an unexpected error: it may have posted
             log.exception("delivering outbox message %s (%s) failed", row.id, row.kind)
@@ -203,8 +206,12 @@ class Outbox:
             async with self._db.unit_of_work() as session:
                 await table.finish_many(session, at=at, done=[(d.row_id, d.status, d.channel, d.ts) for d in done])
         except Exception as exc:
-            log.warning("outbox messages %s were delivered but could not be marked (%s); each will be looked "
-                        "for in the channel before any new attempt", [d.row_id for d in done], type(exc).__name__)
+            log.warning(
+                "outbox messages %s were delivered but could not be marked (%s); each will be looked "
+                "for in the channel before any new attempt",
+                [d.row_id for d in done],
+                type(exc).__name__,
+            )
 
     async def _failed(self, row: table.ClaimedRow, reason: str, *, maybe_posted: bool, permanent: bool = False) -> None:
         try:
@@ -212,24 +219,34 @@ class Outbox:
         except Exception as exc:  # the row stays claimed and is taken again when its lease ends
             log.warning("could not record the failed attempt at outbox message %s (%s)", row.id, type(exc).__name__)
 
-    async def _record_failure(self, row: table.ClaimedRow, reason: str, *, maybe_posted: bool,
-                              permanent: bool) -> None:
+    async def _record_failure(self, row: table.ClaimedRow, reason: str, *, maybe_posted: bool, permanent: bool) -> None:
         now = self._clock.now()
         if permanent or row.attempts >= MAX_ATTEMPTS or now - row.created_at >= MAX_AGE:
             async with self._db.unit_of_work() as session:
                 if await table.finish(session, row_id=row.id, status=table.FAILED, at=now, error=reason):
-                    await append_entry(session, at=now, actor="system", action="outbox.gave_up",
-                                       subject=f"outbox#{row.id}",
-                                       details={"kind": row.kind, "attempts": row.attempts, "error": reason[:300]})
-            log.error("gave up posting outbox message %s (%s) after %d attempt(s): %s",
-                      row.id, row.kind, row.attempts, reason)
+                    await append_entry(
+                        session,
+                        at=now,
+                        actor="system",
+                        action="outbox.gave_up",
+                        subject=f"outbox#{row.id}",
+                        details={"kind": row.kind, "attempts": row.attempts, "error": reason[:300]},
+                    )
+            log.error(
+                "gave up posting outbox message %s (%s) after %d attempt(s): %s", row.id, row.kind, row.attempts, reason
+            )
             return
         wait = backoff(row.attempts)
-        log.warning("posting outbox message %s (%s) failed (attempt %d): %s; retrying in %ss",
-                    row.id, row.kind, row.attempts, reason, int(wait.total_seconds()))
+        log.warning(
+            "posting outbox message %s (%s) failed (attempt %d): %s; retrying in %ss",
+            row.id,
+            row.kind,
+            row.attempts,
+            reason,
+            int(wait.total_seconds()),
+        )
         async with self._db.unit_of_work() as session:
-            await table.retry_later(session, row_id=row.id, due_at=now + wait, maybe_posted=maybe_posted,
-                                    error=reason)
+            await table.retry_later(session, row_id=row.id, due_at=now + wait, maybe_posted=maybe_posted, error=reason)
 
     async def aclose(self) -> None:
         """Stop kicking and let a running dispatch finish its current step (bounded)."""
@@ -238,4 +255,3 @@ class Outbox:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task], timeout=1.0)
-

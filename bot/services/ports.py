@@ -61,8 +61,7 @@ class DeployHistory(Protocol):
 
 
 class IncidentLookup(Protocol):
-    async def open_incidents(self) -> list[OpenIncident]:
-        ...
+    async def open_incidents(self) -> list[OpenIncident]: ...
 
 
 class IncidentFreezer(Protocol):
@@ -72,8 +71,7 @@ class IncidentFreezer(Protocol):
     frozen for its duration; on resolve, guardrail offers to lift that freeze. The freeze feature
     implements this (`bot.services.freeze.on_incident`); without one, `on_incident` does nothing."""
 
-    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
-                                  actor: str) -> ActiveFreeze:
+    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str, actor: str) -> ActiveFreeze:
         """Start an open-ended freeze of `environment` for the incident (announced and audited there)."""
         ...
 
@@ -99,8 +97,13 @@ class RollbackCheckLookup(Protocol):
 
 
 class ChangeLookup(Protocol):
-    async def recent(self, services: Sequence[str] | None = None, *, results: Sequence[CheckResult] = (),
-                     until: datetime | None = None) -> list[RecentChange]:
+    async def recent(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        results: Sequence[CheckResult] = (),
+        until: datetime | None = None,
+    ) -> list[RecentChange]:
         """Changes within `changes.lookback` before `until` (default now), newest first, the ones made
         within 30 minutes before a service in `results` went down marked "likely related"."""
         ...

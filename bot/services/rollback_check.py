@@ -92,18 +92,27 @@ def what_to_fix(summary: str) -> str | None:
     text = summary.lower()
     rules = [
         ("heroku_api_token is not set", "set HEROKU_API_TOKEN (heroku authorizations:create)"),
-        ("heroku answered 401", "HEROKU_API_TOKEN is invalid or expired: create a new one "
-                                "(heroku authorizations:create) and update the setting"),
+        (
+            "heroku answered 401",
+            "HEROKU_API_TOKEN is invalid or expired: create a new one "
+            "(heroku authorizations:create) and update the setting",
+        ),
         ("heroku answered 403", "the HEROKU_API_TOKEN's account has no access to this app: add it as a collaborator"),
         ("heroku answered 404", "the app name is wrong or the token cannot see it: check the step's app"),
-        ("no successful release before", "there is no earlier release to roll back to: deploy once more before "
-                                         "relying on this rollback"),
-        ("no revision before", "the Deployment keeps no older ReplicaSet: set spec.revisionHistoryLimit ≥ 1 and "
-                               "roll out once more"),
+        (
+            "no successful release before",
+            "there is no earlier release to roll back to: deploy once more before relying on this rollback",
+        ),
+        (
+            "no revision before",
+            "the Deployment keeps no older ReplicaSet: set spec.revisionHistoryLimit ≥ 1 and roll out once more",
+        ),
         ("is paused", "resume the Deployment (kubectl rollout resume)"),
         ("kubernetes answered 401", "the Kubernetes credentials are invalid or expired: renew the kubeconfig token"),
-        ("kubernetes answered 403", "the service account may not read this Deployment: grant get/patch on "
-                                    "deployments and list on replicasets"),
+        (
+            "kubernetes answered 403",
+            "the service account may not read this Deployment: grant get/patch on deployments and list on replicasets",
+        ),
         ("kubernetes answered 404", "the namespace or Deployment name is wrong"),
         ("kubeconfig", "check KUBECONFIG and the step's context"),
     ]
@@ -118,10 +127,20 @@ def what_to_fix(summary: str) -> str | None:
 class RollbackCheck:
     """Previews every rollback path; stores, audits and (when red) posts the result."""
 
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
-                 breakers: Breakers, *, secrets: dict[str, str], endpoints: dict[str, str],
-                 prober: ServiceProber | None = None, poster: RedPoster | None = None,
-                 deadline: timedelta = PREVIEW_DEADLINE) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        build_action: ActionFactory,
+        breakers: Breakers,
+        *,
+        secrets: dict[str, str],
+        endpoints: dict[str, str],
+        prober: ServiceProber | None = None,
+        poster: RedPoster | None = None,
+        deadline: timedelta = PREVIEW_DEADLINE,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -150,17 +169,31 @@ class RollbackCheck:
         return found
 
     async def _preview(self, playbook: str, step: str, label: str, path: str, action: Action) -> PathResult:
-        ctx = ActionContext(actor=ACTOR, incident_id=None, step_id=f"{step}:undo" if path == "undo" else step,
-                            clock=self._clock, breakers=self._breakers, prober=self._prober,
-                            secrets=self._secrets, endpoints=self._endpoints)
+        ctx = ActionContext(
+            actor=ACTOR,
+            incident_id=None,
+            step_id=f"{step}:undo" if path == "undo" else step,
+            clock=self._clock,
+            breakers=self._breakers,
+            prober=self._prober,
+            secrets=self._secrets,
+            endpoints=self._endpoints,
+        )
         try:
             outcome = await asyncio.wait_for(self._build(action).preview(ctx), self._deadline.total_seconds())
         except TimeoutError:
             outcome = ActionOutcome(False, f"no answer within {self._deadline.total_seconds():g}s")
         except Exception as exc:
             outcome = ActionOutcome(False, f"preview failed: {type(exc).__name__}: {exc}")
-        return PathResult(playbook, step, label, path, outcome.ok, outcome.summary,
-                          None if outcome.ok else what_to_fix(outcome.summary))
+        return PathResult(
+            playbook,
+            step,
+            label,
+            path,
+            outcome.ok,
+            outcome.summary,
+            None if outcome.ok else what_to_fix(outcome.summary),
+        )
 
     async def run(self, *, key: str | None = None) -> RollbackCheckReport:
         """Preview every path now, record the result, post it when red; `key` is a claimed run's key."""
@@ -172,12 +205,21 @@ class RollbackCheck:
         results = await asyncio.gather(*(self._preview(*p) for p in self.paths()))
         report = RollbackCheckReport(self._clock.now(), tuple(results))
         async with self._db.unit_of_work() as session:
-            await table.finish_run(session, key, at=report.checked_at, ok=report.ok,
-                                   results=json.dumps([asdict(r) for r in results]))
-            await append_entry(session, at=report.checked_at, actor=ACTOR, action="rollback_check.finished",
-                               subject=key, details={"ok": report.ok, "paths": len(results),
-                                                     "red": [f"{r.playbook}/{r.step} ({r.path}): {r.summary}"
-                                                             for r in report.red]})
+            await table.finish_run(
+                session, key, at=report.checked_at, ok=report.ok, results=json.dumps([asdict(r) for r in results])
+            )
+            await append_entry(
+                session,
+                at=report.checked_at,
+                actor=ACTOR,
+                action="rollback_check.finished",
+                subject=key,
+                details={
+                    "ok": report.ok,
+                    "paths": len(results),
+                    "red": [f"{r.playbook}/{r.step} ({r.path}): {r.summary}" for r in report.red],
+                },
+            )
         if report.ok:
             return report
         posted = await self.poster.post_red(self._config.channels.deploys, report)

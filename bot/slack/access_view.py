@@ -12,5 +12,7 @@ def not_a_responder(only_responders: str, unreadable: Sequence[tuple[str, str]])
         return only_responders
     groups = ", ".join(f"<!subteam^{group}>" for group, _ in unreadable)
     why = "; ".join(dict.fromkeys(reason for _, reason in unreadable))
-    return (f"Could not check your membership of {groups} ({why}), so I cannot tell whether you are a "
-            "responder. Nothing was changed; try again in a minute.")
+    return (
+        f"Could not check your membership of {groups} ({why}), so I cannot tell whether you are a "
+        "responder. Nothing was changed; try again in a minute."
+    )

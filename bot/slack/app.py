@@ -87,14 +87,15 @@ def _drop_own_events(connection: SlackConnection) -> Callable[..., Awaitable[Any
     """While the token is unverified, acknowledge and drop the bot's own messages (see
     `SlackConnection.own_event`), and give listeners the bot user the event names."""
 
-    async def middleware(body: dict[str, Any], context: Any,
-                         next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+    async def middleware(
+        body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
         if connection.identity is None:
             if connection.own_event(body):
                 log.debug("dropping the bot's own event while its token is unverified")
                 return BoltResponse(status=200, body="")
             if not context.get("bot_user_id") and (bot_user := installed_bot_user(body)):
-                context["bot_user_id"] = bot_user   # so a mention in a message is answered once, as a mention
+                context["bot_user_id"] = bot_user  # so a mention in a message is answered once, as a mention
         await next()
         return None
 

@@ -48,8 +48,10 @@ def render_entries(entries: list[AuditEntry], tz: ZoneInfo) -> tuple[str, list[b
     headline = f"Last {len(entries)} audit entries"
     rendered: list[blocks.Block] = [blocks.section(f"*{headline}* (newest last)")]
     for entry in entries:
-        line = (f"*#{entry.seq}* {blocks.slack_date(entry.at, tz)} · {blocks.who(entry.actor)} · `{entry.action}` · "
-                f"{blocks.escape(entry.subject)}")
+        line = (
+            f"*#{entry.seq}* {blocks.slack_date(entry.at, tz)} · {blocks.who(entry.actor)} · `{entry.action}` · "
+            f"{blocks.escape(entry.subject)}"
+        )
         details = _describe(entry)
         if details:
             line += f"\n{blocks.escape(details)}"
@@ -60,16 +62,23 @@ def render_entries(entries: list[AuditEntry], tz: ZoneInfo) -> tuple[str, list[b
 def render_anchor(anchor: Anchor) -> tuple[str, list[blocks.Block]]:
     """The anchor message: the entry number and full hash, and the command that checks them."""
     text = f"Audit log anchor: entry #{anchor.seq} has hash {anchor.hash}"
-    return text, [blocks.section(f"*Audit log anchor* — entry *#{anchor.seq}* has hash `{anchor.hash}`\n"
-                                 f"Check the log still holds it: `guardrail audit verify --anchor "
-                                 f"{anchor.seq}:{anchor.hash}`")]
+    return text, [
+        blocks.section(
+            f"*Audit log anchor* — entry *#{anchor.seq}* has hash `{anchor.hash}`\n"
+            f"Check the log still holds it: `guardrail audit verify --anchor "
+            f"{anchor.seq}:{anchor.hash}`"
+        )
+    ]
 
 
 def render_anchor_alert(text: str) -> tuple[str, list[blocks.Block]]:
     """The warning that the log no longer holds the last anchor posted here."""
-    return f"Audit log warning: {text}", [blocks.section(
-        f":rotating_light: *Audit log warning* — {blocks.escape(text)}\n"
-        "Check it with `guardrail audit verify` and the anchors posted in this channel.")]
+    return f"Audit log warning: {text}", [
+        blocks.section(
+            f":rotating_light: *Audit log warning* — {blocks.escape(text)}\n"
+            "Check it with `guardrail audit verify` and the anchors posted in this channel."
+        )
+    ]
 
 
 class SlackAnchorPoster:
@@ -82,9 +91,12 @@ class SlackAnchorPoster:
     async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
         text, rendered = render_anchor(anchor)
         try:
-            await call_outbound("slack:chat.postMessage",
-                                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._breakers)
+            await call_outbound(
+                "slack:chat.postMessage",
+                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
+                policy=SLACK_CALL,
+                breakers=self._breakers,
+            )
         except Exception as exc:
             log.warning("could not post audit anchor #%d: %s: %s", anchor.seq, type(exc).__name__, str(exc)[:200])
             return False
@@ -93,9 +105,12 @@ class SlackAnchorPoster:
     async def post_alert(self, channel: str, text: str) -> bool:
         summary, rendered = render_anchor_alert(text)
         try:
-            await call_outbound("slack:chat.postMessage",
-                                lambda: self._client.chat_postMessage(channel=channel, text=summary, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._breakers)
+            await call_outbound(
+                "slack:chat.postMessage",
+                lambda: self._client.chat_postMessage(channel=channel, text=summary, blocks=rendered),
+                policy=SLACK_CALL,
+                breakers=self._breakers,
+            )
         except Exception as exc:
             log.warning("could not post the audit log warning: %s: %s", type(exc).__name__, str(exc)[:200])
             return False
@@ -104,8 +119,9 @@ class SlackAnchorPoster:
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.command(Command.AUDIT.value)
-    async def audit_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
-                            respond: Callable[..., Awaitable[Any]]) -> None:
+    async def audit_command(
+        ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Callable[..., Awaitable[Any]]
+    ) -> None:
         await ack()
         command = SlashCommand.parse(body)
         count = parse_count(command.text)

@@ -33,10 +33,15 @@ def context(*texts: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(t, 3000)} for t in texts[:10]]}
 
 
-def button(text: str, action_id: str, value: str = "", *, style: str | None = None,
-           confirm: Block | None = None) -> Block:
-    element: Block = {"type": "button", "text": {"type": "plain_text", "text": truncate(text, 75)},
-                      "action_id": action_id, "value": value[:2000]}
+def button(
+    text: str, action_id: str, value: str = "", *, style: str | None = None, confirm: Block | None = None
+) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text, 75)},
+        "action_id": action_id,
+        "value": value[:2000],
+    }
     if style:
         element["style"] = style
     if confirm:
@@ -61,7 +66,7 @@ def confirm_dialog(title: str, text: str, confirm: str = "Run", deny: str = "Can
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    """"2026-12-01 14:00 CET"; in UTC at the edge of the calendar, where no local time exists."""
+    """ "2026-12-01 14:00 CET"; in UTC at the edge of the calendar, where no local time exists."""
     try:
         return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     except (OverflowError, ValueError):

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
 Respond = Callable[..., Awaitable[Any]]
-EDITS_AT_ONCE = 8   # watch-message edits in flight (the message only changes once a minute or on a new status)
+EDITS_AT_ONCE = 8  # watch-message edits in flight (the message only changes once a minute or on a new status)
 
 
 def parse_change_id(value: str) -> int | None:
@@ -38,12 +38,12 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
     changes = runtime.changes
     config = runtime.config
     tz = config.tz
-    shown: dict[int, list[Block]] = {}   # what each watch message shows now (edit only when it changes)
+    shown: dict[int, list[Block]] = {}  # what each watch message shows now (edit only when it changes)
 
     async def message_of(change_id: int) -> tuple[str, str] | None:
         where = await changes.message_of(change_id)
         if where is None:
-            await runtime.outbox.settle()   # the start message may still be on its way
+            await runtime.outbox.settle()  # the start message may still be on its way
             where = await changes.message_of(change_id)
         return where
 
@@ -65,13 +65,18 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
         where = await message_of(verdict.change.id)
         try:
             if where is not None:
-                await app.client.chat_postMessage(channel=where[0], thread_ts=where[1], reply_broadcast=True,
-                                                  text=text, blocks=rendered)
+                await app.client.chat_postMessage(
+                    channel=where[0], thread_ts=where[1], reply_broadcast=True, text=text, blocks=rendered
+                )
             else:
                 await app.client.chat_postMessage(channel=config.channels.deploys, text=text, blocks=rendered)
         except Exception as exc:
-            log.warning("could not post the alarm about change %s in the deploys channel (the alerts channel "
-                        "still gets it): %s", verdict.change.id, exc)
+            log.warning(
+                "could not post the alarm about change %s in the deploys channel (the alerts channel "
+                "still gets it): %s",
+                verdict.change.id,
+                exc,
+            )
 
     edits = asyncio.Semaphore(EDITS_AT_ONCE)
 
@@ -86,7 +91,7 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
             await edit(verdict.change.id, text, rendered)
             if not verdict.healthy:
                 await raise_alarm(verdict)
-        for started in events.rollbacks:   # automatic, after the countdown
+        for started in events.rollbacks:  # automatic, after the countdown
             await start_rollback(app.client, started, _poster(app.client, config.channels.deploys))
         await asyncio.gather(*(progress(r) for r in events.rounds))
 
@@ -95,8 +100,9 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
     async def in_thread(change: Change, text: str) -> None:
         where = await changes.message_of(change.id)
         try:
-            await app.client.chat_postMessage(channel=where[0] if where else config.channels.deploys,
-                                              thread_ts=where[1] if where else None, text=text)
+            await app.client.chat_postMessage(
+                channel=where[0] if where else config.channels.deploys, thread_ts=where[1] if where else None, text=text
+            )
         except Exception as exc:
             log.warning("could not post in the thread of change %s: %s", change.id, exc)
 
@@ -107,8 +113,13 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
         await flows.open_channel(client, respond, started.incident)
         incident = await runtime.incidents.get(started.incident.id) or started.incident
         await in_thread(started.change, view.rollback_started(started, incident.channel_id))
-        request = StepRequest(incident_id=incident.id, step_id=started.step_id, actor=started.actor, seen_attempt=0,
-                              automatic=started.automatic)
+        request = StepRequest(
+            incident_id=incident.id,
+            step_id=started.step_id,
+            actor=started.actor,
+            seen_attempt=0,
+            automatic=started.automatic,
+        )
         decision = await runtime.incidents.steps.claim(request)
         if isinstance(decision, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=incidents_view.refusal(decision))
@@ -139,8 +150,11 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
             return
         with runtime.steps_in_flight.admit() as admitted:
             if not admitted:
-                await respond(response_type="ephemeral", replace_original=False,
-                              text="guardrail is restarting and did not start the rollback; click again in a moment.")
+                await respond(
+                    response_type="ephemeral",
+                    replace_original=False,
+                    text="guardrail is restarting and did not start the rollback; click again in a moment.",
+                )
                 return
             outcome = await changes.claim_rollback(change_id, actor=click.user_id)
             if isinstance(outcome, RollbackRefused):
@@ -159,8 +173,9 @@ def register(app: AsyncApp, runtime: Runtime, flows: IncidentFlows) -> None:
             return
         found = config.rollback_step()
         title = f"{change.alert_service or change.service} bad after {change.version}"
-        await flows.declare(client, respond, click.user_id, click.channel_id,
-                            DeclareArgs(title, None, found[0].name if found else None))
+        await flows.declare(
+            client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, found[0].name if found else None)
+        )
 
     @app.action(view.ChangeActionId.NOT_THE_DEPLOY.value)
     async def not_the_deploy(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

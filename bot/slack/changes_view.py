@@ -27,8 +27,12 @@ from bot.services.changes import payloads as changes_payloads
 from bot.slack import blocks
 
 ICONS = {"up": ":large_green_circle:", "slow": ":large_yellow_circle:", "down": ":red_circle:"}
-KIND_LABELS = {ChangeKind.DEPLOY: "deploy", ChangeKind.CONFIG: "config change", ChangeKind.ROLLBACK: "rollback",
-               ChangeKind.OTHER: "release"}
+KIND_LABELS = {
+    ChangeKind.DEPLOY: "deploy",
+    ChangeKind.CONFIG: "config change",
+    ChangeKind.ROLLBACK: "rollback",
+    ChangeKind.OTHER: "release",
+}
 
 
 class ChangeActionId(StrEnum):
@@ -43,7 +47,7 @@ def button_value(change: Change) -> str:
 
 
 def by(actor: str) -> str:
-    """"@ana" for `api:ana`, a mention for a Slack user id, the e-mail or name otherwise."""
+    """ "@ana" for `api:ana`, a mention for a Slack user id, the e-mail or name otherwise."""
     name = actor.removeprefix("api:")
     if re.fullmatch(r"[UW][A-Z0-9]{2,}", name):
         return f"<@{name}>"
@@ -53,7 +57,7 @@ def by(actor: str) -> str:
 
 
 def _minutes(delta: timedelta) -> str:
-    """"2 min", "45 s"; "1h30m" beyond an hour."""
+    """ "2 min", "45 s"; "1h30m" beyond an hour."""
     seconds = int(delta.total_seconds())
     if seconds >= 3600:
         return format_duration(delta)
@@ -66,13 +70,17 @@ def _what(change: Change) -> str:
 
 
 def _statuses(statuses: dict[str, str]) -> str:
-    return "  ".join(f"{ICONS.get(status, ':white_circle:')} {blocks.escape(service)} {status}"
-                     for service, status in sorted(statuses.items()))
+    return "  ".join(
+        f"{ICONS.get(status, ':white_circle:')} {blocks.escape(service)} {status}"
+        for service, status in sorted(statuses.items())
+    )
 
 
 def watching_text(change: Change, watch_for: timedelta) -> str:
-    return (f"Watching {_what(change)} for {_minutes(watch_for)} after {blocks.escape(change.version)} "
-            f"by {by(change.actor)}")
+    return (
+        f"Watching {_what(change)} for {_minutes(watch_for)} after {blocks.escape(change.version)} "
+        f"by {by(change.actor)}"
+    )
 
 
 def started(event: WatchStarted) -> tuple[str, list[blocks.Block]]:
@@ -82,9 +90,11 @@ def started(event: WatchStarted) -> tuple[str, list[blocks.Block]]:
 
 def progress(event: WatchRound) -> tuple[str, list[blocks.Block]]:
     text = watching_text(event.change, event.total)
-    rendered = [blocks.section(f":eyes: {text}"),
-                blocks.context(f"{_minutes(event.elapsed)} in · {_statuses(event.statuses) or 'no results yet'}"),
-                blocks.context(_about(event.change))]
+    rendered = [
+        blocks.section(f":eyes: {text}"),
+        blocks.context(f"{_minutes(event.elapsed)} in · {_statuses(event.statuses) or 'no results yet'}"),
+        blocks.context(_about(event.change)),
+    ]
     return text, rendered
 
 
@@ -93,10 +103,11 @@ def verdict_message(verdict: WatchVerdict) -> tuple[str, list[blocks.Block]]:
     change = verdict.change
     if verdict.healthy:
         text = f"{change.version} looks healthy"
-        line = (f":white_check_mark: *{blocks.escape(change.version)} looks healthy*: {_what(change)} no worse "
-                f"than before it, all through the watch")
-        return text, [blocks.section(line), blocks.context(_statuses(verdict.statuses)),
-                      blocks.context(_about(change))]
+        line = (
+            f":white_check_mark: *{blocks.escape(change.version)} looks healthy*: {_what(change)} no worse "
+            f"than before it, all through the watch"
+        )
+        return text, [blocks.section(line), blocks.context(_statuses(verdict.statuses)), blocks.context(_about(change))]
     text = alarm_text(verdict)
     return text, [blocks.section(f":rotating_light: *{blocks.escape(text)}*"), blocks.context(_about(change))]
 
@@ -106,8 +117,11 @@ def alarm_text(verdict: WatchVerdict) -> str:
     went = "went down" if verdict.status == "down" else "turned slow"
     after = _minutes(verdict.after or timedelta(0))
     who = change.actor.removeprefix("api:")
-    return f"{verdict.service} {went} {after} after {change.version} (deployed by @{who})" if "@" not in who \
+    return (
+        f"{verdict.service} {went} {after} after {change.version} (deployed by @{who})"
+        if "@" not in who
         else f"{verdict.service} {went} {after} after {change.version} (deployed by {who})"
+    )
 
 
 def alarm(verdict: WatchVerdict, tz: ZoneInfo, *, can_roll_back: bool) -> tuple[str, list[blocks.Block]]:
@@ -122,18 +136,26 @@ def alarm(verdict: WatchVerdict, tz: ZoneInfo, *, can_roll_back: bool) -> tuple[
     value = button_value(change)
     buttons = []
     if can_roll_back:
-        dialog = blocks.confirm_dialog(f"Roll back {change.version}?",
-                                       f"Declares an incident and runs its rollback step for "
-                                       f"{blocks.escape(change.service)} (through the playbook's usual checks).",
-                                       confirm="Roll back")
-        buttons.append(blocks.button(f"Roll back {change.version}", ChangeActionId.ROLLBACK.value, value,
-                                     style="danger", confirm=dialog))
+        dialog = blocks.confirm_dialog(
+            f"Roll back {change.version}?",
+            f"Declares an incident and runs its rollback step for "
+            f"{blocks.escape(change.service)} (through the playbook's usual checks).",
+            confirm="Roll back",
+        )
+        buttons.append(
+            blocks.button(
+                f"Roll back {change.version}", ChangeActionId.ROLLBACK.value, value, style="danger", confirm=dialog
+            )
+        )
     buttons.append(blocks.button("Declare incident", ChangeActionId.DECLARE.value, value))
     buttons.append(blocks.button("Not the deploy", ChangeActionId.NOT_THE_DEPLOY.value, value))
     if verdict.auto_rollback_at is not None and can_roll_back:
-        rendered.append(blocks.section(
-            f":hourglass_flowing_sand: Rolling back automatically at "
-            f"{blocks.slack_date(verdict.auto_rollback_at, tz, style='{time_secs}')} unless someone presses Cancel."))
+        rendered.append(
+            blocks.section(
+                f":hourglass_flowing_sand: Rolling back automatically at "
+                f"{blocks.slack_date(verdict.auto_rollback_at, tz, style='{time_secs}')} unless someone presses Cancel."
+            )
+        )
         buttons.append(blocks.button("Cancel automatic rollback", ChangeActionId.CANCEL_AUTO.value, value))
     rendered.append(blocks.actions(*buttons))
     return text, rendered
@@ -149,7 +171,7 @@ def _about(change: Change) -> str:
 
 
 def recent_lines(changes: Sequence[RecentChange], tz: ZoneInfo, now: datetime) -> list[str]:
-    """"Is it the deploy?": each change newest first, with who and when; likely related ones marked."""
+    """ "Is it the deploy?": each change newest first, with who and when; likely related ones marked."""
     from bot.slack.health_view import ago  # health answers render these lines: import at use, no cycle
 
     lines = []
@@ -157,8 +179,10 @@ def recent_lines(changes: Sequence[RecentChange], tz: ZoneInfo, now: datetime) -
         change = recent.change
         mark = ":warning: *likely related* · " if recent.likely_related else ""
         kind = KIND_LABELS[change.kind] + (" (freeze exemption)" if change.exemption else "")
-        lines.append(f"{mark}:package: {kind}: {blocks.escape(change.service)} {blocks.escape(change.version)} by "
-                     f"{by(change.actor)} {ago(now - change.at)} ({blocks.slack_date(change.at, tz, style='{time}')})")
+        lines.append(
+            f"{mark}:package: {kind}: {blocks.escape(change.service)} {blocks.escape(change.version)} by "
+            f"{by(change.actor)} {ago(now - change.at)} ({blocks.slack_date(change.at, tz, style='{time}')})"
+        )
     return lines
 
 
@@ -184,8 +208,10 @@ def render_outbox(kind: str, payload: dict[str, Any], config: GuardrailConfig) -
 def rollback_started(started: RollbackStarted, channel_id: str | None) -> str:
     where = f" in <#{channel_id}>" if channel_id else ""
     who = "automatically" if started.automatic else f"by {by(started.actor)}"
-    return (f":rewind: Rolling back {blocks.escape(started.change.version)} {who}: incident "
-            f"#{started.incident.id}{where} runs its rollback step.")
+    return (
+        f":rewind: Rolling back {blocks.escape(started.change.version)} {who}: incident "
+        f"#{started.incident.id}{where} runs its rollback step."
+    )
 
 
 def automatic_needs_a_person(reason: str) -> str:
@@ -200,10 +226,14 @@ def refusal(outcome: RollbackRefused) -> str:
 
 
 def dismissed(outcome: Dismissed) -> str:
-    return (f"{by(outcome.actor)} says it is not {blocks.escape(outcome.change.version)}; "
-            "any automatic rollback of it is off.")
+    return (
+        f"{by(outcome.actor)} says it is not {blocks.escape(outcome.change.version)}; "
+        "any automatic rollback of it is off."
+    )
 
 
 def cancelled(outcome: CountdownCancelled) -> str:
-    return (f":octagonal_sign: Automatic rollback of {blocks.escape(outcome.change.version)} cancelled by "
-            f"{by(outcome.actor)}.")
+    return (
+        f":octagonal_sign: Automatic rollback of {blocks.escape(outcome.change.version)} cancelled by "
+        f"{by(outcome.actor)}."
+    )

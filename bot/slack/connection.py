@@ -31,9 +31,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
-VERIFY_TIMEOUT = 5.0    # seconds for the one auth.test at start; serving does not wait longer
-RECHECK_AFTER = 60.0    # seconds between background re-checks while the token is unverified
-POOL_SIZE = 20          # connections to Slack kept open at most
+VERIFY_TIMEOUT = 5.0  # seconds for the one auth.test at start; serving does not wait longer
+RECHECK_AFTER = 60.0  # seconds between background re-checks while the token is unverified
+POOL_SIZE = 20  # connections to Slack kept open at most
 
 
 class SlackConnection:
@@ -64,27 +64,47 @@ class SlackConnection:
     async def verify(self, client: AsyncWebClient) -> None:
         """One `auth.test`, bounded, never retried; a failure is logged and re-checked later."""
         self._next_check = self._monotonic() + RECHECK_AFTER
-        checker = AsyncWebClient(token=self.token, base_url=client.base_url, timeout=int(VERIFY_TIMEOUT),
-                                 session=self.session, retry_handlers=[])
+        checker = AsyncWebClient(
+            token=self.token,
+            base_url=client.base_url,
+            timeout=int(VERIFY_TIMEOUT),
+            session=self.session,
+            retry_handlers=[],
+        )
         try:
             answer = await asyncio.wait_for(checker.auth_test(), VERIFY_TIMEOUT)
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
-            level = logging.ERROR if error in ("invalid_auth", "not_authed", "account_inactive",
-                                               "token_revoked") else logging.WARNING
-            log.log(level, "Slack did not verify the bot token (%s); serving with it unverified, checking "
-                    "again within %.0fs", error or exc, RECHECK_AFTER)
+            level = (
+                logging.ERROR
+                if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked")
+                else logging.WARNING
+            )
+            log.log(
+                level,
+                "Slack did not verify the bot token (%s); serving with it unverified, checking again within %.0fs",
+                error or exc,
+                RECHECK_AFTER,
+            )
             return
         except Exception as exc:
-            log.warning("could not reach Slack to verify the bot token (%s); serving with it unverified, "
-                        "checking again within %.0fs", type(exc).__name__, RECHECK_AFTER)
+            log.warning(
+                "could not reach Slack to verify the bot token (%s); serving with it unverified, "
+                "checking again within %.0fs",
+                type(exc).__name__,
+                RECHECK_AFTER,
+            )
             return
         self.identity = dict(answer.data) if isinstance(answer.data, dict) else {}
-        log.info("Slack bot token verified: bot user %s in team %s", self.identity.get("user_id"),
-                 self.identity.get("team_id"))
+        log.info(
+            "Slack bot token verified: bot user %s in team %s",
+            self.identity.get("user_id"),
+            self.identity.get("team_id"),
+        )
 
-    def authorization(self, client: AsyncWebClient, *, enterprise_id: str | None, team_id: str | None,
-                      user_id: str | None) -> AuthorizeResult:
+    def authorization(
+        self, client: AsyncWebClient, *, enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
         """Bolt's AuthorizeResult from the cached identity; never waits on Slack."""
         identity = self.identity
         if identity is None:

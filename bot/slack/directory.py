@@ -25,8 +25,12 @@ class SlackUserGroups:
     async def group_members(self, group_id: str) -> list[str]:
         try:
             response = await call_outbound(
-                "slack:usergroups.users.list", lambda: self._client.usergroups_users_list(usergroup=group_id),
-                policy=GROUP_LOOKUP, breakers=self._breakers, idempotent=True)
+                "slack:usergroups.users.list",
+                lambda: self._client.usergroups_users_list(usergroup=group_id),
+                policy=GROUP_LOOKUP,
+                breakers=self._breakers,
+                idempotent=True,
+            )
         except SlackApiError as exc:
             if exc.response.get("error") == "no_such_subteam":
                 # A definite answer, not a failure: the group grants nobody (a configuration mistake).

@@ -69,11 +69,10 @@ def _from(exc: BaseException, modules: tuple[str, ...]) -> bool:
 
 
 def classify(exc: BaseException) -> str | None:
-    """"database unavailable", "Slack error `code`", the audit key, or None when the cause is unknown."""
+    """ "database unavailable", "Slack error `code`", the audit key, or None when the cause is unknown."""
     for link in _chain(exc):
         if isinstance(link, AuditKeyMissing):
-            return ("the audit log is signed with GUARDRAIL_AUDIT_KEY and this guardrail has none: "
-                    "an admin must set it")
+            return "the audit log is signed with GUARDRAIL_AUDIT_KEY and this guardrail has none: an admin must set it"
         # Our own bounds come first: DatabaseTimeout is chained only to the TimeoutError that cut it.
         if isinstance(link, DatabaseTimeout | GateUnavailable) or _from(link, _DATABASE_MODULES):
             return "database unavailable"
@@ -120,21 +119,28 @@ Tell = Callable[[dict[str, Any], Any, str], Awaitable[bool]]
 def error_handler(tell: Tell) -> Callable[..., Awaitable[BoltResponse | None]]:
     """Bolt's app-wide error handler: one log line, the person told, Slack answered 200."""
 
-    async def on_error(error: Exception, body: dict[str, Any], context: Any,
-                       response: BoltResponse | None) -> BoltResponse | None:
+    async def on_error(
+        error: Exception, body: dict[str, Any], context: Any, response: BoltResponse | None
+    ) -> BoltResponse | None:
         reference = secrets.token_hex(3)
         cause = classify(error) or f"unexpected error, logged as {reference}"
         what = what_was_asked(body)
-        log.error("could not %s for %s [%s]: %s: %s", what, context.get("user_id") or "?", reference,
-                  type(error).__name__, _first_line(error))
+        log.error(
+            "could not %s for %s [%s]: %s: %s",
+            what,
+            context.get("user_id") or "?",
+            reference,
+            type(error).__name__,
+            _first_line(error),
+        )
         log.debug("traceback of [%s]", reference, exc_info=error)
         try:
             if not await tell(body, context, user_message(what, cause, changes_so_far())):
-                log.warning("nobody could be told about [%s]: the request names no way to reach its sender",
-                            reference)
+                log.warning("nobody could be told about [%s]: the request names no way to reach its sender", reference)
         except Exception as exc:
-            log.warning("could not tell %s about [%s] either: %s", context.get("user_id") or "?", reference,
-                        _first_line(exc))
+            log.warning(
+                "could not tell %s about [%s] either: %s", context.get("user_id") or "?", reference, _first_line(exc)
+            )
         if response is not None:
             # Not acknowledged yet: answer 200 ourselves instead of Bolt's 500.
             return BoltResponse(status=200, body="")

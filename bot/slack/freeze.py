@@ -67,8 +67,12 @@ def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
 
 Say = Callable[..., Awaitable[None]]  # say(text, blocks=None): the ephemeral answer
 
-_FIELD_BLOCKS = {"environment": freeze_view.FORM_ENVIRONMENT, "starts_at": freeze_view.FORM_START_DATE,
-                 "ends_at": freeze_view.FORM_END_TIME, "reason": freeze_view.FORM_REASON}
+_FIELD_BLOCKS = {
+    "environment": freeze_view.FORM_ENVIRONMENT,
+    "starts_at": freeze_view.FORM_START_DATE,
+    "ends_at": freeze_view.FORM_END_TIME,
+    "reason": freeze_view.FORM_REASON,
+}
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -79,8 +83,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         now = runtime.clock.now()
 
         async def say(text: str, rendered: list[blocks.Block] | None = None) -> None:
-            await respond(text=text, blocks=rendered or [blocks.section(blocks.escape(text))],
-                          response_type="ephemeral")
+            await respond(
+                text=text, blocks=rendered or [blocks.section(blocks.escape(text))], response_type="ephemeral"
+            )
 
         try:
             request = grammar.parse(command.text, now=now, tz=tz)
@@ -94,8 +99,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             except Exception as exc:
                 log.warning("could not open the /freeze new form: %s", exc)
                 async with after_ack(app):
-                    await say("I could not open the form just now; type the window instead, e.g. "
-                              "`/freeze from tomorrow 09:00 until 12:00 Release`.")
+                    await say(
+                        "I could not open the form just now; type the window instead, e.g. "
+                        "`/freeze from tomorrow 09:00 until 12:00 Release`."
+                    )
             return
         async with after_ack(app):
             await answer(request, command, say)
@@ -111,28 +118,41 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 text, rendered = freeze_view.render_status(await freezes.status(request.environment), tz)
                 await say(text, rendered)
             elif isinstance(request, grammar.CreateWindow):
-                window = await freezes.create(starts_at=request.starts_at, ends_at=request.ends_at,
-                                              environment=request.environment, reason=request.reason,
-                                              actor=command.user_id)
+                window = await freezes.create(
+                    starts_at=request.starts_at,
+                    ends_at=request.ends_at,
+                    environment=request.environment,
+                    reason=request.reason,
+                    actor=command.user_id,
+                )
                 changed(f"freeze #{window.id} was created")
-                await say(f"Created freeze #{window.id} on {window.environment}.",
-                          [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")])
+                await say(
+                    f"Created freeze #{window.id} on {window.environment}.",
+                    [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")],
+                )
             elif isinstance(request, grammar.CancelWindow):
                 window = await freezes.cancel(request.window_id, actor=command.user_id, require_responder=True)
                 changed(f"freeze #{window.id} was cancelled")
                 await say(f"Cancelled freeze #{window.id}.")
             elif isinstance(request, grammar.ExtendWindow):
-                window = await freezes.extend(request.window_id, request.by, actor=command.user_id,
-                                              require_responder=True)
+                window = await freezes.extend(
+                    request.window_id, request.by, actor=command.user_id, require_responder=True
+                )
                 changed(f"freeze #{window.id} was extended")
                 await say(f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}.")
             elif isinstance(request, grammar.RequestExemption):
                 exemption = await freezes.request_exemption(
-                    request.window_id, service=request.service, duration=request.duration,
-                    reason=request.reason, actor=command.user_id)
+                    request.window_id,
+                    service=request.service,
+                    duration=request.duration,
+                    reason=request.reason,
+                    actor=command.user_id,
+                )
                 changed(f"exemption #{exemption.id} was requested")
-                await say(f"Asked for exemption #{exemption.id}; another responder must approve it in "
-                          f"<#{runtime.config.channels.deploys}>.")
+                await say(
+                    f"Asked for exemption #{exemption.id}; another responder must approve it in "
+                    f"<#{runtime.config.channels.deploys}>."
+                )
             elif isinstance(request, grammar.ShowUsage):
                 await say(request.message)
         except FreezeRefused as exc:
@@ -142,9 +162,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         tz = runtime.config.tz
         view = freeze_view.new_form(freezes.environments, runtime.clock.now().astimezone(tz).date().isoformat(), tz)
         view["private_metadata"] = form_metadata(command.channel_id)  # where to tell the person if saving fails
-        await call_outbound("slack:views.open",
-                            lambda: app.client.views_open(trigger_id=command.trigger_id or "", view=view),
-                            policy=SLACK_CALL, breakers=runtime.breakers)
+        await call_outbound(
+            "slack:views.open",
+            lambda: app.client.views_open(trigger_id=command.trigger_id or "", view=view),
+            policy=SLACK_CALL,
+            breakers=runtime.breakers,
+        )
 
     @app.command(Command.FREEZE.value)
     async def freeze_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -160,8 +183,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=errors)
             return
         try:
-            freezes.validate(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                             environment=fields["environment"], reason=fields["reason"])
+            freezes.validate(
+                starts_at=fields["starts_at"],
+                ends_at=fields["ends_at"],
+                environment=fields["environment"],
+                reason=fields["reason"],
+            )
         except FreezeRefused as exc:
             block = _FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME)
             await ack(response_action="errors", errors={block: exc.message[:150]})
@@ -169,8 +196,13 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         # Slack gives a view submission 3 s: answer first, then create and announce (which may be slow).
         await ack()
         try:
-            await freezes.create(starts_at=fields["starts_at"], ends_at=fields["ends_at"],
-                                 environment=fields["environment"], reason=fields["reason"], actor=user_id)
+            await freezes.create(
+                starts_at=fields["starts_at"],
+                ends_at=fields["ends_at"],
+                environment=fields["environment"],
+                reason=fields["reason"],
+                actor=user_id,
+            )
         except FreezeRefused as exc:  # only if the start passed between validating and creating
             log.warning("the /freeze new form of %s was valid but creating it was refused: %s", user_id, exc.message)
 
@@ -178,8 +210,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         click = ButtonClick.parse(body)
         if not _BUTTON_ID.fullmatch(click.value):
-            await respond(text="That button does not name an exemption.", response_type="ephemeral",
-                          replace_original=False)
+            await respond(
+                text="That button does not name an exemption.", response_type="ephemeral", replace_original=False
+            )
             return
         try:
             exemption = await freezes.decide_exemption(int(click.value), approve=approve, actor=click.user_id)
@@ -187,11 +220,17 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await respond(text=freeze_view.refused(exc), response_type="ephemeral", replace_original=False)
             return
         verdict = "approved" if approve else "refused"
-        await respond(replace_original=True,
-                      text=f"Exemption #{exemption.id} ({exemption.service}) {verdict} by <@{click.user_id}>.",
-                      blocks=[blocks.section(f"Exemption #{exemption.id} for `{blocks.escape(exemption.service)}` "
-                                             f"(freeze #{exemption.window_id}) was *{verdict}* by "
-                                             f"<@{click.user_id}>.")])
+        await respond(
+            replace_original=True,
+            text=f"Exemption #{exemption.id} ({exemption.service}) {verdict} by <@{click.user_id}>.",
+            blocks=[
+                blocks.section(
+                    f"Exemption #{exemption.id} for `{blocks.escape(exemption.service)}` "
+                    f"(freeze #{exemption.window_id}) was *{verdict}* by "
+                    f"<@{click.user_id}>."
+                )
+            ],
+        )
 
     @app.action(freeze_view.APPROVE_EXEMPTION)
     async def approve_exemption(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -34,7 +34,6 @@ FORM_END_TIME = "end_time"
 FORM_REASON = "reason"
 
 
-
 def refused(exc: FreezeRefused) -> str:
     """A refusal, in Slack's words (people as mentions)."""
     if isinstance(exc, AlreadyDecided):
@@ -49,18 +48,24 @@ def span(window: FreezeWindow, tz: ZoneInfo) -> str:
 
 def window_line(window: FreezeWindow, tz: ZoneInfo, now: datetime, others: Sequence[FreezeWindow] = ()) -> str:
     state = "*frozen now*" if window.is_active(now) else "upcoming"
-    line = (f"*#{window.id}* `{window.environment}` · {span(window, tz)} · {state}\n"
-            f"{blocks.escape(window.reason)} — {blocks.who(window.created_by)}")
+    line = (
+        f"*#{window.id}* `{window.environment}` · {span(window, tz)} · {state}\n"
+        f"{blocks.escape(window.reason)} — {blocks.who(window.created_by)}"
+    )
     overlapping = [f"#{o.id}" for o in others if window.overlaps(o)]
     if overlapping:
         line += f" · overlaps {', '.join(overlapping)}"
     return line
 
 
-def render_list(windows: Sequence[FreezeWindow], freeze: FreezeConfig, tz: ZoneInfo,
-                now: datetime) -> tuple[str, list[Block]]:
-    headline = (f"{len(windows)} freeze window{'s' if len(windows) != 1 else ''} active or upcoming"
-                if windows else "No freeze windows active or upcoming")
+def render_list(
+    windows: Sequence[FreezeWindow], freeze: FreezeConfig, tz: ZoneInfo, now: datetime
+) -> tuple[str, list[Block]]:
+    headline = (
+        f"{len(windows)} freeze window{'s' if len(windows) != 1 else ''} active or upcoming"
+        if windows
+        else "No freeze windows active or upcoming"
+    )
     rendered: list[Block] = [blocks.section(f"*{headline}*")]
     for window in windows[:40]:
         rendered.append(blocks.section(window_line(window, tz, now, windows)))
@@ -70,8 +75,10 @@ def render_list(windows: Sequence[FreezeWindow], freeze: FreezeConfig, tz: ZoneI
         rules = []
         for rule in freeze.recurring:
             envs = ", ".join(freeze.window_environments(rule))
-            rules.append(f"• *{blocks.escape(rule.name)}*: {describe_cron(rule.cron, tz.key)}, "
-                         f"for {format_duration(rule.duration)} ({envs})")
+            rules.append(
+                f"• *{blocks.escape(rule.name)}*: {describe_cron(rule.cron, tz.key)}, "
+                f"for {format_duration(rule.duration)} ({envs})"
+            )
         rendered.append(blocks.section("*Recurring*\n" + "\n".join(rules)))
     return headline, rendered
 
@@ -92,8 +99,10 @@ def render_status(status: FreezeStatus, tz: ZoneInfo) -> tuple[str, list[Block]]
 
 
 def _exemption_line(exemption: Exemption) -> str:
-    return (f"exemption #{exemption.id}: `{blocks.escape(exemption.service)}` for "
-            f"{format_duration(exemption.duration)} — {blocks.escape(exemption.reason)}")
+    return (
+        f"exemption #{exemption.id}: `{blocks.escape(exemption.service)}` for "
+        f"{format_duration(exemption.duration)} — {blocks.escape(exemption.reason)}"
+    )
 
 
 def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]:
@@ -103,8 +112,10 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
     if kind is NoticeKind.DEPLOYED and notice.deploy is not None:
         d = notice.deploy.info
         text = blocks.escape(f"{d.service} {d.version} deployed to {d.environment} by {d.actor}")
-        line = f":rocket: `{blocks.escape(d.service)}` *{blocks.escape(d.version)}* deployed to `{d.environment}` " \
-               f"by `{blocks.escape(d.actor)}` {slack_date(d.at, tz)}"
+        line = (
+            f":rocket: `{blocks.escape(d.service)}` *{blocks.escape(d.version)}* deployed to `{d.environment}` "
+            f"by `{blocks.escape(d.actor)}` {slack_date(d.at, tz)}"
+        )
         if d.url:
             line += f" · <{blocks.escape(d.url).replace('|', '%7C')}|details>"
         for e in notice.deploy.exemptions:
@@ -114,16 +125,20 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
     where = f"`{w.environment}`"
     if kind is NoticeKind.CREATED:
         text = f"Freeze #{w.id} on {w.environment}: {blocks.escape(w.reason)}"
-        line = (f":snowflake: {blocks.who(notice.actor)} froze {where}: *{blocks.escape(w.reason)}*\n"
-                f"#{w.id} · {span(w, tz)} ({format_duration(w.ends_at - w.starts_at)})")
+        line = (
+            f":snowflake: {blocks.who(notice.actor)} froze {where}: *{blocks.escape(w.reason)}*\n"
+            f"#{w.id} · {span(w, tz)} ({format_duration(w.ends_at - w.starts_at)})"
+        )
     elif kind is NoticeKind.REMINDER:
         lead = format_duration(_round(notice.until_start or timedelta()))
         text = f"Freeze #{w.id} on {w.environment} starts in {lead}: {blocks.escape(w.reason)}"
         line = f":hourglass: Freeze #{w.id} on {where} starts in *{lead}*: {blocks.escape(w.reason)}\n{span(w, tz)}"
     elif kind is NoticeKind.STARTED:
         text = f"Freeze #{w.id} on {w.environment} has started: {blocks.escape(w.reason)}"
-        line = (f":snowflake: Freeze #{w.id} on {where} *has started*: {blocks.escape(w.reason)}\n"
-                f"No deploys until {slack_date(w.ends_at, tz)}.")
+        line = (
+            f":snowflake: Freeze #{w.id} on {where} *has started*: {blocks.escape(w.reason)}\n"
+            f"No deploys until {slack_date(w.ends_at, tz)}."
+        )
     elif kind is NoticeKind.ENDED:
         text = f"Freeze #{w.id} on {w.environment} has ended"
         line = f":sunny: Freeze #{w.id} on {where} *has ended* ({blocks.escape(w.reason)}). Deploys are open."
@@ -133,8 +148,10 @@ def render_notice(notice: FreezeNotice, tz: ZoneInfo) -> tuple[str, list[Block]]
     elif kind is NoticeKind.EXTENDED:
         by = format_duration(notice.extended_by or timedelta())
         text = f"Freeze #{w.id} on {w.environment} extended by {by}"
-        line = (f":snowflake: {blocks.who(notice.actor)} extended freeze #{w.id} on {where} by {by}: "
-                f"now until {slack_date(w.ends_at, tz)}.")
+        line = (
+            f":snowflake: {blocks.who(notice.actor)} extended freeze #{w.id} on {where} by {by}: "
+            f"now until {slack_date(w.ends_at, tz)}."
+        )
     else:
         return _render_exemption(notice, w, tz)
     return text, [blocks.section(line)]
@@ -146,23 +163,42 @@ def _render_exemption(notice: FreezeNotice, w: FreezeWindow, tz: ZoneInfo) -> tu
     kind = notice.kind
     if kind is NoticeKind.EXEMPTION_REQUESTED:
         text = blocks.escape(f"{notice.actor} asks to deploy {e.service} during freeze #{w.id}")
-        line = (f":rotating_light: {blocks.who(notice.actor)} asks for a break-glass {_exemption_line(e)} "
-                f"during freeze #{w.id} on `{w.environment}`. A *different* responder must approve.")
-        return text, [blocks.section(line), blocks.actions(
-            blocks.button("Approve", APPROVE_EXEMPTION, str(e.id), style="danger", confirm=blocks.confirm_dialog(
-                "Approve exemption", f"Let `{blocks.escape(e.service)}` deploy during freeze #{w.id} for "
-                f"{format_duration(e.duration)}?", confirm="Approve")),
-            blocks.button("Refuse", REFUSE_EXEMPTION, str(e.id)),
-            block_id=f"freeze-exemption-{e.id}")]
+        line = (
+            f":rotating_light: {blocks.who(notice.actor)} asks for a break-glass {_exemption_line(e)} "
+            f"during freeze #{w.id} on `{w.environment}`. A *different* responder must approve."
+        )
+        return text, [
+            blocks.section(line),
+            blocks.actions(
+                blocks.button(
+                    "Approve",
+                    APPROVE_EXEMPTION,
+                    str(e.id),
+                    style="danger",
+                    confirm=blocks.confirm_dialog(
+                        "Approve exemption",
+                        f"Let `{blocks.escape(e.service)}` deploy during freeze #{w.id} for "
+                        f"{format_duration(e.duration)}?",
+                        confirm="Approve",
+                    ),
+                ),
+                blocks.button("Refuse", REFUSE_EXEMPTION, str(e.id)),
+                block_id=f"freeze-exemption-{e.id}",
+            ),
+        ]
     if kind is NoticeKind.EXEMPTION_APPROVED:
         text = blocks.escape(f"Exemption #{e.id} approved: {e.service} may deploy during freeze #{w.id}")
-        line = (f":white_check_mark: {blocks.who(notice.actor)} approved {_exemption_line(e)} "
-                f"(asked by {blocks.who(e.requested_by)}), until "
-                f"{slack_date(e.expires_at or notice.at, tz)}.")
+        line = (
+            f":white_check_mark: {blocks.who(notice.actor)} approved {_exemption_line(e)} "
+            f"(asked by {blocks.who(e.requested_by)}), until "
+            f"{slack_date(e.expires_at or notice.at, tz)}."
+        )
     elif kind is NoticeKind.EXEMPTION_REFUSED:
         text = f"Exemption #{e.id} refused"
-        line = (f":no_entry: {blocks.who(notice.actor)} refused {_exemption_line(e)} "
-                f"(asked by {blocks.who(e.requested_by)}).")
+        line = (
+            f":no_entry: {blocks.who(notice.actor)} refused {_exemption_line(e)} "
+            f"(asked by {blocks.who(e.requested_by)})."
+        )
     else:
         text = f"Exemption #{e.id} expired"
         line = f":lock: {_exemption_line(e)} has expired; freeze #{w.id} applies to `{blocks.escape(e.service)}` again."
@@ -182,22 +218,37 @@ def new_form(environments: Sequence[str], today: str, tz: ZoneInfo) -> Block:
     options = [{"text": {"type": "plain_text", "text": env}, "value": env} for env in environments[:100]]
 
     def picker(block_id: str, label: str, element: Block) -> Block:
-        return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
-                "element": {**element, "action_id": block_id}}
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": {"type": "plain_text", "text": label},
+            "element": {**element, "action_id": block_id},
+        }
 
     return {
-        "type": "modal", "callback_id": NEW_FORM,
+        "type": "modal",
+        "callback_id": NEW_FORM,
         "title": {"type": "plain_text", "text": "New freeze window"},
         "submit": {"type": "plain_text", "text": "Freeze"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            picker(FORM_ENVIRONMENT, "Environment", {"type": "static_select", "options": options,
-                                                     "initial_option": options[0]}),
+            picker(
+                FORM_ENVIRONMENT,
+                "Environment",
+                {"type": "static_select", "options": options, "initial_option": options[0]},
+            ),
             picker(FORM_START_DATE, "Starts on", {"type": "datepicker", "initial_date": today}),
             picker(FORM_START_TIME, f"at ({tz.key})", {"type": "timepicker", "initial_time": "09:00"}),
             picker(FORM_END_DATE, "Ends on", {"type": "datepicker", "initial_date": today}),
             picker(FORM_END_TIME, f"at ({tz.key})", {"type": "timepicker", "initial_time": "18:00"}),
-            picker(FORM_REASON, "Why", {"type": "plain_text_input", "max_length": 500,
-                                        "placeholder": {"type": "plain_text", "text": "Demo Day"}}),
+            picker(
+                FORM_REASON,
+                "Why",
+                {
+                    "type": "plain_text_input",
+                    "max_length": 500,
+                    "placeholder": {"type": "plain_text", "text": "Demo Day"},
+                },
+            ),
         ],
     }

@@ -1,4 +1,4 @@
-""""Are we down?" in Slack: questions in channels, `@guardrail status`, `/health [service]`.
+""" "Are we down?" in Slack: questions in channels, `@guardrail status`, `/health [service]`.
 (The watcher's announcements in `channels.alerts` are posted by the outbox: bot/slack/outbox.py.)"""
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from bot.slack.post_ack import after_ack
 log = logging.getLogger(__name__)
 
 USAGE = "Usage: `/health` for every service, `/health <service>` for one."
-MENTION_USAGE = ("Ask me `status` for every service or `status <service>` for one "
-                 "(or just ask in the channel: are we down?).")
+MENTION_USAGE = (
+    "Ask me `status` for every service or `status <service>` for one (or just ask in the channel: are we down?)."
+)
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 # What is quoted is not being asked: "> …" lines (Slack sends them as "&gt; …"), code, quotations.
-_QUOTED = re.compile(r"^[ \t]*(?:>|&gt;)[^\n]*|```[\s\S]*?```|`[^`]*`|\"[^\"]*\"|\u201c[^\u201d]*\u201d",
-                     re.MULTILINE)
+_QUOTED = re.compile(r"^[ \t]*(?:>|&gt;)[^\n]*|```[\s\S]*?```|`[^`]*`|\"[^\"]*\"|\u201c[^\u201d]*\u201d", re.MULTILINE)
 # The question starts the message or a sentence, perhaps after a greeting ("hey, are we down?").
 _START = r"(?:^|[.!?,;:(]\s*)(?:(?:hey|hi|so|ok|okay|um|uh|wait|folks|team|guys|all)\b[\s,]*)*"
 _WHOLE = r"(?:are we|is (?:prod|production|anything|everything|something|the site|the app))"
@@ -64,8 +64,11 @@ def parse_question(text: str, services: Sequence[str]) -> Question | None:
         return Question()
     if services:
         names = "|".join(re.escape(s) for s in sorted(services, key=len, reverse=True))
-        found = re.search(rf"{_START}is\s+(?:the\s+)?({names})(?:\s+service)?\s+(?:down|broken|failing|dead)"
-                          rf"{_NOT_AN_OUTAGE}", text)
+        found = re.search(
+            rf"{_START}is\s+(?:the\s+)?({names})(?:\s+service)?\s+(?:down|broken|failing|dead)"
+            rf"{_NOT_AN_OUTAGE}",
+            text,
+        )
         if found:
             return Question(found.group(1))
     return None
@@ -148,20 +151,21 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await reply_in_thread(client, event, parse_mention(str(event.get("text") or ""), names()))
 
     @app.command(Command.HEALTH.value)
-    async def health_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any],
-                             respond: Callable[..., Awaitable[Any]]) -> None:
+    async def health_command(
+        ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Callable[..., Awaitable[Any]]
+    ) -> None:
         await ack()
         question = parse_slash(SlashCommand.parse(body).text)
         if isinstance(question, str):
             await respond(text=question, response_type="ephemeral")
             return
         try:
-            report = await runtime.health.report(question.service)   # waiting for checks holds no slot
+            report = await runtime.health.report(question.service)  # waiting for checks holds no slot
         except UnknownService as exc:
             await respond(text=f"{unknown_service_text(exc.names, exc.known)} {USAGE}", response_type="ephemeral")
             return
         async with after_ack(app):
-            text, rendered = render_report(report, runtime.config.tz, runtime.clock.now(),
-                                           runtime.config.health.cache_ttl)
+            text, rendered = render_report(
+                report, runtime.config.tz, runtime.clock.now(), runtime.config.health.cache_ttl
+            )
             await respond(text=text, blocks=rendered, response_type="ephemeral")
-

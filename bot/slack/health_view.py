@@ -20,7 +20,7 @@ SECTION_BUDGET = 2900  # stay under Slack's 3000 characters per section
 
 
 def ago(delta: timedelta) -> str:
-    """"just now", "45 s ago", "4 min ago", "3 h ago", "2 d ago"."""
+    """ "just now", "45 s ago", "4 min ago", "3 h ago", "2 d ago"."""
     seconds = int(delta.total_seconds())
     if seconds < 2:
         return "just now"
@@ -34,7 +34,7 @@ def ago(delta: timedelta) -> str:
 
 
 def last_checked_line(status: RollbackCheckStatus | None, tz: ZoneInfo, now: datetime | None = None) -> str:
-    """"Rollbacks last checked 2 h ago: all 3 paths can run" (or how many cannot)."""
+    """ "Rollbacks last checked 2 h ago: all 3 paths can run" (or how many cannot)."""
     if status is None:
         return ":grey_question: Rollbacks not checked yet (`guardrail rollback-check`)"
     when = blocks.slack_date(status.checked_at, tz)
@@ -53,11 +53,15 @@ def _latency(result: CheckResult) -> str:
 
 
 def service_line(result: CheckResult, tz: ZoneInfo, now: datetime) -> str:
-    line = (f"{ICONS[result.status]} *{blocks.escape(result.service)}* {result.status.value} · "
-            f"{_latency(result)} · {blocks.escape(result.reason)}")
+    line = (
+        f"{ICONS[result.status]} *{blocks.escape(result.service)}* {result.status.value} · "
+        f"{_latency(result)} · {blocks.escape(result.reason)}"
+    )
     if result.down_since is not None:
-        line += (f" · down since {blocks.slack_date(result.down_since, tz, style='{time}')} "
-                 f"({ago(now - result.down_since).removesuffix(' ago')})")
+        line += (
+            f" · down since {blocks.slack_date(result.down_since, tz, style='{time}')} "
+            f"({ago(now - result.down_since).removesuffix(' ago')})"
+        )
     return line
 
 
@@ -91,8 +95,9 @@ def freshness(report: HealthReport, cache_ttl: timedelta) -> str:
     return text
 
 
-def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
-                  cache_ttl: timedelta) -> tuple[str, list[blocks.Block]]:
+def render_report(
+    report: HealthReport, tz: ZoneInfo, now: datetime, cache_ttl: timedelta
+) -> tuple[str, list[blocks.Block]]:
     """The notification text (the headline) and the blocks of a health answer."""
     headline = report.headline
     icon = ":red_circle:" if report.down else ":large_yellow_circle:" if report.slow else ":large_green_circle:"
@@ -106,17 +111,23 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
     facts: list[str] = []
     if report.freeze is not None:
         window = report.freeze
-        facts.append(f":snowflake: *{blocks.escape(window.environment)} is frozen* until "
-                     f"{blocks.slack_date(window.ends_at, tz)}: {blocks.escape(window.reason)} "
-                     f"(#{window.id}, by {blocks.who(window.created_by)})")
+        facts.append(
+            f":snowflake: *{blocks.escape(window.environment)} is frozen* until "
+            f"{blocks.slack_date(window.ends_at, tz)}: {blocks.escape(window.reason)} "
+            f"(#{window.id}, by {blocks.who(window.created_by)})"
+        )
     # Recorded changes include the deploys (with config changes and rollbacks): list those when there are any.
     for deploy in report.deploys if not report.changes else []:
-        facts.append(f":package: {blocks.escape(deploy.service)} {blocks.escape(deploy.version)} deployed "
-                     f"{ago(now - deploy.at)} by {blocks.escape(deploy.actor)}")
+        facts.append(
+            f":package: {blocks.escape(deploy.service)} {blocks.escape(deploy.version)} deployed "
+            f"{ago(now - deploy.at)} by {blocks.escape(deploy.actor)}"
+        )
     for incident in report.incidents:
         where = f" in <#{incident.channel_id}>" if incident.channel_id else ""
-        facts.append(f":rotating_light: Open incident #{incident.id} ({incident.severity}): "
-                     f"{blocks.escape(incident.title)}{where}")
+        facts.append(
+            f":rotating_light: Open incident #{incident.id} ({incident.severity}): "
+            f"{blocks.escape(incident.title)}{where}"
+        )
     for chunk in _chunks(facts):
         rendered.append(blocks.section(chunk))
     changed = recent_section(report.changes, tz, now)
@@ -128,8 +139,9 @@ def render_report(report: HealthReport, tz: ZoneInfo, now: datetime,
         rendered.append(blocks.context(f"Could not read: {', '.join(report.unavailable)}"))
     if report.down:
         value = incident_value(report.down)
-        rendered.append(blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value,
-                                                     style="danger")))
+        rendered.append(
+            blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value, style="danger"))
+        )
     return headline, rendered[:50]
 
 
@@ -138,12 +150,15 @@ def render_change(change: StateChange, tz: ZoneInfo) -> tuple[str, list[blocks.B
     result = change.result
     was = "" if change.old == "unknown" else f" (was {change.old})"
     text = f"{result.service} is {change.new.value}{was}"
-    line = (f"{ICONS[change.new]} *{blocks.escape(result.service)}* is {change.new.value}{was} · "
-            f"{_latency(result)} · {blocks.escape(result.reason)}")
+    line = (
+        f"{ICONS[change.new]} *{blocks.escape(result.service)}* is {change.new.value}{was} · "
+        f"{_latency(result)} · {blocks.escape(result.reason)}"
+    )
     seen = blocks.slack_date(result.checked_at, tz, style="{time}")
     rendered = [blocks.section(line), blocks.context(f"Seen at {seen} by guardrail's watch")]
     if change.new is Status.DOWN:
         value = incident_value([result.service])
-        rendered.append(blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value,
-                                                     style="danger")))
+        rendered.append(
+            blocks.actions(blocks.button("Declare incident", Action.DECLARE_INCIDENT.value, value, style="danger"))
+        )
     return text, rendered

@@ -188,13 +188,17 @@ class IncidentHandlers:
                 break
             except SlackApiError as exc:
                 if exc.response.get("error") != "name_taken":
-                    await respond(response_type="ephemeral",
-                                  text=f"Incident #{incident.id} is declared, but Slack refused to create its "
-                                       f"channel `{name}`: `{exc.response.get('error')}`.")
+                    await respond(
+                        response_type="ephemeral",
+                        text=f"Incident #{incident.id} is declared, but Slack refused to create its "
+                        f"channel `{name}`: `{exc.response.get('error')}`.",
+                    )
                     return
         if created is None:
-            await respond(response_type="ephemeral",
-                          text=f"Incident #{incident.id} is declared, but every channel name I tried is taken.")
+            await respond(
+                response_type="ephemeral",
+                text=f"Incident #{incident.id} is declared, but every channel name I tried is taken.",
+            )
             return
         channel_id, channel_name = created["channel"]["id"], created["channel"]["name"]
         await self.invite(client, channel_id, [incident.commander, *await self.incidents.responders.user_ids()])
@@ -205,15 +209,19 @@ class IncidentHandlers:
         except SlackApiError as exc:
             problem = str(exc.response.get("error"))
         # The channel is recorded before any button exists: a click must find where to report.
-        incident = await self.incidents.attach_channel(incident, channel_id=channel_id, channel_name=channel_name,
-                                                       header_ts=header_ts, playbook_ts=None)
+        incident = await self.incidents.attach_channel(
+            incident, channel_id=channel_id, channel_name=channel_name, header_ts=header_ts, playbook_ts=None
+        )
         if incident.playbook and problem is None:
             problem = await self.post_playbook(client, incident)
         await respond(response_type="in_channel", replace_original=False, text=view.declared_link(incident))
         if problem is not None:
-            await respond(response_type="ephemeral", replace_original=False,
-                          text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
-                               "there to post the buttons again.")
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=f"Slack refused a message in <#{channel_id}> (`{problem}`). Run `/incident playbook` "
+                "there to post the buttons again.",
+            )
 
     async def post_playbook(self, client: AsyncWebClient, incident: Incident) -> str | None:
         """Post the buttons and record where; Slack's error if it refused. A step clicked before the
@@ -229,11 +237,13 @@ class IncidentHandlers:
             await self.refresh_playbook(client, incident)
         return None
 
-    async def declare(self, client: AsyncWebClient, respond: Respond, user: str, channel: str | None,
-                      args: DeclareArgs) -> None:
+    async def declare(
+        self, client: AsyncWebClient, respond: Respond, user: str, channel: str | None, args: DeclareArgs
+    ) -> None:
         try:
-            incident = await self.incidents.declare(title=args.title, severity=args.severity, commander=user,
-                                                    playbook=args.playbook, declared_in=channel)
+            incident = await self.incidents.declare(
+                title=args.title, severity=args.severity, commander=user, playbook=args.playbook, declared_in=channel
+            )
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", replace_original=False, text=str(exc))
             return
@@ -260,8 +270,10 @@ class IncidentHandlers:
         if incident is None:
             open_now = await self.incidents.open_incidents()
             listed = ", ".join(f"#{i.id} <#{i.channel_id}>" for i in open_now if i.channel_id) or "none"
-            await respond(response_type="ephemeral",
-                          text=f"`/incident {sub}` works in an incident's channel. Open incidents: {listed}.")
+            await respond(
+                response_type="ephemeral",
+                text=f"`/incident {sub}` works in an incident's channel. Open incidents: {listed}.",
+            )
             return
         rest = command.text.split(None, 1)[1] if len(words) > 1 else ""
         try:
@@ -269,8 +281,9 @@ class IncidentHandlers:
         except IncidentProblem as exc:
             await respond(response_type="ephemeral", text=str(exc))
 
-    async def in_channel_command(self, client: AsyncWebClient, respond: Respond, command: SlashCommand,
-                                 incident: Incident, sub: str, rest: str) -> None:
+    async def in_channel_command(
+        self, client: AsyncWebClient, respond: Respond, command: SlashCommand, incident: Incident, sub: str, rest: str
+    ) -> None:
         if sub == "status":
             text, rendered = view.status(await self.incidents.playbook_view(incident), self.tz)
             await respond(response_type="ephemeral", text=text, blocks=rendered)
@@ -284,13 +297,16 @@ class IncidentHandlers:
             except Exception as exc:
                 log.warning("could not post the playbook of incident %s", incident.id, exc_info=True)
                 reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-                await respond(response_type="ephemeral",
-                              text=f"Slack did not take the playbook message (`{reason}`); nothing changed. "
-                                   "Try `/incident playbook` again in a moment.")
+                await respond(
+                    response_type="ephemeral",
+                    text=f"Slack did not take the playbook message (`{reason}`); nothing changed. "
+                    "Try `/incident playbook` again in a moment.",
+                )
                 return
             await self.incidents.playbook_posted(incident, actor=command.user_id, ts=posted["ts"])
-            await respond(response_type="ephemeral",
-                          text="The playbook is posted again below; step updates now go to that copy.")
+            await respond(
+                response_type="ephemeral", text="The playbook is posted again below; step updates now go to that copy."
+            )
         elif sub == "resolve":
             resolution = await self.incidents.resolve(incident, actor=command.user_id, summary=rest or None)
             await self.refresh_playbook(client, resolution.incident)
@@ -302,9 +318,12 @@ class IncidentHandlers:
         await ack()
         with self.runtime.steps_in_flight.admit() as admitted:
             if not admitted:  # shutting down (SIGTERM): another replica, or this one restarted, takes it
-                await respond(response_type="ephemeral", replace_original=False,
-                              text="guardrail is restarting and did not start that step; nothing was changed. "
-                                   "Click again in a moment.")
+                await respond(
+                    response_type="ephemeral",
+                    replace_original=False,
+                    text="guardrail is restarting and did not start that step; nothing was changed. "
+                    "Click again in a moment.",
+                )
                 return
             await self.step_click(body, respond, client)
 
@@ -313,14 +332,23 @@ class IncidentHandlers:
         kind, _, step_id = click.action_id.partition(":")
         value = parse_click_value(click.value)
         if value is None or not step_id:
-            await respond(response_type="ephemeral", replace_original=False,
-                          text="That button's data is damaged; post the playbook again with `/incident playbook`.")
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text="That button's data is damaged; post the playbook again with `/incident playbook`.",
+            )
             return
         confirm = kind == IncidentActionId.CONFIRM.value
         freeze = value.get("f") if confirm else None
-        request = StepRequest(incident_id=value["i"], step_id=step_id, actor=click.user_id, seen_attempt=value["a"],
-                              undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
-                              confirmed_rerun=confirm and value.get("r") is True, freeze_override=freeze)
+        request = StepRequest(
+            incident_id=value["i"],
+            step_id=step_id,
+            actor=click.user_id,
+            seen_attempt=value["a"],
+            undo=kind == IncidentActionId.UNDO.value or (confirm and value.get("u") is True),
+            confirmed_rerun=confirm and value.get("r") is True,
+            freeze_override=freeze,
+        )
         decision = await self.incidents.steps.claim(request)
         if isinstance(decision, Refusal):
             await respond(response_type="ephemeral", replace_original=False, text=view.refusal(decision))
@@ -339,36 +367,50 @@ class IncidentHandlers:
     async def run_claimed(self, client: AsyncWebClient, run: ClaimedRun) -> None:
         incident_id = run.incident.id
         if run.freeze_override is not None:
-            await best_effort("announce a freeze override", incident_id, client.chat_postMessage(
-                channel=self.runtime.config.channels.deploys, text=view.freeze_override(run)))
+            await best_effort(
+                "announce a freeze override",
+                incident_id,
+                client.chat_postMessage(channel=self.runtime.config.channels.deploys, text=view.freeze_override(run)),
+            )
         await best_effort("show the step running", incident_id, self.refresh_playbook(client, run.incident))
-        await best_effort("post the step's start", incident_id,
-                          self.thread_reply(client, run.incident, view.started(run)))
+        await best_effort(
+            "post the step's start", incident_id, self.thread_reply(client, run.incident, view.started(run))
+        )
 
         async def progress(line: str) -> None:
-            await best_effort("post progress", incident_id,
-                              self.thread_reply(client, run.incident, f"… {blocks.escape(line)}"))
+            await best_effort(
+                "post progress", incident_id, self.thread_reply(client, run.incident, f"… {blocks.escape(line)}")
+            )
 
         result = await self.incidents.steps.execute(run, progress)
-        self.runtime.metrics.step_finished("unrecorded" if not result.stored
-                                           else "succeeded" if result.outcome.ok else "failed")
+        self.runtime.metrics.step_finished(
+            "unrecorded" if not result.stored else "succeeded" if result.outcome.ok else "failed"
+        )
         await best_effort("show the step's result", incident_id, self.refresh_playbook(client, run.incident))
-        await best_effort("post the step's result", incident_id,
-                          self.thread_reply(client, run.incident, view.finished(result)))
+        await best_effort(
+            "post the step's result", incident_id, self.thread_reply(client, run.incident, view.finished(result))
+        )
 
     async def tell_interrupted(self, run: InterruptedRun) -> None:
         """A sweep on this replica found a run whose process died: say so where people look."""
-        await best_effort("show the step interrupted", run.incident.id,
-                          self.refresh_playbook(self.app.client, run.incident))
-        await best_effort("post the interruption", run.incident.id,
-                          self.thread_reply(self.app.client, run.incident, view.interrupted(run, self.tz)))
+        await best_effort(
+            "show the step interrupted", run.incident.id, self.refresh_playbook(self.app.client, run.incident)
+        )
+        await best_effort(
+            "post the interruption",
+            run.incident.id,
+            self.thread_reply(self.app.client, run.incident, view.interrupted(run, self.tz)),
+        )
 
     async def tell_late_record(self, result: StepResult) -> None:
         """A result the database did not take at first landed at last (from the background retrier)."""
         incident = result.run.incident
         await best_effort("show the step's late result", incident.id, self.refresh_playbook(self.app.client, incident))
-        await best_effort("post the step's late result", incident.id,
-                          self.thread_reply(self.app.client, incident, view.finished(result)))
+        await best_effort(
+            "post the step's late result",
+            incident.id,
+            self.thread_reply(self.app.client, incident, view.finished(result)),
+        )
 
     async def preview_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
@@ -376,8 +418,11 @@ class IncidentHandlers:
         step_id = click.action_id.partition(":")[2]
         value = parse_click_value(click.value)
         if value is None or not step_id:
-            await respond(response_type="ephemeral", replace_original=False,
-                          text="That button's data is damaged; post the playbook again with `/incident playbook`.")
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text="That button's data is damaged; post the playbook again with `/incident playbook`.",
+            )
             return
         outcome = await self.incidents.steps.preview(incident_id=value["i"], step_id=step_id, actor=click.user_id)
         if isinstance(outcome, Refusal):
@@ -386,8 +431,11 @@ class IncidentHandlers:
         incident = await self.incidents.get(value["i"])
         playbook = self.incidents.playbook_of(incident) if incident else None
         step = playbook.step(step_id) if playbook else None
-        await respond(response_type="ephemeral", replace_original=False,
-                      text=view.preview(step.label if step else step_id, outcome))
+        await respond(
+            response_type="ephemeral",
+            replace_original=False,
+            text=view.preview(step.label if step else step_id, outcome),
+        )
 
     async def lift_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
@@ -403,16 +451,19 @@ class IncidentHandlers:
             return
         await respond(response_type="in_channel", replace_original=False, text=view.freeze_lift(result))
 
-    async def declare_from_health(self, ack: Ack, body: dict[str, Any], respond: Respond,
-                                  client: AsyncWebClient) -> None:
+    async def declare_from_health(
+        self, ack: Ack, body: dict[str, Any], respond: Respond, client: AsyncWebClient
+    ) -> None:
         await ack()
         click = ButtonClick.parse(body)
         parsed = json_value(click.value)
         services = parsed.get("services") if isinstance(parsed, dict) else None
         if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
-            await respond(response_type="ephemeral", replace_original=False,
-                          text="That button does not say which services are down; use "
-                               "`/incident declare <title>` instead.")
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text="That button does not say which services are down; use `/incident declare <title>` instead.",
+            )
             return
         title = f"{', '.join(services)} down" if services else "Service outage"
         await self.declare(client, respond, click.user_id, click.channel_id, DeclareArgs(title, None, None))
@@ -427,5 +478,4 @@ def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
     app.action(Action.DECLARE_INCIDENT.value)(handlers.declare_from_health)
     runtime.incidents.on_interrupted(handlers.tell_interrupted)
     runtime.incidents.steps.on_late_record(handlers.tell_late_record)
-    return IncidentFlows(open_channel=handlers.open_channel, run_claimed=handlers.run_claimed,
-                         declare=handlers.declare)
+    return IncidentFlows(open_channel=handlers.open_channel, run_claimed=handlers.run_claimed, declare=handlers.declare)

@@ -74,15 +74,18 @@ def severity_label(severity: str) -> str:
 def header(incident: Incident, tz: ZoneInfo, changes: Sequence[RecentChange] = ()) -> tuple[str, list[blocks.Block]]:
     text = f"Incident #{incident.id}: {incident.title}"
     status = "🟢 resolved" if not incident.is_open else "🔥 open"
-    facts = (f"*Severity:* {severity_label(incident.severity)}   *Commander:* <@{incident.commander}>   "
-             f"*Status:* {status}")
+    facts = (
+        f"*Severity:* {severity_label(incident.severity)}   *Commander:* <@{incident.commander}>   *Status:* {status}"
+    )
     if incident.freeze_id is not None and incident.is_open:
         facts += f"\n🧊 Deploys are frozen for this incident (freeze #{incident.freeze_id})."
     rendered = [
         blocks.header(text),
         blocks.section(facts),
-        blocks.context(f"Declared {blocks.slack_date(incident.declared_at, tz)}"
-                       + (f" · playbook `{incident.playbook}`" if incident.playbook else " · no playbook")),
+        blocks.context(
+            f"Declared {blocks.slack_date(incident.declared_at, tz)}"
+            + (f" · playbook `{incident.playbook}`" if incident.playbook else " · no playbook")
+        ),
     ]
     changed = recent_section(changes, tz, incident.declared_at)
     if changed is not None:
@@ -126,15 +129,27 @@ def _step_blocks(view: StepView, incident: Incident, tz: ZoneInfo) -> list[block
     if step.changes_production:
         confirm = blocks.confirm_dialog(f"Run: {step.label}", blocks.escape(view.describe), confirm="Run it")
     buttons = [
-        blocks.button(step.label, IncidentActionId.RUN.for_step(step.id), _value(incident.id, state.attempt),
-                      style="danger" if step.changes_production else "primary", confirm=confirm),
+        blocks.button(
+            step.label,
+            IncidentActionId.RUN.for_step(step.id),
+            _value(incident.id, state.attempt),
+            style="danger" if step.changes_production else "primary",
+            confirm=confirm,
+        ),
         blocks.button("Preview", IncidentActionId.PREVIEW.for_step(step.id), _value(incident.id, state.attempt)),
     ]
     if view.undo_state is not None and state.succeeded_at is not None:
-        undo_confirm = blocks.confirm_dialog(f"Undo: {step.label}", blocks.escape(view.undo_describe or ""),
-                                             confirm="Undo it")
-        buttons.append(blocks.button(f"Undo: {step.label}", IncidentActionId.UNDO.for_step(step.id),
-                                     _value(incident.id, view.undo_state.attempt), confirm=undo_confirm))
+        undo_confirm = blocks.confirm_dialog(
+            f"Undo: {step.label}", blocks.escape(view.undo_describe or ""), confirm="Undo it"
+        )
+        buttons.append(
+            blocks.button(
+                f"Undo: {step.label}",
+                IncidentActionId.UNDO.for_step(step.id),
+                _value(incident.id, view.undo_state.attempt),
+                confirm=undo_confirm,
+            )
+        )
     rendered.append(blocks.actions(*buttons, block_id=f"step:{step.id}"))
     return rendered
 
@@ -143,15 +158,22 @@ def playbook(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]
     """The playbook message: one block group per step, its state, and its buttons."""
     incident = view.incident
     text = f"Playbook {incident.playbook} for incident #{incident.id}"
-    intro = (f"*Playbook `{incident.playbook}`* — press a step to run it; outputs go in this thread."
-             if incident.is_open else f"*Playbook `{incident.playbook}`* — incident resolved, buttons removed.")
+    intro = (
+        f"*Playbook `{incident.playbook}`* — press a step to run it; outputs go in this thread."
+        if incident.is_open
+        else f"*Playbook `{incident.playbook}`* — incident resolved, buttons removed."
+    )
     rendered: list[blocks.Block] = [blocks.section(intro)]
     shown = view.steps[:MAX_STEPS_SHOWN]
     for step_view in shown:
         rendered.extend(_step_blocks(step_view, incident, tz))
     if len(view.steps) > len(shown):
-        rendered.append(blocks.context(f"{len(view.steps) - len(shown)} more steps are not shown: Slack allows "
-                                       f"{MAX_STEPS_SHOWN} here. Split the playbook."))
+        rendered.append(
+            blocks.context(
+                f"{len(view.steps) - len(shown)} more steps are not shown: Slack allows "
+                f"{MAX_STEPS_SHOWN} here. Split the playbook."
+            )
+        )
     if view.rollback_check is not None:
         rendered.append(blocks.context(last_checked_line(view.rollback_check, tz)))
     return text, rendered[:50]
@@ -160,8 +182,7 @@ def playbook(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]
 def status(view: PlaybookView, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
     text, rendered = header(view.incident, tz)
     for step_view in view.steps:
-        rendered.append(blocks.section(f"*{blocks.escape(step_view.step.label)}* — "
-                                       f"{_state_line(step_view.state, tz)}"))
+        rendered.append(blocks.section(f"*{blocks.escape(step_view.step.label)}* — {_state_line(step_view.state, tz)}"))
     return text, rendered[:50]
 
 
@@ -169,9 +190,11 @@ def confirmation_question(needed: NeedsConfirmation) -> str:
     """Why one more click is needed, as a question."""
     if needed.kind == "interrupted":
         by = f", started by <@{needed.actor}>" if needed.actor else ""
-        return (f"The previous run of *{needed.label}* (run {needed.attempt}{by}) was interrupted: its guardrail "
-                "process went silent before it recorded how it ended. *That attempt may still be running or may "
-                "already have reached the target* — check before running it again. Run it again?")
+        return (
+            f"The previous run of *{needed.label}* (run {needed.attempt}{by}) was interrupted: its guardrail "
+            "process went silent before it recorded how it ended. *That attempt may still be running or may "
+            "already have reached the target* — check before running it again. Run it again?"
+        )
     if needed.kind == "rerun":
         return f"*{needed.label}* already succeeded in this incident (run by <@{needed.actor}>). Run it again?"
     freeze = needed.freeze
@@ -182,8 +205,16 @@ def confirmation_question(needed: NeedsConfirmation) -> str:
 def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     """The extra explicit confirmation (run again / run during a freeze), to the clicker only."""
     request = needed.request
-    value = json.dumps({"i": request.incident_id, "a": request.seen_attempt, "u": request.undo,
-                        "r": request.confirmed_rerun, "f": request.freeze_override}, separators=(",", ":"))
+    value = json.dumps(
+        {
+            "i": request.incident_id,
+            "a": request.seen_attempt,
+            "u": request.undo,
+            "r": request.confirmed_rerun,
+            "f": request.freeze_override,
+        },
+        separators=(",", ":"),
+    )
     warning = ""
     if needed.kind == "freeze" and needed.freeze is not None:
         label = f"Critical incident fix — run during freeze #{needed.freeze.id}"
@@ -193,17 +224,19 @@ def confirmation(needed: NeedsConfirmation) -> tuple[str, list[blocks.Block]]:
     else:
         label = "Run again"
     dialog = blocks.confirm_dialog(label, warning + blocks.escape(needed.describe), confirm="Run it")
-    button = blocks.button(label, IncidentActionId.CONFIRM.for_step(request.step_id), value, style="danger",
-                           confirm=dialog)
+    button = blocks.button(
+        label, IncidentActionId.CONFIRM.for_step(request.step_id), value, style="danger", confirm=dialog
+    )
     question = confirmation_question(needed)
-    return question, [blocks.section(question), blocks.context(blocks.escape(needed.describe)),
-                      blocks.actions(button)]
+    return question, [blocks.section(question), blocks.context(blocks.escape(needed.describe)), blocks.actions(button)]
 
 
 def started(run: ClaimedRun) -> str:
     what = "Undo of" if run.request.undo else "Step"
-    line = f"▶️ {what} *{blocks.escape(run.step.label)}* started by <@{run.request.actor}> (run {run.attempt}): " \
-           f"{blocks.escape(run.describe)}"
+    line = (
+        f"▶️ {what} *{blocks.escape(run.step.label)}* started by <@{run.request.actor}> (run {run.attempt}): "
+        f"{blocks.escape(run.describe)}"
+    )
     if run.after_interrupted:
         line += f"\n⚠️ Run {run.attempt - 1} was interrupted; run again on purpose."
     if run.freeze_override is not None:
@@ -239,20 +272,26 @@ def finished(result: StepResult) -> str:
     mark = "✅" if outcome.ok else "❌"
     verdict = "succeeded" if outcome.ok else "failed"
     if result.retrying:
-        note = ("\n⚠️ *Not recorded yet*: the database did not take this result in time. guardrail keeps it and "
-                "keeps trying in the background; until it lands the step may show as interrupted. This message is "
-                "the record — check the target before running it again.")
+        note = (
+            "\n⚠️ *Not recorded yet*: the database did not take this result in time. guardrail keeps it and "
+            "keeps trying in the background; until it lands the step may show as interrupted. This message is "
+            "the record — check the target before running it again."
+        )
     elif not result.stored:
-        note = ("\n⚠️ *Not recorded*: the database did not take this result, so the step will show as "
-                "interrupted. This message is the record — check the target before running it again.")
+        note = (
+            "\n⚠️ *Not recorded*: the database did not take this result, so the step will show as "
+            "interrupted. This message is the record — check the target before running it again."
+        )
     elif not result.recorded:
         note = " _(late: a newer run had started, so this is not the step's state)_"
     elif result.waited:
         note = " _(recorded once the database was back)_"
     else:
         note = ""
-    return (f"{mark} {what} *{blocks.escape(run.step.label)}* {verdict} after {elapsed(result.duration)} "
-            f"(run {run.attempt}): {blocks.escape(outcome.summary)}{note}{_details(outcome.details)}")
+    return (
+        f"{mark} {what} *{blocks.escape(run.step.label)}* {verdict} after {elapsed(result.duration)} "
+        f"(run {run.attempt}): {blocks.escape(outcome.summary)}{note}{_details(outcome.details)}"
+    )
 
 
 def interrupted(run: InterruptedRun, tz: ZoneInfo) -> str:
@@ -261,24 +300,30 @@ def interrupted(run: InterruptedRun, tz: ZoneInfo) -> str:
     what = "Undo of" if run.undo else "Step"
     by = f" started by <@{run.actor}>" if run.actor else ""
     when = f" {blocks.slack_date(run.started_at, tz, style='{time}')}" if run.started_at else ""
-    return (f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: its guardrail "
-            "process went silent (it stopped, or lost the database) before it recorded how the run ended. The action "
-            "may still be running or may already have reached its target — "
-            "check it before pressing the button again (it will ask you to confirm).")
+    return (
+        f"⚠️ {what} *{blocks.escape(run.label)}* (run {run.attempt}{by}{when}) was *interrupted*: its guardrail "
+        "process went silent (it stopped, or lost the database) before it recorded how the run ended. The action "
+        "may still be running or may already have reached its target — "
+        "check it before pressing the button again (it will ask you to confirm)."
+    )
 
 
 def preview(label: str, outcome: ActionOutcome) -> str:
     mark = "🔎" if outcome.ok else "⚠️"
-    return (f"{mark} *Preview of {blocks.escape(label)}* (nothing was changed): {blocks.escape(outcome.summary)}"
-            f"{_details(outcome.details)}")
+    return (
+        f"{mark} *Preview of {blocks.escape(label)}* (nothing was changed): {blocks.escape(outcome.summary)}"
+        f"{_details(outcome.details)}"
+    )
 
 
 def freeze_override(run: ClaimedRun) -> str:
     assert run.freeze_override is not None
     freeze = run.freeze_override
     where = f"<#{run.incident.channel_id}>" if run.incident.channel_id else f"incident #{run.incident.id}"
-    return (f"⚠️ Freeze #{freeze.id} ({freeze.environment}) overridden by <@{run.request.actor}> for a critical "
-            f"incident fix in {where}: *{blocks.escape(run.step.label)}* — {blocks.escape(run.describe)}")
+    return (
+        f"⚠️ Freeze #{freeze.id} ({freeze.environment}) overridden by <@{run.request.actor}> for a critical "
+        f"incident fix in {where}: *{blocks.escape(run.step.label)}* — {blocks.escape(run.describe)}"
+    )
 
 
 def refusal_text(refused: Refusal) -> str:
@@ -286,7 +331,7 @@ def refusal_text(refused: Refusal) -> str:
     if refused.code == "running" and refused.actor:
         return f"This step is already running (started by <@{refused.actor}>). It will not be started twice."
     if refused.label and refused.reason.startswith(refused.label):
-        return f"*{refused.label}*{refused.reason[len(refused.label):]}"
+        return f"*{refused.label}*{refused.reason[len(refused.label) :]}"
     return not_a_responder(refused.reason, refused.unreadable)
 
 
@@ -302,8 +347,10 @@ def freeze_lift(result: FreezeLift) -> str:
 
 def declared_link(incident: Incident) -> str:
     where = f"<#{incident.channel_id}>" if incident.channel_id else "(no channel)"
-    return (f"🚨 Incident #{incident.id} declared by <@{incident.commander}>: *{blocks.escape(incident.title)}* "
-            f"({severity_label(incident.severity)}) → {where}")
+    return (
+        f"🚨 Incident #{incident.id} declared by <@{incident.commander}>: *{blocks.escape(incident.title)}* "
+        f"({severity_label(incident.severity)}) → {where}"
+    )
 
 
 def resolution(res: Resolution, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
@@ -319,16 +366,28 @@ def resolution(res: Resolution, tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
             took = f", {elapsed(view.state.duration)}" if view.state.duration is not None else ""
             by = f" by <@{view.state.actor}>" if view.state.actor else ""
             lines.append(f"• {blocks.escape(view.step.label)}: {view.state.status}{by}{took}")
-    rendered = [blocks.section("\n".join(lines)),
-                blocks.context(f"Declared {blocks.slack_date(incident.declared_at, tz)} · resolved "
-                               f"{blocks.slack_date(res.incident.resolved_at or incident.declared_at, tz)} · "
-                               f"export the postmortem: `guardrail incident export {incident.id}`")]
+    rendered = [
+        blocks.section("\n".join(lines)),
+        blocks.context(
+            f"Declared {blocks.slack_date(incident.declared_at, tz)} · resolved "
+            f"{blocks.slack_date(res.incident.resolved_at or incident.declared_at, tz)} · "
+            f"export the postmortem: `guardrail incident export {incident.id}`"
+        ),
+    ]
     if res.freeze_to_lift is not None:
         freeze = res.freeze_to_lift
         rendered.append(blocks.section(f"🧊 Deploys are still frozen for this incident (freeze #{freeze})."))
-        rendered.append(blocks.actions(blocks.button(
-            f"Lift freeze #{freeze}", IncidentActionId.LIFT_FREEZE.value, json.dumps({"i": incident.id}),
-            style="primary", confirm=blocks.confirm_dialog(f"Lift freeze #{freeze}?",
-                                                           "Deploys to production will be allowed again.",
-                                                           confirm="Lift it"))))
+        rendered.append(
+            blocks.actions(
+                blocks.button(
+                    f"Lift freeze #{freeze}",
+                    IncidentActionId.LIFT_FREEZE.value,
+                    json.dumps({"i": incident.id}),
+                    style="primary",
+                    confirm=blocks.confirm_dialog(
+                        f"Lift freeze #{freeze}?", "Deploys to production will be allowed again.", confirm="Lift it"
+                    ),
+                )
+            )
+        )
     return text, rendered

@@ -29,10 +29,10 @@ from bot.slack.health_view import render_change
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "guardrail_outbox"
-POST = CallPolicy(timeout=10.0)                                       # a post is never repeated here
+POST = CallPolicy(timeout=10.0)  # a post is never repeated here
 LOOKUP = CallPolicy(timeout=10.0, attempts=2, backoff=0.5, deadline=20.0)  # a read may be
 HISTORY_PAGE = 200
-HISTORY_PAGES = 5   # look through the newest 1,000 messages of the channel at most
+HISTORY_PAGES = 5  # look through the newest 1,000 messages of the channel at most
 # The lookup cannot work in this channel (scope, membership): post anyway, once more rather than never.
 CANNOT_LOOK = ("missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type")
 
@@ -69,8 +69,9 @@ class SlackCourier:
         try:
             rendered = render(message, self._config)
         except (KeyError, ValueError, TypeError) as exc:
-            raise DeliveryFailed(f"unreadable payload ({type(exc).__name__}: {exc})", maybe_posted=False,
-                                 permanent=True) from None
+            raise DeliveryFailed(
+                f"unreadable payload ({type(exc).__name__}: {exc})", maybe_posted=False, permanent=True
+            ) from None
         if rendered is None:
             return Delivered(skipped=True)
         channel, text, blocks = rendered
@@ -82,14 +83,18 @@ class SlackCourier:
         try:
             response = await call_outbound(
                 "slack:chat.postMessage",
-                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=blocks,
-                                                      metadata=metadata(message.id)),
-                policy=POST, breakers=self._breakers)
+                lambda: self._client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, metadata=metadata(message.id)
+                ),
+                policy=POST,
+                breakers=self._breakers,
+            )
         except SlackApiError as exc:
             status = exc.response.status_code
             # Slack's own refusal (4xx, a 200 with ok=false, 429) posted nothing; a 5xx may have.
-            raise DeliveryFailed(f"chat.postMessage: HTTP {status} {exc.response.get('error')}",
-                                 maybe_posted=status >= 500) from None
+            raise DeliveryFailed(
+                f"chat.postMessage: HTTP {status} {exc.response.get('error')}", maybe_posted=status >= 500
+            ) from None
         except CircuitOpen as exc:
             raise DeliveryFailed(str(exc), maybe_posted=False) from None
         except Exception as exc:  # a timeout or a lost connection: the post may have arrived
@@ -107,22 +112,31 @@ class SlackCourier:
                 page = await call_outbound(
                     "slack:conversations.history",
                     lambda c=cursor: self._client.conversations_history(  # type: ignore[misc]
-                        channel=channel, limit=HISTORY_PAGE, include_all_metadata=True, cursor=c),
-                    policy=LOOKUP, breakers=self._breakers, idempotent=True)
+                        channel=channel, limit=HISTORY_PAGE, include_all_metadata=True, cursor=c
+                    ),
+                    policy=LOOKUP,
+                    breakers=self._breakers,
+                    idempotent=True,
+                )
             except SlackApiError as exc:
                 error = str(exc.response.get("error"))
                 if error in CANNOT_LOOK:
-                    log.warning("cannot look for outbox message %s in %s (%s); posting it without looking",
-                                message_id, channel, error)
+                    log.warning(
+                        "cannot look for outbox message %s in %s (%s); posting it without looking",
+                        message_id,
+                        channel,
+                        error,
+                    )
                     return None
                 raise DeliveryFailed(f"conversations.history: {error}", maybe_posted=True) from None
             except Exception as exc:
-                raise DeliveryFailed(f"conversations.history: {type(exc).__name__}: {exc}",
-                                     maybe_posted=True) from None
+                raise DeliveryFailed(f"conversations.history: {type(exc).__name__}: {exc}", maybe_posted=True) from None
             for posted in page.get("messages") or []:
                 meta = posted.get("metadata") or {}
-                if meta.get("event_type") == EVENT_TYPE and \
-                        (meta.get("event_payload") or {}).get("outbox_id") == message_id:
+                if (
+                    meta.get("event_type") == EVENT_TYPE
+                    and (meta.get("event_payload") or {}).get("outbox_id") == message_id
+                ):
                     return str(posted.get("ts"))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not page.get("has_more") or cursor is None:

@@ -52,7 +52,10 @@ class SlackPorts:
 
 def slack_ports(settings: Settings, config: GuardrailConfig, breakers: Breakers) -> SlackPorts:
     client = create_web_client(settings)
-    return SlackPorts(client=client, directory=SlackUserGroups(client, breakers),
-                      courier=SlackCourier(client, config, breakers),
-                      red_poster=SlackRedPoster(client, breakers, config.tz),
-                      anchor_poster=SlackAnchorPoster(client, breakers))
+    return SlackPorts(
+        client=client,
+        directory=SlackUserGroups(client, breakers),
+        courier=SlackCourier(client, config, breakers),
+        red_poster=SlackRedPoster(client, breakers, config.tz),
+        anchor_poster=SlackAnchorPoster(client, breakers),
+    )

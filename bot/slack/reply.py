@@ -25,9 +25,17 @@ RESPONSE_URL_TIMEOUT = 10
 class Reply:
     """A callable with Bolt's `respond()` keywords; returns whether Slack took the message."""
 
-    def __init__(self, *, client: AsyncWebClient, session: aiohttp.ClientSession | None, response_url: str | None,
-                 channel_id: str | None, user_id: str | None, message_ts: str | None = None,
-                 thread_ts: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        session: aiohttp.ClientSession | None,
+        response_url: str | None,
+        channel_id: str | None,
+        user_id: str | None,
+        message_ts: str | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
         self._client = client
         self._session = session
         self.response_url = response_url
@@ -36,20 +44,35 @@ class Reply:
         self.message_ts = message_ts
         self.thread_ts = thread_ts
 
-    async def __call__(self, text: str = "", blocks: list[Any] | None = None, response_type: str | None = None,
-                       replace_original: bool | None = None, delete_original: bool | None = None,
-                       thread_ts: str | None = None, **extra: Any) -> bool:
+    async def __call__(
+        self,
+        text: str = "",
+        blocks: list[Any] | None = None,
+        response_type: str | None = None,
+        replace_original: bool | None = None,
+        delete_original: bool | None = None,
+        thread_ts: str | None = None,
+        **extra: Any,
+    ) -> bool:
         if self.response_url:
-            message: dict[str, Any] = {"text": text, "blocks": blocks, "response_type": response_type,
-                                       "replace_original": replace_original, "delete_original": delete_original,
-                                       "thread_ts": thread_ts, **extra}
+            message: dict[str, Any] = {
+                "text": text,
+                "blocks": blocks,
+                "response_type": response_type,
+                "replace_original": replace_original,
+                "delete_original": delete_original,
+                "thread_ts": thread_ts,
+                **extra,
+            }
             # retry_handlers=[]: a repeated post after a dropped connection could show the message twice.
-            webhook = AsyncWebhookClient(self.response_url, timeout=RESPONSE_URL_TIMEOUT, session=self._session,
-                                         retry_handlers=[])
+            webhook = AsyncWebhookClient(
+                self.response_url, timeout=RESPONSE_URL_TIMEOUT, session=self._session, retry_handlers=[]
+            )
             answer = await webhook.send_dict({k: v for k, v in message.items() if v is not None})
             if answer.status_code != 200:
-                log.warning("Slack refused a reply to %s: HTTP %s %s", self.user_id, answer.status_code,
-                            str(answer.body)[:200])
+                log.warning(
+                    "Slack refused a reply to %s: HTTP %s %s", self.user_id, answer.status_code, str(answer.body)[:200]
+                )
                 return False
             return True
         channel = self.channel_id
@@ -62,25 +85,33 @@ class Reply:
         elif replace_original and self.message_ts:
             await self._client.chat_update(channel=channel, ts=self.message_ts, text=text, blocks=blocks)
         elif self.user_id:
-            await self._client.chat_postEphemeral(channel=channel, user=self.user_id, text=text, blocks=blocks,
-                                                  thread_ts=thread)
+            await self._client.chat_postEphemeral(
+                channel=channel, user=self.user_id, text=text, blocks=blocks, thread_ts=thread
+            )
         else:
             log.warning("could not reply in %s: the request names no user", channel)
             return False
         return True
 
 
-def reply_for(body: dict[str, Any], context: Any, client: AsyncWebClient,
-              session: aiohttp.ClientSession | None) -> Reply:
+def reply_for(
+    body: dict[str, Any], context: Any, client: AsyncWebClient, session: aiohttp.ClientSession | None
+) -> Reply:
     """The Reply for a request: its response_url, or where its person is (a form's channel is the one
     it was opened from, when the form recorded it in `private_metadata`)."""
     container = body.get("container") or {}
     event = body.get("event") or {}
     channel = context.get("channel_id") or form_channel(body)
     user = context.get("user_id")
-    return Reply(client=client, session=session, response_url=context.get("response_url"), channel_id=channel,
-                 user_id=user, message_ts=container.get("message_ts"),
-                 thread_ts=(event.get("thread_ts") or event.get("ts")) if isinstance(event, dict) else None)
+    return Reply(
+        client=client,
+        session=session,
+        response_url=context.get("response_url"),
+        channel_id=channel,
+        user_id=user,
+        message_ts=container.get("message_ts"),
+        thread_ts=(event.get("thread_ts") or event.get("ts")) if isinstance(event, dict) else None,
+    )
 
 
 def form_metadata(channel_id: str | None) -> str:

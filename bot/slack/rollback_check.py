@@ -27,9 +27,12 @@ class SlackRedPoster:
     async def post_red(self, channel: str, report: RollbackCheckReport) -> bool:
         text, rendered = render_red(report, self._tz)
         try:
-            await call_outbound("slack:chat.postMessage",
-                                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
-                                policy=SLACK_CALL, breakers=self._breakers)
+            await call_outbound(
+                "slack:chat.postMessage",
+                lambda: self._client.chat_postMessage(channel=channel, text=text, blocks=rendered),
+                policy=SLACK_CALL,
+                breakers=self._breakers,
+            )
         except Exception as exc:
             log.warning("could not post the red rollback check: %s: %s", type(exc).__name__, str(exc)[:200])
             return False

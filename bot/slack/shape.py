@@ -60,8 +60,8 @@ def _interaction_problem(payload: dict[str, Any]) -> str | None:
         state = view.get("state", {})
         values = state.get("values", {}) if isinstance(state, dict) else None
         if not isinstance(values, dict) or not all(
-                isinstance(block, dict) and all(isinstance(v, dict) for v in block.values())
-                for block in values.values()):
+            isinstance(block, dict) and all(isinstance(v, dict) for v in block.values()) for block in values.values()
+        ):
             return "view state is not Slack's shape"
     return None
 

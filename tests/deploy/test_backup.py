@@ -44,7 +44,7 @@ async def serving_sqlite(tmp_path: Path) -> AsyncIterator[Path]:
     for i in range(ENTRIES):
         await log.record(actor="system", action="test.append", subject=f"entry-{i}", details={"i": i})
     try:
-        yield path          # the connection stays open: the entries are still in guardrail.db-wal
+        yield path  # the connection stays open: the entries are still in guardrail.db-wal
     finally:
         await db.dispose()
 
@@ -56,14 +56,15 @@ def verify(url: str) -> str:
 
 
 async def test_cp_of_a_serving_sqlite_file_misses_what_the_online_backup_keeps(
-        serving_sqlite: Path, tmp_path: Path) -> None:
+    serving_sqlite: Path, tmp_path: Path
+) -> None:
     copied = tmp_path / "copied.db"
     shutil.copyfile(serving_sqlite, copied)
-    assert audit_rows(copied) < ENTRIES          # why the docs say never `cp`
+    assert audit_rows(copied) < ENTRIES  # why the docs say never `cp`
 
     backup = tmp_path / "backup.db"
     with sqlite3.connect(serving_sqlite) as source, sqlite3.connect(backup) as target:
-        source.backup(target)                    # what the sqlite3 shell's `.backup` does
+        source.backup(target)  # what the sqlite3 shell's `.backup` does
     vacuumed = tmp_path / "vacuumed.db"
     with sqlite3.connect(serving_sqlite) as source:
         source.execute("VACUUM INTO ?", (str(vacuumed),))
@@ -98,14 +99,22 @@ async def test_pg_dump_and_pg_restore_round_trip_the_audit_chain(tmp_path: Path,
         try:
             # While guardrail still holds its connection: pg_dump takes a consistent snapshot.
             dumped = await asyncio.to_thread(
-                subprocess.run, ["pg_dump", "--format=custom", f"--schema={schema}", f"--file={dump}",
-                                 _libpq(postgres_base_url())], capture_output=True, text=True, timeout=120)
+                subprocess.run,
+                ["pg_dump", "--format=custom", f"--schema={schema}", f"--file={dump}", _libpq(postgres_base_url())],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         finally:
             await db.dispose()
     assert dumped.returncode == 0, dumped.stderr
     restored = await asyncio.to_thread(
-        subprocess.run, ["pg_restore", "--no-owner", f"--dbname={restore_database}", str(dump)],
-        capture_output=True, text=True, timeout=120)
+        subprocess.run,
+        ["pg_restore", "--no-owner", f"--dbname={restore_database}", str(dump)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert restored.returncode == 0, restored.stderr
     url = f"{restore_database}?options={quote(f'-csearch_path={schema}')}"
     assert f"{ENTRIES} entries verified" in await asyncio.to_thread(verify, url)

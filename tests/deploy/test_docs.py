@@ -19,17 +19,29 @@ DOCS = ROOT / "docs"
 
 def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index.html", "getting-started/index.html", "operations/index.html", "contributing/index.html",
-                 "reference/configuration/index.html", "ci-gate/index.html", "benchmarks/index.html"):
+    for page in (
+        "index.html",
+        "getting-started/index.html",
+        "operations/index.html",
+        "contributing/index.html",
+        "reference/configuration/index.html",
+        "ci-gate/index.html",
+        "benchmarks/index.html",
+    ):
         assert (site / page).is_file(), page
     contributing = (site / "contributing" / "index.html").read_text()
-    assert "make lock" in contributing                     # CONTRIBUTING.md is included, not copied
+    assert "make lock" in contributing  # CONTRIBUTING.md is included, not copied
     results = (ROOT / "bench" / "RESULTS.md").read_text().splitlines()[0].removeprefix("# ")
-    assert results in (site / "benchmarks" / "index.html").read_text()   # so is bench/RESULTS.md, with its date
+    assert results in (site / "benchmarks" / "index.html").read_text()  # so is bench/RESULTS.md, with its date
 
 
 def nav_pages(entries: list[Any]) -> set[str]:
@@ -49,8 +61,9 @@ def test_every_page_is_in_the_nav() -> None:
 
 def test_the_operations_page_names_real_files_and_every_deployment_file() -> None:
     text = (DOCS / "operations.md").read_text()
-    named = set(re.findall(r"(?<![\w/.-])((?:deploy/kubernetes/|tests/[\w/]+/)?[\w.-]+\.(?:yaml|json|lock|txt|py))\b",
-                           text))
+    named = set(
+        re.findall(r"(?<![\w/.-])((?:deploy/kubernetes/|tests/[\w/]+/)?[\w.-]+\.(?:yaml|json|lock|txt|py))\b", text)
+    )
     assert "deploy/kubernetes/rbac.yaml" in named and "tests/deploy/test_backup.py" in named
     for name in named:
         assert (ROOT / name).exists() or (ROOT / "deploy" / "kubernetes" / name).exists(), name
@@ -64,12 +77,12 @@ def test_the_references_are_generated_from_the_current_code() -> None:
     """docs/reference/configuration.md and cli.md are written by tools/; a changed setting, config model or
     command without `make reference` fails here, so the references never drift from the code."""
     for tool in ("tools/config_reference.py", "tools/cli_reference.py"):
-        result = subprocess.run([sys.executable, tool, "--check"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run([sys.executable, tool, "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
     page = (DOCS / "reference" / "configuration.md").read_text()
     from bot.config.models import GuardrailConfig
     from bot.settings import Settings
+
     for name in Settings.model_fields:
         assert f"| `{name.upper()}` |" in page, name
     for name, field in GuardrailConfig.model_fields.items():

@@ -20,7 +20,7 @@ def shell_lines(page: Path) -> list[str]:
     """Each command line of the page's shell blocks, comments and line continuations removed."""
     lines: list[str] = []
     for block in SHELL_BLOCK.findall(page.read_text()):
-        pending = ""   # a quoted string (a JSON body) may span lines: one command until its quote closes
+        pending = ""  # a quoted string (a JSON body) may span lines: one command until its quote closes
         for line in block.replace("\\\n", " ").splitlines():
             command = (pending + "\n" + line) if pending else re.sub(r"\s+#.*$", "", line).strip()
             if not command or command.startswith("#"):
@@ -63,10 +63,11 @@ def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPa
 
 def test_the_readme_shows_the_test_command_ci_runs() -> None:
     readme = [words(line) for line in shell_lines(ROOT / "README.md")]
-    assert ["make", "test"] in readme and ["make", "run"] in readme          # the two commands
+    assert ["make", "test"] in readme and ["make", "run"] in readme  # the two commands
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert "make test" in [re.sub(r"\s+#.*$", "", line).strip() for line in ci], \
+    assert "make test" in [re.sub(r"\s+#.*$", "", line).strip() for line in ci], (
         ".ci/run must run exactly the README's test command"
+    )
 
 
 def test_every_documented_make_target_exists() -> None:
@@ -88,13 +89,17 @@ def test_every_documented_guardrail_command_and_flag_exists() -> None:
         rest = tokens[1:]
         while rest and subparsers(parser):
             choices = subparsers(parser)
-            assert rest[0] in choices, f"{page.relative_to(ROOT)}: `{' '.join(tokens)}`: no command {' '.join(path)} " \
-                                       f"{rest[0]} (one of {', '.join(choices)})"
+            assert rest[0] in choices, (
+                f"{page.relative_to(ROOT)}: `{' '.join(tokens)}`: no command {' '.join(path)} "
+                f"{rest[0]} (one of {', '.join(choices)})"
+            )
             path.append(rest[0])
             parser, rest = choices[rest[0]], rest[1:]
         options = {option for action in parser._actions for option in action.option_strings}
         for token in rest:
             flag = token.strip("[]").split("=")[0]
             if flag.startswith("--"):
-                assert flag in options, f"{page.relative_to(ROOT)}: `{' '.join(tokens)}`: {' '.join(path)} has no " \
-                                        f"{flag} (it has {', '.join(sorted(options))})"
+                assert flag in options, (
+                    f"{page.relative_to(ROOT)}: `{' '.join(tokens)}`: {' '.join(path)} has no "
+                    f"{flag} (it has {', '.join(sorted(options))})"
+                )

@@ -19,7 +19,7 @@ from dockerfile_parse import DockerfileParser
 from bot.settings import Settings
 from tests.support.paths import ROOT
 
-REQUIRED_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")          # ${VAR}: must be set (no :-default)
+REQUIRED_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")  # ${VAR}: must be set (no :-default)
 
 
 def app_json() -> dict[str, Any]:
@@ -42,11 +42,17 @@ def test_the_procfile_serves_and_migrates_in_the_release_phase() -> None:
     assert processes == {"web": "guardrail serve", "release": "guardrail migrate"}
     for command in processes.values():
         _, subcommand = command.split()
-        help_ = subprocess.run([sys.executable, "-m", "bot", subcommand, "--help"], capture_output=True,
-                               text=True, cwd=ROOT, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        help_ = subprocess.run(
+            [sys.executable, "-m", "bot", subcommand, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert help_.returncode == 0, help_.stderr
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["guardrail"] == "bot.cli:main"           # what bin/post_compile's install puts on PATH
+    assert scripts["guardrail"] == "bot.cli:main"  # what bin/post_compile's install puts on PATH
 
 
 def test_app_json_runs_two_web_dynos_on_heroku_postgres_and_names_what_the_procfile_runs() -> None:
@@ -55,7 +61,7 @@ def test_app_json_runs_two_web_dynos_on_heroku_postgres_and_names_what_the_procf
     assert app["buildpacks"] == [{"url": "heroku/python"}]
     assert set(app["formation"]) <= set(procfile()) - {"release"}
     assert app["formation"]["web"]["quantity"] == 2
-    assert app["formation"]["web"]["size"] not in ("eco", "basic")   # those cannot run more than one dyno
+    assert app["formation"]["web"]["size"] not in ("eco", "basic")  # those cannot run more than one dyno
     program = app["scripts"]["postdeploy"].split()
     assert program[0] == "guardrail" and program[1] in {"check-config", "migrate"}
 
@@ -80,7 +86,7 @@ def test_every_variable_in_app_json_is_described_and_known_and_none_is_missing()
     for name, spec in env.items():
         assert spec.get("description"), f"{name} has no description"
         assert name in settings or name in mentioned, f"{name} is neither a setting nor used by a playbook"
-    assert "DATABASE_URL" not in env                              # the add-on sets it
+    assert "DATABASE_URL" not in env  # the add-on sets it
     assert needed <= set(env), f"the shipped playbooks need {sorted(needed - set(env))} set"
     for name in needed:
         assert env[name].get("required") or env[name].get("value"), f"{name} could be left unset"
@@ -89,8 +95,9 @@ def test_every_variable_in_app_json_is_described_and_known_and_none_is_missing()
 
 
 def test_the_buildpack_gets_the_lock_and_the_python_the_image_uses() -> None:
-    assert [line for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line and not line.startswith("#")] == ["-r requirements.lock"]
+    assert [
+        line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")
+    ] == ["-r requirements.lock"]
     version = (ROOT / ".python-version").read_text().strip()
     assert re.fullmatch(r"3\.\d+", version), "the buildpack wants the major version form, e.g. 3.11"
     image = DockerfileParser(str(ROOT / "Dockerfile")).parent_images

@@ -59,8 +59,8 @@ def test_the_dockerfile_is_multi_stage_on_a_slim_base_and_installs_only_the_lock
     assert all(image.startswith("python:3.11-slim") for image in parsed.parent_images), parsed.parent_images
     installs = " ".join(values(build, "RUN"))
     assert "--require-hashes" in installs and "-r requirements.lock" in installs
-    assert "--only-binary :all:" in installs                      # no sdist, so no compiler is ever needed
-    assert "--no-deps ." in installs                              # the project adds nothing beyond the lock
+    assert "--only-binary :all:" in installs  # no sdist, so no compiler is ever needed
+    assert "--no-deps ." in installs  # the project adds nothing beyond the lock
     for run in values(final, "RUN"):
         assert "pip install" not in run and not any(tool in run for tool in COMPILERS), run
         assert "apt-get install" not in run, run
@@ -108,8 +108,11 @@ def ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_everything_the_dockerfile_copies_exists_and_is_not_dockerignored() -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     sources: list[str] = []
     for stage in stages():
         for copy in values(stage, "COPY"):
@@ -132,20 +135,29 @@ def healthcheck_command() -> list[str]:
     [health] = values(stages()[-1], "HEALTHCHECK")
     command = health.split(" CMD ", 1)[1].strip()
     assert not any(tool in command for tool in ("curl", "wget")), "a slim image has neither curl nor wget"
-    return ["/bin/sh", "-c", command]   # the shell form, as Docker runs it
+    return ["/bin/sh", "-c", command]  # the shell form, as Docker runs it
 
 
-async def test_the_health_check_passes_on_a_serving_guardrail_and_fails_when_nothing_answers(
-        tmp_path: Path) -> None:
+async def test_the_health_check_passes_on_a_serving_guardrail_and_fails_when_nothing_answers(tmp_path: Path) -> None:
     async with serving(shipped_env(tmp_path), tmp_path / "serve.log") as base:
         port = httpx.URL(base).port
-        healthy = await asyncio.to_thread(subprocess.run, healthcheck_command(),
-                                          env={**os.environ, "PORT": str(port)},
-                                          capture_output=True, text=True, timeout=30)
+        healthy = await asyncio.to_thread(
+            subprocess.run,
+            healthcheck_command(),
+            env={**os.environ, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert healthy.returncode == 0, healthy.stderr
-    down = await asyncio.to_thread(subprocess.run, healthcheck_command(),
-                                   env={**os.environ, "PORT": str(free_port())},
-                                   capture_output=True, text=True, timeout=30)
+    down = await asyncio.to_thread(
+        subprocess.run,
+        healthcheck_command(),
+        env={**os.environ, "PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert down.returncode != 0
     assert "Connection refused" in down.stderr
 

@@ -30,9 +30,16 @@ from tests.support.actions import action_from, make_ctx
 from tests.support.paths import ROOT
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"
-SCALARS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float),
-                                        "object": (str, int, dict, list, bool), "datetime": (str,),
-                                        "date": (str,), "bytes": (str,)}
+SCALARS: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "bool": (bool,),
+    "float": (int, float),
+    "object": (str, int, dict, list, bool),
+    "datetime": (str,),
+    "date": (str,),
+    "bytes": (str,),
+}
 
 
 class Invalid(Exception):
@@ -62,11 +69,13 @@ def to_model(data: Any, kind: str, where: str) -> Any:
     unknown = sorted(set(data) - set(by_json))
     if unknown:
         raise Invalid(f"{where}: unknown field(s) {unknown} for {kind}")
-    kwargs = {by_json[key]: to_model(value, model.openapi_types[by_json[key]], f"{where}.{key}")
-              for key, value in data.items()}
+    kwargs = {
+        by_json[key]: to_model(value, model.openapi_types[by_json[key]], f"{where}.{key}")
+        for key, value in data.items()
+    }
     try:
         return model(**kwargs)
-    except ValueError as exc:           # the model's own check (pydantic): a required field is missing
+    except ValueError as exc:  # the model's own check (pydantic): a required field is missing
         raise Invalid(f"{where}: {exc}") from None
 
 
@@ -103,21 +112,55 @@ def test_every_manifest_is_a_valid_kubernetes_object() -> None:
         for i, doc in enumerate(docs):
             validate(doc, f"{filename}#{i}")
             kinds.add(doc["kind"])
-    assert kinds >= {"Deployment", "Job", "Secret", "ConfigMap", "PodDisruptionBudget", "ServiceAccount",
-                     "Role", "RoleBinding", "Service"}
+    assert kinds >= {
+        "Deployment",
+        "Job",
+        "Secret",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+    }
 
 
-@pytest.mark.parametrize(("document", "problem"), [
-    ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-      "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "readinesProbe": {}}]}}}},
-     r"unknown field\(s\) \['readinesProbe'\] for V1Container"),
-    ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-      "spec": {"replicas": "2", "selector": {}, "template": {}}}, r"spec.replicas: expected int, got str"),
-    ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-      "spec": {"selector": {}, "template": {"spec": {"containers": [{"image": "x"}]}}}},
-     r"containers\[0\]: .*V1Container\nname\n  Field required"),
-    ({"apiVersion": "policy/v1", "kind": "PodDisruptionBudjet", "metadata": {"name": "x"}}, "not a Kubernetes kind"),
-])
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "x"},
+                "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "readinesProbe": {}}]}}},
+            },
+            r"unknown field\(s\) \['readinesProbe'\] for V1Container",
+        ),
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "x"},
+                "spec": {"replicas": "2", "selector": {}, "template": {}},
+            },
+            r"spec.replicas: expected int, got str",
+        ),
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "x"},
+                "spec": {"selector": {}, "template": {"spec": {"containers": [{"image": "x"}]}}},
+            },
+            r"containers\[0\]: .*V1Container\nname\n  Field required",
+        ),
+        (
+            {"apiVersion": "policy/v1", "kind": "PodDisruptionBudjet", "metadata": {"name": "x"}},
+            "not a Kubernetes kind",
+        ),
+    ],
+)
 def test_the_validator_rejects_what_the_api_server_would(document: dict[str, Any], problem: str) -> None:
     with pytest.raises(Invalid, match=problem):
         validate(document, "bad.yaml")
@@ -125,8 +168,10 @@ def test_the_validator_rejects_what_the_api_server_would(document: dict[str, Any
 
 def pod_specs() -> dict[str, dict[str, Any]]:
     found = objects()
-    return {"deployment": found[("Deployment", "guardrail")]["spec"]["template"]["spec"],
-            "migrate": found[("Job", "guardrail-migrate")]["spec"]["template"]["spec"]}
+    return {
+        "deployment": found[("Deployment", "guardrail")]["spec"]["template"]["spec"],
+        "migrate": found[("Job", "guardrail-migrate")]["spec"]["template"]["spec"],
+    }
 
 
 def test_two_replicas_probed_on_readyz_and_healthz_and_kept_by_a_disruption_budget() -> None:
@@ -153,7 +198,7 @@ def test_pods_run_as_non_root_with_limits_and_the_config_they_reference() -> Non
     found = objects()
     for name, spec in pod_specs().items():
         assert spec["securityContext"]["runAsNonRoot"] is True, name
-        assert spec["securityContext"]["runAsUser"] == 10001, name         # the Dockerfile's USER
+        assert spec["securityContext"]["runAsUser"] == 10001, name  # the Dockerfile's USER
         for container in spec["containers"]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
@@ -171,27 +216,39 @@ def test_pods_run_as_non_root_with_limits_and_the_config_they_reference() -> Non
 
 # -- RBAC: what the action does, as the API server's authorizer sees it --------------------------------
 
+
 def attributes(request: Recorded) -> dict[str, str]:
     """Kubernetes' RequestInfo for a resource request: verb, apiGroup, namespace, resource, subresource, name."""
-    match = re.fullmatch(r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/"
-                         r"(?P<resource>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<subresource>[^/]+))?)?", request.path)
+    match = re.fullmatch(
+        r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/"
+        r"(?P<resource>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<subresource>[^/]+))?)?",
+        request.path,
+    )
     assert match is not None, f"not a namespaced API group request: {request.method} {request.path}"
     watching = parse_qs(request.query).get("watch") == ["true"]
     collection = {"GET": "watch" if watching else "list", "POST": "create", "DELETE": "deletecollection"}
     single = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
     verb = (single if match["name"] else collection)[request.method]
-    return {"verb": verb, "group": match["group"], "namespace": match["namespace"], "resource": match["resource"],
-            "subresource": match["subresource"] or "", "name": match["name"] or ""}
+    return {
+        "verb": verb,
+        "group": match["group"],
+        "namespace": match["namespace"],
+        "resource": match["resource"],
+        "subresource": match["subresource"] or "",
+        "name": match["name"] or "",
+    }
 
 
 def allows(rule: dict[str, Any], attrs: dict[str, str]) -> bool:
     """One PolicyRule against one request, as the RBAC authorizer decides it."""
     resource = attrs["resource"] + (f"/{attrs['subresource']}" if attrs["subresource"] else "")
     names = rule.get("resourceNames") or []
-    return (attrs["group"] in rule["apiGroups"] or "*" in rule["apiGroups"]) \
-        and (resource in rule["resources"] or "*" in rule["resources"]) \
-        and (attrs["verb"] in rule["verbs"] or "*" in rule["verbs"]) \
+    return (
+        (attrs["group"] in rule["apiGroups"] or "*" in rule["apiGroups"])
+        and (resource in rule["resources"] or "*" in rule["resources"])
+        and (attrs["verb"] in rule["verbs"] or "*" in rule["verbs"])
         and (not names or attrs["name"] in names)
+    )
 
 
 @pytest.fixture
@@ -202,8 +259,10 @@ async def kube_calls(tmp_path: Path) -> AsyncIterator[list[Recorded]]:
     fake.add_deployment("prod", "api", images=["api:1", "api:2"], replicas=2)
     async with fake.serve() as url:
         ctx = make_ctx(endpoints={"kubeconfig": str(kubeconfig(tmp_path / "kubeconfig", url))})
-        for step in ({"kubernetes": {"scale": {"namespace": "prod", "deployment": "api-consumer", "replicas": 0}}},
-                     {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}}):
+        for step in (
+            {"kubernetes": {"scale": {"namespace": "prod", "deployment": "api-consumer", "replicas": 0}}},
+            {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}},
+        ):
             action = action_from(step)
             assert (await action.preview(ctx)).ok
             outcome = await action.run(ctx)
@@ -217,20 +276,29 @@ def role_and_binding() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def test_the_role_allows_every_call_the_kubernetes_action_makes_and_nothing_more(
-        kube_calls: list[Recorded]) -> None:
+    kube_calls: list[Recorded],
+) -> None:
     role, _ = role_and_binding()
     calls = [attributes(request) for request in kube_calls]
     assert {(c["verb"], c["resource"], c["subresource"]) for c in calls} == {
-        ("get", "deployments", "scale"), ("patch", "deployments", "scale"),
-        ("get", "deployments", ""), ("list", "replicasets", ""), ("patch", "deployments", "")}
+        ("get", "deployments", "scale"),
+        ("patch", "deployments", "scale"),
+        ("get", "deployments", ""),
+        ("list", "replicasets", ""),
+        ("patch", "deployments", ""),
+    }
     for call in calls:
         assert call["namespace"] == role["metadata"]["namespace"]
         assert any(allows(rule, call) for rule in role["rules"]), f"the Role forbids {call}"
     for rule in role["rules"]:
         for verb in rule["verbs"]:
             for resource in rule["resources"]:
-                used = [c for c in calls if c["verb"] == verb
-                        and resource == c["resource"] + (f"/{c['subresource']}" if c["subresource"] else "")]
+                used = [
+                    c
+                    for c in calls
+                    if c["verb"] == verb
+                    and resource == c["resource"] + (f"/{c['subresource']}" if c["subresource"] else "")
+                ]
                 assert used, f"the Role grants {verb} on {resource}, which the action never does"
     assert "*" not in str(role["rules"])
 
@@ -247,8 +315,11 @@ def test_the_role_names_every_deployment_the_shipped_playbooks_act_on() -> None:
     # The binding gives the Role to the Deployment's service account, across namespaces.
     deployment = objects()[("Deployment", "guardrail")]
     [subject] = binding["subjects"]
-    assert subject == {"kind": "ServiceAccount", "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
-                       "namespace": deployment["metadata"]["namespace"]}
+    assert subject == {
+        "kind": "ServiceAccount",
+        "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "namespace": deployment["metadata"]["namespace"],
+    }
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "guardrail-actions"}
 
 

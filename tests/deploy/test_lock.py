@@ -28,9 +28,14 @@ from packaging.utils import canonicalize_name
 from tests.support.paths import ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
-TARGET: dict[str, str] = {**{k: str(v) for k, v in default_environment().items()},   # the image: Linux, CPython
-                          "python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux",
-                          "platform_system": "Linux", "implementation_name": "cpython"}
+TARGET: dict[str, str] = {
+    **{k: str(v) for k, v in default_environment().items()},  # the image: Linux, CPython
+    "python_version": "3.11",
+    "python_full_version": "3.11.9",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "implementation_name": "cpython",
+}
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -84,7 +89,8 @@ def assert_covers(lock: Path, requirements: list[str]) -> None:
             wrong.append(f"{req} (locked {locked[name]})")
     assert not missing and not wrong, (
         f"{lock.name} is out of step with pyproject.toml: missing {missing}, wrong version {wrong}. "
-        "Run `make lock` and commit the lock files.")
+        "Run `make lock` and commit the lock files."
+    )
 
 
 def test_the_runtime_lock_covers_every_dependency_and_is_hashed() -> None:
@@ -107,8 +113,11 @@ def test_this_environment_runs_the_locked_versions() -> None:
     """The suite tests what ships: what `make` installed matches the dev lock."""
     locked = pins(ROOT / "requirements-dev.lock")
     installed = {str(canonicalize_name(d.metadata["Name"])): d.version for d in metadata.distributions()}
-    off = {name: (version, installed[name]) for name, version in locked.items()
-           if name in installed and installed[name] != version}
+    off = {
+        name: (version, installed[name])
+        for name, version in locked.items()
+        if name in installed and installed[name] != version
+    }
     assert not off, f"installed versions differ from requirements-dev.lock: {off}; run `make clean test`"
 
 
@@ -142,10 +151,20 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("fresh-venv")
     venv.create(home, with_pip=True)
     env = {**os.environ, "PATH": f"{home / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    for command in ([str(home / "bin" / "pip"), "install", "-q", "--require-hashes", "--only-binary", ":all:",
-                     "-r", "requirements.txt"],
-                    [str(ROOT / "bin" / "post_compile")],
-                    [str(home / "bin" / "pip"), "check"]):
+    for command in (
+        [
+            str(home / "bin" / "pip"),
+            "install",
+            "-q",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "-r",
+            "requirements.txt",
+        ],
+        [str(ROOT / "bin" / "post_compile")],
+        [str(home / "bin" / "pip"), "check"],
+    ):
         result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
     yield home
@@ -154,8 +173,9 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def guardrail(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The installed console script, run outside the checkout so only the installed package is importable."""
     clean = {"PATH": f"{home / 'bin'}:{os.environ['PATH']}", "HOME": str(home), **(env or {})}
-    return subprocess.run([str(home / "bin" / "guardrail"), *args], capture_output=True, text=True,
-                          env=clean, cwd=home, timeout=120)
+    return subprocess.run(
+        [str(home / "bin" / "guardrail"), *args], capture_output=True, text=True, env=clean, cwd=home, timeout=120
+    )
 
 
 def test_the_lock_installs_into_a_fresh_venv_and_guardrail_runs(fresh_venv: Path, database_url: str) -> None:
@@ -165,12 +185,13 @@ def test_the_lock_installs_into_a_fresh_venv_and_guardrail_runs(fresh_venv: Path
     assert migrate.returncode == 0, migrate.stderr
     assert "is at the latest schema" in migrate.stdout
     again = guardrail(fresh_venv, "migrate", env={"DATABASE_URL": database_url})
-    assert again.returncode == 0, again.stderr          # a second release phase / Job run is harmless
+    assert again.returncode == 0, again.stderr  # a second release phase / Job run is harmless
 
 
 def test_the_installed_package_checks_the_shipped_playbooks(fresh_venv: Path) -> None:
     example = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
-    result = guardrail(fresh_venv, "check-config", "--yaml-only",
-                       env={**example, "GUARDRAIL_CONFIG": str(ROOT / "playbooks")})
+    result = guardrail(
+        fresh_venv, "check-config", "--yaml-only", env={**example, "GUARDRAIL_CONFIG": str(ROOT / "playbooks")}
+    )
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout

@@ -63,14 +63,16 @@ async def declare(sandbox: Sandbox, page: httpx.AsyncClient) -> str:
         await post(page, "/sandbox/drill", kind="service", name="api", state="down")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/say", user=CAROL, channel=GENERAL, text="are we down?")
-    await sandbox.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") is not None, after=mark,
-                                timeout=15)
+    await sandbox.fake.wait_for(
+        "chat.postMessage", lambda c: c.args.get("thread_ts") is not None, after=mark, timeout=15
+    )
     ts = button_ts(sandbox, GENERAL, "health.declare_incident")
     await post(page, "/sandbox/click", user=CAROL, channel=GENERAL, ts=ts, action_id="health.declare_incident")
     created = await sandbox.fake.wait_for("conversations.create", after=mark, timeout=15)
     channel = str(created.response["channel"]["id"])
-    await sandbox.fake.wait_for("chat.postMessage", lambda c: "incident.step.run:verify" in json.dumps(c.args),
-                                after=mark, timeout=15)
+    await sandbox.fake.wait_for(
+        "chat.postMessage", lambda c: "incident.step.run:verify" in json.dumps(c.args), after=mark, timeout=15
+    )
     return channel
 
 
@@ -80,15 +82,15 @@ async def test_the_page_is_served_with_its_script_and_the_manifest_hints(page: h
     assert (await page.get("/sandbox/static/sandbox.js")).headers["content-type"].startswith("text/javascript")
     assert (await page.get("/sandbox/static/secrets.txt")).status_code == 404
     state = (await page.get("/sandbox/state", params={"user": ALICE})).json()
-    assert [(p["name"], p["responder"]) for p in state["people"]] == [("carol", True), ("dave", True),
-                                                                        ("alice", False)]
+    assert [(p["name"], p["responder"]) for p in state["people"]] == [("carol", True), ("dave", True), ("alice", False)]
     assert {c["name"] for c in state["channels"]} >= {"general", "deploys", "alerts"}
     freeze = next(c for c in state["commands"] if c["command"] == "/freeze")
     assert "for 2h Demo Day" in freeze["usage_hint"]
 
 
 async def test_are_we_down_is_answered_in_the_thread_and_starts_the_stopwatch(
-        sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+    sandbox: Sandbox, page: httpx.AsyncClient
+) -> None:
     sandbox.world.set_service("api", "down")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/say", user=CAROL, channel=GENERAL, text="are we down?")
@@ -103,30 +105,36 @@ async def test_are_we_down_is_answered_in_the_thread_and_starts_the_stopwatch(
 
 
 async def test_declare_then_verify_through_the_playbook_stops_the_stopwatch(
-        sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+    sandbox: Sandbox, page: httpx.AsyncClient
+) -> None:
     channel = await declare(sandbox, page)
     ts = button_ts(sandbox, channel, "incident.step.run:verify")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/click", user=DAVE, channel=channel, ts=ts, action_id="incident.step.run:verify")
-    await sandbox.fake.wait_for("chat.postMessage", lambda c: "✅ Step *Verify database and queue* succeeded"
-                                in text_of(c), after=mark, timeout=20)
+    await sandbox.fake.wait_for(
+        "chat.postMessage",
+        lambda c: "✅ Step *Verify database and queue* succeeded" in text_of(c),
+        after=mark,
+        timeout=20,
+    )
     # The playbook message itself is edited in place: running, then succeeded.
-    await sandbox.fake.wait_for("chat.update", lambda c: c.args.get("ts") == ts and "✅ succeeded" in text_of(c),
-                                after=mark, timeout=20)
+    await sandbox.fake.wait_for(
+        "chat.update", lambda c: c.args.get("ts") == ts and "✅ succeeded" in text_of(c), after=mark, timeout=20
+    )
     assert "✅ succeeded" in blocks_text(sandbox.fake.find_message(channel, ts)["blocks"])  # type: ignore[index]
     watch = (await page.get("/sandbox/state", params={"user": DAVE})).json()["stopwatch"]
     assert watch["stopped"] is not None and watch["clicks"] == 2  # declare, verify
 
 
-async def test_a_non_responder_is_refused_and_nothing_is_rolled_back(
-        sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+async def test_a_non_responder_is_refused_and_nothing_is_rolled_back(sandbox: Sandbox, page: httpx.AsyncClient) -> None:
     channel = await declare(sandbox, page)
     hits = sum(n for path, n in sandbox.world.targets.hits.items() if path.startswith("/deploy-hook"))
     ts = button_ts(sandbox, channel, "incident.step.run:rollback")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/click", user=ALICE, channel=channel, ts=ts, action_id="incident.step.run:rollback")
-    refusal = await sandbox.fake.wait_for_response(lambda r: "responder" in str(r.body.get("text")), after=mark,
-                                                   timeout=15)
+    refusal = await sandbox.fake.wait_for_response(
+        lambda r: "responder" in str(r.body.get("text")), after=mark, timeout=15
+    )
     assert refusal.response_type == "ephemeral"
     mine = (await page.get("/sandbox/state", params={"user": ALICE})).json()
     shown = [m for c in mine["channels"] for m in c["messages"] if m.get("ephemeral")]
@@ -136,12 +144,12 @@ async def test_a_non_responder_is_refused_and_nothing_is_rolled_back(
     assert sum(n for path, n in sandbox.world.targets.hits.items() if path.startswith("/deploy-hook")) == hits
 
 
-async def test_a_freeze_is_announced_in_deploys_and_listed_by_audit(
-        sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+async def test_a_freeze_is_announced_in_deploys_and_listed_by_audit(sandbox: Sandbox, page: httpx.AsyncClient) -> None:
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/say", user=CAROL, channel=GENERAL, text="/freeze for 1h Demo")
-    announced = await sandbox.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == DEPLOYS,
-                                            after=mark, timeout=15)
+    announced = await sandbox.fake.wait_for(
+        "chat.postMessage", lambda c: c.args.get("channel") == DEPLOYS, after=mark, timeout=15
+    )
     assert "Demo" in text_of(announced)
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/say", user=CAROL, channel=GENERAL, text="/audit")
@@ -153,15 +161,19 @@ async def test_a_freeze_is_announced_in_deploys_and_listed_by_audit(
 
 
 async def test_the_freeze_modal_shows_the_bots_field_errors_and_closes_when_valid(
-        sandbox: Sandbox, page: httpx.AsyncClient) -> None:
+    sandbox: Sandbox, page: httpx.AsyncClient
+) -> None:
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/say", user=DAVE, channel=GENERAL, text="/freeze new")
     await sandbox.fake.wait_for("views.open", after=mark, timeout=15)
     view = (await page.get("/sandbox/state", params={"user": DAVE})).json()["view"]
     assert view["title"]["text"] == "New freeze window"
     assert (await page.get("/sandbox/state", params={"user": CAROL})).json()["view"] is None  # dave's, not carol's
-    values = {b["block_id"]: {b["element"]["action_id"]: _initial(b["element"])} for b in view["blocks"]
-              if b["type"] == "input"}
+    values = {
+        b["block_id"]: {b["element"]["action_id"]: _initial(b["element"])}
+        for b in view["blocks"]
+        if b["type"] == "input"
+    }
     reason = next(k for k in values if "reason" in k)
     end_time = next(k for k in values if "end" in k and "time" in k)
     values[end_time][end_time] = {"type": "timepicker", "selected_time": "08:00"}  # ends before it starts
@@ -208,12 +220,14 @@ async def test_drill_switches_change_what_the_service_answers(sandbox: Sandbox, 
 
 
 async def test_bad_drill_input_is_one_clear_sentence(page: httpx.AsyncClient) -> None:
-    cases = [({"kind": "service", "name": "api", "state": "melted"}, "state must be one of up, slow, down, hanging"),
-             ({"kind": "service", "name": "nope", "state": "up"}, "no service named 'nope'"),
-             ({"kind": "service", "name": "database", "state": "down"}, "cannot be switched here"),
-             ({"kind": "target", "name": "deploy-hook", "state": "418"}, "state must be one of 200, 503, hang"),
-             ({"kind": "failed-jobs", "count": 0}, "count must be a whole number"),
-             ({"kind": "weather"}, "kind must be")]
+    cases = [
+        ({"kind": "service", "name": "api", "state": "melted"}, "state must be one of up, slow, down, hanging"),
+        ({"kind": "service", "name": "nope", "state": "up"}, "no service named 'nope'"),
+        ({"kind": "service", "name": "database", "state": "down"}, "cannot be switched here"),
+        ({"kind": "target", "name": "deploy-hook", "state": "418"}, "state must be one of 200, 503, hang"),
+        ({"kind": "failed-jobs", "count": 0}, "count must be a whole number"),
+        ({"kind": "weather"}, "kind must be"),
+    ]
     for body, message in cases:
         answer = await page.post("/sandbox/drill", json=body)
         assert answer.status_code == 400 and message in answer.json()["error"], (body, answer.text)
@@ -228,13 +242,15 @@ async def test_a_deploy_target_answering_503_fails_the_rollback_step(sandbox: Sa
     ts = button_ts(sandbox, channel, "incident.step.run:rollback")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/click", user=CAROL, channel=channel, ts=ts, action_id="incident.step.run:rollback")
-    failed = await sandbox.fake.wait_for("chat.postMessage", lambda c: "❌ Step *Roll back last deploy* failed"
-                                         in text_of(c), after=mark, timeout=30)
+    failed = await sandbox.fake.wait_for(
+        "chat.postMessage", lambda c: "❌ Step *Roll back last deploy* failed" in text_of(c), after=mark, timeout=30
+    )
     assert "503" in text_of(failed)
 
 
 async def test_demo_day_sets_the_scene_and_the_rollback_mends_the_api(
-        sandbox: Sandbox, page: httpx.AsyncClient, redis_url: str) -> None:
+    sandbox: Sandbox, page: httpx.AsyncClient, redis_url: str
+) -> None:
     import redis
     from rq import Queue
 
@@ -249,8 +265,9 @@ async def test_demo_day_sets_the_scene_and_the_rollback_mends_the_api(
     ts = button_ts(sandbox, channel, "incident.step.run:rollback")
     mark = sandbox.fake.mark()
     await post(page, "/sandbox/click", user=CAROL, channel=channel, ts=ts, action_id="incident.step.run:rollback")
-    await sandbox.fake.wait_for("chat.postMessage", lambda c: "✅ Step *Roll back last deploy* succeeded"
-                                in text_of(c), after=mark, timeout=30)
+    await sandbox.fake.wait_for(
+        "chat.postMessage", lambda c: "✅ Step *Roll back last deploy* succeeded" in text_of(c), after=mark, timeout=30
+    )
     assert sandbox.world.services["api"].state == "up"  # type: ignore[comparison-overlap]  # narrowed before the click
 
 

@@ -63,9 +63,7 @@ async def expect_error(coro: Any, error: str) -> SlackApiError:
 # -- Web API ------------------------------------------------------------------------------------
 
 
-async def test_post_message_is_answered_like_slack_and_recorded(
-    fake_slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_post_message_is_answered_like_slack_and_recorded(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     blocks = [
         section("Deploy *api* failed"),
         {"type": "actions", "elements": [button("rollback", "Roll back")]},
@@ -117,9 +115,7 @@ async def test_block_limits(web: AsyncWebClient) -> None:
     )
     assert "no more than 50 items" in err.response["response_metadata"]["messages"][0]
     await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x" * 40_001), "msg_too_long")
-    await expect_error(
-        web.chat_postMessage(channel="C0GENERAL", blocks=[section("x" * 3001)]), "invalid_blocks"
-    )
+    await expect_error(web.chat_postMessage(channel="C0GENERAL", blocks=[section("x" * 3001)]), "invalid_blocks")
     long_button = {"type": "actions", "elements": [button("a", "b" * 76)]}
     await expect_error(web.chat_postMessage(channel="C0GENERAL", blocks=[long_button]), "invalid_blocks")
     await expect_error(web.chat_postMessage(channel="C0GENERAL"), "no_text")
@@ -138,9 +134,7 @@ async def test_duplicate_action_id_is_rejected_with_an_explanation(web: AsyncWeb
         section("a", accessory=button("ack")),
         {"type": "actions", "elements": [button("ack", "Again")]},
     ]
-    err = await expect_error(
-        web.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks), "invalid_blocks"
-    )
+    err = await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks), "invalid_blocks")
     messages = err.response["response_metadata"]["messages"]
     assert any('duplicate action_id "ack"' in m and "/blocks/1/elements/0" in m for m in messages)
 
@@ -176,14 +170,17 @@ async def test_metadata_is_stored_and_returned_by_history_only_when_asked(web: A
     assert all("metadata" not in m for m in plain["messages"])
     page = await web.conversations_history(channel="C0GENERAL", limit=3, include_all_metadata=True)
     assert page["has_more"] and [m["text"] for m in page["messages"]] == ["later 2", "later 1", "later 0"]
-    rest = await web.conversations_history(channel="C0GENERAL", limit=3, include_all_metadata=True,
-                                           cursor=page["response_metadata"]["next_cursor"])
+    rest = await web.conversations_history(
+        channel="C0GENERAL", limit=3, include_all_metadata=True, cursor=page["response_metadata"]["next_cursor"]
+    )
     assert not rest["has_more"] and rest["messages"][0]["metadata"] == tagged
-    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a b",
-                                                                                     "event_payload": {}}),
-                       "invalid_metadata_schema")
-    await expect_error(web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a"}),
-                       "invalid_metadata_format")
+    await expect_error(
+        web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a b", "event_payload": {}}),
+        "invalid_metadata_schema",
+    )
+    await expect_error(
+        web.chat_postMessage(channel="C0GENERAL", text="x", metadata={"event_type": "a"}), "invalid_metadata_format"
+    )
     private = (await web.conversations_create(name="secret", is_private=True))["channel"]["id"]
     await web.conversations_history(channel=private)  # the bot created it, so it is a member
 
@@ -267,9 +264,7 @@ async def test_ratelimit_is_honoured_by_slack_sdk_retry_handler(fake_slack: Fake
     assert [(c.status, c.error) for c in calls] == [(429, "ratelimited"), (200, None)]
 
 
-async def test_ratelimit_without_retry_surfaces_retry_after(
-    fake_slack: FakeSlack, web: AsyncWebClient
-) -> None:
+async def test_ratelimit_without_retry_surfaces_retry_after(fake_slack: FakeSlack, web: AsyncWebClient) -> None:
     fake_slack.rate_limit("users.info", retry_after=7)
     err = await expect_error(web.users_info(user="U0ALICE"), "ratelimited")
     assert err.response.status_code == 429 and err.response.headers["Retry-After"] == "7"
@@ -417,7 +412,7 @@ async def test_with_two_clients_the_default_cursor_refuses_and_each_client_keeps
         assert other.last_action.calls >= mine.calls
         posts = [await fake_slack.wait_for("chat.postMessage", after=mark) for mark in (mine, other.last_action)]
         assert all(p.args["text"] == "on it" for p in posts)
-    await replier.slash("/deploy", "api")   # the other client is closed: the default is unambiguous again
+    await replier.slash("/deploy", "api")  # the other client is closed: the default is unambiguous again
     await fake_slack.wait_for_response(lambda r: r.text == "on it")
 
 
@@ -479,9 +474,7 @@ async def test_signature_verifies_with_slack_sdk(echo: tuple[SlackEventsClient, 
 
 async def test_end_to_end_through_bolt(fake_slack: FakeSlack) -> None:
     """A real Bolt app: slash command → postMessage with a button → click → respond via response_url."""
-    bolt = AsyncApp(
-        client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url), signing_secret=SECRET
-    )
+    bolt = AsyncApp(client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url), signing_secret=SECRET)
 
     @bolt.command("/deploy")
     async def deploy(ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:

@@ -30,6 +30,12 @@ def make_ctx(*, breakers: Breakers | None = None, progress: list[str] | None = N
     async def record(line: str) -> None:
         lines.append(line)
 
-    return ActionContext(actor="U0CAROL", incident_id=7, step_id="s", clock=clock,
-                         breakers=breakers or Breakers(failure_threshold=3, recovery_timeout=60, clock=clock),
-                         progress=record, **kwargs)
+    return ActionContext(
+        actor="U0CAROL",
+        incident_id=7,
+        step_id="s",
+        clock=clock,
+        breakers=breakers or Breakers(failure_threshold=3, recovery_timeout=60, clock=clock),
+        progress=record,
+        **kwargs,
+    )

@@ -70,10 +70,17 @@ def test_settings(database_url: str, config_dir: Path, fake: FakeSlack, **overri
 
 
 @asynccontextmanager
-async def running_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock | None = None,
-                      environ: Mapping[str, str] | None = None, migrate_first: bool = True,
-                      overrides: Overrides | None = None,
-                      **settings_overrides: Any) -> AsyncIterator[BotHarness]:
+async def running_bot(
+    *,
+    database_url: str,
+    config_dir: Path,
+    fake: FakeSlack,
+    clock: FakeClock | None = None,
+    environ: Mapping[str, str] | None = None,
+    migrate_first: bool = True,
+    overrides: Overrides | None = None,
+    **settings_overrides: Any,
+) -> AsyncIterator[BotHarness]:
     clock = clock or FakeClock()
     settings = test_settings(database_url, config_dir, fake, **settings_overrides)
     if migrate_first:

@@ -47,12 +47,14 @@ def change_config(tmp_path: Path, url: str, extra: str = "") -> Path:
 async def deploy(bot: BotHarness, version: str = "v142", *, service: str = "api", actor: str = "ana") -> int:
     """`POST /api/v1/deploys` as CI does; the deploy's id."""
     async with httpx.AsyncClient(base_url=bot.url) as http:
-        answer = await http.post("/api/v1/deploys", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                                 json={"environment": "production", "service": service, "version": version,
-                                       "actor": actor})
+        answer = await http.post(
+            "/api/v1/deploys",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            json={"environment": "production", "service": service, "version": version, "actor": actor},
+        )
     assert answer.status_code == 201, answer.text
-    await bot.runtime.changes.settle()   # the baseline probe taken at the change
-    await bot.runtime.outbox.settle()    # the watch message
+    await bot.runtime.changes.settle()  # the baseline probe taken at the change
+    await bot.runtime.outbox.settle()  # the watch message
     return int(answer.json()["id"])
 
 
@@ -79,5 +81,10 @@ def button_value(call: Call, label: str) -> str:
     blocks = call.args.get("blocks") or []
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
-    return next(str(e["value"]) for b in blocks if b.get("type") == "actions" for e in b["elements"]
-                if str(e["text"]["text"]) == label)
+    return next(
+        str(e["value"])
+        for b in blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if str(e["text"]["text"]) == label
+    )

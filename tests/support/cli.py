@@ -27,14 +27,28 @@ def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m bot *args`, blocking: for tests that run no fake on their own event loop."""
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=cli_env(env),
-                          cwd=cwd or ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(env),
+        cwd=cwd or ROOT,
+        timeout=60,
+    )
 
 
 async def run_awaited(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """`python -m bot *args`, awaited, so the fakes served on this loop keep answering it: (code, out, err)."""
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env=cli_env(env), cwd=ROOT,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=cli_env(env),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=90)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()

@@ -24,8 +24,8 @@ def action_name(action: Action) -> str:
 
 @dataclass
 class Script:
-    outcome: str = "ok"                     # ok | fail | raise | hang
-    gate: asyncio.Event | None = None       # with "hang": run() waits for this
+    outcome: str = "ok"  # ok | fail | raise | hang
+    gate: asyncio.Event | None = None  # with "hang": run() waits for this
     remember: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,8 +39,9 @@ class FakeAction:
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         self._owner.previews[self.name] += 1
-        return ActionOutcome(True, f"would POST https://deploy.example.com/{self.name}",
-                             details={"would_send": {"service": "api"}})
+        return ActionOutcome(
+            True, f"would POST https://deploy.example.com/{self.name}", details={"would_send": {"service": "api"}}
+        )
 
     async def run(self, ctx: ActionContext) -> ActionOutcome:
         owner = self._owner

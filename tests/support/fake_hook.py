@@ -19,8 +19,9 @@ class FakeHook(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.answer_with: Callable[[Request, Any], Awaitable[Response]] | None = None  # a test's own answer
-        self.app = Starlette(routes=[Route("/{path:path}", self.handle(self._answer),
-                                           methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self.handle(self._answer), methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+        )
 
     async def _answer(self, request: Request, body: Any) -> Response:
         if self.answer_with is not None:

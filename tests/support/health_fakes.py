@@ -77,5 +77,11 @@ class FakeIncidents:
 
 
 def freeze(at: datetime, hours: int = 2) -> ActiveFreeze:
-    return ActiveFreeze(id=7, environment="production", reason="Demo Day", starts_at=at,
-                        ends_at=at + timedelta(hours=hours), created_by="U0CAROL")
+    return ActiveFreeze(
+        id=7,
+        environment="production",
+        reason="Demo Day",
+        starts_at=at,
+        ends_at=at + timedelta(hours=hours),
+        created_by="U0CAROL",
+    )

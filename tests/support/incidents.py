@@ -76,9 +76,14 @@ class FakeFreezes:
         return self.active if self.active and self.active.environment == environment else None
 
     def freeze(self, freeze_id: int, now: datetime) -> ActiveFreeze:
-        self.active = ActiveFreeze(id=freeze_id, environment="production", reason="Black Friday",
-                                   starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=5),
-                                   created_by="U0CAROL")
+        self.active = ActiveFreeze(
+            id=freeze_id,
+            environment="production",
+            reason="Black Friday",
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=5),
+            created_by="U0CAROL",
+        )
         return self.active
 
 
@@ -91,10 +96,15 @@ class FakeFreezer:
         self.started: list[tuple[int, str, str]] = []
         self.lifted: list[tuple[int, str]] = []
 
-    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
-                                  actor: str) -> ActiveFreeze:
-        freeze = ActiveFreeze(id=100 + incident_id, environment=environment, reason=reason,
-                              starts_at=self._now(), ends_at=self._now() + timedelta(days=7), created_by=actor)
+    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str, actor: str) -> ActiveFreeze:
+        freeze = ActiveFreeze(
+            id=100 + incident_id,
+            environment=environment,
+            reason=reason,
+            starts_at=self._now(),
+            ends_at=self._now() + timedelta(days=7),
+            created_by=actor,
+        )
         self._freezes.active = freeze
         self.started.append((incident_id, environment, reason))
         return freeze
@@ -135,15 +145,29 @@ def add_sre_group(fake: FakeSlack) -> None:
 
 
 @asynccontextmanager
-async def incident_bot(*, database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
-                       actions: FakeActions | None = None, build_action: ActionFactory | None = None,
-                       fake_freezer: bool = False, **settings: Any) -> AsyncIterator[IncidentBot]:
+async def incident_bot(
+    *,
+    database_url: str,
+    config_dir: Path,
+    fake: FakeSlack,
+    clock: FakeClock,
+    actions: FakeActions | None = None,
+    build_action: ActionFactory | None = None,
+    fake_freezer: bool = False,
+    **settings: Any,
+) -> AsyncIterator[IncidentBot]:
     """A running bot with fake actions (or `build_action`, e.g. the real one) and a fake freeze lookup."""
     actions = actions or FakeActions()
     freezes = FakeFreezes()
     freezer = FakeFreezer(freezes, clock.now) if fake_freezer else None
-    async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake, clock=clock,
-                           overrides=fakes(build_action or actions, freezes, freezer), **settings) as bot:
+    async with running_bot(
+        database_url=database_url,
+        config_dir=config_dir,
+        fake=fake,
+        clock=clock,
+        overrides=fakes(build_action or actions, freezes, freezer),
+        **settings,
+    ) as bot:
         add_sre_group(fake)
         yield IncidentBot(bot, actions, freezes, freezer)
 

@@ -24,8 +24,9 @@ class BurstWorker(SimpleWorker):
 def busiest_second(url: str, ids: list[str]) -> int:
     """The most jobs RQ enqueued within any one second (a sliding window over their real `enqueued_at`)."""
     conn = redis.Redis.from_url(url)
-    times = sorted(job.enqueued_at.timestamp() for job in Job.fetch_many(ids, connection=conn)
-                   if job and job.enqueued_at)
+    times = sorted(
+        job.enqueued_at.timestamp() for job in Job.fetch_many(ids, connection=conn) if job and job.enqueued_at
+    )
     conn.close()
     assert len(times) == len(ids)
     return most_in_any_window(times, 1.0)

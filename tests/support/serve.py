@@ -72,8 +72,9 @@ async def _start_serve_once(env: dict[str, str], log: Path) -> ServeProcess:
     full = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), **env}
     with log.open("ab") as sink:  # a file, not a pipe: a pipe nobody reads would block the bot
         before = sink.tell()  # earlier starts' output is in the same file
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                                                    env=full, cwd=ROOT, stdout=sink, stderr=sink)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", env=full, cwd=ROOT, stdout=sink, stderr=sink
+        )
     process = ServeProcess(proc, f"http://127.0.0.1:{port}", log)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_SECONDS
@@ -97,10 +98,16 @@ def shipped_env(tmp_path: Path) -> dict[str, str]:
     """`guardrail serve` with the shipped playbooks, a migrated SQLite database and a Slack nobody answers."""
     url = f"sqlite:///{tmp_path / 'g.db'}"
     migrate.upgrade(url)
-    return {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/", "SLACK_APP_TOKEN": "",
-            "GUARDRAIL_CONFIG": str(ROOT / "playbooks"), "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
-            "DEPLOY_HOOK": "https://deploy.example.com"}
+    return {
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
+        "SLACK_APP_TOKEN": "",
+        "GUARDRAIL_CONFIG": str(ROOT / "playbooks"),
+        "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
+        "DEPLOY_HOOK": "https://deploy.example.com",
+    }
 
 
 @asynccontextmanager

@@ -107,8 +107,10 @@ class FaultyProxy:
             self._links.discard(link)
             return
         link.upstream = up_writer
-        link.tasks = [asyncio.create_task(self._pipe(reader, up_writer, link)),
-                      asyncio.create_task(self._pipe(up_reader, writer, link))]
+        link.tasks = [
+            asyncio.create_task(self._pipe(reader, up_writer, link)),
+            asyncio.create_task(self._pipe(up_reader, writer, link)),
+        ]
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
         try:

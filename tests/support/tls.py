@@ -29,8 +29,24 @@ def self_signed(directory: Path, name: str, *, ip: str | None = None) -> KeyPair
     if shutil.which("openssl") is None:
         pytest.skip("openssl CLI not available")
     pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
-    args = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(pair.key), "-out", str(pair.cert), "-days", "1", "-subj", f"/CN={name}"]
+    args = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(pair.key),
+        "-out",
+        str(pair.cert),
+        "-days",
+        "1",
+        "-subj",
+        f"/CN={name}",
+    ]
     if ip:
         args += ["-addext", f"subjectAltName=IP:{ip}"]
     subprocess.run(args, check=True, capture_output=True, timeout=30)
@@ -40,10 +56,18 @@ def self_signed(directory: Path, name: str, *, ip: str | None = None) -> KeyPair
 @contextlib.asynccontextmanager
 async def serve_tls(app: ASGIApp, server: KeyPair, *, client_ca: Path | None = None) -> AsyncIterator[str]:
     """`async with serve_tls(app, pair) as url:` — https://127.0.0.1:PORT; with client_ca, client certs required."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2, ssl_certfile=str(server.cert), ssl_keyfile=str(server.key),
-                            ssl_ca_certs=str(client_ca) if client_ca else None,
-                            ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        ssl_certfile=str(server.cert),
+        ssl_keyfile=str(server.key),
+        ssl_ca_certs=str(client_ca) if client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
+    )
     instance = _InLoopServer(config)
     task = asyncio.create_task(_serve(instance))
     await asyncio.wait_for(instance.ready.wait(), timeout=STARTUP_TIMEOUT)

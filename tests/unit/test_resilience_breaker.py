@@ -47,7 +47,7 @@ async def test_after_the_cool_down_one_trial_call_goes_through_and_a_failure_reo
     clock.advance(timedelta(seconds=2))
     with pytest.raises(RuntimeError):  # the trial call reaches the target ...
         await call_outbound("hook", failing, breakers=breakers)
-    with pytest.raises(CircuitOpen):   # ... and its failure opens the breaker again at once
+    with pytest.raises(CircuitOpen):  # ... and its failure opens the breaker again at once
         await call_outbound("hook", failing, breakers=breakers)
     assert calls == 3
 

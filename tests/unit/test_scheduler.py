@@ -14,7 +14,8 @@ STUBBORN = 0.5  # seconds a tick goes on after being cancelled (psycopg's cleanu
 
 
 async def test_a_cut_tick_still_being_cancelled_is_not_overlapped_by_the_next_run(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """APScheduler (interval 0.05 s, max_instances=1) runs a tick cut after 0.1 s that ignores the
     cancellation for 0.5 s more: the next runs wait for it to end instead of running beside it."""
     caplog.set_level(logging.WARNING)
@@ -42,8 +43,14 @@ async def test_a_cut_tick_still_being_cancelled_is_not_overlapped_by_the_next_ru
                 idle.set()
 
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(with_deadline("stubborn tick", stubborn_tick, 0.1), "interval", seconds=0.05,
-                      id="stubborn", coalesce=True, max_instances=1)
+    scheduler.add_job(
+        with_deadline("stubborn tick", stubborn_tick, 0.1),
+        "interval",
+        seconds=0.05,
+        id="stubborn",
+        coalesce=True,
+        max_instances=1,
+    )
     scheduler.start()
     try:
         await asyncio.wait_for(three_started.wait(), timeout=10)

@@ -58,11 +58,20 @@ class HerokuApp:
     def add_release(self, description: str, *, slug_id: str | None = None, status: str = "succeeded") -> dict[str, Any]:
         version = max((r["version"] for r in self.releases), default=0) + 1
         at = _iso(_T0 + timedelta(hours=version))
-        release = {"addon_plan_names": ["heroku-postgresql:standard-0"], "app": self.ref(), "created_at": at,
-                   "description": description, "id": str(uuid.uuid4()), "output_stream_url": None,
-                   "slug": {"id": slug_id or str(uuid.uuid4())}, "status": status, "updated_at": at,
-                   "user": {"email": "deployer@example.com", "id": str(uuid.uuid4())}, "version": version,
-                   "current": False}
+        release = {
+            "addon_plan_names": ["heroku-postgresql:standard-0"],
+            "app": self.ref(),
+            "created_at": at,
+            "description": description,
+            "id": str(uuid.uuid4()),
+            "output_stream_url": None,
+            "slug": {"id": slug_id or str(uuid.uuid4())},
+            "status": status,
+            "updated_at": at,
+            "user": {"email": "deployer@example.com", "id": str(uuid.uuid4())},
+            "version": version,
+            "current": False,
+        }
         if status == "succeeded":
             for other in self.releases:
                 other["current"] = False
@@ -83,32 +92,50 @@ class FakeHeroku(FakeProvider):
         super().__init__()
         self.token = token
         self.apps: dict[str, HerokuApp] = {}
-        self.app = Starlette(routes=[
-            Route("/apps/{app}/releases", self.handle(self._list_releases), methods=["GET"]),
-            Route("/apps/{app}/releases", self.handle(self._create_release), methods=["POST"]),
-            Route("/apps/{app}/formation/{type}", self.handle(self._get_formation), methods=["GET"]),
-            Route("/apps/{app}/formation/{type}", self.handle(self._update_formation), methods=["PATCH"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/apps/{app}/releases", self.handle(self._list_releases), methods=["GET"]),
+                Route("/apps/{app}/releases", self.handle(self._create_release), methods=["POST"]),
+                Route("/apps/{app}/formation/{type}", self.handle(self._get_formation), methods=["GET"]),
+                Route("/apps/{app}/formation/{type}", self.handle(self._update_formation), methods=["PATCH"]),
+            ]
+        )
 
     def add_app(self, name: str, *, releases: int = 3, formation: dict[str, int] | None = None) -> HerokuApp:
         app = self.apps[name] = HerokuApp(name)
         for n in range(releases):
             app.add_release(f"Deploy {n + 1:07x}")
         for process, quantity in (formation or {"web": 1}).items():
-            app.formation[process] = {"app": app.ref(), "command": f"bin/{process}", "created_at": _iso(_T0),
-                                      "id": str(uuid.uuid4()), "quantity": quantity, "size": "Standard-1X",
-                                      "type": process, "updated_at": _iso(_T0)}
+            app.formation[process] = {
+                "app": app.ref(),
+                "command": f"bin/{process}",
+                "created_at": _iso(_T0),
+                "id": str(uuid.uuid4()),
+                "quantity": quantity,
+                "size": "Standard-1X",
+                "type": process,
+                "updated_at": _iso(_T0),
+            }
         return app
 
     def error(self, status: int, message: str) -> Response:
-        ids = {400: "bad_request", 401: "unauthorized", 404: "not_found", 422: "invalid_params",
-               429: "rate_limit", 503: "unavailable"}
+        ids = {
+            400: "bad_request",
+            401: "unauthorized",
+            404: "not_found",
+            422: "invalid_params",
+            429: "rate_limit",
+            503: "unavailable",
+        }
         return JSONResponse({"id": ids.get(status, "error"), "message": message}, status_code=status)
 
     def _refuse(self, request: Request) -> Response | None:
         if "version=3" not in request.headers.get("accept", ""):
-            return self.error(400, "Please specify a version along with Heroku's API MIME type. For example, "
-                                   "`Accept: application/vnd.heroku+json; version=3`.")
+            return self.error(
+                400,
+                "Please specify a version along with Heroku's API MIME type. For example, "
+                "`Accept: application/vnd.heroku+json; version=3`.",
+            )
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return self.error(401, "Invalid credentials provided.")
         return None

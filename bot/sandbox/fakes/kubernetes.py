@@ -33,15 +33,30 @@ from bot.sandbox.fakes.provider import FakeProvider
 TOKEN = "kube-test-token"
 REVISION = "deployment.kubernetes.io/revision"
 HASH = "pod-template-hash"
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json")
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 409: "Conflict", 415: "UnsupportedMediaType",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json")
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    409: "Conflict",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 def status(code: int, message: str, **details: Any) -> JSONResponse:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": _REASONS.get(code, "Unknown"), "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": _REASONS.get(code, "Unknown"),
+        "code": code,
+    }
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=code)
@@ -97,13 +112,15 @@ class FakeKubernetes(FakeProvider):
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.replicasets: dict[tuple[str, str], dict[str, Any]] = {}
         base = "/apis/apps/v1/namespaces/{ns}"
-        self.app = Starlette(routes=[
-            Route(base + "/deployments/{name}", self.handle(self._get_deployment), methods=["GET"]),
-            Route(base + "/deployments/{name}", self.handle(self._patch_deployment), methods=["PATCH"]),
-            Route(base + "/deployments/{name}/scale", self.handle(self._get_scale), methods=["GET"]),
-            Route(base + "/deployments/{name}/scale", self.handle(self._patch_scale), methods=["PATCH"]),
-            Route(base + "/replicasets", self.handle(self._list_replicasets), methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route(base + "/deployments/{name}", self.handle(self._get_deployment), methods=["GET"]),
+                Route(base + "/deployments/{name}", self.handle(self._patch_deployment), methods=["PATCH"]),
+                Route(base + "/deployments/{name}/scale", self.handle(self._get_scale), methods=["GET"]),
+                Route(base + "/deployments/{name}/scale", self.handle(self._patch_scale), methods=["PATCH"]),
+                Route(base + "/replicasets", self.handle(self._list_replicasets), methods=["GET"]),
+            ]
+        )
 
     # -- building state --------------------------------------------------------------------
 
@@ -111,11 +128,22 @@ class FakeKubernetes(FakeProvider):
         """A Deployment rolled out once per image (so it has len(images) revisions, the last current)."""
         labels = {"app": name}
         deployment: dict[str, Any] = {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1,
-                         "labels": labels, "annotations": {}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {}, "strategy": {"type": "RollingUpdate"}},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "generation": 1,
+                "labels": labels,
+                "annotations": {},
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {},
+                "strategy": {"type": "RollingUpdate"},
+            },
             "status": {"replicas": replicas, "readyReplicas": replicas},
         }
         self.deployments[(namespace, name)] = deployment
@@ -130,20 +158,41 @@ class FakeKubernetes(FakeProvider):
     def add_foreign_replicaset(self, namespace: str, name: str, labels: dict[str, str], revision: int) -> None:
         """A ReplicaSet matching the selector but owned by something else (must be ignored)."""
         self.replicasets[(namespace, name)] = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": str(uuid.uuid4()),
-                         "annotations": {REVISION: str(revision)},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "other",
-                                              "uid": str(uuid.uuid4()), "controller": True}]},
-            "spec": {"replicas": 0, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "x", "image": "foreign:9"}]}}},
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "uid": str(uuid.uuid4()),
+                "annotations": {REVISION: str(revision)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": "other",
+                        "uid": str(uuid.uuid4()),
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "x", "image": "foreign:9"}]},
+                },
+            },
         }
 
     def owned(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         uid = deployment["metadata"]["uid"]
-        return [rs for rs in self.replicasets.values()
-                if any(ref["uid"] == uid for ref in rs["metadata"].get("ownerReferences", []))]
+        return [
+            rs
+            for rs in self.replicasets.values()
+            if any(ref["uid"] == uid for ref in rs["metadata"].get("ownerReferences", []))
+        ]
 
     def image(self, namespace: str, name: str) -> str:
         return str(self.deployments[(namespace, name)]["spec"]["template"]["spec"]["containers"][0]["image"])
@@ -161,12 +210,25 @@ class FakeKubernetes(FakeProvider):
             rs_template.setdefault("metadata", {}).setdefault("labels", {})[HASH] = pod_hash
             labels = dict(rs_template["metadata"]["labels"])
             match = {
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": f"{name}-{pod_hash}", "namespace": namespace, "labels": labels,
-                             "uid": str(uuid.uuid4()), "annotations": {REVISION: str(top + 1)},
-                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
-                                                  "uid": deployment["metadata"]["uid"], "controller": True,
-                                                  "blockOwnerDeletion": True}]},
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{name}-{pod_hash}",
+                    "namespace": namespace,
+                    "labels": labels,
+                    "uid": str(uuid.uuid4()),
+                    "annotations": {REVISION: str(top + 1)},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": name,
+                            "uid": deployment["metadata"]["uid"],
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
                 "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": rs_template},
             }
             self.replicasets[(namespace, match["metadata"]["name"])] = match
@@ -193,15 +255,17 @@ class FakeKubernetes(FakeProvider):
         key = (request.path_params["ns"], request.path_params["name"])
         found = self.deployments.get(key)
         if found is None:
-            return status(404, f'deployments.apps "{key[1]}" not found', name=key[1], group="apps",
-                          kind="deployments")
+            return status(404, f'deployments.apps "{key[1]}" not found', name=key[1], group="apps", kind="deployments")
         return found
 
     def _patched(self, request: Request, doc: Any, body: Any) -> Any:
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind not in PATCH_TYPES:
-            return status(415, f"the body of the request was in an unknown format - accepted media types "
-                               f"include: {', '.join(PATCH_TYPES)}")
+            return status(
+                415,
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(PATCH_TYPES)}",
+            )
         try:
             return json_patch(doc, body) if kind == PATCH_TYPES[0] else merge_patch(doc, body)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -227,12 +291,16 @@ class FakeKubernetes(FakeProvider):
 
     def _scale(self, deployment: dict[str, Any]) -> dict[str, Any]:
         meta = deployment["metadata"]
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-                "spec": {"replicas": deployment["spec"]["replicas"]},
-                "status": {"replicas": deployment["status"]["replicas"],
-                           "selector": ",".join(f"{k}={v}" for k, v in
-                                                deployment["spec"]["selector"]["matchLabels"].items())}}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+            "spec": {"replicas": deployment["spec"]["replicas"]},
+            "status": {
+                "replicas": deployment["status"]["replicas"],
+                "selector": ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()),
+            },
+        }
 
     async def _get_scale(self, request: Request, body: Any) -> Response:
         found = self._deployment(request)
@@ -247,8 +315,11 @@ class FakeKubernetes(FakeProvider):
             return patched
         replicas = patched.get("spec", {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            return status(422, f'Scale.autoscaling "{found["metadata"]["name"]}" is invalid: spec.replicas: '
-                               "Invalid value: must be greater than or equal to 0")
+            return status(
+                422,
+                f'Scale.autoscaling "{found["metadata"]["name"]}" is invalid: spec.replicas: '
+                "Invalid value: must be greater than or equal to 0",
+            )
         found["spec"]["replicas"] = found["status"]["replicas"] = replicas
         for rs in self.owned(found):
             if rs["metadata"]["annotations"].get(REVISION) == found["metadata"]["annotations"][REVISION]:
@@ -264,23 +335,37 @@ class FakeKubernetes(FakeProvider):
             if not sep:
                 return status(400, f"unable to parse requirement: {term}")
             wanted[key] = value
-        items = [rs for (ns, _), rs in sorted(self.replicasets.items()) if ns == request.path_params["ns"]
-                 and all(rs["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
-        return JSONResponse({"kind": "ReplicaSetList", "apiVersion": "apps/v1",
-                             "metadata": {"resourceVersion": "1"}, "items": items})
+        items = [
+            rs
+            for (ns, _), rs in sorted(self.replicasets.items())
+            if ns == request.path_params["ns"] and all(rs["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+        ]
+        return JSONResponse(
+            {"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": "1"}, "items": items}
+        )
 
 
 def kubeconfig(path: Path, server: str, *, token: str = TOKEN, extra_user: dict[str, Any] | None = None) -> Path:
     """A kubeconfig for the fake at `server`: context `prod` has the token, `stranger` a wrong one,
     `plugin` an exec plugin (which guardrail refuses)."""
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "prod",
-        "clusters": [{"name": "prod-cluster", "cluster": {"server": server}}],
-        "users": [{"name": "guardrail", "user": {"token": token}},
-                  {"name": "stranger", "user": {"token": "wrong"}},
-                  {"name": "plugin", "user": extra_user or {"exec": {"command": "aws"}}}],
-        "contexts": [{"name": "prod", "context": {"cluster": "prod-cluster", "user": "guardrail"}},
-                     {"name": "stranger", "context": {"cluster": "prod-cluster", "user": "stranger"}},
-                     {"name": "plugin", "context": {"cluster": "prod-cluster", "user": "plugin"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "prod",
+                "clusters": [{"name": "prod-cluster", "cluster": {"server": server}}],
+                "users": [
+                    {"name": "guardrail", "user": {"token": token}},
+                    {"name": "stranger", "user": {"token": "wrong"}},
+                    {"name": "plugin", "user": extra_user or {"exec": {"command": "aws"}}},
+                ],
+                "contexts": [
+                    {"name": "prod", "context": {"cluster": "prod-cluster", "user": "guardrail"}},
+                    {"name": "stranger", "context": {"cluster": "prod-cluster", "user": "stranger"}},
+                    {"name": "plugin", "context": {"cluster": "prod-cluster", "user": "plugin"}},
+                ],
+            }
+        )
+    )
     return path

@@ -1,10 +1,10 @@
 """Shared plumbing for fake provider APIs (Heroku, Kubernetes): request recording and fault switches.
 
-    fake.faults.fail(status=503)                    # every request answers 503 until cleared
-    fake.faults.fail(status=503, times=2)           # the next two requests answer 503
-    fake.faults.fail(methods={"POST"})              # only writes fail
-    fake.faults.apply_then_fail(methods={"POST"})   # do the write, then answer 503 (a lost answer)
-    fake.faults.delay(0.5) / fake.faults.hang()     # slow, or no answer at all (until the server stops)
+fake.faults.fail(status=503)                    # every request answers 503 until cleared
+fake.faults.fail(status=503, times=2)           # the next two requests answer 503
+fake.faults.fail(methods={"POST"})              # only writes fail
+fake.faults.apply_then_fail(methods={"POST"})   # do the write, then answer 503 (a lost answer)
+fake.faults.delay(0.5) / fake.faults.hang()     # slow, or no answer at all (until the server stops)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: Any
-    answered: int | None   # None when the fake never answered (hang)
+    answered: int | None  # None when the fake never answered (hang)
 
     @property
     def is_write(self) -> bool:
@@ -125,13 +125,15 @@ class FakeProvider:
             except json.JSONDecodeError:
                 body = raw.decode(errors="replace")
             index = len(self.requests)
-            self.requests.append(Recorded(request.method, request.url.path, request.url.query,
-                                          dict(request.headers), body, None))
+            self.requests.append(
+                Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body, None)
+            )
 
             def answered(response: Response) -> Response:
                 old = self.requests[index]
-                self.requests[index] = Recorded(old.method, old.path, old.query, old.headers, old.body,
-                                                response.status_code)
+                self.requests[index] = Recorded(
+                    old.method, old.path, old.query, old.headers, old.body, response.status_code
+                )
                 return response
 
             if self.faults.hanging:

@@ -60,7 +60,6 @@ class TargetServer:
             await asyncio.sleep(behaviour.delay)
         return Response(behaviour.body, status_code=behaviour.status, media_type=behaviour.content_type)
 
-
     def _by_prefix(self, path: str) -> Behaviour:
         prefixes = [p for p in self.prefix_behaviours if path == p or path.startswith(p.rstrip("/") + "/")]
         return self.prefix_behaviours[max(prefixes, key=len)] if prefixes else Behaviour()

@@ -34,18 +34,14 @@ _INTERACTIVE = {
 }  # fmt: skip
 
 
-def check_blocks(
-    blocks: Any, *, max_blocks: int, pointer: str = "/blocks", unique_actions: bool = True
-) -> None:
+def check_blocks(blocks: Any, *, max_blocks: int, pointer: str = "/blocks", unique_actions: bool = True) -> None:
     """Raise `SlackError` the way Slack rejects `blocks`; return quietly when Slack would accept them.
 
     `unique_actions` applies Slack's message rule that an action_id may appear once per message;
     views only need it unique within each block (input blocks are keyed by block_id).
     """
     if not isinstance(blocks, list):
-        raise invalid_blocks(
-            [f"[ERROR] must be an array [json-pointer:{pointer}]"], error="invalid_blocks_format"
-        )
+        raise invalid_blocks([f"[ERROR] must be an array [json-pointer:{pointer}]"], error="invalid_blocks_format")
     problems: list[str] = []
     if len(blocks) > max_blocks:
         problems.append(f"[ERROR] no more than {max_blocks} items allowed [json-pointer:{pointer}]")
@@ -88,13 +84,9 @@ def _check_block(block: Mapping[str, Any], where: str) -> list[str]:
     elif kind == "header":
         problems.extend(_check_text(block.get("text"), f"{where}/text", MAX_HEADER_TEXT, plain_only=True))
     elif kind == "context" and len(block.get("elements") or []) > MAX_CONTEXT_ELEMENTS:
-        problems.append(
-            f"[ERROR] no more than {MAX_CONTEXT_ELEMENTS} items allowed [json-pointer:{where}/elements]"
-        )
+        problems.append(f"[ERROR] no more than {MAX_CONTEXT_ELEMENTS} items allowed [json-pointer:{where}/elements]")
     elif kind == "actions" and len(block.get("elements") or []) > MAX_ACTIONS_ELEMENTS:
-        problems.append(
-            f"[ERROR] no more than {MAX_ACTIONS_ELEMENTS} items allowed [json-pointer:{where}/elements]"
-        )
+        problems.append(f"[ERROR] no more than {MAX_ACTIONS_ELEMENTS} items allowed [json-pointer:{where}/elements]")
     return problems
 
 
@@ -188,11 +180,7 @@ def blocks_text(blocks: Iterable[Mapping[str, Any]] | None) -> str:
 
 def _text_of(obj: Any) -> list[str]:
     """The string inside a text object (`{"type": "mrkdwn", "text": ...}`), if `obj` is one."""
-    if (
-        isinstance(obj, Mapping)
-        and obj.get("type") in ("plain_text", "mrkdwn")
-        and isinstance(obj.get("text"), str)
-    ):
+    if isinstance(obj, Mapping) and obj.get("type") in ("plain_text", "mrkdwn") and isinstance(obj.get("text"), str):
         return [obj["text"]]
     return []
 

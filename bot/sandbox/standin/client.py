@@ -100,9 +100,7 @@ class SlackEventsClient:
         self.last_event_id = event_id
         return await self._send_event(body, retry_num, retry_reason)
 
-    async def retry(
-        self, event_id: str, retry_num: int = 1, retry_reason: str = "http_timeout"
-    ) -> httpx.Response:
+    async def retry(self, event_id: str, retry_num: int = 1, retry_reason: str = "http_timeout") -> httpx.Response:
         """Redeliver a previously sent event unchanged, with Slack's retry headers."""
         return await self._send_event(self.sent_events[event_id], retry_num, retry_reason)
 
@@ -202,9 +200,7 @@ class SlackEventsClient:
         if ts is not None:
             found = self.standin.find_message(channel_id, ts)
         else:
-            found = next(
-                (m for m in reversed(history) if payloads.find_button(m.get("blocks"), action_id)[1]), None
-            )
+            found = next((m for m in reversed(history) if payloads.find_button(m.get("blocks"), action_id)[1]), None)
         if found is not None:
             return dict(found)
         ts = ts or self.standin.next_ts()

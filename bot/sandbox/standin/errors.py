@@ -13,9 +13,7 @@ class SlackError(Exception):
     """A Slack API error: `error` is Slack's error code, `extra` is merged into the response body
     (e.g. `response_metadata.messages` for `invalid_blocks`); `status` and `headers` are HTTP's."""
 
-    def __init__(
-        self, error: str, *, status: int = 200, headers: dict[str, str] | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, error: str, *, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(error)
         self.error = error
         self.status = status

@@ -153,8 +153,10 @@ class FakeSlack(Workspace):
 
     def _default_start(self) -> Mark:
         if len(self._senders) > 1:
-            raise AmbiguousWait(f"{len(self._senders)} clients are sending requests, so the last action may be "
-                                "another's: pass after=fake.mark() (or after=client.last_action)")
+            raise AmbiguousWait(
+                f"{len(self._senders)} clients are sending requests, so the last action may be "
+                "another's: pass after=fake.mark() (or after=client.last_action)"
+            )
         return self.last_action
 
     async def wait_for(
@@ -332,9 +334,7 @@ class FakeSlack(Workspace):
             error = exc.error
         except ValueError:
             body, error = {"raw": raw.decode(errors="replace")}, "invalid_payload"
-        await self._recorder.add_response(
-            ResponsePost(self._minted.get(token, token), body, time.time(), error)
-        )
+        await self._recorder.add_response(ResponsePost(self._minted.get(token, token), body, time.time(), error))
         self._recorded()
         if error:
             return PlainTextResponse(error, status_code=400)

@@ -33,5 +33,12 @@ def bot_scopes() -> tuple[str, ...]:
 def slash_commands() -> list[dict[str, str]]:
     """[{"command": "/freeze", "description": …, "usage_hint": …}, …] from the manifest."""
     commands = manifest().get("features", {}).get("slash_commands", [])
-    return [{"command": str(c.get("command", "")), "description": str(c.get("description", "")),
-             "usage_hint": str(c.get("usage_hint", ""))} for c in commands if isinstance(c, dict)]
+    return [
+        {
+            "command": str(c.get("command", "")),
+            "description": str(c.get("description", "")),
+            "usage_hint": str(c.get("usage_hint", "")),
+        }
+        for c in commands
+        if isinstance(c, dict)
+    ]

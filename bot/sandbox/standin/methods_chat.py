@@ -36,9 +36,7 @@ def check_content(args: Json, *, require: bool = True) -> None:
 def _text(args: Json) -> str:
     """The `text` Slack stores: the given text, or its fallback for block-only messages."""
     text = args.get("text")
-    return (
-        str(text) if text else BLOCKS_ONLY_FALLBACK if args.get("blocks") or args.get("attachments") else ""
-    )
+    return str(text) if text else BLOCKS_ONLY_FALLBACK if args.get("blocks") or args.get("attachments") else ""
 
 
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_]{1,255}")

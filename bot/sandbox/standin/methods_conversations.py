@@ -121,15 +121,24 @@ def history(ws: Workspace, args: Json) -> Json:
             return False
         return not (latest and not (float(ts) <= float(latest) if inclusive else float(ts) < float(latest)))
 
-    top = [m for m in reversed(ws.messages.get(channel, []))
-           if (m.get("thread_ts") in (None, m.get("ts")) or m.get("subtype") == "thread_broadcast")
-           and within(str(m.get("ts")))]
+    top = [
+        m
+        for m in reversed(ws.messages.get(channel, []))
+        if (m.get("thread_ts") in (None, m.get("ts")) or m.get("subtype") == "thread_broadcast")
+        and within(str(m.get("ts")))
+    ]
     with_metadata = _truthy(args.get("include_all_metadata"))
-    page = [dict(m) if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
-            for m in top[start : start + limit]]
+    page = [
+        dict(m) if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+        for m in top[start : start + limit]
+    ]
     more = start + limit < len(top)
-    return {"messages": page, "has_more": more, "pin_count": 0,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+    return {
+        "messages": page,
+        "has_more": more,
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 HANDLERS: dict[str, Handler] = {

@@ -43,9 +43,7 @@ def usergroup_users(ws: Workspace, args: Json) -> Json:
 def _check_view(view: Any, *, home: bool = False) -> Json:
     """Slack's checks on a `view` argument; returns it as a dict."""
     if not isinstance(view, dict):
-        raise SlackError(
-            "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]}
-        )
+        raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]})
     expected = ("home",) if home else ("modal",)
     problems: list[str] = []
     if view.get("type") not in expected:
@@ -56,9 +54,7 @@ def _check_view(view: Any, *, home: bool = False) -> Json:
         problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
     if problems:
         raise invalid_blocks(problems, error="invalid_arguments")
-    check_blocks(
-        view.get("blocks", []), max_blocks=MAX_VIEW_BLOCKS, pointer="/view/blocks", unique_actions=False
-    )
+    check_blocks(view.get("blocks", []), max_blocks=MAX_VIEW_BLOCKS, pointer="/view/blocks", unique_actions=False)
     return view
 
 
@@ -117,9 +113,7 @@ def views_publish(ws: Workspace, args: Json) -> Json:
             "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: user_id"]}
         )
     view = _check_view(args.get("view"), home=True)
-    existing = next(
-        (k for k, v in ws.views.items() if v["type"] == "home" and v.get("user_id") == user_id), None
-    )
+    existing = next((k for k, v in ws.views.items() if v["type"] == "home" and v.get("user_id") == user_id), None)
     body = _store_view(ws, view, existing or ws.next_id("V"))
     ws.views[body["view"]["id"]]["user_id"] = user_id
     return body

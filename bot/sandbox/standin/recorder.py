@@ -117,11 +117,11 @@ class Recorder:
 
     def calls_after(self, mark: Mark) -> list[Call]:
         """Calls recorded after `mark`, oldest first."""
-        return self.calls[max(mark.calls - self._calls_cleared, 0):]
+        return self.calls[max(mark.calls - self._calls_cleared, 0) :]
 
     def responses_after(self, mark: Mark) -> list[ResponsePost]:
         """response_url posts recorded after `mark`, oldest first."""
-        return self.responses[max(mark.responses - self._responses_cleared, 0):]
+        return self.responses[max(mark.responses - self._responses_cleared, 0) :]
 
     def _cond(self) -> asyncio.Condition:
         """The condition for the running loop (a new one if the stand-in moved to another loop)."""
@@ -196,9 +196,7 @@ class Recorder:
         found = await self._wait(find, timeout)
         if found is None:
             posts = "\n".join(f"  {r.name}: {_short(r.body)}" for r in self.responses) or "  (none)"
-            raise AssertionError(
-                f"no response_url post after {after} matched within {timeout}s; posts:\n{posts}"
-            )
+            raise AssertionError(f"no response_url post after {after} matched within {timeout}s; posts:\n{posts}")
         return found
 
     async def _wait(self, find: Callable[[], T | None], timeout: float) -> T | None:  # noqa: ASYNC109 (the harness API takes a timeout)
@@ -212,9 +210,7 @@ class Recorder:
 
     def describe(self) -> str:
         """The call log, one line per call, for assertion messages."""
-        lines = [
-            f"  {c.method} {'ok' if c.ok else c.error} (HTTP {c.status}) {_short(c.args)}" for c in self.calls
-        ]
+        lines = [f"  {c.method} {'ok' if c.ok else c.error} (HTTP {c.status}) {_short(c.args)}" for c in self.calls]
         return "\n".join(lines) or "  (none)"
 
 

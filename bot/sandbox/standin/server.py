@@ -52,9 +52,7 @@ async def serve_asgi(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) ->
     Port 0 lets the OS pick a free port; the bound one is read back from the listening socket.
     Lifespan is on, so the app's startup/shutdown hooks run as in production.
     """
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-    )
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     server = _InLoopServer(config)
     task = asyncio.create_task(_serve(server), name=f"uvicorn {host}:{port}")
     ready = asyncio.create_task(server.ready.wait())

@@ -36,8 +36,15 @@ class SocketModeHub:
             await websocket.close(code=1008)  # before accepting: the client sees HTTP 403
             return
         await websocket.accept()
-        await websocket.send_text(json.dumps({"type": "hello", "num_connections": len(self._connections) + 1,
-                                              "connection_info": {"app_id": "A0TEST"}}))
+        await websocket.send_text(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._connections) + 1,
+                    "connection_info": {"app_id": "A0TEST"},
+                }
+            )
+        )
         self._connections.append(websocket)
         self._connected.set()
         try:
@@ -64,8 +71,16 @@ class SocketModeHub:
         envelope_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future
-        await self._connections[-1].send_text(json.dumps({
-            "envelope_id": envelope_id, "type": envelope_type, "payload": payload,
-            "accepts_response_payload": envelope_type != "events_api", "retry_attempt": 0, "retry_reason": "",
-        }))
+        await self._connections[-1].send_text(
+            json.dumps(
+                {
+                    "envelope_id": envelope_id,
+                    "type": envelope_type,
+                    "payload": payload,
+                    "accepts_response_payload": envelope_type != "events_api",
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
+        )
         return await asyncio.wait_for(future, timeout)

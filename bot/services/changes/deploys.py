@@ -31,9 +31,16 @@ async def deploy_recorded(changes: ChangeService, deploy: RecordedDeployLike) ->
     deploys sweep records it on the next poll if this fails)."""
     info = deploy.info
     try:
-        await changes.deploy_recorded(deploy_id=deploy.id, environment=info.environment, service=info.service,
-                                      version=info.version, actor=info.actor, at=info.at,
-                                      exemption=bool(deploy.exemptions))
+        await changes.deploy_recorded(
+            deploy_id=deploy.id,
+            environment=info.environment,
+            service=info.service,
+            version=info.version,
+            actor=info.actor,
+            at=info.at,
+            exemption=bool(deploy.exemptions),
+        )
     except Exception as exc:
-        log.warning("recording deploy %s as a change failed (%s); the next poll records it", deploy.id,
-                    type(exc).__name__)
+        log.warning(
+            "recording deploy %s as a change failed (%s); the next poll records it", deploy.id, type(exc).__name__
+        )

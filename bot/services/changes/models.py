@@ -13,14 +13,14 @@ from bot.checks.base import CheckResult, Status
 if TYPE_CHECKING:  # the incident feature imports these types (postmortem, header): no import cycle at runtime
     from bot.services.incidents.models import Incident
 
-LIKELY_RELATED = timedelta(minutes=30)   # a change this long before a service went down is "likely related"
+LIKELY_RELATED = timedelta(minutes=30)  # a change this long before a service went down is "likely related"
 
 
 class ChangeKind(StrEnum):
-    DEPLOY = "deploy"          # new code
-    CONFIG = "config"          # config vars / settings
-    ROLLBACK = "rollback"      # back to an earlier release
-    OTHER = "other"            # add-on attached, initial release, …
+    DEPLOY = "deploy"  # new code
+    CONFIG = "config"  # config vars / settings
+    ROLLBACK = "rollback"  # back to an earlier release
+    OTHER = "other"  # add-on attached, initial release, …
 
 
 class WatchStatus(StrEnum):
@@ -39,11 +39,11 @@ class Discovered:
     """A change a source found: `version` orders it within its source (release number, revision)."""
 
     version: int
-    label: str                 # "v142", "r7"
+    label: str  # "v142", "r7"
     kind: ChangeKind
     description: str
     actor: str
-    at: datetime | None        # when the provider says it happened
+    at: datetime | None  # when the provider says it happened
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Change:
     id: int
     key: str
     environment: str
-    source: str                # "deploy", "heroku" or "kubernetes"
+    source: str  # "deploy", "heroku" or "kubernetes"
     kind: ChangeKind
     service: str
     services: tuple[str, ...]  # the services it affects (what the watch probes)
@@ -62,7 +62,7 @@ class Change:
     recorded_at: datetime
     watch_status: WatchStatus
     watch_until: datetime | None = None
-    exemption: bool = False    # a deploy let through a freeze (break-glass)
+    exemption: bool = False  # a deploy let through a freeze (break-glass)
     rollback_by: str | None = None
     rollback_incident: int | None = None
     auto_rollback_at: datetime | None = None
@@ -82,7 +82,7 @@ class WatchRound:
     """One round of a watch: each affected service's status, against its baseline."""
 
     change: Change
-    statuses: dict[str, str]          # service → up / slow / down
+    statuses: dict[str, str]  # service → up / slow / down
     baseline: dict[str, str]
     rounds: int
     elapsed: timedelta
@@ -102,10 +102,10 @@ class WatchVerdict:
     change: Change
     healthy: bool
     statuses: dict[str, str]
-    service: str | None = None        # the service that turned bad (alarm)
-    status: str | None = None         # its status: down or slow
+    service: str | None = None  # the service that turned bad (alarm)
+    status: str | None = None  # its status: down or slow
     reason: str | None = None
-    after: timedelta | None = None    # how long after the change it turned bad
+    after: timedelta | None = None  # how long after the change it turned bad
     auto_rollback_at: datetime | None = None
     alert_outbox_id: int | None = None
 
@@ -161,6 +161,13 @@ class WatchEvents:
 def mark_related(changes: Sequence[Change], results: Sequence[CheckResult]) -> list[RecentChange]:
     """Each change, "likely related" when made within 30 minutes before an affected service went down."""
     down_at = {r.service: r.down_since or r.checked_at for r in results if r.status is Status.DOWN}
-    return [RecentChange(change, likely_related=any(
-        service in down_at and timedelta(0) <= down_at[service] - change.at <= LIKELY_RELATED
-        for service in change.services)) for change in changes]
+    return [
+        RecentChange(
+            change,
+            likely_related=any(
+                service in down_at and timedelta(0) <= down_at[service] - change.at <= LIKELY_RELATED
+                for service in change.services
+            ),
+        )
+        for change in changes
+    ]

@@ -26,8 +26,13 @@ class RecentChanges:
         self._clock = clock
         self._config = config
 
-    async def recent(self, services: Sequence[str] | None = None, *, results: Sequence[CheckResult] = (),
-                     until: datetime | None = None) -> list[RecentChange]:
+    async def recent(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        results: Sequence[CheckResult] = (),
+        until: datetime | None = None,
+    ) -> list[RecentChange]:
         """Changes within `changes.lookback` before `until` (default now) affecting `services` (all when
         None), newest first; one made within 30 minutes before a service in `results` went down is
         "likely related"."""

@@ -55,24 +55,36 @@ from bot.services.outbox import Outbox, enqueue
 
 log = logging.getLogger(__name__)
 
-AUTO_ACTOR = "guardrail"          # who an automatic rollback is by
-POLL_DEADLINE = 15.0              # seconds for one poll of all sources (each is bounded by its policy too)
+AUTO_ACTOR = "guardrail"  # who an automatic rollback is by
+POLL_DEADLINE = 15.0  # seconds for one poll of all sources (each is bounded by its policy too)
 
 Listener = Callable[[WatchEvents], Awaitable[None]]
 
 
 class IncidentDeclarer(Protocol):
-    async def declare(self, *, title: str, severity: str | None, commander: str, playbook: str | None,
-                      declared_in: str | None) -> Incident:
-        ...
+    async def declare(
+        self, *, title: str, severity: str | None, commander: str, playbook: str | None, declared_in: str | None
+    ) -> Incident: ...
 
 
 class ChangeService:
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, prober: ServiceProber, *,
-                 breakers: Breakers, responders: Responders, owner: str, outbox: Outbox | None = None,
-                 incidents: IncidentDeclarer | None = None, recent: RecentChanges | None = None,
-                 secrets: dict[str, str] | None = None,
-                 endpoints: dict[str, str] | None = None, last_results: LastResults | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        prober: ServiceProber,
+        *,
+        breakers: Breakers,
+        responders: Responders,
+        owner: str,
+        outbox: Outbox | None = None,
+        incidents: IncidentDeclarer | None = None,
+        recent: RecentChanges | None = None,
+        secrets: dict[str, str] | None = None,
+        endpoints: dict[str, str] | None = None,
+        last_results: LastResults | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -81,8 +93,15 @@ class ChangeService:
         self.incidents = incidents
         self._recent = recent or RecentChanges(db, clock, config)
         self.watch = ChangeWatch(db, clock, config, prober, owner=owner, outbox=outbox, last_results=last_results)
-        ctx = ActionContext(actor="system", incident_id=None, step_id="changes.poll", clock=clock, breakers=breakers,
-                            secrets=secrets or {}, endpoints=endpoints or {})
+        ctx = ActionContext(
+            actor="system",
+            incident_id=None,
+            step_id="changes.poll",
+            clock=clock,
+            breakers=breakers,
+            secrets=secrets or {},
+            endpoints=endpoints or {},
+        )
         self.feeds: dict[str, tuple[str, ChangeSource, ChangeFeed]] = {}
         for environment, sources in config.changes.sources.items():
             for source in sources:
@@ -115,8 +134,9 @@ class ChangeService:
 
     # -- recording ----------------------------------------------------------------------------
 
-    async def record(self, *, key: str, environment: str, source: str, service: str, found: Discovered,
-                     watch: bool = True) -> Change | None:
+    async def record(
+        self, *, key: str, environment: str, source: str, service: str, found: Discovered, watch: bool = True
+    ) -> Change | None:
         """Record a change once (None when it was recorded already); start its watch when `watch`
         and it affects a configured service."""
         now = self._clock.now()
@@ -126,12 +146,21 @@ class ChangeService:
         # New to guardrail is what counts, not the provider's timestamp (its clock is not ours); the
         # deploys sweep only looks back `watch_for`.
         watched = watch and bool(self.watch.known(affected))
-        values = {"key": key[:300], "environment": environment, "source": source, "kind": found.kind.value,
-                  "service": service, "services": json.dumps(affected), "version": found.label[:100],
-                  "description": found.description[:300] or None, "actor": found.actor[:200], "at": at,
-                  "recorded_at": now,
-                  "watch_status": (WatchStatus.WATCHING if watched else WatchStatus.UNWATCHED).value,
-                  "watch_until": now + settings.watch_for if watched else None}
+        values = {
+            "key": key[:300],
+            "environment": environment,
+            "source": source,
+            "kind": found.kind.value,
+            "service": service,
+            "services": json.dumps(affected),
+            "version": found.label[:100],
+            "description": found.description[:300] or None,
+            "actor": found.actor[:200],
+            "at": at,
+            "recorded_at": now,
+            "watch_status": (WatchStatus.WATCHING if watched else WatchStatus.UNWATCHED).value,
+            "watch_until": now + settings.watch_for if watched else None,
+        }
         async with self._db.unit_of_work() as session:
             change_id = await table.insert_change(session, values)
             if change_id is None:
@@ -139,16 +168,33 @@ class ChangeService:
             row = await table.get(session, change_id)
             assert row is not None
             change = to_change(row)
-            await append_entry(session, at=now, actor=found.actor[:100], action="change.recorded",
-                               subject=f"change:{change_id}",
-                               details={"key": change.key, "environment": environment, "source": source,
-                                        "kind": found.kind.value, "service": service, "services": affected,
-                                        "version": change.version, "description": change.description,
-                                        "watched": watched})
+            await append_entry(
+                session,
+                at=now,
+                actor=found.actor[:100],
+                action="change.recorded",
+                subject=f"change:{change_id}",
+                details={
+                    "key": change.key,
+                    "environment": environment,
+                    "source": source,
+                    "kind": found.kind.value,
+                    "service": service,
+                    "services": affected,
+                    "version": change.version,
+                    "description": change.description,
+                    "watched": watched,
+                },
+            )
             started = WatchStarted(change, settings.watch_for) if watched else None
             if started is not None:
-                message_id = await enqueue(session, kind=payloads.STARTED, payload=payloads.started_payload(started),
-                                           at=now, expires_at=now + settings.watch_for)
+                message_id = await enqueue(
+                    session,
+                    kind=payloads.STARTED,
+                    payload=payloads.started_payload(started),
+                    at=now,
+                    expires_at=now + settings.watch_for,
+                )
                 await table.set_values(session, change_id=change_id, values={"message_outbox_id": message_id})
         if started is not None:
             if self.outbox is not None:
@@ -157,15 +203,26 @@ class ChangeService:
             await self._tell(WatchEvents(started=[started]))
         return change
 
-    async def deploy_recorded(self, *, deploy_id: int, environment: str, service: str, version: str,
-                              actor: str, at: datetime, exemption: bool = False) -> Change | None:
+    async def deploy_recorded(
+        self,
+        *,
+        deploy_id: int,
+        environment: str,
+        service: str,
+        version: str,
+        actor: str,
+        at: datetime,
+        exemption: bool = False,
+    ) -> Change | None:
         """A deploy from `POST /api/v1/deploys` (or the sweep that catches any this missed) as a change."""
         self._recorded_deploys.add(deploy_id)
         description = f"deployed {version}" + (" during a freeze (exemption)" if exemption else "")
-        found = Discovered(version=deploy_id, label=version, kind=ChangeKind.DEPLOY, description=description,
-                           actor=actor, at=at)
-        return await self.record(key=f"deploy:{deploy_id}", environment=environment, source="deploy",
-                                 service=service, found=found)
+        found = Discovered(
+            version=deploy_id, label=version, kind=ChangeKind.DEPLOY, description=description, actor=actor, at=at
+        )
+        return await self.record(
+            key=f"deploy:{deploy_id}", environment=environment, source="deploy", service=service, found=found
+        )
 
     def _in_background(self, work: Awaitable[None], name: str) -> None:
         async def run() -> None:
@@ -205,9 +262,15 @@ class ChangeService:
         for row in rows:
             if row.id is None or row.id in self._recorded_deploys:
                 continue
-            change = await self.deploy_recorded(deploy_id=row.id, environment=row.environment, service=row.service,
-                                                version=row.version, actor=row.actor, at=row.at,
-                                                exemption=row.exemption_id is not None)
+            change = await self.deploy_recorded(
+                deploy_id=row.id,
+                environment=row.environment,
+                service=row.service,
+                version=row.version,
+                actor=row.actor,
+                at=row.at,
+                exemption=row.exemption_id is not None,
+            )
             if change is not None:
                 recorded.append(change)
         return recorded
@@ -225,8 +288,14 @@ class ChangeService:
         for change in sorted(found, key=lambda d: d.version):
             if seen is not None and change.version <= seen:
                 continue
-            made = await self.record(key=f"{key}:{change.label}", environment=environment, source=source.kind,
-                                     service=source.name, found=change, watch=seen is not None)
+            made = await self.record(
+                key=f"{key}:{change.label}",
+                environment=environment,
+                source=source.kind,
+                service=source.name,
+                found=change,
+                watch=seen is not None,
+            )
             if made is not None:
                 recorded.append(made)
         async with self._db.unit_of_work() as session:
@@ -276,27 +345,38 @@ class ChangeService:
             return None
         return posted.channel, posted.ts
 
-    async def recent(self, services: Sequence[str] | None = None, *, results: Sequence[CheckResult] = (),
-                     until: datetime | None = None) -> list[RecentChange]:
+    async def recent(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        results: Sequence[CheckResult] = (),
+        until: datetime | None = None,
+    ) -> list[RecentChange]:
         """See `RecentChanges.recent`."""
         return await self._recent.recent(services, results=results, until=until)
 
     # -- answers to the alarm -----------------------------------------------------------------
 
-    async def claim_rollback(self, change_id: int, *, actor: str,
-                             automatic: bool = False) -> RollbackStarted | RollbackRefused:
+    async def claim_rollback(
+        self, change_id: int, *, actor: str, automatic: bool = False
+    ) -> RollbackStarted | RollbackRefused:
         """Take this change's rollback (once across replicas and presses) and declare its incident."""
         found = self._config.rollback_step()
         if found is None:
-            return RollbackRefused("no_step", "No playbook step is marked `rollback: true`, so there is nothing to "
-                                   "run. Roll back by hand, or add `rollback: true` to the rollback step.")
+            return RollbackRefused(
+                "no_step",
+                "No playbook step is marked `rollback: true`, so there is nothing to "
+                "run. Roll back by hand, or add `rollback: true` to the rollback step.",
+            )
         playbook, step = found
         if not automatic:
             membership = await self._responders.membership(actor)
             if not membership.allowed:
                 await self._audit(actor, "change.rollback_refused", change_id, {"reason": "not a responder"})
-                return RollbackRefused("not_responder", "Only responders (`access.responders`) may roll back. "
-                                       "Nothing ran; the attempt was recorded.")
+                return RollbackRefused(
+                    "not_responder",
+                    "Only responders (`access.responders`) may roll back. Nothing ran; the attempt was recorded.",
+                )
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             row = await table.get(session, change_id)
@@ -305,19 +385,27 @@ class ChangeService:
             if not await table.claim_rollback(session, change_id=change_id, actor=actor, automatic=automatic):
                 if automatic:
                     return RollbackRefused("cancelled", "The automatic rollback was cancelled or taken over.")
-                return RollbackRefused("taken", f"The rollback of {row.version} was already started by "
-                                       f"{row.rollback_by}.", incident_id=row.rollback_incident)
-            await append_entry(session, at=now, actor=actor, action="change.rollback_claimed",
-                               subject=f"change:{change_id}",
-                               details={"version": row.version, "automatic": automatic, "step": step.id,
-                                        "playbook": playbook.name})
+                return RollbackRefused(
+                    "taken",
+                    f"The rollback of {row.version} was already started by {row.rollback_by}.",
+                    incident_id=row.rollback_incident,
+                )
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="change.rollback_claimed",
+                subject=f"change:{change_id}",
+                details={"version": row.version, "automatic": automatic, "step": step.id, "playbook": playbook.name},
+            )
             change = to_change(row)
         if self.incidents is None:
             raise ChangeProblem("incidents are not available in this process")
         title = f"{change.alert_service or change.service} after {change.version}: rolling back"
         try:
-            incident = await self.incidents.declare(title=title, severity="sev2", commander=actor,
-                                                    playbook=playbook.name, declared_in=None)
+            incident = await self.incidents.declare(
+                title=title, severity="sev2", commander=actor, playbook=playbook.name, declared_in=None
+            )
         except Exception:
             async with self._db.unit_of_work() as session:
                 await table.release_rollback(session, change_id=change_id, actor=actor)
@@ -333,32 +421,54 @@ class ChangeService:
             if row is None:
                 return RollbackRefused("unknown", f"There is no change #{change_id}.")
             if not await table.cancel_countdown(session, change_id=change_id, actor=actor):
-                why = (f"it was already cancelled by {row.auto_cancelled_by}" if row.auto_cancelled_by
-                       else f"the rollback already started ({row.rollback_by})" if row.rollback_by
-                       else "no automatic rollback was counting down")
+                why = (
+                    f"it was already cancelled by {row.auto_cancelled_by}"
+                    if row.auto_cancelled_by
+                    else f"the rollback already started ({row.rollback_by})"
+                    if row.rollback_by
+                    else "no automatic rollback was counting down"
+                )
                 return RollbackRefused("cancelled", f"Nothing to cancel: {why}.")
-            await append_entry(session, at=self._clock.now(), actor=actor, action="change.auto_rollback_cancelled",
-                               subject=f"change:{change_id}", details={"version": row.version})
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action="change.auto_rollback_cancelled",
+                subject=f"change:{change_id}",
+                details={"version": row.version},
+            )
             change = to_change(row)
         return CountdownCancelled(change, actor)
 
     async def dismiss(self, change_id: int, *, actor: str) -> Dismissed | RollbackRefused:
-        """"Not the deploy": recorded (and any automatic rollback stopped)."""
+        """ "Not the deploy": recorded (and any automatic rollback stopped)."""
         async with self._db.unit_of_work() as session:
             row = await table.get(session, change_id)
             if row is None:
                 return RollbackRefused("unknown", f"There is no change #{change_id}.")
             if not await table.dismiss(session, change_id=change_id, actor=actor):
                 return RollbackRefused("dismissed", f"{row.dismissed_by} already said it is not {row.version}.")
-            await append_entry(session, at=self._clock.now(), actor=actor, action="change.dismissed",
-                               subject=f"change:{change_id}", details={"version": row.version})
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action="change.dismissed",
+                subject=f"change:{change_id}",
+                details={"version": row.version},
+            )
             change = to_change(row)
         return Dismissed(change, actor)
 
     async def _audit(self, actor: str, action: str, change_id: int, details: dict[str, object]) -> None:
         async with self._db.unit_of_work() as session:
-            await append_entry(session, at=self._clock.now(), actor=actor, action=action,
-                               subject=f"change:{change_id}", details=details)
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action=action,
+                subject=f"change:{change_id}",
+                details=details,
+            )
 
     async def aclose(self) -> None:
         for task in list(self._background):
@@ -369,5 +479,6 @@ def _feed(source: ChangeSource, ctx: ActionContext) -> ChangeFeed:
     if source.heroku is not None:
         return HerokuReleases(source.heroku.app, ctx)
     assert source.kubernetes is not None
-    return KubernetesRollouts(source.kubernetes.namespace, source.kubernetes.deployment, ctx,
-                              context=source.kubernetes.context)
+    return KubernetesRollouts(
+        source.kubernetes.namespace, source.kubernetes.deployment, ctx, context=source.kubernetes.context
+    )

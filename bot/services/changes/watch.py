@@ -37,16 +37,25 @@ from bot.services.outbox import Outbox, enqueue
 log = logging.getLogger(__name__)
 
 RANK = {Status.UP.value: 0, Status.SLOW.value: 1, Status.DOWN.value: 2}
-LEASE_ROUNDS = 3          # a watch's lease outlives this many rounds
-HISTORY = 16              # probes remembered per service (for baselines)
+LEASE_ROUNDS = 3  # a watch's lease outlives this many rounds
+HISTORY = 16  # probes remembered per service (for baselines)
 AT_THE_CHANGE = timedelta(seconds=5)
 
 LastResults = Callable[[], Sequence[CheckResult]]
 
 
 class ChangeWatch:
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, prober: ServiceProber, *,
-                 owner: str, outbox: Outbox | None = None, last_results: LastResults | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        prober: ServiceProber,
+        *,
+        owner: str,
+        outbox: Outbox | None = None,
+        last_results: LastResults | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -55,7 +64,7 @@ class ChangeWatch:
         self.outbox = outbox
         self._last_results = last_results
         self._history: dict[str, deque[tuple[datetime, str]]] = {}
-        self.probes: Counter[str] = Counter()   # probes per service (the benchmark's count)
+        self.probes: Counter[str] = Counter()  # probes per service (the benchmark's count)
         self.rounds = 0
         self._last_round: datetime | None = None
         self._lock = asyncio.Lock()
@@ -65,7 +74,8 @@ class ChangeWatch:
     def remember(self, results: Sequence[CheckResult]) -> None:
         for result in results:
             self._history.setdefault(result.service, deque(maxlen=HISTORY)).append(
-                (result.checked_at, result.status.value))
+                (result.checked_at, result.status.value)
+            )
 
     async def snapshot(self, services: Sequence[str]) -> None:
         """Probe `services` now, at the change, so its watch has a baseline from before it could break."""
@@ -84,8 +94,13 @@ class ChangeWatch:
         window = max(self._config.changes.watch_every * 2, timedelta(seconds=30))
         earliest = change.recorded_at - window
         if self._last_results is not None:
-            self.remember([r for r in self._last_results() if r.service == service
-                           and not any(at == r.checked_at for at, _ in self._history.get(service, ()))])
+            self.remember(
+                [
+                    r
+                    for r in self._last_results()
+                    if r.service == service and not any(at == r.checked_at for at, _ in self._history.get(service, ()))
+                ]
+            )
         # the snapshot taken right after recording lands a moment after `recorded_at`: still "at the change"
         latest = change.recorded_at + AT_THE_CHANGE
         seen = [(at, status) for at, status in self._history.get(service, ()) if earliest <= at <= latest]
@@ -109,8 +124,9 @@ class ChangeWatch:
     async def _tick(self, now: datetime) -> tuple[list[WatchRound], list[WatchVerdict]]:
         settings = self._config.changes
         async with self._db.unit_of_work() as session:
-            rows = await table.claim_watches(session, owner=self.owner, now=now,
-                                             lease_until=now + settings.watch_every * LEASE_ROUNDS)
+            rows = await table.claim_watches(
+                session, owner=self.owner, now=now, lease_until=now + settings.watch_every * LEASE_ROUNDS
+            )
             held = [(to_change(row), WatchState.load(row.watch_state)) for row in rows]
         if not held:
             return [], []
@@ -128,14 +144,23 @@ class ChangeWatch:
             verdict = self._evaluate(change, state, results, now)
             if verdict is None:
                 ongoing.append((change, state))
-                rounds.append(WatchRound(change, dict(state.last), dict(state.baseline), state.rounds,
-                                         now - change.recorded_at, settings.watch_for))
+                rounds.append(
+                    WatchRound(
+                        change,
+                        dict(state.last),
+                        dict(state.baseline),
+                        state.rounds,
+                        now - change.recorded_at,
+                        settings.watch_for,
+                    )
+                )
                 continue
             try:
                 claimed = await self._finish(change, state, verdict, now)
             except Exception:
-                log.exception("recording the verdict of the watch after change %s failed; the next round retries",
-                              change.id)
+                log.exception(
+                    "recording the verdict of the watch after change %s failed; the next round retries", change.id
+                )
                 continue
             if claimed is not None:
                 verdicts.append(claimed)
@@ -146,8 +171,9 @@ class ChangeWatch:
             self.outbox.kick()
         return rounds, verdicts
 
-    def _evaluate(self, change: Change, state: WatchState, results: Mapping[str, CheckResult],
-                  now: datetime) -> WatchVerdict | None:
+    def _evaluate(
+        self, change: Change, state: WatchState, results: Mapping[str, CheckResult], now: datetime
+    ) -> WatchVerdict | None:
         """Fold this round into `state`; the verdict when the watch ends now."""
         settings = self._config.changes
         state.rounds += 1
@@ -176,9 +202,15 @@ class ChangeWatch:
         if alarm is not None:
             service, result = alarm
             since = state.bad_since_at(service) or now
-            return WatchVerdict(change=change, healthy=False, statuses=dict(state.last), service=service,
-                                status=result.status.value, reason=result.reason,
-                                after=max(since - change.recorded_at, timedelta(0)))
+            return WatchVerdict(
+                change=change,
+                healthy=False,
+                statuses=dict(state.last),
+                service=service,
+                status=result.status.value,
+                reason=result.reason,
+                after=max(since - change.recorded_at, timedelta(0)),
+            )
         if change.watch_until is not None and now >= change.watch_until:
             return WatchVerdict(change=change, healthy=True, statuses=dict(state.last))
         return None
@@ -191,33 +223,52 @@ class ChangeWatch:
         except Exception:
             log.exception("saving the watch rounds failed; the next round goes on from what this replica holds")
 
-    async def _finish(self, change: Change, state: WatchState, verdict: WatchVerdict,
-                      now: datetime) -> WatchVerdict | None:
+    async def _finish(
+        self, change: Change, state: WatchState, verdict: WatchVerdict, now: datetime
+    ) -> WatchVerdict | None:
         """Claim the verdict (once across replicas) with its audit entry and, for an alarm, its posts."""
         settings = self._config.changes
         async with self._db.unit_of_work() as session:
             if verdict.healthy:
-                if not await table.finish_watch(session, change_id=change.id, status=WatchStatus.HEALTHY.value,
-                                                state=state.dump()):
+                if not await table.finish_watch(
+                    session, change_id=change.id, status=WatchStatus.HEALTHY.value, state=state.dump()
+                ):
                     return None
-                await append_entry(session, at=now, actor="system", action="change.watch_healthy",
-                                   subject=f"change:{change.id}",
-                                   details={"version": change.version, "services": list(change.services),
-                                            "rounds": state.rounds})
+                await append_entry(
+                    session,
+                    at=now,
+                    actor="system",
+                    action="change.watch_healthy",
+                    subject=f"change:{change.id}",
+                    details={"version": change.version, "services": list(change.services), "rounds": state.rounds},
+                )
                 return verdict
-            auto_at = (now + settings.auto_rollback_after
-                       if settings.auto_rollback and self._config.rollback_step() is not None else None)
+            auto_at = (
+                now + settings.auto_rollback_after
+                if settings.auto_rollback and self._config.rollback_step() is not None
+                else None
+            )
             values = {"alerted_at": now, "alert_service": verdict.service, "auto_rollback_at": auto_at}
-            if not await table.finish_watch(session, change_id=change.id, status=WatchStatus.ALERTED.value,
-                                            state=state.dump(), values=values):
+            if not await table.finish_watch(
+                session, change_id=change.id, status=WatchStatus.ALERTED.value, state=state.dump(), values=values
+            ):
                 return None
             verdict = WatchVerdict(**{**verdict.__dict__, "auto_rollback_at": auto_at})
             outbox_id = await enqueue(session, kind=payloads.ALERT, payload=payloads.verdict_payload(verdict), at=now)
             await table.set_values(session, change_id=change.id, values={"alert_outbox_id": outbox_id})
-            await append_entry(session, at=now, actor="system", action="change.watch_alert",
-                               subject=f"change:{change.id}",
-                               details={"version": change.version, "service": verdict.service,
-                                        "status": verdict.status, "reason": verdict.reason,
-                                        "after_s": verdict.after.total_seconds() if verdict.after else None,
-                                        "auto_rollback_at": auto_at.isoformat() if auto_at else None})
+            await append_entry(
+                session,
+                at=now,
+                actor="system",
+                action="change.watch_alert",
+                subject=f"change:{change.id}",
+                details={
+                    "version": change.version,
+                    "service": verdict.service,
+                    "status": verdict.status,
+                    "reason": verdict.reason,
+                    "after_s": verdict.after.total_seconds() if verdict.after else None,
+                    "auto_rollback_at": auto_at.isoformat() if auto_at else None,
+                },
+            )
         return WatchVerdict(**{**verdict.__dict__, "alert_outbox_id": outbox_id})

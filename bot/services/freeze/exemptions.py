@@ -36,9 +36,16 @@ from bot.services.freeze.records import exemption_from_row, window_from_row
 class Exemptions:
     """The break-glass use cases; `FreezeService` hands them its callbacks for "something changed"."""
 
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 responders: ResponderDirectory | None, changed: Callable[[], None],
-                 kick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        *,
+        responders: ResponderDirectory | None,
+        changed: Callable[[], None],
+        kick: Callable[[], None],
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -48,44 +55,66 @@ class Exemptions:
 
     async def require_responder(self, user_id: str, doing: str, subject: str) -> None:
         """Refuse (and audit the attempt) unless the user is a responder."""
-        membership = (await self._responders.membership(user_id) if self._responders is not None
-                      else Membership(False))
+        membership = await self._responders.membership(user_id) if self._responders is not None else Membership(False)
         if membership.allowed:
             return
         why = "membership unknown" if membership.unreadable else "not a responder"
         async with self._db.unit_of_work() as session:
-            await append_entry(session, at=self._clock.now(), actor=user_id, action="freeze.exemption_denied",
-                               subject=subject, details={"attempted": doing, "why": why})
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=user_id,
+                action="freeze.exemption_denied",
+                subject=subject,
+                details={"attempted": doing, "why": why},
+            )
         raise FreezeRefused(f"Only responders (`access.responders`) can {doing}.", unreadable=membership.unreadable)
 
-    async def request(self, window_id: int, *, service: str, duration: timedelta, reason: str,
-                      actor: str) -> Exemption:
+    async def request(self, window_id: int, *, service: str, duration: timedelta, reason: str, actor: str) -> Exemption:
         """A responder asks to let `service` deploy during window #N; another responder must approve."""
         await self.require_responder(actor, "request a freeze exemption", f"freeze#{window_id}")
         reason = check_reason(reason)
         if duration > self._config.freeze.max_duration:
             raise FreezeRefused(f"An exemption can last at most {format_duration(self._config.freeze.max_duration)}.")
         if not SERVICE_NAME.fullmatch(service):
-            raise FreezeRefused(f"Name the service to exempt as CI names it when deploying, e.g. `api`: "
-                                f"{SERVICE_NAME_RULE}.", field="service")
+            raise FreezeRefused(
+                f"Name the service to exempt as CI names it when deploying, e.g. `api`: {SERVICE_NAME_RULE}.",
+                field="service",
+            )
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
             window_row = found(await tables.locked_window(session, window_id=window_id), window_id)
             if window_row.cancelled_at is not None or window_row.ends_at <= now:
                 raise FreezeRefused(f"Window #{window_id} is not in force any more; nothing to exempt.")
-            row = FreezeExemptionRecord(window_id=window_id, service=service,
-                                        duration_seconds=int(duration.total_seconds()), reason=reason,
-                                        requested_by=actor, requested_at=now, status=ExemptionStatus.PENDING.value)
+            row = FreezeExemptionRecord(
+                window_id=window_id,
+                service=service,
+                duration_seconds=int(duration.total_seconds()),
+                reason=reason,
+                requested_by=actor,
+                requested_at=now,
+                status=ExemptionStatus.PENDING.value,
+            )
             session.add(row)
             await session.flush()
             exemption = exemption_from_row(row)
-            await append_entry(session, at=now, actor=actor, action="freeze.exemption_requested",
-                               subject=f"exemption#{exemption.id}",
-                               details={"window": window_id, "service": service, "duration": format_duration(duration),
-                                        "reason": reason})
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="freeze.exemption_requested",
+                subject=f"exemption#{exemption.id}",
+                details={
+                    "window": window_id,
+                    "service": service,
+                    "duration": format_duration(duration),
+                    "reason": reason,
+                },
+            )
             window = window_from_row(window_row)
-            await enqueue_notice(session, FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window,
-                                                       exemption=exemption))
+            await enqueue_notice(
+                session, FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, actor, window, exemption=exemption)
+            )
         self._kick()
         return exemption
 
@@ -112,10 +141,19 @@ class Exemptions:
             session.add(row)
             exemption = exemption_from_row(row)
             action = "freeze.exemption_approved" if approve else "freeze.exemption_refused"
-            await append_entry(session, at=now, actor=actor, action=action, subject=f"exemption#{exemption_id}",
-                               details={"window": row.window_id, "service": row.service,
-                                        "requested_by": row.requested_by,
-                                        "expires_at": row.expires_at.isoformat() if row.expires_at else None})
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action=action,
+                subject=f"exemption#{exemption_id}",
+                details={
+                    "window": row.window_id,
+                    "service": row.service,
+                    "requested_by": row.requested_by,
+                    "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+                },
+            )
             window = window_from_row(window_row)
             kind = NoticeKind.EXEMPTION_APPROVED if approve else NoticeKind.EXEMPTION_REFUSED
             await enqueue_notice(session, FreezeNotice(kind, now, actor, window, exemption=exemption))

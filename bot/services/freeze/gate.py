@@ -42,11 +42,18 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
-def decide(environment: str, service: str | None, windows: Sequence[FreezeWindow],
-           exemptions: Sequence[Exemption], now: datetime) -> GateDecision:
+def decide(
+    environment: str,
+    service: str | None,
+    windows: Sequence[FreezeWindow],
+    exemptions: Sequence[Exemption],
+    now: datetime,
+) -> GateDecision:
     """Frozen when a window is in force and (for a named service) no approved exemption covers it."""
-    active = sorted((w for w in windows if w.environment == environment and w.is_active(now)),
-                    key=lambda w: (-w.ends_at.timestamp(), w.id))
+    active = sorted(
+        (w for w in windows if w.environment == environment and w.is_active(now)),
+        key=lambda w: (-w.ends_at.timestamp(), w.id),
+    )
     if not active:
         return GateDecision(environment, None)
     if service is None:
@@ -67,7 +74,8 @@ class _Snapshot:
     windows: tuple[FreezeWindow, ...]
     exemptions: tuple[Exemption, ...]
     _decisions: dict[tuple[str, str | None], tuple[GateDecision, datetime, datetime]] = field(
-        default_factory=dict, compare=False, repr=False)
+        default_factory=dict, compare=False, repr=False
+    )
 
     def fresh(self, now: datetime, monotonic: float) -> bool:
         return monotonic - self.monotonic < TTL_SECONDS and self.at <= now < self.at + HORIZON
@@ -107,8 +115,14 @@ class _Snapshot:
 
 
 class GateSnapshot:
-    def __init__(self, load: Loader, clock: Clock, *, monotonic: Callable[[], float] = time.monotonic,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        load: Loader,
+        clock: Clock,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self._load = load
         self._clock = clock
         self._monotonic = monotonic
@@ -137,7 +151,7 @@ class GateSnapshot:
     async def _reload(self, now: datetime) -> _Snapshot:
         try:
             return await self._loads.get(functools.partial(self._load_snapshot, now, self._generation))
-        except TimeoutError:   # our wait, or the database's own bound (DatabaseTimeout)
+        except TimeoutError:  # our wait, or the database's own bound (DatabaseTimeout)
             raise GateUnavailable(f"the database did not answer within {self.timeout:g}s") from None
         except Exception as error:
             raise GateUnavailable(f"the database could not be read ({type(error).__name__})") from None
@@ -153,4 +167,3 @@ class GateSnapshot:
         if generation == self._generation and self._loads.is_current():
             self._snapshot = snapshot
         return snapshot
-

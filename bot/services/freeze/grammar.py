@@ -32,9 +32,11 @@ USAGE = (
     "or create one: " + EXAMPLES
 )
 
-SHORT_USAGE = ("Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`, `/freeze cancel #N`, "
-               "`/freeze extend #N 30m`, `/freeze new` or `/freeze exempt #N <service> <duration> <reason>`; "
-               "`/freeze help` shows every form.")
+SHORT_USAGE = (
+    "Try `/freeze for 2h Demo Day`, `/freeze list`, `/freeze status`, `/freeze cancel #N`, "
+    "`/freeze extend #N 30m`, `/freeze new` or `/freeze exempt #N <service> <duration> <reason>`; "
+    "`/freeze help` shows every form."
+)
 _CLAUSES = ("for", "in", "from", "until", "before", "lead", "on")
 _HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")  # ASCII digits only; used with fullmatch
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -99,8 +101,9 @@ class ShowUsage:
     message: str
 
 
-FreezeRequest = (CreateWindow | ListWindows | ShowStatus | CancelWindow | ExtendWindow | OpenForm
-                 | RequestExemption | ShowUsage)
+FreezeRequest = (
+    CreateWindow | ListWindows | ShowStatus | CancelWindow | ExtendWindow | OpenForm | RequestExemption | ShowUsage
+)
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -130,18 +133,20 @@ def parse(text: str, *, now: datetime, tz: ZoneInfo) -> FreezeRequest:
         return OpenForm()
     if head == "exempt":
         if len(rest) < 4:
-            raise GrammarError("`exempt` needs a window id, a service, a duration and a reason, "
-                               "e.g. `/freeze exempt #3 api 30m hotfix for the checkout bug`.")
-        return RequestExemption(_window_id(rest[0]), rest[1], _duration(rest[2], "the service"),
-                                " ".join(rest[3:]))
+            raise GrammarError(
+                "`exempt` needs a window id, a service, a duration and a reason, "
+                "e.g. `/freeze exempt #3 api 30m hotfix for the checkout bug`."
+            )
+        return RequestExemption(_window_id(rest[0]), rest[1], _duration(rest[2], "the service"), " ".join(rest[3:]))
     if head in ("help", "usage"):
         return ShowUsage(USAGE)
     if head in _CLAUSES:
         try:
             return parse_window(words, now=now, tz=tz)
         except OverflowError:
-            raise GrammarError("That time is out of range: keep dates between year 1 and 9999. "
-                               f"Examples: {EXAMPLES}") from None
+            raise GrammarError(
+                f"That time is out of range: keep dates between year 1 and 9999. Examples: {EXAMPLES}"
+            ) from None
     return ShowUsage(f"I don't know `/freeze {words[0]}`. {SHORT_USAGE}")
 
 
@@ -162,7 +167,7 @@ def parse_window(words: list[str], *, now: datetime, tz: ZoneInfo) -> CreateWind
             clauses[keyword] = words[i + 1]
             i += 2
         else:
-            moment, used = _moment(words[i + 1:], keyword, now=now, tz=tz)
+            moment, used = _moment(words[i + 1 :], keyword, now=now, tz=tz)
             clauses[keyword] = moment
             i += 1 + used
     reason = " ".join(words[i:]).strip()
@@ -196,8 +201,10 @@ def _assemble(clauses: dict[str, object], reason: str, *, now: datetime, tz: Zon
     start: datetime
     if has("before"):
         if not has("lead"):
-            raise GrammarError("`before` needs a `lead`: how long before the event the freeze starts, "
-                               "e.g. `before 2026-12-01 15:00 lead 2h for 1h Demo Day`.")
+            raise GrammarError(
+                "`before` needs a `lead`: how long before the event the freeze starts, "
+                "e.g. `before 2026-12-01 15:00 lead 2h for 1h Demo Day`."
+            )
         event = _as_instant(clauses["before"], now)
         start = event - _td(clauses["lead"])
         end = event + _td(clauses["for"]) if has("for") else event
@@ -269,8 +276,10 @@ def _moment(words: list[str], keyword: str, *, now: datetime, tz: ZoneInfo) -> t
     """Read a time from the front of `words`; return it and how many words it used."""
     first = words[0].lower()
     local_now = now.astimezone(tz)
-    expected = (f"after `{keyword}` I expected a time like `14:00`, `tomorrow 09:00` or "
-                f"`2026-12-01 14:00` (optionally followed by a zone such as `UTC`)")
+    expected = (
+        f"after `{keyword}` I expected a time like `14:00`, `tomorrow 09:00` or "
+        f"`2026-12-01 14:00` (optionally followed by a zone such as `UTC`)"
+    )
     if first == "now":
         return _Moment(now, True), 1
     if _HHMM.fullmatch(first):
@@ -314,8 +323,7 @@ def _zone(word: str) -> ZoneInfo:
     try:
         return ZoneInfo(word)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as America/Argentina
-        raise GrammarError(f"`{word}` is not a time zone I know; use an IANA name like Europe/Berlin or UTC.") \
-            from None
+        raise GrammarError(f"`{word}` is not a time zone I know; use an IANA name like Europe/Berlin or UTC.") from None
 
 
 def _local(day: date, wall: time, tz: ZoneInfo, written: str) -> datetime:
@@ -324,8 +332,10 @@ def _local(day: date, wall: time, tz: ZoneInfo, written: str) -> datetime:
     moment = datetime.combine(day, wall, tzinfo=tz)
     round_trip = moment.astimezone(UTC).astimezone(tz)
     if round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None):
-        raise GrammarError(f"`{written}` does not exist in {tz.key}: the clocks skip it on {day.isoformat()} "
-                           "(daylight saving). Pick a time outside the skipped hour.")
+        raise GrammarError(
+            f"`{written}` does not exist in {tz.key}: the clocks skip it on {day.isoformat()} "
+            "(daylight saving). Pick a time outside the skipped hour."
+        )
     return moment.astimezone(UTC)
 
 
@@ -343,4 +353,3 @@ def local_moment(day: str, hhmm: str, tz: ZoneInfo) -> datetime:
         return _local(parsed_day, _hhmm(hhmm), tz, f"{day} {hhmm}")
     except OverflowError:
         raise BadDate(f"`{day} {hhmm}` is out of range.") from None
-

@@ -27,8 +27,13 @@ DEFAULT_TIMEOUT = 15.0  # seconds; the service passes the database's operation b
 
 
 class UpcomingSnapshot:
-    def __init__(self, load: Callable[[datetime], Awaitable[list[FreezeWindow]]], *,
-                 monotonic: Callable[[], float] = time.monotonic, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        load: Callable[[datetime], Awaitable[list[FreezeWindow]]],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self._load = load
         self._monotonic = monotonic
         self._windows: list[FreezeWindow] | None = None

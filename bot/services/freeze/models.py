@@ -16,7 +16,7 @@ MAX_REASON = 500  # characters of a window's or exemption's reason
 MAX_LEAD = timedelta(days=365)  # how far ahead a window may start
 # A service name, the same rule for the HTTP API and break-glass exemptions (ASCII, no spaces).
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")
-SERVICE_NAME_RULE = ("1-100 characters: letters, digits and . _ : / @ + - (starting with a letter or digit)")
+SERVICE_NAME_RULE = "1-100 characters: letters, digits and . _ : / @ + - (starting with a letter or digit)"
 
 
 def has_control(text: str) -> bool:
@@ -46,8 +46,7 @@ def check_reason(reason: str) -> str:
 class FreezeRefused(Exception):
     """A request that breaks a rule; `field` names the input at fault (for form errors)."""
 
-    def __init__(self, message: str, *, field: str | None = None,
-                 unreadable: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, message: str, *, field: str | None = None, unreadable: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -93,12 +92,22 @@ class FreezeWindow:
         return self.cancelled_at is None and self.starts_at <= now < self.ends_at
 
     def overlaps(self, other: FreezeWindow) -> bool:
-        return (self.id != other.id and self.environment == other.environment
-                and self.starts_at < other.ends_at and other.starts_at < self.ends_at)
+        return (
+            self.id != other.id
+            and self.environment == other.environment
+            and self.starts_at < other.ends_at
+            and other.starts_at < self.ends_at
+        )
 
     def as_active(self) -> ActiveFreeze:
-        return ActiveFreeze(id=self.id, environment=self.environment, reason=self.reason,
-                            starts_at=self.starts_at, ends_at=self.ends_at, created_by=self.created_by)
+        return ActiveFreeze(
+            id=self.id,
+            environment=self.environment,
+            reason=self.reason,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            created_by=self.created_by,
+        )
 
 
 class ExemptionStatus(StrEnum):
@@ -123,8 +132,12 @@ class Exemption:
     expires_at: datetime | None = None
 
     def applies(self, service: str, now: datetime) -> bool:
-        return (self.status is ExemptionStatus.APPROVED and self.service == service
-                and self.expires_at is not None and now < self.expires_at)
+        return (
+            self.status is ExemptionStatus.APPROVED
+            and self.service == service
+            and self.expires_at is not None
+            and now < self.expires_at
+        )
 
 
 @dataclass(frozen=True)
@@ -178,11 +191,11 @@ class FreezeNotice:
     at: datetime
     actor: str = "system"
     window: FreezeWindow | None = None
-    until_start: timedelta | None = None       # reminders: how long until the window starts
+    until_start: timedelta | None = None  # reminders: how long until the window starts
     extended_by: timedelta | None = None
     exemption: Exemption | None = None
     deploy: RecordedDeploy | None = None
-    due_at: datetime | None = None             # scheduled notices: when it fell due (for lateness)
+    due_at: datetime | None = None  # scheduled notices: when it fell due (for lateness)
 
 
 class ResponderDirectory(Protocol):

@@ -36,9 +36,12 @@ def expires_at(notice: FreezeNotice) -> datetime | None:
 
 def to_payload(notice: FreezeNotice) -> dict[str, Any]:
     return {
-        "kind": notice.kind.value, "at": _time(notice.at), "actor": notice.actor,
+        "kind": notice.kind.value,
+        "at": _time(notice.at),
+        "actor": notice.actor,
         "window": _window(notice.window) if notice.window is not None else None,
-        "until_start": _seconds(notice.until_start), "extended_by": _seconds(notice.extended_by),
+        "until_start": _seconds(notice.until_start),
+        "extended_by": _seconds(notice.extended_by),
         "exemption": _exemption(notice.exemption) if notice.exemption is not None else None,
         "deploy": _deploy(notice.deploy) if notice.deploy is not None else None,
         "due_at": _time(notice.due_at) if notice.due_at is not None else None,
@@ -47,8 +50,9 @@ def to_payload(notice: FreezeNotice) -> dict[str, Any]:
 
 async def enqueue_notice(session: Session, notice: FreezeNotice) -> None:
     """Write the notice to the outbox, in the caller's unit of work."""
-    await enqueue(session, kind=outbox_kind(notice), payload=to_payload(notice), at=notice.at,
-                  expires_at=expires_at(notice))
+    await enqueue(
+        session, kind=outbox_kind(notice), payload=to_payload(notice), at=notice.at, expires_at=expires_at(notice)
+    )
 
 
 async def enqueue_notices(session: Session, notices: Sequence[FreezeNotice]) -> None:
@@ -59,12 +63,16 @@ async def enqueue_notices(session: Session, notices: Sequence[FreezeNotice]) -> 
 def from_payload(data: dict[str, Any]) -> FreezeNotice:
     """The notice a payload holds; KeyError/ValueError/TypeError when it is not one."""
     return FreezeNotice(
-        NoticeKind(data["kind"]), _parse(data["at"]), str(data["actor"]),
+        NoticeKind(data["kind"]),
+        _parse(data["at"]),
+        str(data["actor"]),
         window=_read_window(data["window"]) if data.get("window") else None,
-        until_start=_delta(data.get("until_start")), extended_by=_delta(data.get("extended_by")),
+        until_start=_delta(data.get("until_start")),
+        extended_by=_delta(data.get("extended_by")),
         exemption=_read_exemption(data["exemption"]) if data.get("exemption") else None,
         deploy=_read_deploy(data["deploy"]) if data.get("deploy") else None,
-        due_at=_parse(data["due_at"]) if data.get("due_at") else None)
+        due_at=_parse(data["due_at"]) if data.get("due_at") else None,
+    )
 
 
 def _time(value: datetime) -> str:
@@ -117,13 +125,26 @@ def _read_exemption(data: dict[str, Any]) -> Exemption:
 
 def _deploy(deploy: RecordedDeploy) -> dict[str, Any]:
     info = deploy.info
-    return {"id": deploy.id, "environment": info.environment, "service": info.service, "version": info.version,
-            "actor": info.actor, "at": info.at.isoformat(), "url": info.url,
-            "exemptions": [_exemption(e) for e in deploy.exemptions], "replayed": deploy.replayed}
+    return {
+        "id": deploy.id,
+        "environment": info.environment,
+        "service": info.service,
+        "version": info.version,
+        "actor": info.actor,
+        "at": info.at.isoformat(),
+        "url": info.url,
+        "exemptions": [_exemption(e) for e in deploy.exemptions],
+        "replayed": deploy.replayed,
+    }
 
 
 def _read_deploy(data: dict[str, Any]) -> RecordedDeploy:
-    info = DeployInfo(data["environment"], data["service"], data["version"], data["actor"], _parse(data["at"]),
-                      data.get("url"))
-    return RecordedDeploy(int(data["id"]), info, tuple(_read_exemption(e) for e in data.get("exemptions") or []),
-                          bool(data.get("replayed")))
+    info = DeployInfo(
+        data["environment"], data["service"], data["version"], data["actor"], _parse(data["at"]), data.get("url")
+    )
+    return RecordedDeploy(
+        int(data["id"]),
+        info,
+        tuple(_read_exemption(e) for e in data.get("exemptions") or []),
+        bool(data.get("replayed")),
+    )

@@ -23,12 +23,16 @@ class FreezeForIncidents:
         self._clock = clock
         self._longest = longest
 
-    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str,
-                                  actor: str) -> ActiveFreeze:
+    async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str, actor: str) -> ActiveFreeze:
         now = self._clock.now()
         # The title is the incident's to validate; a control character in it must not cost the freeze.
-        window = await self._freezes.create(starts_at=now, ends_at=now + self._longest, environment=environment,
-                                            reason=without_control(reason), actor=actor)
+        window = await self._freezes.create(
+            starts_at=now,
+            ends_at=now + self._longest,
+            environment=environment,
+            reason=without_control(reason),
+            actor=actor,
+        )
         return window.as_active()
 
     async def lift(self, freeze_id: int, *, actor: str) -> bool:

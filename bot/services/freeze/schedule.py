@@ -18,8 +18,15 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.services.freeze.models import FreezeWindow, NoticeKind
 
-_DAYS = {"MON": "Monday", "TUE": "Tuesday", "WED": "Wednesday", "THU": "Thursday", "FRI": "Friday",
-         "SAT": "Saturday", "SUN": "Sunday"}
+_DAYS = {
+    "MON": "Monday",
+    "TUE": "Tuesday",
+    "WED": "Wednesday",
+    "THU": "Thursday",
+    "FRI": "Friday",
+    "SAT": "Saturday",
+    "SUN": "Sunday",
+}
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,7 @@ def due_events(window: FreezeWindow, reminders: Sequence[timedelta], now: dateti
     result = []
     for at, key, kind in due:
         post = kind is announce and at == latest_of_kind
-        result.append(DueEvent(key, kind, post, window.starts_at - now if kind is NoticeKind.REMINDER else None,
-                               at))
+        result.append(DueEvent(key, kind, post, window.starts_at - now if kind is NoticeKind.REMINDER else None, at))
     return result
 
 

@@ -51,9 +51,16 @@ log = logging.getLogger(__name__)
 class FreezeService:
     """Implements `FreezeLookup` (bot.services.ports) for the other features."""
 
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 outbox: Outbox | None = None, responders: ResponderDirectory | None = None,
-                 gate_timeout: float = GATE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        *,
+        outbox: Outbox | None = None,
+        responders: ResponderDirectory | None = None,
+        gate_timeout: float = GATE_TIMEOUT,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -61,10 +68,10 @@ class FreezeService:
         self.responders = responders
         self._gate = GateSnapshot(self._load_gate_state, clock, timeout=gate_timeout)
         self._listing = UpcomingSnapshot(self._load_upcoming, timeout=db.bounds.operation)
-        self._exemptions = Exemptions(db, clock, config, responders=responders, changed=self._changed,
-                                      kick=self._kick)
-        self._ticker = FreezeTicker(db, clock, config, enqueue=enqueue_notices, kick=self._kick,
-                                    on_change=self._changed)
+        self._exemptions = Exemptions(db, clock, config, responders=responders, changed=self._changed, kick=self._kick)
+        self._ticker = FreezeTicker(
+            db, clock, config, enqueue=enqueue_notices, kick=self._kick, on_change=self._changed
+        )
 
     @property
     def environments(self) -> list[str]:
@@ -86,22 +93,27 @@ class FreezeService:
         if name is None or name == "":
             return self._config.freeze.default_environment
         if name not in self.environments:
-            raise FreezeRefused(f"Unknown environment `{name}`: use one of {', '.join(self.environments)}.",
-                                field="environment")
+            raise FreezeRefused(
+                f"Unknown environment `{name}`: use one of {', '.join(self.environments)}.", field="environment"
+            )
         return name
 
     def _check_span(self, starts_at: datetime, ends_at: datetime, now: datetime) -> None:
         if starts_at - now > MAX_LEAD:
-            raise FreezeRefused(f"The window starts more than a year ahead (at most {MAX_LEAD.days} days from now).",
-                                field="starts_at")
+            raise FreezeRefused(
+                f"The window starts more than a year ahead (at most {MAX_LEAD.days} days from now).", field="starts_at"
+            )
         if ends_at <= starts_at:
             raise FreezeRefused("The window ends before it starts.", field="ends_at")
         if ends_at <= now:
             raise FreezeRefused("The window ends in the past.", field="ends_at")
         longest = self._config.freeze.max_duration
         if ends_at - starts_at > longest:
-            raise FreezeRefused(f"The window lasts {format_duration(ends_at - starts_at)}, longer than "
-                                f"`freeze.max_duration` ({format_duration(longest)}).", field="ends_at")
+            raise FreezeRefused(
+                f"The window lasts {format_duration(ends_at - starts_at)}, longer than "
+                f"`freeze.max_duration` ({format_duration(longest)}).",
+                field="ends_at",
+            )
 
     # --- windows ---------------------------------------------------------------------------
 
@@ -111,22 +123,30 @@ class FreezeService:
         check_reason(reason)
         self._check_span(starts_at, ends_at, self._clock.now())
 
-    async def create(self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str,
-                     actor: str) -> FreezeWindow:
+    async def create(
+        self, *, starts_at: datetime, ends_at: datetime, environment: str | None, reason: str, actor: str
+    ) -> FreezeWindow:
         """Create a window (overlaps are allowed; anyone may freeze) and announce it."""
         now = self._clock.now()
         env = self.environment(environment)
         reason = check_reason(reason)
         self._check_span(starts_at, ends_at, now)
         async with self._db.unit_of_work() as session:
-            row = FreezeWindowRecord(environment=env, reason=reason, starts_at=starts_at, ends_at=ends_at,
-                                     created_by=actor, created_at=now)
+            row = FreezeWindowRecord(
+                environment=env, reason=reason, starts_at=starts_at, ends_at=ends_at, created_by=actor, created_at=now
+            )
             session.add(row)
             await session.flush()
             window = window_from_row(row)
             row.next_event_at = schedule.first_event_at(window, self._reminders)
-            await append_entry(session, at=now, actor=actor, action="freeze.created", subject=f"freeze#{window.id}",
-                               details=window_details(window))
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="freeze.created",
+                subject=f"freeze#{window.id}",
+                details=window_details(window),
+            )
             await enqueue_notice(session, FreezeNotice(NoticeKind.CREATED, now, actor, window))
         self._changed()
         self._kick()
@@ -173,15 +193,22 @@ class FreezeService:
             row.cancelled_at, row.cancelled_by, row.next_event_at = now, actor, None
             session.add(row)
             window = window_from_row(row)
-            await append_entry(session, at=now, actor=actor, action="freeze.cancelled", subject=f"freeze#{window_id}",
-                               details=window_details(window))
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="freeze.cancelled",
+                subject=f"freeze#{window_id}",
+                details=window_details(window),
+            )
             await enqueue_notice(session, FreezeNotice(NoticeKind.CANCELLED, now, actor, window))
         self._changed()
         self._kick()
         return window
 
-    async def extend(self, window_id: int, by: timedelta, *, actor: str,
-                     require_responder: bool = False) -> FreezeWindow:
+    async def extend(
+        self, window_id: int, by: timedelta, *, actor: str, require_responder: bool = False
+    ) -> FreezeWindow:
         """Extend a window by `by`; from Slack (`require_responder`) only a responder may."""
         if require_responder:
             await self._exemptions.require_responder(actor, "extend a freeze window", f"freeze#{window_id}")
@@ -198,9 +225,18 @@ class FreezeService:
             window = window_from_row(row)
             row.next_event_at = schedule.next_event_at(window, self._reminders, now)
             session.add(row)
-            await append_entry(session, at=now, actor=actor, action="freeze.extended", subject=f"freeze#{window_id}",
-                               details={**window_details(window), "previous_ends_at": previous_end.isoformat(),
-                                        "extended_by": format_duration(by)})
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="freeze.extended",
+                subject=f"freeze#{window_id}",
+                details={
+                    **window_details(window),
+                    "previous_ends_at": previous_end.isoformat(),
+                    "extended_by": format_duration(by),
+                },
+            )
             await enqueue_notice(session, FreezeNotice(NoticeKind.EXTENDED, now, actor, window, extended_by=by))
         self._changed()
         self._kick()
@@ -226,11 +262,11 @@ class FreezeService:
 
     # --- break-glass (see `exemptions`) ----------------------------------------------------
 
-    async def request_exemption(self, window_id: int, *, service: str, duration: timedelta, reason: str,
-                                actor: str) -> Exemption:
+    async def request_exemption(
+        self, window_id: int, *, service: str, duration: timedelta, reason: str, actor: str
+    ) -> Exemption:
         """A responder asks to let `service` deploy during window #N; another responder must approve."""
-        return await self._exemptions.request(window_id, service=service, duration=duration, reason=reason,
-                                              actor=actor)
+        return await self._exemptions.request(window_id, service=service, duration=duration, reason=reason, actor=actor)
 
     async def decide_exemption(self, exemption_id: int, *, approve: bool, actor: str) -> Exemption:
         """Approve (by a responder other than the requester) or refuse (by any responder) a pending request."""
@@ -259,8 +295,9 @@ class FreezeService:
         return await self._exemptions.of_windows(window_ids)
 
 
-async def _changeable_row(session: tables.Session, window_id: int, now: datetime, *,
-                          advice: str = "") -> FreezeWindowRecord:
+async def _changeable_row(
+    session: tables.Session, window_id: int, now: datetime, *, advice: str = ""
+) -> FreezeWindowRecord:
     """The window's row, locked for the change; refused when it was cancelled or has ended."""
     row = found(await tables.locked_window(session, window_id=window_id), window_id)
     if row.cancelled_at is not None:
@@ -282,4 +319,3 @@ def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow
             if w.starts_at <= until < w.ends_at:
                 until, changed = w.ends_at, True
     return until
-

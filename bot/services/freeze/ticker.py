@@ -24,18 +24,26 @@ from bot.services.freeze import schedule
 from bot.services.freeze.models import MAX_REASON, ExemptionStatus, FreezeNotice, FreezeWindow, NoticeKind
 from bot.services.freeze.records import exemption_from_row, window_details, window_from_row
 
-RECURRING_EVERY = timedelta(minutes=1)     # how often the tick materializes recurring windows
-RECURRING_HORIZON = timedelta(days=1)      # ... this far beyond the longest reminder
-END_CATCH_UP = timedelta(days=1)           # an end missed longer ago than this is not announced
-TICK_BATCH = 200                           # due windows claimed per transaction
-LEGACY_ATTEMPTS = 5                        # a pre-outbox claim tried this often was given up on then
+RECURRING_EVERY = timedelta(minutes=1)  # how often the tick materializes recurring windows
+RECURRING_HORIZON = timedelta(days=1)  # ... this far beyond the longest reminder
+END_CATCH_UP = timedelta(days=1)  # an end missed longer ago than this is not announced
+TICK_BATCH = 200  # due windows claimed per transaction
+LEGACY_ATTEMPTS = 5  # a pre-outbox claim tried this often was given up on then
 
 Enqueue = Callable[[tables.Session, Sequence[FreezeNotice]], Awaitable[None]]
 
 
 class FreezeTicker:
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *,
-                 enqueue: Enqueue, kick: Callable[[], None], on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        *,
+        enqueue: Enqueue,
+        kick: Callable[[], None],
+        on_change: Callable[[], None],
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -55,8 +63,11 @@ class FreezeTicker:
         Safe to run on every replica at once; returns how many notices this call handed to the outbox.
         """
         now = self._clock.now()
-        if self._materialized_at is None or now - self._materialized_at >= RECURRING_EVERY \
-                or now < self._materialized_at:
+        if (
+            self._materialized_at is None
+            or now - self._materialized_at >= RECURRING_EVERY
+            or now < self._materialized_at
+        ):
             await self.materialize_recurring(now)
             self._materialized_at = now
         enqueued = 0
@@ -87,10 +98,12 @@ class FreezeTicker:
         each is marked posted in the same transaction)."""
         adopted = 0
         async with self._db.unit_of_work() as session:
-            for row in await tables.unposted_announcements(session, claimed_before=now, max_attempts=LEGACY_ATTEMPTS,
-                                                           limit=TICK_BATCH):
-                if row.notice is None or not await tables.reclaim_announcement(session, key=row.key,
-                                                                               seen_at=row.at, at=now):
+            for row in await tables.unposted_announcements(
+                session, claimed_before=now, max_attempts=LEGACY_ATTEMPTS, limit=TICK_BATCH
+            ):
+                if row.notice is None or not await tables.reclaim_announcement(
+                    session, key=row.key, seen_at=row.at, at=now
+                ):
                     continue
                 await tables.mark_posted(session, keys=[row.key], at=now)
                 notice = await _notice_from_json(session, row.notice)
@@ -113,8 +126,15 @@ class FreezeTicker:
                 window = window_from_row(row)
                 for event in schedule.due_events(window, self._reminders, now):
                     post = event.post and not (event.kind is NoticeKind.ENDED and now - window.ends_at > END_CATCH_UP)
-                    due.append((event.key, post, FreezeNotice(
-                        event.kind, now, "system", window, until_start=event.until_start, due_at=event.due_at)))
+                    due.append(
+                        (
+                            event.key,
+                            post,
+                            FreezeNotice(
+                                event.kind, now, "system", window, until_start=event.until_start, due_at=event.due_at
+                            ),
+                        )
+                    )
                 row.next_event_at = schedule.next_event_at(window, self._reminders, now)
                 session.add(row)
             # One statement claims the batch, three append its audit entries (one chain lock, hashes
@@ -139,9 +159,14 @@ class FreezeTicker:
             key = f"x{exemption_id}:expired"
             if not await tables.claim_announcement(session, key=key, at=now):
                 return 0
-            await append_entry(session, at=now, actor="system", action="freeze.exemption_expired",
-                               subject=f"exemption#{exemption_id}", details={"window": row.window_id,
-                                                                             "service": row.service})
+            await append_entry(
+                session,
+                at=now,
+                actor="system",
+                action="freeze.exemption_expired",
+                subject=f"exemption#{exemption_id}",
+                details={"window": row.window_id, "service": row.service},
+            )
             await self._enqueue(session, [notice])
         self._on_change()
         return 1
@@ -168,28 +193,47 @@ class FreezeTicker:
                 created += await self._materialize(key, name, reason, env, start, duration, now)
         return created
 
-    async def _materialize(self, key: str, name: str, reason: str | None, env: str, start: datetime,
-                           duration: timedelta, now: datetime) -> int:
-        window = FreezeWindow(id=0, environment=env, reason=reason or name, starts_at=start,
-                              ends_at=start + duration, created_by="system", created_at=now, recurring=True)
+    async def _materialize(
+        self, key: str, name: str, reason: str | None, env: str, start: datetime, duration: timedelta, now: datetime
+    ) -> int:
+        window = FreezeWindow(
+            id=0,
+            environment=env,
+            reason=reason or name,
+            starts_at=start,
+            ends_at=start + duration,
+            created_by="system",
+            created_at=now,
+            recurring=True,
+        )
         values: dict[str, object] = {
-            "environment": env, "reason": window.reason[:MAX_REASON], "starts_at": start, "ends_at": window.ends_at,
-            "created_by": f"recurring:{name}"[:100], "created_at": now, "recurring_key": key,
+            "environment": env,
+            "reason": window.reason[:MAX_REASON],
+            "starts_at": start,
+            "ends_at": window.ends_at,
+            "created_by": f"recurring:{name}"[:100],
+            "created_at": now,
+            "recurring_key": key,
             "next_event_at": schedule.first_event_at(window, self._reminders),
         }
         async with self._db.unit_of_work() as session:
             window_id = await tables.insert_recurring(session, values=values)
             if window_id is None:
                 return 0
-            await append_entry(session, at=now, actor="system", action="freeze.created",
-                               subject=f"freeze#{window_id}",
-                               details={**window_details(window), "recurring": name})
+            await append_entry(
+                session,
+                at=now,
+                actor="system",
+                action="freeze.created",
+                subject=f"freeze#{window_id}",
+                details={**window_details(window), "recurring": name},
+            )
         self._on_change()
         return 1
 
 
 def _announced(key: str, notice: FreezeNotice) -> NewEntry:
-    assert notice.window is not None   # the ticker announces windows' events only
+    assert notice.window is not None  # the ticker announces windows' events only
     return NewEntry("system", "freeze.announced", f"freeze#{notice.window.id}", {"kind": notice.kind.value, "key": key})
 
 
@@ -197,13 +241,17 @@ async def _notice_from_json(session: tables.Session, text: str) -> FreezeNotice 
     """A pre-outbox claim's notice (ids and times; the rows are re-read)."""
     data: dict[str, Any] = json.loads(text)
     window_row = await tables.window_by_id(session, window_id=data["window"]) if data.get("window") else None
-    exemption_row = (await tables.exemption_by_id(session, exemption_id=data["exemption"])
-                     if data.get("exemption") else None)
+    exemption_row = (
+        await tables.exemption_by_id(session, exemption_id=data["exemption"]) if data.get("exemption") else None
+    )
     if window_row is None and exemption_row is None:
         return None
     return FreezeNotice(
-        NoticeKind(data["kind"]), datetime.fromisoformat(data["at"]), "system",
+        NoticeKind(data["kind"]),
+        datetime.fromisoformat(data["at"]),
+        "system",
         window_from_row(window_row) if window_row is not None else None,
         until_start=timedelta(seconds=data["until_start"]) if data.get("until_start") is not None else None,
         exemption=exemption_from_row(exemption_row) if exemption_row is not None else None,
-        due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None)
+        due_at=datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
+    )

@@ -32,13 +32,15 @@ from bot.services.incidents.records import to_incident
 log = logging.getLogger(__name__)
 
 Listener = Callable[[InterruptedRun], Awaitable[None]]
-RunKey = tuple[int, str, int]   # (incident id, step key, attempt)
+RunKey = tuple[int, str, int]  # (incident id, step key, attempt)
 
 DEFAULT_LEASE = timedelta(seconds=30)
 # Silence is all the sweep knows: the process may be dead, or alive and cut off from the database.
-INTERRUPTED_SUMMARY = ("interrupted: its guardrail process went silent (stopped, or lost the database) before it "
-                       "recorded how this run ended; the action may still be running or may already have reached "
-                       "its target")
+INTERRUPTED_SUMMARY = (
+    "interrupted: its guardrail process went silent (stopped, or lost the database) before it "
+    "recorded how this run ended; the action may still be running or may already have reached "
+    "its target"
+)
 
 
 def one_line(exc: BaseException) -> str:
@@ -50,8 +52,9 @@ def one_line(exc: BaseException) -> str:
 class StepLeases:
     """Heartbeats for the runs this process executes; the sweep for everyone else's."""
 
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, *, owner: str,
-                 lease: timedelta = DEFAULT_LEASE) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, config: GuardrailConfig, *, owner: str, lease: timedelta = DEFAULT_LEASE
+    ) -> None:
         if lease <= timedelta(0):
             raise ValueError("the step lease must be positive")
         self._db = db
@@ -59,9 +62,9 @@ class StepLeases:
         self._config = config
         self.owner = owner
         self.lease = lease
-        self._live: Counter[RunKey] = Counter()   # a run may be held twice while its result is handed on
+        self._live: Counter[RunKey] = Counter()  # a run may be held twice while its result is handed on
         self._listeners: list[Listener] = []
-        self._skipped: set[RunKey] = set()   # expired runs the sweep could not mark (logged once)
+        self._skipped: set[RunKey] = set()  # expired runs the sweep could not mark (logged once)
 
     @property
     def heartbeat(self) -> float:
@@ -103,12 +106,23 @@ class StepLeases:
             await asyncio.sleep(self.heartbeat)
             try:
                 async with self._db.unit_of_work() as session:
-                    held = await tables.renew_lease(session, incident_id=incident_id, step_key=key, attempt=attempt,
-                                                    owner=self.owner, until=self.until(self._clock.now()))
+                    held = await tables.renew_lease(
+                        session,
+                        incident_id=incident_id,
+                        step_key=key,
+                        attempt=attempt,
+                        owner=self.owner,
+                        until=self.until(self._clock.now()),
+                    )
             except Exception as exc:
                 if not failing:  # one line per outage, not one per beat
-                    log.warning("cannot renew the lease of step %s of incident %s (run %d): %s",
-                                key, incident_id, attempt, one_line(exc))
+                    log.warning(
+                        "cannot renew the lease of step %s of incident %s (run %d): %s",
+                        key,
+                        incident_id,
+                        attempt,
+                        one_line(exc),
+                    )
                 failing = True
                 continue
             if failing:
@@ -117,8 +131,12 @@ class StepLeases:
             if not held:
                 # Another replica marked it interrupted while the database was away from us: the
                 # result still lands when it comes (finish_step accepts an interrupted run).
-                log.warning("step %s of incident %s (run %d) was marked interrupted while it ran here",
-                            key, incident_id, attempt)
+                log.warning(
+                    "step %s of incident %s (run %d) was marked interrupted while it ran here",
+                    key,
+                    incident_id,
+                    attempt,
+                )
                 return
 
     async def sweep(self) -> list[InterruptedRun]:
@@ -136,15 +154,24 @@ class StepLeases:
                 found = await self._interrupt(row, now)
             except Exception as exc:  # one bad row must not keep every other dead run "running"
                 if key not in self._skipped:  # once per row, not once per sweep
-                    log.error("could not mark step %s of incident %s (run %d) interrupted: %s; skipped",
-                              row.step_key, row.incident_id, row.attempt, one_line(exc))
+                    log.error(
+                        "could not mark step %s of incident %s (run %d) interrupted: %s; skipped",
+                        row.step_key,
+                        row.incident_id,
+                        row.attempt,
+                        one_line(exc),
+                    )
                 self._skipped.add(key)
                 continue
             if found is not None:
                 won.append(found)
         for run in won:
-            log.warning("step %s of incident %s (run %d) was interrupted: its process stopped renewing its lease",
-                        run.key, run.incident.id, run.attempt)
+            log.warning(
+                "step %s of incident %s (run %d) was interrupted: its process stopped renewing its lease",
+                run.key,
+                run.incident.id,
+                run.attempt,
+            )
             for listener in self._listeners:
                 try:
                     await listener(run)
@@ -154,8 +181,14 @@ class StepLeases:
 
     async def _interrupt(self, row: tables.IncidentStepRecord, now: datetime) -> InterruptedRun | None:
         async with self._db.unit_of_work() as session:
-            if not await tables.interrupt_expired(session, incident_id=row.incident_id, step_key=row.step_key,
-                                                  attempt=row.attempt, now=now, summary=INTERRUPTED_SUMMARY):
+            if not await tables.interrupt_expired(
+                session,
+                incident_id=row.incident_id,
+                step_key=row.step_key,
+                attempt=row.attempt,
+                now=now,
+                summary=INTERRUPTED_SUMMARY,
+            ):
                 return None  # another replica got there first, or the result landed meanwhile
             incident_row = await tables.get_incident(session, row.incident_id)
             if incident_row is None:  # rolls the mark back: a run of no incident is nobody's to announce
@@ -166,12 +199,29 @@ class StepLeases:
             playbook = self._config.playbook(incident.playbook) if incident.playbook else None
             step = playbook.step(step_id) if playbook else None
             label = step.label if step is not None else step_id
-            await append_entry(session, at=now, actor="system", action="incident.step.interrupted",
-                               subject=incident.subject,
-                               details={"step": row.step_key, "label": label, "attempt": row.attempt,
-                                        "started_by": row.actor,
-                                        "started_at": row.started_at.isoformat() if row.started_at else None,
-                                        "lease_owner": row.lease_owner,
-                                        "lease_until": row.lease_until.isoformat() if row.lease_until else None})
-        return InterruptedRun(incident=incident, key=row.step_key, label=label, attempt=row.attempt, actor=row.actor,
-                              started_at=row.started_at, interrupted_at=now, undo=undo)
+            await append_entry(
+                session,
+                at=now,
+                actor="system",
+                action="incident.step.interrupted",
+                subject=incident.subject,
+                details={
+                    "step": row.step_key,
+                    "label": label,
+                    "attempt": row.attempt,
+                    "started_by": row.actor,
+                    "started_at": row.started_at.isoformat() if row.started_at else None,
+                    "lease_owner": row.lease_owner,
+                    "lease_until": row.lease_until.isoformat() if row.lease_until else None,
+                },
+            )
+        return InterruptedRun(
+            incident=incident,
+            key=row.step_key,
+            label=label,
+            attempt=row.attempt,
+            actor=row.actor,
+            started_at=row.started_at,
+            interrupted_at=now,
+            undo=undo,
+        )

@@ -31,7 +31,7 @@ class Incident:
     playbook_ts: str | None
     declared_at: datetime
     header_ts: str | None = None
-    freeze_id: int | None = None         # the freeze `freeze.on_incident` started for it
+    freeze_id: int | None = None  # the freeze `freeze.on_incident` started for it
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     summary: str | None = None
@@ -56,8 +56,8 @@ class StepState:
     """The latest run of one step (or of its undo) in one incident."""
 
     key: str
-    status: str = "not_run"     # not_run | running | succeeded | failed | refused | interrupted
-    attempt: int = 0            # runs claimed so far; buttons carry it so stale clicks are spotted
+    status: str = "not_run"  # not_run | running | succeeded | failed | refused | interrupted
+    attempt: int = 0  # runs claimed so far; buttons carry it so stale clicks are spotted
     actor: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -77,7 +77,7 @@ class StepView:
     step: Step
     state: StepState
     describe: str
-    undo_state: StepState | None = None     # only for steps with an `undo:`
+    undo_state: StepState | None = None  # only for steps with an `undo:`
     undo_describe: str | None = None
 
 
@@ -95,11 +95,11 @@ class StepRequest:
     incident_id: int
     step_id: str
     actor: str
-    seen_attempt: int               # the attempt count shown on the clicked message
+    seen_attempt: int  # the attempt count shown on the clicked message
     undo: bool = False
     confirmed_rerun: bool = False
-    freeze_override: int | None = None   # id of the freeze the clicker explicitly overrode
-    automatic: bool = False              # started by guardrail itself (changes.auto_rollback), not a click
+    freeze_override: int | None = None  # id of the freeze the clicker explicitly overrode
+    automatic: bool = False  # started by guardrail itself (changes.auto_rollback), not a click
 
     @property
     def key(self) -> str:
@@ -117,8 +117,8 @@ class Refusal:
     code: RefusalCode
     reason: str
     unreadable: tuple[tuple[str, str], ...] = ()  # not_responder: the groups that could not be read, and why
-    label: str | None = None    # the step refused, when `reason` begins with its label
-    actor: str | None = None    # running: who started the run in progress
+    label: str | None = None  # the step refused, when `reason` begins with its label
+    actor: str | None = None  # running: who started the run in progress
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,12 @@ class NeedsConfirmation:
     """One more explicit click is needed; `request` is what that click will send."""
 
     kind: Literal["rerun", "interrupted", "freeze"]
-    label: str                  # the step's label
+    label: str  # the step's label
     request: StepRequest
     describe: str
     freeze: ActiveFreeze | None = None
-    actor: str | None = None    # rerun/interrupted: who started the earlier run
-    attempt: int = 0            # interrupted: which run was interrupted
+    actor: str | None = None  # rerun/interrupted: who started the earlier run
+    attempt: int = 0  # interrupted: which run was interrupted
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,8 @@ class ClaimedRun:
     describe: str
     started_at: datetime
     freeze_override: ActiveFreeze | None = None
-    after_interrupted: bool = False     # the previous run was interrupted (its process died)
-    remembered: dict[str, Any] = field(default_factory=dict)   # for an undo: what the step's run kept
+    after_interrupted: bool = False  # the previous run was interrupted (its process died)
+    remembered: dict[str, Any] = field(default_factory=dict)  # for an undo: what the step's run kept
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,9 @@ class StepResult:
     run: ClaimedRun
     outcome: ActionOutcome
     duration: timedelta
-    recorded: bool = True   # False when a newer run had started after this one was interrupted
-    stored: bool = True     # False when the database did not take the result in time (see RECORD_OUTCOME)
-    waited: bool = False    # the database was away when the run ended; the result landed later
+    recorded: bool = True  # False when a newer run had started after this one was interrupted
+    stored: bool = True  # False when the database did not take the result in time (see RECORD_OUTCOME)
+    waited: bool = False  # the database was away when the run ended; the result landed later
     retrying: bool = False  # not stored yet: a background task keeps trying while the process runs
 
 
@@ -188,7 +188,7 @@ class Resolution:
     incident: Incident
     duration: timedelta
     steps: list[StepView]
-    freeze_to_lift: int | None = None   # the incident's own freeze, still in force
+    freeze_to_lift: int | None = None  # the incident's own freeze, still in force
 
 
 def elapsed(delta: timedelta) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 MAX_CHANNEL_NAME = 80
-MAX_SUFFIX = 20          # inc-…-2 … inc-…-20, then give up: something else is wrong
+MAX_SUFFIX = 20  # inc-…-2 … inc-…-20, then give up: something else is wrong
 _NOT_ALLOWED = re.compile(r"[^a-z0-9]+")
 
 

@@ -36,9 +36,11 @@ def _event(entry: AuditEntry) -> str | None:
             verdict = "succeeded" if entry.action.endswith("succeeded") else "FAILED"
             return f"Step **{d.get('label')}** {verdict} after {d.get('duration_s')}s: {d.get('summary')}"
         case "incident.step.interrupted":
-            return (f"Step **{d.get('label')}** (run {d.get('attempt')}) INTERRUPTED: its guardrail process "
-                    "went silent before recording its result; it may still have been running or have reached its "
-                    "target")
+            return (
+                f"Step **{d.get('label')}** (run {d.get('attempt')}) INTERRUPTED: its guardrail process "
+                "went silent before recording its result; it may still have been running or have reached its "
+                "target"
+            )
         case "incident.step.refused":
             return f"Refused to run step `{d.get('step')}` ({d.get('code')}): {d.get('reason')}"
         case "incident.freeze_override":
@@ -55,21 +57,24 @@ def _local(moment: datetime, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S %Z") ->
 
 
 def _changes(changes: Sequence[RecentChange], tz: ZoneInfo) -> list[str]:
-    """"Is it the deploy?": what changed before the incident, newest first."""
+    """ "Is it the deploy?": what changed before the incident, newest first."""
     if not changes:
         return ["No deploys, config changes or rollbacks were recorded in the hours before."]
     lines = ["| When | What | Service | Version | Who | |", "|---|---|---|---|---|---|"]
     for recent in changes:
         change = recent.change
         what = change.kind.value + (" (freeze exemption)" if change.exemption else "")
-        lines.append(f"| {_local(change.at, tz, '%Y-%m-%d %H:%M')} | {what} | {_cell(change.service)} | "
-                     f"{_cell(change.version)} | {_cell(change.actor)} | "
-                     f"{'likely related' if recent.likely_related else ''} |")
+        lines.append(
+            f"| {_local(change.at, tz, '%Y-%m-%d %H:%M')} | {what} | {_cell(change.service)} | "
+            f"{_cell(change.version)} | {_cell(change.actor)} | "
+            f"{'likely related' if recent.likely_related else ''} |"
+        )
     return lines
 
 
-def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneInfo, *,
-                    changes: Sequence[RecentChange] = ()) -> str:
+def render_markdown(
+    incident: Incident, entries: Sequence[AuditEntry], tz: ZoneInfo, *, changes: Sequence[RecentChange] = ()
+) -> str:
     lines = [f"# Postmortem draft: incident #{incident.id} — {incident.title}", ""]
     end = incident.resolved_at
     resolved = f"{_local(end, tz)} (after {elapsed(end - incident.declared_at)})" if end else "not yet"
@@ -81,8 +86,15 @@ def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneI
         f"- **Resolved:** {resolved}",
         f"- **Channel:** {'#' + incident.channel_name if incident.channel_name else 'none'}",
         f"- **Playbook:** {incident.playbook or 'none'}",
-        "", "## Summary", "", incident.summary or TODO, "",
-        "## Timeline", "", "| Time | Who | What |", "|---|---|---|",
+        "",
+        "## Summary",
+        "",
+        incident.summary or TODO,
+        "",
+        "## Timeline",
+        "",
+        "| Time | Who | What |",
+        "|---|---|---|",
     ]
     runs: dict[tuple[str, int], dict[str, object]] = {}
     for entry in entries:
@@ -94,8 +106,11 @@ def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneI
             if entry.action == "incident.step.started":
                 run.update(label=entry.details.get("label"), by=entry.actor, at=entry.at)
             elif entry.action in ("incident.step.succeeded", "incident.step.failed"):
-                run.update(outcome="succeeded" if entry.action.endswith("succeeded") else "failed",
-                           summary=entry.details.get("summary"), took=entry.details.get("duration_s"))
+                run.update(
+                    outcome="succeeded" if entry.action.endswith("succeeded") else "failed",
+                    summary=entry.details.get("summary"),
+                    took=entry.details.get("duration_s"),
+                )
             elif entry.action == "incident.step.interrupted" and "outcome" not in run:
                 run.update(outcome="interrupted", summary="may have reached its target")
     lines += ["", "## Changes before the incident", "", *_changes(changes, tz)]
@@ -107,10 +122,33 @@ def render_markdown(incident: Incident, entries: Sequence[AuditEntry], tz: ZoneI
             started = _local(at, tz, "%H:%M:%S") if isinstance(at, datetime) else "?"
             took = f"{run['took']}s" if run.get("took") is not None else "—"
             outcome = f"{run.get('outcome', 'did not finish')}: {run.get('summary') or ''}".rstrip(": ")
-            lines.append(f"| {_cell(run.get('label') or step)} | {attempt} | {_cell(run.get('by', '?'))} | "
-                         f"{started} | {took} | {_cell(outcome)} |")
+            lines.append(
+                f"| {_cell(run.get('label') or step)} | {attempt} | {_cell(run.get('by', '?'))} | "
+                f"{started} | {took} | {_cell(outcome)} |"
+            )
     else:
         lines.append("No playbook steps were run.")
-    lines += ["", "## Impact", "", TODO, "", "## Root cause", "", TODO, "", "## What went well", "", TODO, "",
-              "## What went wrong", "", TODO, "", "## Action items", "", "- [ ] " + TODO, ""]
+    lines += [
+        "",
+        "## Impact",
+        "",
+        TODO,
+        "",
+        "## Root cause",
+        "",
+        TODO,
+        "",
+        "## What went well",
+        "",
+        TODO,
+        "",
+        "## What went wrong",
+        "",
+        TODO,
+        "",
+        "## Action items",
+        "",
+        "- [ ] " + TODO,
+        "",
+    ]
     return "\n".join(lines)

@@ -18,20 +18,40 @@ Session = Any
 
 def to_incident(row: IncidentRecord) -> Incident:
     assert row.id is not None
-    return Incident(id=row.id, title=row.title, severity=row.severity, status=row.status,
-                    commander=row.commander, playbook=row.playbook, declared_in=row.declared_in,
-                    channel_id=row.channel_id, channel_name=row.channel_name, playbook_ts=row.playbook_ts,
-                    header_ts=row.header_ts, freeze_id=row.freeze_id,
-                    declared_at=row.declared_at, resolved_at=row.resolved_at, resolved_by=row.resolved_by,
-                    summary=row.summary)
+    return Incident(
+        id=row.id,
+        title=row.title,
+        severity=row.severity,
+        status=row.status,
+        commander=row.commander,
+        playbook=row.playbook,
+        declared_in=row.declared_in,
+        channel_id=row.channel_id,
+        channel_name=row.channel_name,
+        playbook_ts=row.playbook_ts,
+        header_ts=row.header_ts,
+        freeze_id=row.freeze_id,
+        declared_at=row.declared_at,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        summary=row.summary,
+    )
 
 
 def to_state(key: str, row: IncidentStepRecord | None) -> StepState:
     if row is None:
         return StepState(key=key)
-    return StepState(key=key, status=row.status, attempt=row.attempt, actor=row.actor,
-                     started_at=row.started_at, finished_at=row.finished_at, succeeded_at=row.succeeded_at,
-                     summary=row.summary, remembered=json.loads(row.remembered) if row.remembered else {})
+    return StepState(
+        key=key,
+        status=row.status,
+        attempt=row.attempt,
+        actor=row.actor,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        succeeded_at=row.succeeded_at,
+        summary=row.summary,
+        remembered=json.loads(row.remembered) if row.remembered else {},
+    )
 
 
 class OpenIncidents:
@@ -44,5 +64,9 @@ class OpenIncidents:
     async def open_incidents(self) -> list[OpenIncident]:
         async with self._db.reader() as session:
             rows = await tables.open_incidents(session)
-        return [OpenIncident(id=i.id, title=i.title, severity=i.severity, channel_id=i.channel_id,
-                             declared_at=i.declared_at) for i in map(to_incident, rows)]
+        return [
+            OpenIncident(
+                id=i.id, title=i.title, severity=i.severity, channel_id=i.channel_id, declared_at=i.declared_at
+            )
+            for i in map(to_incident, rows)
+        ]

@@ -59,26 +59,48 @@ class IncidentService:
     wiring after a merge, can swap them in.
     """
 
-    def __init__(self, db: Database, clock: Clock, config: GuardrailConfig, build_action: ActionFactory,
-                 breakers: Breakers, *,
-                 freezes: FreezeLookup | None = None, freezer: IncidentFreezer | None = None,
-                 prober: ServiceProber | None = None,
-                 secrets: dict[str, str] | None = None, endpoints: dict[str, str] | None = None,
-                 build_undo: UndoFactory | None = None, responders: Responders,
-                 replica: str = "guardrail", step_lease: timedelta = DEFAULT_LEASE,
-                 rollbacks: RollbackCheckLookup | None = None, changes: ChangeLookup | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        build_action: ActionFactory,
+        breakers: Breakers,
+        *,
+        freezes: FreezeLookup | None = None,
+        freezer: IncidentFreezer | None = None,
+        prober: ServiceProber | None = None,
+        secrets: dict[str, str] | None = None,
+        endpoints: dict[str, str] | None = None,
+        build_undo: UndoFactory | None = None,
+        responders: Responders,
+        replica: str = "guardrail",
+        step_lease: timedelta = DEFAULT_LEASE,
+        rollbacks: RollbackCheckLookup | None = None,
+        changes: ChangeLookup | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.responders = responders
         self.freezer = freezer
         self.leases = StepLeases(db, clock, config, owner=replica, lease=step_lease)
-        self.steps = StepRunner(db, clock, config, build_action, self.responders, breakers,
-                                freezes=freezes,
-                                prober=prober, secrets=secrets or {}, endpoints=endpoints or {},
-                                leases=self.leases, build_undo=build_undo)
+        self.steps = StepRunner(
+            db,
+            clock,
+            config,
+            build_action,
+            self.responders,
+            breakers,
+            freezes=freezes,
+            prober=prober,
+            secrets=secrets or {},
+            endpoints=endpoints or {},
+            leases=self.leases,
+            build_undo=build_undo,
+        )
         self.rollbacks = rollbacks
-        self.changes = changes                           # "is it the deploy?"
+        self.changes = changes  # "is it the deploy?"
 
     # -- runs whose process died -----------------------------------------------------------
 
@@ -122,11 +144,15 @@ class IncidentService:
             # An undo is offered once the step succeeded: its own `undo:`, or (scale, rollback) a
             # reversal built from what the run remembered.
             undo = self.steps.undo_for(step, state.remembered) if state.succeeded_at is not None else None
-            views.append(StepView(
-                step=step, state=state, describe=self.describe(step.action),
-                undo_state=to_state(undo_key, rows.get(undo_key)) if undo is not None else None,
-                undo_describe=self.steps.describe_built(undo) if undo is not None else None,
-            ))
+            views.append(
+                StepView(
+                    step=step,
+                    state=state,
+                    describe=self.describe(step.action),
+                    undo_state=to_state(undo_key, rows.get(undo_key)) if undo is not None else None,
+                    undo_describe=self.steps.describe_built(undo) if undo is not None else None,
+                )
+            )
         return PlaybookView(incident=incident, steps=views, rollback_check=await self._last_rollback_check())
 
     async def _last_rollback_check(self) -> RollbackCheckStatus | None:
@@ -150,11 +176,12 @@ class IncidentService:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         async with self._db.reader() as session:
             entries = [e async for e in chain.iterate(session, subject=incident.subject)]
-        return render_markdown(incident, entries, self._config.tz,
-                               changes=await self.changes_before(incident.declared_at))
+        return render_markdown(
+            incident, entries, self._config.tz, changes=await self.changes_before(incident.declared_at)
+        )
 
     async def changes_before(self, moment: datetime, results: Sequence[CheckResult] = ()) -> list[RecentChange]:
-        """"Is it the deploy?": the changes in `changes.lookback` before `moment`; left out (never an
+        """ "Is it the deploy?": the changes in `changes.lookback` before `moment`; left out (never an
         error) when the lookup fails or dawdles."""
         if self.changes is None:
             return []
@@ -170,8 +197,9 @@ class IncidentService:
 
     # -- changes ---------------------------------------------------------------------------
 
-    async def declare(self, *, title: str, severity: str | None, commander: str, playbook: str | None,
-                      declared_in: str | None) -> Incident:
+    async def declare(
+        self, *, title: str, severity: str | None, commander: str, playbook: str | None, declared_in: str | None
+    ) -> Incident:
         """Open an incident with `commander` in charge; the channel is attached once created."""
         title = " ".join(title.split())
         if not title:
@@ -188,14 +216,24 @@ class IncidentService:
             raise IncidentProblem(f"There is no playbook called `{playbook}` (playbooks: {names}).")
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await tables.create_incident(session, title=title, severity=level, commander=commander,
-                                               playbook=chosen.name if chosen else None, declared_in=declared_in,
-                                               declared_at=now)
+            row = await tables.create_incident(
+                session,
+                title=title,
+                severity=level,
+                commander=commander,
+                playbook=chosen.name if chosen else None,
+                declared_in=declared_in,
+                declared_at=now,
+            )
             incident = to_incident(row)
-            await append_entry(session, at=now, actor=commander, action="incident.declared",
-                               subject=incident.subject,
-                               details={"title": title, "severity": level, "playbook": incident.playbook,
-                                        "declared_in": declared_in})
+            await append_entry(
+                session,
+                at=now,
+                actor=commander,
+                action="incident.declared",
+                subject=incident.subject,
+                details={"title": title, "severity": level, "playbook": incident.playbook, "declared_in": declared_in},
+            )
         if self.freezer is not None and level in self._config.freeze.on_incident:
             incident = await self._freeze_for(incident)
         return incident
@@ -207,19 +245,35 @@ class IncidentService:
         environment = self._config.freeze.default_environment
         try:
             freeze = await self.freezer.freeze_for_incident(
-                environment=environment, incident_id=incident.id, actor=incident.commander,
-                reason=f"Incident #{incident.id}: {incident.title}")
+                environment=environment,
+                incident_id=incident.id,
+                actor=incident.commander,
+                reason=f"Incident #{incident.id}: {incident.title}",
+            )
         except Exception as exc:
             log.warning("could not freeze %s for incident %s: %s", environment, incident.id, exc)
             async with self._db.unit_of_work() as session:
-                await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_failed",
-                                   subject=incident.subject, details={"environment": environment, "error": str(exc)})
+                await append_entry(
+                    session,
+                    at=self._clock.now(),
+                    actor="system",
+                    action="incident.freeze_failed",
+                    subject=incident.subject,
+                    details={"environment": environment, "error": str(exc)},
+                )
             return incident
         async with self._db.unit_of_work() as session:
-            row = self._found(await tables.set_freeze(session, incident_id=incident.id, freeze_id=freeze.id),
-                              incident.id)
-            await append_entry(session, at=self._clock.now(), actor="system", action="incident.freeze_started",
-                               subject=incident.subject, details={"freeze": freeze.id, "environment": environment})
+            row = self._found(
+                await tables.set_freeze(session, incident_id=incident.id, freeze_id=freeze.id), incident.id
+            )
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor="system",
+                action="incident.freeze_started",
+                subject=incident.subject,
+                details={"freeze": freeze.id, "environment": environment},
+            )
             return to_incident(row)
 
     async def lift_freeze(self, incident_id: int, *, actor: str) -> Refusal | FreezeLift:
@@ -230,17 +284,32 @@ class IncidentService:
         membership = await self.responders.membership(actor)
         if not membership.allowed:
             async with self._db.unit_of_work() as session:
-                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lift_refused",
-                                   subject=incident.subject, details={"freeze": incident.freeze_id})
-            return Refusal("not_responder", "Only responders (`access.responders`) may lift the incident's freeze.",
-                           membership.unreadable)
+                await append_entry(
+                    session,
+                    at=self._clock.now(),
+                    actor=actor,
+                    action="incident.freeze_lift_refused",
+                    subject=incident.subject,
+                    details={"freeze": incident.freeze_id},
+                )
+            return Refusal(
+                "not_responder",
+                "Only responders (`access.responders`) may lift the incident's freeze.",
+                membership.unreadable,
+            )
         # The freeze service audits the cancellation itself; the incident's timeline records it
         # only when this press actually lifted the freeze.
         if not await self.freezer.lift(incident.freeze_id, actor=actor):
             return FreezeLift(incident.freeze_id, lifted=False, actor=actor)
         async with self._db.unit_of_work() as session:
-            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.freeze_lifted",
-                               subject=incident.subject, details={"freeze": incident.freeze_id})
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action="incident.freeze_lifted",
+                subject=incident.subject,
+                details={"freeze": incident.freeze_id},
+            )
         return FreezeLift(incident.freeze_id, lifted=True, actor=actor)
 
     def channel_names(self, incident: Incident) -> Iterator[str]:
@@ -248,14 +317,29 @@ class IncidentService:
         day = incident.declared_at.astimezone(self._config.tz).date()
         return naming.channel_names(self._config.incidents.channel_prefix, day, incident.title)
 
-    async def attach_channel(self, incident: Incident, *, channel_id: str, channel_name: str,
-                             header_ts: str | None, playbook_ts: str | None) -> Incident:
+    async def attach_channel(
+        self, incident: Incident, *, channel_id: str, channel_name: str, header_ts: str | None, playbook_ts: str | None
+    ) -> Incident:
         async with self._db.unit_of_work() as session:
-            row = self._found(await tables.attach_channel(
-                session, incident_id=incident.id, channel_id=channel_id, channel_name=channel_name,
-                header_ts=header_ts, playbook_ts=playbook_ts), incident.id)
-            await append_entry(session, at=self._clock.now(), actor="system", action="incident.channel_created",
-                               subject=incident.subject, details={"channel": channel_id, "name": channel_name})
+            row = self._found(
+                await tables.attach_channel(
+                    session,
+                    incident_id=incident.id,
+                    channel_id=channel_id,
+                    channel_name=channel_name,
+                    header_ts=header_ts,
+                    playbook_ts=playbook_ts,
+                ),
+                incident.id,
+            )
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor="system",
+                action="incident.channel_created",
+                subject=incident.subject,
+                details={"channel": channel_id, "name": channel_name},
+            )
             return to_incident(row)
 
     async def playbook_to_post_again(self, incident: Incident) -> PlaybookView:
@@ -272,8 +356,14 @@ class IncidentService:
         async with self._db.unit_of_work() as session:
             row = self._found(await tables.set_playbook_ts(session, incident_id=incident.id, ts=ts), incident.id)
             if audit:
-                await append_entry(session, at=self._clock.now(), actor=actor, action="incident.playbook_posted",
-                                   subject=incident.subject, details={"ts": ts})
+                await append_entry(
+                    session,
+                    at=self._clock.now(),
+                    actor=actor,
+                    action="incident.playbook_posted",
+                    subject=incident.subject,
+                    details={"ts": ts},
+                )
             return to_incident(row)
 
     async def note(self, incident: Incident, *, actor: str, text: str) -> None:
@@ -283,23 +373,39 @@ class IncidentService:
         if len(text) > MAX_NOTE:
             raise IncidentProblem(f"That note is {len(text)} characters; keep it under {MAX_NOTE}.")
         async with self._db.unit_of_work() as session:
-            await append_entry(session, at=self._clock.now(), actor=actor, action="incident.note",
-                               subject=incident.subject, details={"text": text})
+            await append_entry(
+                session,
+                at=self._clock.now(),
+                actor=actor,
+                action="incident.note",
+                subject=incident.subject,
+                details={"text": text},
+            )
 
     async def resolve(self, incident: Incident, *, actor: str, summary: str | None) -> Resolution:
         now = self._clock.now()
         async with self._db.unit_of_work() as session:
-            row = await tables.resolve_incident(session, incident_id=incident.id, actor=actor, at=now,
-                                                summary=(summary or "").strip() or None)
+            row = await tables.resolve_incident(
+                session, incident_id=incident.id, actor=actor, at=now, summary=(summary or "").strip() or None
+            )
             if row is None:
                 raise IncidentProblem(f"Incident #{incident.id} was already resolved.")
             resolved = to_incident(row)
-            await append_entry(session, at=now, actor=actor, action="incident.resolved", subject=incident.subject,
-                               details={"summary": row.summary,
-                                        "duration_s": int((now - incident.declared_at).total_seconds())})
+            await append_entry(
+                session,
+                at=now,
+                actor=actor,
+                action="incident.resolved",
+                subject=incident.subject,
+                details={"summary": row.summary, "duration_s": int((now - incident.declared_at).total_seconds())},
+            )
         view = await self.playbook_view(resolved)
-        return Resolution(incident=resolved, duration=now - incident.declared_at, steps=view.steps,
-                          freeze_to_lift=await self._own_freeze_in_force(resolved))
+        return Resolution(
+            incident=resolved,
+            duration=now - incident.declared_at,
+            steps=view.steps,
+            freeze_to_lift=await self._own_freeze_in_force(resolved),
+        )
 
     async def _own_freeze_in_force(self, incident: Incident) -> int | None:
         if incident.freeze_id is None:
@@ -315,4 +421,3 @@ class IncidentService:
         if row is None:
             raise IncidentProblem(f"There is no incident #{incident_id}.")
         return row
-

@@ -8,8 +8,9 @@ from tests.support.bot import BotHarness
 
 async def test_audit_shows_the_last_entries_to_the_caller_only(bot: BotHarness) -> None:
     for i in range(12):
-        await bot.runtime.audit.record(actor="U0CAROL", action="freeze.created", subject=f"window-{i}",
-                                       details={"reason": f"Demo {i}"})
+        await bot.runtime.audit.record(
+            actor="U0CAROL", action="freeze.created", subject=f"window-{i}", details={"reason": f"Demo {i}"}
+        )
 
     response = await bot.slack.slash("/audit", "3", user_id="U0ALICE")
     assert response.status_code == 200

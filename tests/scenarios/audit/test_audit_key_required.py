@@ -34,7 +34,8 @@ async def sign_the_log(url: str) -> None:
 
 
 async def test_a_replica_without_the_key_refuses_writes_and_says_why(
-        database_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock) as bot:
         await sign_the_log(database_url)
 
@@ -43,9 +44,11 @@ async def test_a_replica_without_the_key_refuses_writes_and_says_why(
         assert told.response_type == "ephemeral"
         assert "/freeze for 1h Unsigned Demo" in str(told.text) and "an admin must set it" in str(told.text)
         async with httpx.AsyncClient(base_url=bot.url) as http:
-            answer = await http.post("/api/v1/deploys", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                                     json={"environment": "production", "service": "api", "version": "v1",
-                                           "actor": "ci"})
+            answer = await http.post(
+                "/api/v1/deploys",
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+                json={"environment": "production", "service": "api", "version": "v1", "actor": "ci"},
+            )
         assert answer.status_code == 503, answer.text
         assert "set GUARDRAIL_AUDIT_KEY" in answer.json()["reason"]
         assert (await bot.runtime.freezes.active_window("production")) is None  # nor was the freeze created
@@ -63,13 +66,32 @@ async def test_serve_refuses_to_start_without_the_key_once_the_log_is_signed(tmp
     migrate.upgrade(url)
     await sign_the_log(url)
     env = {k: v for k, v in os.environ.items() if k != "GUARDRAIL_AUDIT_KEY"}
-    env.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-1",
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api/",
-                "GUARDRAIL_CONFIG": str(ROOT / "playbooks"), "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
-                "DEPLOY_HOOK": "https://deploy.example.com", "PORT": "39517"})
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
-                                                env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": url,
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_APP_TOKEN": "",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "GUARDRAIL_CONFIG": str(ROOT / "playbooks"),
+            "APP_DATABASE_URL": "postgres://x@127.0.0.1/db",
+            "DEPLOY_HOOK": "https://deploy.example.com",
+            "PORT": "39517",
+        }
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     except TimeoutError:
@@ -78,6 +100,8 @@ async def test_serve_refuses_to_start_without_the_key_once_the_log_is_signed(tmp
         raise AssertionError("guardrail serve started on a signed log without the key") from None
     lines = [line for line in err.decode().splitlines() if "GUARDRAIL_AUDIT_KEY" in line]
     assert proc.returncode == 2, err.decode()
-    assert lines == ["guardrail: not serving: the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #1 is) and "
-                     "this process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica"], err.decode()
+    assert lines == [
+        "guardrail: not serving: the audit log is signed with GUARDRAIL_AUDIT_KEY (entry #1 is) and "
+        "this process has no key: set GUARDRAIL_AUDIT_KEY, the same on every replica"
+    ], err.decode()
     assert "Traceback" not in err.decode()

@@ -37,8 +37,13 @@ OTHER_KEY = "another-key-entirely-9876543210"
 def cli_environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The environment `guardrail` reads, on a migrated database."""
     monkeypatch.chdir(tmp_path)  # no developer .env
-    for name in ("GUARDRAIL_AUDIT_KEY", "GUARDRAIL_AUDIT_KEY_PREVIOUS", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
-                 "SLACK_APP_TOKEN"):
+    for name in (
+        "GUARDRAIL_AUDIT_KEY",
+        "GUARDRAIL_AUDIT_KEY_PREVIOUS",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("GUARDRAIL_CONFIG", str(write_config(tmp_path / "config")))
@@ -55,21 +60,24 @@ def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def write_entries(url: str, count: int, *, key: str | None, start: int = 0) -> None:
     """Append entries as a running guardrail would (with or without the key)."""
+
     async def run() -> None:
         db = Database(url, audit_key=AuditKey(key.encode()) if key else None)
         try:
             log = AuditLog(db, FakeClock())
             for i in range(start, start + count):
-                await log.record(actor="U0CAROL", action="freeze.created", subject=f"freeze#{i}",
-                                 details={"reason": f"release {i}"})
+                await log.record(
+                    actor="U0CAROL", action="freeze.created", subject=f"freeze#{i}", details={"reason": f"release {i}"}
+                )
         finally:
             await db.dispose()
 
     asyncio.run(run())
 
 
-def verify(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str,
-           key: str | None = KEY) -> tuple[int, str]:
+def verify(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, key: str | None = KEY
+) -> tuple[int, str]:
     if key is None:
         monkeypatch.delenv("GUARDRAIL_AUDIT_KEY", raising=False)
     else:
@@ -98,19 +106,32 @@ def rewrite_from(url: str, seq: int) -> None:
     """Edit entry `seq` and recompute it and every later entry with plain SHA-256 (what a writer
     without the key can do), then move the head row to the new last hash."""
     with as_database_writer(url) as conn, conn.begin():
-        rows = conn.execute(text("SELECT seq, at, actor, action, subject, details FROM audit_entry "
-                                 "WHERE seq >= :s ORDER BY seq"), {"s": seq}).all()
+        rows = conn.execute(
+            text("SELECT seq, at, actor, action, subject, details FROM audit_entry WHERE seq >= :s ORDER BY seq"),
+            {"s": seq},
+        ).all()
         prev = "0" * 64 if seq == 1 else head_of(conn, seq - 1)
         for row in rows:
             actor = "U0MALLORY" if row.seq == seq else row.actor
             at = datetime.fromisoformat(row.at) if isinstance(row.at, str) else row.at  # SQLite: text
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-            content = entry_content(seq=row.seq, at=at, actor=actor, action=row.action, subject=row.subject,
-                                    details_json=row.details, prev_hash=prev)
+            content = entry_content(
+                seq=row.seq,
+                at=at,
+                actor=actor,
+                action=row.action,
+                subject=row.subject,
+                details_json=row.details,
+                prev_hash=prev,
+            )
             digest = hashlib.sha256(content.encode()).hexdigest()
-            conn.execute(text("UPDATE audit_entry SET actor = :a, prev_hash = :p, hash = :h, version = 1, "
-                              "content = :c WHERE seq = :s"),
-                         {"a": actor, "p": prev, "h": digest, "c": content, "s": row.seq})
+            conn.execute(
+                text(
+                    "UPDATE audit_entry SET actor = :a, prev_hash = :p, hash = :h, version = 1, "
+                    "content = :c WHERE seq = :s"
+                ),
+                {"a": actor, "p": prev, "h": digest, "c": content, "s": row.seq},
+            )
             prev = digest
         conn.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": prev})
 
@@ -119,8 +140,9 @@ def truncate_to(url: str, seq: int) -> None:
     """Delete every entry after `seq` and rewind the head row to it: a consistent, shorter chain."""
     with as_database_writer(url) as conn, conn.begin():
         conn.execute(text("DELETE FROM audit_entry WHERE seq > :s"), {"s": seq})
-        conn.execute(text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"),
-                     {"s": seq, "h": head_of(conn, seq)})
+        conn.execute(
+            text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"), {"s": seq, "h": head_of(conn, seq)}
+        )
 
 
 def anchor_at(url: str, seq: int) -> str:
@@ -129,7 +151,8 @@ def anchor_at(url: str, seq: int) -> str:
 
 
 def test_a_correct_chain_is_intact_with_its_key_and_its_anchors(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 5, key=KEY)
     code, out = verify(monkeypatch, capsys, "--anchor", anchor_at(cli_env, 3), "--anchor", anchor_at(cli_env, 5))
     assert code == 0, out
@@ -138,7 +161,8 @@ def test_a_correct_chain_is_intact_with_its_key_and_its_anchors(
 
 @pytest.mark.parametrize("edited", [1, 3])
 def test_an_edit_with_every_later_hash_recomputed_is_detected_with_the_key(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], edited: int) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], edited: int
+) -> None:
     write_entries(cli_env, 5, key=KEY)
     rewrite_from(cli_env, edited)
 
@@ -151,7 +175,8 @@ def test_an_edit_with_every_later_hash_recomputed_is_detected_with_the_key(
 
 
 def test_an_edit_of_the_signed_content_or_a_column_is_detected(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 3, key=KEY)
     with as_database_writer(cli_env) as conn, conn.begin():  # the column shown by /audit, not the signed text
         conn.execute(text("UPDATE audit_entry SET details = :d WHERE seq = 2"), {"d": json.dumps({"reason": "x"})})
@@ -160,7 +185,8 @@ def test_an_edit_of_the_signed_content_or_a_column_is_detected(
 
 
 def test_a_deleted_tail_with_the_head_rewound_is_detected_with_an_anchor(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 6, key=KEY)
     anchor = anchor_at(cli_env, 5)  # posted in audit.anchor_channel earlier
     truncate_to(cli_env, 3)
@@ -173,7 +199,8 @@ def test_a_deleted_tail_with_the_head_rewound_is_detected_with_an_anchor(
 
 
 def test_a_rewritten_chain_does_not_hold_the_anchor(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 5, key=None)  # no key at all: the anchor alone catches the rewrite
     anchor = anchor_at(cli_env, 4)
     rewrite_from(cli_env, 2)
@@ -183,7 +210,8 @@ def test_a_rewritten_chain_does_not_hold_the_anchor(
 
 
 def test_the_wrong_key_or_no_key_is_a_clear_message_not_a_tampering_report(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 3, key=KEY)
     code, out = verify(monkeypatch, capsys, key=OTHER_KEY)
     assert code == 2, out
@@ -197,17 +225,23 @@ def test_the_wrong_key_or_no_key_is_a_clear_message_not_a_tampering_report(
 
 
 def test_entries_written_before_the_upgrade_stay_verifiable_and_the_key_covers_what_follows(
-        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # a database at the original schema, with entries as the original code wrote them
     command.upgrade(migrate.alembic_config(database_url), "0001_core")
     prev, at = "0" * 64, datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
     with as_database_writer(database_url) as conn, conn.begin():
         for seq in (1, 2):
-            digest = entry_hash(seq=seq, at=at, actor="U0CAROL", action="note", subject=f"n{seq}",
-                                details_json="{}", prev_hash=prev)
-            conn.execute(text("INSERT INTO audit_entry (seq, at, actor, action, subject, details, prev_hash, hash) "
-                              "VALUES (:s, :at, 'U0CAROL', 'note', :sub, '{}', :p, :h)"),
-                         {"s": seq, "at": at, "sub": f"n{seq}", "p": prev, "h": digest})
+            digest = entry_hash(
+                seq=seq, at=at, actor="U0CAROL", action="note", subject=f"n{seq}", details_json="{}", prev_hash=prev
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entry (seq, at, actor, action, subject, details, prev_hash, hash) "
+                    "VALUES (:s, :at, 'U0CAROL', 'note', :sub, '{}', :p, :h)"
+                ),
+                {"s": seq, "at": at, "sub": f"n{seq}", "p": prev, "h": digest},
+            )
             prev = digest
         conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h WHERE id = 1"), {"h": prev})
     with cli_environment(database_url, tmp_path, monkeypatch):
@@ -219,8 +253,9 @@ def test_entries_written_before_the_upgrade_stay_verifiable_and_the_key_covers_w
         assert code == 2 and "entries from #3 on are signed" in out
 
 
-def test_a_bad_anchor_is_a_usage_error(cli_env: str, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_anchor_is_a_usage_error(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for bad in ("12", "x:abc", "3:" + "z" * 64, "0:" + "a" * 64):
         code, out = verify(monkeypatch, capsys, "--anchor", bad)
         assert code == 2 and "--anchor" in out and "Traceback" not in out, (bad, out)
@@ -229,23 +264,35 @@ def test_a_bad_anchor_is_a_usage_error(cli_env: str, monkeypatch: pytest.MonkeyP
 def resign_with(url: str, seq: int, key: str) -> None:
     """Edit entry `seq` (the newest) and sign it with `key`: what someone holding a leaked old key can do."""
     with as_database_writer(url) as conn, conn.begin():
-        row = conn.execute(text("SELECT seq, at, action, subject, details, prev_hash FROM audit_entry "
-                                "WHERE seq = :s"), {"s": seq}).one()
+        row = conn.execute(
+            text("SELECT seq, at, action, subject, details, prev_hash FROM audit_entry WHERE seq = :s"), {"s": seq}
+        ).one()
         at = datetime.fromisoformat(row.at) if isinstance(row.at, str) else row.at
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
         signer = AuditKey(key.encode())
-        content = entry_content(seq=seq, at=at, actor="U0MALLORY", action=row.action, subject=row.subject,
-                                details_json=row.details, prev_hash=row.prev_hash, key_id=signer.id)
+        content = entry_content(
+            seq=seq,
+            at=at,
+            actor="U0MALLORY",
+            action=row.action,
+            subject=row.subject,
+            details_json=row.details,
+            prev_hash=row.prev_hash,
+            key_id=signer.id,
+        )
         digest = signer.sign(content)
-        conn.execute(text("UPDATE audit_entry SET actor = 'U0MALLORY', hash = :h, content = :c WHERE seq = :s"),
-                     {"h": digest, "c": content, "s": seq})
+        conn.execute(
+            text("UPDATE audit_entry SET actor = 'U0MALLORY', hash = :h, content = :c WHERE seq = :s"),
+            {"h": digest, "c": content, "s": seq},
+        )
         conn.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": digest})
 
 
 def test_a_rotated_key_verifies_with_the_old_one_in_previous_and_the_old_key_cannot_rewrite_after_it(
-        cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_entries(cli_env, 3, key=KEY)
-    write_entries(cli_env, 2, key=OTHER_KEY, start=3)   # the key was changed
+    write_entries(cli_env, 2, key=OTHER_KEY, start=3)  # the key was changed
     code, out = verify(monkeypatch, capsys, key=OTHER_KEY)
     assert code == 2, out
     assert "is not the key this log was signed with" in out and "GUARDRAIL_AUDIT_KEY_PREVIOUS" in out

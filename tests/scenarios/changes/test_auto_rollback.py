@@ -15,8 +15,9 @@ from tests.support.fake_actions import FakeActions
 AUTO = "  auto_rollback: true\n  auto_rollback_after: 60s\n"
 
 
-async def test_the_countdown_runs_out_and_the_rollback_runs_once(database_url: str, tmp_path: Path,
-                                                                 fake_slack: FakeSlack, clock: FakeClock) -> None:
+async def test_the_countdown_runs_out_and_the_rollback_runs_once(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     actions = FakeActions()
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"), AUTO)
@@ -26,10 +27,10 @@ async def test_the_countdown_runs_out_and_the_rollback_runs_once(database_url: s
             assert buttons_of(alarm)[-1] == "Cancel automatic rollback"
             assert "Rolling back automatically at" in str(alarm.args["blocks"])
             mark = fake_slack.mark()
-            for _ in range(3):                       # 45 s: still counting down
+            for _ in range(3):  # 45 s: still counting down
                 await watch_round(bot)
             assert actions.runs["rollback"] == 0
-            await watch_round(bot)                   # 60 s
+            await watch_round(bot)  # 60 s
             await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
             for _ in range(3):
                 await watch_round(bot)
@@ -38,8 +39,9 @@ async def test_the_countdown_runs_out_and_the_rollback_runs_once(database_url: s
             assert [(e.actor, e.details["automatic"]) for e in audit] == [("guardrail", True)]
 
 
-async def test_cancel_stops_the_automatic_rollback(database_url: str, tmp_path: Path, fake_slack: FakeSlack,
-                                                   clock: FakeClock) -> None:
+async def test_cancel_stops_the_automatic_rollback(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     actions = FakeActions()
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"), AUTO)
@@ -47,17 +49,21 @@ async def test_cancel_stops_the_automatic_rollback(database_url: str, tmp_path: 
             bot.runtime.incidents.steps.build_action = actions
             alarm = await break_after_deploy(bot, target)
             mark = fake_slack.mark()
-            await bot.slack.block_action("changes.cancel_auto_rollback",
-                                         button_value(alarm, "Cancel automatic rollback"), user_id="U0ERIN",
-                                         channel_id="C0ALERTS")
+            await bot.slack.block_action(
+                "changes.cancel_auto_rollback",
+                button_value(alarm, "Cancel automatic rollback"),
+                user_id="U0ERIN",
+                channel_id="C0ALERTS",
+            )
             told = await fake_slack.wait_for_response(lambda r: "cancelled by" in str(r.text), after=mark)
             assert told.response_type == "in_channel"
-            for _ in range(8):                       # two minutes: well past the countdown
+            for _ in range(8):  # two minutes: well past the countdown
                 await watch_round(bot)
             assert actions.runs["rollback"] == 0
             assert not fake_slack.calls_to("conversations.create", after=mark)
             # A person can still decide to roll back.
-            await bot.slack.block_action("changes.rollback", button_value(alarm, "Roll back v142"),
-                                         user_id="U0CAROL", channel_id="C0ALERTS")
+            await bot.slack.block_action(
+                "changes.rollback", button_value(alarm, "Roll back v142"), user_id="U0CAROL", channel_id="C0ALERTS"
+            )
             await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
             assert actions.runs["rollback"] == 1

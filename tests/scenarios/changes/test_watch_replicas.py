@@ -15,11 +15,14 @@ from tests.support.clock import FakeClock
 
 
 async def test_two_replicas_ticking_probe_once_a_round_and_raise_one_alarm(
-        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
-        async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one, \
-                running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
+        async with (
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one,
+            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two,
+        ):
             await deploy(one, "v142")
             mark = fake_slack.mark()
             target.hits.clear()
@@ -33,23 +36,23 @@ async def test_two_replicas_ticking_probe_once_a_round_and_raise_one_alarm(
             await one.runtime.outbox.settle()
             await two.runtime.outbox.settle()
             alarms = [c for c in fake_slack.calls_to("chat.postMessage", after=mark) if "went down" in text_of(c)]
-            assert sorted(c.args["channel"] for c in alarms) == ["C0ALERTS", "C0DEPLOYS"]   # alerts + thread
+            assert sorted(c.args["channel"] for c in alarms) == ["C0ALERTS", "C0DEPLOYS"]  # alerts + thread
             audit = await one.runtime.audit.latest(50)
             assert [e.action for e in audit].count("change.watch_alert") == 1
 
 
 async def test_a_replica_that_stops_ticking_hands_its_watch_over(
-        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
         async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two:
-            async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack,
-                                   clock=clock) as one:
+            async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one:
                 await deploy(one, "v142")
-                await watch_round(one)               # `one` holds the watch; baseline: up
-            target.set("/api", status=500)           # `one` is gone; only `two` ticks
+                await watch_round(one)  # `one` holds the watch; baseline: up
+            target.set("/api", status=500)  # `one` is gone; only `two` ticks
             mark = fake_slack.mark()
-            for _ in range(3):                       # its lease (3 rounds) runs out
+            for _ in range(3):  # its lease (3 rounds) runs out
                 await watch_round(two)
             assert not fake_slack.calls_to("chat.postMessage", after=mark)
             for _ in range(THRESHOLD):
@@ -58,7 +61,8 @@ async def test_a_replica_that_stops_ticking_hands_its_watch_over(
 
 
 async def test_the_alarm_reaches_the_alerts_channel_after_slack_was_away(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
         async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
@@ -70,9 +74,12 @@ async def test_the_alarm_reaches_the_alerts_channel_after_slack_was_away(
             for _ in range(THRESHOLD):
                 await watch_round(bot)
             assert not [c for c in fake_slack.calls_to("chat.postMessage", after=mark) if c.ok]
-            for _ in range(3):                        # the scheduler's outbox ticks, Slack back
+            for _ in range(3):  # the scheduler's outbox ticks, Slack back
                 clock.advance(timedelta(minutes=1))
                 await bot.runtime.outbox.dispatch()
-            posted = [c for c in fake_slack.calls_to("chat.postMessage", after=mark)
-                      if c.ok and c.args.get("channel") == "C0ALERTS"]
+            posted = [
+                c
+                for c in fake_slack.calls_to("chat.postMessage", after=mark)
+                if c.ok and c.args.get("channel") == "C0ALERTS"
+            ]
             assert len(posted) == 1 and "api went down" in text_of(posted[0])

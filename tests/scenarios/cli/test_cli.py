@@ -39,16 +39,24 @@ def test_a_broken_copy_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "playbooks", broken)
     path = next(broken.glob("*.yaml"))
     source = path.read_text()
-    source = source.replace("id: verify", "id: rollback", 1)      # duplicate step id
+    source = source.replace("id: verify", "id: rollback", 1)  # duplicate step id
     source = source.replace("timeout: 2s", "timeout: 2 parsecs", 1)  # bad duration
     source = source.replace("slow_after: 500ms", "slow_after: 500ms\n    tiemout: 1s", 1)  # unknown key
     path.write_text(source)
 
     # A clean environment: APP_DATABASE_URL is not set at all.
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "check-config"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "GUARDRAIL_CONFIG": str(broken),
-             "DEPLOY_HOOK": "https://deploy.example.com"},
+        [sys.executable, "-m", "bot", "check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "GUARDRAIL_CONFIG": str(broken),
+            "DEPLOY_HOOK": "https://deploy.example.com",
+        },
     )
     assert result.returncode == 2
     err = result.stderr
@@ -62,8 +70,9 @@ def test_a_broken_copy_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
 
 def test_serve_refuses_an_invalid_configuration_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("channels: {deploys: nope}\n")
-    result = run("serve", env={"GUARDRAIL_CONFIG": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-1",
-                               "SLACK_SIGNING_SECRET": "s"})
+    result = run(
+        "serve", env={"GUARDRAIL_CONFIG": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "channels.deploys" in result.stderr
@@ -91,8 +100,10 @@ def test_migrate_export_and_verify(database_url: str, tmp_path: Path) -> None:
 
     engine = create_engine(sync_url(database_url))
     from bot.db.audit import GENESIS_HASH  # noqa: F401  (ensures module import works standalone)
-    subprocess.run([sys.executable, "-m", "tests.support.audit_writer", database_url, "3", "cli"], check=True,
-                   cwd=ROOT, timeout=60)
+
+    subprocess.run(
+        [sys.executable, "-m", "tests.support.audit_writer", database_url, "3", "cli"], check=True, cwd=ROOT, timeout=60
+    )
 
     exported = run("audit", "export", "--format", "jsonl", env=env)
     assert exported.returncode == 0, exported.stderr
@@ -124,10 +135,17 @@ def _bare_env(**extra: str) -> dict[str, str]:
 
 def test_dot_env_fills_the_playbooks_variables_too(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text()
-                                   + "SLACK_BOT_TOKEN=xoxb-1\nSLACK_SIGNING_SECRET=s\n")
-    result = subprocess.run([sys.executable, "-m", "bot", "check-config"], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path, env=_bare_env())
+    (tmp_path / ".env").write_text(
+        (ROOT / ".env.example").read_text() + "SLACK_BOT_TOKEN=xoxb-1\nSLACK_SIGNING_SECRET=s\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=_bare_env(),
+    )
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout
 
@@ -148,8 +166,14 @@ def test_migrate_against_an_unreachable_database_says_so_in_one_line() -> None:
 
 
 def test_an_unmigrated_database_lists_every_missing_revision(tmp_path: Path) -> None:
-    result = run("serve", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "SLACK_BOT_TOKEN": "xoxb-1",
-                               "SLACK_SIGNING_SECRET": "s"})
+    result = run(
+        "serve",
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+        },
+    )
     assert "0001_core" in result.stderr and "0002_freeze" in result.stderr
 
 

@@ -22,8 +22,14 @@ finally:
 
 
 def loaded_by(*args: str) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
-                            text=True, env=cli_env(), cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=ROOT,
+        timeout=60,
+    )
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("LOADED"), result.stderr
     return last.split()[1:]

@@ -22,9 +22,13 @@ def text_is(expected: str):  # type: ignore[no-untyped-def]
 
 
 async def frozen(bot: BotHarness) -> int:
-    window = await bot.runtime.freezes.create(starts_at=bot.clock.now(),
-                                              ends_at=bot.clock.now() + timedelta(hours=4),
-                                              environment=None, reason="Demo Day", actor="U0CAROL")
+    window = await bot.runtime.freezes.create(
+        starts_at=bot.clock.now(),
+        ends_at=bot.clock.now() + timedelta(hours=4),
+        environment=None,
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
     return window.id
 
 
@@ -38,8 +42,7 @@ async def test_two_responders_unlock_one_service_until_the_exemption_expires(bot
     await frozen(bot)
     await bot.slack.slash("/freeze", "exempt #1 api 30m checkout is down, hotfix", user_id="U0CAROL")
     assert "Asked for exemption #1" in await ephemeral_reply(bot)
-    request = await bot.fake.wait_for("chat.postMessage",
-                                      text_is("U0CAROL asks to deploy api during freeze #1"))
+    request = await bot.fake.wait_for("chat.postMessage", text_is("U0CAROL asks to deploy api during freeze #1"))
     assert "A *different* responder must approve" in blocks_text(request.args["blocks"])
 
     async with httpx.AsyncClient(base_url=bot.url) as api:
@@ -47,19 +50,29 @@ async def test_two_responders_unlock_one_service_until_the_exemption_expires(bot
 
         # The requester cannot approve their own request.
         bot.fake.reset()
-        await bot.slack.block_action("freeze.exemption.approve", "1", user_id="U0CAROL", channel_id="C0DEPLOYS",
-                                     message=request.args | {"ts": request.response["ts"]})
+        await bot.slack.block_action(
+            "freeze.exemption.approve",
+            "1",
+            user_id="U0CAROL",
+            channel_id="C0DEPLOYS",
+            message=request.args | {"ts": request.response["ts"]},
+        )
         assert "A different responder must approve" in await ephemeral_reply(bot)
         # A member of the S0SRE user group can.
         bot.fake.reset()
         bot.fake.usergroups["S0SRE"] = ["U0ERIN"]  # reset() reseeds the workspace
-        await bot.slack.block_action("freeze.exemption.approve", "1", user_id="U0ERIN", channel_id="C0DEPLOYS",
-                                     message=request.args | {"ts": request.response["ts"]})
+        await bot.slack.block_action(
+            "freeze.exemption.approve",
+            "1",
+            user_id="U0ERIN",
+            channel_id="C0DEPLOYS",
+            message=request.args | {"ts": request.response["ts"]},
+        )
         replaced = await bot.fake.wait_for_response()
-        assert replaced.body.get("replace_original") is True and "*approved* by <@U0ERIN>" in \
-            blocks_text(replaced.body["blocks"])
-        await bot.fake.wait_for("chat.postMessage", text_is(
-            "Exemption #1 approved: api may deploy during freeze #1"))
+        assert replaced.body.get("replace_original") is True and "*approved* by <@U0ERIN>" in blocks_text(
+            replaced.body["blocks"]
+        )
+        await bot.fake.wait_for("chat.postMessage", text_is("Exemption #1 approved: api may deploy during freeze #1"))
         assert bot.fake.calls_to("usergroups.users.list")
 
         gate = await api.get("/api/v1/freeze", params={"environment": "production", "service": "api"}, headers=AUTH)
@@ -77,9 +90,16 @@ async def test_two_responders_unlock_one_service_until_the_exemption_expires(bot
         assert (await api.post("/api/v1/deploys", json=DEPLOY, headers=AUTH)).status_code == 423
 
     actions = [e.action for e in await bot.runtime.audit.latest(20) if e.action.startswith("freeze.")]
-    assert actions == ["freeze.created", "freeze.exemption_requested", "freeze.deploy_blocked",
-                       "freeze.exemption_approved", "freeze.deployed", "freeze.exemption_used",
-                       "freeze.exemption_expired", "freeze.deploy_blocked"]
+    assert actions == [
+        "freeze.created",
+        "freeze.exemption_requested",
+        "freeze.deploy_blocked",
+        "freeze.exemption_approved",
+        "freeze.deployed",
+        "freeze.exemption_used",
+        "freeze.exemption_expired",
+        "freeze.deploy_blocked",
+    ]
 
 
 async def test_non_responders_can_neither_ask_nor_approve(bot: BotHarness) -> None:
@@ -150,10 +170,13 @@ def test_the_approve_dialog_escapes_the_service_name() -> None:
     """Names are checked now, but a request stored earlier may hold anything."""
     now = datetime(2026, 11, 30, 9, tzinfo=UTC)
     window = FreezeWindow(1, "production", "Demo Day", now, now + timedelta(hours=2), "U0CAROL", now)
-    exemption = Exemption(7, 1, "<!channel>&x", timedelta(minutes=30), "hotfix", "U0CAROL", now,
-                          ExemptionStatus.PENDING)
-    _, rendered = freeze_view.render_notice(FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, "U0CAROL", window,
-                                                         exemption=exemption), ZoneInfo("Europe/Berlin"))
+    exemption = Exemption(
+        7, 1, "<!channel>&x", timedelta(minutes=30), "hotfix", "U0CAROL", now, ExemptionStatus.PENDING
+    )
+    _, rendered = freeze_view.render_notice(
+        FreezeNotice(NoticeKind.EXEMPTION_REQUESTED, now, "U0CAROL", window, exemption=exemption),
+        ZoneInfo("Europe/Berlin"),
+    )
     confirm = rendered[1]["elements"][0]["confirm"]["text"]["text"]
     assert "<!channel>" not in confirm and "`&lt;!channel&gt;&amp;x`" in confirm
 
@@ -161,7 +184,8 @@ def test_the_approve_dialog_escapes_the_service_name() -> None:
 async def test_a_control_character_in_an_incident_title_does_not_cost_its_freeze(bot: BotHarness) -> None:
     """Freeze reasons refuse control characters; the incident's freeze turns them into spaces instead."""
     freezer = FreezeForIncidents(bot.runtime.freezes, bot.clock, timedelta(hours=4))
-    active = await freezer.freeze_for_incident(environment="production", incident_id=1,
-                                               reason="Incident #1: db\x07down", actor="U0CAROL")
+    active = await freezer.freeze_for_incident(
+        environment="production", incident_id=1, reason="Incident #1: db\x07down", actor="U0CAROL"
+    )
     assert active.reason == "Incident #1: db down"
     assert (await bot.runtime.freezes.gate("production")).frozen

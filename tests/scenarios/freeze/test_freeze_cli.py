@@ -33,12 +33,17 @@ async def bot(sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> Async
 
 
 @pytest.fixture
-def cli(bot: BotHarness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-        ) -> Cli:
+def cli(bot: BotHarness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
     """`guardrail freeze ARGS` in this process (in a thread: it runs its own event loop), against the bot's
     database: a subprocess per call costs seconds of imports."""
-    for name in ("GUARDRAIL_AUDIT_KEY", "GUARDRAIL_API_TOKEN", "GUARDRAIL_API_TOKENS", "SLACK_BOT_TOKEN",
-                 "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+    for name in (
+        "GUARDRAIL_AUDIT_KEY",
+        "GUARDRAIL_API_TOKEN",
+        "GUARDRAIL_API_TOKENS",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(bot.runtime.settings.guardrail_config)
     monkeypatch.setenv("DATABASE_URL", bot.runtime.settings.database_url)
@@ -59,11 +64,25 @@ def cli(bot: BotHarness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 async def guardrail(bot: BotHarness, *args: str, **env: str) -> tuple[int, str, str]:
     """`python -m bot freeze ARGS` in a subprocess: the installed command, as a script runs it."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
-    environ.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": bot.runtime.settings.database_url,
-                    "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config), **env})
+    environ.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": bot.runtime.settings.database_url,
+            "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config),
+            **env,
+        }
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "freeze", *args, env=environ, cwd=str(bot.runtime.settings.guardrail_config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "freeze",
+        *args,
+        env=environ,
+        cwd=str(bot.runtime.settings.guardrail_config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -74,15 +93,18 @@ async def announced(bot: BotHarness, text: str) -> str:
     mark = bot.fake.mark()
     bot.clock.set(datetime.now(UTC))
     await bot.runtime.outbox.dispatch()
-    call = await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == DEPLOYS
-                                   and text in str(c.args.get("text")), after=mark)
+    call = await bot.fake.wait_for(
+        "chat.postMessage", lambda c: c.args.get("channel") == DEPLOYS and text in str(c.args.get("text")), after=mark
+    )
     return blocks_text(call.args["blocks"])
 
 
-async def test_create_list_and_cancel_are_announced_and_audited(bot: BotHarness, cli: Cli,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, err = await guardrail(bot, "create", "--env", "production", "--for", "2h", "--reason", "Demo Day",
-                                     "--actor", "alice")
+async def test_create_list_and_cancel_are_announced_and_audited(
+    bot: BotHarness, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = await guardrail(
+        bot, "create", "--env", "production", "--for", "2h", "--reason", "Demo Day", "--actor", "alice"
+    )
     assert code == 0, err
     assert out.startswith("created #1 production ") and "(2h) frozen now: Demo Day (by cli:alice)" in out
     assert "`" not in out and "<" not in out
@@ -93,8 +115,9 @@ async def test_create_list_and_cancel_are_announced_and_audited(bot: BotHarness,
     assert (await bot.runtime.freezes.gate("production")).frozen
 
     monkeypatch.setenv("LOGNAME", "ci-runner")
-    code, out, err = await cli("create", "--env", "staging", "--start", "tomorrow 09:00", "--end", "12:00",
-                               "--reason", "Load test")
+    code, out, err = await cli(
+        "create", "--env", "staging", "--start", "tomorrow 09:00", "--end", "12:00", "--reason", "Load test"
+    )
     assert code == 0, err
     assert "#2 staging " in out and "09:00 CET" in out and "12:00 CET (3h) upcoming" in out
     assert "(by cli:ci-runner)" in out  # the OS user without --actor
@@ -122,8 +145,10 @@ async def test_create_list_and_cancel_are_announced_and_audited(bot: BotHarness,
 BAD_INPUT = [
     (("create", "--for", "soon", "--reason", "x"), "soon (after for) is not a duration"),
     (("create", "--env", "moon", "--for", "1h", "--reason", "x"), "Unknown environment moon: use one of production"),
-    (("create", "--start", "2026-01-01 10:00", "--end", "2026-01-01 09:00", "--reason", "x"),
-     "The window ends before it starts."),
+    (
+        ("create", "--start", "2026-01-01 10:00", "--end", "2026-01-01 09:00", "--reason", "x"),
+        "The window ends before it starts.",
+    ),
     (("create", "--for", "8d", "--reason", "x"), "longer than freeze.max_duration (7d)"),
     (("create", "--start", "noon", "--for", "1h", "--reason", "x"), "I did not understand noon"),
     (("create", "--start", "14:00 on staging", "--for", "1h", "--reason", "x"), "write only the time"),

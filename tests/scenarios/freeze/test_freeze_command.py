@@ -37,11 +37,20 @@ async def test_creating_a_window_confirms_to_the_caller_and_announces_it(bot: Bo
 
 
 async def test_list_shows_windows_overlaps_and_recurring_rules(bot: BotHarness) -> None:
-    await bot.runtime.freezes.create(starts_at=bot.clock.now(), ends_at=bot.clock.now() + timedelta(hours=3),
-                                     environment=None, reason="Demo Day", actor="U0CAROL")
-    await bot.runtime.freezes.create(starts_at=bot.clock.now() + timedelta(hours=1),
-                                     ends_at=bot.clock.now() + timedelta(hours=5), environment="production",
-                                     reason="Release", actor="U0DAVE")
+    await bot.runtime.freezes.create(
+        starts_at=bot.clock.now(),
+        ends_at=bot.clock.now() + timedelta(hours=3),
+        environment=None,
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
+    await bot.runtime.freezes.create(
+        starts_at=bot.clock.now() + timedelta(hours=1),
+        ends_at=bot.clock.now() + timedelta(hours=5),
+        environment="production",
+        reason="Release",
+        actor="U0DAVE",
+    )
     await bot.slack.slash("/freeze", "")
     text = await reply_text(bot)
     assert "2 freeze windows active or upcoming" in text
@@ -85,7 +94,9 @@ async def test_anyone_may_freeze_but_only_responders_cancel_or_extend(bot: BotHa
     assert window.cancelled_at is None and window.ends_at - window.starts_at == timedelta(hours=2)
     denied = [e for e in await bot.runtime.audit.latest(10) if e.action == "freeze.exemption_denied"]
     assert [(e.actor, e.subject, e.details["attempted"]) for e in denied] == [
-        ("U0ALICE", "freeze#1", "cancel a freeze window"), ("U0ALICE", "freeze#1", "extend a freeze window")]
+        ("U0ALICE", "freeze#1", "cancel a freeze window"),
+        ("U0ALICE", "freeze#1", "extend a freeze window"),
+    ]
     assert not [c for c in bot.fake.calls_to("chat.postMessage") if "cancelled" in str(c.args.get("text"))]
     bot.fake.reset()
     await bot.slack.slash("/freeze", "cancel #42", user_id="U0CAROL")
@@ -156,14 +167,21 @@ async def test_the_new_form_creates_a_window_or_returns_field_errors(bot: BotHar
     view = opened.args["view"]
     assert view["callback_id"] == "freeze.new"
     kinds = {b["block_id"]: b["element"]["type"] for b in view["blocks"]}
-    assert kinds == {"environment": "static_select", "start_date": "datepicker", "start_time": "timepicker",
-                     "end_date": "datepicker", "end_time": "timepicker", "reason": "plain_text_input"}
+    assert kinds == {
+        "environment": "static_select",
+        "start_date": "datepicker",
+        "start_time": "timepicker",
+        "end_date": "datepicker",
+        "end_time": "timepicker",
+        "reason": "plain_text_input",
+    }
 
     def values(end_time: str, reason: str | None = "Demo Day") -> dict[str, object]:
         return {
-            "environment": {"type": "static_select", "selected_option": {"value": "staging",
-                                                                          "text": {"type": "plain_text",
-                                                                                   "text": "staging"}}},
+            "environment": {
+                "type": "static_select",
+                "selected_option": {"value": "staging", "text": {"type": "plain_text", "text": "staging"}},
+            },
             "start_date": {"type": "datepicker", "selected_date": "2026-12-01"},
             "start_time": {"type": "timepicker", "selected_time": "14:00"},
             "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
@@ -191,9 +209,16 @@ async def test_a_window_a_year_ahead_is_still_accepted(bot: BotHarness) -> None:
 async def test_a_window_stored_at_the_end_of_the_calendar_does_not_break_list_or_status(bot: BotHarness) -> None:
     """Stored before windows were limited to a year ahead: its local time is past year 9999."""
     async with bot.runtime.db.unit_of_work() as session:
-        session.add(FreezeWindowRecord(environment="production", reason="End of time", created_by="U0CAROL",
-                                       starts_at=datetime(9999, 12, 31, 22, tzinfo=UTC),
-                                       ends_at=datetime(9999, 12, 31, 23, tzinfo=UTC), created_at=bot.clock.now()))
+        session.add(
+            FreezeWindowRecord(
+                environment="production",
+                reason="End of time",
+                created_by="U0CAROL",
+                starts_at=datetime(9999, 12, 31, 22, tzinfo=UTC),
+                ends_at=datetime(9999, 12, 31, 23, tzinfo=UTC),
+                created_at=bot.clock.now(),
+            )
+        )
     await bot.slack.slash("/freeze", "list")
     text = await reply_text(bot)
     assert "1 freeze window active or upcoming" in text and "9999-12-31 23:00 UTC" in text
@@ -207,19 +232,26 @@ async def test_a_window_stored_at_the_end_of_the_calendar_does_not_break_list_or
 
 async def test_form_errors_show_on_the_field_at_fault(bot: BotHarness) -> None:
     def values(start_date: str = "2026-12-01", reason: str = "Demo Day") -> dict[str, object]:
-        return {"environment": {"type": "static_select", "selected_option": {"value": "production"}},
-                "start_date": {"type": "datepicker", "selected_date": start_date},
-                "start_time": {"type": "timepicker", "selected_time": "14:00"},
-                "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
-                "end_time": {"type": "timepicker", "selected_time": "18:00"}, "reason": reason}
+        return {
+            "environment": {"type": "static_select", "selected_option": {"value": "production"}},
+            "start_date": {"type": "datepicker", "selected_date": start_date},
+            "start_time": {"type": "timepicker", "selected_time": "14:00"},
+            "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+            "end_time": {"type": "timepicker", "selected_time": "18:00"},
+            "reason": reason,
+        }
 
     cases = {
         "not a date": (values(start_date="2026-02-30"), {"start_date": "`2026-02-30` is not a date."}),
-        "a year ahead": (values(start_date="2028-01-01"),
-                         {"start_date": "The window starts more than a year ahead (at most 365 days from now)."}),
+        "a year ahead": (
+            values(start_date="2028-01-01"),
+            {"start_date": "The window starts more than a year ahead (at most 365 days from now)."},
+        ),
         # NUL is refused by PostgreSQL: the service refuses control characters before storing anything.
-        "NUL in the reason": (values(reason="Demo\x00Day"),
-                              {"reason": "The reason contains a control character; write it as plain text."}),
+        "NUL in the reason": (
+            values(reason="Demo\x00Day"),
+            {"reason": "The reason contains a control character; write it as plain text."},
+        ),
     }
     for name, (submitted, errors) in cases.items():
         answer = await bot.slack.view_submission("freeze.new", submitted, user_id="U0CAROL")
@@ -239,11 +271,14 @@ async def test_the_form_is_answered_before_a_slow_announcement(bot: BotHarness) 
     await bot.slack.slash("/freeze", "new", user_id="U0CAROL")
     await bot.fake.wait_for("views.open")
     bot.fake.delay("chat.postMessage", 4.0)  # Slack gives a view submission 3 s
-    values = {"environment": {"type": "static_select", "selected_option": {"value": "production"}},
-              "start_date": {"type": "datepicker", "selected_date": "2026-12-01"},
-              "start_time": {"type": "timepicker", "selected_time": "14:00"},
-              "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
-              "end_time": {"type": "timepicker", "selected_time": "18:00"}, "reason": "Demo Day"}
+    values = {
+        "environment": {"type": "static_select", "selected_option": {"value": "production"}},
+        "start_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+        "start_time": {"type": "timepicker", "selected_time": "14:00"},
+        "end_date": {"type": "datepicker", "selected_date": "2026-12-01"},
+        "end_time": {"type": "timepicker", "selected_time": "18:00"},
+        "reason": "Demo Day",
+    }
     answered = await asyncio.wait_for(bot.slack.view_submission("freeze.new", values, user_id="U0CAROL"), 2.5)
     assert answered.status_code == 200 and not answered.content
     await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on production"), timeout=10)

@@ -18,14 +18,23 @@ from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.paths import ROOT
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-DEPLOY = {"environment": "production", "service": "api", "version": "v1.4.2", "actor": "ci",
-          "url": "https://ci.example.com/runs/7"}
+DEPLOY = {
+    "environment": "production",
+    "service": "api",
+    "version": "v1.4.2",
+    "actor": "ci",
+    "url": "https://ci.example.com/runs/7",
+}
 
 
 async def freeze_now(bot: BotHarness, environment: str = "production", hours: int = 2) -> int:
-    window = await bot.runtime.freezes.create(starts_at=bot.clock.now(),
-                                              ends_at=bot.clock.now() + timedelta(hours=hours),
-                                              environment=environment, reason="Demo Day", actor="U0CAROL")
+    window = await bot.runtime.freezes.create(
+        starts_at=bot.clock.now(),
+        ends_at=bot.clock.now() + timedelta(hours=hours),
+        environment=environment,
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
     return window.id
 
 
@@ -43,24 +52,37 @@ async def api(bot: BotHarness):  # type: ignore[no-untyped-def]
 
 
 async def test_gate_answers_200_when_open_and_423_with_the_window_when_frozen(
-        bot: BotHarness, api: httpx.AsyncClient) -> None:
+    bot: BotHarness, api: httpx.AsyncClient
+) -> None:
     response = await api.get("/api/v1/freeze", params={"environment": "production"}, headers=AUTH)
     assert (response.status_code, response.json()) == (200, {"environment": "production", "frozen": False})
 
     window_id = await freeze_now(bot)
-    response = await api.get("/api/v1/freeze", params={"environment": "production", "service": "api"},
-                             headers=AUTH)
+    response = await api.get("/api/v1/freeze", params={"environment": "production", "service": "api"}, headers=AUTH)
     assert response.status_code == 423
-    assert response.json() == {"environment": "production", "frozen": True, "window": {
-        "id": window_id, "reason": "Demo Day", "starts_at": "2026-11-30T09:00:00+00:00",
-        "ends_at": "2026-11-30T11:00:00+00:00", "created_by": "U0CAROL"}}
+    assert response.json() == {
+        "environment": "production",
+        "frozen": True,
+        "window": {
+            "id": window_id,
+            "reason": "Demo Day",
+            "starts_at": "2026-11-30T09:00:00+00:00",
+            "ends_at": "2026-11-30T11:00:00+00:00",
+            "created_by": "U0CAROL",
+        },
+    }
     other = await api.get("/api/v1/freeze", params={"environment": "staging"}, headers=AUTH)
     assert other.status_code == 200
 
 
 async def test_a_missing_or_wrong_token_is_401(api: httpx.AsyncClient) -> None:
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": API_TOKEN},
-                    {"Authorization": "Bearer " + API_TOKEN + "x"}, {b"Authorization": "Bearer ünïcode".encode()}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": API_TOKEN},
+        {"Authorization": "Bearer " + API_TOKEN + "x"},
+        {b"Authorization": "Bearer ünïcode".encode()},
+    ):
         response = await api.get("/api/v1/freeze", params={"environment": "production"}, headers=headers)
         assert response.status_code == 401, headers
         response = await api.post("/api/v1/deploys", json=DEPLOY, headers=headers)
@@ -98,8 +120,9 @@ async def test_ci_gets_its_201_without_waiting_on_a_slow_slack(bot: BotHarness, 
     assert call.args["text"] == "api v1.4.2 deployed to production by api:ci"
 
 
-async def test_a_retried_post_with_the_same_idempotency_key_records_once(bot: BotHarness,
-                                                                         api: httpx.AsyncClient) -> None:
+async def test_a_retried_post_with_the_same_idempotency_key_records_once(
+    bot: BotHarness, api: httpx.AsyncClient
+) -> None:
     keyed = {**AUTH, "Idempotency-Key": "run-7-attempt"}
     first = await api.post("/api/v1/deploys", json=DEPLOY, headers=keyed)
     await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0DEPLOYS")
@@ -124,8 +147,9 @@ async def test_a_retried_post_with_the_same_idempotency_key_records_once(bot: Bo
 async def test_last_deploys_keeps_the_newest_per_service(bot: BotHarness, api: httpx.AsyncClient) -> None:
     for service, version in (("api", "v1"), ("web", "w1"), ("api", "v2")):
         bot.clock.advance(timedelta(minutes=1))
-        assert (await api.post("/api/v1/deploys", json={**DEPLOY, "service": service, "version": version},
-                               headers=AUTH)).status_code == 201
+        assert (
+            await api.post("/api/v1/deploys", json={**DEPLOY, "service": service, "version": version}, headers=AUTH)
+        ).status_code == 201
     deploys = await bot.runtime.deploys.recent("production")
     assert [(d.service, d.version) for d in deploys] == [("api", "v2"), ("web", "w1")]
 
@@ -138,65 +162,137 @@ async def test_a_deploy_during_a_freeze_is_423_and_not_recorded(bot: BotHarness,
     assert (await bot.runtime.audit.latest(1))[0].action == "freeze.deploy_blocked"
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    (b"{not json", "body", "is not valid JSON"),
-    (b"[1, 2]", "body", "must be a JSON object"),
-    (b'"text"', "body", "must be a JSON object"),
-    (b"\xff\xfe", "body", "is not valid JSON"),
-    (b'{"environment": "production", "service": "api", "version": "v1"}', "actor", "is required"),
-    (b'{"environment": "moon", "service": "api", "version": "v1", "actor": "ci"}', "environment",
-     "unknown environment"),
-    (b'{"environment": "production", "service": 7, "version": "v1", "actor": "ci"}', "service", "must be a string"),
-    (b'{"environment": "production", "service": "a b", "version": "v1", "actor": "ci"}', "service",
-     "must be 1-100 characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "ftp://x"}', "url",
-     "must be an http"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "extra": 1}', "extra",
-     "unknown field"),
-    (b'{"environment": null, "service": ["api"], "version": {}, "actor": "ci", "url": 5}', "url", "must be an http"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://[::1"}',
-     "url", "must be an http"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://h:99999/"}',
-     "url", "must be an http"),
-    (b"[" * 16_000, "body", "is nested too deeply"),
-    # Lone surrogates cannot be encoded (a 500 before); NUL is refused by PostgreSQL (a 500 there).
-    (b'{"environment": "production", "service": "api", "version": "\\ud800", "actor": "ci"}', "version",
-     "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "c\\ud800i"}', "actor",
-     "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1\\u0000", "actor": "ci"}', "version",
-     "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1\\u0085", "actor": "ci"}', "version",
-     "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1\\u2028x", "actor": "ci"}', "version",
-     "control characters"),
-    (b'{"environment": "production", "service": "api\\ud800", "version": "v1", "actor": "ci"}', "service",
-     "must be 1-100 characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
-     b'"url": "https://x.example/\\ud800"}', "url", "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
-     b'"url": "https://x.example/\\u0000"}', "url", "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
-     b'"url": "https://x.example/a\\nb"}', "url", "control characters"),
-    (b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "\\ud800": 1}',
-     "\\ud800", "unknown field"),
-])
-async def test_a_wrong_deploy_body_is_422_with_field_errors(api: httpx.AsyncClient, body: bytes, field: str,
-                                                            message: str) -> None:
-    response = await api.post("/api/v1/deploys", content=body,
-                              headers={**AUTH, "Content-Type": "application/json"})
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (b"{not json", "body", "is not valid JSON"),
+        (b"[1, 2]", "body", "must be a JSON object"),
+        (b'"text"', "body", "must be a JSON object"),
+        (b"\xff\xfe", "body", "is not valid JSON"),
+        (b'{"environment": "production", "service": "api", "version": "v1"}', "actor", "is required"),
+        (
+            b'{"environment": "moon", "service": "api", "version": "v1", "actor": "ci"}',
+            "environment",
+            "unknown environment",
+        ),
+        (b'{"environment": "production", "service": 7, "version": "v1", "actor": "ci"}', "service", "must be a string"),
+        (
+            b'{"environment": "production", "service": "a b", "version": "v1", "actor": "ci"}',
+            "service",
+            "must be 1-100 characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "ftp://x"}',
+            "url",
+            "must be an http",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "extra": 1}',
+            "extra",
+            "unknown field",
+        ),
+        (
+            b'{"environment": null, "service": ["api"], "version": {}, "actor": "ci", "url": 5}',
+            "url",
+            "must be an http",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://[::1"}',
+            "url",
+            "must be an http",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "url": "http://h:99999/"}',
+            "url",
+            "must be an http",
+        ),
+        (b"[" * 16_000, "body", "is nested too deeply"),
+        # Lone surrogates cannot be encoded (a 500 before); NUL is refused by PostgreSQL (a 500 there).
+        (
+            b'{"environment": "production", "service": "api", "version": "\\ud800", "actor": "ci"}',
+            "version",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "c\\ud800i"}',
+            "actor",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1\\u0000", "actor": "ci"}',
+            "version",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1\\u0085", "actor": "ci"}',
+            "version",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1\\u2028x", "actor": "ci"}',
+            "version",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api\\ud800", "version": "v1", "actor": "ci"}',
+            "service",
+            "must be 1-100 characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+            b'"url": "https://x.example/\\ud800"}',
+            "url",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+            b'"url": "https://x.example/\\u0000"}',
+            "url",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", '
+            b'"url": "https://x.example/a\\nb"}',
+            "url",
+            "control characters",
+        ),
+        (
+            b'{"environment": "production", "service": "api", "version": "v1", "actor": "ci", "\\ud800": 1}',
+            "\\ud800",
+            "unknown field",
+        ),
+    ],
+)
+async def test_a_wrong_deploy_body_is_422_with_field_errors(
+    api: httpx.AsyncClient, body: bytes, field: str, message: str
+) -> None:
+    response = await api.post("/api/v1/deploys", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert message in response.json()["errors"][field]
 
 
 async def run_cli(bot: BotHarness, *args: str, token: str = API_TOKEN) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
-    env.update({"PYTHONPATH": str(ROOT), "GUARDRAIL_API_TOKEN": token,
-                "DATABASE_URL": bot.runtime.settings.database_url,
-                "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config)})
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "GUARDRAIL_API_TOKEN": token,
+            "DATABASE_URL": bot.runtime.settings.database_url,
+            "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config),
+        }
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "freeze", "check", *args, env=env, cwd=str(bot.runtime.settings.guardrail_config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "freeze",
+        "check",
+        *args,
+        env=env,
+        cwd=str(bot.runtime.settings.guardrail_config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -222,8 +318,13 @@ async def test_cli_exit_codes_from_the_database(sqlite_bot: BotHarness) -> None:
     assert code == 0, out
     now = datetime.now(UTC)
     bot.clock.set(now - timedelta(minutes=1))
-    await bot.runtime.freezes.create(starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
-                                     environment="staging", reason="Load test", actor="U0CAROL")
+    await bot.runtime.freezes.create(
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+        environment="staging",
+        reason="Load test",
+        actor="U0CAROL",
+    )
     code, out, _ = await run_cli(bot, "--environment", "staging")
     assert code == 3 and "Load test" in out
     code, _, err = await run_cli(bot, "--environment", "moon")
@@ -235,24 +336,38 @@ def test_cli_usage_errors_exit_2() -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
     env["PYTHONPATH"] = str(ROOT)
-    help_ = subprocess.run([sys.executable, "-m", "bot", "freeze", "check", "--help"], capture_output=True,
-                           text=True, env=env, timeout=60)
+    help_ = subprocess.run(
+        [sys.executable, "-m", "bot", "freeze", "check", "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert help_.returncode == 0 and "exit 0 when not frozen, 3 when frozen" in " ".join(help_.stdout.split())
-    missing = subprocess.run([sys.executable, "-m", "bot", "freeze", "check"], capture_output=True, text=True,
-                             env=env, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "bot", "freeze", "check"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert missing.returncode == 2 and "--environment" in missing.stderr
 
 
 async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
-    gets = ["/api/v1/freeze?environment=%00", "/api/v1/freeze?environment=" + "x" * 5000,
-            "/api/v1/freeze?environment=production&service=" + "%ff" * 100, "/api/v1/freeze?environment[]=a",
-            "/api/v1/deploys?environment=%ff%fe"]
+    gets = [
+        "/api/v1/freeze?environment=%00",
+        "/api/v1/freeze?environment=" + "x" * 5000,
+        "/api/v1/freeze?environment=production&service=" + "%ff" * 100,
+        "/api/v1/freeze?environment[]=a",
+        "/api/v1/deploys?environment=%ff%fe",
+    ]
     for url in gets:
         response = await api.get(url, headers=AUTH)
         assert (response.status_code < 500 and response.status_code != 200) or url.startswith("/api/v1/deploys"), url
-    bodies = [b"", b"null", b"{}", b'{"environment": {"$gt": ""}}', b"\x00" * 10, b"{" * 10000, b"1e999",
-              b'{"environment": "production", "service": "api", "version": "' + b"v" * 300 + b'", "actor": "ci"}',
-              b"x" * 20000]
+    bodies = [
+        b"",
+        b"null",
+        b"{}",
+        b'{"environment": {"$gt": ""}}',
+        b"\x00" * 10,
+        b"{" * 10000,
+        b"1e999",
+        b'{"environment": "production", "service": "api", "version": "' + b"v" * 300 + b'", "actor": "ci"}',
+        b"x" * 20000,
+    ]
     for body in bodies:
         response = await api.post("/api/v1/deploys", content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
@@ -260,13 +375,14 @@ async def test_no_malformed_request_gets_a_5xx(api: httpx.AsyncClient) -> None:
     assert unknown.status_code == 422 and "unknown environment" in unknown.json()["errors"]["environment"]
 
 
-async def test_a_query_parameter_given_twice_is_refused_not_guessed(bot: BotHarness,
-                                                                     api: httpx.AsyncClient) -> None:
+async def test_a_query_parameter_given_twice_is_refused_not_guessed(bot: BotHarness, api: httpx.AsyncClient) -> None:
     await freeze_now(bot)
-    cases = {"/api/v1/freeze?environment=nope&environment=production": "environment",
-             "/api/v1/freeze?environment=production&environment=production": "environment",
-             "/api/v1/freeze?environment=production&service=api&service=web": "service",
-             "/api/v1/deploys?environment=production&environment=nope": "environment"}
+    cases = {
+        "/api/v1/freeze?environment=nope&environment=production": "environment",
+        "/api/v1/freeze?environment=production&environment=production": "environment",
+        "/api/v1/freeze?environment=production&service=api&service=web": "service",
+        "/api/v1/deploys?environment=production&environment=nope": "environment",
+    }
     for url, field in cases.items():
         response = await api.get(url, headers=AUTH)
         assert response.status_code == 422, url

@@ -32,13 +32,19 @@ WINDOWS = 60
 
 
 async def test_two_replicas_announce_each_reminder_start_and_end_once(
-        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     config = write_config(tmp_path / "config", base=BASE)
     clock = FakeClock()
     async with AsyncExitStack() as stack:
-        replicas = [await stack.enter_async_context(running_bot(
-            database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock, migrate_first=first))
-            for first in (True, False)]
+        replicas = [
+            await stack.enter_async_context(
+                running_bot(
+                    database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock, migrate_first=first
+                )
+            )
+            for first in (True, False)
+        ]
         db = Database(postgres_url)
         stack.push_async_callback(db.dispose)
         loaded = load_config(config, {}).config
@@ -46,8 +52,13 @@ async def test_two_replicas_announce_each_reminder_start_and_end_once(
         freezes = FreezeService(db, clock, loaded)
         start = clock.now() + timedelta(seconds=5)
         for i in range(WINDOWS):
-            await freezes.create(starts_at=start, ends_at=start + timedelta(seconds=2), environment=None,
-                                 reason=f"Window {i}", actor="U0CAROL")
+            await freezes.create(
+                starts_at=start,
+                ends_at=start + timedelta(seconds=2),
+                environment=None,
+                reason=f"Window {i}",
+                actor="U0CAROL",
+            )
         # One-second steps past the last end, both replicas ticking at once (twice per step, as
         # their schedulers would when a tick overlaps the next).
         for _ in range(9):
@@ -70,6 +81,7 @@ async def test_two_replicas_announce_each_reminder_start_and_end_once(
     posted = Counter(str(c.args.get("text")) for c in fake_slack.calls_to("chat.postMessage") if c.ok)
     assert set(posted.values()) == {1}, posted
     assert {f"Freeze #{i} on production has ended" for i in range(1, WINDOWS + 1)} <= set(posted)
-    kinds = Counter(next((k for k in ("starts in", "has started", "has ended") if k in text), "created")
-                    for text in posted)
+    kinds = Counter(
+        next((k for k in ("starts in", "has started", "has ended") if k in text), "created") for text in posted
+    )
     assert kinds == {"created": WINDOWS, "starts in": WINDOWS, "has started": WINDOWS, "has ended": WINDOWS}

@@ -46,41 +46,51 @@ def failing_once(db: Database, statement_prefix: str) -> Iterator[list[str]]:
         event.remove(db.engine.sync_engine, "before_cursor_execute", fail)
 
 
-@pytest.mark.parametrize("prefix", ["INSERT INTO FREEZE_ANNOUNCEMENT", "INSERT INTO AUDIT_ENTRY",
-                                    "UPDATE AUDIT_HEAD SET HASH", "INSERT INTO OUTBOX"])
+@pytest.mark.parametrize(
+    "prefix",
+    ["INSERT INTO FREEZE_ANNOUNCEMENT", "INSERT INTO AUDIT_ENTRY", "UPDATE AUDIT_HEAD SET HASH", "INSERT INTO OUTBOX"],
+)
 async def test_a_database_failure_mid_batch_loses_no_notice_and_posts_none_twice(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, prefix: str) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, prefix: str
+) -> None:
     clock = FakeClock()
-    async with running_bot(database_url=database_url, config_dir=write_config(tmp_path / "c", base=BASE),
-                           fake=fake_slack, clock=clock) as bot:
+    async with running_bot(
+        database_url=database_url, config_dir=write_config(tmp_path / "c", base=BASE), fake=fake_slack, clock=clock
+    ) as bot:
         start = clock.now() + timedelta(seconds=10)
         for i in range(WINDOWS):
-            await bot.runtime.freezes.create(starts_at=start, ends_at=start + timedelta(seconds=5),
-                                             environment=None, reason=f"Window {i}", actor="U0CAROL")
-        await bot.runtime.freezes.tick()                 # the creations' own announcements
+            await bot.runtime.freezes.create(
+                starts_at=start,
+                ends_at=start + timedelta(seconds=5),
+                environment=None,
+                reason=f"Window {i}",
+                actor="U0CAROL",
+            )
+        await bot.runtime.freezes.tick()  # the creations' own announcements
         await bot.runtime.outbox.settle()
         mark = fake_slack.mark()
 
-        clock.set(start - timedelta(seconds=3))          # every window's reminder falls due at once
+        clock.set(start - timedelta(seconds=3))  # every window's reminder falls due at once
         with failing_once(bot.runtime.db, prefix) as fired:
             with pytest.raises(OperationalError):
                 await bot.runtime.freezes.tick()
         assert fired, f"no statement starting with {prefix} ran in the batch"
-        assert fake_slack.calls_to("chat.postMessage", after=mark) == []   # nothing committed, nothing posted
+        assert fake_slack.calls_to("chat.postMessage", after=mark) == []  # nothing committed, nothing posted
 
         # The whole batch again, once: by this tick or by the bot's own scheduler, whichever comes first.
         await bot.runtime.freezes.tick()
         await fake_slack.wait_for(
             "chat.postMessage",
             lambda _: sum(c.ok for c in fake_slack.calls_to("chat.postMessage", after=mark)) >= WINDOWS,
-            after=mark, timeout=15)
+            after=mark,
+            timeout=15,
+        )
         await bot.runtime.outbox.settle()
         assert await bot.runtime.freezes.tick() == 0
 
         posted = Counter(str(c.args.get("text")) for c in fake_slack.calls_to("chat.postMessage", after=mark) if c.ok)
-        assert posted == {f"Freeze #{i} on production starts in 3s: Window {i - 1}": 1
-                          for i in range(1, WINDOWS + 1)}
+        assert posted == {f"Freeze #{i} on production starts in 3s: Window {i - 1}": 1 for i in range(1, WINDOWS + 1)}
         announced = [e.details["key"] async for e in bot.runtime.audit.entries() if e.action == "freeze.announced"]
-        assert len(announced) == len(set(announced)) == WINDOWS   # one audit entry per notice
+        assert len(announced) == len(set(announced)) == WINDOWS  # one audit entry per notice
         result = await bot.runtime.audit.verify()
         assert result.ok, result.reason

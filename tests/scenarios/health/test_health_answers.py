@@ -1,4 +1,4 @@
-""""Are we down?" end to end: real targets, a question in Slack, the answer in its thread."""
+""" "Are we down?" end to end: real targets, a question in Slack, the answer in its thread."""
 
 from __future__ import annotations
 
@@ -31,11 +31,14 @@ class HealthBot:
 
 
 @pytest.fixture
-async def health(database_url: str, tmp_path: Path, fake_slack: FakeSlack,
-                 clock: FakeClock) -> AsyncIterator[HealthBot]:
+async def health(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> AsyncIterator[HealthBot]:
     async with target_server() as targets:
         targets.set("/api"), targets.set("/checkout", status=500), targets.set("/stuck", hang=True)
-        config = write_config(tmp_path / "config", f"""
+        config = write_config(
+            tmp_path / "config",
+            f"""
             services:
               - name: api
                 http: {{url: "{targets.url}/api"}}
@@ -44,9 +47,9 @@ async def health(database_url: str, tmp_path: Path, fake_slack: FakeSlack,
               - name: stuck
                 http: {{url: "{targets.url}/stuck"}}
                 timeout: {HANG_TIMEOUT:g}s
-        """)
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                               clock=clock) as bot:
+        """,
+        )
+        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
             yield HealthBot(bot, targets)
 
 
@@ -111,7 +114,7 @@ async def test_a_mention_that_also_arrives_as_a_message_is_answered_once(health:
     bot = health.bot
     ts = bot.fake.next_ts()
     mention = f"<@{bot.fake.bot_user_id}> status"
-    await bot.slack.message(mention, ts=ts)   # Slack sends a mention as both events
+    await bot.slack.message(mention, ts=ts)  # Slack sends a mention as both events
     await bot.slack.app_mention(mention, ts=ts)
     reply = await bot.fake.wait_for("chat.postMessage", in_thread(ts))
     assert reply.args["text"] == "2 of 3 down: checkout, stuck"
@@ -127,8 +130,14 @@ async def test_an_edited_mention_is_not_answered_again(health: HealthBot) -> Non
     ts = bot.fake.next_ts()
     await bot.slack.app_mention("status", ts=ts)
     await bot.fake.wait_for("chat.postMessage", in_thread(ts))
-    edited = payloads.message_event("app_mention", f"<@{bot.fake.bot_user_id}> status checkout", user="U0ALICE",
-                                    channel="C0GENERAL", ts=ts, team_id=bot.slack.team_id)
+    edited = payloads.message_event(
+        "app_mention",
+        f"<@{bot.fake.bot_user_id}> status checkout",
+        user="U0ALICE",
+        channel="C0GENERAL",
+        ts=ts,
+        team_id=bot.slack.team_id,
+    )
     edited["edited"] = {"user": "U0ALICE", "ts": bot.fake.next_ts()}  # Slack re-sends a mention when it is edited
     await bot.slack.event(edited)
     later = bot.fake.next_ts()
@@ -140,8 +149,11 @@ async def test_an_edited_mention_is_not_answered_again(health: HealthBot) -> Non
 
 async def test_mentions_with_punctuation_or_nothing_we_understand_get_an_answer(health: HealthBot) -> None:
     bot = health.bot
-    for text, expected in (("status: checkout", "checkout is down"), ("status, please", "2 of 3 down: checkout, stuck"),
-                           ("thanks!", MENTION_USAGE)):
+    for text, expected in (
+        ("status: checkout", "checkout is down"),
+        ("status, please", "2 of 3 down: checkout, stuck"),
+        ("thanks!", MENTION_USAGE),
+    ):
         ts = bot.fake.next_ts()
         await bot.slack.app_mention(text, ts=ts)
         reply = await bot.fake.wait_for("chat.postMessage", in_thread(ts))
@@ -157,8 +169,10 @@ async def test_slash_health_answers_the_caller_only(health: HealthBot) -> None:
     assert reply.body["text"] == "api is up"
     assert "Declare incident" not in json.dumps(reply.body["blocks"])
 
-    for text, expected in (("payroll", "I don't know a service called `payroll`"),
-                           ("api checkout", "I could not read `api checkout`")):
+    for text, expected in (
+        ("payroll", "I don't know a service called `payroll`"),
+        ("api checkout", "I could not read `api checkout`"),
+    ):
         bot.fake.reset()
         await bot.slack.slash("/health", text)
         reply = await bot.fake.wait_for_response()
@@ -173,8 +187,7 @@ async def test_slash_health_answers_the_caller_only(health: HealthBot) -> None:
 async def test_fifty_concurrent_askers_cost_each_target_one_round(health: HealthBot) -> None:
     bot = health.bot
     asked = [bot.fake.next_ts() for _ in range(50)]
-    await asyncio.gather(*(bot.slack.message("are we down?", ts=ts, user=f"U0P{i:03d}")
-                           for i, ts in enumerate(asked)))
+    await asyncio.gather(*(bot.slack.message("are we down?", ts=ts, user=f"U0P{i:03d}") for i, ts in enumerate(asked)))
     for ts in asked:
         await bot.fake.wait_for("chat.postMessage", in_thread(ts))
     assert set(health.targets.hits.values()) == {1}, health.targets.hits

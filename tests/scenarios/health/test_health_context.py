@@ -15,27 +15,36 @@ from tests.support.clock import FakeClock
 from tests.support.health_fakes import FakeDeploys, FakeFreezes, FakeIncidents, freeze
 
 
-async def test_freeze_deploys_and_incidents_in_the_answer(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack,
-                                                          clock: FakeClock) -> None:
+async def test_freeze_deploys_and_incidents_in_the_answer(
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     async with target_server() as targets:
-        config = write_config(tmp_path / "config", f"""
+        config = write_config(
+            tmp_path / "config",
+            f"""
             services:
               - name: api
-                http: {{url: "{targets.set('/api')}"}}
+                http: {{url: "{targets.set("/api")}"}}
               - name: checkout
-                http: {{url: "{targets.set('/checkout', status=502)}"}}
-        """)
+                http: {{url: "{targets.set("/checkout", status=502)}"}}
+        """,
+        )
         now = clock.now()
-        deploys = FakeDeploys([
-            DeployInfo("production", "api", "v1.4.2", "ci", now - timedelta(minutes=4)),
-            DeployInfo("production", "checkout", "v88", "U0CAROL", now - timedelta(hours=3)),
-            DeployInfo("staging", "api", "v1.5.0-rc1", "ci", now),
-        ])
-        fakes = Overrides(freezes=FakeFreezes(freeze(now - timedelta(minutes=30))), deploys=deploys,
-                          incidents=FakeIncidents([OpenIncident(3, "Checkout failing", "sev1", "C0INC", now)]))
-        async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock,
-                               overrides=fakes) as bot:
-
+        deploys = FakeDeploys(
+            [
+                DeployInfo("production", "api", "v1.4.2", "ci", now - timedelta(minutes=4)),
+                DeployInfo("production", "checkout", "v88", "U0CAROL", now - timedelta(hours=3)),
+                DeployInfo("staging", "api", "v1.5.0-rc1", "ci", now),
+            ]
+        )
+        fakes = Overrides(
+            freezes=FakeFreezes(freeze(now - timedelta(minutes=30))),
+            deploys=deploys,
+            incidents=FakeIncidents([OpenIncident(3, "Checkout failing", "sev1", "C0INC", now)]),
+        )
+        async with running_bot(
+            database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock, overrides=fakes
+        ) as bot:
             ts = bot.fake.next_ts()
             await bot.slack.message("is prod down?", ts=ts)
             reply = await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == ts)

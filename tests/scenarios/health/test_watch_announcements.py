@@ -18,16 +18,19 @@ INTERVAL = timedelta(seconds=30)
 
 
 def watch_config(tmp_path: Path, targets: TargetServer) -> Path:
-    return write_config(tmp_path / "config", f"""
+    return write_config(
+        tmp_path / "config",
+        f"""
         services:
           - name: checkout
-            http: {{url: "{targets.set('/checkout')}"}}
+            http: {{url: "{targets.set("/checkout")}"}}
             watch: true
             watch_interval: 30s
             watch_threshold: 2
           - name: api
-            http: {{url: "{targets.set('/api')}"}}
-    """)
+            http: {{url: "{targets.set("/api")}"}}
+    """,
+    )
 
 
 def alerts(bot: BotHarness) -> list[str]:
@@ -41,7 +44,8 @@ async def tick(bot: BotHarness) -> None:
 
 
 async def test_changes_are_announced_after_the_threshold_and_flapping_stays_quiet(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer
+) -> None:
     config = watch_config(tmp_path, targets)
     async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
         await bot.runtime.health.watch_tick()
@@ -73,13 +77,18 @@ async def test_changes_are_announced_after_the_threshold_and_flapping_stays_quie
 
         entries = [e for e in await bot.runtime.audit.latest(20) if e.action == "health.state_changed"]
         assert [(e.details["from"], e.details["to"]) for e in entries] == [
-            ("unknown", "up"), ("up", "down"), ("down", "up")]
+            ("unknown", "up"),
+            ("up", "down"),
+            ("down", "up"),
+        ]
 
 
 async def test_a_late_or_early_tick_still_checks_a_service_due_every_tick(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
-    async with running_bot(database_url=sqlite_url, config_dir=watch_config(tmp_path, targets),
-                           fake=fake_slack, clock=clock) as bot:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer
+) -> None:
+    async with running_bot(
+        database_url=sqlite_url, config_dir=watch_config(tmp_path, targets), fake=fake_slack, clock=clock
+    ) as bot:
         await bot.runtime.health.watch_tick()
         for jitter in (0.4, -0.3, 0.2, -0.5, 0.9, 0.1, -0.2, 0.3):  # the scheduler's latency, in seconds
             clock.advance(INTERVAL + timedelta(seconds=jitter))
@@ -92,11 +101,16 @@ async def test_a_late_or_early_tick_still_checks_a_service_due_every_tick(
 
 
 async def test_two_replicas_announce_each_change_once(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer
+) -> None:
     config = watch_config(tmp_path, targets)
     async with AsyncExitStack() as stack:
-        replicas = [await stack.enter_async_context(running_bot(database_url=database_url, config_dir=config,
-                                                                fake=fake_slack, clock=clock)) for _ in range(2)]
+        replicas = [
+            await stack.enter_async_context(
+                running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock)
+            )
+            for _ in range(2)
+        ]
 
         async def both_tick() -> None:
             clock.advance(INTERVAL)
@@ -114,11 +128,12 @@ async def test_two_replicas_announce_each_change_once(
 
 
 async def test_the_scheduler_ticks_only_when_something_is_watched(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, targets: TargetServer) -> None:
-    async with running_bot(database_url=sqlite_url, config_dir=watch_config(tmp_path, targets),
-                           fake=fake_slack) as bot:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, targets: TargetServer
+) -> None:
+    async with running_bot(database_url=sqlite_url, config_dir=watch_config(tmp_path, targets), fake=fake_slack) as bot:
         job = build_scheduler(bot.runtime).get_job("health.watch")
         assert job is not None and job.trigger.interval == INTERVAL
-    async with running_bot(database_url=sqlite_url, config_dir=write_config(tmp_path / "plain"),
-                           fake=fake_slack) as bot:
+    async with running_bot(
+        database_url=sqlite_url, config_dir=write_config(tmp_path / "plain"), fake=fake_slack
+    ) as bot:
         assert build_scheduler(bot.runtime).get_job("health.watch") is None

@@ -23,8 +23,11 @@ from tests.support.incidents import RUN_ROLLBACK, SRE_GROUP, button_value, http_
 from tests.support.serve import ServeProcess, start_serve
 
 LEASE_SECONDS = 2  # GUARDRAIL_STEP_LEASE_SECONDS for the subprocess: renewed every 1/3 s
+
+
 async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_restart_and_asks_before_running_again(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def slow_rollback(request: Request, body: Any) -> Response:
@@ -39,9 +42,15 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
     running: list[ServeProcess] = []
     async with hook.serve() as hook_url:
         config = write_config(tmp_path / "config", http_rollback_playbook(hook_url))
-        env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": fake_slack.api_url, "SLACK_APP_TOKEN": "", "GUARDRAIL_CONFIG": str(config),
-               "GUARDRAIL_STEP_LEASE_SECONDS": str(LEASE_SECONDS)}
+        env = {
+            "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.api_url,
+            "SLACK_APP_TOKEN": "",
+            "GUARDRAIL_CONFIG": str(config),
+            "GUARDRAIL_STEP_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
         try:
             first = await start_serve(env, tmp_path / "serve.log")
             running.append(first)
@@ -50,8 +59,9 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
                 await slack.slash("/incident", "declare API returns 500s sev1", user_id="U0CAROL")
                 created = await fake_slack.wait_for("conversations.create", timeout=15, after=fresh)
                 channel = str(created.response["channel"]["id"])
-                await fake_slack.wait_for("chat.postMessage", lambda c: "Playbook" in text_of(c),
-                                          timeout=15, after=fresh)
+                await fake_slack.wait_for(
+                    "chat.postMessage", lambda c: "Playbook" in text_of(c), timeout=15, after=fresh
+                )
                 run = button_value(fake_slack, channel, RUN_ROLLBACK)
                 await slack.block_action(RUN_ROLLBACK, run, user_id="U0CAROL", channel_id=channel)
                 await asyncio.wait_for(reached.wait(), timeout=15)
@@ -61,10 +71,12 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
             second = await start_serve(env, tmp_path / "serve.log")
             running.append(second)
             told = await fake_slack.wait_for(
-                "chat.postMessage", lambda c: "was *interrupted*" in text_of(c), timeout=30, after=after_crash)
+                "chat.postMessage", lambda c: "was *interrupted*" in text_of(c), timeout=30, after=after_crash
+            )
             assert "Roll back last deploy" in text_of(told) and "may already have reached its target" in text_of(told)
-            await fake_slack.wait_for("chat.update", lambda c: "⚠️ interrupted" in blocks_text(
-                c.args["blocks"]), timeout=10, after=after_crash)
+            await fake_slack.wait_for(
+                "chat.update", lambda c: "⚠️ interrupted" in blocks_text(c.args["blocks"]), timeout=10, after=after_crash
+            )
             assert "⚠️ interrupted" in blocks_text(fake_slack.messages_in(channel)[1]["blocks"])
 
             db = Database(database_url)
@@ -78,8 +90,7 @@ async def test_a_step_whose_process_was_killed_shows_as_interrupted_after_a_rest
             async with SlackEventsClient(second.url, SIGNING_SECRET, fake_slack) as slack:
                 run = button_value(fake_slack, channel, RUN_ROLLBACK)
                 await slack.block_action(RUN_ROLLBACK, run, user_id="U0DAVE", channel_id=channel)
-                ask = await fake_slack.wait_for_response(
-                    lambda r: "was interrupted" in str(r.text), timeout=10)
+                ask = await fake_slack.wait_for_response(lambda r: "was interrupted" in str(r.text), timeout=10)
             assert ask.response_type == "ephemeral"
             assert "may already have reached the target" in str(ask.text)
             button = ask.body["blocks"][-1]["elements"][0]

@@ -41,11 +41,19 @@ async def test_declare_creates_the_channel_invites_people_and_posts_header_and_p
         assert label in playbook_text
     assert playbook_text.count("not run") == 4
     assert "Checks the database and the jobs queue" in playbook_text
-    run_buttons = [e for b in playbook["blocks"] if b["type"] == "actions" for e in b["elements"]
-                   if e["action_id"].startswith("incident.step.run:")]
+    run_buttons = [
+        e
+        for b in playbook["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("incident.step.run:")
+    ]
     assert [b["action_id"] for b in run_buttons] == [
-        "incident.step.run:rollback", "incident.step.run:disable-worker", "incident.step.run:verify",
-        "incident.step.run:replay"]
+        "incident.step.run:rollback",
+        "incident.step.run:disable-worker",
+        "incident.step.run:verify",
+        "incident.step.run:replay",
+    ]
     # production-changing steps carry Slack's confirm dialog saying exactly what will happen
     assert run_buttons[0]["confirm"]["text"]["text"] == "POST https://deploy.example.com/rollback"
     assert "confirm" not in run_buttons[2]
@@ -157,15 +165,19 @@ async def test_when_slack_refuses_the_playbook_message_the_declarer_is_told_how_
     assert "Roll back last deploy" in blocks_text(posted.args["blocks"])
 
 
-async def test_a_long_playbook_still_fits_in_one_slack_message(database_url: str, tmp_path: Path,
-                                                               fake_slack: FakeSlack, clock: FakeClock) -> None:
-    steps = "".join(f"""
+async def test_a_long_playbook_still_fits_in_one_slack_message(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
+    steps = "".join(
+        f"""
       - id: step-{n}
         label: Step number {n}
         description: {"why " * 40}
         changes_production: true
         action: {{http: {{url: "https://deploy.example.com/s{n}"}}}}
-        undo: {{http: {{url: "https://deploy.example.com/u{n}"}}}}""" for n in range(30))
+        undo: {{http: {{url: "https://deploy.example.com/u{n}"}}}}"""
+        for n in range(30)
+    )
     config = incident_config(tmp_path, f"playbooks:\n  - name: huge\n    steps:{steps}\n")
     async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as ibot:
         channel = await declare(ibot.bot, "Everything")

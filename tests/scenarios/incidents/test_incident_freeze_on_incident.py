@@ -25,16 +25,23 @@ ON_INCIDENT = PLAYBOOK + "freeze:\n  on_incident: [sev1]\n"
 
 
 @pytest.fixture
-async def fbot(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack,
-               clock: FakeClock) -> AsyncIterator[tuple[IncidentBot, FakeFreezer]]:
-    async with incident_bot(database_url=sqlite_url, config_dir=incident_config(tmp_path, ON_INCIDENT),
-                            fake=fake_slack, clock=clock, fake_freezer=True) as ibot:
+async def fbot(
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> AsyncIterator[tuple[IncidentBot, FakeFreezer]]:
+    async with incident_bot(
+        database_url=sqlite_url,
+        config_dir=incident_config(tmp_path, ON_INCIDENT),
+        fake=fake_slack,
+        clock=clock,
+        fake_freezer=True,
+    ) as ibot:
         assert ibot.freezer is not None
         yield ibot, ibot.freezer
 
 
 async def test_a_sev1_freezes_deploys_its_own_fixes_still_run_and_resolve_offers_the_lift(
-        fbot: tuple[IncidentBot, FakeFreezer]) -> None:
+    fbot: tuple[IncidentBot, FakeFreezer],
+) -> None:
     ibot, freezer = fbot
     channel = await declare(ibot.bot, "Checkout down sev1")
     assert freezer.started == [(1, "production", "Incident #1: Checkout down")]
@@ -66,8 +73,7 @@ async def test_a_sev1_freezes_deploys_its_own_fixes_still_run_and_resolve_offers
     assert actions.count("incident.freeze_lifted") == 1  # the second press lifted nothing: nothing to record
 
 
-async def test_lower_severities_do_not_freeze_and_resolve_offers_nothing(
-        fbot: tuple[IncidentBot, FakeFreezer]) -> None:
+async def test_lower_severities_do_not_freeze_and_resolve_offers_nothing(fbot: tuple[IncidentBot, FakeFreezer]) -> None:
     ibot, freezer = fbot
     channel = await declare(ibot.bot, "Search slow sev3")
     assert freezer.started == []
@@ -75,13 +81,15 @@ async def test_lower_severities_do_not_freeze_and_resolve_offers_nothing(
     await ibot.bot.slack.slash("/incident", "resolve", user_id="U0CAROL", channel_id=channel)
     resolved = await ibot.fake.wait_for_response(lambda r: "resolved after" in str(r.text))
     assert not any(b["type"] == "actions" for b in resolved.body["blocks"])
-    await ibot.bot.slack.block_action("incident.freeze.lift", json.dumps({"i": 1}), user_id="U0CAROL",
-                                      channel_id=channel)
+    await ibot.bot.slack.block_action(
+        "incident.freeze.lift", json.dumps({"i": 1}), user_id="U0CAROL", channel_id=channel
+    )
     await ibot.fake.wait_for_response(lambda r: "no freeze of its own" in str(r.text))
 
 
 async def test_when_the_freeze_cannot_be_started_the_incident_is_still_declared(
-        fbot: tuple[IncidentBot, FakeFreezer]) -> None:
+    fbot: tuple[IncidentBot, FakeFreezer],
+) -> None:
     ibot, freezer = fbot
 
     async def broken(**_: object) -> object:

@@ -17,8 +17,9 @@ async def slash(ibot: IncidentBot, text: str, channel: str, user: str = "U0CAROL
     return f"{reply.response_type}|{reply.text}|{blocks_text(reply.blocks)}"
 
 
-async def test_status_note_playbook_and_resolve_with_durations(ibot: IncidentBot, database_url: str,
-                                                               tmp_path: Path) -> None:
+async def test_status_note_playbook_and_resolve_with_durations(
+    ibot: IncidentBot, database_url: str, tmp_path: Path
+) -> None:
     channel = await declare(ibot.bot, "Checkout fails sev1")
     clock = ibot.bot.clock
 
@@ -64,16 +65,26 @@ async def test_status_note_playbook_and_resolve_with_durations(ibot: IncidentBot
     # The click is refused with the words the `playbook` reply just used: only a reply that came
     # after the click may count, or the export below can run before the refusal is audited.
     mark = ibot.fake.mark()
-    await ibot.bot.slack.block_action("incident.step.run:replay", '{"i":1,"a":0}', user_id="U0CAROL",
-                                      channel_id=channel)
-    refused = await ibot.fake.wait_for_response(lambda r: "is resolved; its playbook no longer runs" in str(r.text),
-                                                after=mark)
+    await ibot.bot.slack.block_action(
+        "incident.step.run:replay", '{"i":1,"a":0}', user_id="U0CAROL", channel_id=channel
+    )
+    refused = await ibot.fake.wait_for_response(
+        lambda r: "is resolved; its playbook no longer runs" in str(r.text), after=mark
+    )
     assert refused.name == "incident.step.run:replay"
 
     # the postmortem draft, from the audit log, through the CLI
     out = tmp_path / "postmortem.md"
-    result = run("incident", "export", "1", "--format", "markdown", "-o", str(out),
-                 env={"DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(tmp_path / "config")})
+    result = run(
+        "incident",
+        "export",
+        "1",
+        "--format",
+        "markdown",
+        "-o",
+        str(out),
+        env={"DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(tmp_path / "config")},
+    )
     assert result.returncode == 0, result.stderr
     markdown = out.read_text()
     assert markdown.startswith("# Postmortem draft: incident #1 — Checkout fails")
@@ -89,8 +100,9 @@ async def test_status_note_playbook_and_resolve_with_durations(ibot: IncidentBot
     assert "| Roll back last deploy | 1 | U0CAROL | 10:02:00 | 0.0s | succeeded: rollback done |" in steps
     assert "| Verify database and queue | 1 | U0CAROL |" in steps
 
-    missing = run("incident", "export", "42", env={"DATABASE_URL": database_url,
-                                                   "GUARDRAIL_CONFIG": str(tmp_path / "config")})
+    missing = run(
+        "incident", "export", "42", env={"DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(tmp_path / "config")}
+    )
     assert missing.returncode == 2 and "no incident #42" in missing.stderr
 
 

@@ -28,20 +28,33 @@ def resolved_twice(fake: FakeSlack, mark: Mark) -> Callable[[ResponsePost], bool
     return lambda _: sum(1 for x in fake.responses_after(mark) if "resolved" in str(x.text)) >= 2
 
 
-async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: str, tmp_path: Path,
-                                                                  fake_slack: FakeSlack, clock: FakeClock) -> None:
+async def test_the_same_click_at_two_replicas_runs_the_step_once(
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     config = incident_config(tmp_path)
     actions = FakeActions()  # shared: counts executions across both processes
-    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
-                        overrides=fakes(actions, FakeFreezes())) as one, \
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
-                        overrides=fakes(actions, FakeFreezes())) as two:
+    async with (
+        running_bot(
+            database_url=postgres_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=fakes(actions, FakeFreezes()),
+        ) as one,
+        running_bot(
+            database_url=postgres_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=fakes(actions, FakeFreezes()),
+        ) as two,
+    ):
         add_sre_group(fake_slack)
         channel = await declare(one)
         rounds = 6
         for n in range(rounds):
             value = value_of(one, channel, "incident.step.run:verify")
-            mark = fake_slack.mark()   # two clients act: wait for what came after both, not after the last
+            mark = fake_slack.mark()  # two clients act: wait for what came after both, not after the last
             await asyncio.gather(
                 one.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
                 two.slack.block_action("incident.step.run:verify", value, user_id="U0CAROL", channel_id=channel),
@@ -55,21 +68,33 @@ async def test_the_same_click_at_two_replicas_runs_the_step_once(postgres_url: s
         assert verified.ok
 
 
-async def test_two_replicas_resolving_at_once_resolve_the_incident_once(postgres_url: str, tmp_path: Path,
-                                                                       fake_slack: FakeSlack,
-                                                                       clock: FakeClock) -> None:
+async def test_two_replicas_resolving_at_once_resolve_the_incident_once(
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     config = incident_config(tmp_path)
-    async with running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
-                        overrides=fakes(FakeActions(), FakeFreezes())) as one, \
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock,
-                        overrides=fakes(FakeActions(), FakeFreezes())) as two:
+    async with (
+        running_bot(
+            database_url=postgres_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=fakes(FakeActions(), FakeFreezes()),
+        ) as one,
+        running_bot(
+            database_url=postgres_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=fakes(FakeActions(), FakeFreezes()),
+        ) as two,
+    ):
         add_sre_group(fake_slack)
         rounds = 4
         for n in range(rounds):
             mark = fake_slack.mark()
             channel = await declare(one, f"Checkout fails {n} sev2")
             await fake_slack.wait_for_response(declared(n + 1), after=mark)
-            mark = fake_slack.mark()   # two clients act: wait for what came after both, not after the last
+            mark = fake_slack.mark()  # two clients act: wait for what came after both, not after the last
             await asyncio.gather(
                 one.slack.slash("/incident", "resolve rolled back", user_id="U0CAROL", channel_id=channel),
                 two.slack.slash("/incident", "resolve rolled back", user_id="U0DAVE", channel_id=channel),

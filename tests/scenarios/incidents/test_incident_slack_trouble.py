@@ -19,11 +19,12 @@ RUN = "incident.step.run:"
 
 
 async def test_a_step_runs_even_when_slack_times_out_around_it(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(bot.slack.ports, "WEB_API_TIMEOUT", 0.2)  # Slack calls give up fast in this test
-    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock) as ibot:
+    async with incident_bot(
+        database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack, clock=clock
+    ) as ibot:
         channel = await declare(ibot.bot)
         # chat.update hangs past the client's timeout: the "running" refresh raises a timeout, not SlackApiError
         fake_slack.delay("chat.update", 1.0)
@@ -37,8 +38,11 @@ async def test_a_step_runs_even_when_slack_times_out_around_it(
         fake_slack.delay("chat.postMessage", 1.0)
         fresh = fake_slack.mark()
         await ibot.bot.slack.block_action(RUN + "verify", user_id="U0CAROL", channel_id=channel)
-        await fake_slack.wait_for("chat.update", lambda c: "Verify database and queue*\n✅ succeeded"
-                                  in blocks_text(c.args["blocks"]), after=fresh)
+        await fake_slack.wait_for(
+            "chat.update",
+            lambda c: "Verify database and queue*\n✅ succeeded" in blocks_text(c.args["blocks"]),
+            after=fresh,
+        )
         fake_slack.delay("chat.postMessage", 0)
         assert ibot.actions.runs["verify"] == 1
         incident = await ibot.bot.runtime.incidents.get(1)
@@ -54,9 +58,14 @@ class LeakyAction:
         return "POST https://deploy.example.com/rollback"
 
     def _details(self) -> dict[str, Any]:
-        return {"status": 200, "url": "https://deploy.example.com/rollback",
-                "headers": {"X-Deploy-Key": "hdr-s3cret"}, "json": {"service": "api", "password": "body-s3cret"},
-                "response": '{"session": "resp-s3cret"}', "login": {"api_token": "tok-s3cret", "user": "deployer"}}
+        return {
+            "status": 200,
+            "url": "https://deploy.example.com/rollback",
+            "headers": {"X-Deploy-Key": "hdr-s3cret"},
+            "json": {"service": "api", "password": "body-s3cret"},
+            "response": '{"session": "resp-s3cret"}',
+            "login": {"api_token": "tok-s3cret", "user": "deployer"},
+        }
 
     async def preview(self, ctx: ActionContext) -> ActionOutcome:
         return ActionOutcome(True, "would POST https://deploy.example.com/rollback", details=self._details())
@@ -66,9 +75,15 @@ class LeakyAction:
 
 
 async def test_step_outputs_in_slack_leave_out_bodies_and_secrets(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
-    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock, build_action=lambda action: LeakyAction()) as ibot:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
+    async with incident_bot(
+        database_url=database_url,
+        config_dir=incident_config(tmp_path),
+        fake=fake_slack,
+        clock=clock,
+        build_action=lambda action: LeakyAction(),
+    ) as ibot:
         channel = await declare(ibot.bot)
         await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
         preview = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
@@ -94,8 +109,13 @@ async def test_posting_the_playbook_again_tells_the_user_when_slack_refuses(ibot
 
 async def test_buttons_with_ids_no_database_can_hold_are_damaged_buttons(ibot: IncidentBot) -> None:
     channel = await declare(ibot.bot)
-    forged = [json.dumps({"i": 2**31, "a": 0}), json.dumps({"i": 2**63, "a": 0}), json.dumps({"i": 1, "a": 2**40}),
-              json.dumps({"i": 0, "a": 0}), json.dumps({"i": True, "a": 0})]
+    forged = [
+        json.dumps({"i": 2**31, "a": 0}),
+        json.dumps({"i": 2**63, "a": 0}),
+        json.dumps({"i": 1, "a": 2**40}),
+        json.dumps({"i": 0, "a": 0}),
+        json.dumps({"i": True, "a": 0}),
+    ]
     for action_id in (RUN + "rollback", "incident.step.preview:rollback"):
         for value in forged:
             mark = ibot.fake.mark()
@@ -103,8 +123,9 @@ async def test_buttons_with_ids_no_database_can_hold_are_damaged_buttons(ibot: I
             reply = await ibot.fake.wait_for_response(after=mark)
             assert "damaged" in str(reply.text), (action_id, value, reply.text)
     n = len(ibot.fake.responses)
-    await ibot.bot.slack.block_action("incident.freeze.lift", json.dumps({"i": 2**63}), user_id="U0CAROL",
-                                      channel_id=channel)
+    await ibot.bot.slack.block_action(
+        "incident.freeze.lift", json.dumps({"i": 2**63}), user_id="U0CAROL", channel_id=channel
+    )
     reply = await ibot.fake.wait_for_response(lambda r: r in ibot.fake.responses[n:])
     assert "damaged" in str(reply.text)
     assert ibot.actions.runs["rollback"] == 0 and ibot.actions.previews["rollback"] == 0

@@ -40,19 +40,25 @@ class Unstorable:
 
 
 async def test_a_result_the_database_refuses_is_not_retried_for_minutes(
-        postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-        caplog: pytest.LogCaptureFixture) -> None:
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     action = Unstorable()
-    async with incident_bot(database_url=postgres_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock, build_action=action) as ibot:
+    async with incident_bot(
+        database_url=postgres_url,
+        config_dir=incident_config(tmp_path),
+        fake=fake_slack,
+        clock=clock,
+        build_action=action,
+    ) as ibot:
         bot = ibot.bot
         channel = await declare(bot)
         mark = bot.fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
         # under the minutes-long record policy a retried permanent error would keep this waiting
-        done = await bot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c),
-                                       after=mark, timeout=10)
+        done = await bot.fake.wait_for(
+            "chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark, timeout=10
+        )
         assert "*Not recorded*" in text_of(done)
         posted = [text_of(c) for c in bot.fake.calls_to("chat.postMessage", after=mark)]
         assert not any("not taking the result yet" in t for t in posted), posted

@@ -15,8 +15,9 @@ def playbook_text(ibot: IncidentBot, channel: str) -> str:
     return blocks_text(ibot.fake.messages_in(channel)[1]["blocks"])
 
 
-async def click_and_wait(ibot: IncidentBot, channel: str, step: str, *, user: str = "U0CAROL",
-                         verdict: str = "succeeded") -> Call:
+async def click_and_wait(
+    ibot: IncidentBot, channel: str, step: str, *, user: str = "U0CAROL", verdict: str = "succeeded"
+) -> Call:
     fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(RUN + step, user_id=user, channel_id=channel)
     return await ibot.fake.wait_for("chat.postMessage", lambda c: f"* {verdict} after" in text_of(c), after=fresh)
@@ -78,8 +79,9 @@ async def test_a_double_click_while_running_and_a_redelivered_click_run_once(ibo
     stale = await ibot.fake.wait_for_response(lambda r: "ran since that button was drawn" in str(r.text))
     assert stale.response_type == "ephemeral"
     assert ibot.actions.runs["rollback"] == 1
-    refusals = [e.details["code"] for e in await ibot.bot.runtime.audit.latest(20)
-                if e.action == "incident.step.refused"]
+    refusals = [
+        e.details["code"] for e in await ibot.bot.runtime.audit.latest(20) if e.action == "incident.step.refused"
+    ]
     assert refusals == ["running", "stale"]
 
 
@@ -91,7 +93,11 @@ async def test_someone_not_on_the_rota_is_refused_and_it_is_audited(ibot: Incide
     assert refusal.response_type == "ephemeral"
     entry = (await ibot.bot.runtime.audit.latest(1))[0]
     assert (entry.action, entry.actor, entry.subject, entry.details["code"]) == (
-        "incident.step.refused", "U0MALLORY", "incident:1", "not_responder")
+        "incident.step.refused",
+        "U0MALLORY",
+        "incident:1",
+        "not_responder",
+    )
     assert ibot.actions.runs["rollback"] == 0
     assert ibot.fake.calls_to("chat.update") == before
     # a member of the responders' user group (S0SRE → U0ERIN) may press
@@ -170,7 +176,8 @@ async def test_during_a_freeze_a_production_step_needs_the_critical_fix_override
     await ibot.bot.slack.block_action(button["action_id"], button["value"], user_id="U0CAROL", channel_id=channel)
     announced = await ibot.fake.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0DEPLOYS")
     assert "Freeze #7 (production) overridden by <@U0CAROL>" in text_of(announced) and f"<#{channel}>" in text_of(
-        announced)
+        announced
+    )
     await ibot.fake.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=fresh)
     assert ibot.actions.runs["rollback"] == 1
     override = [e for e in await ibot.bot.runtime.audit.latest(10) if e.action == "incident.freeze_override"]
@@ -192,7 +199,8 @@ async def test_preview_shows_what_would_happen_and_changes_nothing(ibot: Inciden
     shown = await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
     assert shown.response_type == "ephemeral"
     assert "would POST https://deploy.example.com/rollback" in str(shown.text) and "nothing was changed" in str(
-        shown.text)
+        shown.text
+    )
     assert ibot.actions.previews["rollback"] == 1 and ibot.actions.runs["rollback"] == 0
     assert len(ibot.fake.calls_to("chat.update")) == updates
     assert playbook_text(ibot, channel).count("not run") == 4
@@ -207,13 +215,19 @@ async def test_undo_is_offered_after_the_step_succeeded_and_gets_what_the_run_re
     assert "incident.step.undo:disable-worker" not in str(ibot.fake.messages_in(channel)[1]["blocks"])
     await click_and_wait(ibot, channel, "disable-worker")
     blocks = ibot.fake.messages_in(channel)[1]["blocks"]
-    undo = next(e for b in blocks if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == "incident.step.undo:disable-worker")
+    undo = next(
+        e
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "incident.step.undo:disable-worker"
+    )
     assert undo["confirm"]["text"]["text"] == "POST https://deploy.example.com/enable-worker"
     fresh = ibot.fake.mark()
     await ibot.bot.slack.block_action(undo["action_id"], user_id="U0CAROL", channel_id=channel)
-    await ibot.fake.wait_for("chat.postMessage",
-                             lambda c: "Undo of *Disable worker* succeeded" in text_of(c), after=fresh)
+    await ibot.fake.wait_for(
+        "chat.postMessage", lambda c: "Undo of *Disable worker* succeeded" in text_of(c), after=fresh
+    )
     assert ibot.actions.runs["enable-worker"] == 1
     name, ctx = ibot.actions.contexts[-1]
     assert name == "enable-worker" and ctx.remembered == {"previous_quantity": 3} and ctx.actor == "U0CAROL"
@@ -234,8 +248,7 @@ async def test_a_damaged_button_value_is_explained(ibot: IncidentBot) -> None:
     await ibot.fake.wait_for_response(lambda r: id(r) not in seen and "damaged" in str(r.text))
 
 
-async def test_a_step_its_process_is_still_running_is_never_taken_over_however_long_it_takes(
-        ibot: IncidentBot) -> None:
+async def test_a_step_its_process_is_still_running_is_never_taken_over_however_long_it_takes(ibot: IncidentBot) -> None:
     gate = ibot.actions.hang("verify")
     channel = await declare(ibot.bot)
     await ibot.bot.slack.block_action(RUN + "verify", user_id="U0CAROL", channel_id=channel)

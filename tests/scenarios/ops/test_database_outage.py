@@ -57,10 +57,17 @@ class Outage:
 @asynccontextmanager
 async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: Any) -> AsyncIterator[Outage]:
     migrate.upgrade(postgres_url)  # directly: alembic is synchronous and would block the proxy's loop
-    async with faulty_proxy(postgres_url) as proxy, \
-            running_bot(database_url=proxy.url_for(postgres_url), config_dir=config_dir, fake=fake,
-                        migrate_first=False, **{**BOUNDS, **bounds}) as bot, \
-            httpx.AsyncClient(base_url=bot.url, timeout=30) as api:
+    async with (
+        faulty_proxy(postgres_url) as proxy,
+        running_bot(
+            database_url=proxy.url_for(postgres_url),
+            config_dir=config_dir,
+            fake=fake,
+            migrate_first=False,
+            **{**BOUNDS, **bounds},
+        ) as bot,
+        httpx.AsyncClient(base_url=bot.url, timeout=30) as api,
+    ):
         yield Outage(proxy, bot, api)
 
 
@@ -71,9 +78,13 @@ async def outage(postgres_url: str, config_dir: Path, fake_slack: FakeSlack) -> 
 
 
 async def freeze_production(bot: BotHarness, *, starts_in: timedelta = timedelta()) -> int:
-    window = await bot.runtime.freezes.create(starts_at=bot.clock.now() + starts_in,
-                                              ends_at=bot.clock.now() + starts_in + timedelta(hours=2),
-                                              environment="production", reason="Demo Day", actor="U0CAROL")
+    window = await bot.runtime.freezes.create(
+        starts_at=bot.clock.now() + starts_in,
+        ends_at=bot.clock.now() + starts_in + timedelta(hours=2),
+        environment="production",
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
     return window.id
 
 
@@ -81,14 +92,30 @@ async def freeze_check(bot: BotHarness, *args: str, bounds: dict[str, str] = CLI
     """`guardrail freeze check` in a subprocess (the bot's database URL, small bounds unless `bounds`
     says otherwise): exit code, output, and seconds from the process's start to its exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_", "GATE_"))}
-    env.update({"PYTHONPATH": str(ROOT), "GUARDRAIL_API_TOKEN": API_TOKEN, **bounds,
-                "DATABASE_URL": bot.runtime.settings.database_url,
-                "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config)})
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "GUARDRAIL_API_TOKEN": API_TOKEN,
+            **bounds,
+            "DATABASE_URL": bot.runtime.settings.database_url,
+            "GUARDRAIL_CONFIG": str(bot.runtime.settings.guardrail_config),
+        }
+    )
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "freeze", "check", "--environment", "production", *args, env=env,
-        cwd=str(bot.runtime.settings.guardrail_config), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "freeze",
+        "check",
+        "--environment",
+        "production",
+        *args,
+        env=env,
+        cwd=str(bot.runtime.settings.guardrail_config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     except TimeoutError:
@@ -195,7 +222,8 @@ async def test_refused_connections_gate_503_at_once_readyz_503_cli_exit_2(outage
 
 
 async def test_a_hung_freeze_tick_is_cut_logged_once_and_the_due_start_is_announced_once_back(
-        postgres_url: str, config_dir: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    postgres_url: str, config_dir: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
     """The bot's own scheduler (1 s freeze tick) on the real event loop; the database's own bound is
     long here, so only the tick's deadline can cut the hang."""
     caplog.set_level(logging.WARNING)

@@ -27,32 +27,50 @@ async def doctor(env: dict[str, str], *args: str) -> Result:
     """`python -m bot doctor` as a subprocess (async: the stand-in keeps answering meanwhile)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GUARDRAIL_", "DATABASE_URL"))}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "doctor", *args, env={**base, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "doctor",
+        *args,
+        env={**base, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
 
 
 def environment(fake: FakeSlack, database_url: str, config: Path) -> dict[str, str]:
-    return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake.api_url,
-            "SLACK_APP_TOKEN": "", "DATABASE_URL": database_url, "GUARDRAIL_CONFIG": str(config)}
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "SLACK_APP_TOKEN": "",
+        "DATABASE_URL": database_url,
+        "GUARDRAIL_CONFIG": str(config),
+    }
 
 
 async def test_doctor_lists_each_problem_with_its_fix_and_exits_1(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     fake_slack.add_channel("deploys", channel_id="C0DEPLOYS", members=[BOT_USER_ID])
     fake_slack.add_channel("alerts", channel_id="C0ALERTS", members=["U0ALICE"])  # the bot was never invited
     fake_slack.token_scopes = [s for s in MANIFEST_SCOPES if s != "chat:write.public"]
     async with target_server() as targets:
         targets.set("/api"), targets.set("/checkout", status=503)
-        config = write_config(tmp_path / "config", f"""
+        config = write_config(
+            tmp_path / "config",
+            f"""
             services:
               - name: api
                 http: {{url: "{targets.url}/api"}}
               - name: checkout
                 http: {{url: "{targets.url}/checkout"}}
-        """)
+        """,
+        )
         result = await doctor(environment(fake_slack, sqlite_url, config))  # never migrated
     assert result.code == 1, result
     lines = result.out.splitlines()
@@ -70,17 +88,21 @@ async def test_doctor_lists_each_problem_with_its_fix_and_exits_1(
 
 
 async def test_doctor_exits_0_when_everything_is_in_place(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     migrate.upgrade(sqlite_url)
     fake_slack.add_channel("deploys", channel_id="C0DEPLOYS", members=[BOT_USER_ID])
     fake_slack.add_channel("alerts", channel_id="C0ALERTS", members=[BOT_USER_ID])
     async with target_server() as targets:
         targets.set("/api")
-        config = write_config(tmp_path / "config", f"""
+        config = write_config(
+            tmp_path / "config",
+            f"""
             services:
               - name: api
                 http: {{url: "{targets.url}/api"}}
-        """)
+        """,
+        )
         result = await doctor(environment(fake_slack, sqlite_url, config))
     assert result.code == 0, result
     assert f"✓ Slack scopes: all {len(MANIFEST_SCOPES)} scopes of slack-manifest.yml" in result.out
@@ -88,7 +110,8 @@ async def test_doctor_exits_0_when_everything_is_in_place(
 
 
 async def test_doctor_says_the_token_is_wrong_and_exits_2_when_it_cannot_run(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     migrate.upgrade(sqlite_url)
     config = write_config(tmp_path / "config")
     wrong = await doctor({**environment(fake_slack, sqlite_url, config), "SLACK_BOT_TOKEN": "xoxb-revoked"})

@@ -43,7 +43,8 @@ def json_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Lines]:
 
 
 async def test_a_request_logs_json_lines_with_its_request_id_and_slack_retry_headers(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, json_lines: Lines) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, json_lines: Lines
+) -> None:
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         first = await bot.slack.message("just chatting")
         assert bot.slack.last_event_id is not None
@@ -61,14 +62,18 @@ async def test_a_request_logs_json_lines_with_its_request_id_and_slack_retry_hea
 
 
 async def test_a_secret_in_a_url_httpx_logs_is_redacted_in_json_lines(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, json_lines: Lines) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, json_lines: Lines
+) -> None:
     async with target_server() as targets:
         targets.set("/api")
-        config = write_config(tmp_path / "config", f"""
+        config = write_config(
+            tmp_path / "config",
+            f"""
             services:
               - name: api
                 http: {{url: "{targets.url}/api?token={SECRET}"}}
-        """)
+        """,
+        )
         async with running_bot(database_url=sqlite_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
             report = await bot.runtime.health.report("api")
     assert report.results[0].status == "up"

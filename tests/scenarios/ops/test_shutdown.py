@@ -44,14 +44,21 @@ async def wait_for_line(process: ServeProcess, text: str, within: float = 15.0) 
         await asyncio.sleep(0.05)
 
 
-async def start_step(tmp_path: Path, fake_slack: FakeSlack, database_url: str, hook_url: str,
-                     extra_env: dict[str, str]) -> tuple[ServeProcess, str]:
+async def start_step(
+    tmp_path: Path, fake_slack: FakeSlack, database_url: str, hook_url: str, extra_env: dict[str, str]
+) -> tuple[ServeProcess, str]:
     fake_slack.usergroups["S0SRE"] = list(SRE_GROUP)
     migrate.upgrade(database_url)
     config = write_config(tmp_path / "config", http_rollback_playbook(hook_url))
-    env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": fake_slack.api_url, "SLACK_APP_TOKEN": "", "GUARDRAIL_CONFIG": str(config),
-           **extra_env}
+    env = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "SLACK_APP_TOKEN": "",
+        "GUARDRAIL_CONFIG": str(config),
+        **extra_env,
+    }
     process = await start_serve(env, tmp_path / "serve.log")
     async with SlackEventsClient(process.url, SIGNING_SECRET, fake_slack) as slack:
         fresh = fake_slack.mark()
@@ -65,7 +72,8 @@ async def start_step(tmp_path: Path, fake_slack: FakeSlack, database_url: str, h
 
 
 async def test_sigterm_lets_a_running_step_finish_and_record_its_result(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def slow_rollback(request: Request, body: Any) -> Response:
@@ -94,7 +102,8 @@ async def test_sigterm_lets_a_running_step_finish_and_record_its_result(
 
 
 async def test_sigterm_exits_0_within_the_bound_when_a_step_does_not_finish(
-        sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def stuck(request: Request, body: Any) -> Response:
@@ -105,8 +114,9 @@ async def test_sigterm_exits_0_within_the_bound_when_a_step_does_not_finish(
     hook = FakeHook()
     hook.answer_with = stuck
     async with hook.serve() as hook_url:
-        process, _ = await start_step(tmp_path, fake_slack, sqlite_url, hook_url,
-                                      {"SHUTDOWN_TIMEOUT": "2", "LOG_FORMAT": "json"})
+        process, _ = await start_step(
+            tmp_path, fake_slack, sqlite_url, hook_url, {"SHUTDOWN_TIMEOUT": "2", "LOG_FORMAT": "json"}
+        )
         try:
             await asyncio.wait_for(reached.wait(), timeout=15)
             signalled = time.monotonic()

@@ -19,8 +19,9 @@ RUN = "incident.step.run:"
 
 @pytest.fixture
 async def ibot(sqlite_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> AsyncIterator[IncidentBot]:
-    async with incident_bot(database_url=sqlite_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock) as harness:
+    async with incident_bot(
+        database_url=sqlite_url, config_dir=incident_config(tmp_path), fake=fake_slack, clock=clock
+    ) as harness:
         yield harness
 
 
@@ -37,8 +38,12 @@ async def test_step_runs_are_counted_by_outcome(ibot: IncidentBot) -> None:
     await click_and_wait(ibot, channel, "verify", "failed")
     async with httpx.AsyncClient(base_url=ibot.bot.url) as http:
         text = (await http.get("/metrics")).text
-    runs = {s.labels["outcome"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name == "guardrail_step_runs_total"}
+    runs = {
+        s.labels["outcome"]: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "guardrail_step_runs_total"
+    }
     assert runs == {"succeeded": 1, "failed": 1}
 
 

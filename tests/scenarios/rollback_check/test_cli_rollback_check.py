@@ -20,15 +20,20 @@ def environment(tmp_path: Path, heroku_url: str, token: str, fake_slack: FakeSla
     config = write_config(tmp_path / "config", ROLLBACK_PLAYBOOK)
     database = f"sqlite:///{tmp_path / 'guardrail.db'}"
     migrate.upgrade(database)
-    env = {"GUARDRAIL_CONFIG": str(config), "DATABASE_URL": database, "HEROKU_API_URL": heroku_url,
-           "HEROKU_API_TOKEN": token}
+    env = {
+        "GUARDRAIL_CONFIG": str(config),
+        "DATABASE_URL": database,
+        "HEROKU_API_URL": heroku_url,
+        "HEROKU_API_TOKEN": token,
+    }
     if fake_slack is not None:
         env.update({"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_API_URL": fake_slack.api_url})
     return env
 
 
 async def test_a_broken_heroku_token_posts_red_in_the_deploys_channel_and_exits_1(
-        tmp_path: Path, fake_slack: FakeSlack) -> None:
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     heroku = FakeHeroku()
     heroku.add_app("acme-prod", releases=3)
     async with heroku.serve() as url:

@@ -16,12 +16,21 @@ from tests.support.incidents import declare
 
 
 async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checked_line(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     heroku = FakeHeroku(token="the-new-token")
     heroku.add_app("acme-prod", releases=3)
-    async with heroku.serve() as heroku_url, running_bot(
-            database_url=database_url, config_dir=write_config(tmp_path / "config", ROLLBACK_PLAYBOOK), fake=fake_slack,
-            clock=clock, heroku_api_url=heroku_url, heroku_api_token="the-old-token") as bot:
+    async with (
+        heroku.serve() as heroku_url,
+        running_bot(
+            database_url=database_url,
+            config_dir=write_config(tmp_path / "config", ROLLBACK_PLAYBOOK),
+            fake=fake_slack,
+            clock=clock,
+            heroku_api_url=heroku_url,
+            heroku_api_token="the-old-token",
+        ) as bot,
+    ):
         mark = bot.fake.mark()
         red = await bot.runtime.rollbacks.daily_tick()  # what the scheduler calls at rollback_check_at
         assert red is not None and not red.ok and red.posted
@@ -46,13 +55,16 @@ async def test_red_is_posted_with_the_fix_and_green_only_updates_the_last_checke
         playbook = next(m for m in bot.fake.messages_in(channel) if "Playbook" in blocks_text(m.get("blocks") or []))
         assert "Rollbacks last checked" in blocks_text(playbook["blocks"])
         assert "the path can run" in blocks_text(playbook["blocks"])
-        assert not any(c.args.get("channel") == "C0DEPLOYS" and "Rollback check" in str(c.args.get("text"))
-                       for c in bot.fake.calls_to("chat.postMessage", after=mark))  # green is not posted
+        assert not any(
+            c.args.get("channel") == "C0DEPLOYS" and "Rollback check" in str(c.args.get("text"))
+            for c in bot.fake.calls_to("chat.postMessage", after=mark)
+        )  # green is not posted
     assert heroku.writes() == []
 
 
 async def test_the_daily_check_is_scheduled_at_the_configured_local_time(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     config = write_config(tmp_path / "config", ROLLBACK_PLAYBOOK + "    incidents: {rollback_check_at: '07:30'}\n")
     async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack) as bot:
         job = build_scheduler(bot.runtime).get_job("incidents.rollback_check")

@@ -18,7 +18,8 @@ PATH_SECRET = "Pz9y8x7w6v5u4t3s2r1q0pOn"
 
 
 async def test_tokens_in_an_http_step_never_reach_slack_or_the_audit_log(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     hook = FakeHook()
     async with hook.serve() as url:
         target = url.replace("http://", f"http://{USER_TOKEN}@") + f"/services/T01/B02/{PATH_SECRET}"
@@ -32,11 +33,11 @@ async def test_tokens_in_an_http_step_never_reach_slack_or_the_audit_log(
                                       json: {{service: api, token: "{BODY_TOKEN}"}}}}}}
             """
         config = incident_config(tmp_path, playbook)
-        async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                                clock=clock, build_action=build_action) as ibot:
+        async with incident_bot(
+            database_url=database_url, config_dir=config, fake=fake_slack, clock=clock, build_action=build_action
+        ) as ibot:
             channel = await declare(ibot.bot)
-            await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL",
-                                              channel_id=channel)
+            await ibot.bot.slack.block_action("incident.step.preview:rollback", user_id="U0CAROL", channel_id=channel)
             await ibot.fake.wait_for_response(lambda r: "Preview of Roll back last deploy" in str(r.text))
             fresh = ibot.fake.mark()
             await ibot.bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=channel)
@@ -44,7 +45,7 @@ async def test_tokens_in_an_http_step_never_reach_slack_or_the_audit_log(
             audit = await ibot.bot.runtime.audit.latest(50)
             seen_in_slack = repr([c.args for c in ibot.fake.calls]) + repr([r.body for r in ibot.fake.responses])
     [request] = hook.requests
-    assert request.body == {"service": "api", "token": BODY_TOKEN}      # the real values were sent
+    assert request.body == {"service": "api", "token": BODY_TOKEN}  # the real values were sent
     assert request.query == f"token={QUERY_TOKEN}" and request.path.endswith(PATH_SECRET)
     assert "token ***" in seen_in_slack and "/services/T01/B02/***" in seen_in_slack
     for secret in (BODY_TOKEN, QUERY_TOKEN, USER_TOKEN, PATH_SECRET):

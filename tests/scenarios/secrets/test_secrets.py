@@ -67,13 +67,13 @@ def _playbook(hook_url: str) -> str:
                 label: Roll back last deploy
                 action:
                   http:
-                    url: "{target}/rollback?access_token={s['action query']}&service=api"
+                    url: "{target}/rollback?access_token={s["action query"]}&service=api"
                     headers:
-                      Authorization: "Bearer {s['action bearer']}"
-                      X-Deploy-Tenant: "{s['action custom header']}"
+                      Authorization: "Bearer {s["action bearer"]}"
+                      X-Deploy-Tenant: "{s["action custom header"]}"
                       Content-Type: application/json
-                    json: {{service: api, pass: "{s['action body pass']}",
-                            db: {{pwd: "{s['action body pwd']}", Session: "{s['action body session']}"}}}}
+                    json: {{service: api, pass: "{s["action body pass"]}",
+                            db: {{pwd: "{s["action body pwd"]}", Session: "{s["action body session"]}"}}}}
         """
 
 
@@ -85,21 +85,21 @@ def _services(targets_url: str) -> str:
         services:
           - name: api
             http:
-              url: "{up}/up?token={s['check query']}"
-              headers: {{X-Auth-Key: "{s['check header']}", X-Tenant: "{s['check header']}"}}
+              url: "{up}/up?token={s["check query"]}"
+              headers: {{X-Auth-Key: "{s["check header"]}", X-Tenant: "{s["check header"]}"}}
             watch: true
             watch_interval: 30s
             watch_threshold: 1
           - name: checkout
             http:
-              url: "{up}/broken?signature={s['check query']}"
+              url: "{up}/broken?signature={s["check query"]}"
               json_field: status
               json_equals: ok
             watch: true
             watch_interval: 30s
             watch_threshold: 1
           - name: jobs
-            http: {{url: "{refused}/health?sig={s['down check query']}"}}
+            http: {{url: "{refused}/health?sig={s["down check query"]}"}}
             watch: true
             watch_interval: 30s
             watch_threshold: 1
@@ -116,8 +116,12 @@ def every_log_record(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixtu
 
 
 async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-        every_log_record: pytest.LogCaptureFixture) -> None:
+    database_url: str,
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    clock: FakeClock,
+    every_log_record: pytest.LogCaptureFixture,
+) -> None:
     hook = FakeHook()
     async with hook.serve() as hook_url, target_server() as targets:
         # The health target answers with a secret in its body; the hook echoes what it received.
@@ -125,8 +129,14 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
         targets.set("/broken", json={"status": "degraded", "session": SECRETS["check answer"]})
         yaml = textwrap.dedent(_playbook(hook_url)) + textwrap.dedent(_services(targets.url))
         config = incident_config(tmp_path, yaml)
-        async with incident_bot(database_url=database_url, config_dir=config, fake=fake_slack,
-                                clock=clock, guardrail_audit_key=AUDIT_KEY, build_action=build_action) as ibot:
+        async with incident_bot(
+            database_url=database_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            guardrail_audit_key=AUDIT_KEY,
+            build_action=build_action,
+        ) as ibot:
             bot = ibot.bot
             assert bot.runtime.audit.signed
             channel = await declare(bot)
@@ -142,8 +152,9 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
             await bot.runtime.health.watch_tick()
             clock.advance(timedelta(seconds=31))
             await bot.runtime.health.watch_tick()
-            await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0ALERTS"
-                                    and "jobs" in text_of(c))
+            await bot.fake.wait_for(
+                "chat.postMessage", lambda c: c.args.get("channel") == "C0ALERTS" and "jobs" in text_of(c)
+            )
 
             async with httpx.AsyncClient() as client:
                 readyz = (await client.get(f"{bot.url}/readyz")).text
@@ -154,8 +165,9 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
             await _export(bot.runtime, "jsonl", None, exported)
             async with bot.runtime.db.reader() as session:
                 rows = (await session.execute(text("SELECT * FROM audit_entry"))).all()
-            slack = (json.dumps([c.args for c in bot.fake.calls], default=str)
-                     + json.dumps([r.body for r in bot.fake.responses], default=str))
+            slack = json.dumps([c.args for c in bot.fake.calls], default=str) + json.dumps(
+                [r.body for r in bot.fake.responses], default=str
+            )
 
     # The secrets did go where they belong: the calls were made with them.
     [sent] = hook.requests
@@ -176,11 +188,18 @@ async def test_no_secret_reaches_logs_audit_slack_readyz_or_audit_command(
         "/audit": json.dumps(audit_answer.body),
     }
     assert "rollback" in channels["audit export"] and "jobs" in channels["slack"]
-    leaks = [f"{what} ({secret}) in {where}"
-             for where, output in channels.items()
-             for what, secret in [*SECRETS.items(), ("bot token", BOT_TOKEN), ("signing secret", SIGNING_SECRET),
-                                  ("API token", API_TOKEN), ("audit key", AUDIT_KEY)]
-             if secret in output]
+    leaks = [
+        f"{what} ({secret}) in {where}"
+        for where, output in channels.items()
+        for what, secret in [
+            *SECRETS.items(),
+            ("bot token", BOT_TOKEN),
+            ("signing secret", SIGNING_SECRET),
+            ("API token", API_TOKEN),
+            ("audit key", AUDIT_KEY),
+        ]
+        if secret in output
+    ]
     leaking_lines = [line[:300] for line in logs.splitlines() if any(s in line for s in SECRETS.values())]
     assert not leaks, "\n".join([*leaks, "log lines:", *leaking_lines[:10]])
 
@@ -207,10 +226,19 @@ class RaisingAction:
 
 
 async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack_message_unmasked(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock,
-        every_log_record: pytest.LogCaptureFixture) -> None:
-    async with incident_bot(database_url=database_url, config_dir=incident_config(tmp_path), fake=fake_slack,
-                            clock=clock, build_action=RaisingAction()) as ibot:  # type: ignore[arg-type]
+    database_url: str,
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    clock: FakeClock,
+    every_log_record: pytest.LogCaptureFixture,
+) -> None:
+    async with incident_bot(
+        database_url=database_url,
+        config_dir=incident_config(tmp_path),
+        fake=fake_slack,
+        clock=clock,
+        build_action=RaisingAction(),  # type: ignore[arg-type]
+    ) as ibot:
         bot = ibot.bot
         channel = await declare(bot)
         mark = bot.fake.mark()
@@ -224,8 +252,12 @@ async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logs = "\n".join(formatter.format(r) for r in every_log_record.records)
     channels = {"logs": logs, "audit table": repr(rows), "step table": repr(steps), "slack": slack}
-    leaks = [f"{what} ({secret}) in {where}" for where, output in channels.items()
-             for what, secret in RAISED.items() if secret in output]
+    leaks = [
+        f"{what} ({secret}) in {where}"
+        for where, output in channels.items()
+        for what, secret in RAISED.items()
+        if secret in output
+    ]
     assert not leaks, leaks
     # What failed, and where, is still said: the error type, the host and path, the masked token.
     assert "step rollback of incident 1 raised HTTPStatusError" in logs
@@ -233,16 +265,31 @@ async def test_an_exception_an_action_raises_reaches_no_log_audit_entry_or_slack
 
 
 async def test_the_socket_mode_ticket_never_reaches_the_logs(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, every_log_record: pytest.LogCaptureFixture) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack, every_log_record: pytest.LogCaptureFixture
+) -> None:
     logging.getLogger("aiohttp").setLevel(logging.DEBUG)
     fake_slack.socket_mode.refuse = 1  # the first handshake fails: the client logs the error, URL and all
-    async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack,
-                           slack_app_token="xapp-1-test", slack_signing_secret=None):
+    async with running_bot(
+        database_url=sqlite_url,
+        config_dir=config_dir,
+        fake=fake_slack,
+        slack_app_token="xapp-1-test",
+        slack_signing_secret=None,
+    ):
         # the client retries after its ping interval (10 s)
-        ack = await fake_slack.socket_mode.send("slash_commands", {
-            "command": "/audit", "text": "oops", "user_id": "U0ALICE", "channel_id": "C0GENERAL",
-            "team_id": "T0TEST", "response_url": fake_slack.response_url("socket"), "trigger_id": "1.2.3"},
-            timeout=30)
+        ack = await fake_slack.socket_mode.send(
+            "slash_commands",
+            {
+                "command": "/audit",
+                "text": "oops",
+                "user_id": "U0ALICE",
+                "channel_id": "C0GENERAL",
+                "team_id": "T0TEST",
+                "response_url": fake_slack.response_url("socket"),
+                "trigger_id": "1.2.3",
+            },
+            timeout=30,
+        )
     assert "envelope_id" in ack
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logs = [formatter.format(r) for r in every_log_record.records]

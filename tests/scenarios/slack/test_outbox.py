@@ -59,7 +59,8 @@ async def retry_until_posted(runtime: Runtime, clock: FakeClock, *, rounds: int 
 
 @pytest.mark.parametrize("fault", ["http_500", "http_429"])
 async def test_a_freeze_created_while_slack_fails_is_announced_once_when_slack_is_back(
-        bot: BotHarness, fault: str) -> None:
+    bot: BotHarness, fault: str
+) -> None:
     if fault == "http_500":
         bot.fake.fail("chat.postMessage", "internal_error", times=2, status=500)
     else:
@@ -81,15 +82,19 @@ async def test_a_freeze_created_while_slack_fails_is_announced_once_when_slack_i
 
 
 async def test_a_health_alert_whose_post_fails_is_retried(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer) -> None:
-    config = write_config(tmp_path / "config", f"""
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, targets: TargetServer
+) -> None:
+    config = write_config(
+        tmp_path / "config",
+        f"""
         services:
           - name: checkout
-            http: {{url: "{targets.set('/checkout')}"}}
+            http: {{url: "{targets.set("/checkout")}"}}
             watch: true
             watch_interval: 30s
             watch_threshold: 2
-    """)
+    """,
+    )
     async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
         for _ in range(2):  # newly watched and up: recorded silently
             clock.advance(timedelta(seconds=30))
@@ -123,8 +128,9 @@ class RefusingDatabase(Database):
 
 
 @asynccontextmanager
-async def replica(database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock,
-                  db: Database | None = None) -> AsyncIterator[Runtime]:
+async def replica(
+    database_url: str, config_dir: Path, fake: FakeSlack, clock: FakeClock, db: Database | None = None
+) -> AsyncIterator[Runtime]:
     """A guardrail runtime wired to Slack (courier included) but without a server or scheduler, so
     the test decides when the outbox dispatches."""
     settings = support.test_settings(database_url, config_dir, fake)
@@ -139,7 +145,8 @@ async def replica(database_url: str, config_dir: Path, fake: FakeSlack, clock: F
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_a_database_blip_between_posting_and_marking_posts_the_notice_once(
-        backend: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    backend: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     from bot.db import migrate
 
     config = write_config(tmp_path / "config")
@@ -161,11 +168,12 @@ async def test_a_database_blip_between_posting_and_marking_posts_the_notice_once
 
             fake_slack.delay("chat.postMessage", 0.5)  # the post is in flight when the database goes
             now = clock.now()
-            await runtime.freezes.create(starts_at=now, ends_at=now + timedelta(hours=1), environment=None,
-                                         reason="Demo", actor="U0CAROL")
+            await runtime.freezes.create(
+                starts_at=now, ends_at=now + timedelta(hours=1), environment=None, reason="Demo", actor="U0CAROL"
+            )
             await fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == DEPLOYS)
             database(up=False)
-            await runtime.outbox.settle()          # Slack took it; marking it failed
+            await runtime.outbox.settle()  # Slack took it; marking it failed
             fake_slack.delay("chat.postMessage", 0)
             database(up=True)
             [row] = await rows(runtime)
@@ -181,7 +189,8 @@ async def test_a_database_blip_between_posting_and_marking_posts_the_notice_once
 
 
 async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     from bot.db import migrate
     from bot.services.freeze.service import FreezeService
 
@@ -192,14 +201,15 @@ async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
     writer = FreezeService(writer_db, clock, load_config(config, {}).config)  # no outbox kick: rows wait
     now = clock.now()
     for i in range(windows):
-        await writer.create(starts_at=now, ends_at=now + timedelta(hours=1), environment=None,
-                            reason=f"Window {i}", actor="U0CAROL")
+        await writer.create(
+            starts_at=now, ends_at=now + timedelta(hours=1), environment=None, reason=f"Window {i}", actor="U0CAROL"
+        )
     await writer_db.dispose()
     fake_slack.delay("chat.postMessage", 0.1)
     async with AsyncExitStack() as stack:
         a, b = [await stack.enter_async_context(replica(database_url, config, fake_slack, clock)) for _ in range(2)]
         first_wave = asyncio.gather(a.outbox.dispatch(), b.outbox.dispatch())  # claiming at the same moment
-        await fake_slack.wait_for("chat.postMessage")                        # ... and while posts are in flight
+        await fake_slack.wait_for("chat.postMessage")  # ... and while posts are in flight
         second_wave = await asyncio.gather(b.outbox.dispatch(), a.outbox.dispatch())
         delivered = [*await first_wave, *second_wave]
         assert sum(delivered) == windows
@@ -209,7 +219,8 @@ async def test_two_replicas_dispatching_the_same_outbox_post_each_message_once(
 
 
 async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
-        database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock) -> None:
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
     import json
 
     from bot.db import freeze as freeze_tables
@@ -221,11 +232,24 @@ async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
     db = Database(database_url)
     now = clock.now()
     window = await FreezeService(db, clock, load_config(config, {}).config).create(
-        starts_at=now, ends_at=now + timedelta(hours=1), environment=None, reason="Demo", actor="U0CAROL")
+        starts_at=now, ends_at=now + timedelta(hours=1), environment=None, reason="Demo", actor="U0CAROL"
+    )
     async with db.unit_of_work() as session:  # what the version before the outbox left: claimed, never posted
-        await freeze_tables.claim_announcement(session, key=f"w{window.id}:start", at=now, notice=json.dumps(
-            {"kind": "started", "at": now.isoformat(), "window": window.id, "exemption": None, "until_start": None,
-             "due_at": now.isoformat()}))
+        await freeze_tables.claim_announcement(
+            session,
+            key=f"w{window.id}:start",
+            at=now,
+            notice=json.dumps(
+                {
+                    "kind": "started",
+                    "at": now.isoformat(),
+                    "window": window.id,
+                    "exemption": None,
+                    "until_start": None,
+                    "due_at": now.isoformat(),
+                }
+            ),
+        )
     await db.dispose()
     async with replica(database_url, config, fake_slack, clock) as runtime:
         await runtime.freezes.tick()
@@ -242,7 +266,8 @@ async def test_a_claim_an_earlier_version_left_unposted_is_announced_once(
 
 
 async def test_a_message_slack_keeps_refusing_is_given_up_visibly_and_delivered_ones_are_forgotten(
-        bot: BotHarness, caplog: pytest.LogCaptureFixture) -> None:
+    bot: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
     from bot.services.outbox import KEEP_DONE, MAX_AGE
 
     # 7 days (the longest freeze): the clock passes MAX_AGE below, and no window may end meanwhile, or

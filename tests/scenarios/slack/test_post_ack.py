@@ -53,12 +53,20 @@ class SlowResponseUrls:
 
 async def held_answers(bot: BotHarness, sink: SlowResponseUrls, url: str, count: int) -> None:
     for n in range(count):
-        form = slash_form("/freeze", "list", team_id=TEAM_ID, user_id=f"U0USER{n}", user_name=f"user{n}",
-                          channel_id="C0GENERAL", channel_name="general", trigger_id=f"{n}.trigger",
-                          response_url=f"{url}/respond/{n}")
+        form = slash_form(
+            "/freeze",
+            "list",
+            team_id=TEAM_ID,
+            user_id=f"U0USER{n}",
+            user_name=f"user{n}",
+            channel_id="C0GENERAL",
+            channel_name="general",
+            trigger_id=f"{n}.trigger",
+            response_url=f"{url}/respond/{n}",
+        )
         response = await bot.slack.raw(urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
         assert response.status_code == 200
-    await asyncio.wait_for(sink.bound_reached.wait(), 10)   # every slot holds an answer Slack does not take
+    await asyncio.wait_for(sink.bound_reached.wait(), 10)  # every slot holds an answer Slack does not take
 
 
 async def test_answers_held_up_delay_neither_a_form_nor_the_next_answer_for_long(bot: BotHarness) -> None:
@@ -69,14 +77,14 @@ async def test_answers_held_up_delay_neither_a_form_nor_the_next_answer_for_long
         loop = asyncio.get_running_loop()
         mark, started = fake.mark(), loop.time()
         await bot.slack.slash("/freeze", "new", user_id="U0CAROL")
-        opened = await fake.wait_for("views.open", timeout=2.5, after=mark)   # its trigger_id lives 3 s
+        opened = await fake.wait_for("views.open", timeout=2.5, after=mark)  # its trigger_id lives 3 s
         assert opened.error is None and loop.time() - started < 2.5
 
         mark = fake.mark()
         await bot.slack.slash("/freeze", "list", user_id="U0CAROL")
         post = await fake.wait_for_response(lambda p: p.name == "freeze", timeout=SLOT_WAIT + 5, after=mark)
         assert "freeze" in (post.text or "").lower()
-        assert sink.in_progress == POST_ACK_CONCURRENCY and not sink.answered   # answered beyond the bound
+        assert sink.in_progress == POST_ACK_CONCURRENCY and not sink.answered  # answered beyond the bound
         sink.release.set()
         await asyncio.wait_for(sink.all_answered.wait(), 10)
 
@@ -85,17 +93,27 @@ async def test_a_burst_of_commands_is_acknowledged_while_answers_wait_their_turn
     burst = 3 * POST_ACK_CONCURRENCY
     sink = SlowResponseUrls(burst)
     async with sink.serve() as url:
+
         async def command(n: int) -> int:
-            form = slash_form("/freeze", "list", team_id=TEAM_ID, user_id=f"U0USER{n}", user_name=f"user{n}",
-                              channel_id="C0GENERAL", channel_name="general", trigger_id=f"{n}.trigger",
-                              response_url=f"{url}/respond/{n}")
-            response = await bot.slack.raw(urlencode(form).encode(),
-                                           {"Content-Type": "application/x-www-form-urlencoded"})
+            form = slash_form(
+                "/freeze",
+                "list",
+                team_id=TEAM_ID,
+                user_id=f"U0USER{n}",
+                user_name=f"user{n}",
+                channel_id="C0GENERAL",
+                channel_name="general",
+                trigger_id=f"{n}.trigger",
+                response_url=f"{url}/respond/{n}",
+            )
+            response = await bot.slack.raw(
+                urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+            )
             return response.status_code
 
         assert await asyncio.gather(*(command(n) for n in range(burst))) == [200] * burst  # all acknowledged
-        await asyncio.wait_for(sink.bound_reached.wait(), 10)   # the first answers are held at the response_urls
-        await asyncio.sleep(0.2)    # an absence cannot be awaited: room for answers beyond the bound to arrive
+        await asyncio.wait_for(sink.bound_reached.wait(), 10)  # the first answers are held at the response_urls
+        await asyncio.sleep(0.2)  # an absence cannot be awaited: room for answers beyond the bound to arrive
         assert sink.most == POST_ACK_CONCURRENCY
         sink.release.set()
         await asyncio.wait_for(sink.all_answered.wait(), 10)

@@ -38,8 +38,10 @@ async def test_malformed_signed_payloads_never_produce_a_5xx(bot: BotHarness) ->
     cases = [
         (b"{not json", {"Content-Type": "application/json"}),
         (b"payload=%7Bbroken", {"Content-Type": "application/x-www-form-urlencoded"}),
-        (b"payload=" + json.dumps({"type": "block_actions"}).encode(),
-         {"Content-Type": "application/x-www-form-urlencoded"}),
+        (
+            b"payload=" + json.dumps({"type": "block_actions"}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
         (json.dumps({"type": "event_callback", "event": "nope"}).encode(), {"Content-Type": "application/json"}),
         (b"", {"Content-Type": "application/json"}),
         (b"\xff\xfe", {"Content-Type": "application/x-www-form-urlencoded"}),
@@ -62,6 +64,7 @@ async def test_a_redelivered_event_is_acknowledged_but_not_processed_twice(bot: 
     assert again.status_code == 200
     async with bot.runtime.db.reader() as session:
         from sqlalchemy import text
+
         rows = (await session.execute(text("SELECT key FROM processed_delivery"))).scalars().all()
     assert rows == ["event:Ev0REDELIVER"]
 
@@ -78,6 +81,7 @@ async def test_healthz_and_readyz(bot: BotHarness) -> None:
 async def test_readyz_is_503_with_reasons_when_the_database_is_gone(bot: BotHarness) -> None:
     await bot.runtime.db.dispose()
     from bot.db.engine import Database
+
     bot.runtime.db = Database("postgresql://nobody@127.0.0.1:1/none")
     async with httpx.AsyncClient(base_url=bot.url) as http:
         ready = await http.get("/readyz")
@@ -86,16 +90,21 @@ async def test_readyz_is_503_with_reasons_when_the_database_is_gone(bot: BotHarn
 
 
 async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_written(
-        database_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock,
-        caplog: pytest.LogCaptureFixture) -> None:
+    database_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     from bot.db.engine import Database
     from bot.runtime import Overrides
     from bot.services.deliveries import Deliveries
 
     nowhere = Database("postgresql://nobody@127.0.0.1:1/none")  # the claim cannot be written
     try:
-        async with running_bot(database_url=database_url, config_dir=config_dir, fake=fake_slack, clock=clock,
-                               overrides=Overrides(deliveries=Deliveries(nowhere, clock))) as bot:
+        async with running_bot(
+            database_url=database_url,
+            config_dir=config_dir,
+            fake=fake_slack,
+            clock=clock,
+            overrides=Overrides(deliveries=Deliveries(nowhere, clock)),
+        ) as bot:
             response = await bot.slack.message("are we down?", ts="1700000000.000900", event_id="Ev0NODB")
             assert response.status_code == 200
             await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1700000000.000900")
@@ -107,9 +116,15 @@ async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_wr
 async def test_a_timestamp_that_is_not_a_number_is_401_not_500(bot: BotHarness) -> None:
     body = b"command=%2Faudit&text=&user_id=U0ALICE&channel_id=C0GENERAL"
     for timestamp in ("abc", "", "1e10"):
-        response = await bot.slack.raw(body, {"Content-Type": "application/x-www-form-urlencoded",
-                                              "X-Slack-Request-Timestamp": timestamp,
-                                              "X-Slack-Signature": "v0=" + "0" * 64}, sign=False)
+        response = await bot.slack.raw(
+            body,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": "v0=" + "0" * 64,
+            },
+            sign=False,
+        )
         assert response.status_code == 401, timestamp
 
 

@@ -22,7 +22,8 @@ COMMANDS = [("/freeze", "list"), ("/health", ""), ("/audit", "3")] * 3
 
 
 async def test_acks_stay_fast_while_slack_answers_429_to_every_call(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     fake_slack.rate_limit("*", times=100_000, retry_after=5)
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         took: list[float] = []
@@ -45,7 +46,8 @@ async def test_acks_stay_fast_while_slack_answers_429_to_every_call(
 
 
 async def test_the_token_is_verified_once_however_many_requests(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         for command, text in COMMANDS:
             await bot.slack.slash(command, text, user_id="U0CAROL")
@@ -54,7 +56,8 @@ async def test_the_token_is_verified_once_however_many_requests(
 
 
 async def test_an_unverified_token_is_checked_again_in_the_background_at_most_once_a_minute(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         now = [1000.0]
         connection = SlackConnection(BOT_TOKEN, monotonic=lambda: now[0])
@@ -81,7 +84,8 @@ async def test_an_unverified_token_is_checked_again_in_the_background_at_most_on
 
 
 async def test_twenty_posts_share_one_or_two_connections(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     """One aiohttp session for the Web API client and respond(): keep-alive connections are reused."""
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         start = len(fake_slack.peers)
@@ -95,7 +99,8 @@ async def test_twenty_posts_share_one_or_two_connections(
 
 
 async def test_while_the_token_is_unverified_the_bot_does_not_answer_its_own_messages(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     """auth.test failed at start, so Bolt does not know the bot's ids and cannot drop its own
     messages: the bot's own "are we down?" (a post, and a file it shared — no bot_id on that one)
     must not be answered, while a person's still is."""
@@ -104,12 +109,14 @@ async def test_while_the_token_is_unverified_the_bot_does_not_answer_its_own_mes
         mark = fake_slack.mark()
         own = ["1764580000.000100", "1764580000.000200"]
         await bot.slack.message("are we down?", user=BOT_USER_ID, bot_id=BOT_ID, ts=own[0])
-        await bot.slack.message("are we down? see the attached graph", user=BOT_USER_ID, subtype="file_share",
-                                ts=own[1])
+        await bot.slack.message(
+            "are we down? see the attached graph", user=BOT_USER_ID, subtype="file_share", ts=own[1]
+        )
         await bot.slack.message("are we down?", user="U0CAROL", ts="1764580000.000300")
-        await fake_slack.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") == "1764580000.000300",
-                                  after=mark)
-        await asyncio.sleep(0.2)   # an absence cannot be awaited: room for answers to the bot's own posts
+        await fake_slack.wait_for(
+            "chat.postMessage", lambda c: c.args.get("thread_ts") == "1764580000.000300", after=mark
+        )
+        await asyncio.sleep(0.2)  # an absence cannot be awaited: room for answers to the bot's own posts
         answered = [c.args.get("thread_ts") for c in fake_slack.calls_to("chat.postMessage", after=mark)]
     assert not set(own) & set(answered), answered
     assert fake_slack.calls_to("auth.test")[0].error == "internal_error"

@@ -14,7 +14,8 @@ from tests.support.bot import running_bot
 
 
 async def test_rate_limited_calls_are_retried_after_retry_after_then_given_up(
-        sqlite_url: str, config_dir: Path, fake_slack: FakeSlack) -> None:
+    sqlite_url: str, config_dir: Path, fake_slack: FakeSlack
+) -> None:
     async with running_bot(database_url=sqlite_url, config_dir=config_dir, fake=fake_slack) as bot:
         client = create_web_client(bot.runtime)
 

@@ -29,8 +29,7 @@ async def heroku() -> AsyncIterator[tuple[FakeHeroku, str]]:
 
 
 def ctx_for(url: str, *, token: str = TOKEN, **kwargs: Any) -> ActionContext:
-    return make_ctx(secrets={"heroku_api_token": token} if token else {}, endpoints={"heroku_api_url": url},
-                    **kwargs)
+    return make_ctx(secrets={"heroku_api_token": token} if token else {}, endpoints={"heroku_api_url": url}, **kwargs)
 
 
 def fast(step: StepAction) -> StepAction:
@@ -66,8 +65,9 @@ async def test_scale_remembers_the_previous_quantity_and_undo_restores_it(heroku
 
 
 async def test_the_steps_own_undo_wins(heroku: Heroku) -> None:
-    step = step_from({"action": SCALE, "undo": {"heroku": {"scale": {"app": "acme-prod", "process": "worker",
-                                                                      "quantity": 1}}}})
+    step = step_from(
+        {"action": SCALE, "undo": {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 1}}}}
+    )
     undo = build_undo(step, {"previous_quantity": 3})
     assert undo is not None and undo.describe() == "Scale acme-prod worker dynos to 1"
     assert build_undo(step_from({"action": {"checks": ["api"]}}), {}) is None
@@ -77,8 +77,9 @@ async def test_scale_preview_reads_but_changes_nothing(heroku: Heroku) -> None:
     fake, url = heroku
     outcome = await action_from(SCALE).preview(ctx_for(url))
     assert outcome.ok
-    assert outcome.summary == ('Would scale acme-prod worker dynos from 3 to 0: '
-                               'PATCH /apps/acme-prod/formation/worker {"quantity": 0}')
+    assert outcome.summary == (
+        'Would scale acme-prod worker dynos from 3 to 0: PATCH /apps/acme-prod/formation/worker {"quantity": 0}'
+    )
     assert fake.writes() == []
     assert fake.apps["acme-prod"].formation["worker"]["quantity"] == 3
 
@@ -88,8 +89,10 @@ async def test_scaling_an_unknown_process_type_shows_herokus_message(heroku: Her
     step = action_from({"heroku": {"scale": {"app": "acme-prod", "process": "clock", "quantity": 0}}})
     outcome = await step.run(ctx_for(url))
     assert not outcome.ok
-    assert outcome.summary == ("Did not scale acme-prod clock: Heroku answered 404 to GET "
-                               "/apps/acme-prod/formation/clock: Couldn't find that formation.")
+    assert outcome.summary == (
+        "Did not scale acme-prod clock: Heroku answered 404 to GET "
+        "/apps/acme-prod/formation/clock: Couldn't find that formation."
+    )
     assert fake.writes() == []
 
 
@@ -109,16 +112,17 @@ async def test_rollback_targets_the_release_before_the_current_one(heroku: Herok
     step = action_from(ROLLBACK)
     assert step.describe() == "Roll back Heroku app acme-prod to the release before the current one"
     preview = await step.preview(ctx_for(url))
-    assert preview.summary == (f"Would roll back acme-prod from v3 (Deploy 0000003) to v2 (Deploy 0000002): "
-                               f'POST /apps/acme-prod/releases {{"release": "{v2["id"]}"}}')
+    assert preview.summary == (
+        f"Would roll back acme-prod from v3 (Deploy 0000003) to v2 (Deploy 0000002): "
+        f'POST /apps/acme-prod/releases {{"release": "{v2["id"]}"}}'
+    )
     assert fake.writes() == []
     listing = fake.requests[0]
     assert listing.headers["range"] == "version ..; order=desc, max=10"
 
     outcome = await step.run(ctx_for(url))
     assert outcome.ok, outcome.summary
-    assert outcome.summary == ("Rolled acme-prod back from v3 (Deploy 0000003) to v2 (Deploy 0000002) "
-                               "(new release v4)")
+    assert outcome.summary == ("Rolled acme-prod back from v3 (Deploy 0000003) to v2 (Deploy 0000002) (new release v4)")
     [post] = fake.writes()
     assert post.body == {"release": v2["id"]}
     assert app.current["description"] == "Rollback to v2"
@@ -131,8 +135,9 @@ async def test_rollback_targets_the_release_before_the_current_one(heroku: Herok
     assert app.current["description"] == "Rollback to v3"
     # The undo pressed a second time: already there, nothing sent.
     again = await undo.run(ctx_for(url))
-    assert again.ok and again.summary == ("acme-prod already runs v3 (Deploy 0000003) (current release v5 "
-                                          "(Rollback to v3)); nothing sent")
+    assert again.ok and again.summary == (
+        "acme-prod already runs v3 (Deploy 0000003) (current release v5 (Rollback to v3)); nothing sent"
+    )
     assert len(fake.writes()) == 2
 
 
@@ -159,8 +164,9 @@ async def test_a_lost_answer_is_resolved_by_re_reading_not_by_sending_again(hero
     fake.faults.apply_then_fail(503, methods={"POST"})
     outcome = await fast(action_from(ROLLBACK)).run(ctx_for(url))
     assert outcome.ok, outcome.summary
-    assert outcome.summary.startswith("Rolled acme-prod back to v2 (Deploy 0000002) (new release v4); the API "
-                                      "answered badly")
+    assert outcome.summary.startswith(
+        "Rolled acme-prod back to v2 (Deploy 0000002) (new release v4); the API answered badly"
+    )
     assert len(fake.writes()) == 1
     assert [r["version"] for r in fake.apps["acme-prod"].releases] == [1, 2, 3, 4]
 
@@ -182,8 +188,7 @@ async def test_reads_are_retried_a_bounded_number_of_times(heroku: Heroku) -> No
     fake.faults.fail(503, times=2, methods={"GET"})
     outcome = await fast(action_from(SCALE)).run(ctx_for(url))
     assert outcome.ok, outcome.summary
-    assert [(r.method, r.answered) for r in fake.requests] == [("GET", 503), ("GET", 503), ("GET", 200),
-                                                               ("PATCH", 200)]
+    assert [(r.method, r.answered) for r in fake.requests] == [("GET", 503), ("GET", 503), ("GET", 200), ("PATCH", 200)]
 
 
 async def test_the_heroku_breaker_opens_and_stops_all_calls(heroku: Heroku) -> None:
@@ -193,11 +198,11 @@ async def test_the_heroku_breaker_opens_and_stops_all_calls(heroku: Heroku) -> N
     ctx = ctx_for(url, breakers=Breakers(failure_threshold=5, recovery_timeout=30, clock=clock))
     step = fast(action_from(SCALE))
     first = await step.run(ctx)
-    assert not first.ok and len(fake.requests) == 3       # one logical read: 3 bounded attempts
+    assert not first.ok and len(fake.requests) == 3  # one logical read: 3 bounded attempts
     second = await step.run(ctx)
-    assert len(fake.requests) == 5                         # the 5th consecutive failure opens the breaker
+    assert len(fake.requests) == 5  # the 5th consecutive failure opens the breaker
     assert second.summary.endswith("is failing since 09:00:00 UTC; calls paused until 09:00:30 UTC")
-    third = await fast(action_from(ROLLBACK)).run(ctx)     # same target, other action: not called either
+    third = await fast(action_from(ROLLBACK)).run(ctx)  # same target, other action: not called either
     assert "calls paused" in third.summary
     assert len(fake.requests) == 5
 
@@ -218,7 +223,7 @@ async def test_a_slow_api_within_the_timeout_is_fine_and_beyond_it_is_not(heroku
     fake, url = heroku
     fake.faults.delay(0.1)
     assert (await fast(action_from(SCALE)).preview(ctx_for(url))).ok
-    fake.faults.delay(0.7)   # FAST_READS: 0.5 s per attempt, 3 attempts
+    fake.faults.delay(0.7)  # FAST_READS: 0.5 s per attempt, 3 attempts
     slow = await fast(action_from(SCALE)).preview(ctx_for(url))
     assert slow.summary.endswith("did not answer within 0.5s")
     assert len(fake.requests) == 4 and fake.writes() == []
@@ -254,8 +259,10 @@ async def test_an_odd_answer_to_the_rollback_post_is_resolved_by_re_reading() ->
     async with fake.serve() as url:
         outcome = await fast(action_from(ROLLBACK)).run(ctx_for(url))
     assert outcome.ok, outcome.summary
-    assert outcome.summary.startswith("Rolled acme-prod back to v2 (Deploy 0000002) (new release v4); the API "
-                                      "answered badly (Heroku accepted the rollback but answered an unexpected "
-                                      "body (KeyError))")
+    assert outcome.summary.startswith(
+        "Rolled acme-prod back to v2 (Deploy 0000002) (new release v4); the API "
+        "answered badly (Heroku accepted the rollback but answered an unexpected "
+        "body (KeyError))"
+    )
     assert outcome.remembered["previous_version"] == 3 and outcome.details["new_version"] == 4
     assert len(fake.writes()) == 1

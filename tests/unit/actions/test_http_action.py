@@ -23,10 +23,21 @@ async def hook() -> AsyncIterator[Hook]:
 
 
 def rollback_hook(url: str, **extra: Any) -> dict[str, Any]:
-    return {"http": {"method": "post", "url": f"{url}/rollback", "json": {"service": "api"},
-                     "headers": {"Authorization": "Bearer s3cret", "X-Deploy-Token": "t0k", "X-Team": "sre",
-                                 "Content-Type": "application/json"},
-                     "timeout": "300ms", **extra}}
+    return {
+        "http": {
+            "method": "post",
+            "url": f"{url}/rollback",
+            "json": {"service": "api"},
+            "headers": {
+                "Authorization": "Bearer s3cret",
+                "X-Deploy-Token": "t0k",
+                "X-Team": "sre",
+                "Content-Type": "application/json",
+            },
+            "timeout": "300ms",
+            **extra,
+        }
+    }
 
 
 async def test_describe_says_exactly_what_will_be_sent(hook: Hook) -> None:
@@ -48,8 +59,12 @@ async def test_run_sends_the_request_once_and_reports_the_status(hook: Hook) -> 
     assert (request.method, request.path, request.body) == ("POST", "/rollback", {"service": "api"})
     assert request.headers["authorization"] == "Bearer s3cret"
     # never into the thread or audit log: no header value but a few harmless ones (custom ones carry credentials)
-    assert outcome.details["headers"] == {"Authorization": "***", "X-Deploy-Token": "***", "X-Team": "***",
-                                          "Content-Type": "application/json"}
+    assert outcome.details["headers"] == {
+        "Authorization": "***",
+        "X-Deploy-Token": "***",
+        "X-Team": "***",
+        "Content-Type": "application/json",
+    }
 
 
 async def test_preview_sends_nothing(hook: Hook) -> None:
@@ -135,7 +150,7 @@ async def test_secrets_in_the_url_are_masked_wherever_people_see_it(hook: Hook) 
     assert outcome.ok and masked in outcome.summary and outcome.details["url"] == masked
     assert "abc123" not in repr(outcome) and "hunter2" not in repr(outcome) and "deployer" not in repr(outcome)
     [request] = fake.requests
-    assert request.query == "service=api&token=abc123"      # the real URL was sent
+    assert request.query == "service=api&token=abc123"  # the real URL was sent
     assert request.headers["authorization"].startswith("Basic ")
     fake.faults.fail(503)
     failed = await step.run(make_ctx())
@@ -147,18 +162,19 @@ SECRET = "s3cr3t-9f8e7d6c5b4a39281706"
 
 async def test_secret_body_values_never_reach_the_dialog_the_thread_or_the_audit_log(hook: Hook) -> None:
     fake, url = hook
-    step = action_from({"http": {"url": f"{url}/deploy",
-                                 "json": {"service": "api", "token": SECRET, "auth": {"password": "pw1"}}}})
+    step = action_from(
+        {"http": {"url": f"{url}/deploy", "json": {"service": "api", "token": SECRET, "auth": {"password": "pw1"}}}}
+    )
     flat = action_from({"http": {"url": f"{url}/deploy", "json": {"service": "api", "token": SECRET}}})
     assert flat.describe() == f"POST {url}/deploy for service api, token ***"
     assert "pw1" not in step.describe() and SECRET not in step.describe()
     preview = await step.preview(make_ctx())
     assert preview.details["json"] == {"service": "api", "token": "***", "auth": "***"}
-    outcome = await step.run(make_ctx())      # the hook echoes what it got: the answer holds the token
+    outcome = await step.run(make_ctx())  # the hook echoes what it got: the answer holds the token
     assert outcome.ok, outcome.summary
     for shown in (preview, outcome):
         assert SECRET not in repr(shown) and "pw1" not in repr(shown)
-    assert fake.requests[0].body["token"] == SECRET      # the real value was sent
+    assert fake.requests[0].body["token"] == SECRET  # the real value was sent
 
 
 async def test_the_details_keep_the_status_and_a_short_masked_first_line_never_the_body(hook: Hook) -> None:
@@ -190,8 +206,14 @@ async def test_an_error_answer_quoting_the_token_is_masked_in_the_summary(hook: 
 async def test_a_token_as_the_urls_username_or_in_its_path_is_masked() -> None:
     as_user = action_from({"http": {"url": f"https://{SECRET}@hooks.example.com/deploy"}})
     assert as_user.describe() == "POST https://***@hooks.example.com/deploy"
-    webhook = action_from({"http": {"url": "https://hooks.slack.com/services/T0001/B0002/XyZ0123456789abcdefGHIJK",
-                                    "json": {"text": "rolling back"}}})
+    webhook = action_from(
+        {
+            "http": {
+                "url": "https://hooks.slack.com/services/T0001/B0002/XyZ0123456789abcdefGHIJK",
+                "json": {"text": "rolling back"},
+            }
+        }
+    )
     assert webhook.describe() == "POST https://hooks.slack.com/services/T0001/B0002/*** for text rolling back"
     preview = await webhook.preview(make_ctx())
     assert "XyZ0123456789abcdefGHIJK" not in repr(preview)
@@ -199,9 +221,25 @@ async def test_a_token_as_the_urls_username_or_in_its_path_is_masked() -> None:
 
 def test_the_usual_secret_key_names_are_masked_by_actions_and_the_audit_log() -> None:
     from bot.redaction import redact
-    names = ["password", "PASSWD", "db_pass", "pwd", "client_secret", "access_token", "api_key", "X-Api-Key",
-             "Authorization", "credentials", "session_id", "Cookie", "signature", "sig"]
+
+    names = [
+        "password",
+        "PASSWD",
+        "db_pass",
+        "pwd",
+        "client_secret",
+        "access_token",
+        "api_key",
+        "X-Api-Key",
+        "Authorization",
+        "credentials",
+        "session_id",
+        "Cookie",
+        "signature",
+        "sig",
+    ]
     body = {name: "v" for name in names}
-    assert action_from({"http": {"url": "https://hooks.example.com", "json": body}}).describe() == \
-        "POST https://hooks.example.com for " + ", ".join(f"{name} ***" for name in names)
+    assert action_from(
+        {"http": {"url": "https://hooks.example.com", "json": body}}
+    ).describe() == "POST https://hooks.example.com for " + ", ".join(f"{name} ***" for name in names)
     assert redact(body) == {name: "[redacted]" for name in names}

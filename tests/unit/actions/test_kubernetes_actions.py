@@ -68,8 +68,10 @@ async def test_scale_patches_the_scale_subresource_and_remembers_replicas(kube: 
 async def test_scale_preview_changes_nothing(kube: Kube) -> None:
     fake, config = kube
     outcome = await action_from(SCALE).preview(ctx_for(config))
-    assert outcome.summary == ("Would scale prod/api-consumer from 3 to 0 replicas: PATCH "
-                               '/apis/apps/v1/namespaces/prod/deployments/api-consumer/scale {"spec": {"replicas": 0}}')
+    assert outcome.summary == (
+        "Would scale prod/api-consumer from 3 to 0 replicas: PATCH "
+        '/apis/apps/v1/namespaces/prod/deployments/api-consumer/scale {"spec": {"replicas": 0}}'
+    )
     assert fake.writes() == []
 
 
@@ -77,13 +79,18 @@ async def test_rollback_restores_the_previous_revisions_template(kube: Kube) -> 
     fake, config = kube
     step = action_from(ROLLBACK)
     assert step.describe() == "Roll back Deployment prod/api to its previous revision"
-    previous = next(rs for rs in fake.replicasets.values() if rs["metadata"]["annotations"].get(
-        "deployment.kubernetes.io/revision") == "2")
+    previous = next(
+        rs
+        for rs in fake.replicasets.values()
+        if rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision") == "2"
+    )
     name = previous["metadata"]["name"]
 
     preview = await step.preview(ctx_for(config))
-    assert preview.summary == (f"Would roll back prod/api from revision 3 to revision 2 ({name}): PATCH the "
-                               "Deployment's spec.template (application/json-patch+json)")
+    assert preview.summary == (
+        f"Would roll back prod/api from revision 3 to revision 2 ({name}): PATCH the "
+        "Deployment's spec.template (application/json-patch+json)"
+    )
     assert fake.writes() == []
 
     outcome = await step.run(ctx_for(config))
@@ -94,7 +101,7 @@ async def test_rollback_restores_the_previous_revisions_template(kube: Kube) -> 
     assert patch.headers["content-type"] == "application/json-patch+json"
     [op] = patch.body
     assert op["op"] == "replace" and op["path"] == "/spec/template"
-    assert op["value"]["metadata"]["labels"] == {"app": "api"}       # without pod-template-hash
+    assert op["value"]["metadata"]["labels"] == {"app": "api"}  # without pod-template-hash
     deployment = fake.deployments[("prod", "api")]
     assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"  # like kubectl
 
@@ -112,7 +119,7 @@ async def test_rolling_back_twice_walks_like_kubectl(kube: Kube) -> None:
     fake, config = kube
     step = action_from(ROLLBACK)
     assert (await step.run(ctx_for(config))).ok
-    assert (await step.run(ctx_for(config))).ok   # kubectl rollout undo twice: back to where it was
+    assert (await step.run(ctx_for(config))).ok  # kubectl rollout undo twice: back to where it was
     assert fake.image("prod", "api") == "api:3"
 
 
@@ -120,8 +127,9 @@ async def test_nothing_to_roll_back_to(kube: Kube) -> None:
     fake, config = kube
     step = action_from({"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api-consumer"}}})
     outcome = await step.run(ctx_for(config))
-    assert outcome.summary == ("Did not roll back prod/api-consumer: prod/api-consumer has no revision before "
-                               "revision 1 to roll back to")
+    assert outcome.summary == (
+        "Did not roll back prod/api-consumer: prod/api-consumer has no revision before revision 1 to roll back to"
+    )
     assert fake.writes() == []
 
 
@@ -136,7 +144,8 @@ async def test_the_api_servers_status_message_is_shown(kube: Kube) -> None:
     fake, config = kube
     assert ("prod", "nope") not in fake.deployments
     outcome = await action_from({"kubernetes": {"rollback": {"namespace": "prod", "deployment": "nope"}}}).run(
-        ctx_for(config))
+        ctx_for(config)
+    )
     assert outcome.summary == 'Did not roll back prod/nope: Kubernetes answered 404: deployments.apps "nope" not found'
 
 
@@ -200,23 +209,37 @@ async def test_missing_credentials_are_a_clear_failure(tmp_path: Path) -> None:
     outcome = await action_from(SCALE).run(make_ctx(endpoints={"kubeconfig": str(tmp_path / "nope")}))
     assert outcome.summary == f"Did not scale prod/api-consumer: kubeconfig {tmp_path / 'nope'} does not exist"
     outcome = await action_from(SCALE).run(make_ctx(endpoints={"default_kubeconfig": str(tmp_path / "none")}))
-    assert outcome.summary.endswith("no Kubernetes credentials: set KUBECONFIG, create ~/.kube/config, or run in "
-                                    "a cluster")
+    assert outcome.summary.endswith(
+        "no Kubernetes credentials: set KUBECONFIG, create ~/.kube/config, or run in a cluster"
+    )
 
 
 def test_in_cluster_credentials(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("sa-token\n")
     (tmp_path / "ca.crt").write_text(Path(certifi.where()).read_text())
-    creds = load_credentials({"kubernetes_service_host": "10.0.0.1", "kubernetes_service_port": "6443",
-                              "kubernetes_service_account_dir": str(tmp_path),
-                              "default_kubeconfig": str(tmp_path / "none")})
-    assert (creds.server, creds.token, creds.source) == ("https://10.0.0.1:6443", "sa-token",
-                                                        "in-cluster service account")
+    creds = load_credentials(
+        {
+            "kubernetes_service_host": "10.0.0.1",
+            "kubernetes_service_port": "6443",
+            "kubernetes_service_account_dir": str(tmp_path),
+            "default_kubeconfig": str(tmp_path / "none"),
+        }
+    )
+    assert (creds.server, creds.token, creds.source) == (
+        "https://10.0.0.1:6443",
+        "sa-token",
+        "in-cluster service account",
+    )
     assert creds.headers() == {"Authorization": "Bearer sa-token"}
     (tmp_path / "token").unlink()
     with pytest.raises(KubeconfigError, match="in-cluster credentials unreadable"):
-        load_credentials({"kubernetes_service_host": "10.0.0.1", "kubernetes_service_account_dir": str(tmp_path),
-                          "default_kubeconfig": str(tmp_path / "none")})
+        load_credentials(
+            {
+                "kubernetes_service_host": "10.0.0.1",
+                "kubernetes_service_account_dir": str(tmp_path),
+                "default_kubeconfig": str(tmp_path / "none"),
+            }
+        )
 
 
 async def test_tls_with_the_clusters_ca_and_a_client_certificate(tmp_path: Path) -> None:
@@ -234,18 +257,38 @@ async def test_tls_with_the_clusters_ca_and_a_client_certificate(tmp_path: Path)
     async with serve_tls(fake.app, server, client_ca=client.cert) as url:
         config = tmp_path / "kubeconfig"
         cluster = {"server": url, "certificate-authority-data": data(server.cert)}
-        config.write_text(yaml.safe_dump({
-            "current-context": "prod",
-            "clusters": [{"name": "c", "cluster": cluster}],
-            "users": [{"name": "cert", "user": {"client-certificate-data": data(client.cert),
-                                                "client-key-data": data(client.key), "token": "unused"}},
-                      {"name": "files", "user": {"client-certificate": "guardrail.crt", "client-key": "guardrail.key",
-                                                 "token": "unused"}},
-                      {"name": "nocert", "user": {"token": "unused"}}],
-            "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "cert"}},
-                         {"name": "files", "context": {"cluster": "c", "user": "files"}},
-                         {"name": "nocert", "context": {"cluster": "c", "user": "nocert"}}],
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "current-context": "prod",
+                    "clusters": [{"name": "c", "cluster": cluster}],
+                    "users": [
+                        {
+                            "name": "cert",
+                            "user": {
+                                "client-certificate-data": data(client.cert),
+                                "client-key-data": data(client.key),
+                                "token": "unused",
+                            },
+                        },
+                        {
+                            "name": "files",
+                            "user": {
+                                "client-certificate": "guardrail.crt",
+                                "client-key": "guardrail.key",
+                                "token": "unused",
+                            },
+                        },
+                        {"name": "nocert", "user": {"token": "unused"}},
+                    ],
+                    "contexts": [
+                        {"name": "prod", "context": {"cluster": "c", "user": "cert"}},
+                        {"name": "files", "context": {"cluster": "c", "user": "files"}},
+                        {"name": "nocert", "context": {"cluster": "c", "user": "nocert"}},
+                    ],
+                }
+            )
+        )
         outcome = await action_from(SCALE).run(ctx_for(config))
         assert outcome.ok, outcome.summary
         # Paths relative to the kubeconfig's directory, like kubectl.
@@ -253,16 +296,23 @@ async def test_tls_with_the_clusters_ca_and_a_client_certificate(tmp_path: Path)
         assert (await action_from(files).preview(ctx_for(config))).ok
         # Without a client certificate the API server refuses the TLS handshake.
         refused = await fast(action_from({"kubernetes": {"context": "nocert", **SCALE["kubernetes"]}})).run(
-            ctx_for(config))
+            ctx_for(config)
+        )
         assert not refused.ok and "could not reach 127.0.0.1" in refused.summary
     assert fake.deployments[("prod", "api-consumer")]["spec"]["replicas"] == 0
 
 
 def test_a_certificate_without_its_key_is_named(tmp_path: Path) -> None:
     config = tmp_path / "kubeconfig"
-    config.write_text(yaml.safe_dump({
-        "current-context": "prod", "clusters": [{"name": "c", "cluster": {"server": "https://k8s.example.com"}}],
-        "users": [{"name": "u", "user": {"client-certificate-data": "QUJD"}}],
-        "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "prod",
+                "clusters": [{"name": "c", "cluster": {"server": "https://k8s.example.com"}}],
+                "users": [{"name": "u", "user": {"client-certificate-data": "QUJD"}}],
+                "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     with pytest.raises(KubeconfigError, match="client certificate without a key"):
         load_credentials({"kubeconfig": str(config)})

@@ -75,8 +75,10 @@ async def test_replays_each_failed_job_once_and_never_twice(redis_url: str) -> N
     # The replayed jobs fail again (the provider is still down): a second replay leaves them alone.
     await asyncio.to_thread(work_off, redis_url)
     third = await step.run(make_ctx())
-    assert third.summary == ("Replayed 0 failed jobs of default; 0 remain to replay; 5 failed again after an "
-                             "earlier replay and were not requeued twice")
+    assert third.summary == (
+        "Replayed 0 failed jobs of default; 0 remain to replay; 5 failed again after an "
+        "earlier replay and were not requeued twice"
+    )
     queued, failed = state(redis_url)
     assert queued == [] and sorted(failed) == sorted(ids)
 
@@ -110,8 +112,9 @@ async def test_stops_early_when_the_queue_grows_past_max_queued(redis_url: str) 
     conn.close()
     outcome = await replay(redis_url, per_second=1000, batch_size=2, max_queued=4).run(make_ctx())
     assert not outcome.ok
-    assert outcome.summary == ("Replayed 2 failed jobs of default; 4 remain to replay "
-                               "(stopped early: 5 jobs queued (more than 4))")
+    assert outcome.summary == (
+        "Replayed 2 failed jobs of default; 4 remain to replay (stopped early: 5 jobs queued (more than 4))"
+    )
     assert outcome.details["remaining"] == 4
 
 
@@ -131,11 +134,13 @@ async def test_unreachable_redis_is_a_clear_failure_and_opens_the_breaker() -> N
     assert not outcome.ok
     assert outcome.summary.startswith("Cannot preview the replay of default: Redis error: ConnectionError")
     assert "secret" not in outcome.summary
-    for _ in range(2):   # calls run in a thread are never retried: three presses, three failures
+    for _ in range(2):  # calls run in a thread are never retried: three presses, three failures
         assert not (await step.preview(ctx)).ok
     run = await step.run(ctx)
-    assert run.summary == ("Replay of default failed after 0 jobs: redis://127.0.0.1:1/0 is failing since "
-                           "09:00:00 UTC; calls paused until 09:01:00 UTC")
+    assert run.summary == (
+        "Replay of default failed after 0 jobs: redis://127.0.0.1:1/0 is failing since "
+        "09:00:00 UTC; calls paused until 09:01:00 UTC"
+    )
 
 
 @pytest.mark.parametrize("per_second", [0, -1])
@@ -197,7 +202,7 @@ class SlowRequeue:
         def requeue(registry: FailedJobRegistry, job_or_id: str, at_front: bool = False) -> Job:
             self.in_progress += 1
             try:
-                time.sleep(self.seconds)      # runs in the replay's worker thread, never on the event loop
+                time.sleep(self.seconds)  # runs in the replay's worker thread, never on the event loop
                 return self.original(registry, job_or_id, at_front=at_front)
             finally:
                 self.in_progress -= 1
@@ -218,27 +223,29 @@ async def test_the_time_budget_is_kept_inside_a_batch(redis_url: str, monkeypatc
 
 
 async def test_a_timed_out_batch_stops_requeueing_before_the_step_reports(
-        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await asyncio.to_thread(fail_jobs, redis_url, 40)
     slow = SlowRequeue(monkeypatch, 0.02)
-    step = dataclasses.replace(replay(redis_url, per_second=1000, batch_size=1000),  # type: ignore[type-var]
-                               batch_call=CallPolicy(timeout=0.2, attempts=1, deadline=1))
+    step = dataclasses.replace(
+        replay(redis_url, per_second=1000, batch_size=1000),  # type: ignore[type-var]
+        batch_call=CallPolicy(timeout=0.2, attempts=1, deadline=1),
+    )
     outcome = await step.run(make_ctx())
     assert not outcome.ok and "did not answer within 0.2s" in outcome.summary
-    assert slow.in_progress == 0                      # no thread still requeueing behind the report
+    assert slow.in_progress == 0  # no thread still requeueing behind the report
     queued, _ = state(redis_url)
     assert 0 < len(queued) < 40
     assert outcome.summary.startswith(f"Replay of default failed after {len(queued)} jobs")
     assert len(queued) == outcome.details["replayed"]
 
 
-async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_counting_takes_a_constant_number_of_redis_calls(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     await asyncio.to_thread(fail_jobs, redis_url, 30)
-    await replay(redis_url, per_second=1000, batch_size=10).run(make_ctx())   # all 30 replayed…
-    await asyncio.to_thread(work_off, redis_url)                              # …and failed again
+    await replay(redis_url, per_second=1000, batch_size=10).run(make_ctx())  # all 30 replayed…
+    await asyncio.to_thread(work_off, redis_url)  # …and failed again
     await asyncio.to_thread(fail_jobs, redis_url, 5)
-    monkeypatch.setattr(rq_replay, "PAGE", 4)          # paging through 35 ids would take 9 pages
+    monkeypatch.setattr(rq_replay, "PAGE", 4)  # paging through 35 ids would take 9 pages
     sent: list[str] = []
     original: Callable[..., Any] = redis.Redis.execute_command
 
@@ -260,7 +267,8 @@ async def test_never_more_than_per_second_in_any_sliding_second(redis_url: str) 
 
 
 async def test_a_stalled_redis_does_not_make_the_replay_catch_up_in_a_burst(
-        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = await asyncio.to_thread(fail_jobs, redis_url, 300)
     original = FailedJobRegistry.requeue
     calls = 0
@@ -269,7 +277,7 @@ async def test_a_stalled_redis_does_not_make_the_replay_catch_up_in_a_burst(
         nonlocal calls
         calls += 1
         if calls == 1:
-            time.sleep(0.3)      # Redis hangs for a moment (in the replay's worker thread)
+            time.sleep(0.3)  # Redis hangs for a moment (in the replay's worker thread)
         return original(registry, job_or_id, at_front=at_front)
 
     monkeypatch.setattr(FailedJobRegistry, "requeue", stalls_once)
@@ -279,8 +287,9 @@ async def test_a_stalled_redis_does_not_make_the_replay_catch_up_in_a_burst(
 
 
 @pytest.mark.parametrize(("per_second", "limit", "window"), [(200, 200, 1.0), (2.5, 2, 1.0), (0.5, 1, 2.0)])
-def test_the_pacer_keeps_any_window_under_the_cap_whatever_the_jitter(per_second: float, limit: int,
-                                                                       window: float) -> None:
+def test_the_pacer_keeps_any_window_under_the_cap_whatever_the_jitter(
+    per_second: float, limit: int, window: float
+) -> None:
     """Simulated time: a thread that sometimes wakes up late (the next jobs must not catch up in a burst) and
     requeues of varying length, each enqueueing anywhere between its start and its finish."""
     rng = random.Random(7)
@@ -294,4 +303,4 @@ def test_the_pacer_keeps_any_window_under_the_cap_whatever_the_jitter(per_second
         pacer.record(now, finished)
         now = finished
     assert most_in_any_window(enqueued, window) <= limit
-    assert len(enqueued) / enqueued[-1] > 0.6 * limit / window    # not much slower than allowed, even so
+    assert len(enqueued) / enqueued[-1] > 0.6 * limit / window  # not much slower than allowed, even so

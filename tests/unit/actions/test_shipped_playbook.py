@@ -17,8 +17,11 @@ from bot.actions import build_action, build_undo
 from bot.config.loader import load_config
 from tests.support.paths import ROOT
 
-ENV = {"DEPLOY_HOOK": "https://deploy.example.com", "APP_DATABASE_URL": "postgres://db.internal/app",
-       "REDIS_URL": "redis://redis.internal:6379/0"}
+ENV = {
+    "DEPLOY_HOOK": "https://deploy.example.com",
+    "APP_DATABASE_URL": "postgres://db.internal/app",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+}
 
 
 def test_every_shipped_step_builds_and_describes_itself() -> None:
@@ -39,10 +42,12 @@ def test_every_shipped_step_builds_and_describes_itself() -> None:
 
 
 def test_actions_import_without_slack_or_a_database() -> None:
-    probe = ("import sys, bot.actions; "
-             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('slack_bolt', 'slack_sdk', 'sqlalchemy', "
-             "'sqlmodel', 'alembic', 'starlette') or m.startswith(('bot.slack', 'bot.db', 'bot.web'))); "
-             "print(bad); sys.exit(1 if bad else 0)")
+    probe = (
+        "import sys, bot.actions; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('slack_bolt', 'slack_sdk', 'sqlalchemy', "
+        "'sqlmodel', 'alembic', 'starlette') or m.startswith(('bot.slack', 'bot.db', 'bot.web'))); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -56,6 +61,7 @@ def test_building_and_describing_every_shipped_action_does_no_io(monkeypatch: py
         def refused(*args: Any, **kwargs: Any) -> Any:
             attempts.append(what)
             raise AssertionError(f"describe() must not {what}")
+
         return refused
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse("resolve a name"))
@@ -65,8 +71,13 @@ def test_building_and_describing_every_shipped_action_does_no_io(monkeypatch: py
     monkeypatch.setattr(builtins, "open", refuse("open a file"))
     monkeypatch.setattr(io, "open", refuse("open a file"))
     monkeypatch.setattr(os, "open", refuse("open a file"))
-    remembered = {"previous_quantity": 2, "previous_replicas": 5, "previous_release_id": "r-1",
-                  "previous_version": 41, "previous_replicaset": "api-7d9f"}
+    remembered = {
+        "previous_quantity": 2,
+        "previous_replicas": 5,
+        "previous_release_id": "r-1",
+        "previous_version": 41,
+        "previous_replicaset": "api-7d9f",
+    }
     described = []
     for step in playbook.steps:
         described.append(build_action(step.action, step=step).describe())

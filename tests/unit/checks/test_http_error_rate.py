@@ -35,12 +35,15 @@ async def test_an_error_rate_above_the_limit_is_down(runner: CheckRunner, target
     text = targets.set("/text", json={"requests": {"error_rate": "high"}})
     plain = targets.set("/plain", body="ok")
 
-    results = {name: await runner.check(metrics(name, url))
-               for name, url in (("calm", calm), ("burning", burning), ("missing", missing), ("text", text),
-                                 ("plain", plain))}
+    results = {
+        name: await runner.check(metrics(name, url))
+        for name, url in (("calm", calm), ("burning", burning), ("missing", missing), ("text", text), ("plain", plain))
+    }
     assert (results["calm"].status, results["calm"].reason) == (Status.UP, "HTTP 200, error rate 0.01")
     assert (results["burning"].status, results["burning"].reason) == (
-        Status.DOWN, "error rate 0.12 > 0.05 (requests.error_rate)")
+        Status.DOWN,
+        "error rate 0.12 > 0.05 (requests.error_rate)",
+    )
     assert results["missing"].reason == "JSON has no requests.error_rate"
     assert results["text"].reason == 'requests.error_rate is "high", not a number'
     assert results["plain"].reason == "HTTP 200 but the body is not JSON"

@@ -88,8 +88,11 @@ async def test_http_body_and_json_conditions(runner: CheckRunner, targets: Targe
         ("status.cache", "ok"): (Status.DOWN, "JSON has no status.cache"),
     }
     for (field, expected), outcome in checks.items():
-        result = await runner.check(service(name=f"j-{field.replace('.', '-')}",
-                                            http={"url": url, "json_field": field, "json_equals": expected}))
+        result = await runner.check(
+            service(
+                name=f"j-{field.replace('.', '-')}", http={"url": url, "json_field": field, "json_equals": expected}
+            )
+        )
         assert (result.status, result.reason) == outcome, field
     not_json = await runner.check(service(name="nj", http={"url": plain, "json_field": "status"}))
     assert (not_json.status, not_json.reason) == (Status.DOWN, "HTTP 200 but the body is not JSON")
@@ -150,7 +153,9 @@ async def test_rq_queue_failed_jobs_and_workers(runner: CheckRunner, redis_url: 
     assert (within.status, within.reason) == (Status.UP, "3 queued, 1 failed, 0 workers")
     too_many = await runner.check(rq("too-many", max_queued=2, max_failed=0))
     assert (too_many.status, too_many.reason) == (
-        Status.DOWN, "3 queued > 2, 1 failed > 0 (3 queued, 1 failed, 0 workers)")
+        Status.DOWN,
+        "3 queued > 2, 1 failed > 0 (3 queued, 1 failed, 0 workers)",
+    )
     no_workers = await runner.check(rq("no-workers", min_workers=1))
     assert (no_workers.status, no_workers.reason) == (Status.DOWN, "0 workers < 1 (3 queued, 1 failed, 0 workers)")
 
@@ -170,8 +175,11 @@ async def test_rq_unreachable_redis_is_down(runner: CheckRunner) -> None:
 
 
 async def test_breaker_pauses_a_failing_target_then_probes_again(clock: FakeClock, targets: TargetServer) -> None:
-    runner = CheckRunner(breakers=Breakers(failure_threshold=2, recovery_timeout=60, clock=clock), clock=clock,
-                         tz=ZoneInfo("Europe/Berlin"))
+    runner = CheckRunner(
+        breakers=Breakers(failure_threshold=2, recovery_timeout=60, clock=clock),
+        clock=clock,
+        tz=ZoneInfo("Europe/Berlin"),
+    )
     failing = service(http={"url": targets.set("/flaky", status=500)})
     try:
         for _ in range(2):
@@ -224,13 +232,21 @@ class StubbornProbe:
 
 async def test_a_late_answer_from_a_probe_that_swallows_cancellation_is_down(clock: FakeClock) -> None:
     breakers = Breakers(failure_threshold=5, recovery_timeout=60, clock=clock)
-    result = await measure("svc", StubbornProbe(), limit=0.05, slow_after=None, breakers=breakers, clock=clock,
-                           paused_reason=lambda _since: "paused")
+    result = await measure(
+        "svc",
+        StubbornProbe(),
+        limit=0.05,
+        slow_after=None,
+        breakers=breakers,
+        clock=clock,
+        paused_reason=lambda _since: "paused",
+    )
     assert (result.status, result.reason) == (Status.DOWN, "no answer within 0.05s")
 
 
-async def test_a_probe_that_cannot_be_built_is_down_not_an_error(runner: CheckRunner,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_probe_that_cannot_be_built_is_down_not_an_error(
+    runner: CheckRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_driver(*_args: Any) -> Any:
         raise ModuleNotFoundError("No module named 'asyncpg'")
 
@@ -255,13 +271,18 @@ async def test_a_replaced_probe_is_closed(runner: CheckRunner, targets: TargetSe
 
 
 async def test_targets_never_carry_secrets() -> None:
-    assert safe_target("https://user:hunter2@api.example.com:8443/healthz?token=abc#x") == \
-        "https://api.example.com:8443/healthz"
+    assert (
+        safe_target("https://user:hunter2@api.example.com:8443/healthz?token=abc#x")
+        == "https://api.example.com:8443/healthz"
+    )
     assert safe_target("redis://:hunter2@[::1]:6380/0") == "redis://[::1]:6380/0"
-    runner = CheckRunner(breakers=Breakers(failure_threshold=2, recovery_timeout=60), clock=FakeClock(),
-                         tz=ZoneInfo("UTC"))
-    for check in ({"http": {"url": "https://u:hunter2@api.example.com/h?key=hunter2"}},
-                  {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
-                  {"rq": {"redis_url": "redis://:hunter2@cache:6379/0", "queue": "q"}}):
+    runner = CheckRunner(
+        breakers=Breakers(failure_threshold=2, recovery_timeout=60), clock=FakeClock(), tz=ZoneInfo("UTC")
+    )
+    for check in (
+        {"http": {"url": "https://u:hunter2@api.example.com/h?key=hunter2"}},
+        {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
+        {"rq": {"redis_url": "redis://:hunter2@cache:6379/0", "queue": "q"}},
+    ):
         assert "hunter2" not in runner.probe_for(service(**check)).target
     await runner.aclose()

@@ -27,8 +27,7 @@ ROUND = timedelta(seconds=30)
 
 
 def rq_service(redis_url: str, **limits: Any) -> ServiceConfig:
-    return ServiceConfig.model_validate(
-        {"name": "jobs", "rq": {"redis_url": redis_url, "queue": "payments", **limits}})
+    return ServiceConfig.model_validate({"name": "jobs", "rq": {"redis_url": redis_url, "queue": "payments", **limits}})
 
 
 @pytest.fixture
@@ -55,9 +54,25 @@ def conn(redis_url: str) -> Iterator[redis.Redis]:
 def worker_process(redis_url: str, conn: redis.Redis) -> Iterator[subprocess.Popen[bytes]]:
     """A real `rq worker` on the payments queue, registered before the test starts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "--path", str(ROOT),
-         "--worker-class", "rq.worker.SimpleWorker", "--logging_level", "WARNING", "payments"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "--url",
+            redis_url,
+            "--path",
+            str(ROOT),
+            "--worker-class",
+            "rq.worker.SimpleWorker",
+            "--logging_level",
+            "WARNING",
+            "payments",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: conn.scard("rq:workers:payments") == 1, "the worker registered")
         yield process
@@ -85,8 +100,12 @@ def attempts(conn: redis.Redis) -> tuple[int, int]:
 
 
 async def test_a_worker_that_fails_every_job_is_a_retry_storm_within_two_rounds(
-        runner: CheckRunner, now_clock: FakeClock, conn: redis.Redis, redis_url: str,
-        worker_process: subprocess.Popen[bytes]) -> None:
+    runner: CheckRunner,
+    now_clock: FakeClock,
+    conn: redis.Redis,
+    redis_url: str,
+    worker_process: subprocess.Popen[bytes],
+) -> None:
     service = rq_service(redis_url, storm_window="30s")
     first = await runner.check(service)
     now_clock.advance(ROUND)
@@ -106,8 +125,12 @@ async def test_a_worker_that_fails_every_job_is_a_retry_storm_within_two_rounds(
 
 
 async def test_retries_alone_are_a_storm_before_anything_reaches_the_failed_registry(
-        runner: CheckRunner, now_clock: FakeClock, conn: redis.Redis, redis_url: str,
-        worker_process: subprocess.Popen[bytes]) -> None:
+    runner: CheckRunner,
+    now_clock: FakeClock,
+    conn: redis.Redis,
+    redis_url: str,
+    worker_process: subprocess.Popen[bytes],
+) -> None:
     service = rq_service(redis_url)
     await runner.check(service)
     queue = Queue("payments", connection=conn)
@@ -120,19 +143,27 @@ async def test_retries_alone_are_a_storm_before_anything_reaches_the_failed_regi
     now_clock.advance(ROUND)
     storm = await runner.check(service)
     assert (storm.status, storm.reason) == (
-        Status.DOWN, "retry storm: 24 failed jobs/min (0 queued, 0 failed, 1 worker)")
+        Status.DOWN,
+        "retry storm: 24 failed jobs/min (0 queued, 0 failed, 1 worker)",
+    )
 
 
-async def test_a_healthy_queue_stays_up(runner: CheckRunner, now_clock: FakeClock, conn: redis.Redis,
-                                        redis_url: str, worker_process: subprocess.Popen[bytes]) -> None:
+async def test_a_healthy_queue_stays_up(
+    runner: CheckRunner,
+    now_clock: FakeClock,
+    conn: redis.Redis,
+    redis_url: str,
+    worker_process: subprocess.Popen[bytes],
+) -> None:
     service = rq_service(redis_url, workers=1)
     queue = Queue("payments", connection=conn)
     results = []
     for round_number in range(4):
         for _ in range(20):
             queue.enqueue("tests.support.rq_jobs.succeed")
-        await asyncio.to_thread(wait_until, lambda n=round_number: attempts(conn)[1] == 20 * (n + 1),
-                                "the jobs finished")
+        await asyncio.to_thread(
+            wait_until, lambda n=round_number: attempts(conn)[1] == 20 * (n + 1), "the jobs finished"
+        )
         results.append(await runner.check(service))
         now_clock.advance(ROUND)
     assert {(r.status, r.reason) for r in results} == {(Status.UP, "0 queued, 0 failed, 1 worker")}
@@ -147,7 +178,8 @@ def register_workers(conn: redis.Redis, count: int, prefix: str) -> list[Worker]
 
 
 async def test_many_recently_born_workers_and_no_finished_jobs_is_a_crash_loop(
-        runner: CheckRunner, now_clock: FakeClock, conn: redis.Redis, redis_url: str) -> None:
+    runner: CheckRunner, now_clock: FakeClock, conn: redis.Redis, redis_url: str
+) -> None:
     service = rq_service(redis_url, workers=2)
     baseline = await runner.check(service)
     again = register_workers(conn, 14, "looping")  # each one a restart of the two that should run
@@ -160,31 +192,39 @@ async def test_many_recently_born_workers_and_no_finished_jobs_is_a_crash_loop(
 
     assert baseline.status is Status.UP
     assert (looping.status, looping.reason) == (
-        Status.DOWN, "worker crash-looping: 14 workers started in 5 min, 0 jobs finished "
-        "(0 queued, 0 failed, 14 workers)")
+        Status.DOWN,
+        "worker crash-looping: 14 workers started in 5 min, 0 jobs finished (0 queued, 0 failed, 14 workers)",
+    )
     assert (remembered.status, remembered.reason) == (
-        Status.DOWN, "worker crash-looping: 14 workers started in 5 min, 0 jobs finished "
-        "(0 queued, 0 failed, 1 worker)")
+        Status.DOWN,
+        "worker crash-looping: 14 workers started in 5 min, 0 jobs finished (0 queued, 0 failed, 1 worker)",
+    )
     now_clock.advance(timedelta(minutes=5))
     assert (await runner.check(service)).status is Status.UP  # the window moved past the births
 
 
 async def test_no_live_worker_while_jobs_wait_is_down_when_workers_are_expected(
-        runner: CheckRunner, conn: redis.Redis, redis_url: str) -> None:
+    runner: CheckRunner, conn: redis.Redis, redis_url: str
+) -> None:
     Queue("payments", connection=conn).enqueue("tests.support.rq_jobs.succeed")
     expected = await runner.check(rq_service(redis_url, workers=2))
     undeclared = await runner.check(rq_service(redis_url).model_copy(update={"name": "other"}))
     assert (expected.status, expected.reason) == (
-        Status.DOWN, "no worker alive while 1 jobs are queued (expected 2) (1 queued, 0 failed, 0 workers)")
+        Status.DOWN,
+        "no worker alive while 1 jobs are queued (expected 2) (1 queued, 0 failed, 0 workers)",
+    )
     assert undeclared.status is Status.UP
 
 
-@pytest.mark.parametrize(("limits", "message"), [
-    ({"crash_window": "5s"}, "must be between 30s and 1h"),
-    ({"storm_window": "2h"}, "must be between 30s and 1h"),
-    ({"max_failed_per_minute": 0}, "greater than 0"),
-    ({"workers": 0}, "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"crash_window": "5s"}, "must be between 30s and 1h"),
+        ({"storm_window": "2h"}, "must be between 30s and 1h"),
+        ({"max_failed_per_minute": 0}, "greater than 0"),
+        ({"workers": 0}, "greater than or equal to 1"),
+    ],
+)
 def test_storm_limits_are_validated(limits: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         rq_service("redis://127.0.0.1:6379/15", **limits)

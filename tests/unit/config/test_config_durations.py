@@ -40,10 +40,7 @@ def test_parse_duration_rejects_garbage(text: str) -> None:
 def test_parse_duration_message_is_exact() -> None:
     with pytest.raises(ValueError) as info:
         parse_duration("5x")
-    assert (
-        str(info.value)
-        == "'5x' is not a duration: use a number followed by ms, s, m, h or d, e.g. 10s, 5m, 2h"
-    )
+    assert str(info.value) == "'5x' is not a duration: use a number followed by ms, s, m, h or d, e.g. 10s, 5m, 2h"
 
 
 @pytest.mark.parametrize("text", ["0s", "0ms", "0h0m", "-5m"])
@@ -102,8 +99,9 @@ def test_an_absurd_max_duration_is_a_config_problem(tmp_path: Path) -> None:
 
 
 def test_a_health_check_timeout_is_at_most_thirty_seconds(tmp_path: Path) -> None:
-    (tmp_path / "g.yaml").write_text("channels: {deploys: C0DEPLOYS}\n"
-                                     "services: [{name: api, tcp: {host: 127.0.0.1, port: 1}, timeout: 10m}]\n")
+    (tmp_path / "g.yaml").write_text(
+        "channels: {deploys: C0DEPLOYS}\nservices: [{name: api, tcp: {host: 127.0.0.1, port: 1}, timeout: 10m}]\n"
+    )
     with pytest.raises(ConfigInvalid) as raised:
         load_config(tmp_path, {})
     assert "services[0]" in str(raised.value) and "timeout is at most 30s" in str(raised.value)

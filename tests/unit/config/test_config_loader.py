@@ -260,9 +260,7 @@ def test_secret_values_never_appear_in_problems(write_yaml: WriteYaml) -> None:
     assert "$TIMEOUT" in timeout.message
 
 
-def test_hash_is_stable_and_changes_with_the_effective_config(
-    example_copy: Path, example_env: dict[str, str]
-) -> None:
+def test_hash_is_stable_and_changes_with_the_effective_config(example_copy: Path, example_env: dict[str, str]) -> None:
     first = load_config(example_copy, example_env)
     again = load_config(example_copy, dict(example_env))
     assert isinstance(first, LoadedConfig) and first.sha256 == again.sha256
@@ -281,14 +279,19 @@ def test_hash_is_stable_and_changes_with_the_effective_config(
 
 def test_skipped_sections_are_left_out_with_their_variables(write_yaml: WriteYaml) -> None:
     """What read-only commands load: the playbooks' ${VAR}s need not be set, the rest still counts."""
-    path = write_yaml("a.yaml", MINIMAL + 'services: [{name: db, sql: {url: "${APP_DB}"}}]\n'
-                      'playbooks: [{name: p, steps: [{id: s, label: S, action: {http: {url: "${HOOK}"}}}]}]\n'
-                      "freeze: {environments: [production, staging]}\n")
+    path = write_yaml(
+        "a.yaml",
+        MINIMAL + 'services: [{name: db, sql: {url: "${APP_DB}"}}]\n'
+        'playbooks: [{name: p, steps: [{id: s, label: S, action: {http: {url: "${HOOK}"}}}]}]\n'
+        "freeze: {environments: [production, staging]}\n",
+    )
     loaded = load_config(path.parent, {}, skip=("services", "playbooks"))
     assert loaded.config.services == [] and loaded.config.playbooks == []
     assert loaded.config.freeze.environments == ["production", "staging"]
-    assert {p.message for p in problems(path.parent)} == {"environment variable APP_DB is not set",
-                                                         "environment variable HOOK is not set"}
+    assert {p.message for p in problems(path.parent)} == {
+        "environment variable APP_DB is not set",
+        "environment variable HOOK is not set",
+    }
 
     write_yaml("b.yaml", 'timezone: "${TZ_NAME}"\n')
     with pytest.raises(ConfigInvalid) as info:

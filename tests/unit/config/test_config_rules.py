@@ -77,9 +77,7 @@ def test_duplicate_step_ids(tmp_path: Path) -> None:
 
 
 def test_checks_naming_an_unknown_service(tmp_path: Path) -> None:
-    problem = only(
-        load(tmp_path, {"playbooks": [{"name": "p", "steps": [step("a", checks=["api", "jbos"])]}]})
-    )
+    problem = only(load(tmp_path, {"playbooks": [{"name": "p", "steps": [step("a", checks=["api", "jbos"])]}]}))
     assert problem.path == "playbooks[0].steps[0].action.checks[1]"
     assert problem.message == "unknown service 'jbos'" and problem.hint == "did you mean 'jobs'?"
 
@@ -130,9 +128,7 @@ def test_recurring_environment_not_in_freeze_environments(tmp_path: Path) -> Non
 
 
 def test_recurring_environment_checked_against_the_default_environments(tmp_path: Path) -> None:
-    freeze = {
-        "recurring": [{"name": "W", "cron": "0 16 * * FRI", "duration": "1h", "environments": ["staging"]}]
-    }
+    freeze = {"recurring": [{"name": "W", "cron": "0 16 * * FRI", "duration": "1h", "environments": ["staging"]}]}
     problem = only(load(tmp_path, {"freeze": freeze}))
     assert problem.message == "unknown environment 'staging'"
 
@@ -222,10 +218,7 @@ def test_readable_per_field_messages(tmp_path: Path) -> None:
     assert by_path["services[2].name"].message == "'Bad Name' is not a valid name"
     assert by_path["services[2].tcp.port"].message == "expected a whole number"
     assert by_path["playbooks[0].steps[0].label"].message == "must be at most 75 characters"
-    assert (
-        by_path["playbooks[0].steps[0].action.rq_replay.redis_url"].message
-        == "must be a redis:// or rediss:// URL"
-    )
+    assert by_path["playbooks[0].steps[0].action.rq_replay.redis_url"].message == "must be a redis:// or rediss:// URL"
     assert by_path["playbooks[0].steps[0].action.rq_replay.per_second"].message == "must be greater than 0"
     assert len(by_path) == 8, sorted(by_path)
 
@@ -257,27 +250,40 @@ def test_direct_construction_runs_cross_field_checks() -> None:
 
 
 def rollback_step(**fields: Any) -> dict[str, Any]:
-    return {"id": "back", "label": "Back", "rollback": True, "changes_production": True,
-            "action": {"heroku": {"rollback": {"app": "acme"}}}, **fields}
+    return {
+        "id": "back",
+        "label": "Back",
+        "rollback": True,
+        "changes_production": True,
+        "action": {"heroku": {"rollback": {"app": "acme"}}},
+        **fields,
+    }
 
 
-@pytest.mark.parametrize(("fields", "message", "hint"), [
-    ({"action": {"checks": ["api"]}}, "a checks step cannot be a rollback", "mark rollback: true on a heroku"),
-    ({"changes_production": False}, "a rollback changes production", "add changes_production: true"),
-])
-def test_a_rollback_step_must_change_production(tmp_path: Path, fields: dict[str, Any], message: str,
-                                                hint: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "message", "hint"),
+    [
+        ({"action": {"checks": ["api"]}}, "a checks step cannot be a rollback", "mark rollback: true on a heroku"),
+        ({"changes_production": False}, "a rollback changes production", "add changes_production: true"),
+    ],
+)
+def test_a_rollback_step_must_change_production(
+    tmp_path: Path, fields: dict[str, Any], message: str, hint: str
+) -> None:
     assert load(tmp_path, {"playbooks": [{"name": "p", "steps": [rollback_step()]}]}) == []
     problem = only(load(tmp_path, {"playbooks": [{"name": "p", "steps": [rollback_step(**fields)]}]}))
     assert message in str(problem) and hint in str(problem)
     assert "playbooks" in str(problem) and "steps" in str(problem)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("incidents: {rollback_check_at: 9:00}\n", "a time of day must be quoted"),  # YAML reads 540
-    ("incidents: {rollback_check_at: '9am'}\n", "'9am' is not a time of day"),
-    ("incidents: {rollback_check_at: '24:00'}\n", "'24:00' is not a time of day"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("incidents: {rollback_check_at: 9:00}\n", "a time of day must be quoted"),  # YAML reads 540
+        ("incidents: {rollback_check_at: '9am'}\n", "'9am' is not a time of day"),
+        ("incidents: {rollback_check_at: '24:00'}\n", "'24:00' is not a time of day"),
+    ],
+)
 def test_rollback_check_at_is_a_quoted_time_of_day(tmp_path: Path, text: str, message: str) -> None:
     problem = only(load(tmp_path, text))
     assert message in str(problem) and "rollback_check_at" in str(problem)
@@ -285,11 +291,14 @@ def test_rollback_check_at_is_a_quoted_time_of_day(tmp_path: Path, text: str, me
     assert load(tmp_path, "incidents: {rollback_check_at: null}\n") == []
 
 
-@pytest.mark.parametrize(("rq", "message"), [
-    ({"crash_window": "10s"}, "must be between 30s and 1h"),
-    ({"max_failed_per_minute": -1}, "must be greater than 0"),
-    ({"max_worker_starts": 0}, "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("rq", "message"),
+    [
+        ({"crash_window": "10s"}, "must be between 30s and 1h"),
+        ({"max_failed_per_minute": -1}, "must be greater than 0"),
+        ({"max_worker_starts": 0}, "must be at least 1"),
+    ],
+)
 def test_rq_storm_limits_name_the_field(tmp_path: Path, rq: dict[str, Any], message: str) -> None:
     (key,) = rq
     services = [{"name": "jobs2", "rq": {"redis_url": "redis://localhost:6379/0", **rq}}]

@@ -20,8 +20,15 @@ AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
 def notes(prefix: str, count: int) -> list[NewEntry]:
-    return [NewEntry("system", "freeze.announced", f"{prefix}#{i}", {"kind": "started", "key": f"w{i}:started",
-                                                                     "token": "s3cret"}) for i in range(count)]
+    return [
+        NewEntry(
+            "system",
+            "freeze.announced",
+            f"{prefix}#{i}",
+            {"kind": "started", "key": f"w{i}:started", "token": "s3cret"},
+        )
+        for i in range(count)
+    ]
 
 
 @pytest.mark.parametrize("key", [KEY, None], ids=["signed", "unsigned"])
@@ -30,8 +37,10 @@ async def test_a_batch_writes_the_chain_one_append_each_would(database_url: str,
     db = Database(database_url, audit_key=key)
     try:
         async with db.unit_of_work() as session:
-            one_by_one = [await append_entry(session, at=AT, actor=e.actor, action=e.action, subject=e.subject,
-                                             details=e.details) for e in notes("a", 3)]
+            one_by_one = [
+                await append_entry(session, at=AT, actor=e.actor, action=e.action, subject=e.subject, details=e.details)
+                for e in notes("a", 3)
+            ]
         async with db.unit_of_work() as session:
             batch = await append_entries(session, at=AT, entries=notes("b", 5))
             assert await append_entries(session, at=AT, entries=[]) == []
@@ -41,7 +50,7 @@ async def test_a_batch_writes_the_chain_one_append_each_would(database_url: str,
         assert [e.seq for e in [*one_by_one, *batch, after]] == list(range(1, 10))
         assert batch[0].prev_hash == one_by_one[-1].hash and after.prev_hash == batch[-1].hash
         assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(batch))
-        assert batch[0].details["token"] == "[redacted]"            # redacted as a single append is
+        assert batch[0].details["token"] == "[redacted]"  # redacted as a single append is
         stored = [e async for e in AuditLog(db, FakeClock()).entries()]
         assert [(e.seq, e.hash, e.details) for e in stored[3:8]] == [(e.seq, e.hash, e.details) for e in batch]
         result = await AuditLog(db, FakeClock()).verify()
@@ -101,14 +110,16 @@ async def test_batches_and_single_appends_from_two_pools_keep_one_chain(postgres
         await AuditLog(db, FakeClock()).record(actor="U0CAROL", action="note", subject=name)
 
     try:
-        await asyncio.gather(*(batch(replicas[i % 2], f"r{i}") for i in range(10)),
-                             *(single(replicas[i % 2], f"s{i}") for i in range(20)))
+        await asyncio.gather(
+            *(batch(replicas[i % 2], f"r{i}") for i in range(10)),
+            *(single(replicas[i % 2], f"s{i}") for i in range(20)),
+        )
         result = await log.verify()
         assert result.ok and result.checked == 10 * 20 + 20, result.reason
         subjects = [e.subject async for e in log.entries()]
-        for i in range(10):   # each batch's entries are contiguous: no other writer got between them
+        for i in range(10):  # each batch's entries are contiguous: no other writer got between them
             first = subjects.index(f"r{i}#0")
-            assert subjects[first:first + 20] == [f"r{i}#{n}" for n in range(20)]
+            assert subjects[first : first + 20] == [f"r{i}#{n}" for n in range(20)]
     finally:
         for db in replicas:
             await db.dispose()

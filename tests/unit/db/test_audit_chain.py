@@ -36,8 +36,12 @@ async def test_entries_chain_and_verify(audit: AuditLog) -> None:
 
 
 async def test_secrets_are_redacted_before_they_are_written(audit: AuditLog) -> None:
-    entry = await audit.record(actor="system", action="step.run", subject="rollback",
-                               details={"headers": {"Authorization": "Bearer s3cret"}, "api_token": "x"})
+    entry = await audit.record(
+        actor="system",
+        action="step.run",
+        subject="rollback",
+        details={"headers": {"Authorization": "Bearer s3cret"}, "api_token": "x"},
+    )
     assert "s3cret" not in str(entry.details)
     assert entry.details["headers"]["Authorization"] == "[redacted]"
     assert entry.details["api_token"] == "[redacted]"
@@ -90,8 +94,9 @@ async def test_config_hash_is_recorded_only_when_it_changes(audit: AuditLog) -> 
 async def test_two_processes_on_one_postgres_keep_one_chain(postgres_url: str) -> None:
     migrate.upgrade(postgres_url)
     procs = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.support.audit_writer", postgres_url,
-                                             "60", name)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.support.audit_writer", postgres_url, "60", name
+        )
         for name in ("alpha", "beta")
     ]
     codes = await asyncio.gather(*(p.wait() for p in procs))
@@ -116,10 +121,13 @@ async def test_values_longer_than_their_columns_are_clipped_before_hashing(audit
 
 
 async def test_a_process_without_the_key_cannot_append_after_signed_entries(
-        database_url: str, clock: FakeClock) -> None:
+    database_url: str, clock: FakeClock
+) -> None:
     migrate.upgrade(database_url)
-    keyed, unkeyed = Database(database_url, audit_key=AuditKey(b"k3y-for-the-audit-log-0123456789")), \
-        Database(database_url)
+    keyed, unkeyed = (
+        Database(database_url, audit_key=AuditKey(b"k3y-for-the-audit-log-0123456789")),
+        Database(database_url),
+    )
     try:
         await AuditLog(unkeyed, clock).record(actor="system", action="note", subject="before the key")
         await AuditLog(keyed, clock).record(actor="system", action="note", subject="signed")

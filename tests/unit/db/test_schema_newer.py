@@ -18,8 +18,9 @@ from bot.db.urls import sync_url
 def _replace_head(url: str, old: str, new: str) -> None:
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = :new WHERE version_num = :old"),
-                     {"new": new, "old": old})
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = :new WHERE version_num = :old"), {"new": new, "old": old}
+        )
     engine.dispose()
 
 
@@ -34,10 +35,14 @@ def test_an_unknown_newer_head_is_not_an_error_and_nothing_is_pending(database_u
     assert state.pending == frozenset()
 
 
-def test_the_cli_runs_against_a_newer_schema_and_says_so(database_url: str, tmp_path: Path, config_dir: Path,
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          caplog: pytest.LogCaptureFixture,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_runs_against_a_newer_schema_and_says_so(
+    database_url: str,
+    tmp_path: Path,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     migrate.upgrade(database_url)
     _replace_head(database_url, "0008_audit_hmac", "0099_from_a_newer_release")
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -51,8 +56,13 @@ def test_the_cli_runs_against_a_newer_schema_and_says_so(database_url: str, tmp_
     assert "migrated by a newer guardrail (0099_from_a_newer_release)" in caplog.text
 
 
-def test_a_missing_revision_still_refuses(database_url: str, tmp_path: Path, config_dir: Path,
-                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_revision_still_refuses(
+    database_url: str,
+    tmp_path: Path,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     migrate.upgrade(database_url)
     engine = create_engine(sync_url(database_url))
     with engine.begin() as conn:

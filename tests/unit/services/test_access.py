@@ -24,8 +24,9 @@ def test_responders_are_parsed_into_users_and_groups_when_the_config_loads() -> 
 
 async def test_only_groups_are_looked_up_and_users_are_matched_by_id() -> None:
     directory = Directory({"S0SRE": ["U0ERIN"]})
-    responders = Responders(Access.model_validate({"responders": ["U0CAROL", "S0SRE"]}).principals, FakeClock(),
-                            directory=directory)
+    responders = Responders(
+        Access.model_validate({"responders": ["U0CAROL", "S0SRE"]}).principals, FakeClock(), directory=directory
+    )
     assert (await responders.membership("U0CAROL")).allowed and directory.asked == []
     assert (await responders.membership("U0ERIN")).allowed and directory.asked == ["S0SRE"]
     assert not (await responders.membership("U0MALLORY")).allowed

@@ -39,8 +39,7 @@ class CountingDatabase(Database):
             self.open -= 1
 
 
-async def test_a_long_log_is_verified_and_exported_in_separate_reads_with_identical_results(
-        database_url: str) -> None:
+async def test_a_long_log_is_verified_and_exported_in_separate_reads_with_identical_results(database_url: str) -> None:
     migrate.upgrade(database_url)
     db = CountingDatabase(database_url, audit_key=KEY)
     clock = FakeClock()
@@ -48,15 +47,16 @@ async def test_a_long_log_is_verified_and_exported_in_separate_reads_with_identi
         async with db.unit_of_work(bound=120) as session:
             for i in range(ENTRIES):
                 clock.advance(timedelta(seconds=1))
-                await append_entry(session, at=clock.now(), actor="U0CAROL", action="note", subject=f"n{i}",
-                                   details={"i": i})
+                await append_entry(
+                    session, at=clock.now(), actor="U0CAROL", action="note", subject=f"n{i}", details={"i": i}
+                )
         log = AuditLog(db, clock)
 
         db.reads = 0
         whole = await log.verify(batch=ENTRIES * 2)
         assert db.reads == 1 and whole.ok and whole.checked == ENTRIES, whole.reason
         db.reads = 0
-        assert await log.verify() == whole and db.reads == 3          # 1,000 + 1,000 + 500
+        assert await log.verify() == whole and db.reads == 3  # 1,000 + 1,000 + 500
         db.reads = 0
         assert await log.verify(batch=300) == whole and db.reads == 9  # 8 batches of 300, then 100
 
@@ -79,7 +79,8 @@ async def test_a_long_log_is_verified_and_exported_in_separate_reads_with_identi
 
 
 async def test_entries_appended_while_a_long_log_is_verified_in_batches_do_not_read_as_tampering(
-        database_url: str) -> None:
+    database_url: str,
+) -> None:
     migrate.upgrade(database_url)
     db = CountingDatabase(database_url, audit_key=KEY)
     log = AuditLog(db, FakeClock())

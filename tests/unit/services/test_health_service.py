@@ -120,8 +120,9 @@ async def test_the_answer_carries_freeze_deploys_and_incidents(clock: FakeClock)
     staging = DeployInfo("staging", "api", "v1.5.0", "ci", clock.now())
     incident = OpenIncident(3, "Checkout failing", "sev1", "C0INC", clock.now())
     freezes = FakeFreezes(freeze(clock.now()))
-    health, _ = service(clock, "api", freezes=freezes, deploys=FakeDeploys([deploy, staging]),
-                        incidents=FakeIncidents([incident]))
+    health, _ = service(
+        clock, "api", freezes=freezes, deploys=FakeDeploys([deploy, staging]), incidents=FakeIncidents([incident])
+    )
     report = await health.report()
     assert report.freeze is not None and report.freeze.reason == "Demo Day"
     assert freezes.asked == ["production"]  # the default environment

@@ -15,17 +15,20 @@ from tests.support.clock import FakeClock
 
 
 def watched(name: str) -> ServiceConfig:
-    return ServiceConfig.model_validate({"name": name, "tcp": {"host": "127.0.0.1", "port": 1},
-                                         "watch": True, "watch_threshold": 2})
+    return ServiceConfig.model_validate(
+        {"name": name, "tcp": {"host": "127.0.0.1", "port": 1}, "watch": True, "watch_threshold": 2}
+    )
 
 
 def checked(clock: FakeClock, **statuses: Status) -> list[tuple[ServiceConfig, CheckResult]]:
-    return [(watched(name), CheckResult(name, status, None, status.value, clock.now()))
-            for name, status in statuses.items()]
+    return [
+        (watched(name), CheckResult(name, status, None, status.value, clock.now())) for name, status in statuses.items()
+    ]
 
 
 async def test_a_failing_claim_does_not_hide_the_changes_committed_before_it(
-        db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     watch = HealthWatch(db, clock)
     real = watch_table.current_state
 

@@ -25,23 +25,39 @@ PLAYBOOK = {
     "name": "production-incident",
     "steps": [
         {"id": "restart-notes", "label": "Read the notes", "action": {"checks": ["api"]}},
-        {"id": "rollback-heroku", "label": "Roll back the API", "rollback": True, "changes_production": True,
-         "action": {"heroku": {"rollback": {"app": "acme-prod"}}}},
-        {"id": "stop-workers", "label": "Stop the workers", "changes_production": True,
-         "action": {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 0}}},
-         "undo": {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 3}}}},
-        {"id": "rollback-kube", "label": "Roll back the consumer", "rollback": True, "changes_production": True,
-         "action": {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}}},
+        {
+            "id": "rollback-heroku",
+            "label": "Roll back the API",
+            "rollback": True,
+            "changes_production": True,
+            "action": {"heroku": {"rollback": {"app": "acme-prod"}}},
+        },
+        {
+            "id": "stop-workers",
+            "label": "Stop the workers",
+            "changes_production": True,
+            "action": {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 0}}},
+            "undo": {"heroku": {"scale": {"app": "acme-prod", "process": "worker", "quantity": 3}}},
+        },
+        {
+            "id": "rollback-kube",
+            "label": "Roll back the consumer",
+            "rollback": True,
+            "changes_production": True,
+            "action": {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "api"}}},
+        },
     ],
 }
 
 
 def config_with(playbook: dict[str, Any] = PLAYBOOK) -> GuardrailConfig:
-    return GuardrailConfig.model_validate({
-        "channels": {"deploys": "C0DEPLOYS"},
-        "services": [{"name": "api", "tcp": {"host": "127.0.0.1", "port": 1}}],
-        "playbooks": [playbook],
-    })
+    return GuardrailConfig.model_validate(
+        {
+            "channels": {"deploys": "C0DEPLOYS"},
+            "services": [{"name": "api", "tcp": {"host": "127.0.0.1", "port": 1}}],
+            "playbooks": [playbook],
+        }
+    )
 
 
 class RecordingPoster:
@@ -73,24 +89,40 @@ async def providers(tmp_path: Path) -> AsyncIterator[Providers]:
         yield Providers(heroku, kube, heroku_url, kubeconfig(tmp_path / "kubeconfig", kube_url))
 
 
-def checker(db: Database, providers: Providers, *, token: str = TOKEN,
-            config: GuardrailConfig | None = None, clock: FakeClock | None = None) -> RollbackCheck:
+def checker(
+    db: Database,
+    providers: Providers,
+    *,
+    token: str = TOKEN,
+    config: GuardrailConfig | None = None,
+    clock: FakeClock | None = None,
+) -> RollbackCheck:
     clock = clock or FakeClock()
-    check = RollbackCheck(db, clock, config or config_with(), build_action, Breakers(clock=clock),
-                          secrets={"heroku_api_token": token},
-                          endpoints={"heroku_api_url": providers.heroku_url, "kubeconfig": str(providers.kubeconfig)})
+    check = RollbackCheck(
+        db,
+        clock,
+        config or config_with(),
+        build_action,
+        Breakers(clock=clock),
+        secrets={"heroku_api_token": token},
+        endpoints={"heroku_api_url": providers.heroku_url, "kubeconfig": str(providers.kubeconfig)},
+    )
     check.poster = RecordingPoster()
     return check
 
 
 async def test_every_rollback_path_is_previewed_green_and_nothing_is_changed(
-        db: Database, providers: Providers) -> None:
+    db: Database, providers: Providers
+) -> None:
     check = checker(db, providers)
     report = await check.run()
 
     assert [(r.step, r.path, r.ok) for r in report.results] == [
-        ("rollback-heroku", "step", True), ("stop-workers", "step", True), ("stop-workers", "undo", True),
-        ("rollback-kube", "step", True)]  # the read-only checks step is not a rollback path
+        ("rollback-heroku", "step", True),
+        ("stop-workers", "step", True),
+        ("stop-workers", "undo", True),
+        ("rollback-kube", "step", True),
+    ]  # the read-only checks step is not a rollback path
     assert report.results[0].summary.startswith("Would roll back acme-prod from v3")
     assert "to revision 1" in report.results[3].summary
     assert report.headline == "All 4 rollback paths can run"
@@ -102,7 +134,8 @@ async def test_every_rollback_path_is_previewed_green_and_nothing_is_changed(
 
 
 async def test_a_broken_heroku_token_is_red_with_what_to_fix_and_nothing_is_changed(
-        db: Database, providers: Providers) -> None:
+    db: Database, providers: Providers
+) -> None:
     check = checker(db, providers, token="expired-token")
     report = await check.run()
 
@@ -121,11 +154,25 @@ async def test_a_broken_heroku_token_is_red_with_what_to_fix_and_nothing_is_chan
 async def test_nothing_to_roll_back_to_is_red(db: Database, providers: Providers) -> None:
     providers.heroku.add_app("fresh-app", releases=1)
     providers.kube.add_deployment("prod", "new-service", images=["new:1"], replicas=1)
-    playbook = {"name": "p", "steps": [
-        {"id": "heroku", "label": "Roll back fresh", "rollback": True, "changes_production": True,
-         "action": {"heroku": {"rollback": {"app": "fresh-app"}}}},
-        {"id": "kube", "label": "Roll back new", "rollback": True, "changes_production": True,
-         "action": {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "new-service"}}}}]}
+    playbook = {
+        "name": "p",
+        "steps": [
+            {
+                "id": "heroku",
+                "label": "Roll back fresh",
+                "rollback": True,
+                "changes_production": True,
+                "action": {"heroku": {"rollback": {"app": "fresh-app"}}},
+            },
+            {
+                "id": "kube",
+                "label": "Roll back new",
+                "rollback": True,
+                "changes_production": True,
+                "action": {"kubernetes": {"rollback": {"namespace": "prod", "deployment": "new-service"}}},
+            },
+        ],
+    }
     report = await checker(db, providers, config=config_with(playbook)).run()
 
     heroku, kube = report.results

@@ -20,9 +20,17 @@ def test_ago() -> None:
 
 
 def test_a_hundred_services_fit_slacks_limits() -> None:
-    results = [CheckResult(f"service-{i:03d}", Status.DOWN if i % 3 else Status.UP, 1234.5,
-                           "no answer within 2s" + " really" * 10, NOW, down_since=NOW - timedelta(minutes=5))
-               for i in range(100)]
+    results = [
+        CheckResult(
+            f"service-{i:03d}",
+            Status.DOWN if i % 3 else Status.UP,
+            1234.5,
+            "no answer within 2s" + " really" * 10,
+            NOW,
+            down_since=NOW - timedelta(minutes=5),
+        )
+        for i in range(100)
+    ]
     report = HealthReport(results=results, checked_at=NOW, age=timedelta(0), reused=False, environment="production")
     text, blocks = render_report(report, ZoneInfo("Europe/Berlin"), NOW, timedelta(seconds=10))
     assert text.startswith("66 of 100 down: service-001, service-002")

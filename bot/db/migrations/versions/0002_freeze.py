@@ -3,6 +3,7 @@
 Revision ID: 0002_freeze
 Revises: 0001_core
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0004_incidents
 Revises: 0001_core
 """
+
 import sqlalchemy as sa
 from alembic import op
 

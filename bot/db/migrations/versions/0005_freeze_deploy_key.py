@@ -3,6 +3,7 @@
 Revision ID: 0005_freeze_deploy_key
 Revises: 0002_freeze
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0006_freeze_announcement_posted
 Revises: 0005_freeze_deploy_key
 """
+
 import sqlalchemy as sa
 from alembic import op
 

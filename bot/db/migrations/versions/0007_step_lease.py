@@ -3,6 +3,7 @@
 Revision ID: 0007_step_lease
 Revises: 0004_incidents
 """
+
 import sqlalchemy as sa
 from alembic import op
 

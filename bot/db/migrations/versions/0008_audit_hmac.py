@@ -5,6 +5,7 @@ Existing rows become version 1 with no stored content: they stay verifiable exac
 Revision ID: 0008_audit_hmac
 Revises: 0001_core
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -6,6 +6,7 @@ Revises: 0001_core
 A branch of its own: it only adds a table. Freeze announcement claims (0006) stay as they are;
 their leftover unposted claims are handed to the outbox by the freeze ticker.
 """
+
 import sqlalchemy as sa
 from alembic import op
 

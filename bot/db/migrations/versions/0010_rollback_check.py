@@ -3,6 +3,7 @@
 Revision ID: 0010_rollback_check
 Revises: 0004_incidents
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0011_changes
 Revises: 0010_rollback_check
 """
+
 import sqlalchemy as sa
 from alembic import op
 

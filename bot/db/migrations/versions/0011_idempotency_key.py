@@ -4,6 +4,7 @@ gets what the first one created instead of creating it twice.
 Revision ID: 0011_idempotency_key
 Revises: 0001_core
 """
+
 import sqlalchemy as sa
 from alembic import op
 

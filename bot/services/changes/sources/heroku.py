@@ -56,8 +56,9 @@ def to_discovered(release: dict[str, Any]) -> Discovered | None:
             at = datetime.fromisoformat(created.replace("Z", "+00:00"))
         except ValueError:
             at = None
-    return Discovered(version=version, label=f"v{version}", kind=kind_of(description), description=description,
-                      actor=actor, at=at)
+    return Discovered(
+        version=version, label=f"v{version}", kind=kind_of(description), description=description, actor=actor, at=at
+    )
 
 
 class HerokuReleases:

@@ -26,20 +26,32 @@ def to_discovered(deployment: dict[str, Any]) -> Discovered | None:
     try:
         revision = int(annotations[REVISION])
     except (KeyError, TypeError, ValueError):
-        return None   # never rolled out yet
+        return None  # never rolled out yet
     containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     images = ", ".join(str(c.get("image")) for c in containers if isinstance(c, dict) and c.get("image"))
     cause = annotations.get(CHANGE_CAUSE)
-    return Discovered(version=revision, label=f"r{revision}", kind=ChangeKind.DEPLOY,
-                      description=(f"rollout of {images}" if images else "rollout")[:300],
-                      actor=str(cause)[:200] if cause else "kubernetes", at=None)
+    return Discovered(
+        version=revision,
+        label=f"r{revision}",
+        kind=ChangeKind.DEPLOY,
+        description=(f"rollout of {images}" if images else "rollout")[:300],
+        actor=str(cause)[:200] if cause else "kubernetes",
+        at=None,
+    )
 
 
 class KubernetesRollouts:
     """`ChangeFeed` over one Deployment's revisions."""
 
-    def __init__(self, namespace: str, deployment: str, ctx: ActionContext, *, context: str | None = None,
-                 policy: CallPolicy = POLL) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        deployment: str,
+        ctx: ActionContext,
+        *,
+        context: str | None = None,
+        policy: CallPolicy = POLL,
+    ) -> None:
         self.namespace = namespace
         self.deployment = deployment
         self._ctx = ctx
@@ -47,6 +59,7 @@ class KubernetesRollouts:
         self._policy = policy
 
     async def newest(self) -> list[Discovered]:
-        found = to_discovered(await read_deployment(self._ctx, self.namespace, self.deployment,
-                                                    context=self._context, reads=self._policy))
+        found = to_discovered(
+            await read_deployment(self._ctx, self.namespace, self.deployment, context=self._context, reads=self._policy)
+        )
         return [found] if found is not None else []

@@ -15,8 +15,15 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 def window(i: int, starts_in: timedelta = timedelta(), hours: int = 2) -> FreezeWindow:
-    return FreezeWindow(id=i, environment="production", reason="Demo", starts_at=NOW + starts_in,
-                        ends_at=NOW + starts_in + timedelta(hours=hours), created_by="U0CAROL", created_at=NOW)
+    return FreezeWindow(
+        id=i,
+        environment="production",
+        reason="Demo",
+        starts_at=NOW + starts_in,
+        ends_at=NOW + starts_in + timedelta(hours=hours),
+        created_by="U0CAROL",
+        created_at=NOW,
+    )
 
 
 class Database:
@@ -39,9 +46,9 @@ async def test_concurrent_askers_share_one_load_and_staleness_is_bounded_by_the_
     answers = await asyncio.gather(*(gate.decide("production", "api") for _ in range(50)))
     assert db.loads == 1 and not any(a.frozen for a in answers)
 
-    db.windows.append(window(1))          # written by another replica
+    db.windows.append(window(1))  # written by another replica
     mono[0] += TTL_SECONDS / 2
-    assert not (await gate.decide("production", None)).frozen   # still inside the TTL
+    assert not (await gate.decide("production", None)).frozen  # still inside the TTL
     mono[0] += TTL_SECONDS
     assert (await gate.decide("production", None)).window == window(1)
     assert db.loads == 2
@@ -68,33 +75,50 @@ async def test_windows_starting_soon_take_effect_without_a_reload() -> None:
 
 
 def exemption(i: int, window_id: int, service: str, minutes: int) -> Exemption:
-    return Exemption(id=i, window_id=window_id, service=service, duration=timedelta(minutes=minutes),
-                     reason="hotfix", requested_by="U0CAROL", requested_at=NOW, status=ExemptionStatus.APPROVED,
-                     decided_by="U0DAVE", decided_at=NOW, expires_at=NOW + timedelta(minutes=minutes))
+    return Exemption(
+        id=i,
+        window_id=window_id,
+        service=service,
+        duration=timedelta(minutes=minutes),
+        reason="hotfix",
+        requested_by="U0CAROL",
+        requested_at=NOW,
+        status=ExemptionStatus.APPROVED,
+        decided_by="U0DAVE",
+        decided_at=NOW,
+        expires_at=NOW + timedelta(minutes=minutes),
+    )
 
 
 async def test_cached_decisions_change_exactly_when_a_window_starts_ends_or_an_exemption_lapses() -> None:
     """Decisions are kept per (environment, service) within a snapshot, but never past a change."""
     db, clock = Database(), FakeClock(NOW)
-    first = FreezeWindow(id=1, environment="production", reason="Demo", starts_at=NOW,
-                         ends_at=NOW + timedelta(minutes=3), created_by="U0CAROL", created_at=NOW)
+    first = FreezeWindow(
+        id=1,
+        environment="production",
+        reason="Demo",
+        starts_at=NOW,
+        ends_at=NOW + timedelta(minutes=3),
+        created_by="U0CAROL",
+        created_at=NOW,
+    )
     second = window(2, starts_in=timedelta(minutes=2), hours=1)
     db.windows += [first, second]
     db.exemptions.append(exemption(7, 1, "api", minutes=1))
-    gate = GateSnapshot(db.load, clock, monotonic=lambda: 0.0)   # one snapshot throughout
+    gate = GateSnapshot(db.load, clock, monotonic=lambda: 0.0)  # one snapshot throughout
     assert (await gate.decide("production", "api")).exemptions == (db.exemptions[0],)
     assert (await gate.decide("production", "web")).window == first
     clock.advance(timedelta(seconds=59))
     assert not (await gate.decide("production", "api")).frozen
-    clock.advance(timedelta(seconds=1))                            # the exemption lapses
+    clock.advance(timedelta(seconds=1))  # the exemption lapses
     assert (await gate.decide("production", "api")).window == first
-    clock.advance(timedelta(minutes=1))                            # the second window starts
+    clock.advance(timedelta(minutes=1))  # the second window starts
     assert (await gate.decide("production", "api")).window == second
-    clock.advance(timedelta(minutes=1))                            # the first ends
+    clock.advance(timedelta(minutes=1))  # the first ends
     assert (await gate.decide("production", "web")).window == second
     assert not (await gate.decide("staging", "web")).frozen
     assert db.loads == 1
-    clock.set(NOW - timedelta(seconds=1))                          # a clock set back: not from the cache
+    clock.set(NOW - timedelta(seconds=1))  # a clock set back: not from the cache
     assert not (await gate.decide("production", "web")).frozen
 
 
@@ -111,10 +135,12 @@ async def test_a_load_that_never_returns_fails_closed_within_the_timeout_and_the
 
     gate = GateSnapshot(load, clock, monotonic=lambda: 0.0, timeout=0.2)
     started = asyncio.get_running_loop().time()
-    answers = await asyncio.wait_for(asyncio.gather(*(gate.decide("production", None) for _ in range(5)),
-                                                    return_exceptions=True), timeout=5)
-    assert all(isinstance(a, GateUnavailable) and a.reason == "the database did not answer within 0.2s"
-               for a in answers), answers
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(gate.decide("production", None) for _ in range(5)), return_exceptions=True), timeout=5
+    )
+    assert all(
+        isinstance(a, GateUnavailable) and a.reason == "the database did not answer within 0.2s" for a in answers
+    ), answers
     assert asyncio.get_running_loop().time() - started < 1 and loads[0] == 1  # one load, shared
     assert (await asyncio.wait_for(gate.decide("production", None), timeout=5)).window == window(1)
 

@@ -93,24 +93,28 @@ def test_subcommands() -> None:
     assert g.parse("cancel #3", now=NOW, tz=BERLIN) == g.CancelWindow(3)
     assert g.parse("extend #3 30m", now=NOW, tz=BERLIN) == g.ExtendWindow(3, timedelta(minutes=30))
     assert g.parse("new", now=NOW, tz=BERLIN) == g.OpenForm()
-    assert g.parse("exempt #2 api 30m hotfix for checkout", now=NOW, tz=BERLIN) == \
-        g.RequestExemption(2, "api", timedelta(minutes=30), "hotfix for checkout")
+    assert g.parse("exempt #2 api 30m hotfix for checkout", now=NOW, tz=BERLIN) == g.RequestExemption(
+        2, "api", timedelta(minutes=30), "hotfix for checkout"
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("for two hours Demo", "`two` (after `for`) is not a duration"),
-    ("from noon for 1h Demo", "I did not understand `noon`"),
-    ("from 25:00 for 1h Demo", "I did not understand `25:00`"),
-    ("from 2026-02-30 10:00 for 1h Demo", "`2026-02-30` is not a real date"),
-    ("in 30m Demo", "How long? Add `for 2h` or `until 18:00`"),
-    ("for 2h", "Say why after the times"),
-    ("for 1h until 18:00 Demo", "either `for` (a duration) or `until`"),
-    ("before 2026-12-01 15:00 for 1h Demo", "`before` needs a `lead`"),
-    ("from 2026-12-01 14:00 Mars/Olympus for 1h Demo", "`Mars/Olympus` is not a time zone"),
-    ("cancel 3x", "`3x` is not a window id"),
-    ("extend #3", "`extend` needs a window id and a duration"),
-    ("for 1h for 2h Demo", "`for` appears twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("for two hours Demo", "`two` (after `for`) is not a duration"),
+        ("from noon for 1h Demo", "I did not understand `noon`"),
+        ("from 25:00 for 1h Demo", "I did not understand `25:00`"),
+        ("from 2026-02-30 10:00 for 1h Demo", "`2026-02-30` is not a real date"),
+        ("in 30m Demo", "How long? Add `for 2h` or `until 18:00`"),
+        ("for 2h", "Say why after the times"),
+        ("for 1h until 18:00 Demo", "either `for` (a duration) or `until`"),
+        ("before 2026-12-01 15:00 for 1h Demo", "`before` needs a `lead`"),
+        ("from 2026-12-01 14:00 Mars/Olympus for 1h Demo", "`Mars/Olympus` is not a time zone"),
+        ("cancel 3x", "`3x` is not a window id"),
+        ("extend #3", "`extend` needs a window id and a duration"),
+        ("for 1h for 2h Demo", "`for` appears twice"),
+    ],
+)
 def test_what_was_not_understood_is_named(text: str, expected: str) -> None:
     with pytest.raises(g.GrammarError, match=re.escape(expected)):
         g.parse(text, now=NOW, tz=BERLIN)
@@ -122,9 +126,17 @@ def test_an_unknown_subcommand_gets_the_usage() -> None:
     assert "/freeze cancel #N" in request.message
 
 
-@pytest.mark.parametrize("text", ["for 99999999d x", "from 9999-12-31 23:59 for 1d x", "from 0001-01-01 00:00 for 1h x",
-                                  "in 99999999d for 1h x", "before 0001-01-01 01:00 lead 2h x",
-                                  "from 9999-12-31 23:00 until 00:30 x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "for 99999999d x",
+        "from 9999-12-31 23:59 for 1d x",
+        "from 0001-01-01 00:00 for 1h x",
+        "in 99999999d for 1h x",
+        "before 0001-01-01 01:00 lead 2h x",
+        "from 9999-12-31 23:00 until 00:30 x",
+    ],
+)
 def test_times_beyond_the_calendar_are_not_understood(text: str) -> None:
     with pytest.raises(g.GrammarError, match="out of range"):
         g.parse(text, now=NOW, tz=BERLIN)

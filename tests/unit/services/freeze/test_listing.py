@@ -25,8 +25,15 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 def window(i: int, hours: float = 2) -> FreezeWindow:
-    return FreezeWindow(id=i, environment="production", reason="Demo", starts_at=NOW,
-                        ends_at=NOW + timedelta(hours=hours), created_by="U0CAROL", created_at=NOW)
+    return FreezeWindow(
+        id=i,
+        environment="production",
+        reason="Demo",
+        starts_at=NOW,
+        ends_at=NOW + timedelta(hours=hours),
+        created_by="U0CAROL",
+        created_at=NOW,
+    )
 
 
 class Table:
@@ -36,7 +43,7 @@ class Table:
 
     async def load(self, now: datetime) -> list[FreezeWindow]:
         self.loads += 1
-        await asyncio.sleep(0)   # let concurrent askers pile up behind the lock
+        await asyncio.sleep(0)  # let concurrent askers pile up behind the lock
         return [w for w in self.windows if w.ends_at > now]
 
 
@@ -45,7 +52,7 @@ async def test_askers_share_one_load_and_staleness_is_bounded_by_the_ttl() -> No
     listing = UpcomingSnapshot(table.load, monotonic=lambda: mono[0])
     assert await asyncio.gather(*(listing.windows(NOW) for _ in range(20))) == [[]] * 20
     assert table.loads == 1
-    table.windows.append(window(1))                    # another replica creates a window
+    table.windows.append(window(1))  # another replica creates a window
     mono[0] += TTL_SECONDS / 2
     assert await listing.windows(NOW) == []
     mono[0] += TTL_SECONDS / 2
@@ -61,9 +68,9 @@ async def test_a_local_write_is_listed_at_once_even_one_made_during_a_load() -> 
     assert [w.id for w in await listing.windows(NOW)] == [1]
 
     loading = asyncio.ensure_future(listing.windows(NOW))
-    await asyncio.sleep(0)                             # the load has read the table…
+    await asyncio.sleep(0)  # the load has read the table…
     table.windows.append(window(2))
-    listing.invalidate()                               # …and a write lands before it returns
+    listing.invalidate()  # …and a write lands before it returns
     await loading
     assert [w.id for w in await listing.windows(NOW)] == [1, 2]
 
@@ -91,20 +98,26 @@ async def test_listing_asks_the_database_once_for_many_commands(database_url: st
     freezes = FreezeService(db, SystemClock(), config)
     try:
         now = datetime.now(UTC)
-        created = await freezes.create(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2),
-                                       environment="production", reason="Release", actor="U0CAROL")
+        created = await freezes.create(
+            starts_at=now + timedelta(hours=1),
+            ends_at=now + timedelta(hours=2),
+            environment="production",
+            reason="Release",
+            actor="U0CAROL",
+        )
         statements.clear()
         lists = await asyncio.gather(*(freezes.upcoming() for _ in range(20)))
         assert all([w.id for w in listed] == [created.id] for listed in lists)
         assert len(statements) == 1, statements
-        cancelled = await freezes.cancel(created.id, actor="U0CAROL")   # a local write: listed at once
+        cancelled = await freezes.cancel(created.id, actor="U0CAROL")  # a local write: listed at once
         assert cancelled.id not in [w.id for w in await freezes.upcoming()]
     finally:
         await db.dispose()
 
 
 async def test_askers_during_a_black_hole_all_fail_after_one_bound_not_one_after_another(
-        postgres_url: str, tmp_path: Path) -> None:
+    postgres_url: str, tmp_path: Path
+) -> None:
     """The database accepts connections and never answers: five `/freeze list`s at once share the
     one load and all get `DatabaseTimeout` after one bound (behind a lock they took five bounds)."""
     migrate.upgrade(postgres_url)
@@ -119,7 +132,7 @@ async def test_askers_during_a_black_hole_all_fail_after_one_bound_not_one_after
             results = await asyncio.gather(*(freezes.upcoming() for _ in range(5)), return_exceptions=True)
             took = loop.time() - started
             assert all(isinstance(r, DatabaseTimeout) for r in results), results
-            assert proxy.accepted == 1, proxy.accepted          # one load tried to connect, not five
+            assert proxy.accepted == 1, proxy.accepted  # one load tried to connect, not five
             assert took < 2 * bound, took
         finally:
             proxy.mode = "refuse"
