@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.sandbox.fakes.targets import TargetServer
 from bot.sandbox.standin.recorder import Call
 from bot.services.changes import WatchEvents
 from tests.support.bot import API_TOKEN, BotHarness, write_config
@@ -88,3 +89,14 @@ def button_value(call: Call, label: str) -> str:
         for e in b["elements"]
         if str(e["text"]["text"]) == label
     )
+
+
+async def break_after_deploy(bot: BotHarness, target: TargetServer, version: str = "v142") -> Call:
+    """Deploy, let the api go down, run rounds until the alarm; the alerts-channel post."""
+    mark = bot.fake.mark()
+    await deploy(bot, version, actor="ana")
+    await watch_round(bot)
+    target.set("/api", status=500)
+    for _ in range(THRESHOLD):
+        await watch_round(bot)
+    return await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0ALERTS", after=mark)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.runtime import Overrides
 from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
-from tests.scenarios.changes.test_change_watch import break_after_deploy
 from tests.support.bot import running_bot
-from tests.support.changes import button_value, buttons_of, change_config, text_of, watch_round
+from tests.support.changes import break_after_deploy, button_value, buttons_of, change_config, text_of, watch_round
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
 
@@ -21,8 +21,13 @@ async def test_the_countdown_runs_out_and_the_rollback_runs_once(
     actions = FakeActions()
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"), AUTO)
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            bot.runtime.incidents.steps.build_action = actions
+        async with running_bot(
+            database_url=database_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=Overrides(build_action=actions),
+        ) as bot:
             alarm = await break_after_deploy(bot, target)
             assert buttons_of(alarm)[-1] == "Cancel automatic rollback"
             assert "Rolling back automatically at" in str(alarm.args["blocks"])
@@ -45,8 +50,13 @@ async def test_cancel_stops_the_automatic_rollback(
     actions = FakeActions()
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"), AUTO)
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            bot.runtime.incidents.steps.build_action = actions
+        async with running_bot(
+            database_url=database_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=Overrides(build_action=actions),
+        ) as bot:
             alarm = await break_after_deploy(bot, target)
             mark = fake_slack.mark()
             await bot.slack.block_action(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.runtime import Overrides
+from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
-from bot.sandbox.standin.recorder import Call
-from tests.support.bot import BotHarness, running_bot
+from tests.support.bot import running_bot
 from tests.support.changes import (
     THRESHOLD,
     WATCH_EVERY,
+    break_after_deploy,
     button_value,
     buttons_of,
     change_config,
@@ -83,17 +84,6 @@ async def test_a_healthy_deploy_ends_looking_healthy_without_an_alarm(
             assert target.hits["/api"] == 61  # the baseline at the change, then one probe a round
 
 
-async def break_after_deploy(bot: BotHarness, target: TargetServer, version: str = "v142") -> Call:
-    """Deploy, let the api go down, run rounds until the alarm; the alerts-channel post."""
-    mark = bot.fake.mark()
-    await deploy(bot, version, actor="ana")
-    await watch_round(bot)
-    target.set("/api", status=500)
-    for _ in range(THRESHOLD):
-        await watch_round(bot)
-    return await bot.fake.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0ALERTS", after=mark)
-
-
 async def test_roll_back_pressed_on_two_replicas_rolls_back_once(
     postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
 ) -> None:
@@ -101,10 +91,21 @@ async def test_roll_back_pressed_on_two_replicas_rolls_back_once(
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
         async with (
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as one,
-            running_bot(database_url=postgres_url, config_dir=config, fake=fake_slack, clock=clock) as two,
+            running_bot(
+                database_url=postgres_url,
+                config_dir=config,
+                fake=fake_slack,
+                clock=clock,
+                overrides=Overrides(build_action=actions),
+            ) as one,
+            running_bot(
+                database_url=postgres_url,
+                config_dir=config,
+                fake=fake_slack,
+                clock=clock,
+                overrides=Overrides(build_action=actions),
+            ) as two,
         ):
-            one.runtime.incidents.steps.build_action = two.runtime.incidents.steps.build_action = actions
             alarm = await break_after_deploy(one, target)
             value = button_value(alarm, "Roll back v142")
             mark = fake_slack.mark()
@@ -129,8 +130,13 @@ async def test_only_responders_may_roll_back(
     actions = FakeActions()
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            bot.runtime.incidents.steps.build_action = actions
+        async with running_bot(
+            database_url=database_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=Overrides(build_action=actions),
+        ) as bot:
             alarm = await break_after_deploy(bot, target)
             mark = fake_slack.mark()
             await bot.slack.block_action(

@@ -6,11 +6,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from bot.runtime import Overrides
 from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
-from tests.scenarios.changes.test_change_watch import break_after_deploy
 from tests.support.bot import running_bot
-from tests.support.changes import button_value, change_config, deploy, text_of
+from tests.support.changes import break_after_deploy, button_value, change_config, deploy, text_of
 from tests.support.clock import FakeClock
 from tests.support.fake_actions import FakeActions
 
@@ -42,8 +42,13 @@ async def test_the_rollback_incident_header_and_postmortem_list_the_change(
 ) -> None:
     async with target_server() as target:
         config = change_config(tmp_path, target.set("/api"))
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            bot.runtime.incidents.steps.build_action = FakeActions()
+        async with running_bot(
+            database_url=database_url,
+            config_dir=config,
+            fake=fake_slack,
+            clock=clock,
+            overrides=Overrides(build_action=FakeActions()),
+        ) as bot:
             alarm = await break_after_deploy(bot, target)
             mark = fake_slack.mark()
             await bot.slack.block_action(
