@@ -102,11 +102,21 @@ class Metrics:
             registry=r,
         )
         self._breakers: Breakers | None = None
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     # -- edges report here ----------------------------------------------------------------------
     def request_answered(self, kind: str, status: int, seconds: float) -> None:
-        self.requests.labels(kind, str(status)).inc()
-        self.latency.labels(kind).observe(seconds)
+        # Every HTTP request lands here: keep the labelled children (`labels()` takes a lock and
+        # validates the label values each call). Kinds and statuses are few.
+        key = (kind, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(kind, str(status)),
+                self.latency.labels(kind),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def health_result(self, result: CheckResult) -> None:
         status = str(result.status)

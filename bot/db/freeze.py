@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Column, Index, Integer, Text, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +35,36 @@ class FreezeWindowRecord(SQLModel, table=True):
     cancelled_by: str | None = Field(default=None, max_length=100)
     recurring_key: str | None = Field(default=None, max_length=200, unique=True)
     next_event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True))
+
+
+class WindowFields(Protocol):
+    """What a window read is: a `FreezeWindowRecord`, or a plain row of its columns (the snapshot
+    reads, which skip building ORM objects: thousands of windows are re-read every second)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def cancelled_at(self) -> datetime | None: ...
+    @property
+    def cancelled_by(self) -> str | None: ...
+    @property
+    def recurring_key(self) -> str | None: ...
+
+
+def _columns(record: type[SQLModel]) -> list[Any]:
+    return list(record.__table__.columns)  # type: ignore[attr-defined]
 
 
 class DeployRecord(SQLModel, table=True):
@@ -196,29 +227,29 @@ async def locked_window(session: AsyncSession, *, window_id: int) -> FreezeWindo
     return rows.scalars().first()
 
 
-async def upcoming_windows(session: AsyncSession, *, now: datetime, limit: int = 200) -> Sequence[FreezeWindowRecord]:
-    """Windows not cancelled that have not ended, soonest start first."""
+async def upcoming_windows(session: AsyncSession, *, now: datetime, limit: int = 200) -> Sequence[WindowFields]:
+    """Windows not cancelled that have not ended, soonest start first (plain rows, read-only)."""
     rows = await session.execute(
-        select(FreezeWindowRecord)
+        select(*_columns(FreezeWindowRecord))
         .where(col(FreezeWindowRecord.cancelled_at).is_(None), col(FreezeWindowRecord.ends_at) > now)
         .order_by(col(FreezeWindowRecord.starts_at), col(FreezeWindowRecord.id))
         .limit(limit)
     )
-    return rows.scalars().all()
+    return cast(Sequence[WindowFields], rows.all())
 
 
 async def windows_in_force(
     session: AsyncSession, *, at: datetime, until: datetime, environment: str | None = None
-) -> Sequence[FreezeWindowRecord]:
-    """Windows not cancelled that are in force at `at` or start before `until`."""
-    query = select(FreezeWindowRecord).where(
+) -> Sequence[WindowFields]:
+    """Windows not cancelled that are in force at `at` or start before `until` (plain rows, read-only)."""
+    query = select(*_columns(FreezeWindowRecord)).where(
         col(FreezeWindowRecord.cancelled_at).is_(None),
         col(FreezeWindowRecord.starts_at) <= until,
         col(FreezeWindowRecord.ends_at) > at,
     )
     if environment is not None:
         query = query.where(col(FreezeWindowRecord.environment) == environment)
-    return (await session.execute(query)).scalars().all()
+    return cast(Sequence[WindowFields], (await session.execute(query)).all())
 
 
 async def due_windows(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[FreezeWindowRecord]:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.db import freeze as tables
-from bot.db.freeze import FreezeExemptionRecord, FreezeWindowRecord
+from bot.db.freeze import FreezeExemptionRecord, WindowFields
 from bot.services.freeze.models import Exemption, ExemptionStatus, FreezeWindow
 
 
-def window_from_row(row: FreezeWindowRecord) -> FreezeWindow:
+def window_from_row(row: WindowFields) -> FreezeWindow:
     assert row.id is not None
     return FreezeWindow(
         id=row.id,
