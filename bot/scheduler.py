@@ -198,6 +198,12 @@ def _with_deadline(
         last = asyncio.ensure_future(tick())
         try:
             await give_up_after(deadline, last)
+        except asyncio.CancelledError:
+            # The scheduler is shutting down: its executor cancels the runs in flight and APScheduler
+            # logs a traceback for any that raise. A tick ended here resumes from database state at
+            # the next start, so this is not an error: stop the tick and end quietly.
+            last.cancel()
+            return
         except Exception as exc:
             if not failing:
                 why = (
