@@ -62,7 +62,7 @@ reference: $(STAMP)
 	$(BIN)/python tools/config_reference.py
 	$(BIN)/python tools/cli_reference.py
 
-# Every benchmark beside its baseline, 3 interleaved repetitions; writes bench/RESULTS.md (needs
+# Every benchmark beside its baseline, 5 interleaved repetitions; writes bench/RESULTS.md (needs
 # PostgreSQL and Redis like the tests; BENCH_ARGS=--quick for a one-pass smoke run).
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -18,6 +18,7 @@ taken under the same machine load; the report gives median [min-max] over the re
   watch     concurrent change watches (bench.watch): probes per target per round vs 1, alarm latency
             vs watch_threshold x watch_every, a watch round vs a plain health round
 
+`--only acks,gate` runs just those parts (printed; a report only with `--output`).
 `--quick` runs every part once with tiny sizes on SQLite only (the test suite's smoke test) and
 writes no report unless `--output` is given.
 """
@@ -44,6 +45,8 @@ from bench.report import Comparison, machine, markdown
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).parent.parent
+REPETITIONS = 5  # p99 ratios on a shared machine need more than 3 to settle
+ACKS_PER_USER = 100  # commands each user sends one after another: 1,000 acks at 10 users, p99 = 10th slowest
 
 
 @contextmanager
@@ -258,43 +261,55 @@ def bench_startup(*, repetitions: int) -> list[Comparison]:
     return [cli, check]
 
 
-async def run(quick: bool) -> tuple[list[Comparison], int, list[str]]:
+PARTS = ("startup", "lateness", "acks", "gate", "rq", "watch", "health", "load")
+
+
+async def run(quick: bool, parts: frozenset[str] = frozenset(PARTS)) -> tuple[list[Comparison], int, list[str]]:
     from bot.db import migrate
 
-    reps = 1 if quick else 3
+    reps = 1 if quick else REPETITIONS
     results: list[Comparison] = []
-    results += bench_startup(repetitions=reps)
+    if "startup" in parts:
+        results += bench_startup(repetitions=reps)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         with databases(tmp, quick) as urls:
             for backend, url in urls:
                 await asyncio.to_thread(migrate.upgrade, url)
-                if backend == "SQLite":
+                if backend == "SQLite" and "startup" in parts:
                     config = tmp / "serve-config"
                     config.mkdir(exist_ok=True)
                     (config / "guardrail.yaml").write_text(gate.CONFIG)
                     results += await startup.bench_serve(url, config, repetitions=reps, idle=1.0 if quick else 5.0)
-                results.append(
-                    await bench_lateness(
-                        url,
-                        backend,
-                        tmp,
-                        windows=200 if quick else 10_000,
-                        due=20 if quick else 1000,
-                        spread=5 if quick else 30,
-                        repetitions=reps,
+                if "lateness" in parts:
+                    results.append(
+                        await bench_lateness(
+                            url,
+                            backend,
+                            tmp,
+                            windows=200 if quick else 10_000,
+                            due=20 if quick else 1000,
+                            spread=5 if quick else 30,
+                            repetitions=reps,
+                        )
                     )
+                if "acks" in parts:
+                    await seed_windows(url, 5)
+                    results += await acks.bench_acks(
+                        url, backend, tmp, repetitions=reps, per_user=2 if quick else ACKS_PER_USER
+                    )
+            if "gate" in parts:
+                results.append(
+                    await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000, repetitions=reps)
                 )
-                await seed_windows(url, 5)
-                results += await acks.bench_acks(url, backend, tmp, repetitions=reps, per_user=2 if quick else 50)
-            results.append(
-                await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000, repetitions=reps)
-            )
-    results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
+    if "rq" in parts:
+        results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
     notes = []
-    results += await bench_watch(services=5 if quick else 50, rounds=2 if quick else 4)
-    if not quick:
+    if "watch" in parts:
+        results += await bench_watch(services=5 if quick else 50, rounds=2 if quick else 4)
+    if not quick and "health" in parts:
         results.append(await bench_health(targets=50, runs=3))
+    if not quick and "load" in parts:
         with tempfile.TemporaryDirectory() as name:
             url = f"sqlite:///{name}/load.db"
             await asyncio.to_thread(migrate.upgrade, url)
@@ -310,14 +325,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one tiny repetition of everything (smoke test)")
     parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run ({', '.join(PARTS)}); a partial run writes no report unless --output",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
         help="where to write the report (default bench/RESULTS.md; --quick: only printed)",
     )
     args = parser.parse_args()
+    parts = frozenset(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; the parts are {', '.join(PARTS)}")
     before = machine()
-    results, reps, notes = asyncio.run(run(args.quick))
+    results, reps, notes = asyncio.run(run(args.quick, parts))
     command = "python -m bench" + (" --quick" if args.quick else "")
     notes += [
         "Controls: a bare Bolt app that acks and then calls Bolt's respond() once (a new HTTP session "
@@ -325,7 +349,8 @@ def main() -> None:
         "Between them they show what answering costs the event loop, apart from guardrail's own work."
     ]
     report = markdown(results, repetitions=reps, command=command, notes=notes, load_before=before, load_after=machine())
-    output = args.output or (None if args.quick else ROOT / "bench" / "RESULTS.md")
+    partial = parts != set(PARTS)
+    output = args.output or (None if args.quick or partial else ROOT / "bench" / "RESULTS.md")
     if output is not None:
         output.write_text(report)
     print(report)

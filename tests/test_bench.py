@@ -38,3 +38,18 @@ def test_the_benchmark_command_runs_every_part_and_writes_its_report(tmp_path: P
     ):
         row = next((line for line in report.splitlines() if measure in line), None)
         assert row is not None and row.count("|") == 6, (measure, report)
+
+
+def test_only_runs_the_parts_named_and_refuses_an_unknown_one(tmp_path: Path, redis_url: str) -> None:
+    output = tmp_path / "RESULTS.md"
+    command = [sys.executable, "-m", "bench", "--quick", "--only", "rq", "--output", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and "measure" not in line]
+    assert rows and all("rq_replay" in row for row in rows), rows
+
+    wrong = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "gate,lateness,ackz"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert wrong.returncode == 2
+    assert "unknown part(s) ackz; the parts are startup, lateness, acks, gate" in wrong.stderr
