@@ -532,3 +532,38 @@ async def test_end_to_end_through_bolt(fake_slack: FakeSlack) -> None:
             b"command=%2Fdeploy", {"Content-Type": "application/x-www-form-urlencoded"}, sign=False
         )
         assert unsigned.status_code == 401
+
+
+async def test_a_slash_command_acknowledged_with_a_message_shows_it_like_slack(fake_slack: FakeSlack) -> None:
+    """Slack shows the message in a slash command's acknowledgement (ephemeral unless it says
+    in_channel): the stand-in records it as a response under the command's name; a message Slack
+    would refuse is recorded with Slack's error; an empty acknowledgement records nothing."""
+    bolt = AsyncApp(client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake_slack.api_url), signing_secret=SECRET)
+
+    @bolt.command("/status")
+    async def status(ack: Any, command: dict[str, Any]) -> None:
+        if command["text"] == "quiet":
+            await ack()
+        elif command["text"] == "huge":
+            await ack(blocks=[section("x" * 3001)])
+        else:
+            await ack(text="All up", blocks=[section("*All up*")], response_type="in_channel")
+
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def endpoint(request: Request) -> Any:
+        return await handler.handle(request)
+
+    app = Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"])])
+    async with serve_asgi(app) as url, SlackEventsClient(url, SECRET, fake_slack) as slack:
+        assert (await slack.slash("/status")).status_code == 200
+        shown = await fake_slack.wait_for_response(timeout=0.1)
+        assert (shown.name, shown.text, shown.response_type, shown.ok) == ("status", "All up", "in_channel", True)
+        assert blocks_text(shown.blocks or []) == "*All up*"
+
+        await slack.slash("/status", "huge")
+        refused = fake_slack.responses_after(slack.last_action)
+        assert [r.error for r in refused] == ["invalid_blocks"]
+
+        await slack.slash("/status", "quiet")
+        assert fake_slack.responses_after(slack.last_action) == []

@@ -166,7 +166,12 @@ class SlackEventsClient:
             channel_name=channel_name, trigger_id=trigger_id or self.new_trigger_id(),
             response_url=self.standin.response_url(command.strip("/")),
         )  # fmt: skip
-        return await self._form(form)
+        response = await self._form(form)
+        # Like Slack, a message in the acknowledgement's body is shown to the user (ephemeral unless
+        # it says in_channel): recorded as a response under the command's name.
+        if response.status_code == 200 and response.content and "json" in response.headers.get("content-type", ""):
+            await self.standin.record_acknowledgement(command.strip("/"), response.content)
+        return response
 
     async def block_action(
         self, action_id: str, value: str | None = None, *, user_id: str = "U0ALICE",

@@ -321,8 +321,20 @@ class FakeSlack(Workspace):
         token = request.path_params["token"]
         self.peers.append(("response_url", _peer(request)))
         raw = await request.body()
+        error = await self._record_message(self._minted.get(token, token), raw, request.headers.get("content-type", ""))
+        if error:
+            return PlainTextResponse(error, status_code=400)
+        return PlainTextResponse("ok")
+
+    async def record_acknowledgement(self, name: str, raw: bytes) -> None:
+        """A slash command acknowledged with a message in the HTTP body: Slack shows it like a
+        response_url post, so it is recorded as one (`ResponsePost(name=name)`); an invalid one
+        is recorded with Slack's error (the user would see "failed with the error …")."""
+        await self._record_message(name, raw, "application/json")
+
+    async def _record_message(self, name: str, raw: bytes, content_type: str) -> str | None:
         try:
-            body = _response_body(raw, request.headers.get("content-type", ""))
+            body = _response_body(raw, content_type)
             for key in _JSON_ARGS:
                 if key in body:
                     body[key] = _maybe_json(body[key])
@@ -334,11 +346,9 @@ class FakeSlack(Workspace):
             error = exc.error
         except ValueError:
             body, error = {"raw": raw.decode(errors="replace")}, "invalid_payload"
-        await self._recorder.add_response(ResponsePost(self._minted.get(token, token), body, time.time(), error))
+        await self._recorder.add_response(ResponsePost(name, body, time.time(), error))
         self._recorded()
-        if error:
-            return PlainTextResponse(error, status_code=400)
-        return PlainTextResponse("ok")
+        return error
 
 
 def _peer(request: Request) -> tuple[str, int] | None:
