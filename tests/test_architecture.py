@@ -154,6 +154,64 @@ def test_views_import_no_database() -> None:
     assert offenders == []
 
 
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+REGISTER_LINES = 15  # wiring only: about one line per listener
+HANDLER_LINES = 50  # "a module-level function or a small class method of a few dozen lines" (issue 9)
+
+
+def _lines(node: ast.stmt) -> int:
+    return (node.end_lineno or node.lineno) - node.lineno + 1
+
+
+def _fat_handlers(tree: ast.Module) -> list[str]:
+    """What makes a Slack feature module more than a list of thin handlers: a `register` that does
+    more than wire (a closure, or too long), or a function too long to read at a glance."""
+    problems = [
+        f"{node.name} (line {node.lineno}) is {_lines(node)} lines"
+        for node in ast.walk(tree)
+        if isinstance(node, FUNCTIONS) and _lines(node) > HANDLER_LINES
+    ]
+    for register in (n for n in tree.body if isinstance(n, FUNCTIONS) and n.name == "register"):
+        inner = [n.name for n in ast.walk(register) if isinstance(n, (*FUNCTIONS, ast.ClassDef)) and n is not register]
+        if inner:
+            problems.append(f"register defines {', '.join(inner)}: make them handler methods or functions")
+        if _lines(register) > REGISTER_LINES:
+            problems.append(f"register is {_lines(register)} lines (at most {REGISTER_LINES}: it only wires)")
+    return problems
+
+
+def test_slack_features_are_thin_handlers_that_register_only_wires() -> None:
+    """Each `bot/slack/<feature>.py` is a list of handlers (parse → service → view): module-level
+    functions or methods of a handler class like `IncidentHandlers`, and a short `register` that
+    wires them to Bolt. (`register` had grown into 170 lines of closures in `changes.py`.)"""
+    features, problems = set(), []
+    for path in sorted((BOT / "slack").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, FUNCTIONS) and n.name == "register" for n in tree.body):
+            features.add(path.stem)
+            problems += [f"{path.relative_to(BOT.parent)}: {problem}" for problem in _fat_handlers(tree)]
+    assert {"audit", "changes", "freeze", "health", "incidents"} <= features
+    assert problems == []
+
+
+def test_the_thin_handler_check_sees_closures_in_register() -> None:
+    old_shape = ast.parse(
+        "def register(app, runtime):\n"
+        "    @app.command('/audit')\n"
+        "    async def audit_command(ack):\n"
+        "        await ack()\n"
+    )
+    new_shape = ast.parse(
+        "class AuditHandlers:\n"
+        "    async def audit_command(self, ack):\n"
+        "        await ack()\n"
+        "def register(app, runtime):\n"
+        "    app.command('/audit')(AuditHandlers().audit_command)\n"
+    )
+    assert _fat_handlers(old_shape) == ["register defines audit_command: make them handler methods or functions"]
+    assert _fat_handlers(new_shape) == []
+
+
 def _service_classes() -> set[str]:
     """The services: the classes the `Runtime` holds that come from `bot.services`."""
     tree = ast.parse((BOT / "runtime.py").read_text())

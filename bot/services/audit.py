@@ -11,7 +11,9 @@ from bot.clock import Clock
 from bot.config import AuditSettings
 from bot.db import audit as chain
 from bot.db import audit_anchors as anchors_table
-from bot.db.audit import Anchor, AuditEntry, AuditKey, ChainVerification
+from bot.db.audit import Anchor as Anchor  # the views render these from here (views read no database)
+from bot.db.audit import AuditEntry as AuditEntry
+from bot.db.audit import AuditKey, ChainVerification
 from bot.db.audit import AuditKeyMissing as AuditKeyMissing  # raised by every append; callers catch it from here
 from bot.db.audit_verify import ChainCheck
 from bot.db.engine import Database

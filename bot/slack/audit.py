@@ -1,26 +1,27 @@
-"""`/audit [n]`: the last n audit entries, to the caller only."""
+"""`/audit [n]`: the last n audit entries, to the caller only; and the poster of audit anchors."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.audit import Anchor, AuditEntry
 from bot.resilience import Breakers, CallPolicy, call_outbound
 from bot.runtime import Runtime
+from bot.services.audit import Anchor
 from bot.slack import blocks
+from bot.slack.audit_view import render_anchor, render_anchor_alert, render_entries
 from bot.slack.ids import Command
 from bot.slack.payloads import SlashCommand
 
 log = logging.getLogger(__name__)
 
+Ack = Callable[..., Awaitable[None]]
+Respond = Callable[..., Awaitable[Any]]
 SLACK_CALL = CallPolicy(timeout=10.0)
 DEFAULT_COUNT = 10
 MAX_COUNT = 40  # one block per entry, and Slack allows 50 blocks in a message
@@ -37,50 +38,6 @@ def parse_count(text: str) -> int | str:
     return min(int(words[0]), MAX_COUNT)  # "/audit 100" means "as many as you can show"
 
 
-def _describe(entry: AuditEntry) -> str:
-    details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True) if entry.details else ""
-    return blocks.truncate(details, 300)
-
-
-def render_entries(entries: list[AuditEntry], tz: ZoneInfo) -> tuple[str, list[blocks.Block]]:
-    if not entries:
-        return "The audit log is empty.", [blocks.section("The audit log is empty.")]
-    headline = f"Last {len(entries)} audit entries"
-    rendered: list[blocks.Block] = [blocks.section(f"*{headline}* (newest last)")]
-    for entry in entries:
-        line = (
-            f"*#{entry.seq}* {blocks.slack_date(entry.at, tz)} · {blocks.who(entry.actor)} · `{entry.action}` · "
-            f"{blocks.escape(entry.subject)}"
-        )
-        details = _describe(entry)
-        if details:
-            line += f"\n{blocks.escape(details)}"
-        rendered.append(blocks.section(line))
-    return headline, rendered
-
-
-def render_anchor(anchor: Anchor) -> tuple[str, list[blocks.Block]]:
-    """The anchor message: the entry number and full hash, and the command that checks them."""
-    text = f"Audit log anchor: entry #{anchor.seq} has hash {anchor.hash}"
-    return text, [
-        blocks.section(
-            f"*Audit log anchor* — entry *#{anchor.seq}* has hash `{anchor.hash}`\n"
-            f"Check the log still holds it: `guardrail audit verify --anchor "
-            f"{anchor.seq}:{anchor.hash}`"
-        )
-    ]
-
-
-def render_anchor_alert(text: str) -> tuple[str, list[blocks.Block]]:
-    """The warning that the log no longer holds the last anchor posted here."""
-    return f"Audit log warning: {text}", [
-        blocks.section(
-            f":rotating_light: *Audit log warning* — {blocks.escape(text)}\n"
-            "Check it with `guardrail audit verify` and the anchors posted in this channel."
-        )
-    ]
-
-
 class SlackAnchorPoster:
     """Posts audit anchors to `audit.anchor_channel`; failures are logged and reported as False."""
 
@@ -89,7 +46,13 @@ class SlackAnchorPoster:
         self._breakers = breakers
 
     async def post_anchor(self, channel: str, anchor: Anchor) -> bool:
-        text, rendered = render_anchor(anchor)
+        return await self._post(channel, *render_anchor(anchor), what=f"audit anchor #{anchor.seq}")
+
+    async def post_alert(self, channel: str, text: str) -> bool:
+        return await self._post(channel, *render_anchor_alert(text), what="the audit log warning")
+
+    async def _post(self, channel: str, text: str, rendered: list[blocks.Block], *, what: str) -> bool:
+        """Post the message; a failure is logged and returned as False, never raised."""
         try:
             await call_outbound(
                 "slack:chat.postMessage",
@@ -98,36 +61,28 @@ class SlackAnchorPoster:
                 breakers=self._breakers,
             )
         except Exception as exc:
-            log.warning("could not post audit anchor #%d: %s: %s", anchor.seq, type(exc).__name__, str(exc)[:200])
-            return False
-        return True
-
-    async def post_alert(self, channel: str, text: str) -> bool:
-        summary, rendered = render_anchor_alert(text)
-        try:
-            await call_outbound(
-                "slack:chat.postMessage",
-                lambda: self._client.chat_postMessage(channel=channel, text=summary, blocks=rendered),
-                policy=SLACK_CALL,
-                breakers=self._breakers,
-            )
-        except Exception as exc:
-            log.warning("could not post the audit log warning: %s: %s", type(exc).__name__, str(exc)[:200])
+            log.warning("could not post %s: %s: %s", what, type(exc).__name__, str(exc)[:200])
             return False
         return True
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.command(Command.AUDIT.value)
-    async def audit_command(
-        ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Callable[..., Awaitable[Any]]
-    ) -> None:
+class AuditHandlers:
+    """The audit feature's Slack handler: parse the count, read the log, render it with `audit_view`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.audit = runtime.audit
+        self.tz = runtime.config.tz
+
+    async def audit_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
-        command = SlashCommand.parse(body)
-        count = parse_count(command.text)
+        count = parse_count(SlashCommand.parse(body).text)
         if isinstance(count, str):
             await respond(text=count, response_type="ephemeral")
             return
-        entries = await runtime.audit.latest(count)
-        text, rendered = render_entries(entries, runtime.config.tz)
+        text, rendered = render_entries(await self.audit.latest(count), self.tz)
         await respond(text=text, blocks=rendered, response_type="ephemeral")
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    handlers = AuditHandlers(runtime)
+    app.command(Command.AUDIT.value)(handlers.audit_command)

@@ -65,7 +65,18 @@ def parse_form(values: dict[str, Any], tz: ZoneInfo) -> tuple[dict[str, Any], di
     return {"environment": environment, "starts_at": starts_at, "ends_at": ends_at, "reason": reason}, errors
 
 
-Say = Callable[..., Awaitable[None]]  # say(text, blocks=None): the ephemeral answer
+# What `/freeze` answers in words; `OpenForm` opens the form instead.
+Answerable = (
+    grammar.CreateWindow
+    | grammar.ListWindows
+    | grammar.ShowStatus
+    | grammar.CancelWindow
+    | grammar.ExtendWindow
+    | grammar.RequestExemption
+    | grammar.ShowUsage
+)
+# An answer: its text, and its blocks (None: the text alone, escaped, in one section).
+Reply = tuple[str, list[blocks.Block] | None]
 
 _FIELD_BLOCKS = {
     "environment": freeze_view.FORM_ENVIRONMENT,
@@ -75,128 +86,128 @@ _FIELD_BLOCKS = {
 }
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
-    freezes = runtime.freezes
+async def say(respond: Respond, text: str, rendered: list[blocks.Block] | None = None) -> None:
+    """The ephemeral answer to `/freeze`."""
+    await respond(text=text, blocks=rendered or [blocks.section(blocks.escape(text))], response_type="ephemeral")
 
-    async def handle(command: SlashCommand, respond: Respond) -> None:
-        tz = runtime.config.tz
-        now = runtime.clock.now()
 
-        async def say(text: str, rendered: list[blocks.Block] | None = None) -> None:
-            await respond(
-                text=text, blocks=rendered or [blocks.section(blocks.escape(text))], response_type="ephemeral"
-            )
+class FreezeHandlers:
+    """The freeze feature's Slack handlers: each parses a request, calls the freeze service and
+    renders what it returned with `freeze_view`. `register` wires them to Bolt."""
 
+    def __init__(self, app: AsyncApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.freezes = runtime.freezes
+        self.tz = runtime.config.tz
+
+    async def freeze_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        command = SlashCommand.parse(body)
         try:
-            request = grammar.parse(command.text, now=now, tz=tz)
+            request = grammar.parse(command.text, now=self.runtime.clock.now(), tz=self.tz)
         except grammar.GrammarError as exc:
-            await say(f"{exc}\n{grammar.USAGE}")
+            await say(respond, f"{exc}\n{grammar.USAGE}")
             return
         if isinstance(request, grammar.OpenForm):
-            # Outside the post-ack bound: the trigger_id lives 3 s and must not queue behind answers.
-            try:
-                await open_form(command)
-            except Exception as exc:
-                log.warning("could not open the /freeze new form: %s", exc)
-                async with after_ack(app):
-                    await say(
-                        "I could not open the form just now; type the window instead, e.g. "
-                        "`/freeze from tomorrow 09:00 until 12:00 Release`."
-                    )
+            await self.form_asked(command, respond)
             return
-        async with after_ack(app):
-            await answer(request, command, say)
+        async with after_ack(self.app):
+            await self.answer(request, command.user_id, respond)
 
-    async def answer(request: grammar.FreezeRequest, command: SlashCommand, say: Say) -> None:
-        tz = runtime.config.tz
-        now = runtime.clock.now()
+    async def form_asked(self, command: SlashCommand, respond: Respond) -> None:
+        # Outside the post-ack bound: the trigger_id lives 3 s and must not queue behind answers.
         try:
-            if isinstance(request, grammar.ListWindows):
-                text, rendered = freeze_view.render_list(await freezes.upcoming(), runtime.config.freeze, tz, now)
-                await say(text, rendered)
-            elif isinstance(request, grammar.ShowStatus):
-                text, rendered = freeze_view.render_status(await freezes.status(request.environment), tz)
-                await say(text, rendered)
-            elif isinstance(request, grammar.CreateWindow):
-                window = await freezes.create(
-                    starts_at=request.starts_at,
-                    ends_at=request.ends_at,
-                    environment=request.environment,
-                    reason=request.reason,
-                    actor=command.user_id,
-                )
-                changed(f"freeze #{window.id} was created")
+            await self.open_form(command)
+        except Exception as exc:
+            log.warning("could not open the /freeze new form: %s", exc)
+            async with after_ack(self.app):
                 await say(
-                    f"Created freeze #{window.id} on {window.environment}.",
-                    [blocks.section(f"Created {freeze_view.window_line(window, tz, now)}")],
+                    respond,
+                    "I could not open the form just now; type the window instead, e.g. "
+                    "`/freeze from tomorrow 09:00 until 12:00 Release`.",
                 )
-            elif isinstance(request, grammar.CancelWindow):
-                window = await freezes.cancel(request.window_id, actor=command.user_id, require_responder=True)
-                changed(f"freeze #{window.id} was cancelled")
-                await say(f"Cancelled freeze #{window.id}.")
-            elif isinstance(request, grammar.ExtendWindow):
-                window = await freezes.extend(
-                    request.window_id, request.by, actor=command.user_id, require_responder=True
-                )
-                changed(f"freeze #{window.id} was extended")
-                await say(f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}.")
-            elif isinstance(request, grammar.RequestExemption):
-                exemption = await freezes.request_exemption(
-                    request.window_id,
-                    service=request.service,
-                    duration=request.duration,
-                    reason=request.reason,
-                    actor=command.user_id,
-                )
-                changed(f"exemption #{exemption.id} was requested")
-                await say(
-                    f"Asked for exemption #{exemption.id}; another responder must approve it in "
-                    f"<#{runtime.config.channels.deploys}>."
-                )
-            elif isinstance(request, grammar.ShowUsage):
-                await say(request.message)
-        except FreezeRefused as exc:
-            await say(freeze_view.refused(exc))
 
-    async def open_form(command: SlashCommand) -> None:
-        tz = runtime.config.tz
-        view = freeze_view.new_form(freezes.environments, runtime.clock.now().astimezone(tz).date().isoformat(), tz)
+    async def open_form(self, command: SlashCommand) -> None:
+        today = self.runtime.clock.now().astimezone(self.tz).date().isoformat()
+        view = freeze_view.new_form(self.freezes.environments, today, self.tz)
         view["private_metadata"] = form_metadata(command.channel_id)  # where to tell the person if saving fails
         await call_outbound(
             "slack:views.open",
-            lambda: app.client.views_open(trigger_id=command.trigger_id or "", view=view),
+            lambda: self.app.client.views_open(trigger_id=command.trigger_id or "", view=view),
             policy=SLACK_CALL,
-            breakers=runtime.breakers,
+            breakers=self.runtime.breakers,
         )
 
-    @app.command(Command.FREEZE.value)
-    async def freeze_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        await ack()
-        await handle(SlashCommand.parse(body), respond)
+    async def answer(self, request: Answerable, actor: str, respond: Respond) -> None:
+        try:
+            text, rendered = await self.reply(request, actor)
+        except FreezeRefused as exc:
+            text, rendered = freeze_view.refused(exc), None
+        await say(respond, text, rendered)
 
-    @app.view(freeze_view.NEW_FORM)
-    async def freeze_form(ack: Ack, body: dict[str, Any]) -> None:
+    async def reply(self, request: Answerable, actor: str) -> Reply:
+        match request:
+            case grammar.ListWindows():
+                return await self.list_windows()
+            case grammar.ShowStatus():
+                return freeze_view.render_status(await self.freezes.status(request.environment), self.tz)
+            case grammar.CreateWindow():
+                return await self.create(request, actor)
+            case grammar.CancelWindow():
+                return await self.cancel(request, actor)
+            case grammar.ExtendWindow():
+                return await self.extend(request, actor)
+            case grammar.RequestExemption():
+                return await self.request_exemption(request, actor)
+            case grammar.ShowUsage():
+                return request.message, None
+
+    async def list_windows(self) -> Reply:
+        now = self.runtime.clock.now()
+        return freeze_view.render_list(await self.freezes.upcoming(), self.runtime.config.freeze, self.tz, now)
+
+    async def create(self, request: grammar.CreateWindow, actor: str) -> Reply:
+        now = self.runtime.clock.now()
+        window = await self.freezes.create(
+            starts_at=request.starts_at,
+            ends_at=request.ends_at,
+            environment=request.environment,
+            reason=request.reason,
+            actor=actor,
+        )
+        changed(f"freeze #{window.id} was created")
+        return freeze_view.created(window, self.tz, now)
+
+    async def cancel(self, request: grammar.CancelWindow, actor: str) -> Reply:
+        window = await self.freezes.cancel(request.window_id, actor=actor, require_responder=True)
+        changed(f"freeze #{window.id} was cancelled")
+        return freeze_view.cancelled(window), None
+
+    async def extend(self, request: grammar.ExtendWindow, actor: str) -> Reply:
+        window = await self.freezes.extend(request.window_id, request.by, actor=actor, require_responder=True)
+        changed(f"freeze #{window.id} was extended")
+        return freeze_view.extended(window, self.tz), None
+
+    async def request_exemption(self, request: grammar.RequestExemption, actor: str) -> Reply:
+        exemption = await self.freezes.request_exemption(
+            request.window_id, service=request.service, duration=request.duration, reason=request.reason, actor=actor
+        )
+        changed(f"exemption #{exemption.id} was requested")
+        return freeze_view.exemption_requested(exemption, self.runtime.config.channels.deploys), None
+
+    async def form_submitted(self, ack: Ack, body: dict[str, Any]) -> None:
         values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
         user_id = str((body.get("user") or {}).get("id", ""))
-        fields, errors = parse_form(values if isinstance(values, dict) else {}, runtime.config.tz)
+        fields, errors = parse_form(values if isinstance(values, dict) else {}, self.tz)
+        errors = errors or self.refusal_errors(fields)
         if errors:
             await ack(response_action="errors", errors=errors)
-            return
-        try:
-            freezes.validate(
-                starts_at=fields["starts_at"],
-                ends_at=fields["ends_at"],
-                environment=fields["environment"],
-                reason=fields["reason"],
-            )
-        except FreezeRefused as exc:
-            block = _FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME)
-            await ack(response_action="errors", errors={block: exc.message[:150]})
             return
         # Slack gives a view submission 3 s: answer first, then create and announce (which may be slow).
         await ack()
         try:
-            await freezes.create(
+            await self.freezes.create(
                 starts_at=fields["starts_at"],
                 ends_at=fields["ends_at"],
                 environment=fields["environment"],
@@ -206,7 +217,26 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except FreezeRefused as exc:  # only if the start passed between validating and creating
             log.warning("the /freeze new form of %s was valid but creating it was refused: %s", user_id, exc.message)
 
-    async def decide(ack: Ack, body: dict[str, Any], respond: Respond, approve: bool) -> None:
+    def refusal_errors(self, fields: dict[str, Any]) -> dict[str, str]:
+        """What the service would refuse in a well-formed form, as an error on the field concerned."""
+        try:
+            self.freezes.validate(
+                starts_at=fields["starts_at"],
+                ends_at=fields["ends_at"],
+                environment=fields["environment"],
+                reason=fields["reason"],
+            )
+        except FreezeRefused as exc:
+            return {_FIELD_BLOCKS.get(exc.field or "", freeze_view.FORM_END_TIME): exc.message[:150]}
+        return {}
+
+    async def approve_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await self.decide(ack, body, respond, approve=True)
+
+    async def refuse_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        await self.decide(ack, body, respond, approve=False)
+
+    async def decide(self, ack: Ack, body: dict[str, Any], respond: Respond, *, approve: bool) -> None:
         await ack()
         click = ButtonClick.parse(body)
         if not _BUTTON_ID.fullmatch(click.value):
@@ -215,27 +245,17 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             )
             return
         try:
-            exemption = await freezes.decide_exemption(int(click.value), approve=approve, actor=click.user_id)
+            exemption = await self.freezes.decide_exemption(int(click.value), approve=approve, actor=click.user_id)
         except FreezeRefused as exc:
             await respond(text=freeze_view.refused(exc), response_type="ephemeral", replace_original=False)
             return
-        verdict = "approved" if approve else "refused"
-        await respond(
-            replace_original=True,
-            text=f"Exemption #{exemption.id} ({exemption.service}) {verdict} by <@{click.user_id}>.",
-            blocks=[
-                blocks.section(
-                    f"Exemption #{exemption.id} for `{blocks.escape(exemption.service)}` "
-                    f"(freeze #{exemption.window_id}) was *{verdict}* by "
-                    f"<@{click.user_id}>."
-                )
-            ],
-        )
+        text, rendered = freeze_view.exemption_decided(exemption, approve=approve, by=click.user_id)
+        await respond(replace_original=True, text=text, blocks=rendered)
 
-    @app.action(freeze_view.APPROVE_EXEMPTION)
-    async def approve_exemption(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        await decide(ack, body, respond, True)
 
-    @app.action(freeze_view.REFUSE_EXEMPTION)
-    async def refuse_exemption(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        await decide(ack, body, respond, False)
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    handlers = FreezeHandlers(app, runtime)
+    app.command(Command.FREEZE.value)(handlers.freeze_command)
+    app.view(freeze_view.NEW_FORM)(handlers.form_submitted)
+    app.action(freeze_view.APPROVE_EXEMPTION)(handlers.approve_clicked)
+    app.action(freeze_view.REFUSE_EXEMPTION)(handlers.refuse_clicked)

@@ -98,6 +98,38 @@ def render_status(status: FreezeStatus, tz: ZoneInfo) -> tuple[str, list[Block]]
     return text, [blocks.section(line)]
 
 
+def created(window: FreezeWindow, tz: ZoneInfo, now: datetime) -> tuple[str, list[Block]]:
+    """The answer to `/freeze from … until …`."""
+    text = f"Created freeze #{window.id} on {window.environment}."
+    return text, [blocks.section(f"Created {window_line(window, tz, now)}")]
+
+
+def cancelled(window: FreezeWindow) -> str:
+    return f"Cancelled freeze #{window.id}."
+
+
+def extended(window: FreezeWindow, tz: ZoneInfo) -> str:
+    return f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}."
+
+
+def exemption_requested(exemption: Exemption, deploys_channel: str) -> str:
+    """The answer to `/freeze exempt …`: the approval is asked for in the deploys channel."""
+    return f"Asked for exemption #{exemption.id}; another responder must approve it in <#{deploys_channel}>."
+
+
+def exemption_decided(exemption: Exemption, *, approve: bool, by: str) -> tuple[str, list[Block]]:
+    """What the request's message becomes once a responder clicked [Approve] or [Refuse]."""
+    verdict = "approved" if approve else "refused"
+    text = f"Exemption #{exemption.id} ({exemption.service}) {verdict} by <@{by}>."
+    return text, [
+        blocks.section(
+            f"Exemption #{exemption.id} for `{blocks.escape(exemption.service)}` "
+            f"(freeze #{exemption.window_id}) was *{verdict}* by "
+            f"<@{by}>."
+        )
+    ]
+
+
 def _exemption_line(exemption: Exemption) -> str:
     return (
         f"exemption #{exemption.id}: `{blocks.escape(exemption.service)}` for "

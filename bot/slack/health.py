@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
-from bot.services.health import UnknownService
+from bot.services.health import HealthReport, UnknownService
 from bot.slack import blocks
 from bot.slack.health_view import render_report
 from bot.slack.ids import Command, Event
@@ -21,6 +21,9 @@ from bot.slack.payloads import SlashCommand
 from bot.slack.post_ack import after_ack
 
 log = logging.getLogger(__name__)
+
+Ack = Callable[..., Awaitable[None]]
+Respond = Callable[..., Awaitable[Any]]
 
 USAGE = "Usage: `/health` for every service, `/health <service>` for one."
 MENTION_USAGE = (
@@ -109,28 +112,39 @@ def _is_from_a_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
     return bool(event.get("bot_id")) or (bot_user_id is not None and event.get("user") == bot_user_id)
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
-    def names() -> list[str]:
-        return [s.name for s in runtime.config.services]
+class HealthHandlers:
+    """The health feature's Slack handlers: each parses a question, asks the health service and
+    renders the report with `health_view`. `register` wires them to Bolt."""
 
-    async def answer(question: Question) -> tuple[str, list[blocks.Block]]:
-        report = await runtime.health.report(question.service)
-        return render_report(report, runtime.config.tz, runtime.clock.now(), runtime.config.health.cache_ttl)
+    def __init__(self, app: AsyncApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.health = runtime.health
 
-    async def reply_in_thread(client: AsyncWebClient, event: dict[str, Any], question: Question | str) -> None:
-        thread_ts = event.get("thread_ts") or event.get("ts")
+    def service_names(self) -> list[str]:
+        return [s.name for s in self.runtime.config.services]
+
+    def render(self, report: HealthReport) -> tuple[str, list[blocks.Block]]:
+        config = self.runtime.config
+        return render_report(report, config.tz, self.runtime.clock.now(), config.health.cache_ttl)
+
+    async def answer(self, question: Question | str) -> tuple[str, list[blocks.Block]]:
+        """The reply to a question asked in a channel: the report, or why there is none."""
         if isinstance(question, str):
-            text, rendered = question, [blocks.section(question)]
-        else:
-            try:
-                text, rendered = await answer(question)
-            except UnknownService as exc:
-                text = unknown_service_text(exc.names, exc.known)
-                rendered = [blocks.section(text)]
+            return question, [blocks.section(question)]
+        try:
+            report = await self.health.report(question.service)
+        except UnknownService as exc:
+            text = unknown_service_text(exc.names, exc.known)
+            return text, [blocks.section(text)]
+        return self.render(report)
+
+    async def reply_in_thread(self, client: AsyncWebClient, event: dict[str, Any], question: Question | str) -> None:
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        text, rendered = await self.answer(question)
         await client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=text, blocks=rendered)
 
-    @app.event(Event.MESSAGE.value)
-    async def on_message(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_message(self, event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
         # Events are acknowledged by Bolt before listeners run.
         bot_user_id = context.get("bot_user_id")
         if event.get("subtype") not in _PEOPLE_SUBTYPES or _is_from_a_bot(event, bot_user_id):
@@ -138,34 +152,35 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         text = str(event.get("text") or "")
         if bot_user_id and f"<@{bot_user_id}" in text:
             return  # Slack also sends this as app_mention; answer it once, there
-        question = parse_question(text, names())
+        question = parse_question(text, self.service_names())
         if question is not None and event.get("channel"):
-            await reply_in_thread(client, event, question)
+            await self.reply_in_thread(client, event, question)
 
-    @app.event(Event.APP_MENTION.value)
-    async def on_mention(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_mention(self, event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
         if _is_from_a_bot(event, context.get("bot_user_id")) or not event.get("channel"):
             return
         if event.get("edited"):
             return  # Slack re-sends a mention when its message is edited; it was answered already
-        await reply_in_thread(client, event, parse_mention(str(event.get("text") or ""), names()))
+        await self.reply_in_thread(client, event, parse_mention(str(event.get("text") or ""), self.service_names()))
 
-    @app.command(Command.HEALTH.value)
-    async def health_command(
-        ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Callable[..., Awaitable[Any]]
-    ) -> None:
+    async def health_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         question = parse_slash(SlashCommand.parse(body).text)
         if isinstance(question, str):
             await respond(text=question, response_type="ephemeral")
             return
         try:
-            report = await runtime.health.report(question.service)  # waiting for checks holds no slot
+            report = await self.health.report(question.service)  # waiting for checks holds no slot
         except UnknownService as exc:
             await respond(text=f"{unknown_service_text(exc.names, exc.known)} {USAGE}", response_type="ephemeral")
             return
-        async with after_ack(app):
-            text, rendered = render_report(
-                report, runtime.config.tz, runtime.clock.now(), runtime.config.health.cache_ttl
-            )
+        async with after_ack(self.app):
+            text, rendered = self.render(report)
             await respond(text=text, blocks=rendered, response_type="ephemeral")
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    handlers = HealthHandlers(app, runtime)
+    app.event(Event.MESSAGE.value)(handlers.on_message)
+    app.event(Event.APP_MENTION.value)(handlers.on_mention)
+    app.command(Command.HEALTH.value)(handlers.health_command)
