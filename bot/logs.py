@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import logging
 import re
-import sys
-import itertools
 import secrets
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
