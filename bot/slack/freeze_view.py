@@ -42,6 +42,14 @@ def refused(exc: FreezeRefused) -> str:
     return not_a_responder(exc.message, exc.unreadable)
 
 
+def refused_reply(exc: FreezeRefused) -> tuple[str, list[Block]]:
+    """`refused` as a message: mentions and group links stay markup; the service's own words (which
+    may quote what was typed) are escaped."""
+    text = refused(exc)
+    markup = isinstance(exc, AlreadyDecided) or bool(exc.unreadable)
+    return text, [blocks.section(text if markup else blocks.escape(text))]
+
+
 def span(window: FreezeWindow, tz: ZoneInfo) -> str:
     return f"{slack_date(window.starts_at, tz)} → {slack_date(window.ends_at, tz)}"
 
@@ -112,9 +120,9 @@ def extended(window: FreezeWindow, tz: ZoneInfo) -> str:
     return f"Freeze #{window.id} now ends {blocks.local_time(window.ends_at, tz)}."
 
 
-def exemption_requested(exemption: Exemption, deploys_channel: str) -> str:
-    """The answer to `/freeze exempt …`: the approval is asked for in the deploys channel."""
-    return f"Asked for exemption #{exemption.id}; another responder must approve it in <#{deploys_channel}>."
+def exemption_requested(exemption: Exemption, deploys_channel: str) -> tuple[str, list[Block]]:
+    text = f"Asked for exemption #{exemption.id}; another responder must approve it in <#{deploys_channel}>."
+    return text, [blocks.section(text)]  # ids only: the channel link must stay a link
 
 
 def exemption_decided(exemption: Exemption, *, approve: bool, by: str) -> tuple[str, list[Block]]:

@@ -52,6 +52,11 @@ class UpcomingSnapshot:
             return self._windows
         return None
 
+    def ready(self, now: datetime) -> list[FreezeWindow] | None:
+        """The windows at `now` when the snapshot is fresh (no waiting, no database); else None."""
+        windows = self._fresh()
+        return None if windows is None else [w for w in windows if w.ends_at > now]
+
     async def windows(self, now: datetime) -> list[FreezeWindow]:
         """Active and upcoming windows at `now`, soonest first (`DatabaseTimeout` when the load
         did not finish within the timeout)."""

@@ -164,6 +164,18 @@ class FreezeService:
         `listing`)."""
         return await self._listing.windows(self._clock.now())
 
+    def upcoming_if_ready(self) -> list[FreezeWindow] | None:
+        """`upcoming()` when it needs no database read (the snapshot is fresh), else None: a Slack
+        command can then answer in its acknowledgement instead of a second request."""
+        return self._listing.ready(self._clock.now())
+
+    def status_if_ready(self, environment: str | None = None) -> FreezeStatus | None:
+        """`status()` when it needs no database read, else None (unknown environment: `FreezeRefused`)."""
+        env = self.environment(environment)
+        now = self._clock.now()
+        windows = self._listing.ready(now)
+        return None if windows is None else _status(env, [w for w in windows if w.environment == env], now)
+
     async def _load_upcoming(self, now: datetime) -> list[FreezeWindow]:
         async with self._db.reader() as session:
             rows = await tables.upcoming_windows(session, now=now)
@@ -177,10 +189,7 @@ class FreezeService:
     async def status(self, environment: str | None = None) -> FreezeStatus:
         env = self.environment(environment)
         now = self._clock.now()
-        windows = [w for w in await self.upcoming() if w.environment == env]
-        active = tuple(w for w in windows if w.is_active(now))
-        upcoming = next((w for w in windows if w.starts_at > now), None)
-        return FreezeStatus(env, active, _frozen_until(active, windows), upcoming)
+        return _status(env, [w for w in await self.upcoming() if w.environment == env], now)
 
     async def cancel(self, window_id: int, *, actor: str, require_responder: bool = False) -> FreezeWindow:
         """Cancel a window. From Slack (`require_responder`), only a responder may: lifting a freeze
@@ -305,6 +314,12 @@ async def _changeable_row(
     if row.ends_at <= now:
         raise FreezeRefused(f"Window #{window_id} has already ended{advice}.")
     return row
+
+
+def _status(environment: str, windows: list[FreezeWindow], now: datetime) -> FreezeStatus:
+    active = tuple(w for w in windows if w.is_active(now))
+    upcoming = next((w for w in windows if w.starts_at > now), None)
+    return FreezeStatus(environment, active, _frozen_until(active, windows), upcoming)
 
 
 def _frozen_until(active: Sequence[FreezeWindow], windows: Sequence[FreezeWindow]) -> datetime | None:

@@ -283,3 +283,46 @@ async def test_the_form_is_answered_before_a_slow_announcement(bot: BotHarness) 
     assert answered.status_code == 200 and not answered.content
     await bot.fake.wait_for("chat.postMessage", in_deploys("Freeze #1 on production"), timeout=10)
     assert [w.id for w in await bot.runtime.freezes.upcoming()] == [1]
+
+
+async def test_answers_that_need_no_database_come_in_the_acknowledgement(bot: BotHarness) -> None:
+    """Usage, typos, and the list or status from a fresh snapshot are answered in the HTTP
+    acknowledgement (Slack shows it like a response_url post): each command gets exactly one answer."""
+    mark = bot.fake.mark()
+    typo = await bot.slack.slash("/freeze", "frobnicate", user_id="U0CAROL")
+    assert typo.json()["response_type"] == "ephemeral" and "I don't know `/freeze frobnicate`" in typo.json()["text"]
+    assert [r.text for r in bot.fake.responses_after(mark)] == [typo.json()["text"]]
+
+    await bot.runtime.freezes.create(
+        starts_at=bot.clock.now(),
+        ends_at=bot.clock.now() + timedelta(hours=2),
+        environment=None,
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
+    for n, command in enumerate(("list", "status", "list")):
+        mark = bot.fake.mark()
+        started = asyncio.get_running_loop().time()
+        acked = await bot.slack.slash("/freeze", command, user_id="U0CAROL")
+        took = asyncio.get_running_loop().time() - started
+        answer = await bot.fake.wait_for_response(after=mark)
+        assert "Demo Day" in blocks_text(answer.blocks or []) or "frozen" in (answer.text or "")
+        await asyncio.sleep(0.1)  # an absence cannot be awaited: room for a second answer to arrive
+        assert len(bot.fake.responses_after(mark)) == 1, command
+        if n > 0 and took < 0.5:  # the first command loaded the snapshot (TTL 1 s)
+            assert acked.content and acked.json()["text"] == answer.text, f"{command} answered after the ack"
+
+
+async def test_an_exemption_request_links_the_deploys_channel(bot: BotHarness) -> None:
+    await bot.runtime.freezes.create(
+        starts_at=bot.clock.now(),
+        ends_at=bot.clock.now() + timedelta(hours=2),
+        environment=None,
+        reason="Demo Day",
+        actor="U0CAROL",
+    )
+    await bot.slack.slash("/freeze", "exempt #1 api 30m hotfix", user_id="U0CAROL")
+    reply = await bot.fake.wait_for_response()
+    assert blocks_text(reply.blocks or []) == (
+        f"Asked for exemption #1; another responder must approve it in <#{DEPLOYS}>."
+    )  # was escaped into "&lt;#C0DEPLOYS&gt;", shown as text instead of a link

@@ -137,3 +137,20 @@ async def test_askers_during_a_black_hole_all_fail_after_one_bound_not_one_after
         finally:
             proxy.mode = "refuse"
             await db.dispose()
+
+
+async def test_ready_answers_only_from_a_fresh_snapshot_and_never_waits() -> None:
+    """What a Slack command may put in its acknowledgement: the list when the snapshot is fresh,
+    None (answer after the ack) when it is missing, stale or dropped by a local write."""
+    table, mono = Table(), [0.0]
+    listing = UpcomingSnapshot(table.load, monotonic=lambda: mono[0])
+    table.windows += [window(1), window(2, hours=0.5)]
+    assert listing.ready(NOW) is None and table.loads == 0  # nothing loaded: no answer, no load started
+    await listing.windows(NOW)
+    assert [w.id for w in listing.ready(NOW) or []] == [1, 2]
+    assert [w.id for w in listing.ready(NOW + timedelta(hours=1)) or []] == [1]  # ended ones are dropped
+    mono[0] += TTL_SECONDS
+    assert listing.ready(NOW) is None
+    await listing.windows(NOW)
+    listing.invalidate()
+    assert listing.ready(NOW) is None and table.loads == 2
