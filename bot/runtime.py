@@ -103,6 +103,7 @@ class Overrides:
     incidents: IncidentLookup | None = None  # the open incidents, as health sees them
     courier: Courier | None = None  # what posts the outbox (Slack's, when `slack`)
     deliveries: Deliveries | None = None  # Slack redelivery claims
+    metrics: Metrics | None = None  # what the edges and the scheduler's ticks report to
 
 
 def build_runtime(
@@ -129,7 +130,7 @@ def build_runtime(
         audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None,
     )
     breakers = Breakers(clock=clock)
-    metrics = Metrics()
+    metrics = o.metrics or Metrics()
     metrics.watch_breakers(breakers)
     steps_in_flight = InFlight()
     metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
