@@ -20,7 +20,7 @@ from bot.db.engine import Database, DatabaseBounds
 from bot.inflight import InFlight
 from bot.logs import keep_secrets_out_of_logs
 from bot.metrics import Metrics
-from bot.resilience import Breakers
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
 from bot.services.changes import ChangeService
@@ -33,6 +33,7 @@ from bot.services.health import HealthService
 from bot.services.health_watch import HealthWatch
 from bot.services.incidents import ActionFactory, IncidentService
 from bot.services.incidents.records import OpenIncidents
+from bot.services.incidents.runs import KEEP_TRYING_EVERY
 from bot.services.outbox import Courier, Outbox
 from bot.services.ports import DeployHistory, FreezeLookup, IncidentFreezer, IncidentLookup
 from bot.services.rollback_check import LastRollbackCheck, RollbackCheck
@@ -104,6 +105,8 @@ class Overrides:
     courier: Courier | None = None  # what posts the outbox (Slack's, when `slack`)
     deliveries: Deliveries | None = None  # Slack redelivery claims
     metrics: Metrics | None = None  # what the edges and the scheduler's ticks report to
+    record_outcome: CallPolicy | None = None  # how long a step's result write is retried (RECORD_OUTCOME)
+    keep_trying_every: float | None = None  # then how often, in the background (KEEP_TRYING_EVERY)
 
 
 def build_runtime(
@@ -178,6 +181,8 @@ def build_runtime(
         step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
         rollbacks=last_rollback_check,
         changes=recent_changes,
+        record_outcome=o.record_outcome or RECORD_OUTCOME,
+        keep_trying_every=o.keep_trying_every or KEEP_TRYING_EVERY,
     )
     rollbacks = RollbackCheck(
         db,

@@ -93,6 +93,8 @@ class StepRunner:
         endpoints: dict[str, str],
         leases: StepLeases,
         build_undo: UndoFactory | None = None,
+        record_policy: CallPolicy = RECORD_OUTCOME,
+        keep_trying_every: float = KEEP_TRYING_EVERY,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -107,8 +109,8 @@ class StepRunner:
         self._endpoints = endpoints
         self.deadline = STEP_DEADLINE
         self.leases = leases
-        self.record_policy: CallPolicy = RECORD_OUTCOME
-        self.keep_trying_every = KEEP_TRYING_EVERY
+        self._record_policy = record_policy
+        self._keep_trying_every = keep_trying_every
         self._keeping: set[asyncio.Task[None]] = set()
         self._late_listeners: list[LateListener] = []
 
@@ -382,7 +384,7 @@ class StepRunner:
                     run.incident.id,
                     run.attempt,
                     one_line(exc),
-                    self.record_policy.deadline,
+                    self._record_policy.deadline,
                 )
                 verdict = "succeeded" if outcome.ok else "failed"
                 await progress(
@@ -395,7 +397,7 @@ class StepRunner:
             current = await call_outbound(
                 "database",
                 write,
-                policy=self.record_policy,
+                policy=self._record_policy,
                 idempotent=True,
                 retry_on=_worth_retrying,
                 on_retry=waiting,
@@ -415,9 +417,9 @@ class StepRunner:
                 run.request.actor,
                 "succeeded" if outcome.ok else "failed",
                 outcome.summary,
-                self.record_policy.deadline,
+                self._record_policy.deadline,
                 one_line(exc),
-                self.keep_trying_every,
+                self._keep_trying_every,
             )
             result = StepResult(
                 run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True, retrying=True
@@ -437,10 +439,10 @@ class StepRunner:
         try:
             async with self.leases.held(run.incident.id, run.request.key, run.attempt):
                 while True:
-                    await asyncio.sleep(self.keep_trying_every)
+                    await asyncio.sleep(self._keep_trying_every)
                     try:
                         current = await give_up_after(
-                            self.record_policy.timeout, self._write_outcome(run, outcome, at=at, retry=True)
+                            self._record_policy.timeout, self._write_outcome(run, outcome, at=at, retry=True)
                         )
                     except Exception as exc:
                         if _worth_retrying(exc) or isinstance(exc, TimeoutError):
@@ -482,7 +484,7 @@ class StepRunner:
         )
 
     def _record_window(self) -> timedelta:
-        return timedelta(seconds=self.record_policy.deadline)
+        return timedelta(seconds=self._record_policy.deadline)
 
     async def _write_outcome(self, run: ClaimedRun, outcome: ActionOutcome, *, at: datetime, retry: bool) -> bool:
         async with self._db.unit_of_work() as session:

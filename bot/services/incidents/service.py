@@ -16,7 +16,7 @@ from bot.db import audit as chain
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.resilience import Breakers
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy
 from bot.services.access import Responders
 from bot.services.changes.models import LIKELY_RELATED, RecentChange
 from bot.services.incidents import naming
@@ -34,7 +34,7 @@ from bot.services.incidents.models import (
 )
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import OpenIncidents, to_incident, to_state
-from bot.services.incidents.runs import StepRunner, UndoFactory
+from bot.services.incidents.runs import KEEP_TRYING_EVERY, StepRunner, UndoFactory
 from bot.services.ports import (
     ChangeLookup,
     FreezeLookup,
@@ -55,8 +55,8 @@ LOOKUP_TIMEOUT = 0.75  # seconds for the rollback check's "last checked" line
 class IncidentService:
     """Incidents and their playbooks. `steps` runs playbook steps; `responders` says who may.
 
-    `steps.build_action` (the action factory) and `steps.freezes` are public so a test, or the
-    wiring after a merge, can swap them in.
+    `record_outcome` and `keep_trying_every`: how a step's result is written when the database is
+    away (see `bot.services.incidents.runs`); tests shorten them through `bot.runtime.Overrides`.
     """
 
     def __init__(
@@ -78,6 +78,8 @@ class IncidentService:
         step_lease: timedelta = DEFAULT_LEASE,
         rollbacks: RollbackCheckLookup | None = None,
         changes: ChangeLookup | None = None,
+        record_outcome: CallPolicy = RECORD_OUTCOME,
+        keep_trying_every: float = KEEP_TRYING_EVERY,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -98,6 +100,8 @@ class IncidentService:
             endpoints=endpoints or {},
             leases=self.leases,
             build_undo=build_undo,
+            record_policy=record_outcome,
+            keep_trying_every=keep_trying_every,
         )
         self.rollbacks = rollbacks
         self.changes = changes  # "is it the deploy?"
