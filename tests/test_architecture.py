@@ -223,3 +223,53 @@ def test_no_feature_knows_about_the_sandbox() -> None:
         if name.startswith("bot.sandbox")
     ]
     assert offenders == []
+
+
+def _is_test_module(module: str) -> bool:
+    last = module.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last == "conftest"
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """The dotted modules `source` (a module of `package`) imports, relative imports resolved, and
+    `from package import name` counted as `package.name` too (it may be a module)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared helpers live in tests/support/ (CONTRIBUTING): a test module that imports another one
+    (or a conftest) ties its tests to that module's and runs its fixtures wherever it is imported."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in ("tests", "bench", "tools")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(_imported_modules(path.read_text(), ".".join(path.relative_to(ROOT).parts[:-1])))
+        if name.startswith(("tests.", "bench.", "tools.")) and _is_test_module(name)
+    ]
+    assert offenders == []
+
+
+def test_the_test_import_rule_sees_absolute_and_relative_imports() -> None:
+    package = "tests.scenarios.changes"
+    for source in (
+        "from tests.scenarios.changes.test_change_watch import deploy",
+        "from .test_change_watch import deploy",
+        "from . import test_change_watch",
+        "from ..incidents.conftest import fbot",
+        "import tests.scenarios.incidents.conftest",
+    ):
+        assert any(_is_test_module(name) for name in _imported_modules(source, package)), source
+    helpers = _imported_modules("from tests.support.changes import deploy", package)
+    assert not any(_is_test_module(name) for name in helpers)
