@@ -29,8 +29,7 @@ from bot.services.deliveries import Deliveries
 from bot.services.deploys import Deploys
 from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.services.freeze.service import FreezeService
-from bot.services.health import HealthService
-from bot.services.health_watch import HealthWatch
+from bot.services.health import HealthService, HealthWatch
 from bot.services.incidents import ActionFactory, IncidentService
 from bot.services.incidents.records import OpenIncidents
 from bot.services.incidents.runs import KEEP_TRYING_EVERY

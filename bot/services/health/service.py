@@ -23,7 +23,7 @@ from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
 from bot.services.changes.models import RecentChange, mark_related
-from bot.services.health_watch import HealthWatch, StateChange
+from bot.services.health.watch import HealthWatch, StateChange
 from bot.services.ports import (
     ActiveFreeze,
     ChangeLookup,
