@@ -23,7 +23,8 @@ from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
 from bot.services.changes.models import RecentChange, mark_related
-from bot.services.health.watch import HealthWatch, StateChange
+from bot.services.health.models import HealthReport, HealthRound, StateChange, UnknownService
+from bot.services.health.watch import HealthWatch
 from bot.services.ports import (
     ActiveFreeze,
     ChangeLookup,
@@ -46,69 +47,12 @@ MAX_DEPLOYS = 10
 T = TypeVar("T")
 
 
-class UnknownService(LookupError):
-    """Asked about services that are not configured."""
-
-    def __init__(self, names: Sequence[str], known: Sequence[str]) -> None:
-        super().__init__(f"unknown service(s): {', '.join(names)}")
-        self.names = list(names)
-        self.known = list(known)
-
-
 class ServiceChecker(Protocol):
     async def check(self, service: ServiceConfig) -> CheckResult:
         """One measured attempt under the service's timeout; never raises."""
         ...
 
     async def aclose(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class HealthRound:
-    results: tuple[CheckResult, ...]
-    started_at: datetime
-    finished_at: datetime
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """What guardrail answers to "are we down?"."""
-
-    results: list[CheckResult]
-    checked_at: datetime  # when the round finished
-    age: timedelta  # how old the round was when this report was made
-    reused: bool  # answered from a round that had already finished
-    environment: str
-    freeze: ActiveFreeze | None = None
-    deploys: list[DeployInfo] = field(default_factory=list)
-    incidents: list[OpenIncident] = field(default_factory=list)
-    unavailable: list[str] = field(default_factory=list)  # lookups that failed: "deploys", …
-    rollback_check: RollbackCheckStatus | None = None  # the last rollback check (the "last checked" line)
-    changes: list[RecentChange] = field(default_factory=list)  # "is it the deploy?", newest first
-
-    @property
-    def down(self) -> list[str]:
-        return [r.service for r in self.results if r.status is Status.DOWN]
-
-    @property
-    def slow(self) -> list[str]:
-        return [r.service for r in self.results if r.status is Status.SLOW]
-
-    @property
-    def headline(self) -> str:
-        """ "All 6 services up" / "2 of 6 down: checkout, jobs" — the notification text."""
-        total = len(self.results)
-        if total == 0:
-            return "No services are configured"
-        if total == 1:
-            only = self.results[0]
-            return f"{only.service} is {only.status.value}"
-        if self.down:
-            return f"{len(self.down)} of {total} down: {', '.join(self.down)}"
-        line = f"All {total} services up"
-        if self.slow:
-            line += f" ({len(self.slow)} slow: {', '.join(self.slow)})"
-        return line
 
 
 @dataclass(frozen=True)
