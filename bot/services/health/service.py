@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -67,9 +67,6 @@ class _Context:
     changes: list[RecentChange] = field(default_factory=list)
 
 
-Listener = Callable[[StateChange], Awaitable[None]]
-
-
 class HealthService:
     """Health rounds for Slack, the incident playbook (`probe`) and the watcher."""
 
@@ -100,7 +97,6 @@ class HealthService:
         self._last_context: _Context | None = None
         self._down_since: dict[str, datetime] = {}
         self._next_watch: dict[str, datetime] = {}
-        self._listeners: list[Listener] = []
 
     @property
     def services(self) -> list[ServiceConfig]:
@@ -256,10 +252,6 @@ class HealthService:
 
     # -- watching -------------------------------------------------------------------------------
 
-    def on_change(self, listener: Listener) -> None:
-        """Call `listener` after each watched state change this replica claimed and committed."""
-        self._listeners.append(listener)
-
     @property
     def watch_interval(self) -> timedelta | None:
         """How often the watcher should tick: the shortest `watch_interval`, None if nothing is watched."""
@@ -282,14 +274,8 @@ class HealthService:
             following = self._next_watch.get(service.name, now) + service.watch_interval
             self._next_watch[service.name] = following if following > now else now + service.watch_interval
         results = (await self._run(due)).results
-        changes = await self._watch.observe(list(zip(due, results, strict=True)))
-        for change in changes:
-            for listener in self._listeners:
-                try:
-                    await listener(change)
-                except Exception:
-                    log.exception("announcing the health change of %s failed", change.service)
-        return changes
+        # The watch announces what it claimed through the outbox, in the claim's own transaction.
+        return await self._watch.observe(list(zip(due, results, strict=True)))
 
     async def aclose(self) -> None:
         if self._inflight is not None:
