@@ -182,6 +182,7 @@ def build_runtime(
         changes=recent_changes,
         record_outcome=o.record_outcome or RECORD_OUTCOME,
         keep_trying_every=o.keep_trying_every or KEEP_TRYING_EVERY,
+        poster=ports.run_poster if ports else None,  # runs found interrupted, results recorded late
     )
     rollbacks = RollbackCheck(
         db,

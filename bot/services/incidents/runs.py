@@ -10,7 +10,7 @@ entry, one transaction) under `RECORD_OUTCOME` for minutes, keeping it in memory
 database blip while a rollback runs does not turn into "running forever". If the database is
 still out of reach after that, the result is handed to a background task that keeps trying every
 `keep_trying_every` seconds (holding the run's lease) until it lands or the process stops; a
-result that lands late replaces "interrupted" and the `on_late_record` listeners hear of it.
+result that lands late replaces "interrupted" and `on_late_record` hears of it.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ class StepRunner:
         build_undo: UndoFactory | None = None,
         record_policy: CallPolicy = RECORD_OUTCOME,
         keep_trying_every: float = KEEP_TRYING_EVERY,
+        on_late_record: LateListener | None = None,
     ) -> None:
+        """`on_late_record` hears of each result the background retrier got into the database at last."""
         self._db = db
         self._clock = clock
         self._config = config
@@ -112,11 +114,7 @@ class StepRunner:
         self._record_policy = record_policy
         self._keep_trying_every = keep_trying_every
         self._keeping: set[asyncio.Task[None]] = set()
-        self._late_listeners: list[LateListener] = []
-
-    def on_late_record(self, listener: LateListener) -> None:
-        """Call `listener` with each result the background retrier got into the database at last."""
-        self._late_listeners.append(listener)
+        self._on_late_record = on_late_record
 
     async def close(self) -> None:
         """Stop the background retriers (the process is exiting); each says loudly what it still held."""
@@ -460,13 +458,14 @@ class StepRunner:
             run.attempt,
         )
         landed = replace(result, recorded=current, stored=True, retrying=False)
-        for listener in self._late_listeners:
-            try:
-                await listener(landed)
-            except Exception:
-                log.exception(
-                    "telling about the late result of step %s of incident %s failed", run.request.key, run.incident.id
-                )
+        if self._on_late_record is None:
+            return
+        try:
+            await self._on_late_record(landed)
+        except Exception:
+            log.exception(
+                "telling about the late result of step %s of incident %s failed", run.request.key, run.incident.id
+            )
 
     @staticmethod
     def _not_recorded(run: ClaimedRun, outcome: ActionOutcome, why: str, exc: BaseException | None) -> None:
