@@ -181,7 +181,7 @@ def build_runtime(
         rollbacks=last_rollback_check,
         changes=recent_changes,
         record_outcome=o.record_outcome or RECORD_OUTCOME,
-        keep_trying_every=o.keep_trying_every or KEEP_TRYING_EVERY,
+        keep_trying_every=KEEP_TRYING_EVERY if o.keep_trying_every is None else o.keep_trying_every,
         poster=ports.run_poster if ports else None,  # runs found interrupted, results recorded late
     )
     rollbacks = RollbackCheck(
