@@ -1,13 +1,14 @@
 """Freeze windows for people and programs outside Slack: plain text for the CLI, JSON for the API.
 
-The services' refusals are written for Slack (`code` spans, `<@U…>` mentions); `plain` turns them
-into text a terminal or a JSON client shows as is. Shared by `guardrail freeze …` (bot/cli_freeze.py)
-and `/api/v1/freezes` (bot/api_freezes.py), so both say the same thing the same way.
+The freeze service's refusals and the grammar's errors quote names and examples as `code` spans
+(Markdown, shown as code in Slack); `plain` drops the backticks for a terminal or a JSON client.
+They hold no mentions or bold (tests/test_architecture.py), so nothing else needs undoing. Shared by
+`guardrail freeze …` (bot/cli_freeze.py) and `/api/v1/freezes` (bot/api_freezes.py), so both say the
+same thing the same way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,14 +17,10 @@ from zoneinfo import ZoneInfo
 from bot.config import format_duration
 from bot.services.freeze.models import FreezeWindow
 
-_MENTION = re.compile(r"<[@#!]([^>|]+)(?:\|([^>]*))?>")
-
 
 def plain(message: str) -> str:
-    """A Slack-formatted message as plain text: no backticks, bold stars or mention brackets."""
-    text = _MENTION.sub(lambda m: m.group(2) or m.group(1), message)
-    text = text.replace("`", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return re.sub(r"\*([^*\n]+)\*", r"\1", text)
+    """A refusal without the backticks of its code spans."""
+    return message.replace("`", "")
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:

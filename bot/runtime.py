@@ -20,7 +20,7 @@ from bot.db.engine import Database, DatabaseBounds
 from bot.inflight import InFlight
 from bot.logs import keep_secrets_out_of_logs
 from bot.metrics import Metrics
-from bot.resilience import Breakers
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy
 from bot.services.access import Responders
 from bot.services.audit import AuditLog
 from bot.services.changes import ChangeService
@@ -29,10 +29,10 @@ from bot.services.deliveries import Deliveries
 from bot.services.deploys import Deploys
 from bot.services.freeze.on_incident import FreezeForIncidents
 from bot.services.freeze.service import FreezeService
-from bot.services.health import HealthService
-from bot.services.health_watch import HealthWatch
+from bot.services.health import HealthService, HealthWatch
 from bot.services.incidents import ActionFactory, IncidentService
 from bot.services.incidents.records import OpenIncidents
+from bot.services.incidents.runs import KEEP_TRYING_EVERY
 from bot.services.outbox import Courier, Outbox
 from bot.services.ports import DeployHistory, FreezeLookup, IncidentFreezer, IncidentLookup
 from bot.services.rollback_check import LastRollbackCheck, RollbackCheck
@@ -103,6 +103,9 @@ class Overrides:
     incidents: IncidentLookup | None = None  # the open incidents, as health sees them
     courier: Courier | None = None  # what posts the outbox (Slack's, when `slack`)
     deliveries: Deliveries | None = None  # Slack redelivery claims
+    metrics: Metrics | None = None  # what the edges and the scheduler's ticks report to
+    record_outcome: CallPolicy | None = None  # how long a step's result write is retried (RECORD_OUTCOME)
+    keep_trying_every: float | None = None  # then how often, in the background (KEEP_TRYING_EVERY)
 
 
 def build_runtime(
@@ -129,7 +132,7 @@ def build_runtime(
         audit_key=AuditKey(secret.get_secret_value().encode()) if secret else None,
     )
     breakers = Breakers(clock=clock)
-    metrics = Metrics()
+    metrics = o.metrics or Metrics()
     metrics.watch_breakers(breakers)
     steps_in_flight = InFlight()
     metrics.steps_in_flight.set_function(lambda: steps_in_flight.running)
@@ -177,6 +180,9 @@ def build_runtime(
         step_lease=timedelta(seconds=settings.guardrail_step_lease_seconds),
         rollbacks=last_rollback_check,
         changes=recent_changes,
+        record_outcome=o.record_outcome or RECORD_OUTCOME,
+        keep_trying_every=KEEP_TRYING_EVERY if o.keep_trying_every is None else o.keep_trying_every,
+        poster=ports.run_poster if ports else None,  # runs found interrupted, results recorded late
     )
     rollbacks = RollbackCheck(
         db,

@@ -281,3 +281,112 @@ def test_no_feature_knows_about_the_sandbox() -> None:
         if name.startswith("bot.sandbox")
     ]
     assert offenders == []
+
+
+def _is_test_module(module: str) -> bool:
+    last = module.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last == "conftest"
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """The dotted modules `source` (a module of `package`) imports, relative imports resolved, and
+    `from package import name` counted as `package.name` too (it may be a module)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared helpers live in tests/support/ (CONTRIBUTING): a test module that imports another one
+    (or a conftest) ties its tests to that module's and runs its fixtures wherever it is imported."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in ("tests", "bench", "tools")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(_imported_modules(path.read_text(), ".".join(path.relative_to(ROOT).parts[:-1])))
+        if name.startswith(("tests.", "bench.", "tools.")) and _is_test_module(name)
+    ]
+    assert offenders == []
+
+
+def test_the_test_import_rule_sees_absolute_and_relative_imports() -> None:
+    package = "tests.scenarios.changes"
+    for source in (
+        "from tests.scenarios.changes.test_change_watch import deploy",
+        "from .test_change_watch import deploy",
+        "from . import test_change_watch",
+        "from ..incidents.conftest import fbot",
+        "import tests.scenarios.incidents.conftest",
+    ):
+        assert any(_is_test_module(name) for name in _imported_modules(source, package)), source
+    helpers = _imported_modules("from tests.support.changes import deploy", package)
+    assert not any(_is_test_module(name) for name in helpers)
+
+
+def _assigned_attributes(source: str) -> list[tuple[int, str]]:
+    """(line, target) of every assignment to an attribute in `source`, `setattr(obj, name, …)` included
+    (as `obj.name`), in line order."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("setattr") and len(node.args) >= 2:
+            name = (
+                ast.literal_eval(node.args[1]) if isinstance(node.args[1], ast.Constant) else ast.unparse(node.args[1])
+            )
+            found.append((node.lineno, f"{ast.unparse(node.args[0])}.{name}"))
+            continue
+        else:
+            continue
+        found.extend((node.lineno, ast.unparse(t)) for t in targets if isinstance(t, ast.Attribute))
+    return sorted(found)
+
+
+def _swaps_a_live_collaborator(target: str) -> bool:
+    """`bot.runtime.db = …`, `harness.runtime.freezes._ticker = …`, `service._poster = …`: a test
+    reaching into the runtime or into another object's private state (its own `self._x` is fine)."""
+    return "runtime." in target or (not target.startswith("self.") and "._" in target)
+
+
+def test_tests_build_the_runtime_with_their_fakes_instead_of_swapping_its_parts() -> None:
+    """Collaborators are constructor arguments or `Overrides` (bot/runtime.py); a test that swaps
+    one on a running service tests wiring that production never has."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} assigns {target}"
+        for folder in ("tests", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for line, target in _assigned_attributes(path.read_text())
+        if _swaps_a_live_collaborator(target)
+    ]
+    assert offenders == []
+
+
+def test_the_swap_rule_sees_assignments_and_setattr() -> None:
+    source = (
+        "bot.runtime.db = nowhere\n"
+        "bot.runtime.freezes._ticker = counted\n"
+        "check._poster = poster\n"
+        "monkeypatch.setattr(bot.runtime.freezes, 'tick', fake)\n"
+        "self._seen = []\n"
+        "fake.answer_with = answer\n"
+    )
+    assert [_swaps_a_live_collaborator(target) for _, target in _assigned_attributes(source)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -71,7 +71,7 @@ class AuditLog:
         self._previous_keys = tuple(previous_keys)  # verification only: GUARDRAIL_AUDIT_KEY_PREVIOUS
         self._clock = clock
         self._settings = settings or AuditSettings()
-        self.poster: AnchorPoster = poster or NoAnchorPoster()
+        self._poster: AnchorPoster = poster or NoAnchorPoster()
         self._alerts_logged: set[str] = set()
         self._alerts_posted: set[str] = set()
 
@@ -189,7 +189,7 @@ class AuditLog:
             await self._alert(channel, broken)
             return None
         assert head is not None
-        if not await self.poster.post_anchor(channel, head):
+        if not await self._poster.post_anchor(channel, head):
             log.warning("audit anchor #%d could not be posted; the next tick retries", head.seq)
             return None
         async with self._db.unit_of_work() as session:
@@ -201,5 +201,5 @@ class AuditLog:
         if text not in self._alerts_logged:
             self._alerts_logged.add(text)
             log.error("%s (check with `guardrail audit verify --anchor …`)", text)
-        if text not in self._alerts_posted and await self.poster.post_alert(channel, text):
+        if text not in self._alerts_posted and await self._poster.post_alert(channel, text):
             self._alerts_posted.add(text)

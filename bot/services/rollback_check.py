@@ -150,7 +150,7 @@ class RollbackCheck:
         self._endpoints = endpoints
         self._prober = prober
         self._deadline = deadline
-        self.poster: RedPoster = poster or NoRedPoster()
+        self._poster: RedPoster = poster or NoRedPoster()
 
     @property
     def tz(self) -> tzinfo:
@@ -222,7 +222,7 @@ class RollbackCheck:
             )
         if report.ok:
             return report
-        posted = await self.poster.post_red(self._config.channels.deploys, report)
+        posted = await self._poster.post_red(self._config.channels.deploys, report)
         return RollbackCheckReport(report.checked_at, report.results, posted)
 
     async def daily_tick(self) -> RollbackCheckReport | None:

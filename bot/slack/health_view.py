@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.checks.base import CheckResult, Status
 from bot.config import format_duration
-from bot.services.health import HealthReport
-from bot.services.health_watch import StateChange
+from bot.services.health import HealthReport, StateChange
 from bot.services.ports import RollbackCheckStatus
 from bot.slack import blocks
 from bot.slack.changes_view import recent_section

@@ -17,16 +17,15 @@ from bot.services.incidents import (
     ClaimedRun,
     Incident,
     IncidentProblem,
-    InterruptedRun,
     NeedsConfirmation,
     Refusal,
     StepRequest,
-    StepResult,
 )
 from bot.slack import blocks
 from bot.slack import incidents_view as view
 from bot.slack.failures import changed
 from bot.slack.ids import Action, Command
+from bot.slack.incident_posts import best_effort, post_in_thread, update_playbook
 from bot.slack.incidents_view import USAGE, IncidentActionId
 from bot.slack.payloads import ButtonClick, SlashCommand, json_value
 
@@ -106,21 +105,11 @@ class IncidentFlows:
     declare: Callable[[AsyncWebClient, Respond, str, str | None, DeclareArgs], Awaitable[None]]
 
 
-async def best_effort(what: str, incident_id: int, call: Awaitable[object]) -> None:
-    """A Slack message about a run: a timeout or a dropped connection is logged, never raised,
-    so a claimed step always executes and always records how it ended."""
-    try:
-        await call
-    except Exception:
-        log.warning("could not %s for incident %s", what, incident_id, exc_info=True)
-
-
 class IncidentHandlers:
     """The incident feature's Slack handlers: each parses a request, calls the incident service and
     renders what it returned with `incidents_view`. `register` wires them to Bolt."""
 
-    def __init__(self, app: AsyncApp, runtime: Runtime) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.incidents = runtime.incidents
         self.tz = runtime.config.tz
@@ -129,11 +118,7 @@ class IncidentHandlers:
         current = await self.incidents.get(incident.id) or incident
         if not current.channel_id or not current.playbook_ts or not current.playbook:
             return
-        text, rendered = view.playbook(await self.incidents.playbook_view(current), self.tz)
-        try:
-            await client.chat_update(channel=current.channel_id, ts=current.playbook_ts, text=text, blocks=rendered)
-        except SlackApiError as exc:
-            log.warning("could not update the playbook message of incident %s: %s", incident.id, exc)
+        await update_playbook(client, await self.incidents.playbook_view(current), self.tz)
 
     async def header(self, incident: Incident) -> tuple[str, list[blocks.Block]]:
         """The header, with what changed before the incident ("is it the deploy?")."""
@@ -155,13 +140,7 @@ class IncidentHandlers:
         flight (its ts not yet recorded): then the message goes to the channel itself."""
         if not incident.channel_id or not incident.playbook_ts:
             incident = await self.incidents.get(incident.id) or incident
-        if not incident.channel_id:
-            log.warning("incident %s has no channel; not posted: %s", incident.id, text[:200])
-            return
-        try:
-            await client.chat_postMessage(channel=incident.channel_id, thread_ts=incident.playbook_ts, text=text)
-        except SlackApiError as exc:
-            log.warning("could not post to incident %s's thread: %s", incident.id, exc)
+        await post_in_thread(client, incident, text)
 
     async def invite(self, client: AsyncWebClient, channel_id: str, users: list[str]) -> None:
         """Invite everyone at once; if Slack refuses the batch (one deactivated user fails it all),
@@ -391,27 +370,6 @@ class IncidentHandlers:
             "post the step's result", incident_id, self.thread_reply(client, run.incident, view.finished(result))
         )
 
-    async def tell_interrupted(self, run: InterruptedRun) -> None:
-        """A sweep on this replica found a run whose process died: say so where people look."""
-        await best_effort(
-            "show the step interrupted", run.incident.id, self.refresh_playbook(self.app.client, run.incident)
-        )
-        await best_effort(
-            "post the interruption",
-            run.incident.id,
-            self.thread_reply(self.app.client, run.incident, view.interrupted(run, self.tz)),
-        )
-
-    async def tell_late_record(self, result: StepResult) -> None:
-        """A result the database did not take at first landed at last (from the background retrier)."""
-        incident = result.run.incident
-        await best_effort("show the step's late result", incident.id, self.refresh_playbook(self.app.client, incident))
-        await best_effort(
-            "post the step's late result",
-            incident.id,
-            self.thread_reply(self.app.client, incident, view.finished(result)),
-        )
-
     async def preview_clicked(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         click = ButtonClick.parse(body)
@@ -470,12 +428,10 @@ class IncidentHandlers:
 
 
 def register(app: AsyncApp, runtime: Runtime) -> IncidentFlows:
-    handlers = IncidentHandlers(app, runtime)
+    handlers = IncidentHandlers(runtime)
     app.command(Command.INCIDENT.value)(handlers.incident_command)
     app.action(re.compile(r"^incident\.step\.(run|undo|confirm):"))(handlers.step_clicked)
     app.action(re.compile(r"^incident\.step\.preview:"))(handlers.preview_clicked)
     app.action(IncidentActionId.LIFT_FREEZE.value)(handlers.lift_clicked)
     app.action(Action.DECLARE_INCIDENT.value)(handlers.declare_from_health)
-    runtime.incidents.on_interrupted(handlers.tell_interrupted)
-    runtime.incidents.steps.on_late_record(handlers.tell_late_record)
     return IncidentFlows(open_channel=handlers.open_channel, run_claimed=handlers.run_claimed, declare=handlers.declare)

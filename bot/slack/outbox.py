@@ -18,8 +18,8 @@ from bot.config import GuardrailConfig
 from bot.resilience import Breakers, CallPolicy, CircuitOpen, call_outbound
 from bot.services.changes import payloads as changes_payloads
 from bot.services.freeze import notices as freeze_notices
-from bot.services.health_watch import OUTBOX_KIND as HEALTH_CHANGED
-from bot.services.health_watch import StateChange
+from bot.services.health import StateChange
+from bot.services.health.watch import OUTBOX_KIND as HEALTH_CHANGED
 from bot.services.outbox import Delivered, DeliveryFailed, OutboxMessage
 from bot.slack.blocks import Block
 from bot.slack.changes_view import render_outbox as render_change_message

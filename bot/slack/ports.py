@@ -17,6 +17,7 @@ from bot.resilience import Breakers
 from bot.settings import Settings
 from bot.slack.audit import SlackAnchorPoster
 from bot.slack.directory import SlackUserGroups
+from bot.slack.incident_posts import SlackRunPoster
 from bot.slack.outbox import SlackCourier
 from bot.slack.rollback_check import SlackRedPoster
 
@@ -41,13 +42,15 @@ def create_web_client(settings: Settings, *, with_token: bool = True) -> AsyncWe
 @dataclass(frozen=True)
 class SlackPorts:
     """What the services are given to reach Slack: the group directory (responders), the outbox's
-    courier (announcements), and the posters of red rollback checks and audit anchors."""
+    courier (announcements), and the posters of red rollback checks, audit anchors and the runs
+    found interrupted or recorded late."""
 
     client: AsyncWebClient
     directory: SlackUserGroups
     courier: SlackCourier
     red_poster: SlackRedPoster
     anchor_poster: SlackAnchorPoster
+    run_poster: SlackRunPoster
 
 
 def slack_ports(settings: Settings, config: GuardrailConfig, breakers: Breakers) -> SlackPorts:
@@ -58,4 +61,5 @@ def slack_ports(settings: Settings, config: GuardrailConfig, breakers: Breakers)
         courier=SlackCourier(client, config, breakers),
         red_poster=SlackRedPoster(client, breakers, config.tz),
         anchor_poster=SlackAnchorPoster(client, breakers),
+        run_poster=SlackRunPoster(client, config.tz),
     )

@@ -88,15 +88,19 @@ class FakeFreezes:
 
 
 class FakeFreezer:
-    """An `IncidentFreezer` over a FakeFreezes: starting a freeze makes the lookup report it."""
+    """An `IncidentFreezer` over a FakeFreezes: starting a freeze makes the lookup report it.
+    Set `fails_with` and starting one raises it, as a freeze service that is down would."""
 
     def __init__(self, freezes: FakeFreezes, now: Callable[[], datetime]) -> None:
         self._freezes = freezes
         self._now = now
         self.started: list[tuple[int, str, str]] = []
         self.lifted: list[tuple[int, str]] = []
+        self.fails_with: Exception | None = None
 
     async def freeze_for_incident(self, *, environment: str, incident_id: int, reason: str, actor: str) -> ActiveFreeze:
+        if self.fails_with is not None:
+            raise self.fails_with
         freeze = ActiveFreeze(
             id=100 + incident_id,
             environment=environment,

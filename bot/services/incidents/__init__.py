@@ -17,7 +17,7 @@ from bot.services.incidents.models import (
     StepView,
     elapsed,
 )
-from bot.services.incidents.service import ActionFactory, IncidentService
+from bot.services.incidents.service import ActionFactory, IncidentService, RunPoster
 from bot.services.ports import IncidentFreezer
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Refusal",
     "Resolution",
     "Responders",
+    "RunPoster",
     "StepRequest",
     "StepResult",
     "StepState",

@@ -4,9 +4,9 @@ A claimed run holds a lease until `now + lease`. While this process executes it 
 still tries to record the result), a heartbeat renews the lease every `lease / 6`. A process that
 is killed, crashes or loses the database for good stops renewing; once the lease has run out, the
 sweep — at start and on a scheduler tick, on every replica — marks the run **interrupted** with a
-conditional UPDATE (exactly one replica wins), audits it and tells the listeners (the thread and
-the playbook message). Nothing re-runs an interrupted step by itself: the next click must confirm
-that the previous attempt may already have reached the target.
+conditional UPDATE (exactly one replica wins), audits it and tells `on_interrupted` (the incident
+service's `RunPoster`: the thread and the playbook message). Nothing re-runs an interrupted step by
+itself: the next click must confirm that the previous attempt may already have reached the target.
 
 The sweep never interrupts a run this process is executing, whatever the clock says: only another
 process's silence is evidence of death.
@@ -53,8 +53,16 @@ class StepLeases:
     """Heartbeats for the runs this process executes; the sweep for everyone else's."""
 
     def __init__(
-        self, db: Database, clock: Clock, config: GuardrailConfig, *, owner: str, lease: timedelta = DEFAULT_LEASE
+        self,
+        db: Database,
+        clock: Clock,
+        config: GuardrailConfig,
+        *,
+        owner: str,
+        lease: timedelta = DEFAULT_LEASE,
+        on_interrupted: Listener | None = None,
     ) -> None:
+        """`on_interrupted` hears of each run this replica marked interrupted (committed)."""
         if lease <= timedelta(0):
             raise ValueError("the step lease must be positive")
         self._db = db
@@ -63,7 +71,7 @@ class StepLeases:
         self.owner = owner
         self.lease = lease
         self._live: Counter[RunKey] = Counter()  # a run may be held twice while its result is handed on
-        self._listeners: list[Listener] = []
+        self._on_interrupted = on_interrupted
         self._skipped: set[RunKey] = set()  # expired runs the sweep could not mark (logged once)
 
     @property
@@ -78,10 +86,6 @@ class StepLeases:
 
     def until(self, now: datetime) -> datetime:
         return now + self.lease
-
-    def on_interrupted(self, listener: Listener) -> None:
-        """Call `listener` after each run this replica marked interrupted (committed)."""
-        self._listeners.append(listener)
 
     @contextlib.asynccontextmanager
     async def held(self, incident_id: int, key: str, attempt: int) -> AsyncIterator[None]:
@@ -141,7 +145,7 @@ class StepLeases:
 
     async def sweep(self) -> list[InterruptedRun]:
         """Mark every run whose lease expired (and that this process is not running) interrupted;
-        each is audited once across replicas, and the listeners hear of the ones this call won."""
+        each is audited once across replicas, and `on_interrupted` hears of the ones this call won."""
         now = self._clock.now()
         async with self._db.reader() as session:
             expired = await tables.expired_runs(session, now=now)
@@ -172,11 +176,12 @@ class StepLeases:
                 run.incident.id,
                 run.attempt,
             )
-            for listener in self._listeners:
-                try:
-                    await listener(run)
-                except Exception:
-                    log.exception("telling about interrupted step %s of incident %s failed", run.key, run.incident.id)
+            if self._on_interrupted is None:
+                continue
+            try:
+                await self._on_interrupted(run)
+            except Exception:
+                log.exception("telling about interrupted step %s of incident %s failed", run.key, run.incident.id)
         return won
 
     async def _interrupt(self, row: tables.IncidentStepRecord, now: datetime) -> InterruptedRun | None:

@@ -10,7 +10,7 @@ entry, one transaction) under `RECORD_OUTCOME` for minutes, keeping it in memory
 database blip while a rollback runs does not turn into "running forever". If the database is
 still out of reach after that, the result is handed to a background task that keeps trying every
 `keep_trying_every` seconds (holding the run's lease) until it lands or the process stops; a
-result that lands late replaces "interrupted" and the `on_late_record` listeners hear of it.
+result that lands late replaces "interrupted" and `on_late_record` hears of it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,11 @@ class StepRunner:
         endpoints: dict[str, str],
         leases: StepLeases,
         build_undo: UndoFactory | None = None,
+        record_policy: CallPolicy = RECORD_OUTCOME,
+        keep_trying_every: float = KEEP_TRYING_EVERY,
+        on_late_record: LateListener | None = None,
     ) -> None:
+        """`on_late_record` hears of each result the background retrier got into the database at last."""
         self._db = db
         self._clock = clock
         self._config = config
@@ -107,14 +111,10 @@ class StepRunner:
         self._endpoints = endpoints
         self.deadline = STEP_DEADLINE
         self.leases = leases
-        self.record_policy: CallPolicy = RECORD_OUTCOME
-        self.keep_trying_every = KEEP_TRYING_EVERY
+        self._record_policy = record_policy
+        self._keep_trying_every = keep_trying_every
         self._keeping: set[asyncio.Task[None]] = set()
-        self._late_listeners: list[LateListener] = []
-
-    def on_late_record(self, listener: LateListener) -> None:
-        """Call `listener` with each result the background retrier got into the database at last."""
-        self._late_listeners.append(listener)
+        self._on_late_record = on_late_record
 
     async def close(self) -> None:
         """Stop the background retriers (the process is exiting); each says loudly what it still held."""
@@ -382,7 +382,7 @@ class StepRunner:
                     run.incident.id,
                     run.attempt,
                     one_line(exc),
-                    self.record_policy.deadline,
+                    self._record_policy.deadline,
                 )
                 verdict = "succeeded" if outcome.ok else "failed"
                 await progress(
@@ -395,7 +395,7 @@ class StepRunner:
             current = await call_outbound(
                 "database",
                 write,
-                policy=self.record_policy,
+                policy=self._record_policy,
                 idempotent=True,
                 retry_on=_worth_retrying,
                 on_retry=waiting,
@@ -415,9 +415,9 @@ class StepRunner:
                 run.request.actor,
                 "succeeded" if outcome.ok else "failed",
                 outcome.summary,
-                self.record_policy.deadline,
+                self._record_policy.deadline,
                 one_line(exc),
-                self.keep_trying_every,
+                self._keep_trying_every,
             )
             result = StepResult(
                 run=run, outcome=outcome, duration=duration, recorded=False, stored=False, waited=True, retrying=True
@@ -437,10 +437,10 @@ class StepRunner:
         try:
             async with self.leases.held(run.incident.id, run.request.key, run.attempt):
                 while True:
-                    await asyncio.sleep(self.keep_trying_every)
+                    await asyncio.sleep(self._keep_trying_every)
                     try:
                         current = await give_up_after(
-                            self.record_policy.timeout, self._write_outcome(run, outcome, at=at, retry=True)
+                            self._record_policy.timeout, self._write_outcome(run, outcome, at=at, retry=True)
                         )
                     except Exception as exc:
                         if _worth_retrying(exc) or isinstance(exc, TimeoutError):
@@ -458,13 +458,14 @@ class StepRunner:
             run.attempt,
         )
         landed = replace(result, recorded=current, stored=True, retrying=False)
-        for listener in self._late_listeners:
-            try:
-                await listener(landed)
-            except Exception:
-                log.exception(
-                    "telling about the late result of step %s of incident %s failed", run.request.key, run.incident.id
-                )
+        if self._on_late_record is None:
+            return
+        try:
+            await self._on_late_record(landed)
+        except Exception:
+            log.exception(
+                "telling about the late result of step %s of incident %s failed", run.request.key, run.incident.id
+            )
 
     @staticmethod
     def _not_recorded(run: ClaimedRun, outcome: ActionOutcome, why: str, exc: BaseException | None) -> None:
@@ -482,7 +483,7 @@ class StepRunner:
         )
 
     def _record_window(self) -> timedelta:
-        return timedelta(seconds=self.record_policy.deadline)
+        return timedelta(seconds=self._record_policy.deadline)
 
     async def _write_outcome(self, run: ClaimedRun, outcome: ActionOutcome, *, at: datetime, retry: bool) -> bool:
         async with self._db.unit_of_work() as session:

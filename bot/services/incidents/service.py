@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.actions.base import StepAction
 from bot.checks.base import CheckResult, ServiceProber
@@ -16,11 +17,11 @@ from bot.db import audit as chain
 from bot.db import incidents as tables
 from bot.db.audit import append_entry
 from bot.db.engine import Database
-from bot.resilience import Breakers
+from bot.resilience import RECORD_OUTCOME, Breakers, CallPolicy
 from bot.services.access import Responders
 from bot.services.changes.models import LIKELY_RELATED, RecentChange
 from bot.services.incidents import naming
-from bot.services.incidents.leases import DEFAULT_LEASE, Listener, StepLeases
+from bot.services.incidents.leases import DEFAULT_LEASE, StepLeases
 from bot.services.incidents.models import (
     UNDO_SUFFIX,
     FreezeLift,
@@ -30,11 +31,12 @@ from bot.services.incidents.models import (
     PlaybookView,
     Refusal,
     Resolution,
+    StepResult,
     StepView,
 )
 from bot.services.incidents.postmortem import render_markdown
 from bot.services.incidents.records import OpenIncidents, to_incident, to_state
-from bot.services.incidents.runs import StepRunner, UndoFactory
+from bot.services.incidents.runs import KEEP_TRYING_EVERY, StepRunner, UndoFactory
 from bot.services.ports import (
     ChangeLookup,
     FreezeLookup,
@@ -52,11 +54,22 @@ MAX_NOTE = 2000
 LOOKUP_TIMEOUT = 0.75  # seconds for the rollback check's "last checked" line
 
 
+class RunPoster(Protocol):
+    """Where a run's news that no click is waiting for goes (Slack's, when the process talks to
+    Slack): the playbook as it stands now (None when it could not be read) and a line in its thread.
+    Failures are the poster's to log; it never raises."""
+
+    async def post_interrupted(self, run: InterruptedRun, playbook: PlaybookView | None) -> None: ...
+
+    async def post_late_result(self, result: StepResult, playbook: PlaybookView | None) -> None: ...
+
+
 class IncidentService:
     """Incidents and their playbooks. `steps` runs playbook steps; `responders` says who may.
 
-    `steps.build_action` (the action factory) and `steps.freezes` are public so a test, or the
-    wiring after a merge, can swap them in.
+    `record_outcome` and `keep_trying_every`: how a step's result is written when the database is
+    away (see `bot.services.incidents.runs`); tests shorten them through `bot.runtime.Overrides`.
+    `poster` hears of runs this replica marked interrupted and of results that landed late.
     """
 
     def __init__(
@@ -78,13 +91,19 @@ class IncidentService:
         step_lease: timedelta = DEFAULT_LEASE,
         rollbacks: RollbackCheckLookup | None = None,
         changes: ChangeLookup | None = None,
+        record_outcome: CallPolicy = RECORD_OUTCOME,
+        keep_trying_every: float = KEEP_TRYING_EVERY,
+        poster: RunPoster | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
         self.responders = responders
         self.freezer = freezer
-        self.leases = StepLeases(db, clock, config, owner=replica, lease=step_lease)
+        self._poster = poster
+        self.leases = StepLeases(
+            db, clock, config, owner=replica, lease=step_lease, on_interrupted=self._tell_interrupted
+        )
         self.steps = StepRunner(
             db,
             clock,
@@ -98,19 +117,34 @@ class IncidentService:
             endpoints=endpoints or {},
             leases=self.leases,
             build_undo=build_undo,
+            record_policy=record_outcome,
+            keep_trying_every=keep_trying_every,
+            on_late_record=self._tell_late_result,
         )
         self.rollbacks = rollbacks
         self.changes = changes  # "is it the deploy?"
 
     # -- runs whose process died -----------------------------------------------------------
 
-    def on_interrupted(self, listener: Listener) -> None:
-        """Hear of each run this replica marked interrupted (to update the thread and playbook)."""
-        self.leases.on_interrupted(listener)
-
     async def sweep_interrupted(self) -> list[InterruptedRun]:
         """Mark runs whose process died interrupted (once across replicas); for start-up and the scheduler."""
         return await self.leases.sweep()
+
+    async def _tell_interrupted(self, run: InterruptedRun) -> None:
+        if self._poster is not None:
+            await self._poster.post_interrupted(run, await self._playbook_now(run.incident))
+
+    async def _tell_late_result(self, result: StepResult) -> None:
+        if self._poster is not None:
+            await self._poster.post_late_result(result, await self._playbook_now(result.run.incident))
+
+    async def _playbook_now(self, incident: Incident) -> PlaybookView | None:
+        """The incident's playbook as the database has it now; None (logged) when it cannot be read."""
+        try:
+            return await self.playbook_view(await self.get(incident.id) or incident)
+        except Exception:
+            log.warning("could not read the playbook of incident %s", incident.id, exc_info=True)
+            return None
 
     # -- lookups ---------------------------------------------------------------------------
 

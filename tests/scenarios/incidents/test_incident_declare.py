@@ -224,7 +224,7 @@ async def test_a_step_message_with_nowhere_to_go_is_logged_not_dropped_silently(
     await bot.slack.slash("/incident", "declare Login broken", user_id="U0CAROL")
     await bot.fake.wait_for_response(lambda r: "refused to create" in str(r.text))
     heard = _Heard("has no channel; not posted", 3)  # started, progress, result
-    logger = logging.getLogger("bot.slack.incidents")
+    logger = logging.getLogger("bot.slack.incident_posts")
     logger.addHandler(heard)
     try:
         # Only a forged click can name this incident: the step runs, and its messages are logged.

@@ -91,11 +91,7 @@ async def test_when_the_freeze_cannot_be_started_the_incident_is_still_declared(
     fbot: tuple[IncidentBot, FakeFreezer],
 ) -> None:
     ibot, freezer = fbot
-
-    async def broken(**_: object) -> object:
-        raise RuntimeError("freeze service unavailable")
-
-    freezer.freeze_for_incident = broken  # type: ignore[method-assign,assignment]
+    freezer.fails_with = RuntimeError("freeze service unavailable")
     channel = await declare(ibot.bot, "Checkout down sev1")
     assert "frozen" not in blocks_text(ibot.fake.messages_in(channel)[0]["blocks"])
     failed = (e for e in await ibot.bot.runtime.audit.latest(10) if e.action == "incident.freeze_failed")

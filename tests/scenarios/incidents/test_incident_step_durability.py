@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from bot.actions import build_action
 from bot.db import migrate
 from bot.resilience import RECORD_OUTCOME, CallPolicy
+from bot.runtime import Overrides
 from bot.sandbox.standin.blocks import blocks_text
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
@@ -43,6 +44,11 @@ from tests.support.tcp_proxy import FaultyProxy, faulty_proxy
 
 ACTION_SECONDS = 1.0  # how long the hook takes to answer
 OUTAGE_SECONDS = 3.0  # how long the database keeps refusing after that
+# A record window shorter than the outage, so the result goes to the background retrier.
+SHORT_RECORD_WINDOW = Overrides(
+    record_outcome=CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0),
+    keep_trying_every=0.2,
+)
 
 
 @dataclass
@@ -55,8 +61,15 @@ class Stand:
 
 @asynccontextmanager
 async def stand(
-    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, **settings: Any
+    postgres_url: str,
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    clock: FakeClock,
+    records: Overrides | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Stand]:
+    """`records`: how the bot retries writing a step's result (its `record_outcome`, `keep_trying_every`)."""
+    records = records or Overrides()
     hook = FakeHook()
     async with hook.serve() as hook_url, faulty_proxy(postgres_url) as proxy:
         playbook = http_rollback_playbook(hook_url)
@@ -68,7 +81,11 @@ async def stand(
             fake=fake_slack,
             clock=clock,
             migrate_first=False,
-            overrides=fakes(build_action, freezes),
+            overrides=replace(
+                fakes(build_action, freezes),
+                record_outcome=records.record_outcome,
+                keep_trying_every=records.keep_trying_every,
+            ),
             **settings,
         ) as bot:  # the real http action
             ibot = IncidentBot(bot, FakeActions(), freezes)
@@ -141,11 +158,10 @@ def stranded_when_the_rollback_lands(proxy: FaultyProxy) -> Any:
 async def test_the_result_of_a_step_lands_after_the_pools_connections_went_silent(
     postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, database_timeout: float
 ) -> None:
-    async with stand(postgres_url, tmp_path, fake_slack, clock, database_timeout=database_timeout) as s:
+    # the write's own timeout: shorter than the database bound in the second case
+    records = Overrides(record_outcome=replace(RECORD_OUTCOME, timeout=2.0, deadline=60.0))
+    async with stand(postgres_url, tmp_path, fake_slack, clock, records, database_timeout=database_timeout) as s:
         bot, fake = s.ibot.bot, s.ibot.fake
-        steps = bot.runtime.incidents.steps
-        # the write's own timeout: shorter than the database bound in the second case
-        steps.record_policy = replace(RECORD_OUTCOME, timeout=2.0, deadline=60.0)
         s.hook.answer_with = stranded_when_the_rollback_lands(s.proxy)
         mark = fake.mark()
         started = time.monotonic()
@@ -173,11 +189,8 @@ async def test_the_result_of_a_step_lands_after_the_pools_connections_went_silen
 async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_then_logged_and_interrupted(
     postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: Any
 ) -> None:
-    async with stand(postgres_url, tmp_path, fake_slack, clock) as s:
+    async with stand(postgres_url, tmp_path, fake_slack, clock, SHORT_RECORD_WINDOW) as s:
         bot, fake = s.ibot.bot, s.ibot.fake
-        steps = bot.runtime.incidents.steps
-        steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
-        steps.keep_trying_every = 0.2
         s.hook.answer_with = outage_when_the_rollback_lands(s.proxy)
         fresh = fake.mark()
         await bot.slack.block_action("incident.step.run:rollback", user_id="U0CAROL", channel_id=s.channel)
@@ -205,9 +218,11 @@ async def test_a_result_the_database_never_takes_is_kept_until_guardrail_stops_t
 
 @asynccontextmanager
 async def two_replicas(
-    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
+    postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, records_a: Overrides | None = None
 ) -> AsyncIterator[tuple[IncidentBot, IncidentBot, FaultyProxy]]:
-    """Replica A reaches PostgreSQL through a proxy the test can cut; replica B directly."""
+    """Replica A reaches PostgreSQL through a proxy the test can cut (and retries writing a step's
+    result as `records_a` says); replica B directly."""
+    records_a = records_a or Overrides()
     config = incident_config(tmp_path)
     actions = FakeActions()
     freezes_a, freezes_b = FakeFreezes(), FakeFreezes()
@@ -220,7 +235,11 @@ async def two_replicas(
             fake=fake_slack,
             clock=clock,
             migrate_first=False,
-            overrides=fakes(actions, freezes_a),
+            overrides=replace(
+                fakes(actions, freezes_a),
+                record_outcome=records_a.record_outcome,
+                keep_trying_every=records_a.keep_trying_every,
+            ),
         ) as a,
         running_bot(
             database_url=postgres_url,
@@ -322,10 +341,7 @@ async def test_a_late_result_after_an_interrupted_run_was_run_again_is_posted_bu
 async def test_a_result_kept_past_the_record_window_lands_once_the_database_is_back_and_replaces_interrupted(
     postgres_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock, caplog: Any
 ) -> None:
-    async with two_replicas(postgres_url, tmp_path, fake_slack, clock) as (one, two, proxy):
-        steps = one.bot.runtime.incidents.steps
-        steps.record_policy = CallPolicy(timeout=2.0, attempts=5, backoff=0.1, max_backoff=0.2, deadline=1.0)
-        steps.keep_trying_every = 0.2
+    async with two_replicas(postgres_url, tmp_path, fake_slack, clock, SHORT_RECORD_WINDOW) as (one, two, proxy):
         channel = await declare(one.bot)
         gate = await cut_off_mid_step(one, two, proxy, clock, channel)
         mark = fake_slack.mark()

@@ -23,6 +23,8 @@ import httpx
 import pytest
 
 from bot.db import migrate
+from bot.metrics import Metrics
+from bot.runtime import Overrides
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import API_TOKEN, BotHarness, running_bot
 from tests.support.paths import ROOT
@@ -55,7 +57,9 @@ class Outage:
 
 
 @asynccontextmanager
-async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bounds: Any) -> AsyncIterator[Outage]:
+async def outage_bot(
+    postgres_url: str, config_dir: Path, fake: FakeSlack, *, overrides: Overrides | None = None, **bounds: Any
+) -> AsyncIterator[Outage]:
     migrate.upgrade(postgres_url)  # directly: alembic is synchronous and would block the proxy's loop
     async with (
         faulty_proxy(postgres_url) as proxy,
@@ -64,6 +68,7 @@ async def outage_bot(postgres_url: str, config_dir: Path, fake: FakeSlack, **bou
             config_dir=config_dir,
             fake=fake,
             migrate_first=False,
+            overrides=overrides,
             **{**BOUNDS, **bounds},
         ) as bot,
         httpx.AsyncClient(base_url=bot.url, timeout=30) as api,
@@ -227,15 +232,23 @@ async def test_a_hung_freeze_tick_is_cut_logged_once_and_the_due_start_is_announ
     """The bot's own scheduler (1 s freeze tick) on the real event loop; the database's own bound is
     long here, so only the tick's deadline can cut the hang."""
     caplog.set_level(logging.WARNING)
-    async with outage_bot(postgres_url, config_dir, fake_slack, database_timeout=60.0, tick_deadline=1.0) as outage:
+    metrics = FreezeTicks()
+    async with outage_bot(
+        postgres_url,
+        config_dir,
+        fake_slack,
+        overrides=Overrides(metrics=metrics),
+        database_timeout=60.0,
+        tick_deadline=1.0,
+    ) as outage:
         window_id = await freeze_production(outage.bot, starts_in=timedelta(minutes=1))
         outage.proxy.mode = "blackhole"
         outage.bot.clock.advance(timedelta(minutes=2))  # the start is due, and the database is away
 
         cut = await logged(caplog, "freeze tick cut after 1s")
-        ticks = count_ticks(outage.bot)
+        ticks = metrics.from_now()
         for _ in range(3):  # three more ticks: each cut, none logged again, none "skipped"
-            await asyncio.wait_for(ticks.get(), timeout=30)
+            assert await asyncio.wait_for(ticks.get(), timeout=30) is False
         assert logged_now(caplog, "freeze tick cut") == [cut]
         assert not logged_now(caplog, "skipped") and not logged_now(caplog, "Traceback")
         assert not [c for c in fake_slack.calls_to("chat.postMessage") if "has started" in str(c.args)]
@@ -247,21 +260,24 @@ async def test_a_hung_freeze_tick_is_cut_logged_once_and_the_due_start_is_announ
         await logged(caplog, "freeze tick works again")
 
 
-def count_ticks(bot: BotHarness) -> asyncio.Queue[None]:
-    """A queue that gets an item each time the scheduler's freeze tick starts from now on."""
-    started: asyncio.Queue[None] = asyncio.Queue()
-    ticker = bot.runtime.freezes._ticker
+class FreezeTicks(Metrics):
+    """The bot's metrics, which also hand each finished freeze tick (True: it worked, False: it was cut
+    or failed) to a queue; a run the scheduler skipped reports nothing."""
 
-    class CountedTicker:
-        async def tick(self) -> int:
-            started.put_nowait(None)
-            return await ticker.tick()
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: asyncio.Queue[bool] = asyncio.Queue()
 
-        def __getattr__(self, name: str) -> object:
-            return getattr(ticker, name)
+    def tick(self, job: str, *, ok: bool) -> None:
+        super().tick(job, ok=ok)
+        if job == "freeze tick":
+            self.finished.put_nowait(ok)
 
-    bot.runtime.freezes._ticker = CountedTicker()  # type: ignore[assignment]
-    return started
+    def from_now(self) -> asyncio.Queue[bool]:
+        """The queue, emptied of the ticks that finished so far."""
+        while not self.finished.empty():
+            self.finished.get_nowait()
+        return self.finished
 
 
 def logged_now(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:

@@ -96,9 +96,10 @@ def checker(
     token: str = TOKEN,
     config: GuardrailConfig | None = None,
     clock: FakeClock | None = None,
+    poster: RecordingPoster | None = None,
 ) -> RollbackCheck:
     clock = clock or FakeClock()
-    check = RollbackCheck(
+    return RollbackCheck(
         db,
         clock,
         config or config_with(),
@@ -106,15 +107,15 @@ def checker(
         Breakers(clock=clock),
         secrets={"heroku_api_token": token},
         endpoints={"heroku_api_url": providers.heroku_url, "kubeconfig": str(providers.kubeconfig)},
+        poster=poster or RecordingPoster(),
     )
-    check.poster = RecordingPoster()
-    return check
 
 
 async def test_every_rollback_path_is_previewed_green_and_nothing_is_changed(
     db: Database, providers: Providers
 ) -> None:
-    check = checker(db, providers)
+    poster = RecordingPoster()
+    check = checker(db, providers, poster=poster)
     report = await check.run()
 
     assert [(r.step, r.path, r.ok) for r in report.results] == [
@@ -128,7 +129,7 @@ async def test_every_rollback_path_is_previewed_green_and_nothing_is_changed(
     assert report.headline == "All 4 rollback paths can run"
     assert providers.writes() == []
     assert providers.heroku.requests and providers.kube.requests  # it did look
-    assert isinstance(check.poster, RecordingPoster) and check.poster.posted == []  # green is not posted
+    assert poster.posted == []  # green is not posted
     last = await check.last_rollback_check()
     assert last is not None and (last.ok, last.paths, last.red) == (True, 4, 0)
 
@@ -136,7 +137,8 @@ async def test_every_rollback_path_is_previewed_green_and_nothing_is_changed(
 async def test_a_broken_heroku_token_is_red_with_what_to_fix_and_nothing_is_changed(
     db: Database, providers: Providers
 ) -> None:
-    check = checker(db, providers, token="expired-token")
+    poster = RecordingPoster()
+    check = checker(db, providers, token="expired-token", poster=poster)
     report = await check.run()
 
     red = {(r.step, r.path): r for r in report.red}
@@ -144,8 +146,7 @@ async def test_a_broken_heroku_token_is_red_with_what_to_fix_and_nothing_is_chan
     assert "Heroku answered 401" in red[("rollback-heroku", "step")].summary
     assert "HEROKU_API_TOKEN is invalid or expired" in (red[("rollback-heroku", "step")].fix or "")
     assert report.headline == "3 of 4 rollback paths cannot run"
-    assert isinstance(check.poster, RecordingPoster)
-    assert [channel for channel, _ in check.poster.posted] == ["C0DEPLOYS"]
+    assert [channel for channel, _ in poster.posted] == ["C0DEPLOYS"]
     assert providers.writes() == []
     last = await check.last_rollback_check()
     assert last is not None and (last.ok, last.red) == (False, 3)

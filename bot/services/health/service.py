@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -23,7 +23,8 @@ from bot.checks.probe import describe_error
 from bot.clock import Clock
 from bot.config import GuardrailConfig, ServiceConfig
 from bot.services.changes.models import RecentChange, mark_related
-from bot.services.health_watch import HealthWatch, StateChange
+from bot.services.health.models import HealthReport, HealthRound, StateChange, UnknownService
+from bot.services.health.watch import HealthWatch
 from bot.services.ports import (
     ActiveFreeze,
     ChangeLookup,
@@ -46,69 +47,12 @@ MAX_DEPLOYS = 10
 T = TypeVar("T")
 
 
-class UnknownService(LookupError):
-    """Asked about services that are not configured."""
-
-    def __init__(self, names: Sequence[str], known: Sequence[str]) -> None:
-        super().__init__(f"unknown service(s): {', '.join(names)}")
-        self.names = list(names)
-        self.known = list(known)
-
-
 class ServiceChecker(Protocol):
     async def check(self, service: ServiceConfig) -> CheckResult:
         """One measured attempt under the service's timeout; never raises."""
         ...
 
     async def aclose(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class HealthRound:
-    results: tuple[CheckResult, ...]
-    started_at: datetime
-    finished_at: datetime
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """What guardrail answers to "are we down?"."""
-
-    results: list[CheckResult]
-    checked_at: datetime  # when the round finished
-    age: timedelta  # how old the round was when this report was made
-    reused: bool  # answered from a round that had already finished
-    environment: str
-    freeze: ActiveFreeze | None = None
-    deploys: list[DeployInfo] = field(default_factory=list)
-    incidents: list[OpenIncident] = field(default_factory=list)
-    unavailable: list[str] = field(default_factory=list)  # lookups that failed: "deploys", …
-    rollback_check: RollbackCheckStatus | None = None  # the last rollback check (the "last checked" line)
-    changes: list[RecentChange] = field(default_factory=list)  # "is it the deploy?", newest first
-
-    @property
-    def down(self) -> list[str]:
-        return [r.service for r in self.results if r.status is Status.DOWN]
-
-    @property
-    def slow(self) -> list[str]:
-        return [r.service for r in self.results if r.status is Status.SLOW]
-
-    @property
-    def headline(self) -> str:
-        """ "All 6 services up" / "2 of 6 down: checkout, jobs" — the notification text."""
-        total = len(self.results)
-        if total == 0:
-            return "No services are configured"
-        if total == 1:
-            only = self.results[0]
-            return f"{only.service} is {only.status.value}"
-        if self.down:
-            return f"{len(self.down)} of {total} down: {', '.join(self.down)}"
-        line = f"All {total} services up"
-        if self.slow:
-            line += f" ({len(self.slow)} slow: {', '.join(self.slow)})"
-        return line
 
 
 @dataclass(frozen=True)
@@ -121,9 +65,6 @@ class _Context:
     unavailable: list[str]
     rollback_check: RollbackCheckStatus | None = None
     changes: list[RecentChange] = field(default_factory=list)
-
-
-Listener = Callable[[StateChange], Awaitable[None]]
 
 
 class HealthService:
@@ -156,7 +97,6 @@ class HealthService:
         self._last_context: _Context | None = None
         self._down_since: dict[str, datetime] = {}
         self._next_watch: dict[str, datetime] = {}
-        self._listeners: list[Listener] = []
 
     @property
     def services(self) -> list[ServiceConfig]:
@@ -312,10 +252,6 @@ class HealthService:
 
     # -- watching -------------------------------------------------------------------------------
 
-    def on_change(self, listener: Listener) -> None:
-        """Call `listener` after each watched state change this replica claimed and committed."""
-        self._listeners.append(listener)
-
     @property
     def watch_interval(self) -> timedelta | None:
         """How often the watcher should tick: the shortest `watch_interval`, None if nothing is watched."""
@@ -338,14 +274,8 @@ class HealthService:
             following = self._next_watch.get(service.name, now) + service.watch_interval
             self._next_watch[service.name] = following if following > now else now + service.watch_interval
         results = (await self._run(due)).results
-        changes = await self._watch.observe(list(zip(due, results, strict=True)))
-        for change in changes:
-            for listener in self._listeners:
-                try:
-                    await listener(change)
-                except Exception:
-                    log.exception("announcing the health change of %s failed", change.service)
-        return changes
+        # The watch announces what it claimed through the outbox, in the claim's own transaction.
+        return await self._watch.observe(list(zip(due, results, strict=True)))
 
     async def aclose(self) -> None:
         if self._inflight is not None:

@@ -10,7 +10,7 @@ from bot.checks.base import CheckResult, Status
 from bot.config import ServiceConfig
 from bot.db import health as watch_table
 from bot.db.engine import Database
-from bot.services.health_watch import HealthWatch
+from bot.services.health import HealthWatch
 from tests.support.clock import FakeClock
 
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from bot.checks.base import CheckResult, Status
 from bot.clock import Clock
@@ -22,6 +19,7 @@ from bot.config import ServiceConfig
 from bot.db import audit as audit_chain
 from bot.db import health as watch_table
 from bot.db.engine import Database
+from bot.services.health.models import StateChange
 from bot.services.outbox import Outbox
 from bot.services.outbox import enqueue as enqueue_message
 
@@ -29,47 +27,6 @@ log = logging.getLogger(__name__)
 
 AUDIT_ACTION = "health.state_changed"
 OUTBOX_KIND = "health.changed"
-
-
-@dataclass(frozen=True)
-class StateChange:
-    service: str
-    old: str  # "unknown" the first time a service is watched, else a Status value
-    new: Status
-    result: CheckResult
-    announce: bool  # False when a newly watched service turns out to be up: nothing to say
-
-    def to_payload(self) -> dict[str, Any]:
-        """The change as an outbox message's payload."""
-        r = self.result
-        return {
-            "service": self.service,
-            "old": self.old,
-            "new": self.new.value,
-            "announce": self.announce,
-            "result": {
-                "service": r.service,
-                "status": r.status.value,
-                "latency_ms": r.latency_ms,
-                "reason": r.reason,
-                "checked_at": r.checked_at.isoformat(),
-                "down_since": r.down_since.isoformat() if r.down_since else None,
-            },
-        }
-
-    @classmethod
-    def from_payload(cls, data: dict[str, Any]) -> StateChange:
-        """The change an outbox payload holds; KeyError/ValueError when it is not one."""
-        r = data["result"]
-        result = CheckResult(
-            str(r["service"]),
-            Status(r["status"]),
-            r.get("latency_ms"),
-            str(r["reason"]),
-            datetime.fromisoformat(r["checked_at"]),
-            datetime.fromisoformat(r["down_since"]) if r.get("down_since") else None,
-        )
-        return cls(str(data["service"]), str(data["old"]), Status(data["new"]), result, bool(data["announce"]))
 
 
 class HealthWatch:
