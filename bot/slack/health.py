@@ -164,11 +164,25 @@ class HealthHandlers:
         await self.reply_in_thread(client, event, parse_mention(str(event.get("text") or ""), self.service_names()))
 
     async def health_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        await ack()
+        # What needs no check and no database (usage, an unknown service, a fresh shared round) is
+        # answered in the acknowledgement itself: one HTTP request, and no work after the ack.
         question = parse_slash(SlashCommand.parse(body).text)
         if isinstance(question, str):
-            await respond(text=question, response_type="ephemeral")
+            await ack(text=question, response_type="ephemeral")
             return
+        try:
+            ready = self.health.report_if_ready(question.service)
+            answer = None if ready is None else self.render(ready)
+        except UnknownService as exc:
+            await ack(text=f"{unknown_service_text(exc.names, exc.known)} {USAGE}", response_type="ephemeral")
+            return
+        except Exception:
+            log.exception("could not answer /health from the last round; answering after the acknowledgement")
+            answer = None
+        if answer is not None:
+            await ack(text=answer[0], blocks=answer[1], response_type="ephemeral")
+            return
+        await ack()
         try:
             report = await self.health.report(question.service)  # waiting for checks holds no slot
         except UnknownService as exc:

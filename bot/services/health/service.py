@@ -146,17 +146,16 @@ class HealthService:
     async def _shared_round(self) -> tuple[HealthRound, _Context, bool]:
         """The fresh-enough finished round, or the one in flight, or a new one; and whether reused."""
         last, cached = self._last, self._last_context
-        if (
-            last is not None
-            and cached is not None
-            and self._clock.now() - last.finished_at < self._config.health.cache_ttl
-        ):
+        if last is not None and cached is not None and self._fresh(last):
             return last, cached, True
         if self._inflight is None:
             self._inflight = asyncio.create_task(self._full_round(), name="health:round")
         # shield: one impatient asker going away must not cancel everyone's round
         health_round, context = await asyncio.shield(self._inflight)
         return health_round, context, False
+
+    def _fresh(self, last: HealthRound) -> bool:
+        return self._clock.now() - last.finished_at < self._config.health.cache_ttl
 
     async def _full_round(self) -> tuple[HealthRound, _Context]:
         """The checks and the surrounding lookups, once per round however many people ask."""
@@ -189,8 +188,27 @@ class HealthService:
     async def report(self, service: str | None = None) -> HealthReport:
         """The answer to "are we down?" (about one service when named); raises UnknownService."""
         wanted = self._lookup([service]) if service else None
-        environment = self._config.freeze.default_environment
         health_round, context, reused = await self._shared_round()
+        return self._report(service, wanted, health_round, context, reused)
+
+    def report_if_ready(self, service: str | None = None) -> HealthReport | None:
+        """`report()` when a fresh shared round answers it (no check runs, nothing is awaited),
+        else None; raises UnknownService. A Slack command can then answer in its acknowledgement."""
+        wanted = self._lookup([service]) if service else None
+        last, cached = self._last, self._last_context
+        if last is None or cached is None or not self._fresh(last):
+            return None
+        return self._report(service, wanted, last, cached, True)
+
+    def _report(
+        self,
+        service: str | None,
+        wanted: list[ServiceConfig] | None,
+        health_round: HealthRound,
+        context: _Context,
+        reused: bool,
+    ) -> HealthReport:
+        environment = self._config.freeze.default_environment
         deploys = context.deploys
         results = [r for r in health_round.results if wanted is None or r.service == service]
         changes = [r.change for r in context.changes]

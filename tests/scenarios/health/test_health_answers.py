@@ -234,3 +234,29 @@ async def test_a_redelivered_question_is_answered_once(health: HealthBot) -> Non
     await bot.slack.message("is anything down?", ts=later)
     await bot.fake.wait_for("chat.postMessage", in_thread(later))
     assert [c.args["thread_ts"] for c in bot.fake.calls_to("chat.postMessage")] == [ts, later]
+
+
+async def test_a_shared_result_still_fresh_is_answered_in_the_acknowledgement(health: HealthBot) -> None:
+    """`/health` while the last round is fresh needs no check and no database: the answer comes in
+    the HTTP acknowledgement (one answer, no response_url post); once stale, it follows the ack."""
+    bot = health.bot
+    first = await bot.slack.slash("/health", "checkout")
+    assert first.content == b""  # nothing checked yet: acknowledged, then answered
+    await bot.fake.wait_for_response(lambda r: r.text == "checkout is down")
+
+    bot.clock.advance(timedelta(seconds=6))
+    mark = bot.fake.mark()
+    again = await bot.slack.slash("/health", "checkout")
+    assert again.json()["text"] == "checkout is down" and again.json()["response_type"] == "ephemeral"
+    assert "Checked 6 s ago" in blocks_text(again.json()["blocks"])
+    await asyncio.sleep(0.1)  # an absence cannot be awaited: room for a second answer to arrive
+    assert [r.text for r in bot.fake.responses_after(mark)] == ["checkout is down"]  # the acknowledgement's
+
+    unknown = await bot.slack.slash("/health", "payroll")
+    assert unknown.json()["text"].startswith("I don't know a service called `payroll`")
+
+    bot.clock.advance(timedelta(seconds=10))
+    stale = await bot.slack.slash("/health", "checkout")
+    assert stale.content == b""
+    await bot.fake.wait_for_response(lambda r: r.text == "checkout is down")
+    assert health.targets.hits["/checkout"] == 2
