@@ -79,16 +79,22 @@ def _load(settings: Settings, *, read_only: bool = False) -> LoadedConfig:
 
 
 def _runtime(
-    settings: Settings, loaded: LoadedConfig | None = None, *, read_only: bool = False, slack: bool = False
+    settings: Settings,
+    loaded: LoadedConfig | None = None,
+    *,
+    read_only: bool = False,
+    slack: bool = False,
+    health_context: bool = True,
 ) -> Runtime:
     """The runtime every command uses; `slack` only for the commands that talk to Slack (without it,
-    announcements wait in the outbox for the server)."""
+    announcements wait in the outbox for the server); `health_context=False` for a health service
+    that never asks the database."""
     from bot.db.urls import UnsupportedDatabaseURL
     from bot.runtime import build_runtime
 
     loaded = loaded or _load(settings, read_only=read_only)
     try:
-        return build_runtime(settings, loaded, slack=slack)
+        return build_runtime(settings, loaded, slack=slack, health_context=health_context)
     except UnsupportedDatabaseURL as exc:
         raise CliError(f"DATABASE_URL: {exc}") from None
 
@@ -397,7 +403,9 @@ def cmd_health(args: argparse.Namespace) -> int:
     from bot.services.health import UnknownService
 
     settings = _settings()
-    runtime = _runtime(settings)
+    # Only the checks are printed, so the database is never asked for the freeze, deploys or
+    # incidents: the command works before there is one (and creates no SQLite file).
+    runtime = _runtime(settings, health_context=False)
 
     async def run() -> int:
         try:

@@ -114,6 +114,7 @@ def build_runtime(
     *,
     clock: Clock | None = None,
     slack: bool = True,
+    health_context: bool = True,
     overrides: Overrides | None = None,
 ) -> Runtime:
     """The one place guardrail is put together, for the server, the CLI, the scheduler and tests.
@@ -121,6 +122,10 @@ def build_runtime(
     `slack`: whether this process talks to Slack (the server, and `rollback-check` with a token).
     Without it there is no Slack client: announcements wait in the outbox for a process that has one,
     and responder groups grant nobody. The CLI's other commands run without it.
+
+    `health_context`: whether health answers look up the freeze, deploys, incidents, rollback check
+    and changes in the database. `guardrail health` prints only the checks, so it asks the database
+    nothing (and works before there is one).
     """
     clock = clock or SystemClock()
     o = overrides or Overrides()
@@ -156,11 +161,11 @@ def build_runtime(
         CheckRunner(breakers=breakers, clock=clock, tz=config.tz, observe=metrics.health_result),
         clock,
         watch=HealthWatch(db, clock, outbox=outbox),
-        freezes=o.freezes or freezes,
-        deploys=o.deploys or deploys,
-        incidents=o.incidents or OpenIncidents(db),
-        rollbacks=last_rollback_check,
-        changes=recent_changes,
+        freezes=(o.freezes or freezes) if health_context else None,
+        deploys=(o.deploys or deploys) if health_context else None,
+        incidents=(o.incidents or OpenIncidents(db)) if health_context else None,
+        rollbacks=last_rollback_check if health_context else None,
+        changes=recent_changes if health_context else None,
     )
     build = o.build_action or build_action
     incidents = IncidentService(

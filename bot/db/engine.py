@@ -12,7 +12,10 @@ defence against a connection the server never answers (a failover without resets
 network): no server-side timeout can fire for a query that never reached the server. When that
 bound expires the pool is thrown away at once, so the next caller connects afresh instead of
 picking the next silent connection; the cut session itself may take psycopg's cancellation
-cleanup (≤ 10 s, in the background of whoever gave up waiting) to let go of its connection.
+cleanup (≤ 10 s, in the background of whoever gave up waiting) to let go of its connection. The
+old pool's idle connections are closed then (closing never waits on the network), and the
+connections still out at the reset are closed when they come back and `dispose()` runs, so none
+is left for the garbage collector.
 SQLite is a local file: `busy_timeout` bounds its only wait, the write lock.
 """
 
@@ -27,6 +30,8 @@ from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import Pool
+from sqlalchemy.util import greenlet_spawn
 
 from bot.db.audit import AUDIT_KEY, AuditKey
 from bot.db.urls import async_url
@@ -92,6 +97,8 @@ class Database:
         if self.is_sqlite:
             _sqlite_immediate_transactions(self.engine, busy_ms=max(0, round(bounds.busy * 1000)))
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        # Pools thrown away by a reset: connections that were checked out then return to them later.
+        self._retired: list[Pool] = []
 
     @asynccontextmanager
     async def unit_of_work(self, *, bound: float | None = None) -> AsyncIterator[AsyncSession]:
@@ -119,6 +126,10 @@ class Database:
                 await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        """Close every idle connection, including those returned to a pool a reset threw away."""
+        retired, self._retired = self._retired, []
+        for pool in retired:
+            await greenlet_spawn(pool.dispose)  # closing an async driver's connection awaits
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -149,8 +160,11 @@ class Database:
         # (The cut connection may not even be known: a hang in pre-ping happens before checkout.)
         # A query merely slower than its bound costs reconnecting, lazily, one connection per caller.
         log.warning("database: no answer within %gs; resetting the connection pool", seconds)
-        # close=False: closing a checked-out silent connection could wait on it; it is dropped instead.
-        task = asyncio.ensure_future(self.engine.dispose(close=False))
+        # Disposing closes the idle connections (libpq sends its goodbye without waiting for an
+        # answer, so a silent one cannot hold us) and leaves the checked-out ones alone: they go
+        # back to the old pool when their sessions end, and `dispose()` closes them there.
+        self._retired.append(self.engine.pool)
+        task = asyncio.ensure_future(self.engine.dispose())
         task.add_done_callback(_log_failure)
 
 

@@ -109,19 +109,19 @@ def test_export_into_a_reader_that_stops_early_ends_quietly(sqlite_url: str, tmp
         "DATABASE_URL": sqlite_url,
         "GUARDRAIL_CONFIG": str(write_config(tmp_path / "config")),
     }
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "bot", "audit", "export"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
         env=env,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    assert '"seq": 1' in process.stdout.readline()
-    process.stdout.close()
-    err = process.stderr.read()
-    assert process.wait(timeout=60) == 2
+    ) as process:  # closes both pipes on the way out
+        assert process.stdout is not None and process.stderr is not None
+        assert '"seq": 1' in process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=60) == 2
     assert "broken pipe" in one_line_error(err)
 
 

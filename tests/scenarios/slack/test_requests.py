@@ -10,9 +10,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from bot.db import migrate
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import BotHarness, running_bot
 from tests.support.clock import FakeClock
+from tests.support.tcp_proxy import faulty_proxy
 
 
 async def _audit_count(bot: BotHarness) -> int:
@@ -78,6 +80,28 @@ async def test_healthz_and_readyz(bot: BotHarness) -> None:
     assert alive.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["config_sha256"] == bot.runtime.loaded.sha256
+
+
+async def test_readyz_is_503_with_reasons_when_the_database_is_gone(
+    postgres_url: str, config_dir: Path, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
+    migrate.upgrade(postgres_url)
+    async with (
+        faulty_proxy(postgres_url) as proxy,
+        running_bot(
+            database_url=proxy.url_for(postgres_url),
+            config_dir=config_dir,
+            fake=fake_slack,
+            clock=clock,
+            migrate_first=False,
+        ) as bot,
+        httpx.AsyncClient(base_url=bot.url) as http,
+    ):
+        assert (await http.get("/readyz")).status_code == 200
+        proxy.mode = "refuse"  # the server went away: its connections are reset, new ones refused
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["reasons"][0].startswith("database")
 
 
 async def test_an_event_is_still_answered_when_its_redelivery_claim_cannot_be_written(
