@@ -285,6 +285,14 @@ async def test_the_form_is_answered_before_a_slow_announcement(bot: BotHarness) 
     assert [w.id for w in await bot.runtime.freezes.upcoming()] == [1]
 
 
+async def demo_day(bot: BotHarness) -> None:
+    """A two-hour window on production from now, frozen by Carol."""
+    now = bot.clock.now()
+    await bot.runtime.freezes.create(
+        starts_at=now, ends_at=now + timedelta(hours=2), environment=None, reason="Demo Day", actor="U0CAROL"
+    )
+
+
 async def test_answers_that_need_no_database_come_in_the_acknowledgement(bot: BotHarness) -> None:
     """Usage, typos, and the list or status from a fresh snapshot are answered in the HTTP
     acknowledgement (Slack shows it like a response_url post): each command gets exactly one answer."""
@@ -293,13 +301,7 @@ async def test_answers_that_need_no_database_come_in_the_acknowledgement(bot: Bo
     assert typo.json()["response_type"] == "ephemeral" and "I don't know `/freeze frobnicate`" in typo.json()["text"]
     assert [r.text for r in bot.fake.responses_after(mark)] == [typo.json()["text"]]
 
-    await bot.runtime.freezes.create(
-        starts_at=bot.clock.now(),
-        ends_at=bot.clock.now() + timedelta(hours=2),
-        environment=None,
-        reason="Demo Day",
-        actor="U0CAROL",
-    )
+    await demo_day(bot)
     for n, command in enumerate(("list", "status", "list")):
         mark = bot.fake.mark()
         started = asyncio.get_running_loop().time()
@@ -314,13 +316,7 @@ async def test_answers_that_need_no_database_come_in_the_acknowledgement(bot: Bo
 
 
 async def test_an_exemption_request_links_the_deploys_channel(bot: BotHarness) -> None:
-    await bot.runtime.freezes.create(
-        starts_at=bot.clock.now(),
-        ends_at=bot.clock.now() + timedelta(hours=2),
-        environment=None,
-        reason="Demo Day",
-        actor="U0CAROL",
-    )
+    await demo_day(bot)
     await bot.slack.slash("/freeze", "exempt #1 api 30m hotfix", user_id="U0CAROL")
     reply = await bot.fake.wait_for_response()
     assert blocks_text(reply.blocks or []) == (
