@@ -4,15 +4,21 @@ deploys through the real API, and watch rounds on the injected clock."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
-from bot.sandbox.fakes.targets import TargetServer
+from bot.runtime import Overrides
+from bot.sandbox.fakes.targets import TargetServer, target_server
+from bot.sandbox.standin.fake_slack import FakeSlack
 from bot.sandbox.standin.recorder import Call
 from bot.services.changes import WatchEvents
-from tests.support.bot import API_TOKEN, BotHarness, write_config
+from tests.support.bot import API_TOKEN, BotHarness, running_bot, write_config
+from tests.support.clock import FakeClock
+from tests.support.fake_actions import FakeActions
 
 WATCH_EVERY = timedelta(seconds=15)
 THRESHOLD = 2
@@ -43,6 +49,27 @@ playbooks:
 
 def change_config(tmp_path: Path, url: str, extra: str = "") -> Path:
     return write_config(tmp_path / "config", CONFIG.format(url=url, extra=extra))
+
+
+@asynccontextmanager
+async def watched_bot(
+    database_url: str,
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    clock: FakeClock,
+    *,
+    extra: str = "",
+    actions: FakeActions | None = None,
+) -> AsyncIterator[tuple[BotHarness, TargetServer]]:
+    """One bot watching a target's healthy `/api` (`extra` goes under `changes:`); with `actions`,
+    the playbook's steps run on those fakes. The bot, and the target to break."""
+    async with target_server() as target:
+        config = change_config(tmp_path, target.set("/api"), extra)
+        overrides = Overrides(build_action=actions) if actions is not None else None
+        async with running_bot(
+            database_url=database_url, config_dir=config, fake=fake_slack, clock=clock, overrides=overrides
+        ) as bot:
+            yield bot, target
 
 
 async def deploy(bot: BotHarness, version: str = "v142", *, service: str = "api", actor: str = "ana") -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.sandbox.fakes.targets import target_server
 from bot.sandbox.standin.fake_slack import FakeSlack
 from tests.support.bot import running_bot
-from tests.support.changes import THRESHOLD, change_config, deploy, text_of, watch_round
+from tests.support.changes import THRESHOLD, change_config, deploy, text_of, watch_round, watched_bot
 from tests.support.clock import FakeClock
 
 
@@ -63,23 +63,21 @@ async def test_a_replica_that_stops_ticking_hands_its_watch_over(
 async def test_the_alarm_reaches_the_alerts_channel_after_slack_was_away(
     database_url: str, tmp_path: Path, fake_slack: FakeSlack, clock: FakeClock
 ) -> None:
-    async with target_server() as target:
-        config = change_config(tmp_path, target.set("/api"))
-        async with running_bot(database_url=database_url, config_dir=config, fake=fake_slack, clock=clock) as bot:
-            await deploy(bot, "v142")
+    async with watched_bot(database_url, tmp_path, fake_slack, clock) as (bot, target):
+        await deploy(bot, "v142")
+        await watch_round(bot)
+        target.set("/api", status=500)
+        fake_slack.fail("chat.postMessage", "internal_error", times=2, status=500)  # the alarm's two posts
+        mark = fake_slack.mark()
+        for _ in range(THRESHOLD):
             await watch_round(bot)
-            target.set("/api", status=500)
-            fake_slack.fail("chat.postMessage", "internal_error", times=2, status=500)  # the alarm's two posts
-            mark = fake_slack.mark()
-            for _ in range(THRESHOLD):
-                await watch_round(bot)
-            assert not [c for c in fake_slack.calls_to("chat.postMessage", after=mark) if c.ok]
-            for _ in range(3):  # the scheduler's outbox ticks, Slack back
-                clock.advance(timedelta(minutes=1))
-                await bot.runtime.outbox.dispatch()
-            posted = [
-                c
-                for c in fake_slack.calls_to("chat.postMessage", after=mark)
-                if c.ok and c.args.get("channel") == "C0ALERTS"
-            ]
-            assert len(posted) == 1 and "api went down" in text_of(posted[0])
+        assert not [c for c in fake_slack.calls_to("chat.postMessage", after=mark) if c.ok]
+        for _ in range(3):  # the scheduler's outbox ticks, Slack back
+            clock.advance(timedelta(minutes=1))
+            await bot.runtime.outbox.dispatch()
+        posted = [
+            c
+            for c in fake_slack.calls_to("chat.postMessage", after=mark)
+            if c.ok and c.args.get("channel") == "C0ALERTS"
+        ]
+        assert len(posted) == 1 and "api went down" in text_of(posted[0])

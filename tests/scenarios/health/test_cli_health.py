@@ -12,18 +12,7 @@ from tests.support.ports import free_port
 
 
 def test_health_prints_each_service_and_exits_1_when_something_is_down(tmp_path: Path) -> None:
-    port = free_port()
-    config = write_config(
-        tmp_path / "config",
-        f"""
-        services:
-          - name: ledger
-            sql: {{url: "sqlite:///{tmp_path / "ledger.db"}"}}
-          - name: dead-cache
-            tcp: {{host: 127.0.0.1, port: {port}}}
-            timeout: 1s
-    """,
-    )
+    config, port = _up_and_down(tmp_path)
     env = {"GUARDRAIL_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
 
     everything = run("health", env=env)
