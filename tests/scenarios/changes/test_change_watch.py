@@ -135,3 +135,9 @@ async def test_only_responders_may_roll_back(
         assert "Only responders" in str(told.text)
         assert actions.runs["rollback"] == 0
         assert not fake_slack.calls_to("conversations.create", after=mark)
+        # The same button still works for a responder (so the refusal above was about the person).
+        await bot.slack.block_action(
+            "changes.rollback", button_value(alarm, "Roll back v142"), user_id="U0CAROL", channel_id="C0ALERTS"
+        )
+        await fake_slack.wait_for("chat.postMessage", lambda c: "* succeeded after" in text_of(c), after=mark)
+        assert actions.runs["rollback"] == 1
