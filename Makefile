@@ -43,10 +43,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests bench tools
 	$(BIN)/ruff format --check bot tests bench tools
-	$(BIN)/mypy bot tests
+	$(BIN)/mypy bot tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot tests
+	$(BIN)/mypy bot tests bench
 
 # Formats the files you name (make fmt FILES=bot/x.py), else bot, tests, bench and tools.
 fmt: $(STAMP)

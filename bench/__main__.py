@@ -261,6 +261,11 @@ def bench_startup(*, repetitions: int) -> list[Comparison]:
     return [cli, check]
 
 
+def progress(part: str) -> None:
+    """What runs now, on stderr: a whole run takes a quarter of an hour and prints its report at the end."""
+    print(f"bench: {datetime.now(UTC):%H:%M:%S} {part}", file=sys.stderr, flush=True)
+
+
 PARTS = ("startup", "lateness", "acks", "gate", "rq", "watch", "health", "load")
 
 
@@ -270,6 +275,7 @@ async def run(quick: bool, parts: frozenset[str] = frozenset(PARTS)) -> tuple[li
     reps = 1 if quick else REPETITIONS
     results: list[Comparison] = []
     if "startup" in parts:
+        progress("startup: imports and check-config")
         results += bench_startup(repetitions=reps)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -277,11 +283,13 @@ async def run(quick: bool, parts: frozenset[str] = frozenset(PARTS)) -> tuple[li
             for backend, url in urls:
                 await asyncio.to_thread(migrate.upgrade, url)
                 if backend == "SQLite" and "startup" in parts:
+                    progress("startup: serve to /healthz, idle RSS")
                     config = tmp / "serve-config"
                     config.mkdir(exist_ok=True)
                     (config / "guardrail.yaml").write_text(gate.CONFIG)
                     results += await startup.bench_serve(url, config, repetitions=reps, idle=1.0 if quick else 5.0)
                 if "lateness" in parts:
+                    progress(f"lateness, {backend} (about a minute a repetition)")
                     results.append(
                         await bench_lateness(
                             url,
@@ -294,22 +302,28 @@ async def run(quick: bool, parts: frozenset[str] = frozenset(PARTS)) -> tuple[li
                         )
                     )
                 if "acks" in parts:
+                    progress(f"acks, {backend}")
                     await seed_windows(url, 5)
                     results += await acks.bench_acks(
                         url, backend, tmp, repetitions=reps, per_user=2 if quick else ACKS_PER_USER
                     )
             if "gate" in parts:
+                progress("gate")
                 results.append(
                     await bench_gate(urls[0][1], tmp, windows=1000, requests=50 if quick else 3000, repetitions=reps)
                 )
     if "rq" in parts:
+        progress("rq")
         results += await bench_rq(jobs=50 if quick else 1000, repetitions=reps)
     notes = []
     if "watch" in parts:
+        progress("watch")
         results += await bench_watch(services=5 if quick else 50, rounds=2 if quick else 4)
     if not quick and "health" in parts:
+        progress("health")
         results.append(await bench_health(targets=50, runs=3))
     if not quick and "load" in parts:
+        progress("load (60 s)")
         with tempfile.TemporaryDirectory() as name:
             url = f"sqlite:///{name}/load.db"
             await asyncio.to_thread(migrate.upgrade, url)

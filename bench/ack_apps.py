@@ -92,7 +92,7 @@ def guardrail() -> Starlette:
 
     settings = Settings(
         _env_file=None,
-        database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
+        database_url=os.environ["BENCH_DATABASE_URL"],
         guardrail_config=Path(os.environ["BENCH_CONFIG"]),
         slack_bot_token=TOKEN,
         slack_signing_secret=SECRET,

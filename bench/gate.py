@@ -90,7 +90,7 @@ async def _wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def _load(url: str, requests: int, concurrency: int, headers: dict[str, str]) -> dict[str, float]:
+async def _load(url: str, requests: int, concurrency: int, headers: dict[str, str]) -> dict[str, Any]:
     # aiohttp as the load generator: httpx's client is slower than the bare server and would be
     # what gets measured.
     import aiohttp
@@ -122,7 +122,7 @@ async def _load(url: str, requests: int, concurrency: int, headers: dict[str, st
         "p50_ms": _percentile(latencies, 0.5) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "statuses": statuses,
-    }  # type: ignore[dict-item]
+    }
 
 
 async def _windows_in_force(database_url: str, config: Path, count: int) -> None:
@@ -249,7 +249,7 @@ async def bench_windows(
     from bot.services.freeze.schedule import first_event_at
     from bot.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=database_url, guardrail_config=config)
     recorder = LatenessRecorder()
     runtime = build_runtime(settings, load_config(config), slack=False, overrides=Overrides(courier=recorder))
     reminders = list(runtime.config.freeze.reminders)

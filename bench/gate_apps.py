@@ -29,7 +29,7 @@ def gate_app() -> Starlette:
 
     settings = Settings(
         _env_file=None,
-        database_url=os.environ["BENCH_DATABASE_URL"],  # type: ignore[call-arg]
+        database_url=os.environ["BENCH_DATABASE_URL"],
         guardrail_config=Path(os.environ["BENCH_CONFIG"]),
         guardrail_api_token="bench-token",
         slack_bot_token="xoxb-bench",

@@ -33,7 +33,7 @@ async def _healthy_after(proc: subprocess.Popen[bytes], url: str, started: float
     async with httpx.AsyncClient(timeout=1.0) as client:
         while time.perf_counter() - started < 60:
             if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited with {proc.returncode} before {url} answered")
+                raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
             try:
                 if (await client.get(url)).status_code == 200:
                     return time.perf_counter() - started
