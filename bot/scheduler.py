@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -53,40 +54,41 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
 
     scheduler.add_listener(lag, EVENT_JOB_SUBMITTED)
 
-    # Stable ids and replace_existing: a restart re-registers instead of duplicating.
-    scheduler.add_job(
+    def every(job_id: str, job: Callable[[], Awaitable[None]], seconds: float, **options: Any) -> None:
+        """An interval job with a stable id and replace_existing (a restart re-registers it instead of
+        duplicating it), its missed runs coalesced, never two runs at once."""
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            **options,
+        )
+
+    every(
+        "housekeeping.deliveries",
         with_deadline("housekeeping.deliveries", runtime.deliveries.forget_old, deadline),
-        "interval",
-        minutes=30,
-        id="housekeeping.deliveries",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
+        30 * 60,
     )
 
     interval = runtime.health.watch_interval
     if interval is not None:
         # Ticks at the shortest watch_interval; the service checks only the services that are due.
-        scheduler.add_job(
+        every(
+            "health.watch",
             with_deadline("health watch", runtime.health.watch_tick, deadline),
-            "interval",
-            seconds=max(interval.total_seconds(), 1.0),
-            id="health.watch",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
+            max(interval.total_seconds(), 1.0),
         )
 
     # Also at once on start: a step whose process died shows as interrupted without waiting a tick.
-    scheduler.add_job(
+    every(
+        "incidents.interrupted_sweep",
         with_deadline("interrupted-steps sweep", runtime.incidents.sweep_interrupted, deadline),
-        "interval",
-        seconds=runtime.incidents.leases.sweep_interval,
-        id="incidents.interrupted_sweep",
+        runtime.incidents.leases.sweep_interval,
         next_run_time=datetime.now(UTC),
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
     )
     freeze_tick: list[Callable[[], Awaitable[None]]] = []
 
@@ -106,54 +108,26 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
 
     # Both jobs run the one deadline wrapper, whose guard keeps them from overlapping each other.
     freeze_tick.append(with_deadline("freeze tick", tick_freezes, deadline))
-    scheduler.add_job(
-        freeze_tick[0],
-        "interval",
-        seconds=FREEZE_TICK_SECONDS,
-        id="freeze.tick",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
+    every("freeze.tick", freeze_tick[0], FREEZE_TICK_SECONDS)
 
     if runtime.audit.anchoring:
         # Posts the chain's head when audit.anchor_every entries or audit.anchor_interval have passed.
-        scheduler.add_job(
+        every(
+            "audit.anchor",
             with_deadline("audit anchor tick", runtime.audit.anchor_tick, deadline),
-            "interval",
-            seconds=AUDIT_ANCHOR_TICK_SECONDS,
-            id="audit.anchor",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
+            AUDIT_ANCHOR_TICK_SECONDS,
         )
-    scheduler.add_job(
-        with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline),
-        "interval",
-        seconds=OUTBOX_TICK_SECONDS,
-        id="outbox.dispatch",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
+    every("outbox.dispatch", with_deadline("outbox dispatch", runtime.outbox.dispatch, deadline), OUTBOX_TICK_SECONDS)
     # Every replica ticks; leases on the watches let one of them drive each watch.
-    scheduler.add_job(
+    every(
+        "changes.watch",
         with_deadline("change watch", runtime.changes.watch_tick, deadline),
-        "interval",
-        seconds=runtime.changes.watch_every.total_seconds(),
-        id="changes.watch",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
+        runtime.changes.watch_every.total_seconds(),
     )
-    scheduler.add_job(
+    every(
+        "changes.poll",
         with_deadline("change poll", runtime.changes.poll_tick, deadline),
-        "interval",
-        seconds=runtime.changes.poll_every.total_seconds(),
-        id="changes.poll",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
+        runtime.changes.poll_every.total_seconds(),
     )
     at = runtime.config.incidents.rollback_check_at
     if at is not None:
